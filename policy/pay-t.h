@@ -1,0 +1,72 @@
+/* pay-t.h: the types that cross between the daemon (spoa/) and the engine (policy/).
+ * Types only: no functions, no includes beyond the C library. */
+#ifndef PAY_T_H
+#define PAY_T_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* A borrowed byte string: not NUL-terminated, owned by whoever filled it (for requests,
+ * the SPOP frame being decoded; it is valid only during the call it is passed to).
+ * Absent (NULL sample, or argument not sent) is { NULL, 0 }; present but empty is
+ * { "", 0 }. */
+struct pay_str {
+	const char *ptr;
+	uint32_t len;
+};
+
+/* The arguments of the `pay-request` SPOE message (DESIGN.md §3). Every field may be
+ * absent. */
+struct pay_request {
+	struct pay_str id;           /* unique-id, correlation only */
+	struct pay_str method;
+	struct pay_str path;
+	struct pay_str account;      /* Stripe-Account (Connect) */
+	struct pay_str idem;         /* hex SHA-256 of the Idempotency-Key, never the raw key */
+	struct pay_str currency;     /* ISO 4217, any case */
+	struct pay_str card_country; /* ISO 3166-1 alpha-2 */
+	struct pay_str card_brand;
+	struct pay_str card_funding; /* credit, debit, prepaid */
+	struct pay_str class_hint;   /* X-Pay-Class */
+	int64_t amount;              /* minor units; meaningful only if has_amount */
+	bool has_amount;
+};
+
+/* The arguments of the `pay-response` SPOE message (DESIGN.md §3). */
+struct pay_outcome {
+	struct pay_str id;
+	struct pay_str decision;     /* txn.pay.decision echoed back */
+	struct pay_str backend;      /* be_name: the backend really used */
+	struct pay_str should_retry; /* Stripe-Should-Retry */
+	struct pay_str rl_reason;    /* Stripe-Rate-Limited-Reason */
+	struct pay_str err_type, err_code, decline;
+	struct pay_str object;       /* $.id of the created object */
+	int64_t status;              /* HTTP status; 0 if absent */
+	int64_t latency_ms;          /* -1 if absent */
+};
+
+enum pay_verdict_kind {
+	PAY_ALLOW = 0,
+	PAY_QUEUE,
+	PAY_REJECT,
+};
+
+#define PAY_REASON_MAX   96  /* bytes, without NUL */
+#define PAY_DECISION_MAX 32  /* bytes, without NUL */
+
+/* What the engine answers; the daemon turns it into txn.pay.* variables. */
+struct pay_verdict {
+	const char *backend;    /* NUL-terminated, owned by the policy view (valid until the
+	                         * worker's next quiescent point); never NULL */
+	const char *class_name; /* likewise */
+	int32_t prio;           /* -2047..2047, lower is served first */
+	int32_t offset_ms;      /* priority offset, -524287..524287 */
+	enum pay_verdict_kind verdict;
+	int32_t retry_after_s;  /* with PAY_REJECT only */
+	uint8_t reason_len;
+	uint8_t decision_len;
+	char reason[PAY_REASON_MAX + 1];     /* space-separated tokens, e.g. "pin:idem cost" */
+	char decision[PAY_DECISION_MAX + 1];
+};
+
+#endif /* PAY_T_H */

@@ -1,0 +1,61 @@
+/* policy.h: the engine's entry points, as the daemon sees them.
+ * Must not pull in libev, libcurl, msgpack, OpenSSL or libconfig. */
+#ifndef POLICY_H
+#define POLICY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pay-t.h"
+
+struct policy;     /* a loaded, validated, immutable policy file */
+struct pol_engine; /* the policy in force plus the live state (budgets, affinity, ...) */
+
+#define POL_MAX_LISTENERS 8
+
+/* The `agent` section: settings the daemon needs before it can serve. */
+struct pol_agent {
+	const char *listen[POL_MAX_LISTENERS]; /* "host:port", "[v6]:port", "unix:/path" */
+	int nlisten;
+	int workers;           /* 0 = one per online CPU */
+	int max_connections;   /* whole process */
+	int max_frame_size;    /* bytes, 256..65532; we answer min(this, HAProxy's) */
+	int idle_timeout_ms;   /* a connection with nothing in flight closes after this */
+	const char *admin_socket; /* NULL = none */
+	const char *metrics;      /* "host:port" or NULL */
+	const char *state_file;   /* NULL = no snapshots */
+	const char *log_level;    /* "debug", "info", "warning", "error" */
+};
+
+/* Load and validate a policy file. Returns NULL and writes "file:line: message" into
+ * err on the first error. Allocates; call at boot or on the control thread only. */
+struct policy *pol_load(const char *path, char *err, size_t errlen);
+void pol_free(struct policy *p); /* accepts NULL */
+const struct pol_agent *pol_agent(const struct policy *p);
+
+/* Build an engine around p (the engine takes ownership of p) for `nworkers` threads. */
+struct pol_engine *pol_engine_new(struct policy *p, unsigned nworkers, char *err, size_t errlen);
+void pol_engine_free(struct pol_engine *e); /* accepts NULL; no worker may be inside */
+
+/* Replace the policy (control thread). Builds the new view completely, carries state
+ * over for the names that survive, publishes it with one atomic store. Takes ownership
+ * of p in every case. Returns 0, or -1 with err filled (the old policy stays). */
+int pol_engine_swap(struct pol_engine *e, struct policy *p, char *err, size_t errlen);
+
+/* The decision (worker thread `worker`, 0..nworkers-1). Never blocks, never allocates.
+ * now_us: monotonic microseconds. Always fills *out with a usable verdict. */
+void pol_decide(struct pol_engine *e, unsigned worker, const struct pay_request *rq,
+                uint64_t now_us, struct pay_verdict *out);
+
+/* An outcome reported by `pay-response` (worker thread). Never blocks or allocates. */
+void pol_observe(struct pol_engine *e, unsigned worker, const struct pay_outcome *o,
+                 uint64_t now_us);
+
+/* Quiescent point: the worker holds no pointer from an earlier pol_decide (call at the
+ * end of each event-loop iteration). Lets the control thread free retired views. */
+void pol_quiesce(struct pol_engine *e, unsigned worker);
+
+/* Control thread, every ~50 ms: merge worker statistics, free retired views. */
+void pol_tick(struct pol_engine *e, uint64_t now_us);
+
+#endif /* POLICY_H */

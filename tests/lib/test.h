@@ -1,0 +1,84 @@
+/* test.h: a tiny test harness. Each case runs in its own process with a time limit,
+ * so a crash or a hang fails that case alone. ASSERT_* print both sides.
+ *
+ *   TEST(codec_varint) { ASSERT_EQ(spop_varint_len(240), 2); }
+ *   int main(void) { RUN(codec_varint); return test_summary(); }
+ *
+ * Output: one "PASS name" / "FAIL name" line per case (tests/run counts them). */
+#ifndef TEST_H
+#define TEST_H
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define TEST(name) static void name(void)
+
+#define TEST_FAIL_(...) do { \
+	fprintf(stderr, "  %s:%d: ", __FILE__, __LINE__); \
+	fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); exit(1); } while (0)
+
+#define ASSERT(c) do { if (!(c)) TEST_FAIL_("assertion failed: %s", #c); } while (0)
+#define ASSERT_EQ(a, b) do { long long a_ = (long long)(a), b_ = (long long)(b); \
+	if (a_ != b_) TEST_FAIL_("%s == %s: %lld != %lld", #a, #b, a_, b_); } while (0)
+#define ASSERT_NE(a, b) do { long long a_ = (long long)(a), b_ = (long long)(b); \
+	if (a_ == b_) TEST_FAIL_("%s != %s: both %lld", #a, #b, a_); } while (0)
+#define ASSERT_GE(a, b) do { long long a_ = (long long)(a), b_ = (long long)(b); \
+	if (a_ < b_) TEST_FAIL_("%s >= %s: %lld < %lld", #a, #b, a_, b_); } while (0)
+#define ASSERT_LE(a, b) do { long long a_ = (long long)(a), b_ = (long long)(b); \
+	if (a_ > b_) TEST_FAIL_("%s <= %s: %lld > %lld", #a, #b, a_, b_); } while (0)
+#define ASSERT_NEAR(a, b, eps) do { double a_ = (double)(a), b_ = (double)(b); \
+	if (a_ - b_ > (eps) || b_ - a_ > (eps)) \
+		TEST_FAIL_("%s ~ %s: %.9g vs %.9g (eps %g)", #a, #b, a_, b_, (double)(eps)); } while (0)
+#define ASSERT_STREQ(a, b) do { const char *a_ = (a), *b_ = (b); \
+	if (!a_ || !b_ || strcmp(a_, b_)) TEST_FAIL_("%s == %s: \"%s\" != \"%s\"", #a, #b, \
+		a_ ? a_ : "(null)", b_ ? b_ : "(null)"); } while (0)
+#define ASSERT_MEMEQ(a, b, n) do { if (memcmp((a), (b), (n))) { \
+	const unsigned char *x_ = (const void *)(a), *y_ = (const void *)(b); size_t i_; \
+	fprintf(stderr, "  got:"); for (i_ = 0; i_ < (size_t)(n); i_++) fprintf(stderr, " %02x", x_[i_]); \
+	fprintf(stderr, "\n  exp:"); for (i_ = 0; i_ < (size_t)(n); i_++) fprintf(stderr, " %02x", y_[i_]); \
+	fputc('\n', stderr); TEST_FAIL_("%s == %s (%zu bytes)", #a, #b, (size_t)(n)); } } while (0)
+
+static int test_passed_, test_failed_;
+
+#ifndef TEST_TIMEOUT_S
+#define TEST_TIMEOUT_S 60
+#endif
+
+static void test_run_(const char *name, void (*fn)(void))
+{
+	int st = 0;
+	pid_t pid;
+
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0) {
+		alarm(TEST_TIMEOUT_S);
+		fn();
+		fflush(NULL);
+		_exit(0);
+	}
+	if (pid < 0 || waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		test_failed_++;
+		if (pid > 0 && WIFSIGNALED(st))
+			fprintf(stderr, "  killed by signal %d%s\n", WTERMSIG(st),
+			        WTERMSIG(st) == SIGALRM ? " (time limit)" : "");
+		printf("FAIL %s\n", name);
+	} else {
+		test_passed_++;
+		printf("PASS %s\n", name);
+	}
+	fflush(stdout);
+}
+
+#define RUN(name) test_run_(#name, name)
+
+static inline int test_summary(void)
+{
+	return test_failed_ ? 1 : 0;
+}
+
+#endif /* TEST_H */

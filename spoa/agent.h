@@ -1,0 +1,33 @@
+/* agent.h: SPOE messages ↔ the engine. Decodes pay-request / pay-response arguments
+ * into the engine's types, asks the engine, encodes the answer as set-var actions.
+ * Never allocates, blocks or logs: it runs once per NOTIFY on a worker thread. */
+#ifndef AGENT_H
+#define AGENT_H
+
+#include <stdint.h>
+
+#include "spop-t.h"
+
+struct pol_engine;
+
+struct agent_counts {
+	uint64_t requests;   /* pay-request messages decided */
+	uint64_t responses;  /* pay-response messages observed */
+	uint64_t unknown;    /* messages with other names, ignored */
+	uint64_t bad_args;   /* arguments of the wrong type, treated as absent */
+	uint64_t allow, queue, reject;
+};
+
+struct agent {
+	struct pol_engine *engine;
+	unsigned worker;
+	uint64_t now_us;     /* set by the worker once per batch */
+	struct agent_counts counts;
+};
+
+/* Answer the NOTIFY payload [p, end): writes set-var actions into *w, never none, never
+ * more than w allows (optional variables are dropped first when room runs out).
+ * Returns 0, or -1 when the payload is malformed (the caller disconnects, status 4). */
+int agent_notify(struct agent *a, const uint8_t *p, const uint8_t *end, struct spop_wbuf *w);
+
+#endif /* AGENT_H */

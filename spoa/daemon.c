@@ -1,0 +1,324 @@
+/* daemon.c: the control thread. Listens and hands connections to workers, handles
+ * signals (SIGTERM/SIGINT drain and exit, SIGHUP reload), runs the engine's tick.
+ * Everything that may block or allocate happens here, never on a worker. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "daemon.h"
+#include "log.h"
+#include "worker.h"
+
+#define TICK_S        0.05  /* engine tick (DESIGN.md §1) */
+#define OUT_BUF_SIZE  (64 * 1024)
+#define ACCEPT_BURST  64
+
+static ev_async slot_freed_async; /* one daemon per process: the control loop's doorbell */
+static _Atomic bool accept_paused;
+
+uint64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static void accept_set(struct daemon *d, bool on)
+{
+	for (int i = 0; i < d->nlisten; i++) {
+		if (on)
+			ev_io_start(d->loop, &d->accept_io[i]);
+		else
+			ev_io_stop(d->loop, &d->accept_io[i]);
+	}
+	atomic_store(&accept_paused, !on);
+}
+
+void daemon_slot_freed(struct daemon *d)
+{
+	if (atomic_load_explicit(&accept_paused, memory_order_relaxed))
+		ev_async_send(d->loop, &slot_freed_async);
+}
+
+static struct slot *slot_claim(struct daemon *d)
+{
+	for (unsigned i = 0; i < d->nslots; i++) {
+		struct slot *s = &d->slots[(d->next_slot + i) % d->nslots];
+		bool expect = false;
+
+		if (atomic_compare_exchange_strong_explicit(&s->in_use, &expect, true,
+		                                            memory_order_acquire, memory_order_relaxed)) {
+			d->next_slot = (unsigned)(s - d->slots + 1) % d->nslots;
+			return s;
+		}
+	}
+	return NULL;
+}
+
+static struct worker *worker_pick(struct daemon *d)
+{
+	struct worker *best = NULL;
+	unsigned best_n = ~0u;
+
+	/* Fewest connections; ties rotate so equal workers share new connections. */
+	for (unsigned i = 0; i < d->nworkers; i++) {
+		struct worker *w = &d->workers[(d->next_worker + i) % d->nworkers];
+		unsigned n = atomic_load_explicit(&w->nconns, memory_order_relaxed);
+
+		if (n < best_n) {
+			best = w;
+			best_n = n;
+		}
+	}
+	d->next_worker = (unsigned)(best - d->workers + 1) % d->nworkers;
+	return best;
+}
+
+static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
+{
+	struct daemon *d = io->data;
+
+	for (int i = 0; i < ACCEPT_BURST; i++) {
+		struct slot *s;
+		int fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno == EMFILE || errno == ENFILE) {
+				/* Out of descriptors: take the queued connection with the reserve
+				 * descriptor and close it, so the listener does not spin on it. */
+				log_json(LOG_LVL_WARNING, "accept_emfile", "error", strerror(errno), NULL);
+				if (d->reserve_fd >= 0) {
+					close(d->reserve_fd);
+					fd = accept(io->fd, NULL, NULL);
+					if (fd >= 0)
+						close(fd);
+					d->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+				}
+				accept_set(d, false);
+				ev_timer_start(loop, &d->accept_pause);
+			}
+			return; /* EAGAIN and the rest */
+		}
+		s = slot_claim(d);
+		if (!s) {
+			d->refused++;
+			close(fd);
+			if (d->refused == 1 || d->refused % 1000 == 0)
+				log_json(LOG_LVL_WARNING, "max_connections_reached", NULL);
+			accept_set(d, false); /* resumes when a slot is freed */
+			return;
+		}
+		s->fd = fd;
+		conn_init(&s->c, s->c.in, d->in_size, s->c.out, d->out_size, (uint32_t)d->agent.max_frame_size);
+		worker_give(worker_pick(d), s);
+	}
+}
+
+static void on_accept_pause_end(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	accept_set(t->data, true);
+}
+
+static void on_slot_freed(struct ev_loop *loop, ev_async *a, int revents)
+{
+	struct daemon *d = a->data;
+
+	if (atomic_load(&accept_paused) && !ev_is_active(&d->accept_pause))
+		accept_set(d, true);
+}
+
+static void on_stop(struct ev_loop *loop, ev_signal *s, int revents)
+{
+	struct daemon *d = s->data;
+
+	log_json(LOG_LVL_INFO, "stopping", "signal", s->signum == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
+	ev_break(loop, EVBREAK_ALL);
+	(void)d;
+}
+
+static void reload(struct daemon *d)
+{
+	char err[512];
+	struct policy *p = pol_load(d->opts.config, err, sizeof(err));
+
+	if (!p || pol_engine_swap(d->engine, p, err, sizeof(err)) < 0) {
+		log_json(LOG_LVL_ERROR, "reload_failed", "file", d->opts.config, "error", err,
+		         "keeping", "previous policy", NULL);
+		return;
+	}
+	log_json(LOG_LVL_INFO, "reloaded", "file", d->opts.config, NULL);
+}
+
+static void on_hup(struct ev_loop *loop, ev_signal *s, int revents)
+{
+	reload(s->data);
+}
+
+static void on_tick(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct daemon *d = t->data;
+
+	pol_tick(d->engine, mono_us());
+}
+
+struct daemon *daemon_new(const struct daemon_opts *o, char *err, size_t errlen)
+{
+	struct daemon *d = calloc(1, sizeof(*d));
+	struct policy *p = NULL;
+	size_t slot_bytes;
+
+	if (!d) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	d->opts = *o;
+	d->reserve_fd = -1;
+	for (int i = 0; i < POL_MAX_LISTENERS; i++)
+		d->lfd[i] = -1;
+	p = pol_load(o->config, err, errlen);
+	if (!p)
+		goto fail;
+	d->agent = *pol_agent(p);
+	if (o->nlisten > 0) {
+		d->agent.nlisten = o->nlisten;
+		for (int i = 0; i < o->nlisten; i++)
+			d->agent.listen[i] = o->listen[i];
+	}
+	if (o->workers > 0)
+		d->agent.workers = o->workers;
+	if (d->agent.workers <= 0) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+		d->agent.workers = n > 0 ? (int)n : 1;
+	}
+	d->nworkers = (unsigned)d->agent.workers;
+	/* Listeners first: a bad address fails before threads exist. */
+	d->nlisten = d->agent.nlisten;
+	for (int i = 0; i < d->nlisten; i++) {
+		if (listen_parse(d->agent.listen[i], &d->laddr[i], err, errlen) < 0)
+			goto fail;
+		d->lfd[i] = listen_open(&d->laddr[i], err, errlen);
+		if (d->lfd[i] < 0)
+			goto fail;
+	}
+	d->engine = pol_engine_new(p, d->nworkers, err, errlen);
+	p = NULL; /* the engine owns it, even on failure */
+	if (!d->engine)
+		goto fail;
+	/* Connection slots and their buffers, all at boot. */
+	d->nslots = (unsigned)d->agent.max_connections;
+	d->in_size = (size_t)d->agent.max_frame_size + 4;
+	if (d->in_size < OUT_BUF_SIZE)
+		d->in_size = OUT_BUF_SIZE; /* room for many pipelined frames per read */
+	d->out_size = OUT_BUF_SIZE;
+	slot_bytes = d->in_size + d->out_size;
+	d->slots = calloc(d->nslots, sizeof(*d->slots));
+	d->bufs = malloc(slot_bytes * d->nslots);
+	d->workers = calloc(d->nworkers, sizeof(*d->workers));
+	if (!d->slots || !d->bufs || !d->workers) {
+		snprintf(err, errlen, "out of memory for %u connections", d->nslots);
+		goto fail;
+	}
+	for (unsigned i = 0; i < d->nslots; i++) {
+		d->slots[i].fd = -1;
+		d->slots[i].c.in = d->bufs + i * slot_bytes;
+		d->slots[i].c.out = d->slots[i].c.in + d->in_size;
+	}
+	d->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	d->loop = ev_default_loop(EVFLAG_AUTO);
+	if (!d->loop) {
+		snprintf(err, errlen, "cannot start the event loop");
+		goto fail;
+	}
+	return d;
+fail:
+	pol_free(p);
+	daemon_free(d);
+	return NULL;
+}
+
+int daemon_run(struct daemon *d)
+{
+	unsigned started = 0;
+	char nw[16], mf[16];
+
+	signal(SIGPIPE, SIG_IGN);
+	for (; started < d->nworkers; started++) {
+		if (worker_start(&d->workers[started], d, started) < 0) {
+			log_json(LOG_LVL_ERROR, "worker_start_failed", NULL);
+			d->exit_code = 1;
+			goto stop;
+		}
+	}
+	ev_async_init(&slot_freed_async, on_slot_freed);
+	slot_freed_async.data = d;
+	ev_async_start(d->loop, &slot_freed_async);
+	ev_timer_init(&d->accept_pause, on_accept_pause_end, 0.1, 0.);
+	d->accept_pause.data = d;
+	for (int i = 0; i < d->nlisten; i++) {
+		ev_io_init(&d->accept_io[i], on_accept, d->lfd[i], EV_READ);
+		d->accept_io[i].data = d;
+		log_json(LOG_LVL_INFO, "listening", "addr", d->laddr[i].text, NULL);
+	}
+	accept_set(d, true);
+	ev_signal_init(&d->sig_term, on_stop, SIGTERM);
+	ev_signal_init(&d->sig_int, on_stop, SIGINT);
+	ev_signal_init(&d->sig_hup, on_hup, SIGHUP);
+	d->sig_term.data = d->sig_int.data = d->sig_hup.data = d;
+	ev_signal_start(d->loop, &d->sig_term);
+	ev_signal_start(d->loop, &d->sig_int);
+	ev_signal_start(d->loop, &d->sig_hup);
+	ev_timer_init(&d->tick, on_tick, TICK_S, TICK_S);
+	d->tick.data = d;
+	ev_timer_start(d->loop, &d->tick);
+	snprintf(nw, sizeof(nw), "%u", d->nworkers);
+	snprintf(mf, sizeof(mf), "%d", d->agent.max_frame_size);
+	log_json(LOG_LVL_INFO, "started", "workers", nw, "max_frame_size", mf, "policy", d->opts.config, NULL);
+
+	ev_run(d->loop, 0);
+
+stop:
+	accept_set(d, false);
+	for (int i = 0; i < d->nlisten; i++) {
+		close(d->lfd[i]);
+		d->lfd[i] = -1;
+	}
+	for (unsigned i = 0; i < started; i++)
+		worker_stop(&d->workers[i]);
+	for (unsigned i = 0; i < started; i++)
+		worker_join(&d->workers[i]);
+	log_json(LOG_LVL_INFO, "stopped", NULL);
+	return d->exit_code;
+}
+
+void daemon_free(struct daemon *d)
+{
+	if (!d)
+		return;
+	for (int i = 0; i < POL_MAX_LISTENERS; i++) {
+		if (d->lfd[i] >= 0)
+			close(d->lfd[i]);
+		if (i < d->nlisten && d->laddr[i].ss.ss_family == AF_UNIX)
+			unlink(((struct sockaddr_un *)&d->laddr[i].ss)->sun_path);
+	}
+	if (d->reserve_fd >= 0)
+		close(d->reserve_fd);
+	pol_engine_free(d->engine);
+	free(d->workers);
+	free(d->slots);
+	free(d->bufs);
+	if (d->loop)
+		ev_loop_destroy(d->loop);
+	free(d);
+}

@@ -1,0 +1,56 @@
+/* daemon.h: the process: listeners, workers, the control loop (signals, reload, tick). */
+#ifndef DAEMON_H
+#define DAEMON_H
+
+#include <ev.h>
+#include <stdint.h>
+
+#include "listen.h"
+#include "policy.h"
+
+struct worker;
+struct slot;
+
+struct daemon_opts {
+	const char *config;          /* policy file */
+	const char *listen[POL_MAX_LISTENERS];
+	int nlisten;                 /* > 0 overrides the policy's listeners */
+	int workers;                 /* > 0 overrides the policy */
+	int debug;
+};
+
+struct daemon {
+	struct daemon_opts opts;
+	struct pol_engine *engine;
+	struct pol_agent agent;      /* settings in force (copied at boot) */
+	struct ev_loop *loop;        /* control thread */
+	unsigned nworkers;
+	struct worker *workers;
+	struct slot *slots;
+	unsigned nslots;
+	unsigned next_slot, next_worker;
+	uint8_t *bufs;               /* every slot's in + out buffers, one allocation */
+	size_t in_size, out_size;
+	int nlisten;
+	int lfd[POL_MAX_LISTENERS];
+	ev_io accept_io[POL_MAX_LISTENERS];
+	struct listen_addr laddr[POL_MAX_LISTENERS];
+	ev_timer accept_pause;       /* after EMFILE or a full slot table */
+	int reserve_fd;              /* closed to accept-and-drop on EMFILE */
+	ev_signal sig_term, sig_int, sig_hup;
+	ev_timer tick;
+	uint64_t refused;            /* connections over max_connections */
+	int exit_code;
+};
+
+uint64_t mono_us(void);
+
+/* Build everything from the options; returns NULL with err filled. */
+struct daemon *daemon_new(const struct daemon_opts *o, char *err, size_t errlen);
+/* Run until SIGTERM/SIGINT; drains, then returns the exit code. */
+int daemon_run(struct daemon *d);
+void daemon_free(struct daemon *d);
+/* Control thread: a worker freed a slot (lets accept resume if it was paused). */
+void daemon_slot_freed(struct daemon *d);
+
+#endif /* DAEMON_H */

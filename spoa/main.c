@@ -1,0 +1,85 @@
+/* main.c: command line. Everything else lives in daemon.c (process) and worker.c. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "log.h"
+
+#ifndef PAYSPOA_VERSION
+#define PAYSPOA_VERSION "0.1.0"
+#endif
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+	"usage: payspoa -f FILE [-l ADDR]... [-w N] [-d]\n"
+	"       payspoa -c -f FILE\n"
+	"       payspoa -V\n"
+	"  -f FILE  policy file (libconfig), e.g. conf/payspoa.conf\n"
+	"  -c       check the policy file and exit (0 valid, 1 with file:line errors)\n"
+	"  -l ADDR  listen on ADDR instead of the policy's listeners (repeatable):\n"
+	"           host:port, [ipv6]:port or unix:/path\n"
+	"  -w N     worker threads (overrides agent.workers)\n"
+	"  -d       foreground with debug logs\n"
+	"  -V       print the version\n");
+}
+
+int main(int argc, char **argv)
+{
+	struct daemon_opts o = { 0 };
+	struct daemon *d;
+	char err[512];
+	int opt, check = 0, rc;
+
+	while ((opt = getopt(argc, argv, "f:cl:w:dVh")) != -1) {
+		switch (opt) {
+		case 'f': o.config = optarg; break;
+		case 'c': check = 1; break;
+		case 'l':
+			if (o.nlisten == POL_MAX_LISTENERS) {
+				fprintf(stderr, "payspoa: at most %d listeners\n", POL_MAX_LISTENERS);
+				return 2;
+			}
+			o.listen[o.nlisten++] = optarg;
+			break;
+		case 'w': o.workers = atoi(optarg); break;
+		case 'd': o.debug = 1; break;
+		case 'V': printf("payspoa %s\n", PAYSPOA_VERSION); return 0;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (!o.config || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (check) {
+		struct policy *p = pol_load(o.config, err, sizeof(err));
+
+		if (!p) {
+			fprintf(stderr, "%s\n", err);
+			return 1;
+		}
+		pol_free(p);
+		printf("%s: valid\n", o.config);
+		return 0;
+	}
+	if (o.debug)
+		log_set_level(LOG_LVL_DEBUG);
+	d = daemon_new(&o, err, sizeof(err));
+	if (!d) {
+		log_json(LOG_LVL_ERROR, "start_failed", "error", err, NULL);
+		return 1;
+	}
+	if (!o.debug) {
+		enum log_level lvl;
+
+		if (d->agent.log_level && log_level_parse(d->agent.log_level, &lvl) == 0)
+			log_set_level(lvl);
+	}
+	rc = daemon_run(d);
+	daemon_free(d);
+	return rc;
+}

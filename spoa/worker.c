@@ -1,0 +1,337 @@
+/* worker.c: one thread, one libev loop, many SPOP connections (see worker.h).
+ * The decision path runs here: no allocation, no locks, no logging, no syscalls but
+ * the socket's (read, send) and the monotonic clock (vDSO). */
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "daemon.h"
+#include "log.h"
+#include "policy.h"
+#include "spop.h"
+#include "worker.h"
+
+#define LINGER_S 2.0 /* how long a closing connection may take to flush */
+
+static void slot_close(struct slot *s)
+{
+	struct worker *w = s->w;
+
+	ev_io_stop(w->loop, &s->io);
+	close(s->fd);
+	s->fd = -1;
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		w->live = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	STAT_ADD(w->st.conns_open, -1);
+	atomic_fetch_sub_explicit(&w->nconns, 1, memory_order_relaxed);
+	atomic_store_explicit(&s->in_use, false, memory_order_release);
+	daemon_slot_freed(w->d);
+}
+
+/* Fold the per-connection and agent counters into the shared statistics. */
+static void stats_publish(struct worker *w, struct conn *c)
+{
+	struct agent_counts *a = &w->agent.counts, *af = &w->agent_flushed;
+
+	STAT_ADD(w->st.frames_in, c->counts.frames_in);
+	STAT_ADD(w->st.notify, c->counts.notify);
+	STAT_ADD(w->st.ack, c->counts.ack);
+	STAT_ADD(w->st.aborted, c->counts.aborted);
+	memset(&c->counts, 0, sizeof(c->counts));
+	if (a->requests != af->requests || a->responses != af->responses || a->unknown != af->unknown) {
+		STAT_ADD(w->st.requests, a->requests - af->requests);
+		STAT_ADD(w->st.responses, a->responses - af->responses);
+		STAT_ADD(w->st.unknown, a->unknown - af->unknown);
+		STAT_ADD(w->st.bad_args, a->bad_args - af->bad_args);
+		STAT_ADD(w->st.allow, a->allow - af->allow);
+		STAT_ADD(w->st.queue, a->queue - af->queue);
+		STAT_ADD(w->st.reject, a->reject - af->reject);
+		*af = *a;
+	}
+}
+
+/* Ask libev for exactly the events the connection can use now. */
+static void slot_arm(struct slot *s)
+{
+	struct conn *c = &s->c;
+	bool want_write = c->out_len > c->out_off;
+	bool want_read = c->state != CONN_ST_CLOSING && !atomic_load_explicit(&s->w->stopping,
+	                 memory_order_relaxed) && conn_out_has_room(c) && conn_in_room(c) > 0;
+
+	if (want_read == s->reading && want_write == s->writing)
+		return;
+	s->reading = want_read;
+	s->writing = want_write;
+	ev_io_stop(s->w->loop, &s->io);
+	if (want_read || want_write) {
+		ev_io_set(&s->io, s->fd, (want_read ? EV_READ : 0) | (want_write ? EV_WRITE : 0));
+		ev_io_start(s->w->loop, &s->io);
+	}
+}
+
+/* Write what is queued. Returns -1 when the connection is gone. */
+static int slot_flush(struct slot *s)
+{
+	struct conn *c = &s->c;
+	struct worker *w = s->w;
+
+	while (c->out_len > c->out_off) {
+		ssize_t n = send(s->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+
+		STAT_ADD(w->st.writes, 1);
+		if (n > 0) {
+			STAT_ADD(w->st.bytes_out, (uint64_t)n);
+			conn_out_written(c, (size_t)n);
+			s->last_active = ev_now(w->loop);
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		STAT_ADD(w->st.resets, 1); /* EPIPE / ECONNRESET: the peer is gone */
+		return -1;
+	}
+	if (c->state == CONN_ST_CLOSING)
+		return -1; /* everything said: close */
+	return 0;
+}
+
+/* Read and answer until the socket is empty or we must wait for the output to drain.
+ * Returns -1 when the connection is gone. */
+static int slot_read(struct slot *s)
+{
+	struct conn *c = &s->c;
+	struct worker *w = s->w;
+	enum conn_state before = (enum conn_state)c->state;
+
+	w->agent.now_us = mono_us();
+	while (c->state != CONN_ST_CLOSING && conn_out_has_room(c)) {
+		size_t room = conn_in_room(c);
+		ssize_t n;
+
+		if (room == 0)
+			break;
+		n = read(s->fd, c->in + c->in_len, room);
+		STAT_ADD(w->st.reads, 1);
+		if (n > 0) {
+			STAT_ADD(w->st.bytes_in, (uint64_t)n);
+			c->in_len += (size_t)n;
+			s->last_active = ev_now(w->loop);
+			conn_process(c, &w->agent);
+			if ((size_t)n < room)
+				break; /* the socket is most likely empty: spare a read */
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		/* EOF, or RST (3.1+ closes that way): a normal end either way. */
+		if (n < 0)
+			STAT_ADD(w->st.resets, 1);
+		return -1;
+	}
+	/* Frames already read but not yet answered for lack of output room. */
+	if (c->state != CONN_ST_CLOSING && c->in_len && conn_out_has_room(c))
+		conn_process(c, &w->agent);
+	if (c->state == CONN_ST_CLOSING && before != CONN_ST_CLOSING) {
+		s->closing_since = ev_now(w->loop);
+		STAT_ADD(w->st.disconnects_sent, 1);
+		if (c->close_status != SPOP_ST_NORMAL) {
+			STAT_ADD(w->st.protocol_errors, 1);
+			if (log_enabled(LOG_LVL_DEBUG))
+				log_json(LOG_LVL_DEBUG, "spop_disconnect", "status",
+				         spop_status_str(c->close_status), NULL);
+		} else if (c->peer_status != SPOP_ST_UNKNOWN) {
+			STAT_ADD(w->st.peer_disconnects, 1);
+		}
+	}
+	stats_publish(w, c);
+	return 0;
+}
+
+static void on_io(struct ev_loop *loop, ev_io *io, int revents)
+{
+	struct slot *s = (struct slot *)io;
+
+	if ((revents & EV_READ) && slot_read(s) < 0) {
+		stats_publish(s->w, &s->c);
+		slot_close(s);
+		return;
+	}
+	if (slot_flush(s) < 0) {
+		slot_close(s);
+		return;
+	}
+	/* Output drained: frames held back for lack of room can be answered now. */
+	if (s->c.in_len && s->c.state != CONN_ST_CLOSING && conn_out_has_room(&s->c)) {
+		slot_read(s);
+		if (slot_flush(s) < 0) {
+			slot_close(s);
+			return;
+		}
+	}
+	slot_arm(s);
+}
+
+static void slot_begin(struct worker *w, struct slot *s)
+{
+	s->w = w;
+	s->reading = s->writing = false;
+	s->last_active = ev_now(w->loop);
+	s->closing_since = 0;
+	s->prev = NULL;
+	s->next = w->live;
+	if (w->live)
+		w->live->prev = s;
+	w->live = s;
+	STAT_ADD(w->st.conns_open, 1);
+	STAT_ADD(w->st.conns_total, 1);
+	ev_io_init(&s->io, on_io, s->fd, EV_READ);
+	slot_arm(s);
+}
+
+/* Drain: answer what has arrived, say goodbye, flush. */
+static void slot_drain(struct slot *s)
+{
+	if (s->c.state != CONN_ST_CLOSING) {
+		if (slot_read(s) < 0) {
+			slot_close(s);
+			return;
+		}
+		conn_disconnect(&s->c, SPOP_ST_NORMAL, "agent shutting down");
+		s->closing_since = ev_now(s->w->loop);
+	}
+	if (slot_flush(s) < 0) {
+		slot_close(s);
+		return;
+	}
+	slot_arm(s);
+}
+
+static void on_wake(struct ev_loop *loop, ev_async *a, int revents)
+{
+	struct worker *w = (struct worker *)((char *)a - offsetof(struct worker, wake));
+	struct slot *s, *next;
+
+	pthread_mutex_lock(&w->inbox_lock);
+	s = w->inbox;
+	w->inbox = NULL;
+	pthread_mutex_unlock(&w->inbox_lock);
+	for (; s; s = next) {
+		next = s->inbox_next;
+		slot_begin(w, s);
+	}
+	if (atomic_load(&w->stopping)) {
+		if (w->stop_deadline == 0)
+			w->stop_deadline = ev_now(loop) + LINGER_S;
+		for (s = w->live; s; s = next) {
+			next = s->next;
+			slot_drain(s);
+		}
+		if (!w->live)
+			ev_break(loop, EVBREAK_ALL);
+	}
+}
+
+static void on_sweep(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct worker *w = (struct worker *)((char *)t - offsetof(struct worker, sweep));
+	ev_tstamp now = ev_now(loop), idle = w->d->agent.idle_timeout_ms / 1000.0;
+	struct slot *s, *next;
+
+	for (s = w->live; s; s = next) {
+		next = s->next;
+		if (s->c.state == CONN_ST_CLOSING) {
+			if (now - s->closing_since > LINGER_S)
+				slot_close(s); /* the peer does not read: give up on the goodbye */
+		} else if (idle > 0 && now - s->last_active > idle) {
+			STAT_ADD(w->st.idle_closed, 1);
+			conn_disconnect(&s->c, SPOP_ST_TIMEOUT, "idle timeout");
+			s->closing_since = now;
+			if (slot_flush(s) < 0)
+				slot_close(s);
+			else
+				slot_arm(s);
+		}
+	}
+	if (atomic_load(&w->stopping) && (!w->live || now > w->stop_deadline)) {
+		while (w->live)
+			slot_close(w->live);
+		ev_break(loop, EVBREAK_ALL);
+	}
+}
+
+static void on_before_sleep(struct ev_loop *loop, ev_prepare *p, int revents)
+{
+	struct worker *w = (struct worker *)((char *)p - offsetof(struct worker, before_sleep));
+
+	pol_quiesce(w->d->engine, w->idx);
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+
+	ev_run(w->loop, 0);
+	pol_quiesce(w->d->engine, w->idx);
+	return NULL;
+}
+
+int worker_start(struct worker *w, struct daemon *d, unsigned idx)
+{
+	w->idx = idx;
+	w->d = d;
+	w->agent.engine = d->engine;
+	w->agent.worker = idx;
+	w->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
+	if (!w->loop)
+		return -1;
+	pthread_mutex_init(&w->inbox_lock, NULL);
+	ev_async_init(&w->wake, on_wake);
+	ev_async_start(w->loop, &w->wake);
+	ev_prepare_init(&w->before_sleep, on_before_sleep);
+	ev_prepare_start(w->loop, &w->before_sleep);
+	ev_timer_init(&w->sweep, on_sweep, 1.0, 1.0);
+	ev_timer_start(w->loop, &w->sweep);
+	if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+		ev_loop_destroy(w->loop);
+		w->loop = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+void worker_give(struct worker *w, struct slot *s)
+{
+	atomic_fetch_add_explicit(&w->nconns, 1, memory_order_relaxed);
+	pthread_mutex_lock(&w->inbox_lock);
+	s->inbox_next = w->inbox;
+	w->inbox = s;
+	pthread_mutex_unlock(&w->inbox_lock);
+	ev_async_send(w->loop, &w->wake);
+}
+
+void worker_stop(struct worker *w)
+{
+	atomic_store(&w->stopping, true);
+	ev_async_send(w->loop, &w->wake);
+}
+
+void worker_join(struct worker *w)
+{
+	if (!w->loop)
+		return;
+	pthread_join(w->thread, NULL);
+	ev_loop_destroy(w->loop);
+	w->loop = NULL;
+	pthread_mutex_destroy(&w->inbox_lock);
+}

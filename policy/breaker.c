@@ -1,0 +1,318 @@
+/* breaker.c: per-backend circuit breaker over a bucketed sliding window, with growing,
+ * jittered open times, half-open probes, overrides and an ejection cap.
+ * Must not read clocks, do I/O, allocate, log or keep globals. */
+#include "breaker.h"
+
+void brk_cfg_default(struct brk_cfg *c)
+{
+	c->bucket_us = 1000000;
+	c->buckets = 10;
+	c->min_calls = 20;
+	c->failure_permille = 500;
+	c->slow_permille = 800;
+	c->consecutive = 5;
+	c->open_base_us = 30000000;
+	c->open_max_us = 300000000;
+	c->jitter_permille = 0;
+	c->probes = 3;
+	c->probe_timeout_us = 10000000;
+	c->forget_us = 600000000;
+}
+
+const char *brk_cfg_check(const struct brk_cfg *c)
+{
+	if (c->bucket_us == 0)
+		return "bucket width must be > 0";
+	if (c->buckets < 1 || c->buckets > BRK_MAX_BUCKETS)
+		return "window buckets must be 1..60";
+	if (c->failure_permille > 1000 || c->slow_permille > 1000)
+		return "rates must be 0..1000 permille";
+	if (c->jitter_permille > 1000)
+		return "jitter must be 0..1000 permille";
+	if (c->open_base_us == 0 || c->open_max_us < c->open_base_us)
+		return "open time: base must be > 0 and <= max";
+	if (c->probes < 1)
+		return "half-open probes must be >= 1";
+	if (c->probe_timeout_us == 0)
+		return "probe timeout must be > 0";
+	return NULL;
+}
+
+/* splitmix64's finaliser: a bijective 64-bit mix, so (seed, trips) -> jitter is
+ * reproducible and uncorrelated across backends. */
+static uint64_t brk_mix(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ull;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+static void brk_window_clear(struct brk *b, const struct brk_cfg *c, uint64_t now_us)
+{
+	uint32_t i;
+
+	for (i = 0; i < BRK_MAX_BUCKETS; i++)
+		b->bucket[i] = (struct brk_bucket){ 0, 0, 0 };
+	b->calls = b->failures = b->slow = 0;
+	b->nbuckets = (uint8_t)c->buckets;
+	b->epoch = now_us / c->bucket_us;
+}
+
+/* Advance the window to now: the buckets between the last one written and now's are
+ * emptied (and their counts taken off the sums). Time never runs backwards here: an
+ * earlier now writes into the newest bucket. At most `buckets` steps. */
+static void brk_window_roll(struct brk *b, const struct brk_cfg *c, uint64_t now_us)
+{
+	uint64_t e = now_us / c->bucket_us;
+
+	if (b->nbuckets != c->buckets) {
+		brk_window_clear(b, c, now_us); /* reload changed the shape */
+		return;
+	}
+	if (e <= b->epoch)
+		return;
+	if (e - b->epoch >= c->buckets) {
+		brk_window_clear(b, c, now_us);
+		return;
+	}
+	while (b->epoch < e) {
+		struct brk_bucket *k = &b->bucket[++b->epoch % c->buckets];
+
+		b->calls -= k->calls;
+		b->failures -= k->failures;
+		b->slow -= k->slow;
+		*k = (struct brk_bucket){ 0, 0, 0 };
+	}
+}
+
+void brk_init(struct brk *b, const struct brk_cfg *c, uint64_t seed, uint64_t now_us)
+{
+	*b = (struct brk){ .state = BRK_CLOSED, .override = BRK_OVR_AUTO, .seed = seed,
+	                   .since_us = now_us };
+	brk_window_clear(b, c, now_us);
+}
+
+uint64_t brk_open_time(const struct brk *b, const struct brk_cfg *c, uint32_t trips)
+{
+	uint64_t d = c->open_base_us;
+	uint32_t i;
+	double frac;
+
+	for (i = 1; i < trips && d < c->open_max_us; i++)
+		d = d > c->open_max_us / 2 ? c->open_max_us : d * 2;
+	if (d > c->open_max_us)
+		d = c->open_max_us;
+	/* uniform in [0, 1) from the top 53 bits of the mixed (seed, trips) */
+	frac = (double)(brk_mix(b->seed ^ ((uint64_t)trips << 32)) >> 11) * 0x1p-53;
+	d += (uint64_t)((double)d * (double)c->jitter_permille / 1000.0 * frac);
+	return d > c->open_max_us ? c->open_max_us : d;
+}
+
+static bool brk_tripping(const struct brk *b, const struct brk_cfg *c)
+{
+	if (c->consecutive && b->consecutive >= c->consecutive)
+		return true;
+	if (b->calls == 0 || b->calls < c->min_calls)
+		return false;
+	if (c->failure_permille &&
+	    (uint64_t)b->failures * 1000 >= (uint64_t)c->failure_permille * b->calls)
+		return true;
+	return c->slow_permille &&
+	       (uint64_t)b->slow * 1000 >= (uint64_t)c->slow_permille * b->calls;
+}
+
+static void brk_enter(struct brk *b, enum brk_state s, uint64_t now_us)
+{
+	b->state = (uint8_t)s;
+	b->since_us = now_us;
+}
+
+static void brk_open(struct brk *b, const struct brk_cfg *c, uint64_t now_us)
+{
+	b->trips++;
+	b->open_until_us = now_us + brk_open_time(b, c, b->trips);
+	b->consecutive = 0;
+	brk_window_clear(b, c, now_us);
+	brk_enter(b, BRK_OPEN, now_us);
+}
+
+static void brk_half_open(struct brk *b, uint64_t now_us)
+{
+	b->probes_sent = b->probes_ok = 0;
+	b->probe_batch_us = now_us;
+	brk_enter(b, BRK_HALF_OPEN, now_us);
+}
+
+static void brk_close(struct brk *b, const struct brk_cfg *c, uint64_t now_us)
+{
+	b->consecutive = 0;
+	brk_window_clear(b, c, now_us);
+	brk_enter(b, BRK_CLOSED, now_us);
+}
+
+/* A trip condition holds (closed or degraded): open, or stay/become degraded. */
+static void brk_trip(struct brk *b, const struct brk_cfg *c, bool may_open, uint64_t now_us)
+{
+	if (may_open)
+		brk_open(b, c, now_us);
+	else if (b->state != BRK_DEGRADED)
+		brk_enter(b, BRK_DEGRADED, now_us);
+}
+
+static enum brk_state brk_effective(const struct brk *b, enum brk_state s)
+{
+	if (b->override == BRK_OVR_OPEN)
+		return BRK_OPEN;
+	if (b->override == BRK_OVR_CLOSED)
+		return BRK_CLOSED;
+	return s;
+}
+
+enum brk_state brk_update(struct brk *b, const struct brk_cfg *c, bool may_open,
+                          uint64_t now_us)
+{
+	brk_window_roll(b, c, now_us);
+	switch ((enum brk_state)b->state) {
+	case BRK_OPEN:
+		if (now_us >= b->open_until_us)
+			brk_half_open(b, now_us);
+		break;
+	case BRK_HALF_OPEN:
+		break;
+	case BRK_DEGRADED:
+		if (!brk_tripping(b, c))
+			brk_enter(b, BRK_CLOSED, now_us);
+		else if (may_open)
+			brk_open(b, c, now_us);
+		break;
+	case BRK_CLOSED:
+		if (b->trips && now_us - b->since_us >= c->forget_us)
+			b->trips = 0;
+		break;
+	}
+	return brk_effective(b, (enum brk_state)b->state);
+}
+
+bool brk_record(struct brk *b, const struct brk_cfg *c, enum brk_event ev, bool may_open,
+                uint64_t now_us)
+{
+	uint8_t before;
+	struct brk_bucket *k;
+
+	before = b->state;
+	brk_update(b, c, may_open, now_us);
+	if (ev == BRK_EV_NONE || b->state == BRK_OPEN)
+		return b->state != before;
+
+	if (b->state == BRK_HALF_OPEN) {
+		if (ev != BRK_EV_SUCCESS)
+			brk_open(b, c, now_us); /* already ejected: the cap does not apply */
+		else if (++b->probes_ok >= c->probes)
+			brk_close(b, c, now_us);
+		return b->state != before;
+	}
+
+	k = &b->bucket[b->epoch % c->buckets];
+	k->calls++;
+	b->calls++;
+	if (ev == BRK_EV_FAILURE) {
+		k->failures++;
+		b->failures++;
+		b->consecutive++;
+	} else {
+		b->consecutive = 0;
+		if (ev == BRK_EV_SLOW) {
+			k->slow++;
+			b->slow++;
+		}
+	}
+	if (brk_tripping(b, c))
+		brk_trip(b, c, may_open, now_us);
+	else if (b->state == BRK_DEGRADED)
+		brk_enter(b, BRK_CLOSED, now_us);
+	return b->state != before;
+}
+
+bool brk_allow(struct brk *b, const struct brk_cfg *c, uint64_t now_us)
+{
+	enum brk_state s = brk_update(b, c, false, now_us);
+
+	if (b->override != BRK_OVR_AUTO || s != BRK_HALF_OPEN)
+		return s != BRK_OPEN;
+	if (b->probes_sent >= c->probes && now_us - b->probe_batch_us >= c->probe_timeout_us) {
+		/* the batch never got its verdict (lost answers): try another */
+		b->probes_sent = b->probes_ok = 0;
+		b->probe_batch_us = now_us;
+	}
+	if (b->probes_sent >= c->probes)
+		return false;
+	b->probes_sent++;
+	return true;
+}
+
+enum brk_state brk_state_at(const struct brk *b, uint64_t now_us)
+{
+	enum brk_state s = (enum brk_state)b->state;
+
+	if (s == BRK_OPEN && now_us >= b->open_until_us)
+		s = BRK_HALF_OPEN;
+	return brk_effective(b, s);
+}
+
+uint64_t brk_retry_in_us(const struct brk *b, uint64_t now_us)
+{
+	if (b->override == BRK_OVR_OPEN || b->override == BRK_OVR_CLOSED ||
+	    b->state != BRK_OPEN || now_us >= b->open_until_us)
+		return 0;
+	return b->open_until_us - now_us;
+}
+
+void brk_set_override(struct brk *b, const struct brk_cfg *c, enum brk_override o,
+                      uint64_t now_us)
+{
+	if (o == BRK_OVR_AUTO && b->override != BRK_OVR_AUTO)
+		brk_close(b, c, now_us);
+	b->override = (uint8_t)o;
+}
+
+bool brk_may_open(const struct brk *const *all, size_t n, uint32_t max_permille,
+                  uint64_t now_us)
+{
+	size_t i, ejected = 0, allowed;
+
+	if (max_permille == 0)
+		return false;
+	allowed = (size_t)((uint64_t)n * max_permille / 1000);
+	if (allowed < 1)
+		allowed = 1;
+	for (i = 0; i < n; i++)
+		if (brk_state_at(all[i], now_us) >= BRK_HALF_OPEN)
+			ejected++;
+	return ejected < allowed;
+}
+
+enum brk_event brk_event_of(const struct oc_class *oc)
+{
+	switch (oc->kind) {
+	case OC_PSP_ERROR:
+		return BRK_EV_FAILURE;
+	case OC_SUCCESS:
+	case OC_DECLINE_CUSTOMER:
+	case OC_DECLINE_SOFT:
+		return (oc->flags & OC_F_SLOW) ? BRK_EV_SLOW : BRK_EV_SUCCESS;
+	default:
+		return BRK_EV_NONE;
+	}
+}
+
+const char *brk_state_name(enum brk_state s)
+{
+	switch (s) {
+	case BRK_CLOSED:    return "closed";
+	case BRK_DEGRADED:  return "degraded";
+	case BRK_HALF_OPEN: return "half-open";
+	case BRK_OPEN:      return "open";
+	}
+	return "unknown";
+}

@@ -1,0 +1,76 @@
+/* breaker.h: per-backend circuit breaker (closed, degraded, open, half-open).
+ * Pure: time is passed in, no clock, no I/O, no allocation, no globals. */
+#ifndef BREAKER_H
+#define BREAKER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "breaker-t.h"
+#include "outcome-t.h"
+
+/* Fill c with the defaults noted in breaker-t.h. */
+void brk_cfg_default(struct brk_cfg *c);
+
+/* NULL if c is usable, else a static message naming the bad setting. */
+const char *brk_cfg_check(const struct brk_cfg *c);
+
+/* A closed breaker with an empty window. seed: any value, different per backend (e.g. a
+ * hash of its name); it alone decides the jitter, so replays are reproducible. */
+void brk_init(struct brk *b, const struct brk_cfg *c, uint64_t seed, uint64_t now_us);
+
+/* Let time act: roll the window, open -> half-open when the open time is over, degraded
+ * -> open (if may_open) or -> closed (once the window no longer trips), forget old
+ * trips. may_open: whether the ejection cap lets this breaker open (brk_may_open).
+ * Returns the effective state (override applied). Call every tick. */
+enum brk_state brk_update(struct brk *b, const struct brk_cfg *c, bool may_open,
+                          uint64_t now_us);
+
+/* Learn from one call that ended at now_us. Trips when, in closed or degraded state,
+ * `consecutive` failures came in a row, or the window holds >= min_calls calls with a
+ * failure or slow-call share at its threshold. A trip opens the breaker if may_open,
+ * else leaves it degraded. In half-open, a failure or slow call reopens at once (with a
+ * longer open time) and `probes` successes close it. Events while open are ignored (late
+ * answers to requests sent before the trip). Returns true if the automatic state
+ * changed (by time or by this event). */
+bool brk_record(struct brk *b, const struct brk_cfg *c, enum brk_event ev, bool may_open,
+                uint64_t now_us);
+
+/* May a request be sent to this backend now? Closed/degraded: yes. Open: no. Half-open:
+ * yes for the first `probes` calls of a batch (counted: this mutates b), no after, and a
+ * new batch after probe_timeout_us without a verdict. Single writer: the engine's
+ * workers should use brk_state_at() on a published copy and their own probe counter. */
+bool brk_allow(struct brk *b, const struct brk_cfg *c, uint64_t now_us);
+
+/* The effective state at now_us, without changing b (for readers of a published copy):
+ * the override if one is set, and open seen as half-open once its time is over. */
+enum brk_state brk_state_at(const struct brk *b, uint64_t now_us);
+
+/* Microseconds until an open breaker turns half-open (0 if it is not open): the
+ * Retry-After for a request that must go there. */
+uint64_t brk_retry_in_us(const struct brk *b, uint64_t now_us);
+
+/* Force the state (operator). Going back to auto restarts closed, with an empty window
+ * and the trip count kept. */
+void brk_set_override(struct brk *b, const struct brk_cfg *c, enum brk_override o,
+                      uint64_t now_us);
+
+/* The open time for the `trips`-th trip: open_base_us * 2^(trips-1), lengthened by the
+ * seeded jitter (a share in [0, jitter_permille/1000) of it), capped at open_max_us. */
+uint64_t brk_open_time(const struct brk *b, const struct brk_cfg *c, uint32_t trips);
+
+/* The ejection cap (Envoy's max_ejection_percent): may one more of the n breakers in
+ * all[] open, given that open, half-open and forced-open ones count as ejected? At most
+ * max(1, n * max_permille / 1000) may be ejected at once (none if max_permille is 0),
+ * so with 2 to 9 backends and 10 % one may go, as in Envoy. */
+bool brk_may_open(const struct brk *const *all, size_t n, uint32_t max_permille,
+                  uint64_t now_us);
+
+/* What an outcome teaches a breaker: PSP errors fail; successes and declines succeed
+ * (slow if OC_F_SLOW); 429s and client errors teach nothing. */
+enum brk_event brk_event_of(const struct oc_class *oc);
+
+/* "closed", "degraded", "half-open", "open". */
+const char *brk_state_name(enum brk_state s);
+
+#endif /* BREAKER_H */

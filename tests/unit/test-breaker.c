@@ -1,0 +1,497 @@
+/* test-breaker.c: circuit breaker, as tables of (time, event) -> expected state. */
+#include "breaker.h"
+#include "outcome.h"
+#include "test.h"
+
+#define SEC 1000000ull
+#define MS  1000ull
+
+enum step_op {
+	OP_EV,    /* brk_record(arg = enum brk_event) */
+	OP_TICK,  /* brk_update */
+	OP_ALLOW, /* brk_allow; ret = expected 0/1 */
+	OP_OVR,   /* brk_set_override(arg = enum brk_override) */
+};
+
+struct step {
+	uint64_t t_ms;
+	enum step_op op;
+	int arg;
+	enum brk_state want; /* effective state after the step */
+	int ret;             /* expected return for OP_ALLOW / OP_EV (changed), -1: any */
+};
+
+#define F BRK_EV_FAILURE
+#define S BRK_EV_SUCCESS
+#define W BRK_EV_SLOW
+
+static void run_steps(struct brk *b, const struct brk_cfg *c, const struct step *st, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		uint64_t now = st[i].t_ms * MS;
+		int r = -1;
+		enum brk_state s;
+
+		switch (st[i].op) {
+		case OP_EV:    r = brk_record(b, c, (enum brk_event)st[i].arg, true, now); break;
+		case OP_TICK:  brk_update(b, c, true, now); break;
+		case OP_ALLOW: r = brk_allow(b, c, now); break;
+		case OP_OVR:   brk_set_override(b, c, (enum brk_override)st[i].arg, now); break;
+		}
+		s = brk_state_at(b, now);
+		if (s != st[i].want || (st[i].ret >= 0 && r != st[i].ret))
+			TEST_FAIL_("step %zu (t=%llu ms): state %s ret %d, want %s ret %d", i,
+			           (unsigned long long)st[i].t_ms, brk_state_name(s), r,
+			           brk_state_name(st[i].want), st[i].ret);
+	}
+}
+
+#define RUN_STEPS(b, c, tbl) run_steps((b), (c), (tbl), sizeof(tbl) / sizeof((tbl)[0]))
+
+static void cfg_test(struct brk_cfg *c)
+{
+	brk_cfg_default(c);
+	ASSERT(brk_cfg_check(c) == NULL);
+}
+
+/* 5 consecutive failures at t=1..5 s -> open at 5 s, still open at 34.999 s, half-open
+ * at 35 s, 3 probes admitted, 3 probe successes -> closed. */
+TEST(breaker_consecutive_trip_and_probe)
+{
+	static const struct step st[] = {
+		{ 1000, OP_EV, F, BRK_CLOSED, 0 },
+		{ 2000, OP_EV, F, BRK_CLOSED, 0 },
+		{ 3000, OP_EV, F, BRK_CLOSED, 0 },
+		{ 4000, OP_EV, F, BRK_CLOSED, 0 },
+		{ 5000, OP_EV, F, BRK_OPEN, 1 },
+		{ 5001, OP_ALLOW, 0, BRK_OPEN, 0 },
+		{ 20000, OP_EV, F, BRK_OPEN, 0 },  /* late answers are ignored */
+		{ 20001, OP_EV, S, BRK_OPEN, 0 },
+		{ 34000, OP_TICK, 0, BRK_OPEN, -1 },
+		{ 34999, OP_ALLOW, 0, BRK_OPEN, 0 },
+		{ 35000, OP_TICK, 0, BRK_HALF_OPEN, -1 },
+		{ 35000, OP_ALLOW, 0, BRK_HALF_OPEN, 1 },
+		{ 35001, OP_ALLOW, 0, BRK_HALF_OPEN, 1 },
+		{ 35002, OP_ALLOW, 0, BRK_HALF_OPEN, 1 },
+		{ 35003, OP_ALLOW, 0, BRK_HALF_OPEN, 0 }, /* only 3 probes */
+		{ 35100, OP_EV, S, BRK_HALF_OPEN, 0 },
+		{ 35200, OP_EV, BRK_EV_NONE, BRK_HALF_OPEN, 0 },
+		{ 35300, OP_EV, S, BRK_HALF_OPEN, 0 },
+		{ 35400, OP_EV, S, BRK_CLOSED, 1 },
+		{ 35500, OP_ALLOW, 0, BRK_CLOSED, 1 },
+		/* four failures, one success, four failures: never five in a row */
+		{ 36000, OP_EV, F, BRK_CLOSED, 0 }, { 36100, OP_EV, F, BRK_CLOSED, 0 },
+		{ 36200, OP_EV, F, BRK_CLOSED, 0 }, { 36300, OP_EV, F, BRK_CLOSED, 0 },
+		{ 36400, OP_EV, S, BRK_CLOSED, 0 },
+		{ 36500, OP_EV, F, BRK_CLOSED, 0 }, { 36600, OP_EV, F, BRK_CLOSED, 0 },
+		{ 36700, OP_EV, F, BRK_CLOSED, 0 }, { 36800, OP_EV, F, BRK_CLOSED, 0 },
+	};
+	struct brk_cfg c;
+	struct brk b;
+
+	cfg_test(&c);
+	brk_init(&b, &c, 42, 0);
+	RUN_STEPS(&b, &c, st);
+	ASSERT_EQ(b.trips, 1);
+}
+
+/* A half-open failure or slow probe reopens at once, for twice as long. */
+TEST(breaker_half_open_reopens)
+{
+	static const struct step st[] = {
+		{ 1000, OP_EV, F, BRK_CLOSED, 0 }, { 1001, OP_EV, F, BRK_CLOSED, 0 },
+		{ 1002, OP_EV, F, BRK_CLOSED, 0 }, { 1003, OP_EV, F, BRK_CLOSED, 0 },
+		{ 1004, OP_EV, F, BRK_OPEN, 1 },
+		{ 31004, OP_ALLOW, 0, BRK_HALF_OPEN, 1 },
+		{ 31100, OP_EV, S, BRK_HALF_OPEN, 0 },
+		{ 31200, OP_EV, F, BRK_OPEN, 1 },         /* reopened: 60 s */
+		{ 91199, OP_TICK, 0, BRK_OPEN, -1 },
+		{ 91200, OP_TICK, 0, BRK_HALF_OPEN, -1 },
+		{ 91300, OP_EV, W, BRK_OPEN, 1 },         /* slow probe: 120 s */
+		{ 211299, OP_TICK, 0, BRK_OPEN, -1 },
+		{ 211300, OP_TICK, 0, BRK_HALF_OPEN, -1 },
+	};
+	struct brk_cfg c;
+	struct brk b;
+
+	cfg_test(&c);
+	brk_init(&b, &c, 1, 0);
+	RUN_STEPS(&b, &c, st);
+	ASSERT_EQ(b.trips, 3);
+}
+
+/* Failure-rate trip over the window: alternating S/F never makes 5 in a row, but at the
+ * 20th call (min_calls) the rate is 50 % -> open. */
+TEST(breaker_failure_rate)
+{
+	struct brk_cfg c;
+	struct brk b;
+	int i;
+
+	cfg_test(&c);
+	brk_init(&b, &c, 7, 0);
+	for (i = 1; i <= 20; i++) {
+		uint64_t now = (uint64_t)i * 100 * MS;
+		bool ch = brk_record(&b, &c, (i % 2) ? S : F, true, now);
+
+		ASSERT_EQ(ch, i == 20);
+		ASSERT_EQ(brk_state_at(&b, now), i < 20 ? BRK_CLOSED : BRK_OPEN);
+	}
+	/* 45 %: stays closed */
+	brk_init(&b, &c, 7, 0);
+	for (i = 1; i <= 40; i++)
+		brk_record(&b, &c, ((i % 20) & 1) && (i % 20) < 18 ? F : S, true, (uint64_t)i * 100 * MS);
+	ASSERT_EQ(b.calls, 40);
+	ASSERT_EQ(b.failures, 18);
+	ASSERT_EQ(brk_state_at(&b, 4 * SEC), BRK_CLOSED);
+}
+
+/* Slow-call rate: 80 % slow over >= 20 calls opens, 75 % does not. */
+TEST(breaker_slow_rate)
+{
+	struct brk_cfg c;
+	struct brk b;
+	int i;
+
+	cfg_test(&c);
+	brk_init(&b, &c, 7, 0);
+	for (i = 0; i < 20; i++)
+		brk_record(&b, &c, (i % 4 == 0) ? S : W, true, (uint64_t)i * 10 * MS);
+	ASSERT_EQ(brk_state_at(&b, SEC), BRK_CLOSED);
+	brk_init(&b, &c, 7, 0);
+	for (i = 0; i < 20; i++)
+		brk_record(&b, &c, (i % 5 == 0) ? S : W, true, (uint64_t)i * 10 * MS);
+	ASSERT_EQ(brk_state_at(&b, SEC), BRK_OPEN);
+}
+
+/* Old buckets leave the window: 12 failures at t=0..1 s and 12 at t=11..12 s are never
+ * 20 calls in one 10 s window, so the rate never trips; the same 24 calls within 10 s
+ * do. */
+TEST(breaker_window_expiry)
+{
+	struct brk_cfg c;
+	struct brk b;
+	int i;
+
+	cfg_test(&c);
+	c.consecutive = 0;
+	brk_init(&b, &c, 7, 0);
+	for (i = 0; i < 12; i++)
+		brk_record(&b, &c, F, true, (uint64_t)i * 80 * MS);
+	ASSERT_EQ(b.calls, 12);
+	brk_update(&b, &c, true, 11 * SEC);
+	ASSERT_EQ(b.calls, 0);
+	for (i = 0; i < 12; i++)
+		brk_record(&b, &c, F, true, 11 * SEC + (uint64_t)i * 80 * MS);
+	ASSERT_EQ(brk_state_at(&b, 12 * SEC), BRK_CLOSED);
+	/* partial roll: t=5 s keeps t=0..0.9 s (window covers 10 buckets) */
+	brk_init(&b, &c, 7, 0);
+	for (i = 0; i < 12; i++)
+		brk_record(&b, &c, F, true, (uint64_t)i * 80 * MS);
+	for (i = 0; i < 8; i++)
+		brk_record(&b, &c, F, true, 5 * SEC + (uint64_t)i * 80 * MS);
+	ASSERT_EQ(brk_state_at(&b, 6 * SEC), BRK_OPEN);
+}
+
+/* A storm of customer declines, soft declines, lock conflicts and rate limits is
+ * classified first and never opens the breaker; the same harness with 5 PSP errors
+ * does (so the test can fail). */
+TEST(breaker_decline_storm)
+{
+	static const struct { int64_t status; const char *decline, *rl; } mix[] = {
+		{ 402, "insufficient_funds", NULL }, { 402, "incorrect_cvc", NULL },
+		{ 402, "generic_decline", NULL },    { 402, "do_not_honor", NULL },
+		{ 429, NULL, NULL },                 { 429, NULL, "global-rate" },
+		{ 400, NULL, NULL },
+	};
+	static struct oc_rule mem[64];
+	struct oc_table t;
+	struct brk_cfg c;
+	struct brk b;
+	int i;
+
+	ASSERT_EQ(oc_table_init(&t, mem, 64), 0);
+	cfg_test(&c);
+	brk_init(&b, &c, 3, 0);
+	for (i = 0; i < 5000; i++) {
+		struct pay_outcome o = { .status = mix[i % 7].status, .latency_ms = 100 };
+		struct oc_class oc;
+
+		if (mix[i % 7].decline)
+			o.decline = (struct pay_str){ mix[i % 7].decline,
+			                              (uint32_t)strlen(mix[i % 7].decline) };
+		if (mix[i % 7].rl)
+			o.rl_reason = (struct pay_str){ mix[i % 7].rl, (uint32_t)strlen(mix[i % 7].rl) };
+		oc = oc_classify(&t, &o, 2000);
+		brk_record(&b, &c, brk_event_of(&oc), true, (uint64_t)i * MS);
+		ASSERT_EQ(brk_state_at(&b, (uint64_t)i * MS), BRK_CLOSED);
+	}
+	ASSERT_EQ(b.failures, 0);
+	for (i = 0; i < 5; i++) {
+		struct pay_outcome o = { .status = 503, .latency_ms = 10 };
+		struct oc_class oc = oc_classify(&t, &o, 2000);
+
+		brk_record(&b, &c, brk_event_of(&oc), true, 5 * SEC + (uint64_t)i * MS);
+	}
+	ASSERT_EQ(brk_state_at(&b, 6 * SEC), BRK_OPEN);
+}
+
+/* Trip k opens for 30 s * 2^(k-1), capped at 300 s; after forget_us closed, back to 30. */
+TEST(breaker_backoff_doubles_to_cap)
+{
+	static const uint64_t want_s[] = { 30, 60, 120, 240, 300, 300, 300 };
+	struct brk_cfg c;
+	struct brk b;
+	uint64_t now = SEC;
+	size_t k;
+	int i;
+
+	cfg_test(&c);
+	brk_init(&b, &c, 9, 0);
+	for (i = 0; i < 5; i++)
+		brk_record(&b, &c, F, true, now);
+	for (k = 0; k < sizeof(want_s) / sizeof(want_s[0]); k++) {
+		ASSERT_EQ(brk_state_at(&b, now), BRK_OPEN);
+		ASSERT_EQ(brk_retry_in_us(&b, now), want_s[k] * SEC);
+		now += want_s[k] * SEC;
+		ASSERT_EQ(brk_update(&b, &c, true, now), BRK_HALF_OPEN);
+		ASSERT(brk_allow(&b, &c, now));
+		brk_record(&b, &c, F, true, now + MS);
+		now += MS;
+	}
+	/* recover, stay closed 10 min, trip again: 30 s */
+	now += 300 * SEC;
+	brk_update(&b, &c, true, now);
+	for (i = 0; i < 3; i++)
+		brk_record(&b, &c, S, true, now);
+	ASSERT_EQ(brk_state_at(&b, now), BRK_CLOSED);
+	ASSERT_EQ(b.trips, 8);
+	now += 600 * SEC;
+	brk_update(&b, &c, true, now);
+	ASSERT_EQ(b.trips, 0);
+	for (i = 0; i < 5; i++)
+		brk_record(&b, &c, F, true, now);
+	ASSERT_EQ(brk_retry_in_us(&b, now), 30 * SEC);
+}
+
+/* Jitter: only lengthens, by less than jitter_permille, reproducible per seed, differs
+ * across seeds, never beyond the cap. */
+TEST(breaker_jitter)
+{
+	struct brk_cfg c;
+	struct brk b1, b2;
+	uint64_t seed, distinct = 0, prev = 0;
+
+	cfg_test(&c);
+	c.jitter_permille = 200;
+	for (seed = 1; seed <= 64; seed++) {
+		uint64_t d;
+
+		brk_init(&b1, &c, seed, 0);
+		brk_init(&b2, &c, seed, 0);
+		d = brk_open_time(&b1, &c, 1);
+		ASSERT_EQ(d, brk_open_time(&b2, &c, 1));
+		ASSERT_GE(d, 30 * SEC);
+		ASSERT(d < 36 * SEC);
+		ASSERT_LE(brk_open_time(&b1, &c, 4), 300 * SEC);
+		ASSERT_GE(brk_open_time(&b1, &c, 4), 240 * SEC);
+		ASSERT_EQ(brk_open_time(&b1, &c, 5), 300 * SEC);
+		ASSERT_EQ(brk_open_time(&b1, &c, 1000), 300 * SEC);
+		distinct += d != prev;
+		prev = d;
+	}
+	ASSERT_GE(distinct, 60);
+	c.jitter_permille = 0;
+	ASSERT_EQ(brk_open_time(&b1, &c, 1), 30 * SEC);
+}
+
+static void trip(struct brk *b, const struct brk_cfg *c, bool may_open, uint64_t now)
+{
+	int i;
+
+	for (i = 0; i < 5; i++)
+		brk_record(b, c, F, may_open, now);
+}
+
+/* Ejection cap: with 10 backends and 200 permille, two may be ejected; the third one to
+ * trip is degraded, and opens once an ejected one has recovered. */
+TEST(breaker_ejection_cap)
+{
+	struct brk_cfg c;
+	struct brk b[10];
+	const struct brk *all[10];
+	uint64_t now = SEC;
+	int i;
+
+	cfg_test(&c);
+	for (i = 0; i < 10; i++) {
+		brk_init(&b[i], &c, (uint64_t)i, 0);
+		all[i] = &b[i];
+	}
+	for (i = 0; i < 3; i++)
+		trip(&b[i], &c, brk_may_open(all, 10, 200, now), now);
+	ASSERT_EQ(brk_state_at(&b[0], now), BRK_OPEN);
+	ASSERT_EQ(brk_state_at(&b[1], now), BRK_OPEN);
+	ASSERT_EQ(brk_state_at(&b[2], now), BRK_DEGRADED);
+	ASSERT(brk_allow(&b[2], &c, now)); /* degraded still serves */
+	/* half-open still counts as ejected */
+	now += 30 * SEC;
+	brk_update(&b[0], &c, brk_may_open(all, 10, 200, now), now);
+	ASSERT_EQ(brk_state_at(&b[0], now), BRK_HALF_OPEN);
+	ASSERT_EQ(brk_update(&b[2], &c, brk_may_open(all, 10, 200, now), now), BRK_DEGRADED);
+	/* b[0] recovers: now b[2], still failing, may open */
+	for (i = 0; i < 3; i++)
+		brk_record(&b[0], &c, S, true, now);
+	ASSERT_EQ(brk_state_at(&b[0], now), BRK_CLOSED);
+	brk_record(&b[2], &c, F, brk_may_open(all, 10, 200, now), now);
+	ASSERT_EQ(brk_state_at(&b[2], now), BRK_OPEN);
+	/* a degraded breaker whose failures stop goes back to closed */
+	trip(&b[3], &c, brk_may_open(all, 10, 200, now), now);
+	ASSERT_EQ(brk_state_at(&b[3], now), BRK_DEGRADED);
+	brk_record(&b[3], &c, S, brk_may_open(all, 10, 200, now), now);
+	ASSERT_EQ(brk_state_at(&b[3], now), BRK_CLOSED);
+	/* small groups: max(1, n * share) */
+	ASSERT(brk_may_open(all + 3, 3, 100, now));
+	ASSERT(!brk_may_open(all, 3, 100, now)); /* b[1] is open */
+	ASSERT(!brk_may_open(all + 3, 3, 0, now));
+	/* forced open counts */
+	brk_set_override(&b[4], &c, BRK_OVR_OPEN, now);
+	ASSERT(!brk_may_open(all + 3, 3, 100, now));
+}
+
+/* Overrides: forced open refuses everything, forced closed admits while tripping, auto
+ * starts over closed with an empty window. */
+TEST(breaker_override)
+{
+	static const struct step st[] = {
+		{ 1000, OP_OVR, BRK_OVR_OPEN, BRK_OPEN, -1 },
+		{ 1001, OP_ALLOW, 0, BRK_OPEN, 0 },
+		{ 400000, OP_TICK, 0, BRK_OPEN, -1 },   /* no timer on a forced open */
+		{ 400001, OP_OVR, BRK_OVR_CLOSED, BRK_CLOSED, -1 },
+		{ 400002, OP_EV, F, BRK_CLOSED, 0 }, { 400003, OP_EV, F, BRK_CLOSED, 0 },
+		{ 400004, OP_EV, F, BRK_CLOSED, 0 }, { 400005, OP_EV, F, BRK_CLOSED, 0 },
+		{ 400006, OP_EV, F, BRK_CLOSED, 1 },    /* auto state opened underneath */
+		{ 400007, OP_ALLOW, 0, BRK_CLOSED, 1 },
+		{ 400008, OP_OVR, BRK_OVR_AUTO, BRK_CLOSED, -1 },
+		{ 400009, OP_EV, F, BRK_CLOSED, 0 },    /* window and run start over */
+		{ 400010, OP_ALLOW, 0, BRK_CLOSED, 1 },
+	};
+	struct brk_cfg c;
+	struct brk b;
+
+	cfg_test(&c);
+	brk_init(&b, &c, 5, 0);
+	RUN_STEPS(&b, &c, st);
+	ASSERT_EQ(b.consecutive, 1);
+}
+
+/* Probes that never get an answer: a new batch after probe_timeout_us. */
+TEST(breaker_probe_timeout)
+{
+	static const struct step st[] = {
+		{ 0, OP_EV, F, BRK_CLOSED, 0 }, { 0, OP_EV, F, BRK_CLOSED, 0 },
+		{ 0, OP_EV, F, BRK_CLOSED, 0 }, { 0, OP_EV, F, BRK_CLOSED, 0 },
+		{ 0, OP_EV, F, BRK_OPEN, 1 },
+		{ 30000, OP_ALLOW, 0, BRK_HALF_OPEN, 1 },
+		{ 30000, OP_ALLOW, 0, BRK_HALF_OPEN, 1 },
+		{ 30000, OP_ALLOW, 0, BRK_HALF_OPEN, 1 },
+		{ 39999, OP_ALLOW, 0, BRK_HALF_OPEN, 0 },
+		{ 40000, OP_ALLOW, 0, BRK_HALF_OPEN, 1 },
+		{ 40001, OP_ALLOW, 0, BRK_HALF_OPEN, 1 },
+	};
+	struct brk_cfg c;
+	struct brk b;
+
+	cfg_test(&c);
+	brk_init(&b, &c, 5, 0);
+	RUN_STEPS(&b, &c, st);
+}
+
+/* Publishing: a copied breaker reads the same state; a reload that changes the window
+ * shape starts the window over instead of reading stale buckets. */
+TEST(breaker_copy_and_reshape)
+{
+	struct brk_cfg c;
+	struct brk b, snap;
+	int i;
+
+	cfg_test(&c);
+	brk_init(&b, &c, 5, 0);
+	trip(&b, &c, true, SEC);
+	snap = b;
+	ASSERT_EQ(brk_state_at(&snap, 2 * SEC), BRK_OPEN);
+	ASSERT_EQ(brk_state_at(&snap, 31 * SEC), BRK_HALF_OPEN);
+	ASSERT_EQ(snap.state, BRK_OPEN); /* reading did not write */
+
+	brk_init(&b, &c, 5, 0);
+	for (i = 0; i < 15; i++)
+		brk_record(&b, &c, (i & 1) ? F : S, true, 100 * MS);
+	c.buckets = 20;
+	brk_record(&b, &c, F, true, 200 * MS);
+	ASSERT_EQ(b.calls, 1);
+	ASSERT_EQ(b.nbuckets, 20);
+}
+
+TEST(breaker_cfg_check)
+{
+	struct brk_cfg c;
+
+	cfg_test(&c);
+	c.buckets = 0;
+	ASSERT(brk_cfg_check(&c) != NULL);
+	cfg_test(&c);
+	c.buckets = BRK_MAX_BUCKETS + 1;
+	ASSERT(brk_cfg_check(&c) != NULL);
+	cfg_test(&c);
+	c.open_max_us = c.open_base_us - 1;
+	ASSERT(brk_cfg_check(&c) != NULL);
+	cfg_test(&c);
+	c.probes = 0;
+	ASSERT(brk_cfg_check(&c) != NULL);
+	cfg_test(&c);
+	c.failure_permille = 1001;
+	ASSERT(brk_cfg_check(&c) != NULL);
+	ASSERT_STREQ(brk_state_name(BRK_HALF_OPEN), "half-open");
+}
+
+TEST(breaker_event_of)
+{
+	struct oc_class oc = { OC_SUCCESS, OC_RL_NONE, 0 };
+
+	ASSERT_EQ(brk_event_of(&oc), BRK_EV_SUCCESS);
+	oc.flags = OC_F_SLOW;
+	ASSERT_EQ(brk_event_of(&oc), BRK_EV_SLOW);
+	oc.kind = OC_DECLINE_CUSTOMER;
+	oc.flags = 0;
+	ASSERT_EQ(brk_event_of(&oc), BRK_EV_SUCCESS);
+	oc.kind = OC_PSP_ERROR;
+	oc.flags = OC_F_SLOW | OC_F_TIMEOUT;
+	ASSERT_EQ(brk_event_of(&oc), BRK_EV_FAILURE);
+	oc.kind = OC_RATE_LIMITED;
+	ASSERT_EQ(brk_event_of(&oc), BRK_EV_NONE);
+	oc.kind = OC_LOCK_CONFLICT;
+	ASSERT_EQ(brk_event_of(&oc), BRK_EV_NONE);
+	oc.kind = OC_CLIENT_ERROR;
+	ASSERT_EQ(brk_event_of(&oc), BRK_EV_NONE);
+}
+
+int main(void)
+{
+	RUN(breaker_consecutive_trip_and_probe);
+	RUN(breaker_half_open_reopens);
+	RUN(breaker_failure_rate);
+	RUN(breaker_slow_rate);
+	RUN(breaker_window_expiry);
+	RUN(breaker_decline_storm);
+	RUN(breaker_backoff_doubles_to_cap);
+	RUN(breaker_jitter);
+	RUN(breaker_ejection_cap);
+	RUN(breaker_override);
+	RUN(breaker_probe_timeout);
+	RUN(breaker_copy_and_reshape);
+	RUN(breaker_cfg_check);
+	RUN(breaker_event_of);
+	return test_summary();
+}

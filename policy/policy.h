@@ -30,6 +30,9 @@ struct pol_agent {
 /* Load and validate a policy file. Returns NULL and writes "file:line: message" into
  * err on the first error. Allocates; call at boot or on the control thread only. */
 struct policy *pol_load(const char *path, char *err, size_t errlen);
+/* Same, from a string (tests, fuzzing); `name` stands for the file name in errors.
+ * @include is refused: a string has no directory to resolve it against. */
+struct policy *pol_load_string(const char *text, const char *name, char *err, size_t errlen);
 void pol_free(struct policy *p); /* accepts NULL */
 const struct pol_agent *pol_agent(const struct policy *p);
 
@@ -54,6 +57,11 @@ void pol_observe(struct pol_engine *e, unsigned worker, const struct pay_outcome
 /* Quiescent point: the worker holds no pointer from an earlier pol_decide (call at the
  * end of each event-loop iteration). Lets the control thread free retired views. */
 void pol_quiesce(struct pol_engine *e, unsigned worker);
+
+/* Extended quiescent state: the worker is about to block (e.g. in epoll_wait) and holds
+ * nothing until its next pol_decide/pol_observe. Without it, a worker that sleeps keeps
+ * retired views alive until it wakes. */
+void pol_worker_idle(struct pol_engine *e, unsigned worker);
 
 /* Control thread, every ~50 ms: merge worker statistics, free retired views. */
 void pol_tick(struct pol_engine *e, uint64_t now_us);

@@ -1,0 +1,196 @@
+/* policy-t.h: the loaded policy file, as plain immutable data. Types only.
+ * Built by load.c (the only libconfig user), read by every other policy/ module.
+ * Names are copied into fixed arrays so a policy is one allocation plus the agent's
+ * strings, and nothing in it points into libconfig's tree. */
+#ifndef POLICY_T_H
+#define POLICY_T_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "policy.h"
+
+/* Hard limits, checked by the loader. Backend sets are 64-bit masks. */
+#define POL_MAX_BACKENDS    64
+#define POL_MAX_ACCOUNTS    64
+#define POL_MAX_CLASSES     16
+#define POL_MAX_RULES       128
+#define POL_MAX_FEES        32
+#define POL_MAX_FEE_RATES   16
+#define POL_MAX_REGIONS     15   /* + the implicit "other" region */
+#define POL_MAX_CURRENCIES  64
+#define POL_MAX_ENDPOINTS   32
+#define POL_MAX_COMPLIANCE  32
+#define POL_MAX_CONNECT     256
+#define POL_MAX_PREFIXES    32
+#define POL_NAME_MAX        63   /* bytes of a name, without NUL */
+#define POL_PATTERN_MAX     127
+#define POL_PREFIX_MAX      15
+
+/* Region indices: 0..nregions-1 are the policy's `regions`; POL_REGION_OTHER is a
+ * known country listed in no region; POL_REGION_UNKNOWN is an absent or malformed
+ * card_country (no cross-border surcharge is assumed then). */
+#define POL_REGION_OTHER    POL_MAX_REGIONS
+#define POL_REGION_UNKNOWN  0xff
+#define POL_REGION_ANY      0xfe /* in a fee row: matches every region */
+
+enum pol_funding {
+	POL_FUND_ANY = 0, /* in a fee row: every funding; in a request: absent/unknown */
+	POL_FUND_CREDIT,
+	POL_FUND_DEBIT,
+	POL_FUND_PREPAID,
+	POL_FUND_COUNT
+};
+
+/* One row of a fee schedule: applies to cards of `region` and `funding`. The percent
+ * is either given directly or as IC++ components (interchange + scheme + markup). */
+struct pol_fee_rate {
+	uint8_t region;        /* region index or POL_REGION_ANY */
+	uint8_t funding;       /* enum pol_funding */
+	bool all_in;           /* true: no cross-border surcharge on top of this row */
+	bool has_fixed;
+	double pct;            /* percent of the amount */
+	double fixed;          /* minor units of the presentment currency */
+};
+
+struct pol_fee {
+	char name[POL_NAME_MAX + 1];
+	double pct;            /* base percent */
+	double fixed;          /* base fixed fee, minor units of the presentment currency */
+	double cross_border_pct; /* card region != backend region */
+	double fx_pct;         /* presentment currency not among the backend's settlement ones */
+	int nrates;
+	struct pol_fee_rate rates[POL_MAX_FEE_RATES]; /* first match wins */
+	int line;
+};
+
+struct pol_backend {
+	char name[POL_NAME_MAX + 1];    /* HAProxy backend name */
+	char account[POL_NAME_MAX + 1]; /* Stripe account id */
+	char entity[POL_NAME_MAX + 1];  /* legal entity */
+	int account_idx;                /* index into policy.accounts */
+	int fee;                        /* index into policy.fees */
+	uint8_t region;                 /* region of the entity */
+	bool enabled;
+	bool connect;                   /* a Connect platform: serves unknown Stripe-Account */
+	uint64_t currencies;            /* presentment currencies served (bit = currency idx) */
+	uint64_t settlement;            /* settled without conversion */
+	double latency_ms;              /* prior latency, for the latency penalty */
+	float p_auth[POL_MAX_REGIONS + 2]; /* prior P(auth) by card region; last = unknown */
+	uint64_t same_account;          /* mask of backends sharing this account */
+	int line;
+};
+
+/* A rate budget: GCRA with `rate` requests per second and `burst` requests of
+ * tolerance. */
+struct pol_budget {
+	double rate;
+	double burst;
+};
+
+struct pol_account {
+	char id[POL_NAME_MAX + 1];
+	struct pol_budget budget;
+};
+
+struct pol_endpoint {
+	char name[POL_NAME_MAX + 1];
+	char method[16];                /* "" = any */
+	char path[POL_PATTERN_MAX + 1];
+	struct pol_budget budget;
+	int line;
+};
+
+struct pol_class {
+	char name[POL_NAME_MAX + 1];
+	int prio;           /* HAProxy priority class, -2047..2047, lower first */
+	int offset_ms;      /* base priority offset */
+	double reserve;     /* share of every budget reserved for this class, 0..0.9 */
+	int shed_order;     /* 1 = shed first */
+	int queue_ms;       /* longest wait worth queueing instead of rejecting */
+	double reserved_above; /* computed: sum of reserves of classes with a lower prio */
+	int line;
+};
+
+/* A classification rule. Empty strings mean "any". */
+struct pol_rule {
+	char method[16];
+	char path[POL_PATTERN_MAX + 1];
+	char hint[POL_NAME_MAX + 1];
+	int cls;
+	int line;
+};
+
+/* When a request matches (region in `regions` if set, currency in `currencies` if set),
+ * only backends in `allowed` remain. Several matching rules intersect. */
+struct pol_compliance {
+	char name[POL_NAME_MAX + 1];
+	uint32_t regions;      /* bit = region index (incl. OTHER); 0 = any */
+	uint64_t currencies;   /* 0 = any */
+	uint64_t allowed;      /* backend mask */
+	int line;
+};
+
+struct pol_connect {
+	char account[POL_NAME_MAX + 1];
+	uint64_t backends;
+};
+
+struct policy {
+	char file[256];
+	struct pol_agent agent;
+	char agent_buf[5][256];         /* storage behind the agent's optional strings */
+	char listen_buf[POL_MAX_LISTENERS][256];
+
+	int nregions;
+	char region_names[POL_MAX_REGIONS + 1][POL_NAME_MAX + 1]; /* + "other" */
+	uint8_t country_region[26 * 26]; /* "AA".."ZZ" → region index or POL_REGION_OTHER */
+
+	int ncurrencies;
+	uint32_t currencies[POL_MAX_CURRENCIES]; /* lower-case ISO code packed in 24 bits */
+
+	int nfees;
+	struct pol_fee fees[POL_MAX_FEES];
+
+	int nbackends;
+	struct pol_backend backends[POL_MAX_BACKENDS];
+	int default_backend;
+
+	int naccounts;
+	struct pol_account accounts[POL_MAX_ACCOUNTS];
+
+	int nclasses;
+	struct pol_class classes[POL_MAX_CLASSES];
+	int nrules;
+	struct pol_rule rules[POL_MAX_RULES];
+	int default_class;
+	bool trust_hints;
+
+	int ncompliance;
+	struct pol_compliance compliance[POL_MAX_COMPLIANCE];
+
+	int nconnect;
+	struct pol_connect connect[POL_MAX_CONNECT];
+
+	struct {
+		uint32_t idem_ttl_s, object_ttl_s, account_ttl_s;
+		uint32_t idem_slots, object_slots, account_slots; /* powers of two */
+		int nprefixes;
+		char prefixes[POL_MAX_PREFIXES][POL_PREFIX_MAX + 1];
+	} pin;
+
+	struct {
+		struct pol_budget account;      /* default per-account budget */
+		struct pol_budget endpoint;     /* default per-endpoint budget */
+		int nendpoints;
+		struct pol_endpoint endpoints[POL_MAX_ENDPOINTS]; /* first match wins */
+	} thr;
+
+	struct {
+		double nominal_amount;  /* minor units, when a request carries no amount */
+		double latency_cost;    /* minor units per ms of expected latency */
+		double load_cost;       /* minor units at a fully used account budget */
+	} score;
+};
+
+#endif /* POLICY_T_H */

@@ -1,0 +1,152 @@
+/* anomaly.c: EWMA control charts on a backend's error rate and latency, pooled per
+ * tick, with warm-up and hysteresis. Must not read clocks, do I/O, allocate, log or
+ * keep globals. */
+#include <math.h>
+#include <stddef.h>
+
+#include "anomaly.h"
+
+void anom_cfg_default(struct anom_cfg *c)
+{
+	c->lambda = 0.25;
+	c->base_lambda = 0.02;
+	c->alarm_lambda = 0.002;
+	c->limit_k = 3;
+	c->exit_k = 1.5;
+	c->warmup = 20;
+	c->enter_samples = 2;
+	c->exit_samples = 5;
+	c->min_requests = 10;
+	c->err_min_sd = 0.01;
+	c->err_min_delta = 0.05;
+	c->lat_min_sd_ms = 5;
+	c->lat_min_delta_ms = 50;
+	c->factor = 0.5;
+}
+
+static int anom_unit(double x)
+{
+	return x > 0 && x <= 1;
+}
+
+const char *anom_cfg_check(const struct anom_cfg *c)
+{
+	if (!anom_unit(c->lambda) || !anom_unit(c->base_lambda))
+		return "lambda must be in (0, 1]";
+	if (!(c->alarm_lambda >= 0 && c->alarm_lambda <= 1))
+		return "alarm lambda must be in [0, 1]";
+	if (!(c->limit_k > 0) || !(c->exit_k >= 0) || c->exit_k > c->limit_k)
+		return "limits: need 0 <= exit_k <= limit_k, limit_k > 0";
+	if (c->enter_samples < 1 || c->exit_samples < 1)
+		return "enter/exit samples must be >= 1";
+	if (!(c->err_min_sd >= 0) || !(c->err_min_delta >= 0) ||
+	    !(c->lat_min_sd_ms >= 0) || !(c->lat_min_delta_ms >= 0))
+		return "minimum sd and delta must be >= 0";
+	if (!(c->factor >= 0 && c->factor <= 1))
+		return "factor must be in [0, 1]";
+	return NULL;
+}
+
+void anom_init(struct anom *a, uint64_t now_us)
+{
+	*a = (struct anom){ .state = ANOM_NORMAL, .since_us = now_us };
+}
+
+static void anom_learn(struct anom_chart *ch, double x, double r)
+{
+	double d = x - ch->mean;
+
+	ch->var = (1 - r) * (ch->var + r * d * d);
+	ch->mean += r * d;
+}
+
+/* One sample into one chart; returns whether the chart is in alarm afterwards. */
+static int anom_chart_step(struct anom_chart *ch, const struct anom_cfg *c, double x,
+                           int alarm, uint32_t samples, double min_sd, double min_delta)
+{
+	double sd, sz, ucl, exit;
+
+	if (samples <= c->warmup) {
+		double r = 1.0 / samples;
+
+		anom_learn(ch, x, r > c->base_lambda ? r : c->base_lambda);
+		ch->z = ch->mean;
+		return 0;
+	}
+	ch->z = c->lambda * x + (1 - c->lambda) * ch->z;
+	sd = sqrt(ch->var);
+	if (sd < min_sd)
+		sd = min_sd;
+	sz = sd * sqrt(c->lambda / (2 - c->lambda));
+	ucl = ch->mean + (c->limit_k * sz > min_delta ? c->limit_k * sz : min_delta);
+	/* the exit line scales like the limit: exit_k == limit_k means no hysteresis */
+	min_delta *= c->exit_k / c->limit_k;
+	exit = ch->mean + (c->exit_k * sz > min_delta ? c->exit_k * sz : min_delta);
+
+	if (!alarm) {
+		ch->above = ch->z > ucl ? ch->above + 1 : 0;
+		if (ch->above >= c->enter_samples) {
+			alarm = 1;
+			ch->below = 0;
+		}
+	} else {
+		ch->below = ch->z < exit ? ch->below + 1 : 0;
+		if (ch->below >= c->exit_samples) {
+			alarm = 0;
+			ch->above = 0;
+		}
+	}
+	if (!alarm && x <= ucl)
+		anom_learn(ch, x, c->base_lambda);
+	else if (c->alarm_lambda > 0)
+		anom_learn(ch, x, c->alarm_lambda);
+	return alarm;
+}
+
+enum anom_state anom_tick(struct anom *a, const struct anom_cfg *c, uint64_t n,
+                          uint64_t errors, double lat_sum_ms, uint64_t now_us)
+{
+	uint8_t alarms = 0;
+	double er, lat;
+
+	a->pend_n += n;
+	a->pend_err += errors < n ? errors : n;
+	a->pend_lat_ms += lat_sum_ms > 0 ? lat_sum_ms : 0;
+	if (a->pend_n == 0 || a->pend_n < c->min_requests)
+		return (enum anom_state)a->state;
+
+	er = (double)a->pend_err / (double)a->pend_n;
+	lat = a->pend_lat_ms / (double)a->pend_n;
+	a->pend_n = a->pend_err = 0;
+	a->pend_lat_ms = 0;
+	a->samples++;
+
+	if (anom_chart_step(&a->err, c, er, !!(a->alarms & ANOM_ERR), a->samples,
+	                    c->err_min_sd, c->err_min_delta))
+		alarms |= ANOM_ERR;
+	if (anom_chart_step(&a->lat, c, lat, !!(a->alarms & ANOM_LAT), a->samples,
+	                    c->lat_min_sd_ms, c->lat_min_delta_ms))
+		alarms |= ANOM_LAT;
+	a->alarms = alarms;
+	if ((alarms ? ANOM_DEGRADED : ANOM_NORMAL) != a->state) {
+		a->state = alarms ? ANOM_DEGRADED : ANOM_NORMAL;
+		a->since_us = now_us;
+	}
+	return (enum anom_state)a->state;
+}
+
+double anom_factor(const struct anom *a, const struct anom_cfg *c)
+{
+	double f = 1;
+
+	if (a->alarms & ANOM_ERR)
+		f *= c->factor;
+	if (a->alarms & ANOM_LAT)
+		f *= c->factor;
+	return f;
+}
+
+const char *anom_state_name(enum anom_state s)
+{
+	return s == ANOM_DEGRADED ? "degraded" : "normal";
+}

@@ -1,0 +1,44 @@
+/* anomaly.h: per-backend anomaly detection on error rate and latency (EWMA control
+ * charts with hysteresis), giving a score factor.
+ * Pure: time is passed in, no clock, no I/O, no allocation, no globals. */
+#ifndef ANOMALY_H
+#define ANOMALY_H
+
+#include "anomaly-t.h"
+
+/* Fill c with the defaults noted in anomaly-t.h. */
+void anom_cfg_default(struct anom_cfg *c);
+
+/* NULL if c is usable, else a static message. */
+const char *anom_cfg_check(const struct anom_cfg *c);
+
+void anom_init(struct anom *a, uint64_t now_us);
+
+/* Feed one tick's aggregate for the backend: n requests, of which `errors` failed
+ * (PSP errors: the caller classifies), and the sum of their latencies in ms. Ticks are
+ * pooled until they hold min_requests requests, so a quiet backend is judged on enough
+ * data; a pooled sample x (error rate errors/n, mean latency) then updates each chart:
+ *
+ *   z <- lambda x + (1 - lambda) z                    (the EWMA statistic)
+ *   sigma_z = max(sd, min_sd) sqrt(lambda / (2 - lambda))   (its steady-state sd)
+ *   alarm  when z > mean + max(limit_k sigma_z, min_delta) for enter_samples in a row
+ *   clear  when z < mean + max(exit_k sigma_z, min_delta exit_k / limit_k)
+ *          for exit_samples in a row
+ *
+ * and the baseline (mean, var) learns x at base_lambda when the chart is in control
+ * and x is under the limit, at alarm_lambda otherwise (West's EWM variance:
+ * var <- (1 - r)(var + r d^2), mean <- mean + r d, d = x - mean). During warm-up only
+ * the baseline learns, at max(base_lambda, 1/samples) (a plain mean at first).
+ * Only upward shifts alarm: fewer errors or faster answers are never anomalies.
+ * Returns the state after the tick. */
+enum anom_state anom_tick(struct anom *a, const struct anom_cfg *c, uint64_t n,
+                          uint64_t errors, double lat_sum_ms, uint64_t now_us);
+
+/* Score factor for the engine: 1 when normal, c->factor per chart in alarm (so
+ * factor^2 when both are). */
+double anom_factor(const struct anom *a, const struct anom_cfg *c);
+
+/* "normal" or "degraded". */
+const char *anom_state_name(enum anom_state s);
+
+#endif /* ANOMALY_H */

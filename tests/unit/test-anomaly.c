@@ -125,6 +125,22 @@ TEST(anomaly_latency_and_both)
 	ASSERT_NEAR(anom_factor(&a, &c), 0.25, 1e-12);
 }
 
+/* Warm up, then 300 ticks of wavering error rate; returns the state changes. */
+static uint32_t waver(struct anom *a, const struct anom_cfg *c)
+{
+	uint32_t t = warm(a, c), i, changes = 0;
+	enum anom_state prev = (enum anom_state)a->state;
+
+	for (i = 0; i < 300; i++) {
+		enum anom_state s = anom_tick(a, c, 100, (i / 3) % 2 ? 2 : 12, 100 * 200.0,
+		                              (uint64_t)(t + i) * SEC);
+
+		changes += s != prev;
+		prev = s;
+	}
+	return changes;
+}
+
 /* Hysteresis: traffic wavering around the limit (3 ticks at 12 %, 3 at 2 %: z swings
  * between ~.05 and ~.09 across the .07 limit) must not flap: at most one transition
  * each way. */
@@ -132,36 +148,15 @@ TEST(anomaly_no_flapping)
 {
 	struct anom_cfg c;
 	struct anom a;
-	uint32_t t, i, changes = 0;
-	enum anom_state prev;
 
 	anom_cfg_default(&c);
-	t = warm(&a, &c);
-	prev = (enum anom_state)a.state;
-	for (i = 0; i < 300; i++) {
-		enum anom_state s = anom_tick(&a, &c, 100, (i / 3) % 2 ? 2 : 12, 100 * 200.0,
-		                              (uint64_t)(t + i) * SEC);
-
-		changes += s != prev;
-		prev = s;
-	}
-	ASSERT_LE(changes, 2);
+	ASSERT_LE(waver(&a, &c), 2);
 	/* without hysteresis (exit at the limit, leave at once) the same traffic flaps */
 	c.exit_k = c.limit_k;
 	c.exit_samples = 1;
 	c.enter_samples = 1;
 	c.alarm_lambda = 0;
-	t = warm(&a, &c);
-	changes = 0;
-	prev = (enum anom_state)a.state;
-	for (i = 0; i < 300; i++) {
-		enum anom_state s = anom_tick(&a, &c, 100, (i / 3) % 2 ? 2 : 12, 100 * 200.0,
-		                              (uint64_t)(t + i) * SEC);
-
-		changes += s != prev;
-		prev = s;
-	}
-	ASSERT_GE(changes, 10);
+	ASSERT_GE(waver(&a, &c), 10);
 }
 
 /* No alarm during warm-up, whatever comes; quiet ticks are pooled to min_requests. */

@@ -3,6 +3,7 @@
 #ifndef POLICY_H
 #define POLICY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -65,5 +66,53 @@ void pol_worker_idle(struct pol_engine *e, unsigned worker);
 
 /* Control thread, every ~50 ms: merge worker statistics, free retired views. */
 void pol_tick(struct pol_engine *e, uint64_t now_us);
+
+/* ---- control thread: admin socket and metrics ------------------------------------
+ * These read the view in force; call them on the control thread (the one that calls
+ * pol_tick and pol_engine_swap), which alone frees views. Strings returned stay valid
+ * until the next pol_engine_swap or pol_tick. */
+
+struct pol_backend_info {
+	const char *name, *account, *entity;
+	bool enabled;           /* in the policy file */
+	bool admin_disabled;    /* `set backend <b> disable` */
+	int state;              /* 0 up, 1 probing (half-open), 2 down (breaker open) */
+	double p_auth;          /* the P(auth) scoring uses for an unknown card region */
+	double latency_ms;      /* likewise */
+	double budget_load;     /* share of the account budget in use, 0..1 */
+};
+
+/* Backend i (policy order). Returns 0, or -1 when i is past the last one. */
+int pol_engine_backend_info(struct pol_engine *e, unsigned i, uint64_t now_us,
+                            struct pol_backend_info *out);
+
+/* `set backend <b> enable|disable`: carried over reloads for names that survive.
+ * Returns 0, or -1 if no backend has that name. */
+int pol_engine_set_enabled(struct pol_engine *e, const char *backend, bool enabled);
+
+struct pol_class_info {
+	const char *name;
+	int prio, offset_ms, shed_order, queue_ms;
+	double reserve, reserved_above;
+};
+int pol_engine_class_info(struct pol_engine *e, unsigned i, struct pol_class_info *out);
+
+/* Budget i: the account budgets first (endpoint NULL), then each account × endpoint. */
+struct pol_budget_info {
+	const char *account, *endpoint;
+	double rate, burst;     /* requests per second, requests */
+	double load;            /* share of the tolerance in use, 0..1 */
+};
+int pol_engine_budget_info(struct pol_engine *e, unsigned i, uint64_t now_us,
+                           struct pol_budget_info *out);
+
+/* Counters summed over the workers, plus the affinity tables' figures. */
+struct pol_stats {
+	uint64_t decisions, allow, queue, reject, panic, pinned, pin_down, spill;
+	uint64_t observed, observe_bad, learned_objects;
+	uint64_t pin_live[3], pin_stored[3], pin_evicted[3]; /* idem, object, account */
+	uint64_t reloads;
+};
+void pol_engine_stats(struct pol_engine *e, uint64_t now_us, struct pol_stats *out);
 
 #endif /* POLICY_H */

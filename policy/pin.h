@@ -1,0 +1,30 @@
+/* pin.h: affinity tables. Lock-free, fixed size; no allocation after pin_init. Time is
+ * in seconds of the caller's monotonic clock (now_us / 1e6). */
+#ifndef PIN_H
+#define PIN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "pin-t.h"
+
+/* Allocates `slots` (a power of two >= PIN_WAYS) entries. Returns 0 or -1 (no memory). */
+int pin_init(struct pin_table *t, uint32_t slots, uint32_t ttl_s);
+void pin_destroy(struct pin_table *t); /* accepts a zeroed table */
+
+/* The backend pinned for key, or -1 when none is live. */
+int pin_get(const struct pin_table *t, uint64_t key, uint32_t now_s);
+
+/* Pins key to backend until now_s + ttl (an existing entry for key is replaced). */
+void pin_put(struct pin_table *t, uint64_t key, unsigned backend, uint32_t now_s);
+
+/* Copies the live entries of src into dst where dst has no live entry for the key,
+ * keeping their expiry; backend b becomes map[b], or is dropped when map[b] < 0.
+ * Used on reload. Safe while workers use both tables (an entry written to src during
+ * the copy may be missed; the engine merges again when it retires src). */
+void pin_merge(struct pin_table *dst, const struct pin_table *src, const int *map, uint32_t now_s);
+
+/* Live entries (an O(size) scan, for the admin socket). */
+uint64_t pin_live(const struct pin_table *t, uint32_t now_s);
+
+#endif /* PIN_H */

@@ -1,0 +1,48 @@
+/* thr.h: throttling with GCRA cells shared by all worker threads (one CAS per take).
+ * Pure: time comes in as nanoseconds; no allocation after thr_init. */
+#ifndef THR_H
+#define THR_H
+
+#include <stdint.h>
+
+#include "pay-t.h"
+#include "thr-t.h"
+
+struct policy;
+
+/* Cells for p's accounts and endpoints. Returns 0 or -1 (no memory). */
+int thr_init(struct thr_state *s, const struct policy *p);
+void thr_destroy(struct thr_state *s); /* accepts a zeroed state */
+
+static inline struct thr_cell *thr_account(const struct thr_state *s, int account)
+{
+	return &s->cells[account];
+}
+
+static inline struct thr_cell *thr_endpoint(const struct thr_state *s, int account, int endpoint)
+{
+	return &s->cells[s->naccounts + account * s->nendpoints + endpoint];
+}
+
+/* Index of the first endpoint of p matching rq, or -1. */
+int thr_endpoint_of(const struct policy *p, const struct pay_request *rq);
+
+/* Books one request for a class that may use `share` (0..1] of the cell's tolerance
+ * (1 - what higher classes reserved). Returns:
+ *   0        within budget, booked;
+ *   w > 0    over budget by w ns but w <= max_wait_ns: booked, the caller queues it;
+ *   -w < 0   over budget by w ns (>= 1) beyond max_wait_ns: nothing booked. */
+int64_t thr_take(struct thr_cell *c, uint64_t now_ns, double share, uint64_t max_wait_ns);
+
+/* Gives back one booking (when a second budget refused what the first booked). */
+void thr_refund(struct thr_cell *c);
+
+/* Share of the tolerance in use at now_ns, 0..1. */
+double thr_load(const struct thr_cell *c, uint64_t now_ns);
+
+/* Reload: copy the booking state of every account and (account, endpoint) whose names
+ * survive from (src, sp) into (dst, dp). */
+void thr_carry(struct thr_state *dst, const struct policy *dp, const struct thr_state *src,
+               const struct policy *sp);
+
+#endif /* THR_H */

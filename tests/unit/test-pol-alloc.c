@@ -1,0 +1,68 @@
+/* test-pol-alloc.c: pol_decide, pol_observe and pol_quiesce make no heap call in steady
+ * state (DESIGN.md §1). Counted by interposing malloc; not countable under sanitizers. */
+#include <stdio.h>
+#include <string.h>
+
+#include "policy.h"
+#include "test.h"
+#include "test-pol-alloc.h"
+
+#define S(lit) ((struct pay_str){ lit, sizeof(lit) - 1 })
+
+TEST(counter_sees_heap_calls)
+{
+	if (!ALLOC_COUNT_WORKS)
+		return;
+	alloc_calls = 0;
+	alloc_counting = 1;
+	free(malloc(32));
+	alloc_counting = 0;
+	ASSERT_EQ(alloc_calls, 2);
+}
+
+TEST(decide_observe_allocate_nothing)
+{
+	char err[512], idem[65], obj[32];
+	struct policy *p = pol_load("conf/payspoa.conf", err, sizeof(err));
+	struct pol_engine *e;
+	struct pay_request rq = { 0 };
+	struct pay_outcome o = { 0 };
+	struct pay_verdict v;
+	uint64_t now = 5000000;
+	int i;
+
+	if (!p || !(e = pol_engine_new(p, 1, err, sizeof(err))))
+		TEST_FAIL_("%s", err);
+	alloc_calls = 0;
+	alloc_counting = 1;
+	for (i = 0; i < 20000; i++, now += 1000) {
+		snprintf(idem, sizeof(idem), "%064x", i % 500);
+		snprintf(obj, sizeof(obj), "pi_%d", i % 300);
+		rq.method = S("POST");
+		rq.path = (i & 1) ? S("/v1/payment_intents") : S("/v1/payment_intents/pi_7/capture");
+		rq.currency = (i % 3) ? S("eur") : S("usd");
+		rq.card_country = (i % 5) ? S("DE") : S("US");
+		rq.idem = (struct pay_str){ idem, 64 };
+		rq.amount = 1000 + i;
+		rq.has_amount = true;
+		pol_decide(e, 0, &rq, now, &v);
+		o.decision = (struct pay_str){ v.decision, v.decision_len };
+		o.backend = (struct pay_str){ v.backend, (uint32_t)strlen(v.backend) };
+		o.status = (i % 7) ? 200 : 402;
+		o.object = (struct pay_str){ obj, (uint32_t)strlen(obj) };
+		pol_observe(e, 0, &o, now);
+		pol_quiesce(e, 0);
+	}
+	alloc_counting = 0;
+	ASSERT_EQ(alloc_calls, 0);
+	pol_engine_free(e);
+}
+
+int main(void)
+{
+	if (!ALLOC_COUNT_WORKS)
+		printf("# heap calls cannot be counted under a sanitizer: the check below is vacuous here\n");
+	RUN(counter_sees_heap_calls);
+	RUN(decide_observe_allocate_nothing);
+	return test_summary();
+}

@@ -1,0 +1,33 @@
+/* aimd-t.h: types of the adaptive (AIMD) rate budgets per account or endpoint.
+ * Types only: no functions, nothing beyond the C library. */
+#ifndef AIMD_T_H
+#define AIMD_T_H
+
+#include <stdint.h>
+
+/* Settings, from the policy (per budget kind: account, endpoint, ...). */
+struct aimd_cfg {
+	double ceiling;       /* req/s configured (e.g. Stripe's 100 per live account) */
+	double floor;         /* never below this, req/s, 0 < floor <= ceiling */
+	double md;            /* multiplicative decrease on a rate-limit 429, 0 < md < 1 (0.7) */
+	double ai_per_s;      /* additive recovery, req/s gained per second (1) */
+	uint64_t cooldown_us; /* 429s within this of the last cut are the same overload:
+	                       * no further cut; set it above the longest request latency,
+	                       * since answers to requests sent before a cut keep arriving
+	                       * after it (2 s) */
+};
+
+/* One budget's state: a plain value, written by the control thread; workers read
+ * aimd_limit() of a published copy (or the value the engine publishes). The limit is
+ * kept as (value at t_us) and recovery applied lazily from the time passed in. */
+struct aimd {
+	double limit;         /* req/s as of t_us, before recovery since */
+	uint64_t t_us;
+	uint64_t last_cut_us;
+	uint32_t cuts;        /* multiplicative decreases made */
+	uint32_t absorbed;    /* rate-limit 429s inside a cool-down (no cut) */
+	uint32_t locks;       /* lock-conflict 429s seen (never cut) */
+	uint32_t has_cut;     /* 0 until the first cut: no cool-down before it */
+};
+
+#endif /* AIMD_T_H */

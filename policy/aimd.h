@@ -1,0 +1,35 @@
+/* aimd.h: adaptive rate budgets: multiplicative decrease on rate-limit 429s (once per
+ * cool-down), additive recovery per second up to the ceiling, never below the floor.
+ * Pure: time is passed in; no clock, no I/O, no allocation, no globals. */
+#ifndef AIMD_H
+#define AIMD_H
+
+#include <stdbool.h>
+
+#include "aimd-t.h"
+#include "outcome-t.h"
+
+/* Fill c with the defaults noted in aimd-t.h for a budget of `ceiling` req/s (floor:
+ * 5 % of it). */
+void aimd_cfg_default(struct aimd_cfg *c, double ceiling);
+
+/* NULL if c is usable, else a static message. */
+const char *aimd_cfg_check(const struct aimd_cfg *c);
+
+/* A budget at its ceiling. */
+void aimd_init(struct aimd *a, const struct aimd_cfg *c, uint64_t now_us);
+
+/* The budget at now_us, req/s: min(ceiling, limit + ai_per_s * seconds since t_us),
+ * and at least floor (a reload that moved ceiling or floor applies at once).
+ * Read-only. */
+double aimd_limit(const struct aimd *a, const struct aimd_cfg *c, uint64_t now_us);
+
+/* Learn from an outcome of this budget's kind. OC_RATE_LIMITED cuts: limit <-
+ * max(floor, aimd_limit(now) * md), unless the last cut is less than cooldown_us old
+ * (the same overload: counted in `absorbed`). OC_LOCK_CONFLICT (429 without
+ * Stripe-Rate-Limited-Reason: another request holds the object) is counted and never
+ * cuts; other kinds are ignored. Returns true if it cut. */
+bool aimd_on_outcome(struct aimd *a, const struct aimd_cfg *c, enum oc_kind k,
+                     uint64_t now_us);
+
+#endif /* AIMD_H */

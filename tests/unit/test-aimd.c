@@ -1,0 +1,148 @@
+/* test-aimd.c: adaptive budgets, as tables of (time, outcome) -> expected limit. */
+#include "aimd.h"
+#include "outcome.h"
+#include "test.h"
+
+#define MS 1000ull
+
+#define RL   OC_RATE_LIMITED
+#define LOCK OC_LOCK_CONFLICT
+#define READ OC_KIND_COUNT /* no outcome: only read the limit */
+
+struct row {
+	uint64_t t_ms;
+	enum oc_kind kind;
+	double want;   /* limit after the row, req/s */
+	int cut;       /* expected return */
+};
+
+static void run_rows(struct aimd *a, const struct aimd_cfg *c, const struct row *r, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		uint64_t now = r[i].t_ms * MS;
+		int cut = r[i].kind == READ ? 0 : aimd_on_outcome(a, c, r[i].kind, now);
+		double got = aimd_limit(a, c, now);
+
+		if (cut != r[i].cut || got < r[i].want - 1e-9 || got > r[i].want + 1e-9)
+			TEST_FAIL_("row %zu (t=%llu ms): limit %.6f cut %d, want %.6f cut %d", i,
+			           (unsigned long long)r[i].t_ms, got, cut, r[i].want, r[i].cut);
+	}
+}
+
+#define RUN_ROWS(a, c, tbl) run_rows((a), (c), (tbl), sizeof(tbl) / sizeof((tbl)[0]))
+
+/* Ceiling 100, floor 5, x0.7, +1/s, cool-down 2 s. A burst of 429s is one cut; the
+ * next cut comes only after the cool-down, from the recovered value. */
+TEST(aimd_cut_cooldown_recover)
+{
+	static const struct row rows[] = {
+		{ 0,      READ, 100, 0 },
+		{ 1000,   RL,   70, 1 },
+		{ 1100,   RL,   70.1, 0 },
+		{ 1500,   RL,   70.5, 0 },
+		{ 2999,   RL,   71.999, 0 },
+		{ 3000,   RL,   72 * 0.7, 1 },
+		{ 3000,   LOCK, 50.4, 0 },
+		{ 3001,   OC_SUCCESS, 50.401, 0 },
+		{ 3002,   OC_PSP_ERROR, 50.402, 0 },
+		{ 13000,  READ, 60.4, 0 },
+		{ 52600,  READ, 100, 0 },   /* back at the ceiling, and no further */
+		{ 900000, READ, 100, 0 },
+		{ 900000, RL,   70, 1 },    /* a new overload, long after: cut again */
+	};
+	struct aimd_cfg c;
+	struct aimd a;
+
+	aimd_cfg_default(&c, 100);
+	ASSERT(aimd_cfg_check(&c) == NULL);
+	aimd_init(&a, &c, 0);
+	RUN_ROWS(&a, &c, rows);
+	ASSERT_EQ(a.cuts, 3);
+	ASSERT_EQ(a.absorbed, 3);
+	ASSERT_EQ(a.locks, 1);
+}
+
+/* A sustained overload cuts once per cool-down and stops at the floor. */
+TEST(aimd_floor)
+{
+	struct aimd_cfg c;
+	struct aimd a;
+	uint64_t t;
+
+	aimd_cfg_default(&c, 100);
+	aimd_init(&a, &c, 0);
+	for (t = 0; t < 120000; t += 100)
+		aimd_on_outcome(&a, &c, RL, t * MS);
+	ASSERT_EQ(a.cuts, 60);
+	ASSERT_NEAR(aimd_limit(&a, &c, 120000 * MS), 5 + 2, 1e-6); /* floor + 2 s of recovery */
+	ASSERT(aimd_limit(&a, &c, 118000 * MS) >= c.floor);
+	ASSERT_NEAR(a.limit, 5, 1e-12);
+}
+
+/* Lock conflicts (429 without Stripe-Rate-Limited-Reason), however many, never cut;
+ * the classification decides, not the status. */
+TEST(aimd_lock_conflicts_do_not_cut)
+{
+	static struct oc_rule mem[64];
+	struct oc_table t;
+	struct aimd_cfg c;
+	struct aimd a;
+	struct pay_outcome o = { .status = 429, .latency_ms = 5 };
+	int i;
+
+	ASSERT_EQ(oc_table_init(&t, mem, 64), 0);
+	aimd_cfg_default(&c, 25);
+	aimd_init(&a, &c, 0);
+	for (i = 0; i < 1000; i++)
+		ASSERT(!aimd_on_outcome(&a, &c, oc_classify(&t, &o, 0).kind, (uint64_t)i * 10 * MS));
+	ASSERT_NEAR(aimd_limit(&a, &c, 10000 * MS), 25, 0);
+	ASSERT_EQ(a.locks, 1000);
+	o.rl_reason = (struct pay_str){ "endpoint-rate", 13 };
+	ASSERT(aimd_on_outcome(&a, &c, oc_classify(&t, &o, 0).kind, 10000 * MS));
+	ASSERT_NEAR(aimd_limit(&a, &c, 10000 * MS), 17.5, 1e-9);
+}
+
+/* A reload that lowers the ceiling or raises the floor applies at once. */
+TEST(aimd_reload_bounds)
+{
+	struct aimd_cfg c;
+	struct aimd a;
+
+	aimd_cfg_default(&c, 100);
+	aimd_init(&a, &c, 0);
+	c.ceiling = 40;
+	ASSERT_NEAR(aimd_limit(&a, &c, 0), 40, 0);
+	aimd_on_outcome(&a, &c, RL, 0);
+	ASSERT_NEAR(aimd_limit(&a, &c, 0), 28, 1e-9);
+	c.floor = 30;
+	ASSERT_NEAR(aimd_limit(&a, &c, 0), 30, 0);
+}
+
+TEST(aimd_cfg_checks)
+{
+	struct aimd_cfg c;
+
+	aimd_cfg_default(&c, 100);
+	c.md = 1;
+	ASSERT(aimd_cfg_check(&c) != NULL);
+	aimd_cfg_default(&c, 100);
+	c.floor = 101;
+	ASSERT(aimd_cfg_check(&c) != NULL);
+	aimd_cfg_default(&c, 0);
+	ASSERT(aimd_cfg_check(&c) != NULL);
+	aimd_cfg_default(&c, 100);
+	c.ai_per_s = -1;
+	ASSERT(aimd_cfg_check(&c) != NULL);
+}
+
+int main(void)
+{
+	RUN(aimd_cut_cooldown_recover);
+	RUN(aimd_floor);
+	RUN(aimd_lock_conflicts_do_not_cut);
+	RUN(aimd_reload_bounds);
+	RUN(aimd_cfg_checks);
+	return test_summary();
+}

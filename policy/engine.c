@@ -39,7 +39,8 @@ static void pol_view_free(struct pol_view *v)
 /* Builds a view around p (taken in every case). */
 static struct pol_view *pol_view_new(struct pol_engine *e, struct policy *p, char *err, size_t errlen)
 {
-	struct pol_view *v = aligned_alloc(64, sizeof(*v));
+	/* aligned_alloc wants a multiple of the alignment */
+	struct pol_view *v = aligned_alloc(64, (sizeof(*v) + 63) & ~(size_t)63);
 	int i, c;
 
 	if (!v) {

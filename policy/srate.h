@@ -67,8 +67,8 @@ double srt_beta(uint64_t *state, double a, double b);
 /* Scores for n candidate arms, into p[0..n-1] (probabilities of authorisation for the
  * engine's expected-value scoring). With probability 1 - eps the decision exploits:
  * p[i] = posterior mean. Otherwise it explores (so at most a share eps of decisions,
- * per class, deviates from the means): p[i] is a Thompson draw, and an arm lagging the
- * best mean m* is drawn as if its mean were m* - floor_k * sd*, where sd* is the sd of
+ * per class, deviates from the means): p[i] is a Thompson draw, and an arm whose mean
+ * is below m* - floor_k * sd* is drawn as if its mean were that, where sd* is the sd of
  * the best arm's posterior (Juspay's p_max - 3 sigma floor): a backend that was bad
  * and has recovered keeps being re-tested, at a rate bounded by eps. The lifted draw
  * keeps the arm's own count (Beta(mu n, (1 - mu) n), n = a + b), so a thin arm is

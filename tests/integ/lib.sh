@@ -1,0 +1,265 @@
+# tests/integ/lib.sh: shared helpers for the integration tests (sourced, bash).
+# Real components only: bench/payapi instances, the payspoa daemon, a real haproxy.
+# Everything listens on 127.0.0.1 ports picked here; every wait has a deadline; every
+# process started through start_bg is stopped on any exit; a watchdog ends the whole
+# script after INTEG_TIMEOUT seconds so nothing can hang.
+#
+# Environment: PAYSPOA_BIN (default ./payspoa), BUILD (default build/release; payapi is
+# $BUILD/bench/payapi), HAPROXY_BIN (default haproxy), INTEG_TIMEOUT (default 120),
+# INTEG_KEEP=1 keeps the temporary directory even when everything passed.
+#
+# Output contract (tests/run counts it): one "PASS name" or "FAIL name" line per case,
+# details on following lines indented by two spaces; exit status non-zero on any FAIL.
+
+set -u
+cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 2
+ROOT=$PWD
+BUILD=${BUILD:-build/release}
+PAYSPOA_BIN=${PAYSPOA_BIN:-./payspoa}
+PAYAPI_BIN=${PAYAPI_BIN:-$BUILD/bench/payapi}
+HAPROXY_BIN=${HAPROXY_BIN:-haproxy}
+INTEG_TIMEOUT=${INTEG_TIMEOUT:-120}
+
+T=$(mktemp -d /tmp/payspoa-integ.XXXXXX) || exit 2
+declare -A PROC=()       # name → pid of processes started with start_bg
+declare -A USED_PORT=()  # ports handed out by alloc_port
+INTEG_FAILED=0
+INTEG_CASES=0
+
+# ---- results -------------------------------------------------------------------------
+
+pass() { INTEG_CASES=$((INTEG_CASES + 1)); echo "PASS $1"; }
+# fail NAME [DETAIL...]: each DETAIL becomes an indented line.
+fail() {
+	local name=$1 d
+	shift
+	INTEG_CASES=$((INTEG_CASES + 1)); INTEG_FAILED=1
+	echo "FAIL $name"
+	for d in "$@"; do printf '%s\n' "$d" | sed 's/^/  /'; done
+}
+# expect NAME WHAT GOT WANTED: pass when GOT equals WANTED.
+expect() {
+	if [ "$3" = "$4" ]; then pass "$1"; else fail "$1" "$2: got '$3', want '$4'"; fi
+}
+# need CMD...: a prerequisite; without it the script stops with a FAIL (never a skip:
+# a test that cannot run has not passed).
+need() {
+	command -v "$1" >/dev/null 2>&1 || { fail "prerequisite" "$1 not found"; exit 1; }
+}
+
+# ---- processes ------------------------------------------------------------------------
+
+# start_bg NAME CMD...: runs CMD in the background, output in $T/NAME.log.
+start_bg() {
+	local name=$1
+	shift
+	"$@" >"$T/$name.log" 2>&1 </dev/null &
+	PROC[$name]=$!
+	disown "$!"   # bash would report a job killed on purpose as "Killed"
+}
+
+alive() { [ -n "${PROC[$1]:-}" ] && kill -0 "${PROC[$1]}" 2>/dev/null; }
+
+# stop NAME [SIGNAL]: signals the process (TERM by default), waits up to 5 s, then KILLs.
+stop() {
+	local name=$1 sig=${2:-TERM} pid=${PROC[$1]:-} i
+	[ -n "$pid" ] || return 0
+	kill "-$sig" "$pid" 2>/dev/null
+	for i in $(seq 50); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null
+	unset "PROC[$name]"
+}
+
+integ_cleanup() {
+	local name
+	trap - EXIT TERM INT
+	for name in "${!PROC[@]}"; do stop "$name"; done
+	[ -n "${INTEG_WATCHDOG:-}" ] && kill "$INTEG_WATCHDOG" 2>/dev/null && wait "$INTEG_WATCHDOG" 2>/dev/null
+	if [ "$INTEG_FAILED" -ne 0 ] || [ "${INTEG_KEEP:-0}" = 1 ]; then
+		echo "  logs kept in $T"
+	else
+		rm -rf "$T"
+	fi
+}
+
+integ_timeout() {
+	fail "time-limit" "the script ran longer than ${INTEG_TIMEOUT}s"
+	exit 1
+}
+
+trap integ_cleanup EXIT
+trap integ_timeout TERM
+trap 'exit 1' INT
+# The watchdog's own sleep dies with it (its TERM trap), so nothing outlives the script.
+( trap 'kill "$sp" 2>/dev/null; exit 0' TERM
+  sleep "$INTEG_TIMEOUT" & sp=$!
+  wait "$sp" && kill -TERM $$ 2>/dev/null ) >/dev/null 2>&1 &
+INTEG_WATCHDOG=$!
+
+# integ_done: the last line of a test script.
+integ_done() {
+	[ "$INTEG_CASES" -gt 0 ] || fail "no-cases" "the script ran no case"
+	exit "$INTEG_FAILED"
+}
+
+# ---- ports ----------------------------------------------------------------------------
+
+# port_busy PORT: something accepts connections on 127.0.0.1:PORT.
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# Ports are picked below the kernel's ephemeral range, so that no outgoing connection
+# (HAProxy's, curl's) can be holding the port we are about to listen on.
+read -r INTEG_EPH_LOW _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || INTEG_EPH_LOW=32768
+[ "${INTEG_EPH_LOW:-0}" -gt 12000 ] 2>/dev/null || INTEG_EPH_LOW=32768
+
+# alloc_port VAR: a free loopback port not handed out before, stored in VAR.
+alloc_port() {
+	local p i
+	for i in $(seq 200); do
+		p=$((10000 + (RANDOM * 32768 + RANDOM) % (INTEG_EPH_LOW - 10000)))
+		[ -n "${USED_PORT[$p]:-}" ] && continue
+		port_busy "$p" && continue
+		if command -v ss >/dev/null 2>&1 && [ -n "$(ss -Htan "sport = :$p" 2>/dev/null)" ]; then
+			continue
+		fi
+		USED_PORT[$p]=1
+		printf -v "$1" '%s' "$p"
+		return 0
+	done
+	fail "alloc-port" "no free port found"
+	exit 1
+}
+
+# wait_port NAME PORT [SECONDS]: until PORT accepts, while process NAME lives.
+wait_port() {
+	local name=$1 port=$2 deadline=$((SECONDS + ${3:-10}))
+	while [ "$SECONDS" -lt "$deadline" ]; do
+		port_busy "$port" && return 0
+		alive "$name" || { echo "  $name exited: $(tail -3 "$T/$name.log" | tr '\n' ' ')"; return 1; }
+		sleep 0.05
+	done
+	echo "  $name: port $port not open after ${3:-10}s"
+	return 1
+}
+
+# wait_until SECONDS CMD...: polls CMD every 0.1 s until it succeeds or time runs out.
+wait_until() {
+	local deadline=$((SECONDS + $1))
+	shift
+	while :; do
+		"$@" && return 0
+		[ "$SECONDS" -ge "$deadline" ] && return 1
+		sleep 0.1
+	done
+}
+
+# ---- components -----------------------------------------------------------------------
+
+# start_payapi NAME PORT: an emulated payment API instance called NAME.
+start_payapi() {
+	start_bg "$1" "$PAYAPI_BIN" -l "127.0.0.1:$2" -n "$1" && wait_port "$1" "$2"
+}
+
+# payapi_mode PORT PARAMS...: POST /__payapi/mode (e.g. mode=failing error_rate=0.5).
+payapi_mode() {
+	local port=$1 a args=()
+	shift
+	for a in "$@"; do args+=(-d "$a"); done
+	curl -sS --max-time 5 -o /dev/null -w '%{http_code}' "${args[@]}" \
+		"http://127.0.0.1:$port/__payapi/mode" | grep -qx 200
+}
+
+# payapi_stat PORT FIELD: a top-level number from GET /__payapi/stats.
+payapi_stat() {
+	curl -sS --max-time 5 "http://127.0.0.1:$1/__payapi/stats" |
+		grep -o "\"$2\":[0-9]*" | head -1 | cut -d: -f2
+}
+
+# policy_copy DIR [SED-EXPR...]: the default policy (conf/*.conf) copied into DIR, with
+# the admin socket and metrics moved off the shared defaults, then each SED-EXPR applied
+# to DIR/payspoa.conf. Sets POLICY to the file and POLICY_METRICS to its metrics port.
+policy_copy() {
+	local dir=$1 e
+	shift
+	mkdir -p "$dir" && cp conf/*.conf "$dir/" || return 1
+	alloc_port POLICY_METRICS
+	sed -i -e "s|^\([[:space:]]*admin_socket[[:space:]]*=\).*|\1 \"$dir/admin.sock\";|" \
+		-e "s|^\([[:space:]]*metrics[[:space:]]*=\).*|\1 \"127.0.0.1:$POLICY_METRICS\";|" \
+		-e "s|^\([[:space:]]*state_file[[:space:]]*=\).*|\1 \"$dir/state.msgpack\";|" \
+		"$dir/payspoa.conf" || return 1
+	for e in "$@"; do sed -i -e "$e" "$dir/payspoa.conf" || return 1; done
+	POLICY=$dir/payspoa.conf
+	"$PAYSPOA_BIN" -c -f "$POLICY" >"$dir/check.log" 2>&1 || {
+		echo "  payspoa -c -f $POLICY failed: $(head -3 "$dir/check.log" | tr '\n' ' ')"
+		return 1
+	}
+}
+
+# start_payspoa NAME PORT POLICY: the daemon in the foreground on 127.0.0.1:PORT.
+start_payspoa() {
+	start_bg "$1" "$PAYSPOA_BIN" -d -f "$3" -l "127.0.0.1:$2" && wait_port "$1" "$2"
+}
+
+# start_haproxy NAME HTTP_PORT US_PORT EU_PORT AGENT_PORT [VAR=VALUE...]: haproxy in the
+# foreground with haproxy/haproxy.cfg; the stats socket is $T/NAME.sock.
+start_haproxy() {
+	local name=$1 http=$2 us=$3 eu=$4 agent=$5
+	shift 5
+	start_bg "$name" env PAY_HTTP_ADDR="127.0.0.1:$http" PAY_US_ADDR="127.0.0.1:$us" \
+		PAY_EU_ADDR="127.0.0.1:$eu" PAY_AGENT_ADDR="127.0.0.1:$agent" \
+		PAY_STATS_SOCK="$T/$name.sock" PAY_LOG_LEVEL=notice PAY_FAIL_CLOSED=0 "$@" \
+		"$HAPROXY_BIN" -db -f haproxy/haproxy.cfg && wait_port "$name" "$http"
+}
+
+# hap_cli NAME COMMAND: a runtime API command on haproxy NAME's stats socket.
+hap_cli() {
+	local sock=$T/$1.sock
+	if command -v socat >/dev/null 2>&1; then
+		echo "$2" | timeout 5 socat - "UNIX-CONNECT:$sock"
+	elif command -v python3 >/dev/null 2>&1; then
+		timeout 5 python3 -c 'import socket,sys
+s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(sys.argv[2].encode()+b"\n")
+while True:
+    b=s.recv(65536)
+    if not b: break
+    sys.stdout.write(b.decode())' "$sock" "$2"
+	else
+		echo "hap_cli: neither socat nor python3" >&2
+		return 1
+	fi
+}
+
+# hap_server_status NAME BACKEND SERVER: UP, DOWN, MAINT, "UP 1/2"... from "show stat".
+hap_server_status() {
+	hap_cli "$1" "show stat" | awk -F, -v b="$2" -v s="$3" '$1 == b && $2 == s { print $18 }'
+}
+
+# hap_server_is NAME BACKEND SERVER STATUS: for wait_until.
+hap_server_is() { [ "$(hap_server_status "$1" "$2" "$3")" = "$4" ]; }
+
+# ---- HTTP -----------------------------------------------------------------------------
+
+# req BASE METHOD PATH [CURL-ARGS...]: one request; sets CODE (000 when no answer), the
+# headers in $T/hdrs and the body in $T/body.
+req() {
+	local base=$1 method=$2 path=$3
+	shift 3
+	: >"$T/hdrs"; : >"$T/body"
+	CODE=$(curl -sS --max-time 10 -X "$method" -o "$T/body" -D "$T/hdrs" -w '%{http_code}' \
+		"$@" "$base$path" 2>"$T/curl.err") || CODE=000
+}
+
+# hdr NAME: a header of the last response ("" when absent).
+hdr() { grep -i "^$1:" "$T/hdrs" | tail -1 | cut -d: -f2- | tr -d '\r' | sed 's/^ *//'; }
+
+# jfield KEY: the first string value of "KEY" in the last body.
+jfield() { grep -o "\"$1\":\"[^\"]*\"" "$T/body" | head -1 | cut -d'"' -f4; }
+
+# show_last: the last response, indented, for FAIL details.
+show_last() {
+	echo "status $CODE; headers: $(grep -i '^x-pay' "$T/hdrs" | tr -d '\r' | tr '\n' ' ')"
+	echo "body: $(head -c 300 "$T/body")"
+}

@@ -274,7 +274,9 @@ static void on_before_sleep(struct ev_loop *loop, ev_prepare *p, int revents)
 {
 	struct worker *w = (struct worker *)((char *)p - offsetof(struct worker, before_sleep));
 
-	pol_quiesce(w->d->engine, w->idx);
+	/* About to block: this worker holds nothing from the engine until its next
+	 * decision, so retired policy views need not wait for it to wake. */
+	pol_worker_idle(w->d->engine, w->idx);
 }
 
 static void *worker_main(void *arg)
@@ -282,7 +284,7 @@ static void *worker_main(void *arg)
 	struct worker *w = arg;
 
 	ev_run(w->loop, 0);
-	pol_quiesce(w->d->engine, w->idx);
+	pol_worker_idle(w->d->engine, w->idx);
 	return NULL;
 }
 

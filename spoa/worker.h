@@ -44,7 +44,7 @@ struct worker {
 	pthread_t thread;
 	struct ev_loop *loop;
 	ev_async wake;             /* new connections, or stop */
-	ev_prepare before_sleep;   /* quiescent point for the engine */
+	ev_prepare before_sleep;   /* tells the engine we hold none of its views */
 	ev_timer sweep;            /* idle and lingering connections, once a second */
 	struct daemon *d;
 	struct agent agent;

@@ -10,6 +10,15 @@
 #include "policy.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+const char *__lsan_default_suppressions(void);
+
+/* libconfig 1.5 leaks its string buffer when a parse error stops the scanner inside a
+ * string literal (its strbuf is not freed on that path). Not ours to fix; anything
+ * leaked by our own code still fails. */
+const char *__lsan_default_suppressions(void)
+{
+	return "leak:strbuf_append\n";
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -75,8 +75,10 @@ log_len() { echo $(($(wc -l <"$T/hap.log") + 1)); }   # the next line's number
 
 # ---- the configuration files ---------------------------------------------------------------
 
+# Valid, and without a single warning (2.6 and 3.x alike).
 if env PAY_HTTP_ADDR="127.0.0.1:$P_HTTP" PAY_STATS_SOCK="$T/check.sock" \
-	"$HAPROXY_BIN" -c -f haproxy/haproxy.cfg >"$T/check.log" 2>&1; then
+	"$HAPROXY_BIN" -c -f haproxy/haproxy.cfg >"$T/check.log" 2>&1 &&
+	! grep -q WARNING "$T/check.log"; then
 	pass config_valid
 else
 	fail config_valid "$(tail -5 "$T/check.log")"
@@ -87,11 +89,11 @@ fi
 	printf 'global\n\tstats socket %s/snippet.sock\ndefaults\n\tmode http\n' "$T"
 	printf '\ttimeout connect 1s\n\ttimeout client 5s\n\ttimeout server 5s\n'
 	sed -e "s|/etc/haproxy/payspoa.spoe.conf|$ROOT/haproxy/payspoa.spoe.conf|" \
-		-e "s|^\tbind .*||" haproxy/snippet.cfg
-	printf '\tbind 127.0.0.1:%s\n' "$P_HTTP"
+		-e "s|^frontend payments\$|&\n\tbind 127.0.0.1:$P_HTTP|" haproxy/snippet.cfg
 	printf 'backend stripe_us\n\tserver us1 127.0.0.1:%s\nbackend stripe_eu\n\tserver eu1 127.0.0.1:%s\n' "$P_US" "$P_EU"
 } >"$T/snippet-test.cfg"
-if "$HAPROXY_BIN" -c -f "$T/snippet-test.cfg" >"$T/snippet-check.log" 2>&1; then
+if "$HAPROXY_BIN" -c -f "$T/snippet-test.cfg" >"$T/snippet-check.log" 2>&1 &&
+	! grep -q WARNING "$T/snippet-check.log"; then
 	pass snippet_valid
 else
 	fail snippet_valid "$(tail -5 "$T/snippet-check.log")"

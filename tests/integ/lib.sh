@@ -77,7 +77,7 @@ integ_cleanup() {
 	local name
 	trap - EXIT TERM INT
 	for name in "${!PROC[@]}"; do stop "$name"; done
-	[ -n "${INTEG_WATCHDOG:-}" ] && kill "$INTEG_WATCHDOG" 2>/dev/null && wait "$INTEG_WATCHDOG" 2>/dev/null
+	[ -n "${INTEG_WATCHDOG:-}" ] && kill "$INTEG_WATCHDOG" 2>/dev/null
 	if [ "$INTEG_FAILED" -ne 0 ] || [ "${INTEG_KEEP:-0}" = 1 ]; then
 		echo "  logs kept in $T"
 	else
@@ -98,6 +98,7 @@ trap 'exit 1' INT
   sleep "$INTEG_TIMEOUT" & sp=$!
   wait "$sp" && kill -TERM $$ 2>/dev/null ) >/dev/null 2>&1 &
 INTEG_WATCHDOG=$!
+disown "$INTEG_WATCHDOG"   # so that a test's own "wait" never waits for it
 
 # integ_done: the last line of a test script.
 integ_done() {
@@ -257,6 +258,28 @@ hdr() { grep -i "^$1:" "$T/hdrs" | tail -1 | cut -d: -f2- | tr -d '\r' | sed 's/
 
 # jfield KEY: the first string value of "KEY" in the last body.
 jfield() { grep -o "\"$1\":\"[^\"]*\"" "$T/body" | head -1 | cut -d'"' -f4; }
+
+# burst URL N PARALLEL [CURL-ARGS...]: N requests to URL?n=1..N (URL without a query),
+# PARALLEL at a time; one line per response on stdout: "status verdict backend
+# retry-after reason". With BURST_SAVE=DIR, response I is kept whole (headers, empty
+# line, body) as DIR/rI; load_saved turns one into the "last response".
+burst() {
+	local url=$1 n=$2 par=$3 out=(-o /dev/null)
+	shift 3
+	if [ -n "${BURST_SAVE:-}" ]; then
+		mkdir -p "$BURST_SAVE" && out=(-i -o "$BURST_SAVE/r#1")   # -D does not expand #1
+	fi
+	curl -s -Z --parallel-max "$par" --max-time 20 "$@" "${out[@]}" \
+		-w '%{http_code} %header{x-pay-verdict} %header{x-pay-backend} %header{retry-after} %header{x-pay-reason}\n' \
+		"$url?n=[1-$n]" 2>/dev/null
+}
+
+# load_saved FILE: a response saved by burst becomes the last one (CODE, hdr, jfield).
+load_saved() {
+	awk 'NR > 1 && /^\r?$/ { exit } { print }' "$1" >"$T/hdrs"
+	awk 'f { print } /^\r?$/ { f = 1 }' "$1" >"$T/body"
+	CODE=$(head -1 "$T/hdrs" | awk '{ print $2 }')
+}
 
 # show_last: the last response, indented, for FAIL details.
 show_last() {

@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# test-routing.sh: payspoa's decisions, observed through a real HAProxy and two emulated
+# Stripe accounts (bench/payapi) with conf/payspoa.conf: cost routing by currency and card
+# country, pins (an idempotent retry and an operation on an existing object reach the
+# account that holds them: payapi answers 404 resource_missing anywhere else), and load
+# shedding (background traffic above its budget gets 429 + Retry-After from HAProxy and
+# never reaches an account, while checkout traffic keeps flowing).
+. "$(dirname "$0")/lib.sh"
+
+need curl
+need "$HAPROXY_BIN"
+[ -x "$PAYAPI_BIN" ] || { fail prerequisite "$PAYAPI_BIN not built (make bench-bin)"; exit 1; }
+[ -x "$PAYSPOA_BIN" ] || { fail prerequisite "$PAYSPOA_BIN not built (make)"; exit 1; }
+
+alloc_port P_HTTP; alloc_port P_US; alloc_port P_EU; alloc_port P_AGENT
+HAP=http://127.0.0.1:$P_HTTP
+
+start_payapi stripe_us "$P_US" || { fail start-payapi; exit 1; }
+start_payapi stripe_eu "$P_EU" || { fail start-payapi; exit 1; }
+policy_copy "$T/pol" || { fail policy "cannot copy conf/payspoa.conf"; exit 1; }
+start_payspoa agent "$P_AGENT" "$POLICY" || { fail start-payspoa "$(tail -5 "$T/agent.log")"; exit 1; }
+start_haproxy hap "$P_HTTP" "$P_US" "$P_EU" "$P_AGENT" || { fail start-haproxy "$(tail -5 "$T/hap.log")"; exit 1; }
+wait_until 10 hap_server_is hap spoe-payspoa payspoa1 UP ||
+	{ fail agent-up "spoe-payspoa/payspoa1 is '$(hap_server_status hap spoe-payspoa payspoa1)'"; exit 1; }
+
+# served_by NAME BACKEND: the last answer was a 2xx from BACKEND, as payspoa advised.
+served_by() {
+	if [ "${CODE:0:1}" = 2 ] && [ "$(hdr x-pay-backend)" = "$2" ] &&
+		[ "$(hdr x-payapi-instance)" = "$2" ] && [ "$(hdr x-pay-served-by)" = "$2" ]; then
+		pass "$1"
+	else
+		fail "$1" "want a 2xx from $2" "$(show_last)"
+	fi
+}
+
+pay() { req "$HAP" POST /v1/payment_intents -d payment_method=pm_card_visa -d confirm=true "$@"; }
+
+# ---- cost routing ----------------------------------------------------------------------------
+
+pay -d amount=2500 -d currency=eur -H 'X-Card-Country: DE'
+served_by eur_eea_card_to_stripe_eu stripe_eu
+pay -d amount=1999 -d currency=usd -H 'X-Card-Country: US'
+served_by usd_us_card_to_stripe_us stripe_us
+
+# ---- pins --------------------------------------------------------------------------------------
+
+# An idempotent retry reaches the account that saw the first attempt, which replays it.
+KEY=integ-$RANDOM$RANDOM
+pay -d amount=4200 -d currency=eur -H "Idempotency-Key: $KEY" -H 'X-Card-Country: FR'
+first_id=$(jfield id) first_be=$(hdr x-payapi-instance)
+us0=$(payapi_stat "$P_US" requests)
+pay -d amount=4200 -d currency=eur -H "Idempotency-Key: $KEY" -H 'X-Card-Country: FR'
+us1=$(payapi_stat "$P_US" requests)
+if [ "$CODE" = 200 ] && [ -n "$first_id" ] && [ "$(jfield id)" = "$first_id" ] &&
+	[ "$(hdr x-payapi-instance)" = "$first_be" ] && [ "$(hdr idempotent-replayed)" = true ] &&
+	[[ "$(hdr x-pay-reason)" == *pin:idem* ]] && [ "$us1" = "$us0" ]; then
+	pass idempotent_retry_pinned
+else
+	fail idempotent_retry_pinned "first: $first_id from $first_be; stripe_us requests $us0 → $us1" "$(show_last)"
+fi
+
+# Operations on an object carry no currency: only the pin can send them to its account.
+for cur in eur usd; do
+	want=stripe_us; [ "$cur" = eur ] && want=stripe_eu
+	pay -d amount=8000 -d currency=$cur -d capture_method=manual
+	pi=$(jfield id)
+	if [ "$CODE" != 200 ] || [ -z "$pi" ]; then
+		fail "capture_${cur}_pinned" "authorisation failed" "$(show_last)"
+		continue
+	fi
+	req "$HAP" GET "/v1/payment_intents/$pi"
+	served_by "retrieve_${cur}_pinned" "$want"
+	req "$HAP" POST "/v1/payment_intents/$pi/capture"
+	if [ "$CODE" = 200 ] && [ "$(jfield status)" = succeeded ] && [[ "$(hdr x-pay-reason)" == *pin:object* ]]; then
+		served_by "capture_${cur}_pinned" "$want"
+	else
+		fail "capture_${cur}_pinned" "$(show_last)"
+	fi
+done
+
+# ---- shedding --------------------------------------------------------------------------------
+
+# 200 background list calls at once: far above the charges endpoint budget of both
+# accounts (25/s each, less the reserve of the classes above background). In parallel,
+# 20 checkouts, which the reserve protects.
+us0=$(payapi_stat "$P_US" requests) eu0=$(payapi_stat "$P_EU" requests)
+BURST_SAVE=$T/bg burst "$HAP/v1/charges" 200 20 -H 'X-Pay-Class: background' >"$T/bg.out" &
+bg=$!
+burst "$HAP/v1/payment_intents" 20 4 -d amount=1000 -d currency=usd \
+	-d payment_method=pm_card_visa -d confirm=true >"$T/co.out"
+wait "$bg"
+us1=$(payapi_stat "$P_US" requests) eu1=$(payapi_stat "$P_EU" requests)
+
+n429=$(grep -c '^429 reject ' "$T/bg.out")
+n200=$(grep -c '^200 ' "$T/bg.out")
+bad_ra=$(awk '$1 == 429 && !($4 ~ /^[0-9]+$/ && $4 >= 1)' "$T/bg.out" | wc -l)
+if [ "$n429" -gt 0 ] && [ "$((n429 + n200))" -eq 200 ] && [ "$bad_ra" -eq 0 ]; then
+	pass background_shed_429
+else
+	fail background_shed_429 "200 background: $n429 rejected (429 + Retry-After), $n200 served, $bad_ra 429 without a valid Retry-After" \
+		"$(sort "$T/bg.out" | uniq -c | head -8)"
+fi
+
+# Shed requests never reach an account: upstream saw exactly the served ones.
+upstream=$(((us1 - us0) + (eu1 - eu0)))
+nco=$(grep -c '^200 ' "$T/co.out")
+expect shed_requests_not_forwarded "requests the accounts received" "$upstream" "$((n200 + nco))"
+
+if [ "$nco" -eq 20 ]; then
+	pass checkout_served_during_shedding
+else
+	fail checkout_served_during_shedding "$(sort "$T/co.out" | uniq -c)"
+fi
+
+# The 429 is HAProxy's, shaped like Stripe's rate-limit error.
+h=$(grep -l -i '^x-pay-verdict: reject' "$T"/bg/r* 2>/dev/null | head -1)
+[ -n "$h" ] && load_saved "$h"
+if [ -n "$h" ] && [ "$CODE" = 429 ] && [ "$(jfield type)" = invalid_request_error ] &&
+	[ "$(jfield code)" = rate_limit ] && [[ "$(hdr retry-after)" =~ ^[1-9][0-9]*$ ]] &&
+	[ "$(hdr content-type)" = application/json ] && [ -z "$(hdr x-payapi-instance)" ]; then
+	pass reject_is_stripe_shaped
+else
+	fail reject_is_stripe_shaped "${h:-no rejected response kept}" "$(show_last)"
+fi
+
+integ_done

@@ -1,0 +1,1549 @@
+/* payspoa-sim.c: the decision-quality simulator. Runs the real engine (the object files
+ * of libpayspoa.a, through policy.h only) and the baselines against scenario files in
+ * simulated time, and prints one table per scenario (plus --json). Must not do I/O or
+ * allocate inside the event loop; every random draw is deterministic in the seed.
+ *
+ *   payspoa-sim [--json FILE] [--seed N] [--scale X] [--strategy NAME]... scenario.conf...
+ *
+ * Model (bench/scenarios/README.md has the schema and the definitions of each figure):
+ * - a discrete-event loop (binary heap of arrivals, queued sends, responses, retries,
+ *   engine ticks and HAProxy health checks) over preallocated pools;
+ * - every strategy sees identical traffic: arrivals, classes, segments and amounts come
+ *   from one xoshiro256** stream, and every per-request coin (issuer decision, error,
+ *   latency, retry behaviour) is a counter-based hash of (seed, request, attempt,
+ *   backend, purpose), so a request meets the same luck on the same backend whichever
+ *   strategy sent it there (paired comparison);
+ * - the backends' truth (authorisation by segment, latency, errors, outages, Stripe's
+ *   token-bucket rate limit with 429 + Stripe-Rate-Limited-Reason, idempotency replay,
+ *   objects owned by their account, fees) is computed here, never by the engine. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "policy.h"
+#include "sim/scenario.h"
+#include "sim/sim-t.h"
+
+static const char *const sim_strategy_names[SIM_S_COUNT] = {
+	"payspoa", "payspoa-noforecast", "round-robin", "primary-backup", "static-cost", "oracle",
+};
+
+/* ---- randomness ----------------------------------------------------------------------- */
+
+static inline uint64_t sim_mix(uint64_t z)
+{
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+/* Purposes of per-request coins: one independent uniform each. */
+enum sim_purpose {
+	SIM_P_AUTH = 1, SIM_P_DECLINE, SIM_P_ERR, SIM_P_LAT1, SIM_P_LAT2, SIM_P_RETRYER, SIM_P_JITTER,
+	SIM_P_CHECK, SIM_P_IDEM,
+};
+
+/* A uniform in [0, 1) that depends only on its arguments (counter-based). */
+static inline double sim_coin(uint64_t seed, uint64_t id, unsigned attempt, unsigned b, unsigned purpose)
+{
+	uint64_t h = sim_mix(seed ^ sim_mix(id + 0x9e3779b97f4a7c15ULL));
+
+	h = sim_mix(h ^ ((uint64_t)attempt << 40 | (uint64_t)b << 20 | purpose));
+	return (double)(h >> 11) * 0x1.0p-53;
+}
+
+/* xoshiro256**: the arrival stream. */
+struct sim_rng {
+	uint64_t s[4];
+};
+
+static void sim_rng_seed(struct sim_rng *r, uint64_t seed)
+{
+	int i;
+
+	for (i = 0; i < 4; i++)
+		r->s[i] = sim_mix(seed + 0x9e3779b97f4a7c15ULL * (uint64_t)(i + 1));
+}
+
+static inline uint64_t sim_rotl(uint64_t x, int k)
+{
+	return (x << k) | (x >> (64 - k));
+}
+
+static inline double sim_rng_u(struct sim_rng *r)
+{
+	uint64_t *s = r->s, res = sim_rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+
+	s[2] ^= s[0];
+	s[3] ^= s[1];
+	s[1] ^= s[2];
+	s[0] ^= s[3];
+	s[2] ^= t;
+	s[3] = sim_rotl(s[3], 45);
+	return (double)(res >> 11) * 0x1.0p-53;
+}
+
+/* A standard normal from two uniforms (Box-Muller). */
+static inline double sim_normal(double u1, double u2)
+{
+	return sqrt(-2.0 * log(1.0 - u1)) * cos(2.0 * M_PI * u2);
+}
+
+/* ---- the truth: what the backends really do ------------------------------------------ */
+
+#define SIM_US 1000000.0
+#define SIM_HEALTH_GRACE_S 30.0 /* a backend stays "unhealthy" this long after an incident */
+
+static inline double sim_t_s(uint64_t t_us)
+{
+	return (double)t_us / SIM_US;
+}
+
+static bool sim_field_match(const char *pat, const char *v)
+{
+	return !pat[0] || strcasecmp(pat, v) == 0;
+}
+
+static bool sim_seg_match(const struct sim_scenario *sc, const struct sim_match *m, const struct sim_segment *s)
+{
+	return sim_field_match(m->cur, sc->cur[s->cur].code) && sim_field_match(m->region, s->region) &&
+	       sim_field_match(m->brand, s->brand) && sim_field_match(m->funding, s->funding);
+}
+
+static bool sim_active(const struct sim_incident *in, double t)
+{
+	return t >= in->start_s && t < in->end_s;
+}
+
+/* True P(auth) of segment s on backend b at t; *p_calm is the same without decline
+ * storms (the storm's extra declines are the customers' fault). */
+static double sim_p_auth(const struct sim_scenario *sc, int b, const struct sim_segment *s, double t, double *p_calm)
+{
+	const struct sim_backend *be = &sc->backends[b];
+	double p = be->auth, storm = 1;
+	int i;
+
+	for (i = 0; i < be->nauth; i++)
+		if (sim_seg_match(sc, &be->auth_rules[i].m, s)) {
+			p = be->auth_rules[i].p;
+			break;
+		}
+	for (i = 0; i < sc->nincidents; i++) {
+		const struct sim_incident *in = &sc->incidents[i];
+
+		if ((in->backend >= 0 && in->backend != b) || !sim_seg_match(sc, &in->m, s))
+			continue;
+		if (in->kind == SIM_INC_AUTH_DRIFT && t >= in->start_s) {
+			double f = (t - in->start_s) / (in->end_s - in->start_s);
+
+			p += (f > 1 ? 1 : f) * (in->to - p);
+		} else if (in->kind == SIM_INC_DECLINES && sim_active(in, t)) {
+			storm *= in->factor;
+		}
+	}
+	*p_calm = p;
+	p *= storm;
+	return p > 1 ? 1 : p;
+}
+
+static double sim_error_rate(const struct sim_scenario *sc, int b, double t)
+{
+	double ok = 1 - sc->backends[b].error_rate;
+	int i;
+
+	for (i = 0; i < sc->nincidents; i++) {
+		const struct sim_incident *in = &sc->incidents[i];
+
+		if (in->kind == SIM_INC_BROWNOUT && in->backend == b && sim_active(in, t))
+			ok *= 1 - in->error_rate;
+	}
+	return 1 - ok;
+}
+
+static double sim_latency_factor(const struct sim_scenario *sc, int b, double t)
+{
+	double f = 1;
+	int i;
+
+	for (i = 0; i < sc->nincidents; i++) {
+		const struct sim_incident *in = &sc->incidents[i];
+
+		if (in->kind == SIM_INC_LATENCY && in->backend == b && sim_active(in, t))
+			f *= in->factor;
+	}
+	return f;
+}
+
+/* 0: up; 1: fast 503s; 2: timeouts. */
+static int sim_outage(const struct sim_scenario *sc, int b, double t)
+{
+	int i;
+
+	for (i = 0; i < sc->nincidents; i++) {
+		const struct sim_incident *in = &sc->incidents[i];
+
+		if (in->kind == SIM_INC_OUTAGE && in->backend == b && sim_active(in, t))
+			return in->timeouts ? 2 : 1;
+	}
+	return 0;
+}
+
+/* A backend is calm at t when no outage, brownout or latency incident touches it within
+ * [start, end + grace] and its authorisation rate has not started drifting. Routing
+ * away from a calm backend is a false alarm. */
+static bool sim_calm(const struct sim_scenario *sc, int b, double t)
+{
+	int i;
+
+	for (i = 0; i < sc->nincidents; i++) {
+		const struct sim_incident *in = &sc->incidents[i];
+
+		if (in->backend != b || t < in->start_s)
+			continue;
+		if (in->kind <= SIM_INC_LATENCY && t < in->end_s + SIM_HEALTH_GRACE_S)
+			return false;
+		if (in->kind == SIM_INC_AUTH_DRIFT)
+			return false;
+	}
+	return true;
+}
+
+static bool sim_all_calm(const struct sim_scenario *sc, double t)
+{
+	int b;
+
+	for (b = 0; b < sc->nbackends; b++)
+		if (!sim_calm(sc, b, t))
+			return false;
+	return true;
+}
+
+/* The account's true rate at t (rate-limit incidents on any of its backends). */
+static double sim_account_rate(const struct sim_scenario *sc, int a, double t)
+{
+	int i;
+
+	for (i = 0; i < sc->nincidents; i++) {
+		const struct sim_incident *in = &sc->incidents[i];
+
+		if (in->kind == SIM_INC_RATE_LIMIT && sc->backends[in->backend].acct == a && sim_active(in, t))
+			return in->rate;
+	}
+	return sc->accounts[a].rate;
+}
+
+/* The true fee of an authorised payment, minor units of the presentment currency. */
+static double sim_fee(const struct sim_scenario *sc, int b, const struct sim_segment *s, double amount)
+{
+	const struct sim_backend *be = &sc->backends[b];
+	const struct sim_fee *f = &be->fee;
+	double pct = f->pct, fixed = f->fixed;
+	bool all_in = false;
+	int i;
+
+	for (i = 0; i < f->nrows; i++) {
+		const struct sim_fee_row *r = &f->rows[i];
+
+		if (sim_field_match(r->region, s->region) && sim_field_match(r->funding, s->funding)) {
+			pct = r->pct;
+			if (r->has_fixed)
+				fixed = r->fixed;
+			all_in = r->all_in;
+			break;
+		}
+	}
+	if (!all_in && strcasecmp(s->region, be->region))
+		pct += f->cross_border;
+	if (!(be->settlement & (1U << s->cur)))
+		pct += f->fx;
+	return amount * pct / 100.0 + fixed;
+}
+
+/* ---- event loop state ----------------------------------------------------------------- */
+
+enum sim_ev_kind {
+	SIM_EV_ARRIVAL = 0, /* the next client request */
+	SIM_EV_ATTEMPT,     /* a client's retry: decide again */
+	SIM_EV_SEND,        /* a queued request leaves for its backend */
+	SIM_EV_DONE,        /* a response reaches HAProxy */
+	SIM_EV_TICK,        /* pol_tick */
+	SIM_EV_CHECK,       /* a HAProxy health check of server `arg` */
+};
+
+struct sim_ev {
+	uint64_t t;         /* µs */
+	uint32_t arg;       /* request slot or server */
+	uint32_t kind;
+};
+
+/* Answers a response can carry, with the Stripe error fields HAProxy extracts. */
+enum sim_answer {
+	SIM_A_OK = 0, SIM_A_SOFT_GENERIC, SIM_A_SOFT_DNH, SIM_A_HARD_FUNDS, SIM_A_HARD_CVC,
+	SIM_A_MISSING, SIM_A_BADCUR, SIM_A_API, SIM_A_RATE, SIM_A_TIMEOUT, SIM_A_NOSERVER,
+};
+
+static const struct {
+	const char *type, *code, *decline;
+} sim_answers[] = {
+	[SIM_A_OK] = { NULL, NULL, NULL },
+	[SIM_A_SOFT_GENERIC] = { "card_error", "card_declined", "generic_decline" },
+	[SIM_A_SOFT_DNH] = { "card_error", "card_declined", "do_not_honor" },
+	[SIM_A_HARD_FUNDS] = { "card_error", "card_declined", "insufficient_funds" },
+	[SIM_A_HARD_CVC] = { "card_error", "incorrect_cvc", "incorrect_cvc" },
+	[SIM_A_MISSING] = { "invalid_request_error", "resource_missing", NULL },
+	[SIM_A_BADCUR] = { "invalid_request_error", "parameter_invalid_currency", NULL },
+	[SIM_A_API] = { "api_error", NULL, NULL },
+	[SIM_A_RATE] = { "invalid_request_error", "rate_limit", NULL },
+	[SIM_A_TIMEOUT] = { NULL, NULL, NULL },
+	[SIM_A_NOSERVER] = { NULL, NULL, NULL },
+};
+
+/* A logical request: one client's request and its retries, alive until its final
+ * answer. Slots come from a preallocated pool. */
+struct sim_req {
+	uint64_t id;          /* arrival number: keys every coin flip */
+	uint64_t obj;         /* SIM_OBJECT: the object's number (its creating request's id) */
+	int64_t amount;       /* minor units (charges) */
+	uint32_t next_free;
+	int32_t latency_ms;   /* of the attempt in flight */
+	uint16_t status;      /* of the attempt in flight */
+	uint8_t cls, seg, attempt;
+	uint8_t backend;      /* of the attempt in flight or queued */
+	int8_t obj_owner;     /* SIM_OBJECT: backend that created the object */
+	int8_t exec_acct;     /* account that executed this idempotency key, -1 none */
+	uint8_t exec_answer;  /* its stored answer (replayed on the same account) */
+	uint8_t answer;       /* enum sim_answer of the attempt in flight */
+	bool retryer;         /* this client retries failed and shed requests */
+	bool local;           /* answered by HAProxy itself (no server up), not upstream */
+	uint8_t decision_len;
+	char decision[PAY_DECISION_MAX + 1];
+};
+
+#define SIM_NONE UINT32_MAX
+#define SIM_BIN_US 250000ULL     /* routing-share bins */
+#define SIM_PRE_S 30.0           /* pre-incident share is measured over this window */
+
+/* Time-to-detect state of one incident. */
+struct sim_det {
+	uint64_t pre_n, pre_k;       /* routable requests of the segment before, sent there */
+	int64_t bin;                 /* current bin since the start, -1 before */
+	uint32_t n, k;
+	bool done;
+};
+
+/* One strategy's run of one scenario. */
+struct sim_run {
+	const struct sim_scenario *sc;
+	enum sim_strategy strat;
+	struct sim_result *res;
+	uint64_t now, end;           /* µs */
+
+	struct sim_req *reqs;
+	uint32_t nreqs, free_head;
+	struct sim_ev *heap;
+	uint32_t nheap, heapcap;
+
+	struct sim_rng rng;
+	uint64_t next_id;
+	double cls_cdf[SIM_MAX_CLASSES], seg_cdf[SIM_MAX_SEGS];
+
+	double tokens[SIM_MAX_ACCOUNTS];
+	uint64_t bucket_t[SIM_MAX_ACCOUNTS];
+
+	uint64_t obj_id[SIM_OBJ_RING];
+	int8_t obj_b[SIM_OBJ_RING];
+	uint32_t obj_n;
+
+	/* payspoa */
+	struct pol_engine *e;
+	int32_t base_offset[SIM_MAX_CLASSES]; /* the class's offset in an allow, -1 unknown */
+	/* round robin */
+	uint32_t rr;
+	/* primary/backup: HAProxy servers */
+	struct {
+		bool up;
+		int errors;          /* consecutive layer-7 errors (observe layer7) */
+		int ok_streak, fail_streak;
+		uint64_t checks;
+	} hap[SIM_MAX_BACKENDS];
+
+	/* detection and routing-away episodes */
+	struct sim_det det[SIM_MAX_INCIDENTS];
+	uint64_t away_bin;
+	uint32_t bin_n, bin_k[SIM_MAX_BACKENDS];
+	double away_base[SIM_MAX_BACKENDS];
+	uint32_t away_bins[SIM_MAX_BACKENDS];
+	bool away[SIM_MAX_BACKENDS];
+};
+
+/* ---- heap ----------------------------------------------------------------------------- */
+
+static inline bool sim_ev_before(const struct sim_ev *a, const struct sim_ev *b)
+{
+	return a->t < b->t || (a->t == b->t && (a->kind < b->kind || (a->kind == b->kind && a->arg < b->arg)));
+}
+
+static void sim_push(struct sim_run *r, uint64_t t, enum sim_ev_kind kind, uint32_t arg)
+{
+	struct sim_ev ev = { t, arg, kind }, *h = r->heap;
+	uint32_t i = r->nheap++;
+
+	/* Capacity is slots + servers + 2, and each slot has at most one event pending. */
+	while (i > 0) {
+		uint32_t p = (i - 1) / 2;
+
+		if (!sim_ev_before(&ev, &h[p]))
+			break;
+		h[i] = h[p];
+		i = p;
+	}
+	h[i] = ev;
+}
+
+static struct sim_ev sim_pop(struct sim_run *r)
+{
+	struct sim_ev top = r->heap[0], last = r->heap[--r->nheap], *h = r->heap;
+	uint32_t i = 0, n = r->nheap;
+
+	for (;;) {
+		uint32_t c = 2 * i + 1;
+
+		if (c >= n)
+			break;
+		if (c + 1 < n && sim_ev_before(&h[c + 1], &h[c]))
+			c++;
+		if (!sim_ev_before(&h[c], &last))
+			break;
+		h[i] = h[c];
+		i = c;
+	}
+	if (n)
+		h[i] = last;
+	return top;
+}
+
+/* ---- traffic -------------------------------------------------------------------------- */
+
+/* Arrivals per second at t (seconds): rate × daily shape × weekly shape × surges. */
+static double sim_rate_at(const struct sim_scenario *sc, double t)
+{
+	double hours = sc->start_hour + t / 3600.0, h = fmod(hours, 24.0), f = h - floor(h), rate;
+	int i = (int)h % 24, day = (sc->start_wday + (int)(hours / 24.0)) % 7, k;
+
+	rate = sc->rate * (sc->daily[i] * (1 - f) + sc->daily[(i + 1) % 24] * f) * sc->weekly[day];
+	for (k = 0; k < sc->nsurges; k++) {
+		const struct sim_surge *s = &sc->surges[k];
+		double g = 1;
+
+		if (t < s->start_s || t >= s->end_s)
+			continue;
+		if (s->ramp_s > 0 && t < s->start_s + s->ramp_s)
+			g = (t - s->start_s) / s->ramp_s;
+		if (s->ramp_s > 0 && t > s->end_s - s->ramp_s)
+			g = (s->end_s - t) / s->ramp_s;
+		rate *= 1 + (s->factor - 1) * (g < 1 ? g : 1);
+	}
+	return rate;
+}
+
+static int sim_pick(const double *cdf, int n, double u)
+{
+	int i;
+
+	for (i = 0; i < n - 1 && u >= cdf[i]; i++)
+		;
+	return i;
+}
+
+static void sim_hex(char *o, uint64_t v, int w)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	while (w--) {
+		o[w] = digits[v & 15];
+		v >>= 4;
+	}
+}
+
+/* ---- results bookkeeping ------------------------------------------------------------ */
+
+/* A drop: k of n requests went to a backend that had share s0. True when k/n <= s0/2 and
+ * k is 4 standard deviations under n·s0 (so binomial noise is not a detection). */
+static bool sim_dropped(uint32_t n, uint32_t k, double s0)
+{
+	double mean = n * s0, sd = sqrt(n * s0 * (1 - s0));
+
+	return n > 0 && k <= mean / 2 && k < mean - 4 * sd;
+}
+
+/* Closes the routing bin: routing-away episodes per backend, the routing-only stand-in
+ * for "breaker opens". An episode starts in a bin where a backend's share falls to half
+ * its usual share and 4 sd under it, and ends when the share is back to 3/4 of it. The
+ * usual share is a mean over the first 40 calm bins, then an EWMA over ~30 s of calm
+ * bins: it is frozen while any backend is in an incident (and 30 s after), so traffic
+ * coming home after a failover is not an episode. */
+static void sim_away_close(struct sim_run *r)
+{
+	const struct sim_scenario *sc = r->sc;
+	double t = sim_t_s(r->away_bin * SIM_BIN_US);
+	bool calm = sim_all_calm(sc, t);
+	int b;
+
+	if (r->bin_n < 8)
+		goto reset;
+	for (b = 0; b < sc->nbackends; b++) {
+		double s = (double)r->bin_k[b] / r->bin_n, base = r->away_base[b];
+
+		if (r->away[b]) {
+			if (s >= 0.75 * base)
+				r->away[b] = false;
+			continue;
+		}
+		if (r->away_bins[b] >= 40 && base >= 0.2 && sim_dropped(r->bin_n, r->bin_k[b], base)) {
+			r->away[b] = true;
+			r->res->away_events++;
+			if (sim_calm(sc, b, t))
+				r->res->away_false++;
+			continue;
+		}
+		if (calm) {
+			r->away_bins[b]++;
+			r->away_base[b] += (s - base) / (r->away_bins[b] < 120 ? r->away_bins[b] : 120);
+		}
+	}
+reset:
+	r->bin_n = 0;
+	memset(r->bin_k, 0, sizeof(r->bin_k));
+}
+
+/* A routable request (a creation, first attempt, not shed) went to backend b. */
+static void sim_note_route(struct sim_run *r, const struct sim_req *q, int b)
+{
+	const struct sim_scenario *sc = r->sc;
+	double t = sim_t_s(r->now);
+	uint64_t bin = r->now / SIM_BIN_US;
+	int i;
+
+	if (bin != r->away_bin) {
+		sim_away_close(r);
+		r->away_bin = bin;
+	}
+	r->bin_n++;
+	r->bin_k[b]++;
+	for (i = 0; i < sc->nincidents; i++) {
+		const struct sim_incident *in = &sc->incidents[i];
+		struct sim_det *d = &r->det[i];
+		int64_t nb;
+
+		if (!in->detect || d->done || !sim_seg_match(sc, &in->m, &sc->segs[q->seg]))
+			continue;
+		if (t < in->start_s) {
+			if (t >= in->start_s - SIM_PRE_S) {
+				d->pre_n++;
+				d->pre_k += b == in->backend;
+			}
+			continue;
+		}
+		if (t >= in->end_s)
+			continue;
+		nb = (int64_t)((t - in->start_s) * SIM_US / SIM_BIN_US);
+		if (nb != d->bin) {
+			double s0 = d->pre_n ? (double)d->pre_k / d->pre_n : 0;
+
+			if (d->bin >= 0 && d->n >= 4 && sim_dropped(d->n, d->k, s0)) {
+				r->res->detect_s[i] = (double)(d->bin + 1) * SIM_BIN_US / SIM_US;
+				d->done = true;
+				continue;
+			}
+			d->bin = nb;
+			d->n = d->k = 0;
+		}
+		d->n++;
+		d->k += b == in->backend;
+	}
+}
+
+/* ---- the true backend: one attempt sent upstream ------------------------------------- */
+
+/* Refills account a's bucket to now; returns its tokens. */
+static double sim_bucket(struct sim_run *r, int a)
+{
+	const struct sim_account *ac = &r->sc->accounts[a];
+	double dt = sim_t_s(r->now - r->bucket_t[a]), tok;
+
+	tok = r->tokens[a] + dt * sim_account_rate(r->sc, a, sim_t_s(r->now));
+	r->tokens[a] = tok > ac->burst ? ac->burst : tok;
+	r->bucket_t[a] = r->now;
+	return r->tokens[a];
+}
+
+static uint32_t sim_lat_ms(double ms)
+{
+	return ms < 1 ? 1 : ms > 3.6e6 ? 3600000 : (uint32_t)ms;
+}
+
+/* Sends attempt q to backend b now: decides the true answer and schedules it. */
+static void sim_send(struct sim_run *r, uint32_t slot, int b)
+{
+	const struct sim_scenario *sc = r->sc;
+	const struct sim_backend *be = &sc->backends[b];
+	struct sim_req *q = &r->reqs[slot];
+	const struct sim_class *cl = &sc->classes[q->cls];
+	const struct sim_segment *sg = &sc->segs[q->seg];
+	double t = sim_t_s(r->now), lat, u, p, p_calm;
+	uint64_t seed = sc->seed;
+	unsigned at = q->attempt;
+	int out;
+
+	q->backend = (uint8_t)b;
+	q->local = false;
+	r->res->upstream++;
+	lat = be->lat_median_ms * sim_latency_factor(sc, b, t) *
+	      exp(be->lat_sigma * sim_normal(sim_coin(seed, q->id, at, (unsigned)b, SIM_P_LAT1),
+	                                     sim_coin(seed, q->id, at, (unsigned)b, SIM_P_LAT2)));
+	if (sim_bucket(r, be->acct) < 1) {
+		q->status = 429;
+		q->answer = SIM_A_RATE;
+		q->latency_ms = (int32_t)sim_lat_ms(15 + lat * 0.05);
+		r->res->up429++;
+		if ((int)q->cls == sc->checkout)
+			r->res->up429_checkout++;
+		goto done;
+	}
+	r->tokens[be->acct] -= 1;
+	if ((out = sim_outage(sc, b, t))) {
+		q->status = out == 2 ? 504 : 503;
+		q->answer = out == 2 ? SIM_A_TIMEOUT : SIM_A_API;
+		q->latency_ms = (int32_t)sim_lat_ms(out == 2 ? be->timeout_ms : 20 + lat * 0.1);
+		r->res->up5xx++;
+		goto done;
+	}
+	if (sim_coin(seed, q->id, at, (unsigned)b, SIM_P_ERR) < sim_error_rate(sc, b, t)) {
+		q->status = 500;
+		q->answer = SIM_A_API;
+		q->latency_ms = (int32_t)sim_lat_ms(lat);
+		r->res->up5xx++;
+		goto done;
+	}
+	q->status = 200;
+	q->answer = SIM_A_OK;
+	if (cl->kind == SIM_OBJECT && sc->backends[q->obj_owner].acct != be->acct) {
+		q->status = 404;
+		q->answer = SIM_A_MISSING;
+		r->res->misrouted++;
+	} else if (cl->kind == SIM_CHARGE && !(be->currencies & (1U << sg->cur))) {
+		q->status = 400;
+		q->answer = SIM_A_BADCUR;
+	} else if (cl->kind == SIM_CHARGE && q->exec_acct == be->acct) {
+		/* Same account, same idempotency key: Stripe replays the stored result. */
+		q->answer = q->exec_answer;
+		q->status = q->answer == SIM_A_OK ? 200 : 402;
+	} else if (cl->kind == SIM_CHARGE) {
+		/* One issuer coin for every backend: a request authorised on a worse backend is
+		 * authorised on a better one too (common random numbers). */
+		p = sim_p_auth(sc, b, sg, t, &p_calm);
+		u = sim_coin(seed, q->id, at, 0, SIM_P_AUTH);
+		if (u >= p) {
+			double d = sim_coin(seed, q->id, at, 1, SIM_P_DECLINE);
+
+			if (u < p_calm) /* a storm's extra decline: the customer's card */
+				q->answer = SIM_A_HARD_FUNDS;
+			else if (sim_coin(seed, q->id, at, 0, SIM_P_DECLINE) < be->soft_declines)
+				q->answer = d < 0.7 ? SIM_A_SOFT_GENERIC : SIM_A_SOFT_DNH;
+			else
+				q->answer = d < 0.8 ? SIM_A_HARD_FUNDS : SIM_A_HARD_CVC;
+			q->status = 402;
+		}
+		if (q->answer == SIM_A_OK && q->exec_acct >= 0 && q->exec_answer == SIM_A_OK)
+			r->res->duplicates++; /* charged on two accounts for one key */
+		q->exec_acct = (int8_t)be->acct;
+		q->exec_answer = q->answer;
+	}
+	if (lat > be->timeout_ms) {
+		/* Executed (the charge stands) but HAProxy gave up: the client sees 504. */
+		q->status = 504;
+		q->answer = SIM_A_TIMEOUT;
+		lat = be->timeout_ms;
+		r->res->up5xx++;
+	}
+	q->latency_ms = (int32_t)sim_lat_ms(lat);
+done:
+	sim_push(r, r->now + (uint64_t)q->latency_ms * 1000, SIM_EV_DONE, slot);
+}
+
+/* ---- strategies ------------------------------------------------------------------------ */
+
+/* A strategy's choice for one attempt. */
+struct sim_choice {
+	int backend;             /* -1: HAProxy has no server to offer (503) */
+	enum pay_verdict_kind verdict;
+	uint64_t delay_us;       /* PAY_QUEUE */
+	int retry_after_s;       /* PAY_REJECT */
+};
+
+static bool sim_serves(const struct sim_scenario *sc, int b, const struct sim_req *q)
+{
+	return sc->classes[q->cls].kind != SIM_CHARGE || (sc->backends[b].currencies & (1U << sc->segs[q->seg].cur));
+}
+
+/* Baselines route operations on existing objects to the owner (the application knows
+ * which account created them); creations follow the strategy. */
+static void sim_choose_rr(struct sim_run *r, const struct sim_req *q, struct sim_choice *c)
+{
+	const struct sim_scenario *sc = r->sc;
+	int b, n = 0, elig[SIM_MAX_BACKENDS];
+
+	for (b = 0; b < sc->nbackends; b++)
+		if (sim_serves(sc, b, q))
+			elig[n++] = b;
+	c->backend = n ? elig[r->rr++ % (uint32_t)n] : 0;
+}
+
+static void sim_choose_hap(struct sim_run *r, const struct sim_req *q, struct sim_choice *c)
+{
+	const struct sim_scenario *sc = r->sc;
+	int i, b;
+
+	c->backend = -1;
+	for (i = -1; i < sc->nbackends; i++) {
+		b = i < 0 ? sc->primary : i;
+		if ((i < 0 || b != sc->primary) && r->hap[b].up && sim_serves(sc, b, q)) {
+			c->backend = b;
+			return;
+		}
+	}
+}
+
+static void sim_choose_static(struct sim_run *r, const struct sim_req *q, struct sim_choice *c)
+{
+	const struct sim_scenario *sc = r->sc;
+	const struct sim_segment *sg = &sc->segs[q->seg];
+	int b;
+
+	c->backend = -1;
+	for (b = 0; b < sc->nbackends; b++)
+		if (sim_serves(sc, b, q) && !strcasecmp(sc->backends[b].region, sg->region)) {
+			c->backend = b;
+			return;
+		}
+	for (b = 0; b < sc->nbackends; b++)
+		if (sim_serves(sc, b, q)) {
+			c->backend = b;
+			return;
+		}
+	c->backend = sc->primary;
+}
+
+/* P(a request to b at t gets an answer from the issuer): not an outage, no 500, not
+ * past the timeout (lognormal tail). */
+static double sim_p_answer(const struct sim_scenario *sc, int b, double t)
+{
+	const struct sim_backend *be = &sc->backends[b];
+	double med = be->lat_median_ms * sim_latency_factor(sc, b, t), p_in_time = 1;
+
+	if (sim_outage(sc, b, t))
+		return 0;
+	if (be->lat_sigma > 0)
+		p_in_time = 0.5 * erfc(-(log(be->timeout_ms / med)) / (be->lat_sigma * M_SQRT2));
+	else if (med > be->timeout_ms)
+		p_in_time = 0;
+	return (1 - sim_error_rate(sc, b, t)) * p_in_time;
+}
+
+/* The oracle: the true probabilities and fees at this instant, the true buckets; it
+ * keeps 20 % of each bucket for checkout and never sends into an empty one. */
+static void sim_choose_oracle(struct sim_run *r, const struct sim_req *q, struct sim_choice *c)
+{
+	const struct sim_scenario *sc = r->sc;
+	const struct sim_class *cl = &sc->classes[q->cls];
+	const struct sim_segment *sg = &sc->segs[q->seg];
+	double t = sim_t_s(r->now), best = -1e300;
+	int b;
+
+	c->backend = -1;
+	for (b = 0; b < sc->nbackends; b++) {
+		const struct sim_backend *be = &sc->backends[b];
+		double need = 1 + ((int)q->cls == sc->checkout ? 0 : 0.2 * sc->accounts[be->acct].burst);
+		double v, p_calm, usd = sc->cur[sg->cur].usd;
+
+		if (!sim_serves(sc, b, q))
+			continue;
+		if (cl->kind == SIM_OBJECT && be->acct != sc->backends[q->obj_owner].acct)
+			continue;
+		if (cl->kind == SIM_CHARGE && q->exec_acct >= 0 && be->acct != q->exec_acct)
+			continue; /* a retry stays on the account that holds its key */
+		if (sim_bucket(r, be->acct) < need)
+			continue;
+		v = sim_p_answer(sc, b, t);
+		if (cl->kind == SIM_CHARGE)
+			v *= sim_p_auth(sc, b, sg, t, &p_calm) * ((double)q->amount - sim_fee(sc, b, sg, (double)q->amount)) * usd;
+		else
+			v *= 1000;
+		v -= 0.05 * be->lat_median_ms * sim_latency_factor(sc, b, t);
+		if (v > best) {
+			best = v;
+			c->backend = b;
+		}
+	}
+	if (c->backend < 0) {
+		c->verdict = PAY_REJECT;
+		c->retry_after_s = 1;
+	}
+}
+
+static int sim_backend_by_name(const struct sim_scenario *sc, const char *name)
+{
+	int b;
+
+	for (b = 0; b < sc->nbackends; b++)
+		if (!strcmp(sc->backends[b].name, name))
+			return b;
+	return -1;
+}
+
+#define SIM_STR(s) ((struct pay_str){ (s), (uint32_t)strlen(s) })
+
+/* payspoa: the request as HAProxy would send it, pol_decide, the verdict read back. */
+static int sim_choose_payspoa(struct sim_run *r, struct sim_req *q, struct sim_choice *c)
+{
+	const struct sim_scenario *sc = r->sc;
+	const struct sim_class *cl = &sc->classes[q->cls];
+	const struct sim_segment *sg = &sc->segs[q->seg];
+	char id[18], idem[64], path[160];
+	struct pay_request rq;
+	struct pay_verdict v;
+	struct timespec t0, t1;
+	const char *brace;
+	int b, i;
+
+	memset(&rq, 0, sizeof(rq));
+	id[0] = 'r';
+	sim_hex(id + 1, q->id, 16);
+	rq.id = (struct pay_str){ id, 17 };
+	rq.method = SIM_STR(cl->method);
+	if (cl->kind == SIM_OBJECT && (brace = strstr(cl->path, "{id}"))) {
+		int pre = (int)(brace - cl->path);
+
+		memcpy(path, cl->path, (size_t)pre);
+		memcpy(path + pre, "pi_", 3);
+		sim_hex(path + pre + 3, q->obj, 16);
+		snprintf(path + pre + 19, sizeof(path) - (size_t)pre - 19, "%s", brace + 4);
+		rq.path = SIM_STR(path);
+	} else {
+		rq.path = SIM_STR(cl->path);
+	}
+	if (cl->kind == SIM_CHARGE) {
+		rq.currency = SIM_STR(sc->cur[sg->cur].code);
+		rq.card_country = SIM_STR(sg->country);
+		rq.card_brand = SIM_STR(sg->brand);
+		rq.card_funding = SIM_STR(sg->funding);
+		rq.amount = q->amount;
+		rq.has_amount = true;
+		/* Every create carries an idempotency key (Stripe's SDKs add one): the hex
+		 * SHA-256 HAProxy would send is stood in for by 64 hex digits of a hash. */
+		for (i = 0; i < 4; i++)
+			sim_hex(idem + 16 * i, sim_mix(sc->seed ^ sim_mix(q->id * 4 + (uint64_t)i + SIM_P_IDEM)), 16);
+		rq.idem = (struct pay_str){ idem, 64 };
+	}
+	if (cl->hint[0])
+		rq.class_hint = SIM_STR(cl->hint);
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	pol_decide(r->e, 0, &rq, r->now, &v);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	r->res->decide_ns += (double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec);
+
+	if ((b = sim_backend_by_name(sc, v.backend)) < 0) {
+		fprintf(stderr, "payspoa-sim: %s: the engine chose backend '%s', which the scenario does not "
+		        "define\n", sc->file, v.backend);
+		return -1;
+	}
+	c->backend = b;
+	c->verdict = v.verdict;
+	memcpy(q->decision, v.decision, v.decision_len);
+	q->decision[v.decision_len] = 0;
+	q->decision_len = v.decision_len;
+	if (v.verdict == PAY_ALLOW && r->base_offset[q->cls] < 0)
+		r->base_offset[q->cls] = v.offset_ms;
+	if (v.verdict == PAY_QUEUE) {
+		/* The engine booked a slot `wait` ms ahead and says so in the offset on top of
+		 * the class's own: send the request when its slot comes. */
+		int32_t base = r->base_offset[q->cls] < 0 ? 0 : r->base_offset[q->cls];
+		int32_t w = v.offset_ms - base;
+
+		c->delay_us = (uint64_t)(w > 0 ? (w < 5000 ? w : 5000) : 0) * 1000;
+	}
+	c->retry_after_s = v.retry_after_s;
+	return 0;
+}
+
+static void sim_observe_payspoa(struct sim_run *r, const struct sim_req *q)
+{
+	const struct sim_scenario *sc = r->sc;
+	const char *bname = sc->backends[q->backend].name;
+	struct pay_outcome o;
+	char id[18], obj[20];
+
+	memset(&o, 0, sizeof(o));
+	id[0] = 'r';
+	sim_hex(id + 1, q->id, 16);
+	o.id = (struct pay_str){ id, 17 };
+	o.decision = (struct pay_str){ q->decision, q->decision_len };
+	o.backend = SIM_STR(bname);
+	o.status = q->status;
+	o.latency_ms = q->latency_ms;
+	if (q->status == 429)
+		o.rl_reason = SIM_STR("global-rate");
+	if (q->status == 402)
+		o.should_retry = SIM_STR("false");
+	else if (q->status >= 500)
+		o.should_retry = SIM_STR("true");
+	if (sim_answers[q->answer].type)
+		o.err_type = SIM_STR(sim_answers[q->answer].type);
+	if (sim_answers[q->answer].code)
+		o.err_code = SIM_STR(sim_answers[q->answer].code);
+	if (sim_answers[q->answer].decline)
+		o.decline = SIM_STR(sim_answers[q->answer].decline);
+	if (q->status == 200 && sc->classes[q->cls].kind == SIM_CHARGE) {
+		memcpy(obj, "pi_", 3);
+		sim_hex(obj + 3, q->id, 16);
+		o.object = (struct pay_str){ obj, 19 };
+	}
+	pol_observe(r->e, 0, &o, r->now);
+}
+
+/* HAProxy `observe layer7` + `error-limit 10` + `on-error mark-down`: 5xx (but 501 and
+ * 505) and timeouts are errors; 402 and 429, like every other answer, are healthy. */
+static void sim_observe_hap(struct sim_run *r, const struct sim_req *q)
+{
+	int b = q->backend;
+	bool error = q->status >= 500 && q->status != 501 && q->status != 505;
+
+	if (!error) {
+		r->hap[b].errors = 0;
+		return;
+	}
+	if (++r->hap[b].errors >= 10 && r->hap[b].up) {
+		r->hap[b].up = false;
+		r->hap[b].ok_streak = 0;
+		r->hap[b].errors = 0;
+	}
+}
+
+/* `check inter 2s fall 3 rise 2` against the true health: an outage fails the check, a
+ * brownout fails it with its error rate, a median latency over 2 s times it out. */
+#define SIM_CHECK_US 2000000ULL
+
+static void sim_check(struct sim_run *r, int b)
+{
+	const struct sim_scenario *sc = r->sc;
+	double t = sim_t_s(r->now);
+	bool ok = !sim_outage(sc, b, t) &&
+	          sim_coin(sc->seed, r->hap[b].checks, 0, (unsigned)b, SIM_P_CHECK) >= sim_error_rate(sc, b, t) &&
+	          sc->backends[b].lat_median_ms * sim_latency_factor(sc, b, t) < 2000;
+
+	r->hap[b].checks++;
+	if (ok) {
+		r->hap[b].fail_streak = 0;
+		if (++r->hap[b].ok_streak >= 2 && !r->hap[b].up) {
+			r->hap[b].up = true;
+			r->hap[b].errors = 0;
+		}
+	} else {
+		r->hap[b].ok_streak = 0;
+		if (++r->hap[b].fail_streak >= 3)
+			r->hap[b].up = false;
+	}
+}
+
+/* ---- requests through their life ------------------------------------------------------ */
+
+static void sim_free(struct sim_run *r, uint32_t slot)
+{
+	r->reqs[slot].next_free = r->free_head;
+	r->free_head = slot;
+}
+
+/* The attempt failed (shed, 429, 5xx, timeout): the client retries after `after_us` if
+ * it is a retrying client with retries left; else the request ends failed. */
+static void sim_retry_or_end(struct sim_run *r, uint32_t slot, uint64_t after_us)
+{
+	struct sim_req *q = &r->reqs[slot];
+
+	if (q->retryer && q->attempt < r->sc->retry_max && r->now < r->end) {
+		q->attempt++;
+		sim_push(r, r->now + after_us, SIM_EV_ATTEMPT, slot);
+	} else {
+		sim_free(r, slot);
+	}
+}
+
+static uint64_t sim_backoff_us(const struct sim_run *r, const struct sim_req *q)
+{
+	double j = 0.5 + sim_coin(r->sc->seed, q->id, q->attempt, 0, SIM_P_JITTER);
+
+	return (uint64_t)(r->sc->retry_backoff_s * (double)(1U << q->attempt) * j * SIM_US);
+}
+
+static int sim_attempt(struct sim_run *r, uint32_t slot)
+{
+	const struct sim_scenario *sc = r->sc;
+	struct sim_req *q = &r->reqs[slot];
+	const struct sim_class *cl = &sc->classes[q->cls];
+	struct sim_choice c = { 0, PAY_ALLOW, 0, 0 };
+	struct timespec t0, t1;
+	bool baseline = r->strat >= SIM_S_RR;
+
+	r->res->attempts++;
+	if (baseline) {
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		if (cl->kind == SIM_OBJECT && r->strat != SIM_S_ORACLE)
+			c.backend = q->obj_owner;
+		else if (r->strat == SIM_S_RR)
+			sim_choose_rr(r, q, &c);
+		else if (r->strat == SIM_S_HAP)
+			sim_choose_hap(r, q, &c);
+		else if (r->strat == SIM_S_STATIC)
+			sim_choose_static(r, q, &c);
+		else
+			sim_choose_oracle(r, q, &c);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		r->res->decide_ns += (double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec);
+	} else if (sim_choose_payspoa(r, q, &c)) {
+		return -1;
+	}
+	if (c.verdict == PAY_REJECT) {
+		r->res->shed[q->cls]++;
+		sim_retry_or_end(r, slot, (uint64_t)(c.retry_after_s > 0 ? c.retry_after_s : 1) * 1000000);
+		return 0;
+	}
+	if (c.backend < 0) {
+		/* No server up in the HAProxy backend: HAProxy answers 503 itself. */
+		q->status = 503;
+		q->answer = SIM_A_NOSERVER;
+		q->latency_ms = 0;
+		q->local = true;
+		sim_push(r, r->now, SIM_EV_DONE, slot);
+		return 0;
+	}
+	if (q->attempt == 0 && cl->kind != SIM_OBJECT)
+		sim_note_route(r, q, c.backend);
+	if (c.verdict == PAY_QUEUE) {
+		r->res->queued++;
+		if (c.delay_us) {
+			q->backend = (uint8_t)c.backend;
+			sim_push(r, r->now + c.delay_us, SIM_EV_SEND, slot);
+			return 0;
+		}
+	}
+	sim_send(r, slot, c.backend);
+	return 0;
+}
+
+static void sim_done(struct sim_run *r, uint32_t slot)
+{
+	const struct sim_scenario *sc = r->sc;
+	struct sim_req *q = &r->reqs[slot];
+	const struct sim_class *cl = &sc->classes[q->cls];
+	struct sim_result *res = r->res;
+
+	if (!q->local) {
+		if (r->strat <= SIM_S_PAYSPOA_NOFC)
+			sim_observe_payspoa(r, q);
+		else if (r->strat == SIM_S_HAP)
+			sim_observe_hap(r, q);
+	}
+	if (q->status == 200) {
+		res->succeeded[q->cls]++;
+		if (cl->kind == SIM_CHARGE) {
+			const struct sim_segment *sg = &sc->segs[q->seg];
+			double usd = sc->cur[sg->cur].usd;
+			uint32_t i = r->obj_n++ % SIM_OBJ_RING;
+
+			res->charges_ok++;
+			res->volume_usd += (double)q->amount * usd;
+			res->fees_usd += sim_fee(sc, q->backend, sg, (double)q->amount) * usd;
+			r->obj_id[i] = q->id;
+			r->obj_b[i] = (int8_t)q->backend;
+		}
+		sim_free(r, slot);
+	} else if (q->status == 402) {
+		res->charges_declined++;
+		sim_free(r, slot);
+	} else if (q->status == 429 || q->status >= 500) {
+		sim_retry_or_end(r, slot, sim_backoff_us(r, q));
+	} else {
+		sim_free(r, slot); /* 400, 404: the client cannot fix it by retrying */
+	}
+}
+
+/* A new client request: draws from the arrival stream (always the same number, so the
+ * stream stays aligned across strategies), then the first attempt. */
+static int sim_arrival(struct sim_run *r)
+{
+	const struct sim_scenario *sc = r->sc;
+	double u_cls = sim_rng_u(&r->rng), u_seg = sim_rng_u(&r->rng), z1 = sim_rng_u(&r->rng),
+	       z2 = sim_rng_u(&r->rng), u_obj = sim_rng_u(&r->rng), rate, gap;
+	uint32_t slot;
+	struct sim_req *q;
+	int cls = sim_pick(r->cls_cdf, sc->nclasses, u_cls), seg = sim_pick(r->seg_cdf, sc->nsegs, u_seg);
+	uint64_t id = r->next_id++;
+
+	/* The next arrival first: exponential gap at the rate in force now. */
+	rate = sim_rate_at(sc, sim_t_s(r->now));
+	gap = -log(1.0 - sim_rng_u(&r->rng)) / (rate > 1e-9 ? rate : 1e-9);
+	if (r->now + (uint64_t)(gap * SIM_US) < r->end)
+		sim_push(r, r->now + (uint64_t)(gap * SIM_US) + 1, SIM_EV_ARRIVAL, 0);
+
+	if (sc->classes[cls].kind == SIM_OBJECT && r->obj_n == 0)
+		return 0; /* nothing created yet to operate on */
+	if (r->free_head == SIM_NONE) {
+		r->res->dropped++;
+		return 0;
+	}
+	slot = r->free_head;
+	q = &r->reqs[slot];
+	r->free_head = q->next_free;
+	memset(q, 0, sizeof(*q));
+	q->id = id;
+	q->cls = (uint8_t)cls;
+	q->seg = (uint8_t)seg;
+	q->exec_acct = -1;
+	q->retryer = sim_coin(sc->seed, id, 0, 0, SIM_P_RETRYER) < sc->retry_share;
+	q->amount = (int64_t)(sc->segs[seg].amount_median * exp(sc->segs[seg].amount_sigma * sim_normal(z1, z2)));
+	if (q->amount < 50)
+		q->amount = 50;
+	if (sc->classes[cls].kind == SIM_OBJECT) {
+		uint32_t have = r->obj_n < SIM_OBJ_RING ? r->obj_n : SIM_OBJ_RING;
+		uint32_t back = (uint32_t)(u_obj * have), i = (r->obj_n - 1 - back) % SIM_OBJ_RING;
+
+		q->obj = r->obj_id[i];
+		q->obj_owner = r->obj_b[i];
+	}
+	r->res->arrivals++;
+	r->res->logical[cls]++;
+	return sim_attempt(r, slot);
+}
+
+/* ---- one run ------------------------------------------------------------------------------ */
+
+static int sim_run(const struct sim_scenario *sc, enum sim_strategy strat, struct sim_result *res)
+{
+	struct sim_run *r = calloc(1, sizeof(*r));
+	struct timespec w0, w1;
+	double peak = 0, acc;
+	char err[512];
+	int i, rc = -1;
+	uint32_t s;
+
+	memset(res, 0, sizeof(*res));
+	res->strategy = strat;
+	if (!r)
+		goto oom;
+	r->sc = sc;
+	r->strat = strat;
+	r->res = res;
+	r->end = (uint64_t)(sc->duration_s * SIM_US);
+	/* Slots: the peak rate times the longest a request can live (timeouts, back-offs). */
+	for (acc = 0; acc < sc->duration_s; acc += sc->duration_s / 2000)
+		if (sim_rate_at(sc, acc) > peak)
+			peak = sim_rate_at(sc, acc);
+	r->nreqs = (uint32_t)(peak * 90 + 4096);
+	r->heapcap = r->nreqs + SIM_MAX_BACKENDS + 4;
+	r->reqs = malloc(sizeof(*r->reqs) * r->nreqs);
+	r->heap = malloc(sizeof(*r->heap) * r->heapcap);
+	if (!r->reqs || !r->heap)
+		goto oom;
+	for (s = 0; s < r->nreqs; s++)
+		r->reqs[s].next_free = s + 1 < r->nreqs ? s + 1 : SIM_NONE;
+	r->free_head = 0;
+	sim_rng_seed(&r->rng, sc->seed);
+	for (acc = 0, i = 0; i < sc->nclasses; i++)
+		acc += sc->classes[i].share;
+	for (i = 0; i < sc->nclasses; i++)
+		r->cls_cdf[i] = (i ? r->cls_cdf[i - 1] : 0) + sc->classes[i].share / acc;
+	for (acc = 0, i = 0; i < sc->nsegs; i++)
+		acc += sc->segs[i].share;
+	for (i = 0; i < sc->nsegs; i++)
+		r->seg_cdf[i] = (i ? r->seg_cdf[i - 1] : 0) + sc->segs[i].share / acc;
+	for (i = 0; i < sc->naccounts; i++)
+		r->tokens[i] = sc->accounts[i].burst;
+	for (i = 0; i < SIM_MAX_CLASSES; i++)
+		r->base_offset[i] = -1;
+	for (i = 0; i < sc->nbackends; i++)
+		r->hap[i].up = true;
+	for (i = 0; i < sc->nincidents; i++) {
+		r->det[i].bin = -1;
+		res->detect_s[i] = SIM_DETECT_NEVER;
+	}
+
+	if (strat <= SIM_S_PAYSPOA_NOFC) {
+		const char *path = strat == SIM_S_PAYSPOA ? sc->policy : sc->policy_nofc;
+		struct policy *p = pol_load(path, err, sizeof(err));
+
+		if (!p || !(r->e = pol_engine_new(p, 1, err, sizeof(err)))) {
+			fprintf(stderr, "payspoa-sim: %s: %s\n", sc->file, err);
+			goto out;
+		}
+		sim_push(r, 0, SIM_EV_TICK, 0);
+	}
+	if (strat == SIM_S_HAP)
+		for (i = 0; i < sc->nbackends; i++)
+			sim_push(r, (uint64_t)i * 370000 + 100000, SIM_EV_CHECK, (uint32_t)i);
+	sim_push(r, 0, SIM_EV_ARRIVAL, 0);
+
+	clock_gettime(CLOCK_MONOTONIC, &w0);
+	while (r->nheap) {
+		struct sim_ev ev = sim_pop(r);
+
+		/* Responses and retries still due after the end drain for at most 5 minutes. */
+		if (ev.t > r->end + 300 * 1000000ULL)
+			break;
+		r->now = ev.t;
+		switch (ev.kind) {
+		case SIM_EV_ARRIVAL:
+			if (sim_arrival(r))
+				goto out;
+			break;
+		case SIM_EV_ATTEMPT:
+			if (sim_attempt(r, ev.arg))
+				goto out;
+			break;
+		case SIM_EV_SEND:
+			sim_send(r, ev.arg, r->reqs[ev.arg].backend);
+			break;
+		case SIM_EV_DONE:
+			sim_done(r, ev.arg);
+			break;
+		case SIM_EV_TICK:
+			pol_tick(r->e, r->now);
+			if (r->now < r->end)
+				sim_push(r, r->now + (uint64_t)(sc->tick_ms * 1000), SIM_EV_TICK, 0);
+			break;
+		case SIM_EV_CHECK:
+			sim_check(r, (int)ev.arg);
+			if (r->now < r->end)
+				sim_push(r, r->now + SIM_CHECK_US, SIM_EV_CHECK, ev.arg);
+			break;
+		}
+		if (r->e)
+			pol_quiesce(r->e, 0);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &w1);
+	res->wall_s = (double)(w1.tv_sec - w0.tv_sec) + (double)(w1.tv_nsec - w0.tv_nsec) / 1e9;
+	for (i = 0; i < sc->nincidents; i++) {
+		const struct sim_det *d = &r->det[i];
+
+		if (sc->incidents[i].detect && !d->done && (!d->pre_n || (double)d->pre_k / d->pre_n < 0.1))
+			res->detect_s[i] = SIM_DETECT_UNUSED;
+	}
+	res->ran = true;
+	rc = 0;
+	goto out;
+oom:
+	fprintf(stderr, "payspoa-sim: out of memory\n");
+out:
+	if (r) {
+		pol_engine_free(r->e);
+		free(r->reqs);
+		free(r->heap);
+	}
+	free(r);
+	return rc;
+}
+
+/* ---- output ------------------------------------------------------------------------------ */
+
+static double sim_pct(uint64_t a, uint64_t b)
+{
+	return b ? 100.0 * (double)a / (double)b : 0;
+}
+
+static double sim_auth_rate(const struct sim_result *x)
+{
+	return sim_pct(x->charges_ok, x->charges_ok + x->charges_declined);
+}
+
+static double sim_checkout(const struct sim_scenario *sc, const struct sim_result *x)
+{
+	return sc->checkout < 0 ? 0 : sim_pct(x->succeeded[sc->checkout], x->logical[sc->checkout]);
+}
+
+static double sim_bps(const struct sim_result *x)
+{
+	return x->volume_usd > 0 ? 1e4 * x->fees_usd / x->volume_usd : 0;
+}
+
+static uint64_t sim_shed_total(const struct sim_scenario *sc, const struct sim_result *x)
+{
+	uint64_t n = 0;
+	int i;
+
+	for (i = 0; i < sc->nclasses; i++)
+		n += x->shed[i];
+	return n;
+}
+
+static double sim_headline_value(const struct sim_scenario *sc, const struct sim_result *x)
+{
+	switch (sc->headline) {
+	case SIM_HL_AUTH: return sim_auth_rate(x);
+	case SIM_HL_FEES: return sim_bps(x);
+	case SIM_HL_429:  return (double)x->up429;
+	default:          return sim_checkout(sc, x);
+	}
+}
+
+static const char *const sim_headline_names[] = { "checkout_success", "auth_rate", "fees_bps", "upstream_429" };
+
+static bool sim_lower_better(const struct sim_scenario *sc)
+{
+	return sc->headline == SIM_HL_FEES || sc->headline == SIM_HL_429;
+}
+
+static void sim_fmt_detect(char *o, size_t n, double d)
+{
+	if (d == SIM_DETECT_UNUSED)
+		snprintf(o, n, "unused");
+	else if (d == SIM_DETECT_NEVER)
+		snprintf(o, n, "never");
+	else
+		snprintf(o, n, "%.2fs", d);
+}
+
+static void sim_print_table(const struct sim_scenario *sc, const struct sim_result *res, double scale)
+{
+	const struct sim_result *best = NULL;
+	int s, i;
+
+	printf("\n== %s: %s\n   %.0f s simulated (scale %g), seed %llu, policy %s; headline %s (%s is better)\n",
+	       sc->name, sc->description, sc->duration_s, scale, (unsigned long long)sc->seed, sc->policy,
+	       sim_headline_names[sc->headline], sim_lower_better(sc) ? "lower" : "higher");
+	for (s = 0; s < SIM_S_COUNT; s++) {
+		const struct sim_result *x = &res[s];
+
+		if (!x->ran || s == SIM_S_ORACLE)
+			continue;
+		if (!best || (sim_lower_better(sc) ? sim_headline_value(sc, x) < sim_headline_value(sc, best)
+		                                   : sim_headline_value(sc, x) > sim_headline_value(sc, best)))
+			best = x;
+	}
+	printf("%-19s %9s %7s %11s %6s %9s %7s %11s %6s %4s %4s %9s", "strategy", "requests", "auth%", "fees$", "bps",
+	       "checkout%", "shed", "429(ck)", "5xx", "dup", "misr", "away(fp)");
+	for (i = 0; i < sc->nincidents; i++)
+		if (sc->incidents[i].detect)
+			printf(" %12.12s", sc->incidents[i].name);
+	printf(" %9s  %s\n", "dec/s", "shed by class");
+	for (s = 0; s < SIM_S_COUNT; s++) {
+		const struct sim_result *x = &res[s];
+		char buf[64], a429[32], away[32];
+
+		if (!x->ran)
+			continue;
+		snprintf(a429, sizeof(a429), "%llu(%llu)", (unsigned long long)x->up429,
+		         (unsigned long long)x->up429_checkout);
+		snprintf(away, sizeof(away), "%llu(%llu)", (unsigned long long)x->away_events,
+		         (unsigned long long)x->away_false);
+		printf("%-18s%c %9llu %7.2f %11.0f %6.1f %9.2f %7llu %11s %6llu %4llu %4llu %9s", sim_strategy_names[s],
+		       x == best ? '*' : ' ', (unsigned long long)x->arrivals, sim_auth_rate(x), x->fees_usd / 100,
+		       sim_bps(x), sim_checkout(sc, x), (unsigned long long)sim_shed_total(sc, x), a429,
+		       (unsigned long long)x->up5xx, (unsigned long long)x->duplicates, (unsigned long long)x->misrouted,
+		       away);
+		for (i = 0; i < sc->nincidents; i++)
+			if (sc->incidents[i].detect) {
+				sim_fmt_detect(buf, sizeof(buf), x->detect_s[i]);
+				printf(" %12s", buf);
+			}
+		printf(" %9.2g ", x->decide_ns > 0 ? (double)x->attempts / x->decide_ns * 1e9 : 0);
+		for (i = 0; i < sc->nclasses; i++)
+			if (x->shed[i])
+				printf(" %s=%llu", sc->classes[i].name, (unsigned long long)x->shed[i]);
+		if (x->dropped)
+			printf(" (pool full: %llu dropped)", (unsigned long long)x->dropped);
+		printf("\n");
+	}
+	printf("   * best non-oracle on the headline; dec/s is wall clock of decisions only; away(fp) = "
+	       "routing-away episodes (on truly healthy backends)\n");
+}
+
+static void sim_json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fputc('\\', f);
+		if ((unsigned char)*s >= 0x20)
+			fputc(*s, f);
+	}
+	fputc('"', f);
+}
+
+static void sim_json_scenario(FILE *f, const struct sim_scenario *sc, const struct sim_result *res, double scale,
+                              bool first)
+{
+	int s, i;
+
+	fprintf(f, "%s{\"scenario\":", first ? "" : ",\n");
+	sim_json_str(f, sc->name);
+	fprintf(f, ",\"file\":");
+	sim_json_str(f, sc->file);
+	fprintf(f, ",\"seed\":%llu,\"duration_s\":%g,\"scale\":%g,\"headline\":\"%s\",\"lower_is_better\":%s,",
+	        (unsigned long long)sc->seed, sc->duration_s, scale, sim_headline_names[sc->headline],
+	        sim_lower_better(sc) ? "true" : "false");
+	fprintf(f, "\"incidents\":[");
+	for (i = 0; i < sc->nincidents; i++) {
+		fprintf(f, "%s{\"name\":", i ? "," : "");
+		sim_json_str(f, sc->incidents[i].name);
+		fprintf(f, ",\"start_s\":%g,\"end_s\":%g,\"detect\":%s}", sc->incidents[i].start_s, sc->incidents[i].end_s,
+		        sc->incidents[i].detect ? "true" : "false");
+	}
+	fprintf(f, "],\"strategies\":{");
+	for (s = 0, first = true; s < SIM_S_COUNT; s++) {
+		const struct sim_result *x = &res[s];
+
+		if (!x->ran)
+			continue;
+		fprintf(f, "%s\n  \"%s\":{", first ? "" : ",", sim_strategy_names[s]);
+		first = false;
+		fprintf(f, "\"requests\":%llu,\"attempts\":%llu,\"upstream\":%llu,\"auth_rate\":%.4f,"
+		        "\"fees_usd\":%.2f,\"fees_bps\":%.3f,\"volume_usd\":%.2f,\"checkout_success\":%.4f,"
+		        "\"headline\":%.4f,",
+		        (unsigned long long)x->arrivals, (unsigned long long)x->attempts, (unsigned long long)x->upstream,
+		        sim_auth_rate(x), x->fees_usd / 100, sim_bps(x), x->volume_usd / 100, sim_checkout(sc, x),
+		        sim_headline_value(sc, x));
+		fprintf(f, "\"shed\":{");
+		for (i = 0; i < sc->nclasses; i++)
+			fprintf(f, "%s\"%s\":%llu", i ? "," : "", sc->classes[i].name, (unsigned long long)x->shed[i]);
+		fprintf(f, "},\"shed_total\":%llu,\"success\":{", (unsigned long long)sim_shed_total(sc, x));
+		for (i = 0; i < sc->nclasses; i++)
+			fprintf(f, "%s\"%s\":%.4f", i ? "," : "", sc->classes[i].name, sim_pct(x->succeeded[i], x->logical[i]));
+		fprintf(f, "},\"upstream_429\":%llu,\"upstream_429_checkout\":%llu,\"upstream_5xx\":%llu,"
+		        "\"duplicates\":%llu,\"misrouted\":%llu,\"queued\":%llu,\"away_events\":%llu,"
+		        "\"away_false\":%llu,\"dropped\":%llu,\"detect_s\":{",
+		        (unsigned long long)x->up429, (unsigned long long)x->up429_checkout, (unsigned long long)x->up5xx,
+		        (unsigned long long)x->duplicates, (unsigned long long)x->misrouted, (unsigned long long)x->queued,
+		        (unsigned long long)x->away_events, (unsigned long long)x->away_false,
+		        (unsigned long long)x->dropped);
+		for (i = 0, first = true; i < sc->nincidents; i++) {
+			if (!sc->incidents[i].detect)
+				continue;
+			fprintf(f, "%s", first ? "" : ",");
+			first = false;
+			sim_json_str(f, sc->incidents[i].name);
+			if (x->detect_s[i] >= 0)
+				fprintf(f, ":%.3f", x->detect_s[i]);
+			else
+				fprintf(f, ":\"%s\"", x->detect_s[i] == SIM_DETECT_UNUSED ? "unused" : "never");
+		}
+		fprintf(f, "},\"decisions_per_s\":%.0f,\"wall_s\":%.3f}",
+		        x->decide_ns > 0 ? (double)x->attempts / x->decide_ns * 1e9 : 0, x->wall_s);
+		first = false;
+	}
+	fprintf(f, "}}");
+}
+
+/* ---- main ------------------------------------------------------------------------------- */
+
+static void sim_usage(FILE *f)
+{
+	fprintf(f, "usage: payspoa-sim [--json FILE] [--seed N] [--scale X] [--strategy NAME]... scenario.conf...\n"
+	           "  strategies: payspoa payspoa-noforecast round-robin primary-backup static-cost oracle\n"
+	           "  (payspoa-noforecast runs only for scenarios that name policy_noforecast)\n");
+}
+
+int main(int argc, char **argv)
+{
+	const char *json = NULL;
+	double scale = 1;
+	bool want[SIM_S_COUNT] = { false }, any = false, seed_set = false;
+	unsigned long long seed = 0;
+	struct sim_scenario *sc = malloc(sizeof(*sc));
+	struct sim_result res[SIM_S_COUNT];
+	FILE *jf = NULL;
+	char err[512];
+	int i, s, rc = 1, nsc = 0;
+
+	if (!sc)
+		return 1;
+	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		char *end;
+
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			sim_usage(stdout);
+			free(sc);
+			return 0;
+		}
+		if (!v)
+			goto usage;
+		i++;
+		if (!strcmp(a, "--json")) {
+			json = v;
+		} else if (!strcmp(a, "--seed")) {
+			errno = 0;
+			seed = strtoull(v, &end, 0);
+			if (errno || *end)
+				goto usage;
+			seed_set = true;
+		} else if (!strcmp(a, "--scale")) {
+			scale = strtod(v, &end);
+			if (*end || !(scale > 0 && scale <= 100))
+				goto usage;
+		} else if (!strcmp(a, "--strategy")) {
+			for (s = 0; s < SIM_S_COUNT && strcmp(sim_strategy_names[s], v); s++)
+				;
+			if (s == SIM_S_COUNT)
+				goto usage;
+			want[s] = any = true;
+		} else {
+			goto usage;
+		}
+	}
+	if (i == argc)
+		goto usage;
+	if (json && !(jf = fopen(json, "w"))) {
+		fprintf(stderr, "payspoa-sim: %s: %s\n", json, strerror(errno));
+		goto out;
+	}
+	if (jf)
+		fprintf(jf, "{\"scenarios\":[\n");
+	for (; i < argc; i++) {
+		if (sc_load(argv[i], sc, err, sizeof(err))) {
+			fprintf(stderr, "payspoa-sim: %s\n", err);
+			goto out;
+		}
+		if (seed_set)
+			sc->seed = seed;
+		sc_scale(sc, scale);
+		for (s = 0; s < SIM_S_COUNT; s++) {
+			memset(&res[s], 0, sizeof(res[s]));
+			if ((any && !want[s]) || (s == SIM_S_PAYSPOA_NOFC && !sc->policy_nofc[0]))
+				continue;
+			if (sim_run(sc, (enum sim_strategy)s, &res[s]))
+				goto out;
+		}
+		sim_print_table(sc, res, scale);
+		fflush(stdout);
+		if (jf)
+			sim_json_scenario(jf, sc, res, scale, nsc == 0);
+		nsc++;
+	}
+	if (jf)
+		fprintf(jf, "\n]}\n");
+	rc = 0;
+	goto out;
+usage:
+	sim_usage(stderr);
+	rc = 2;
+out:
+	if (jf && fclose(jf) && rc == 0) {
+		fprintf(stderr, "payspoa-sim: %s: write failed\n", json);
+		rc = 1;
+	}
+	free(sc);
+	return rc;
+}

@@ -137,18 +137,27 @@ static const char *const verdict_names[] = {
 	[PAY_ALLOW] = "allow", [PAY_QUEUE] = "queue", [PAY_REJECT] = "reject",
 };
 
-/* An optional action: written whole or not at all. */
+/* Writes stmt whole or not at all (w is never left overflowed by it). */
 #define OPTIONAL(w, stmt) do { uint8_t *save_ = (w)->p; stmt; \
 	if ((w)->overflow) { (w)->p = save_; (w)->overflow = false; } } while (0)
 
 /* The verdict as txn.pay.* variables, most important first, so that a small
- * max-frame-size loses the explanations before the routing. */
-static void put_verdict(struct spop_wbuf *w, const struct pay_verdict *v)
+ * max-frame-size loses the explanations before the routing. verdict + backend go
+ * together or not at all: a verdict that cannot carry its backend is dropped whole
+ * (only possible with a huge backend name in a tiny frame) and counted. Returns 0, or
+ * -1 when dropped. */
+static int put_verdict(struct spop_wbuf *w, const struct pay_verdict *v)
 {
 	const char *verdict = verdict_names[v->verdict <= PAY_REJECT ? v->verdict : PAY_ALLOW];
+	uint8_t *start = w->p;
 
 	spop_put_set_var_str(w, SPOP_SCOPE_TXN, "verdict", verdict, strlen(verdict));
 	spop_put_set_var_str(w, SPOP_SCOPE_TXN, "backend", v->backend, strlen(v->backend));
+	if (w->overflow) {
+		w->p = start;
+		w->overflow = false;
+		return -1;
+	}
 	OPTIONAL(w, spop_put_set_var_int(w, SPOP_SCOPE_TXN, "prio", v->prio));
 	OPTIONAL(w, spop_put_set_var_int(w, SPOP_SCOPE_TXN, "offset", v->offset_ms));
 	if (v->verdict == PAY_REJECT)
@@ -156,11 +165,13 @@ static void put_verdict(struct spop_wbuf *w, const struct pay_verdict *v)
 	OPTIONAL(w, spop_put_set_var_str(w, SPOP_SCOPE_TXN, "decision", v->decision, v->decision_len));
 	OPTIONAL(w, spop_put_set_var_str(w, SPOP_SCOPE_TXN, "class", v->class_name, strlen(v->class_name)));
 	OPTIONAL(w, spop_put_set_var_str(w, SPOP_SCOPE_TXN, "reason", v->reason, v->reason_len));
+	return 0;
 }
 
 int agent_notify(struct agent *a, const uint8_t *p, const uint8_t *end, struct spop_wbuf *w)
 {
 	uint8_t *first = w->p;
+	bool decided = false;
 
 	while (p < end) {
 		struct spop_str name;
@@ -168,18 +179,23 @@ int agent_notify(struct agent *a, const uint8_t *p, const uint8_t *end, struct s
 
 		if (spop_msg_get(&p, end, &name, &nargs) < 0)
 			return -1;
-		if (NAME_IS(name, "pay-request")) {
+		/* One decision per NOTIFY: a second pay-request in the same frame (a group
+		 * misconfigured with it twice) would set every variable again and take budget
+		 * for a verdict nobody reads, so it is skipped like an unknown message. */
+		if (NAME_IS(name, "pay-request") && !decided) {
 			struct pay_request rq;
 			struct pay_verdict v;
 
 			if (read_request(a, &p, end, nargs, &rq) < 0)
 				return -1;
 			pol_decide(a->engine, a->worker, &rq, a->now_us, &v);
+			decided = true;
 			a->counts.requests++;
 			a->counts.allow += v.verdict == PAY_ALLOW;
 			a->counts.queue += v.verdict == PAY_QUEUE;
 			a->counts.reject += v.verdict == PAY_REJECT;
-			put_verdict(w, &v);
+			if (put_verdict(w, &v) < 0)
+				a->counts.truncated++;
 		} else if (NAME_IS(name, "pay-response")) {
 			struct pay_outcome o;
 
@@ -191,7 +207,10 @@ int agent_notify(struct agent *a, const uint8_t *p, const uint8_t *end, struct s
 			struct spop_str k;
 			struct spop_data d;
 
-			a->counts.unknown++;
+			if (NAME_IS(name, "pay-request"))
+				a->counts.duplicates++;
+			else
+				a->counts.unknown++;
 			while (nargs--)
 				if (spop_kv_get(&p, end, &k, &d) < 0)
 					return -1;

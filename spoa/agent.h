@@ -14,8 +14,10 @@ struct agent_counts {
 	uint64_t requests;   /* pay-request messages decided */
 	uint64_t responses;  /* pay-response messages observed */
 	uint64_t unknown;    /* messages with other names, ignored */
+	uint64_t duplicates; /* pay-request after the first in one NOTIFY, ignored */
 	uint64_t bad_args;   /* arguments of the wrong type, treated as absent */
 	uint64_t allow, queue, reject;
+	uint64_t truncated;  /* verdicts left out of an ACK for lack of frame room */
 };
 
 struct agent {

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -119,6 +121,10 @@ static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
 			accept_set(d, false); /* resumes when a slot is freed */
 			return;
 		}
+		/* ACKs leave in batches already: Nagle would only hold the last one back
+		 * until HAProxy acknowledges the previous segment (~40 ms). */
+		if (d->laddr[io - d->accept_io].ss.ss_family != AF_UNIX)
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
 		s->fd = fd;
 		conn_init(&s->c, s->c.in, d->in_size, s->c.out, d->out_size, (uint32_t)d->agent.max_frame_size);
 		worker_give(worker_pick(d), s);

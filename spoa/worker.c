@@ -53,6 +53,8 @@ static void stats_publish(struct worker *w, struct conn *c)
 		STAT_ADD(w->st.allow, a->allow - af->allow);
 		STAT_ADD(w->st.queue, a->queue - af->queue);
 		STAT_ADD(w->st.reject, a->reject - af->reject);
+		STAT_ADD(w->st.truncated, a->truncated - af->truncated);
+		STAT_ADD(w->st.duplicates, a->duplicates - af->duplicates);
 		*af = *a;
 	}
 }

@@ -34,7 +34,8 @@ struct slot {
 /* Counters a worker writes and the control thread reads: single writer, relaxed. */
 struct worker_stats {
 	_Atomic uint64_t conns_open, conns_total, frames_in, notify, ack, aborted;
-	_Atomic uint64_t requests, responses, unknown, bad_args, allow, queue, reject;
+	_Atomic uint64_t requests, responses, unknown, bad_args, allow, queue, reject, truncated;
+	_Atomic uint64_t duplicates;
 	_Atomic uint64_t disconnects_sent, protocol_errors, peer_disconnects, resets, idle_closed;
 	_Atomic uint64_t bytes_in, bytes_out, reads, writes;
 };

@@ -1585,6 +1585,7 @@ struct pa_conn {
 	bool delayed;          /* out[] waits for the delay timer */
 	bool sent_continue;    /* 100 Continue already sent for the request in in[] */
 	bool peer_closed;      /* EOF read: answer what is complete, then close */
+	bool lingering;        /* answered and shut down for writing: reading until EOF */
 	uint32_t in_len;
 	uint32_t out_len, out_off;
 	char in[PA_IN_MAX];
@@ -1650,9 +1651,12 @@ static bool pa_tchar(char ch)
 	       (ch && strchr("!#$%&'*+-.^_`|~", ch));
 }
 
-/* Decodes a complete chunked body in place at b[0..avail). Returns the bytes it used
- * (including trailers), 0 if incomplete, -1 if malformed; *out_len gets the body. */
-static long pa_dechunk(char *b, size_t avail, size_t *out_len)
+/* Walks a chunked body at b[0..avail). With decode false it only measures and writes
+ * nothing, so it can run again on the same bytes when more arrive; with decode true
+ * (only once the body is known to be complete) it also moves the chunk data together at
+ * b[0..*out_len). Returns the bytes the body uses (including trailers), 0 if incomplete,
+ * -1 if malformed. */
+static long pa_chunked(char *b, size_t avail, bool decode, size_t *out_len)
 {
 	size_t pos = 0, w = 0;
 
@@ -1674,7 +1678,7 @@ static long pa_dechunk(char *b, size_t avail, size_t *out_len)
 			eol++;
 		if (eol == avail)
 			return 0;
-		if (eol == pos || b[eol - 1] != '\r')
+		if (b[eol - 1] != '\r')
 			return -1;
 		pos = eol + 1;
 		if (size == 0)
@@ -1683,12 +1687,12 @@ static long pa_dechunk(char *b, size_t avail, size_t *out_len)
 			return size > PA_IN_MAX ? -1 : 0;
 		if (avail - pos - size < 2)
 			return 0;
-		memmove(b + w, b + pos, size);
-		w += size;
-		pos += size;
-		if (b[pos] != '\r' || b[pos + 1] != '\n')
+		if (b[pos + size] != '\r' || b[pos + size + 1] != '\n')
 			return -1;
-		pos += 2;
+		if (decode)
+			memmove(b + w, b + pos, size);
+		w += size;
+		pos += size + 2;
 	}
 	/* trailers, up to an empty line */
 	for (;;) {
@@ -1844,12 +1848,13 @@ static long pa_parse(struct pa_conn *c, struct pa_req *rq)
 
 	if (chunked) {
 		size_t blen = 0;
-		long used = pa_dechunk(b + hlen, avail - hlen, &blen);
+		long used = pa_chunked(b + hlen, avail - hlen, false, &blen);
 
 		if (used < 0)
 			return -400;
 		if (used == 0)
 			return avail >= PA_IN_MAX ? -413 : 0;
+		pa_chunked(b + hlen, avail - hlen, true, &blen);
 		rq->body = b + hlen;
 		rq->body_len = blen;
 		return (long)hlen + used;
@@ -1865,6 +1870,24 @@ static long pa_parse(struct pa_conn *c, struct pa_req *rq)
 
 static int pa_conn_flush(struct pa_conn *c);
 static void pa_conn_process(struct pa_conn *c);
+
+/* The last answer is sent and the connection must close. Closing at once while the client
+ * is still sending (a pipelined request, the rest of a rejected body) would make the
+ * kernel answer with a RST that can destroy the answer before the client reads it, so:
+ * shut down our side, read and discard until the client closes, at most PA_LINGER_S. */
+#define PA_LINGER_S 2.0
+static void pa_conn_linger(struct pa_conn *c)
+{
+	if (c->peer_closed || shutdown(c->fd, SHUT_WR) < 0) {
+		pa_conn_close(c);
+		return;
+	}
+	c->lingering = true;
+	ev_io_stop(pa.loop, &c->wio);
+	ev_io_start(pa.loop, &c->rio);
+	c->idle.repeat = PA_LINGER_S;
+	ev_timer_again(pa.loop, &c->idle);
+}
 
 /* Writes out[]. Returns -1 if the connection is gone (closed and freed), 0 if the rest
  * waits for writability, 1 if out[] is empty and the next request may be parsed. */
@@ -1889,7 +1912,7 @@ static int pa_conn_flush(struct pa_conn *c)
 	ev_io_stop(pa.loop, &c->wio);
 	c->out_off = c->out_len = 0;
 	if (c->closing) {
-		pa_conn_close(c);
+		pa_conn_linger(c);
 		return -1;
 	}
 	if (!c->peer_closed)
@@ -1970,6 +1993,17 @@ static void pa_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct pa_conn *c = (struct pa_conn *)((char *)w - offsetof(struct pa_conn, rio));
 
+	if (c->lingering) {
+		char sink[4096];
+		ssize_t n;
+
+		while ((n = recv(c->fd, sink, sizeof(sink), 0)) > 0)
+			;
+		if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+			pa_conn_close(c);
+		return;
+	}
+
 	while (c->in_len < PA_IN_MAX) {
 		ssize_t n = recv(c->fd, c->in + c->in_len, PA_IN_MAX - c->in_len, 0);
 
@@ -2042,7 +2076,7 @@ static void pa_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		}
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		c->fd = fd;
-		c->closing = c->delayed = c->sent_continue = c->peer_closed = false;
+		c->closing = c->delayed = c->sent_continue = c->peer_closed = c->lingering = false;
 		c->in_len = c->out_len = c->out_off = 0;
 		ev_io_init(&c->rio, pa_read_cb, fd, EV_READ);
 		ev_io_init(&c->wio, pa_write_cb, fd, EV_WRITE);

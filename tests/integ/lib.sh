@@ -215,6 +215,12 @@ start_haproxy() {
 		"$HAPROXY_BIN" -db -f haproxy/haproxy.cfg && wait_port "$name" "$http"
 }
 
+# need_hap_cli: hap_cli needs socat (or python3) to talk to a unix socket.
+need_hap_cli() {
+	command -v socat >/dev/null 2>&1 || command -v python3 >/dev/null 2>&1 ||
+		{ fail prerequisite "socat not found (apt-get install socat)"; exit 1; }
+}
+
 # hap_cli NAME COMMAND: a runtime API command on haproxy NAME's stats socket.
 hap_cli() {
 	local sock=$T/$1.sock

@@ -12,6 +12,7 @@
 
 need curl
 need "$HAPROXY_BIN"
+need_hap_cli
 [ -x "$PAYAPI_BIN" ] || { fail prerequisite "$PAYAPI_BIN not built (make bench-bin)"; exit 1; }
 [ -x "$PAYSPOA_BIN" ] || { fail prerequisite "$PAYSPOA_BIN not built (make)"; exit 1; }
 

@@ -9,6 +9,7 @@
 
 need curl
 need "$HAPROXY_BIN"
+need_hap_cli
 [ -x "$PAYAPI_BIN" ] || { fail prerequisite "$PAYAPI_BIN not built (make bench-bin)"; exit 1; }
 [ -x "$PAYSPOA_BIN" ] || { fail prerequisite "$PAYSPOA_BIN not built (make)"; exit 1; }
 
@@ -60,6 +61,9 @@ else
 fi
 
 # Operations on an object carry no currency: only the pin can send them to its account.
+# payspoa learns an object's account from pay-response (object = $.id, extracted by
+# HAProxy's json_query, and backend = be_name), so these also prove that pay-response
+# arrives complete.
 for cur in eur usd; do
 	want=stripe_us; [ "$cur" = eur ] && want=stripe_eu
 	pay -d amount=8000 -d currency=$cur -d capture_method=manual

@@ -127,4 +127,11 @@ else
 	fail reject_is_stripe_shaped "${h:-no rejected response kept}" "$(show_last)"
 fi
 
+# ---- privacy -------------------------------------------------------------------------------------
+
+# payspoa never sees a raw Idempotency-Key (HAProxy sends its SHA-256) and must not log
+# object ids or payment methods (DOMAIN.md: logs are storage).
+leaks=$(grep -c -e "$KEY" -e "$first_id" -e pm_card_ "$T/agent.log")
+expect agent_log_has_no_raw_identifiers "agent log lines with the key, an object id or a payment method" "$leaks" 0
+
 integ_done

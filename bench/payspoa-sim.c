@@ -319,6 +319,7 @@ struct sim_req {
 	uint8_t answer;       /* enum sim_answer of the attempt in flight */
 	bool retryer;         /* this client retries failed and shed requests */
 	bool local;           /* answered by HAProxy itself (no server up), not upstream */
+	bool reserved;        /* queued by the oracle on a token it reserved */
 	uint8_t decision_len;
 	char decision[PAY_DECISION_MAX + 1];
 };
@@ -353,6 +354,7 @@ struct sim_run {
 
 	double tokens[SIM_MAX_ACCOUNTS];
 	uint64_t bucket_t[SIM_MAX_ACCOUNTS];
+	double reserved[SIM_MAX_ACCOUNTS]; /* tokens promised to requests the oracle queued */
 
 	uint64_t obj_id[SIM_OBJ_RING];
 	int8_t obj_b[SIM_OBJ_RING];
@@ -392,7 +394,13 @@ static void sim_push(struct sim_run *r, uint64_t t, enum sim_ev_kind kind, uint3
 	struct sim_ev ev = { t, arg, kind }, *h = r->heap;
 	uint32_t i = r->nheap++;
 
-	/* Capacity is slots + servers + 2, and each slot has at most one event pending. */
+	/* Capacity is slots + servers + 2, and each slot has at most one event pending. An
+	 * event in the past is a bug in the simulator (a negative delay cast to unsigned). */
+	if (t < r->now || r->nheap > r->heapcap) {
+		fprintf(stderr, "payspoa-sim: bug: event kind %u at %llu us pushed at %llu us (%u/%u queued)\n",
+		        kind, (unsigned long long)t, (unsigned long long)r->now, r->nheap, r->heapcap);
+		abort();
+	}
 	while (i > 0) {
 		uint32_t p = (i - 1) / 2;
 
@@ -601,6 +609,10 @@ static void sim_send(struct sim_run *r, uint32_t slot, int b)
 
 	q->backend = (uint8_t)b;
 	q->local = false;
+	if (q->reserved) {
+		r->reserved[be->acct] -= 1;
+		q->reserved = false;
+	}
 	r->res->upstream++;
 	lat = be->lat_median_ms * sim_latency_factor(sc, b, t) *
 	      exp(be->lat_sigma * sim_normal(sim_coin(seed, q->id, at, (unsigned)b, SIM_P_LAT1),
@@ -754,15 +766,17 @@ static double sim_p_answer(const struct sim_scenario *sc, int b, double t)
 	return (1 - sim_error_rate(sc, b, t)) * p_in_time;
 }
 
-/* The oracle: the true probabilities and fees at this instant, the true buckets; it
- * keeps 20 % of each bucket for checkout and never sends into an empty one. */
-static void sim_choose_oracle(struct sim_run *r, const struct sim_req *q, struct sim_choice *c)
+/* The oracle: the true probabilities and fees at this instant, the true buckets. It
+ * keeps 20 % of each bucket for checkout, never sends into an empty one, and queues a
+ * checkout or capture on a token it reserves when it can wait at most 2 s for it. */
+static void sim_choose_oracle(struct sim_run *r, struct sim_req *q, struct sim_choice *c)
 {
 	const struct sim_scenario *sc = r->sc;
 	const struct sim_class *cl = &sc->classes[q->cls];
 	const struct sim_segment *sg = &sc->segs[q->seg];
-	double t = sim_t_s(r->now), best = -1e300;
-	int b;
+	double t = sim_t_s(r->now), best = -1e300, best_any = -1e300;
+	bool high = (int)q->cls == sc->checkout || cl->kind == SIM_OBJECT;
+	int b, any = -1;
 
 	c->backend = -1;
 	for (b = 0; b < sc->nbackends; b++) {
@@ -776,23 +790,42 @@ static void sim_choose_oracle(struct sim_run *r, const struct sim_req *q, struct
 			continue;
 		if (cl->kind == SIM_CHARGE && q->exec_acct >= 0 && be->acct != q->exec_acct)
 			continue; /* a retry stays on the account that holds its key */
-		if (sim_bucket(r, be->acct) < need)
-			continue;
 		v = sim_p_answer(sc, b, t);
 		if (cl->kind == SIM_CHARGE)
 			v *= sim_p_auth(sc, b, sg, t, &p_calm) * ((double)q->amount - sim_fee(sc, b, sg, (double)q->amount)) * usd;
 		else
 			v *= 1000;
 		v -= 0.05 * be->lat_median_ms * sim_latency_factor(sc, b, t);
-		if (v > best) {
+		if (v > best_any) {
+			best_any = v;
+			any = b;
+		}
+		if (sim_bucket(r, be->acct) - r->reserved[be->acct] >= need && v > best) {
 			best = v;
 			c->backend = b;
 		}
 	}
-	if (c->backend < 0) {
-		c->verdict = PAY_REJECT;
-		c->retry_after_s = 1;
+	if (c->backend >= 0)
+		return;
+	if (high && any >= 0) {
+		int a = sc->backends[any].acct;
+		double need = 1 + ((int)q->cls == sc->checkout ? 0 : 0.2 * sc->accounts[a].burst);
+		double wait = (need + r->reserved[a] - r->tokens[a]) / sim_account_rate(sc, a, t);
+
+		if (wait < 0)
+			wait = 0;
+		/* Promises beyond the burst would count on refill the bucket's cap throws away. */
+		if (wait <= 2.0 && need + r->reserved[a] <= sc->accounts[a].burst) {
+			c->backend = any;
+			c->verdict = PAY_QUEUE;
+			c->delay_us = (uint64_t)ceil(wait * SIM_US) + 10; /* past float rounding */
+			r->reserved[a] += 1;
+			q->reserved = true;
+			return;
+		}
 	}
+	c->verdict = PAY_REJECT;
+	c->retry_after_s = 1;
 }
 
 static int sim_backend_by_name(const struct sim_scenario *sc, const char *name)

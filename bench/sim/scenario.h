@@ -489,7 +489,9 @@ static int sc_incident(struct sc_ld *l, struct sim_scenario *sc, const config_se
 static int sc_load(const char *path, struct sim_scenario *sc, char *err, size_t errlen)
 {
 	static const char *const keys[] = { "name", "description", "policy", "policy_noforecast", "seed",
-		"duration_s", "tick_ms", "headline", "primary", "currencies", "backends", "traffic", "incidents", NULL };
+		"duration_s", "tick_ms", "headline", "primary", "currencies", "backends", "rate_limits", "traffic",
+		"incidents", NULL };
+	static const char *const rlkeys[] = { "account", "rate", "burst", NULL };
 	static const char *const heads[] = { "checkout_success", "auth_rate", "fees_bps", "upstream_429" };
 	struct sc_ld l = { path, err, errlen };
 	const config_setting_t *root, *s;
@@ -574,6 +576,28 @@ static int sc_load(const char *path, struct sim_scenario *sc, char *err, size_t 
 	if (sc->nbackends == 0) {
 		sc_fail(&l, s, "no backends");
 		goto out;
+	}
+	/* rate_limits: per-account overrides of what the (often included) backends say. */
+	s = sc_list(&l, root, "rate_limits", false, &rc);
+	if (rc)
+		goto out;
+	rc = -1;
+	for (i = 0; s && i < config_setting_length(s); i++) {
+		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+		char acct[SIM_NAME] = "";
+		int a;
+
+		if (!config_setting_is_group(e) || sc_keys(&l, e, rlkeys) || sc_str(&l, e, "account", acct, sizeof(acct)))
+			goto out;
+		for (a = 0; a < sc->naccounts && strcmp(sc->accounts[a].name, acct); a++)
+			;
+		if (a == sc->naccounts) {
+			sc_fail(&l, e, "rate_limits: no backend has account '%s'", acct);
+			goto out;
+		}
+		if (sc_num(&l, e, "rate", 0.01, 1e6, &sc->accounts[a].rate) ||
+		    sc_num(&l, e, "burst", 1, 1e6, &sc->accounts[a].burst))
+			goto out;
 	}
 	sc->primary = 0;
 	if (primary[0] && (sc->primary = sc_backend_index(sc, primary)) < 0) {

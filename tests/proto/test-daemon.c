@@ -1,0 +1,294 @@
+/* test-daemon: the daemon as an operator meets it: the command line (-c, -V, usage),
+ * listeners (IPv6), idle timeout, running out of descriptors (EMFILE), and SIGHUP
+ * reloads, good and bad. Each case starts its own ./payspoa ($PAYSPOA_BIN). */
+#include <errno.h>
+#include <sys/stat.h>
+
+#include "payspoa-proc.h"
+
+static void conf_cleanup(void)
+{
+	char cmd[96];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf /tmp/payspoa-td-%d", (int)getpid());
+	if (system(cmd) != 0)
+		fprintf(stderr, "  could not remove the policy copies\n");
+}
+
+/* A copy of conf/ in a fresh folder, with `from` replaced by `to` in payspoa.conf (the
+ * replacement must happen: a test that edits nothing proves nothing). Returns the path
+ * of the copied payspoa.conf in a static buffer. */
+static const char *conf_variant(const char *from, const char *to)
+{
+	static char dir[64], path[96];
+	char cmd[256], *text, *hit;
+	FILE *f;
+	long n;
+
+	snprintf(dir, sizeof(dir), "/tmp/payspoa-td-%d", (int)getpid());
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir -p '%s' && cp conf/*.conf '%s'/", dir, dir, dir);
+	ASSERT_EQ(system(cmd), 0);
+	snprintf(path, sizeof(path), "%s/payspoa.conf", dir);
+	atexit(conf_cleanup);
+	if (!from)
+		return path;
+	f = fopen(path, "r");
+	ASSERT(f);
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	rewind(f);
+	text = calloc(1, (size_t)n + 1);
+	ASSERT(text && fread(text, 1, (size_t)n, f) == (size_t)n);
+	fclose(f);
+	hit = strstr(text, from);
+	if (!hit)
+		TEST_FAIL_("conf/payspoa.conf no longer contains \"%s\"", from);
+	f = fopen(path, "w");
+	ASSERT(f);
+	fwrite(text, 1, (size_t)(hit - text), f);
+	fputs(to, f);
+	fputs(hit + strlen(from), f);
+	fclose(f);
+	free(text);
+	return path;
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	ASSERT(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void sample(struct sc_payreq *r, const char *currency)
+{
+	static char id[32], idem[65];
+
+	sc_payreq_sample(r, 1, id, idem);
+	r->currency = currency;
+	r->card_country = "US";
+}
+
+TEST(check_valid_policy)
+{
+	char out[4096];
+
+	ASSERT_EQ(pp_run(out, sizeof(out), "-c", "-f", "conf/payspoa.conf", NULL), 0);
+	ASSERT(strstr(out, "valid"));
+}
+
+TEST(check_refuses_with_file_line)
+{
+	const char *path = conf_variant("idle_timeout_ms = 30000;", "idle_timeout_ms = 30000;\n\tbogus_key = 1;");
+	char out[4096], want[128];
+
+	ASSERT_EQ(pp_run(out, sizeof(out), "-c", "-f", path, NULL), 1);
+	/* The unknown key sits on the line after idle_timeout_ms (line 11 of the default). */
+	snprintf(want, sizeof(want), "%s:12:", path);
+	if (!strstr(out, want))
+		TEST_FAIL_("expected \"%s\" in: %s", want, out);
+	ASSERT_EQ(pp_run(out, sizeof(out), "-c", "-f", "/nonexistent/payspoa.conf", NULL), 1);
+	ASSERT(strstr(out, "/nonexistent/payspoa.conf"));
+}
+
+TEST(version_and_usage)
+{
+	char out[4096];
+
+	ASSERT_EQ(pp_run(out, sizeof(out), "-V", NULL), 0);
+	ASSERT(strncmp(out, "payspoa ", 8) == 0);
+	ASSERT_EQ(pp_run(out, sizeof(out), "-x", NULL), 2);
+	ASSERT(strstr(out, "usage"));
+	ASSERT_EQ(pp_run(out, sizeof(out), NULL), 2);
+}
+
+TEST(start_fails_on_bad_listener)
+{
+	char out[4096];
+
+	ASSERT_EQ(pp_run(out, sizeof(out), "-f", "conf/payspoa.conf", "-l", "nonsense", NULL), 1);
+	ASSERT(strstr(out, "start_failed"));
+	ASSERT(strstr(out, "nonsense"));
+}
+
+TEST(ipv6_listener)
+{
+	struct pp_daemon d;
+	struct sc_payreq r;
+	struct sc_ack a;
+	struct sc_conn *c;
+	char addr[64];
+	int fd = socket(AF_INET6, SOCK_STREAM, 0);
+	struct sockaddr_in6 s6 = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+
+	if (fd < 0 || bind(fd, (struct sockaddr *)&s6, sizeof(s6)) < 0) {
+		printf("SKIP ipv6_listener: no IPv6 loopback here\n");
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	close(fd);
+	snprintf(addr, sizeof(addr), "[::1]:%d", pp_free_port());
+	pp_start(&d, "conf/payspoa.conf", addr, 1, 0);
+	c = pp_hello(addr);
+	sample(&r, "usd");
+	pp_decide(c, &r, 7, &a);
+	ASSERT_STREQ(sc_ack_str(&a, "backend"), "stripe_us");
+	ASSERT_EQ(pp_stop(&d, SIGTERM, 5000), 0);
+}
+
+/* A connection idle past agent.idle_timeout_ms gets AGENT-DISCONNECT (2, timeout) and
+ * is closed; a busy one is not. */
+TEST(idle_timeout)
+{
+	const char *conf = conf_variant("idle_timeout_ms = 30000;", "idle_timeout_ms = 300;");
+	struct pp_daemon d;
+	struct sc_conn *idle, *busy;
+	struct spop_frame f;
+	struct spop_str msg;
+	struct sc_payreq r;
+	struct sc_ack a;
+	uint32_t st;
+	uint64_t t0;
+
+	pp_start(&d, conf, NULL, 1, 0);
+	idle = pp_hello(d.addr);
+	busy = pp_hello(d.addr);
+	sample(&r, "usd");
+	t0 = sc_now_us();
+	while (sc_now_us() - t0 < 2500000) {
+		pp_decide(busy, &r, 1, &a);
+		sc_sleep_ms(100);
+	}
+	ASSERT_EQ(sc_read_frame(idle, &f, 100), SC_FRAME);
+	ASSERT_EQ(f.type, SPOP_FRM_AGENT_DISCONNECT);
+	ASSERT_EQ(spop_disconnect_parse(f.payload, f.len, &st, &msg), 0);
+	ASSERT_EQ(st, SPOP_ST_TIMEOUT);
+	ASSERT_EQ(sc_read_frame(idle, &f, 3000), SC_CLOSED);
+	pp_decide(busy, &r, 2, &a); /* still served */
+	ASSERT_EQ(pp_stop(&d, SIGTERM, 5000), 0);
+}
+
+/* With 40 descriptors and 150 connections knocking, accept hits EMFILE: the daemon
+ * must neither die nor spin, and must serve again once descriptors are free. */
+TEST(emfile_survived)
+{
+	struct pp_daemon d;
+	struct sc_conn *c;
+	struct sc_payreq r;
+	struct sc_ack a;
+	char stat0[256] = "", path[64];
+	int fds[150], n = 0, i;
+	FILE *f;
+
+	pp_start(&d, "conf/payspoa.conf", NULL, 1, 40);
+	for (i = 0; i < 150; i++) {
+		fds[n] = sc_connect(d.addr, 1000);
+		if (fds[n] >= 0)
+			n++;
+	}
+	ASSERT(pp_log_wait(&d, "accept_emfile", 5000));
+	sc_sleep_ms(500);
+	ASSERT(pp_alive(&d));
+	/* Not spinning: over one second the daemon uses well under a second of CPU. */
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)d.pid);
+	f = fopen(path, "r");
+	ASSERT(f && fgets(stat0, sizeof(stat0), f));
+	fclose(f);
+	{
+		char stat1[256] = "";
+		unsigned long u0, s0, u1, s1;
+		const char *p0 = strrchr(stat0, ')'), *p1;
+
+		sc_sleep_ms(1000);
+		f = fopen(path, "r");
+		ASSERT(f && fgets(stat1, sizeof(stat1), f));
+		fclose(f);
+		p1 = strrchr(stat1, ')');
+		ASSERT(p0 && p1);
+		ASSERT_EQ(sscanf(p0 + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &u0, &s0), 2);
+		ASSERT_EQ(sscanf(p1 + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &u1, &s1), 2);
+		ASSERT_LE((u1 + s1) - (u0 + s0), (unsigned long)sysconf(_SC_CLK_TCK) / 2);
+	}
+	for (i = 0; i < n; i++)
+		close(fds[i]);
+	sc_sleep_ms(1500); /* the daemon notices the closes and its accept pause ends */
+	c = pp_hello(d.addr);
+	sample(&r, "usd");
+	pp_decide(c, &r, 3, &a);
+	ASSERT_STREQ(sc_ack_str(&a, "verdict"), "allow");
+	ASSERT(pp_alive(&d));
+	ASSERT_EQ(pp_stop(&d, SIGTERM, 5000), 0);
+}
+
+/* SIGHUP with a changed file: new connections and old ones see the new policy. */
+TEST(reload_applies_new_policy)
+{
+	const char *conf = conf_variant(NULL, NULL);
+	struct pp_daemon d;
+	struct sc_conn *c;
+	struct sc_payreq r;
+	struct sc_ack a;
+	const struct sc_var *prio;
+
+	pp_start(&d, conf, NULL, 2, 0);
+	c = pp_hello(d.addr);
+	sample(&r, "usd");
+	pp_decide(c, &r, 1, &a);
+	prio = sc_ack_var(&a, "prio");
+	ASSERT(prio);
+	ASSERT_EQ(prio->val.v.i, -100); /* checkout */
+	conf = conf_variant("name = \"checkout\";   priority = -100;", "name = \"checkout\";   priority = -777;");
+	kill(d.pid, SIGHUP);
+	ASSERT(pp_log_wait(&d, "\"reloaded\"", 5000));
+	pp_decide(c, &r, 2, &a);
+	prio = sc_ack_var(&a, "prio");
+	ASSERT(prio);
+	ASSERT_EQ(prio->val.v.i, -777);
+	ASSERT_EQ(pp_stop(&d, SIGTERM, 5000), 0);
+}
+
+/* SIGHUP with a broken file: refused with file:line, the old policy keeps serving. */
+TEST(reload_bad_file_keeps_old_policy)
+{
+	const char *conf = conf_variant(NULL, NULL);
+	struct pp_daemon d;
+	struct sc_conn *c;
+	struct sc_payreq r;
+	struct sc_ack a;
+	char want[128];
+
+	pp_start(&d, conf, NULL, 2, 0);
+	c = pp_hello(d.addr);
+	sample(&r, "usd");
+	write_file(conf, "agent = {\n  listen = [ \"127.0.0.1:1\" ];\n  workers = \"many\";\n};\n");
+	kill(d.pid, SIGHUP);
+	ASSERT(pp_log_wait(&d, "reload_failed", 5000));
+	snprintf(want, sizeof(want), "%s:3:", conf);
+	if (!pp_log_has(&d, want))
+		TEST_FAIL_("reload_failed without \"%s\" (see %s)", want, d.log);
+	pp_decide(c, &r, 1, &a);
+	ASSERT_STREQ(sc_ack_str(&a, "backend"), "stripe_us");
+	ASSERT_EQ(sc_ack_var(&a, "prio")->val.v.i, -100);
+	/* A new connection is served too. */
+	c = pp_hello(d.addr);
+	pp_decide(c, &r, 2, &a);
+	ASSERT_STREQ(sc_ack_str(&a, "verdict"), "allow");
+	ASSERT_EQ(pp_stop(&d, SIGTERM, 5000), 0);
+}
+
+int main(int argc, char **argv)
+{
+	RUN(check_valid_policy);
+	RUN(check_refuses_with_file_line);
+	RUN(version_and_usage);
+	RUN(start_fails_on_bad_listener);
+	RUN(ipv6_listener);
+	RUN(idle_timeout);
+	RUN(emfile_survived);
+	RUN(reload_applies_new_policy);
+	RUN(reload_bad_file_keeps_old_policy);
+	return test_summary();
+}

@@ -362,6 +362,8 @@ struct sim_run {
 
 	/* payspoa */
 	struct pol_engine *e;
+	int pol_map[SIM_MAX_BACKENDS * 8];    /* the policy's backend i → scenario backend, -1 */
+	bool open[SIM_MAX_BACKENDS];          /* breaker open at the last tick */
 	int32_t base_offset[SIM_MAX_CLASSES]; /* the class's offset in an allow, -1 unknown */
 	/* round robin */
 	uint32_t rr;
@@ -949,6 +951,33 @@ static void sim_observe_payspoa(struct sim_run *r, const struct sim_req *q)
 	pol_observe(r->e, 0, &o, r->now);
 }
 
+/* A breaker opened (or HAProxy marked a server down) on backend b now. */
+static void sim_breaker_open(struct sim_run *r, int b)
+{
+	r->res->breaker_opens++;
+	if (sim_calm(r->sc, b, sim_t_s(r->now)))
+		r->res->breaker_false++;
+}
+
+/* After each pol_tick: the engine's breaker states through the admin getter (state 2 =
+ * open); a transition into open is one open. */
+static void sim_poll_breakers(struct sim_run *r)
+{
+	struct pol_backend_info bi;
+	unsigned i;
+
+	for (i = 0; i < SIM_MAX_BACKENDS * 8 && pol_engine_backend_info(r->e, i, r->now, &bi) == 0; i++) {
+		int b = r->pol_map[i];
+		bool open = bi.state == 2;
+
+		if (b < 0)
+			continue;
+		if (open && !r->open[b])
+			sim_breaker_open(r, b);
+		r->open[b] = open;
+	}
+}
+
 /* HAProxy `observe layer7` + `error-limit 10` + `on-error mark-down`: 5xx (but 501 and
  * 505) and timeouts are errors; 402 and 429, like every other answer, are healthy. */
 static void sim_observe_hap(struct sim_run *r, const struct sim_req *q)
@@ -961,6 +990,7 @@ static void sim_observe_hap(struct sim_run *r, const struct sim_req *q)
 		return;
 	}
 	if (++r->hap[b].errors >= 10 && r->hap[b].up) {
+		sim_breaker_open(r, b);
 		r->hap[b].up = false;
 		r->hap[b].ok_streak = 0;
 		r->hap[b].errors = 0;
@@ -988,8 +1018,10 @@ static void sim_check(struct sim_run *r, int b)
 		}
 	} else {
 		r->hap[b].ok_streak = 0;
-		if (++r->hap[b].fail_streak >= 3)
+		if (++r->hap[b].fail_streak >= 3 && r->hap[b].up) {
+			sim_breaker_open(r, b);
 			r->hap[b].up = false;
+		}
 	}
 }
 
@@ -1222,8 +1254,15 @@ static int sim_run(const struct sim_scenario *sc, enum sim_strategy strat, struc
 			fprintf(stderr, "payspoa-sim: %s: %s\n", sc->file, err);
 			goto out;
 		}
+		for (s = 0; s < SIM_MAX_BACKENDS * 8; s++) {
+			struct pol_backend_info bi;
+
+			r->pol_map[s] = pol_engine_backend_info(r->e, s, 0, &bi) ? -1 : sim_backend_by_name(sc, bi.name);
+		}
+		res->has_breakers = true;
 		sim_push(r, 0, SIM_EV_TICK, 0);
 	}
+	res->has_breakers |= strat == SIM_S_HAP;
 	if (strat == SIM_S_HAP)
 		for (i = 0; i < sc->nbackends; i++)
 			sim_push(r, (uint64_t)i * 370000 + 100000, SIM_EV_CHECK, (uint32_t)i);
@@ -1254,6 +1293,7 @@ static int sim_run(const struct sim_scenario *sc, enum sim_strategy strat, struc
 			break;
 		case SIM_EV_TICK:
 			pol_tick(r->e, r->now);
+			sim_poll_breakers(r);
 			if (r->now < r->end)
 				sim_push(r, r->now + (uint64_t)(sc->tick_ms * 1000), SIM_EV_TICK, 0);
 			break;
@@ -1365,15 +1405,15 @@ static void sim_print_table(const struct sim_scenario *sc, const struct sim_resu
 		                                   : sim_headline_value(sc, x) > sim_headline_value(sc, best)))
 			best = x;
 	}
-	printf("%-19s %9s %7s %11s %6s %9s %7s %11s %6s %4s %4s %9s", "strategy", "requests", "auth%", "fees$", "bps",
-	       "checkout%", "shed", "429(ck)", "5xx", "dup", "misr", "away(fp)");
+	printf("%-19s %9s %7s %11s %6s %9s %7s %11s %6s %4s %4s %9s %8s", "strategy", "requests", "auth%", "fees$", "bps",
+	       "checkout%", "shed", "429(ck)", "5xx", "dup", "misr", "away(fp)", "brk(fp)");
 	for (i = 0; i < sc->nincidents; i++)
 		if (sc->incidents[i].detect)
 			printf(" %12.12s", sc->incidents[i].name);
 	printf(" %9s  %s\n", "dec/s", "shed by class");
 	for (s = 0; s < SIM_S_COUNT; s++) {
 		const struct sim_result *x = &res[s];
-		char buf[64], a429[32], away[32];
+		char buf[64], a429[32], away[32], brk[32] = "-";
 
 		if (!x->ran)
 			continue;
@@ -1381,11 +1421,14 @@ static void sim_print_table(const struct sim_scenario *sc, const struct sim_resu
 		         (unsigned long long)x->up429_checkout);
 		snprintf(away, sizeof(away), "%llu(%llu)", (unsigned long long)x->away_events,
 		         (unsigned long long)x->away_false);
-		printf("%-18s%c %9llu %7.2f %11.0f %6.1f %9.2f %7llu %11s %6llu %4llu %4llu %9s", sim_strategy_names[s],
+		if (x->has_breakers)
+			snprintf(brk, sizeof(brk), "%llu(%llu)", (unsigned long long)x->breaker_opens,
+			         (unsigned long long)x->breaker_false);
+		printf("%-18s%c %9llu %7.2f %11.0f %6.1f %9.2f %7llu %11s %6llu %4llu %4llu %9s %8s", sim_strategy_names[s],
 		       x == best ? '*' : ' ', (unsigned long long)x->arrivals, sim_auth_rate(x), x->fees_usd / 100,
 		       sim_bps(x), sim_checkout(sc, x), (unsigned long long)sim_shed_total(sc, x), a429,
 		       (unsigned long long)x->up5xx, (unsigned long long)x->duplicates, (unsigned long long)x->misrouted,
-		       away);
+		       away, brk);
 		for (i = 0; i < sc->nincidents; i++)
 			if (sc->incidents[i].detect) {
 				sim_fmt_detect(buf, sizeof(buf), x->detect_s[i]);
@@ -1399,8 +1442,8 @@ static void sim_print_table(const struct sim_scenario *sc, const struct sim_resu
 			printf(" (pool full: %llu dropped)", (unsigned long long)x->dropped);
 		printf("\n");
 	}
-	printf("   * best non-oracle on the headline; dec/s is wall clock of decisions only; away(fp) = "
-	       "routing-away episodes (on truly healthy backends)\n");
+	printf("   * best non-oracle on the headline; dec/s: wall clock of decisions only; away(fp): routing-away "
+	       "episodes (on calm backends); brk(fp): breaker opens / HAProxy mark-downs (on calm backends)\n");
 }
 
 static void sim_json_str(FILE *f, const char *s)
@@ -1456,11 +1499,16 @@ static void sim_json_scenario(FILE *f, const struct sim_scenario *sc, const stru
 			fprintf(f, "%s\"%s\":%.4f", i ? "," : "", sc->classes[i].name, sim_pct(x->succeeded[i], x->logical[i]));
 		fprintf(f, "},\"upstream_429\":%llu,\"upstream_429_checkout\":%llu,\"upstream_5xx\":%llu,"
 		        "\"duplicates\":%llu,\"misrouted\":%llu,\"queued\":%llu,\"away_events\":%llu,"
-		        "\"away_false\":%llu,\"dropped\":%llu,\"detect_s\":{",
+		        "\"away_false\":%llu,\"dropped\":%llu,",
 		        (unsigned long long)x->up429, (unsigned long long)x->up429_checkout, (unsigned long long)x->up5xx,
 		        (unsigned long long)x->duplicates, (unsigned long long)x->misrouted, (unsigned long long)x->queued,
 		        (unsigned long long)x->away_events, (unsigned long long)x->away_false,
 		        (unsigned long long)x->dropped);
+		if (x->has_breakers)
+			fprintf(f, "\"breaker_opens\":%llu,\"breaker_false\":%llu,\"detect_s\":{",
+			        (unsigned long long)x->breaker_opens, (unsigned long long)x->breaker_false);
+		else
+			fprintf(f, "\"breaker_opens\":null,\"breaker_false\":null,\"detect_s\":{");
 		for (i = 0, first = true; i < sc->nincidents; i++) {
 			if (!sc->incidents[i].detect)
 				continue;

@@ -217,7 +217,9 @@ struct sim_result {
 	uint64_t duplicates;                 /* a charge executed on a second account */
 	uint64_t misrouted;                  /* object operations sent to a foreign account */
 	uint64_t queued;                     /* queue verdicts */
-	uint64_t away_events, away_false;    /* routing-away episodes, on healthy backends */
+	uint64_t away_events, away_false;    /* routing-away episodes, on calm backends */
+	bool has_breakers;                   /* payspoa (engine state), primary-backup (mark-down) */
+	uint64_t breaker_opens, breaker_false; /* opens, opens on calm backends */
 	uint64_t dropped;                    /* requests lost because the pool was full */
 	double detect_s[SIM_MAX_INCIDENTS];  /* seconds, or SIM_DETECT_* */
 	double decide_ns;                    /* wall clock spent in decisions */

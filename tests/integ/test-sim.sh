@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# test-sim.sh: the decision-quality simulator (bench/payspoa-sim) run on shortened
+# scenarios, with assertions on the direction of its results (which strategy does
+# better), never on timing. Two kinds of case:
+#   sim-*       the simulator itself: it runs, it is deterministic, the seed matters, its
+#               oracle bounds the baselines, its detection measure sees a failover;
+#   <scenario>-* what the engine must achieve against the baselines on the same traffic.
+# Output: "PASS name" / "FAIL name" per case (tests/integ/lib.sh).
+. "$(dirname "$0")/lib.sh"
+
+need jq
+SIM=${SIM_BIN:-$BUILD/bench/payspoa-sim}
+S=bench/scenarios
+[ -x "$SIM" ] || { fail "prerequisite" "$SIM not built (make $SIM)"; integ_done; }
+
+# run NAME SCALE SCENARIO...: one simulator run, JSON in $T/NAME.json, table in $T/NAME.txt.
+run() {
+	local name=$1 scale=$2
+	shift 2
+	"$SIM" --scale "$scale" --json "$T/$name.json" "$@" >"$T/$name.txt" 2>"$T/$name.err"
+}
+
+# val FILE SCENARIO STRATEGY FIELD: one figure (jq path under the strategy).
+val() {
+	jq -r --arg s "$2" --arg g "$3" ".scenarios[] | select(.scenario == \$s) | .strategies[\$g].$4" "$T/$1.json"
+}
+
+# check NAME "A OP B" DETAIL: passes when the awk comparison holds (numbers only).
+check() {
+	local name=$1 expr=$2 detail=$3
+	if awk "BEGIN { exit !($expr) }" </dev/null 2>/dev/null; then
+		pass "$name"
+	else
+		fail "$name" "$detail: $expr does not hold"
+	fi
+}
+
+# ---- the simulator itself ----------------------------------------------------------------
+
+if run all 0.3 $S/regional-outage.conf $S/brownout.conf $S/latency-spike.conf $S/auth-drift.conf \
+	$S/eea-entities.conf $S/flash-sale.conf $S/decline-storm.conf && jq -e '.scenarios | length == 7' "$T/all.json" >/dev/null; then
+	pass "sim-runs"
+else
+	fail "sim-runs" "exit or JSON: $(head -3 "$T/all.err")"
+	integ_done
+fi
+
+# Same seed, same figures (timing fields aside); another seed, other traffic.
+strip='del(.. | .decisions_per_s?, .wall_s?)'
+if run det1 0.1 $S/regional-outage.conf && run det2 0.1 $S/regional-outage.conf &&
+	[ "$(jq -S "$strip" "$T/det1.json")" = "$(jq -S "$strip" "$T/det2.json")" ]; then
+	pass "sim-deterministic"
+else
+	fail "sim-deterministic" "two runs with one seed differ"
+fi
+if run seed2 0.1 --seed 2 $S/regional-outage.conf &&
+	[ "$(jq -S "$strip" "$T/det1.json")" != "$(jq -S "$strip" "$T/seed2.json")" ]; then
+	pass "sim-seed"
+else
+	fail "sim-seed" "--seed 2 changed nothing"
+fi
+
+# The oracle is the upper bound on checkout success in the outage (it knows the truth),
+# and the detection measure sees primary/backup's failover (10 errors in a row).
+o=$(val all regional-outage oracle checkout_success)
+for b in round-robin primary-backup static-cost; do
+	check "sim-oracle-bounds-$b" "$o >= $(val all regional-outage "$b" checkout_success)" "outage checkout: oracle vs $b"
+done
+d=$(val all regional-outage primary-backup 'detect_s["us-outage"]')
+check "sim-detects-failover" "\"$d\" != \"never\" && $d + 0 <= 2" "primary-backup outage detection ($d s)"
+
+# ---- the engine against the baselines ------------------------------------------------------
+
+# Regional outage: the breaker must move checkout off the failed region (round robin
+# keeps half of everything on it).
+check "outage-checkout-beats-round-robin" \
+	"$(val all regional-outage payspoa checkout_success) > $(val all regional-outage round-robin checkout_success)" \
+	"outage checkout success, payspoa vs round-robin"
+
+check "brownout-checkout-beats-round-robin" \
+	"$(val all brownout payspoa checkout_success) > $(val all brownout round-robin checkout_success)" \
+	"brownout checkout success, payspoa vs round-robin"
+
+check "latency-checkout-beats-round-robin" \
+	"$(val all latency-spike payspoa checkout_success) > $(val all latency-spike round-robin checkout_success)" \
+	"latency-spike checkout success, payspoa vs round-robin"
+
+check "drift-auth-beats-round-robin" \
+	"$(val all auth-drift payspoa auth_rate) > $(val all auth-drift round-robin auth_rate)" \
+	"auth-drift authorisation rate, payspoa vs round-robin"
+
+# EEA cards: the cost model must route to the EEA entity.
+check "eea-fees-below-round-robin" \
+	"$(val all eea-entities payspoa fees_bps) < $(val all eea-entities round-robin fees_bps)" \
+	"EEA fees (bps), payspoa vs round-robin"
+check "eea-fees-not-above-static" \
+	"$(val all eea-entities payspoa fees_bps) <= $(val all eea-entities static-cost fees_bps)" \
+	"EEA fees (bps), payspoa vs static-cost"
+
+# Decline storm: customers' declines must not open a breaker or move traffic, and the
+# authorisation rate must not collapse below what round robin gets.
+check "declines-no-breaker-open" "$(val all decline-storm payspoa breaker_opens) == 0" \
+	"breaker opens during the decline storm"
+check "declines-no-false-reroute" "$(val all decline-storm payspoa away_false) == 0" \
+	"routing-away episodes on healthy backends during the decline storm"
+check "declines-auth-holds" \
+	"$(val all decline-storm payspoa auth_rate) >= $(val all decline-storm round-robin auth_rate)" \
+	"decline-storm authorisation rate, payspoa vs round-robin"
+
+# Flash sale against a 100 req/s account: throttling must keep checkout clear of 429s and
+# cut 429s overall.
+check "surge-checkout-429-below-round-robin" \
+	"$(val all flash-sale payspoa upstream_429_checkout) < $(val all flash-sale round-robin upstream_429_checkout)" \
+	"flash-sale checkout 429s, payspoa vs round-robin"
+check "surge-429-below-round-robin" \
+	"$(val all flash-sale payspoa upstream_429) < $(val all flash-sale round-robin upstream_429)" \
+	"flash-sale 429s, payspoa vs round-robin"
+check "surge-checkout-beats-round-robin" \
+	"$(val all flash-sale payspoa checkout_success) > $(val all flash-sale round-robin checkout_success)" \
+	"flash-sale checkout success, payspoa vs round-robin"
+check "surge-noforecast-runs" "$(val all flash-sale payspoa-noforecast requests) > 0" \
+	"the payspoa-noforecast row of the flash sale"
+
+integ_done

@@ -299,7 +299,7 @@ static int sc_backend(struct sc_ld *l, struct sim_scenario *sc, const config_set
 	if (i == sc->naccounts) {
 		if (i >= SIM_MAX_ACCOUNTS)
 			return sc_fail(l, g, "too many accounts");
-		snprintf(sc->accounts[i].name, SIM_NAME, "%s", b->account);
+		memcpy(sc->accounts[i].name, b->account, SIM_NAME); /* both SIM_NAME, NUL-terminated */
 		sc->accounts[i].rate = 100;
 		sc->accounts[i].burst = 100;
 		sc->naccounts++;

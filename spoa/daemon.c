@@ -85,6 +85,42 @@ static struct worker *worker_pick(struct daemon *d)
 	return best;
 }
 
+/* Stop accepting for `seconds`. The timer is set anew each time: a one-shot libev
+ * timer that has fired keeps its (spent) remaining time, and restarting it as is
+ * would fire at once and spin the accept loop. */
+static void accept_pause(struct daemon *d, double seconds)
+{
+	accept_set(d, false);
+	ev_timer_stop(d->loop, &d->accept_pause);
+	ev_timer_set(&d->accept_pause, seconds, 0.);
+	ev_timer_start(d->loop, &d->accept_pause);
+}
+
+/* Out of descriptors: the pending connections would wake the loop forever, so each
+ * is taken with the reserve descriptor and closed at once (HAProxy retries it later),
+ * then accepting pauses 100 ms, long enough for connections to end. */
+static void accept_shed(struct daemon *d, int lfd, int err)
+{
+	unsigned dropped = 0;
+	char n[16];
+
+	while (d->reserve_fd >= 0) {
+		int fd;
+
+		close(d->reserve_fd);
+		fd = accept(lfd, NULL, NULL);
+		if (fd >= 0)
+			close(fd);
+		d->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			break;
+		dropped++;
+	}
+	snprintf(n, sizeof(n), "%u", dropped);
+	log_json(LOG_LVL_WARNING, "accept_emfile", "error", strerror(err), "dropped", n, NULL);
+	accept_pause(d, 0.1);
+}
+
 static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
 {
 	struct daemon *d = io->data;
@@ -96,20 +132,8 @@ static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
-			if (errno == EMFILE || errno == ENFILE) {
-				/* Out of descriptors: take the queued connection with the reserve
-				 * descriptor and close it, so the listener does not spin on it. */
-				log_json(LOG_LVL_WARNING, "accept_emfile", "error", strerror(errno), NULL);
-				if (d->reserve_fd >= 0) {
-					close(d->reserve_fd);
-					fd = accept(io->fd, NULL, NULL);
-					if (fd >= 0)
-						close(fd);
-					d->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-				}
-				accept_set(d, false);
-				ev_timer_start(loop, &d->accept_pause);
-			}
+			if (errno == EMFILE || errno == ENFILE)
+				accept_shed(d, io->fd, errno);
 			return; /* EAGAIN and the rest */
 		}
 		s = slot_claim(d);

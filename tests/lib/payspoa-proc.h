@@ -75,18 +75,23 @@ static inline void pp_cleanup(void)
 	pp_current = NULL;
 }
 
-/* Does the daemon's log contain `needle`? */
-static inline bool pp_log_has(const struct pp_daemon *d, const char *needle)
+/* How many lines of the daemon's log contain `needle`? */
+static inline int pp_log_count(const struct pp_daemon *d, const char *needle)
 {
 	char line[1024];
-	bool found = false;
+	int n = 0;
 	FILE *f = fopen(d->log, "r");
 
-	while (f && !found && fgets(line, sizeof(line), f))
-		found = strstr(line, needle) != NULL;
+	while (f && fgets(line, sizeof(line), f))
+		n += strstr(line, needle) != NULL;
 	if (f)
 		fclose(f);
-	return found;
+	return n;
+}
+
+static inline bool pp_log_has(const struct pp_daemon *d, const char *needle)
+{
+	return pp_log_count(d, needle) > 0;
 }
 
 /* Wait up to timeout_ms for the log to contain needle. */
@@ -242,6 +247,12 @@ static inline struct sc_conn *pp_hello(const char *addr)
 	ASSERT_EQ(sc_read_frame(c, &f, 5000), SC_FRAME);
 	ASSERT_EQ(f.type, SPOP_FRM_AGENT_HELLO);
 	return c;
+}
+
+static inline void pp_close(struct sc_conn *c)
+{
+	close(c->fd);
+	free(c);
 }
 
 /* One pay-request round trip; *a receives the ACK's variables. */

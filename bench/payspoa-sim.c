@@ -325,6 +325,7 @@ struct sim_req {
 };
 
 #define SIM_NONE UINT32_MAX
+#define SIM_OBJ_START_US 5000000ULL /* object operations begin this late */
 #define SIM_BIN_US 250000ULL     /* routing-share bins */
 #define SIM_PRE_S 30.0           /* pre-incident share is measured over this window */
 
@@ -1164,9 +1165,12 @@ static int sim_arrival(struct sim_run *r)
 	if (r->now + (uint64_t)(gap * SIM_US) < r->end)
 		sim_push(r, r->now + (uint64_t)(gap * SIM_US) + 1, SIM_EV_ARRIVAL, 0);
 
-	if (sc->classes[cls].kind == SIM_OBJECT && r->obj_n == 0)
-		return 0; /* nothing created yet to operate on */
-	if (r->free_head == SIM_NONE) {
+	/* Operations on objects start 5 s in for every strategy alike, so that every row
+	 * issues the same requests; a strategy that has created nothing by then loses them
+	 * (counted as dropped). */
+	if (sc->classes[cls].kind == SIM_OBJECT && r->now < SIM_OBJ_START_US)
+		return 0;
+	if (r->free_head == SIM_NONE || (sc->classes[cls].kind == SIM_OBJECT && r->obj_n == 0)) {
 		r->res->dropped++;
 		return 0;
 	}

@@ -35,7 +35,7 @@ UNIT_BIN   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 PROTO_BIN  := $(patsubst tests/%.c,$(BUILD)/tests/%,$(PROTO_SRC))
 BENCH_BIN  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
-.PHONY: all run test deps unit proto integ asan tsan fuzz bench clean check-config
+.PHONY: all run test deps deps-bench unit proto integ asan tsan fuzz bench bench-bin clean check-config unit-bin proto-bin
 all: payspoa bench-bin
 
 payspoa: $(BUILD)/payspoa
@@ -106,7 +106,11 @@ build/fuzz/%: tests/fuzz/%.c $(POLICY_SRC) $(SPOA_SRC)
 	clang $(CPPFLAGS) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
 		$(shell pkg-config --cflags $(PKGS)) -o $@ $^ -lev $(shell pkg-config --libs $(PKGS)) -lm -pthread
 
-bench: all
+# h2load drives bench/run-http when vegeta is not installed (vegeta is not packaged).
+deps-bench: deps
+	@tests/deps nghttp2-client
+
+bench: deps-bench all
 	bench/run
 
 clean:

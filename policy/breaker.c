@@ -187,7 +187,9 @@ enum brk_state brk_update(struct brk *b, const struct brk_cfg *c, bool may_open,
 			brk_open(b, c, now_us);
 		break;
 	case BRK_CLOSED:
-		if (b->trips && now_us - b->since_us >= c->forget_us)
+		/* a time before since_us (an event stamped earlier than the last tick) must not
+		 * wrap around and forget the trips */
+		if (b->trips && now_us >= b->since_us && now_us - b->since_us >= c->forget_us)
 			b->trips = 0;
 		break;
 	}

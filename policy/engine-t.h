@@ -6,9 +6,14 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "aimd-t.h"
+#include "anomaly-t.h"
+#include "breaker-t.h"
+#include "forecast-t.h"
 #include "pin-t.h"
 #include "policy-t.h"
 #include "score-t.h"
+#include "srate-t.h"
 #include "thr-t.h"
 
 /* Per-worker counters: written only by their worker (relaxed load + store, no RMW),
@@ -16,7 +21,46 @@
 struct pol_counters {
 	_Atomic uint64_t decisions, allow, queue, reject, panic, pinned, pin_down, spill;
 	_Atomic uint64_t observed, observe_bad, learned_objects;
+	_Atomic uint64_t dropped;            /* outcomes lost to a full ring */
+	_Atomic uint64_t shed, probes, explored, breaker_avoided, anomaly_avoided;
+	_Atomic uint64_t outcomes[8];        /* by enum oc_kind */
 };
+
+/* One outcome as a worker hands it to the control thread: indices are those of the
+ * view of generation `gen` (the one the worker held), segment fields as the decision
+ * id carried them. 32 bytes. */
+struct pol_event {
+	uint64_t t_us;
+	int32_t latency_ms;     /* -1: absent */
+	uint16_t gen;
+	uint16_t country;       /* 1 + 26 a + b for "AB", 0 = unknown */
+	uint8_t backend;        /* the backend really used */
+	uint8_t cls;            /* 0xff: unknown (no valid decision id) */
+	uint8_t cur;            /* currency index, 0xff: none */
+	uint8_t funding;        /* enum pol_funding */
+	uint8_t brand;          /* pol_brand code, 0 = unknown */
+	uint8_t endpoint;       /* endpoint index, 0xff: none */
+	uint8_t kind, rl;       /* enum oc_kind, enum oc_rl */
+	uint8_t flags;          /* OC_F_* */
+	uint8_t seg;            /* 1: the decision id was valid (segment fields known) */
+	uint8_t pad[6];
+};
+
+/* A single-producer (the worker), single-consumer (the control thread) ring: the
+ * producer writes a slot, then publishes head with release; the consumer reads up to
+ * head (acquire), then gives the slots back by storing tail with release. Full: the
+ * event is dropped and counted, never waited for. */
+#define POL_RING_SIZE 4096u /* events per worker and tick (~80 000 outcomes/s at 50 ms) */
+
+struct pol_ring {
+	_Atomic uint32_t head;
+	char pad0[60];
+	_Atomic uint32_t tail;
+	char pad1[60];
+	struct pol_event ev[POL_RING_SIZE];
+};
+
+struct pol_learn; /* engine-learn.h: the control thread's master state */
 
 /* One immutable policy plus the live state sized for it. Workers reach it through
  * pol_engine.view; it is freed only once every worker has passed a quiescent point
@@ -33,6 +77,13 @@ struct pol_view {
 	struct thr_state thr;                /* rate budgets */
 	struct pin_table idem, object, account; /* affinity */
 	struct score_health health[POL_MAX_BACKENDS]; /* the learning loop's view of each backend */
+	_Atomic uint64_t shed[POL_MAX_ACCOUNTS]; /* per account: classes shed by the forecasts */
+	_Atomic(struct srt_table *) srt_pub; /* posterior snapshot (QSBR, see engine-learn.c) */
+	_Atomic uint64_t *demand;            /* [worker][account][class] decisions, per worker
+	                                      * stride demand_stride; owner-written */
+	unsigned demand_stride;
+	uint32_t bcode[POL_MAX_BACKENDS];    /* srt_code of each backend's name */
+	struct pol_learn *L;                 /* control thread only */
 	uint64_t retired_epoch;              /* control thread only */
 	struct pol_view *next_retired;
 };
@@ -42,6 +93,7 @@ struct pol_view {
 struct pol_worker {
 	_Atomic uint64_t seen;   /* epoch at the last quiescent point, or POL_OFFLINE */
 	uint64_t seq;            /* decision sequence, owner thread only */
+	uint64_t rng;            /* exploration PRNG state, owner thread only */
 	struct pol_counters c;
 } __attribute__((aligned(64)));
 
@@ -52,6 +104,7 @@ struct pol_engine {
 	uint16_t next_gen;       /* control thread only */
 	uint64_t reloads;        /* control thread only */
 	struct pol_worker *workers;
+	struct pol_ring *rings;  /* one per worker */
 	struct pol_view *retired; /* control thread only */
 };
 

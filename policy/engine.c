@@ -1,18 +1,24 @@
 /* engine.c: the engine's entry points. decide runs the steps of DESIGN.md §4 (classify,
- * pin, filter, score, throttle, degrade); observe learns object owners; views are
- * published with one atomic pointer and reclaimed by quiescent-state epochs (QSBR).
+ * pin, filter, score, throttle, degrade); observe learns object owners and hands each
+ * classified outcome to the control thread through the worker's ring; tick merges them
+ * (engine-learn.c); views are published with one atomic pointer and reclaimed by
+ * quiescent-state epochs (QSBR).
  * No clock, no I/O, no locks; allocation only in new/swap (control thread). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "breaker.h"
 #include "classify.h"
 #include "cost.h"
+#include "engine-learn.h"
 #include "engine-t.h"
+#include "outcome.h"
 #include "pin.h"
 #include "policy.h"
 #include "pstr.h"
 #include "score.h"
+#include "srate.h"
 #include "thr.h"
 
 /* Hash seeds: one key space per table. */
@@ -28,6 +34,8 @@ static void pol_view_free(struct pol_view *v)
 {
 	if (!v)
 		return;
+	pol_learn_free(v->L);
+	free(v->demand);
 	thr_destroy(&v->thr);
 	pin_destroy(&v->idem);
 	pin_destroy(&v->object);
@@ -69,6 +77,17 @@ static struct pol_view *pol_view_new(struct pol_engine *e, struct policy *p, cha
 	for (i = 0; i < p->nconnect; i++)
 		v->connect_hash[i] = pstr_hash(p->connect[i].account, (uint32_t)strlen(p->connect[i].account),
 		                               SEED_ACCOUNT);
+	for (i = 0; i < p->nbackends; i++)
+		v->bcode[i] = srt_code(p->backends[i].name, strlen(p->backends[i].name));
+	/* decision counters: one cache-line-rounded row per worker */
+	v->demand_stride = ((unsigned)(p->naccounts * p->nclasses) + 7) & ~7u;
+	v->demand = aligned_alloc(64, sizeof(*v->demand) * v->demand_stride * e->nworkers);
+	if (!v->demand || !(v->L = pol_learn_new(v))) {
+		pol_view_free(v);
+		goto oom;
+	}
+	memset(v->demand, 0, sizeof(*v->demand) * v->demand_stride * e->nworkers);
+	pol_learn_attach(v);
 	return v;
 oom:
 	snprintf(err, errlen, "out of memory building the policy view");
@@ -125,6 +144,7 @@ static void pol_carry(struct pol_view *nv, const struct pol_view *ov)
 				ndis |= 1ULL << i;
 		}
 	atomic_store(&nv->disabled, ndis);
+	pol_learn_carry(nv, ov);
 }
 
 /* ---- engine and reclamation -------------------------------------------------------- */
@@ -136,14 +156,18 @@ struct pol_engine *pol_engine_new(struct policy *p, unsigned nworkers, char *err
 	unsigned i;
 
 	if (!e || nworkers == 0 || nworkers > 4096 ||
-	    !(e->workers = aligned_alloc(64, sizeof(*e->workers) * nworkers))) {
+	    !(e->workers = aligned_alloc(64, sizeof(*e->workers) * nworkers)) ||
+	    !(e->rings = aligned_alloc(64, sizeof(*e->rings) * nworkers))) {
 		snprintf(err, errlen, "%s", nworkers && nworkers <= 4096 ? "out of memory" : "bad worker count");
 		goto fail;
 	}
 	memset(e->workers, 0, sizeof(*e->workers) * nworkers);
+	memset(e->rings, 0, sizeof(*e->rings) * nworkers);
 	e->nworkers = nworkers;
-	for (i = 0; i < nworkers; i++)
+	for (i = 0; i < nworkers; i++) {
 		atomic_init(&e->workers[i].seen, POL_OFFLINE);
+		e->workers[i].rng = 0x5eed0000u + i; /* reproducible per worker */
+	}
 	atomic_init(&e->epoch, 1);
 	v = pol_view_new(e, p, err, errlen);
 	p = NULL;
@@ -153,8 +177,10 @@ struct pol_engine *pol_engine_new(struct policy *p, unsigned nworkers, char *err
 	return e;
 fail:
 	pol_free(p);
-	if (e)
+	if (e) {
 		free(e->workers);
+		free(e->rings);
+	}
 	free(e);
 	return NULL;
 }
@@ -171,14 +197,14 @@ void pol_engine_free(struct pol_engine *e)
 	}
 	pol_view_free(atomic_load(&e->view));
 	free(e->workers);
+	free(e->rings);
 	free(e);
 }
 
 /* Frees the retired views no worker can still hold, after a last merge of the pins
  * workers wrote into them between the swap's copy and their next quiescent point. */
-static void pol_reclaim(struct pol_engine *e, uint32_t now_s)
+static uint64_t pol_min_seen(struct pol_engine *e)
 {
-	struct pol_view **pv = &e->retired, *v, *cur = atomic_load(&e->view);
 	uint64_t min = POL_OFFLINE;
 	unsigned i;
 
@@ -188,6 +214,15 @@ static void pol_reclaim(struct pol_engine *e, uint32_t now_s)
 		if (s < min)
 			min = s;
 	}
+	return min;
+}
+
+/* min: pol_min_seen() read before the rings were last drained, so every event pushed
+ * through a view freed here has been merged. */
+static void pol_reclaim(struct pol_engine *e, uint64_t min, uint32_t now_s)
+{
+	struct pol_view **pv = &e->retired, *v, *cur = atomic_load(&e->view);
+
 	while ((v = *pv)) {
 		if (v->retired_epoch <= min) {
 			*pv = v->next_retired;
@@ -205,6 +240,7 @@ int pol_engine_swap(struct pol_engine *e, struct policy *p, char *err, size_t er
 
 	if (!nv)
 		return -1;
+	pol_learn_drain(e, 0); /* the carried state includes every outcome reported so far */
 	old = atomic_load(&e->view);
 	pol_carry(nv, old);
 	atomic_store(&e->view, nv);
@@ -236,7 +272,10 @@ void pol_worker_idle(struct pol_engine *e, unsigned worker)
 
 void pol_tick(struct pol_engine *e, uint64_t now_us)
 {
-	pol_reclaim(e, (uint32_t)(now_us / 1000000));
+	uint64_t min = pol_min_seen(e);
+
+	pol_learn_tick(e, min, now_us);
+	pol_reclaim(e, min, (uint32_t)(now_us / 1000000));
 }
 
 static inline void pol_count(_Atomic uint64_t *c)
@@ -268,6 +307,38 @@ static unsigned pol_funding_of(struct pay_str f)
 	if (pstr_eq_ci(f, "prepaid"))
 		return POL_FUND_PREPAID;
 	return POL_FUND_ANY;
+}
+
+/* Card country as a segment code: 1 + 26 a + b for "AB" (any case), 0 = unknown. */
+static unsigned pol_country_of(struct pay_str cc)
+{
+	int a, b;
+
+	if (!cc.ptr || cc.len != 2)
+		return 0;
+	a = pstr_lower(cc.ptr[0]) - 'a';
+	b = pstr_lower(cc.ptr[1]) - 'a';
+	if (a < 0 || a > 25 || b < 0 || b > 25)
+		return 0;
+	return 1 + (unsigned)(a * 26 + b);
+}
+
+/* Card brand as a segment code that fits the decision id's two hex digits: the networks
+ * Stripe names get 1..15, any other brand a hash in 16..255, absent 0. */
+static unsigned pol_brand_of(struct pay_str s)
+{
+	static const char *const known[] = { "visa", "mastercard", "amex", "discover", "jcb", "diners",
+		"unionpay", "cartes_bancaires", "interac", "eftpos_au", "maestro", "link", NULL };
+	uint32_t h = 2166136261u, i;
+
+	if (!s.ptr || !s.len)
+		return 0;
+	for (i = 0; known[i]; i++)
+		if (pstr_eq_ci(s, known[i]))
+			return i + 1;
+	for (i = 0; i < s.len; i++)
+		h = (h ^ (uint8_t)pstr_lower(s.ptr[i])) * 16777619u;
+	return 16 + h % 240;
 }
 
 #define POL_CUR_NONE    (-1) /* no currency sent */
@@ -340,15 +411,19 @@ static void pol_reason(struct pay_verdict *out, const char *tok, const char *arg
 	out->reason_len = (uint8_t)at;
 }
 
-/* Decision id: 27 lower-case hex digits, fixed positions (DID_*), the last two a check
- * byte so that what HAProxy echoes back can be told from garbage. */
+/* Decision id: 32 lower-case hex digits (PAY_DECISION_MAX), fixed positions, the last
+ * two a check byte so that what HAProxy echoes back can be told from garbage. It carries
+ * what the learning loop needs of the request (its segment, class and endpoint), so
+ * payspoa keeps no per-request state: nothing waits for an answer that never comes. */
 struct pol_did {
-	unsigned gen, backend, cls, region, cur, funding, flags, worker;
+	unsigned gen, backend, cls, cur, funding, flags, worker, country, brand, endpoint;
 	uint64_t seq;
 };
 
-#define DID_LEN 27
-static const unsigned did_width[] = { 4, 2, 1, 2, 2, 1, 1, 2, 10 }; /* then 2 check digits */
+#define DID_FIELDS 11
+#define DID_LEN 32
+static const unsigned did_width[DID_FIELDS] = { 4, 2, 1, 2, 1, 1, 2, 3, 2, 2, 10 }; /* + 2 check */
+#define DID_F_IDEM 0x1u /* answered from an idempotency pin */
 
 static uint8_t pol_did_check(const char *s, size_t n)
 {
@@ -373,11 +448,12 @@ static char *pol_hex(char *o, uint64_t v, unsigned w)
 
 static void pol_did_write(struct pay_verdict *out, const struct pol_did *d)
 {
-	uint64_t f[9] = { d->gen, d->backend, d->cls, d->region, d->cur, d->funding, d->flags, d->worker, d->seq };
+	uint64_t f[DID_FIELDS] = { d->gen, d->backend, d->cls, d->cur, d->funding, d->flags, d->worker,
+	                           d->country, d->brand, d->endpoint, d->seq };
 	char *o = out->decision;
 	unsigned i;
 
-	for (i = 0; i < 9; i++) {
+	for (i = 0; i < DID_FIELDS; i++) {
 		pol_hex(o, f[i], did_width[i]);
 		o += did_width[i];
 	}
@@ -388,13 +464,13 @@ static void pol_did_write(struct pay_verdict *out, const struct pol_did *d)
 
 static bool pol_did_parse(struct pay_str s, struct pol_did *d)
 {
-	uint64_t f[10];
+	uint64_t f[DID_FIELDS + 1];
 	unsigned i, k, at = 0;
 
 	if (!s.ptr || s.len != DID_LEN)
 		return false;
-	for (i = 0; i < 10; i++) {
-		unsigned w = i < 9 ? did_width[i] : 2;
+	for (i = 0; i <= DID_FIELDS; i++) {
+		unsigned w = i < DID_FIELDS ? did_width[i] : 2;
 
 		f[i] = 0;
 		for (k = 0; k < w; k++, at++) {
@@ -406,10 +482,11 @@ static bool pol_did_parse(struct pay_str s, struct pol_did *d)
 			f[i] = f[i] << 4 | (unsigned)x;
 		}
 	}
-	if (f[9] != pol_did_check(s.ptr, DID_LEN - 2))
+	if (f[DID_FIELDS] != pol_did_check(s.ptr, DID_LEN - 2))
 		return false;
 	*d = (struct pol_did){ (unsigned)f[0], (unsigned)f[1], (unsigned)f[2], (unsigned)f[3], (unsigned)f[4],
-	                       (unsigned)f[5], (unsigned)f[6], (unsigned)f[7], f[8] };
+	                       (unsigned)f[5], (unsigned)f[6], (unsigned)f[7], (unsigned)f[8], (unsigned)f[9],
+	                       f[10] };
 	return true;
 }
 
@@ -418,7 +495,8 @@ static bool pol_did_parse(struct pay_str s, struct pol_did *d)
 /* Everything decide works out about one request. */
 struct pol_rq {
 	int cls, cur, endpoint;
-	unsigned region, funding;
+	unsigned region, funding, country, brand;
+	uint32_t curcode;       /* the currency as a segment code (packed ISO), 0 = none */
 	double amount;
 	uint64_t idem_h, acct_h;
 	uint64_t restrict_to;   /* Connect platforms for an unknown connected account */
@@ -504,55 +582,153 @@ static uint64_t pol_compliance(const struct policy *p, const struct pol_rq *r)
 
 /* Steps 3 and 6: the candidates, relaxing filters from the least to the most serious
  * when nothing is left (health, then the admin's and the file's enable); a pinned
- * request never leaves its account. *panic says a filter had to be dropped. */
-static uint64_t pol_filter(struct pol_view *v, const struct pol_rq *r, bool *panic, bool *down)
+ * request never leaves its account. *panic says a filter had to be dropped. *held: the
+ * backends that only their health kept out (breaker open, or half-open), *probing those
+ * of them whose breaker is half-open. */
+static uint64_t pol_filter(struct pol_view *v, const struct pol_rq *r, bool *panic, bool *down, uint64_t *held,
+                           uint64_t *probing)
 {
 	const struct policy *p = v->p;
 	uint64_t usable = v->enabled & ~atomic_load_explicit(&v->disabled, memory_order_relaxed);
 	uint64_t healthy = 0, fit, c;
 	int i;
 
-	for (i = 0; i < p->nbackends; i++)
-		if (atomic_load_explicit(&v->health[i].state, memory_order_relaxed) != SCORE_DOWN)
+	*probing = 0;
+	for (i = 0; i < p->nbackends; i++) {
+		uint32_t st = atomic_load_explicit(&v->health[i].state, memory_order_relaxed);
+
+		if (st == SCORE_UP)
 			healthy |= 1ULL << i;
+		else if (st == SCORE_PROBE)
+			*probing |= 1ULL << i;
+	}
 	fit = r->cur == POL_CUR_NONE ? v->all : r->cur == POL_CUR_UNKNOWN ? 0 : v->by_currency[r->cur];
 	fit &= pol_compliance(p, r);
 	*panic = *down = false;
+	*held = 0;
 	if (r->pinned) {
-		if ((c = r->pinned & usable & healthy & fit))
+		if ((c = r->pinned & usable & healthy & fit)) {
+			*held = r->pinned & usable & fit & ~healthy;
+			*probing &= *held;
 			return c;
+		}
+		*probing = 0;
 		*down = true;
 		if ((c = r->pinned & usable & fit) || (c = r->pinned & fit) || (c = r->pinned & usable))
 			return c;
 		return r->pinned;
 	}
 	fit &= r->restrict_to;
-	if ((c = fit & usable & healthy))
+	if ((c = fit & usable & healthy)) {
+		*held = fit & usable & ~healthy;
+		*probing &= *held;
 		return c;
+	}
+	*probing = 0;
 	*panic = true;
 	if ((c = fit & usable) || (c = fit))
 		return c;
 	return 1ULL << p->default_backend;
 }
 
-/* Step 4: scores of the candidates into s[]. */
-static void pol_score(struct pol_view *v, const struct pol_rq *r, uint64_t cand, uint64_t now_ns, double *s)
+/* P(auth) of each backend in cand into P[]: the posterior snapshot's counts for the
+ * request's segment (most specific level with enough data) on top of a Beta prior that is
+ * the policy's auth_rate for the card region, worth prior_weight observations. With
+ * probability `eps` (the class's exploration share) and some data to explore on, Thompson
+ * draws instead, with the floor that keeps re-testing a recovered backend (srt_scores).
+ * Returns whether it explored. */
+static bool pol_p_auth(struct pol_view *v, struct pol_worker *w, const struct pol_rq *r, uint64_t cand,
+                       uint64_t now_us, double eps, double *P)
 {
 	const struct policy *p = v->p;
+	const struct srt_table *t = atomic_load_explicit(&v->srt_pub, memory_order_acquire);
+	unsigned reg = r->region == POL_REGION_UNKNOWN ? POL_MAX_REGIONS + 1 : r->region;
+	struct srt_post post[POL_MAX_BACKENDS];
+	double draw[POL_MAX_BACKENDS], m = p->learn.prior_weight;
+	int idx[POL_MAX_BACKENDS], n = 0, k;
+	bool data = false;
+
+	if (t && !t->used)
+		t = NULL; /* nothing learned yet: the priors decide, no lookups */
+	while (cand) {
+		int i = __builtin_ctzll(cand);
+		double p0 = p->backends[i].p_auth[reg], sc = 0, fc = 0;
+
+		cand &= cand - 1;
+		p0 = p0 < 0.001 ? 0.001 : p0 > 0.999 ? 0.999 : p0;
+		if (t) {
+			struct srt_seg seg = { v->bcode[i], r->curcode, r->country, r->brand, r->funding };
+			struct srt_post sp;
+
+			srt_lookup(t, &seg, now_us, &sp);
+			sc = sp.a - t->cfg.prior_a;
+			fc = sp.b - t->cfg.prior_b;
+			sc = sc > 0 ? sc : 0;
+			fc = fc > 0 ? fc : 0;
+			data |= sc + fc > 0;
+		}
+		post[n] = (struct srt_post){ p0 * m + sc, (1 - p0) * m + fc, sc + fc, 0 };
+		P[i] = post[n].a / (post[n].a + post[n].b);
+		idx[n++] = i;
+	}
+	if (!data || n < 2 || !(eps > 0) || !srt_scores(post, (size_t)n, eps, p->learn.floor_k, &w->rng, draw))
+		return false;
+	for (k = 0; k < n; k++)
+		P[idx[k]] = draw[k];
+	return true;
+}
+
+/* Step 4: scores of the backends in cand into s[] (with the degraded backends' penalty)
+ * and raw[] (without). Returns whether any candidate was penalised. */
+static bool pol_score(struct pol_view *v, const struct pol_rq *r, uint64_t cand, uint64_t now_ns, const double *P,
+                      double *s, double *raw)
+{
+	const struct policy *p = v->p;
+	bool penalised = false;
 
 	while (cand) {
 		int i = __builtin_ctzll(cand);
 		const struct pol_backend *b = &p->backends[i];
+		uint32_t f = atomic_load_explicit(&v->health[i].factor_ppm, memory_order_relaxed);
 		struct score_in in;
 
 		cand &= cand - 1;
 		in.amount = r->amount;
 		in.fee = cost_fee(&p->fees[b->fee], b, r->amount, r->region, r->funding, r->cur);
-		in.p_auth = score_p_auth(b, &v->health[i], r->region);
+		in.p_auth = P[i];
 		in.latency_ms = score_latency(b, &v->health[i]);
 		in.load = thr_load(thr_account(&v->thr, b->account_idx), now_ns);
-		s[i] = score_value(p, &in);
+		raw[i] = s[i] = score_value(p, &in);
+		if (f) {
+			in.p_auth *= f / 1e6;
+			s[i] = score_value(p, &in);
+			penalised = true;
+		}
 	}
+	return penalised;
+}
+
+/* A half-open backend among `probing` whose batch still has a probe to send: takes it
+ * (one CAS) and returns the backend, or -1. */
+static int pol_probe(struct pol_view *v, uint64_t probing)
+{
+	while (probing) {
+		int i = __builtin_ctzll(probing);
+		_Atomic int32_t *t = &v->health[i].probes;
+		int32_t n = atomic_load_explicit(t, memory_order_relaxed);
+
+		probing &= probing - 1;
+		while (n > 0)
+			if (atomic_compare_exchange_weak_explicit(t, &n, n - 1, memory_order_relaxed, memory_order_relaxed))
+				return i;
+	}
+	return -1;
+}
+
+/* Whether the forecasts shed class cls on backend b's account. */
+static inline bool pol_shed(const struct pol_view *v, int b, int cls)
+{
+	return atomic_load_explicit(&v->shed[v->p->backends[b].account_idx], memory_order_relaxed) >> cls & 1;
 }
 
 /* Books one request on backend b's account budget and, if the request has one, its
@@ -586,13 +762,13 @@ void pol_decide(struct pol_engine *e, unsigned worker, const struct pay_request 
 	const struct policy *p = v->p;
 	const struct pol_class *cl;
 	uint32_t now_s = (uint32_t)(now_us / 1000000);
-	uint64_t now_ns = now_us * 1000, cand, left;
+	uint64_t now_ns = now_us * 1000, cand, left, held, probing, scored;
 	struct pol_rq r = { 0 };
-	double s[POL_MAX_BACKENDS], share;
+	double s[POL_MAX_BACKENDS], raw[POL_MAX_BACKENDS], P[POL_MAX_BACKENDS], share;
 	const char *which = NULL;
-	bool panic, down;
+	bool panic, down, explored = false, penalised = false, shed = false;
 	int64_t wait = 0;
-	int best, b;
+	int best, b = -1, c, first = -1, probe = -1, why = -1;
 
 	out->reason_len = 0;
 	out->reason[0] = 0;
@@ -602,14 +778,17 @@ void pol_decide(struct pol_engine *e, unsigned worker, const struct pay_request 
 	r.cls = cls_classify(p, rq);
 	cl = &p->classes[r.cls];
 	r.region = pol_region_of(p, rq->card_country);
+	r.country = pol_country_of(rq->card_country);
+	r.brand = pol_brand_of(rq->card_brand);
 	r.funding = pol_funding_of(rq->card_funding);
 	r.cur = pol_currency_of(p, rq->currency);
+	r.curcode = r.cur >= 0 ? p->currencies[r.cur] : 0;
 	r.amount = rq->has_amount && rq->amount > 0 ? (double)rq->amount : p->score.nominal_amount;
 	r.endpoint = thr_endpoint_of(p, rq);
 
 	/* 2. pin, 3. filter (6. degrade) */
 	pol_pin(v, rq, now_s, &r);
-	cand = pol_filter(v, &r, &panic, &down);
+	cand = pol_filter(v, &r, &panic, &down, &held, &probing);
 	if (r.pin_tok)
 		pol_reason(out, r.pin_tok, NULL);
 	if (down)
@@ -617,26 +796,74 @@ void pol_decide(struct pol_engine *e, unsigned worker, const struct pay_request 
 	if (panic)
 		pol_reason(out, "panic", NULL);
 
-	/* 4. score */
-	pol_score(v, &r, cand, now_ns, s);
+	/* 4. score the candidates, and the backends only their breaker held back (to tell
+	 * when a breaker changed the choice); a lone candidate needs no score */
+	scored = cand | held;
+	if (scored & (scored - 1)) {
+		explored = pol_p_auth(v, w, &r, scored, now_us, cl->explore, P);
+		penalised = pol_score(v, &r, scored, now_ns, P, s, raw);
+	} else {
+		s[__builtin_ctzll(scored)] = raw[__builtin_ctzll(scored)] = 0;
+	}
 	best = score_best(s, cand);
 	if (!r.pinned && !panic)
 		pol_reason(out, (cand & (cand - 1)) ? "cost" : "only", NULL);
+	if (explored) {
+		pol_reason(out, "explore", NULL);
+		pol_count(&w->c.explored);
+	}
+	/* what the forecasts see: demand on the account of the first choice */
+	pol_count(&v->demand[(size_t)worker * v->demand_stride +
+	                     (size_t)(p->backends[best].account_idx * p->nclasses + r.cls)]);
 
-	/* 5. throttle: the best candidate within budget, else queue or refuse on the best. */
+	/* 5. throttle: a half-open backend's probe first, then the best candidate within
+	 * budget whose account does not shed the class; else queue or refuse. */
 	share = 1.0 - cl->reserved_above;
-	for (left = cand, b = best; b >= 0; left &= ~(1ULL << b), b = score_best(s, left))
-		if (pol_take(v, &r, b, now_ns, share, 0, &which) == 0)
-			break;
-	if (b >= 0 && b != best) {
+	if (probing && (probe = pol_probe(v, probing)) >= 0) {
+		if (!pol_shed(v, probe, r.cls) && pol_take(v, &r, probe, now_ns, share, 0, &which) == 0) {
+			b = probe;
+			pol_reason(out, "probe", p->backends[b].name);
+			pol_count(&w->c.probes);
+		} else {
+			atomic_fetch_add_explicit(&v->health[probe].probes, 1, memory_order_relaxed);
+		}
+	}
+	for (left = cand, c = best; b < 0 && c >= 0; left &= ~(1ULL << c), c = score_best(s, left)) {
+		if (pol_shed(v, c, r.cls)) {
+			shed = true;
+			continue;
+		}
+		if (first < 0)
+			first = c;
+		if (pol_take(v, &r, c, now_ns, share, 0, &which) == 0)
+			b = c;
+	}
+	/* say why the choice is not the best one it could have been */
+	if (b != probe) {
+		if (held && (c = score_best(s, scored)) >= 0 && (held >> c & 1) && c != b) {
+			pol_reason(out, "breaker", p->backends[c].name);
+			pol_count(&w->c.breaker_avoided);
+		} else if (penalised && (c = score_best(raw, cand)) != best && c >= 0) {
+			why = (int)atomic_load_explicit(&v->health[c].why, memory_order_relaxed);
+			pol_reason(out, why & SCORE_WHY_ANOMALY ? "anomaly" : "breaker", p->backends[c].name);
+			pol_count(&w->c.anomaly_avoided);
+		}
+	}
+	if (b >= 0 && b != best && b != probe) {
 		pol_reason(out, "spill", NULL);
 		pol_count(&w->c.spill);
 	}
-	if (b < 0) {
-		b = best;
+	if (b < 0 && first >= 0) {
+		b = first;
 		wait = pol_take(v, &r, b, now_ns, share, (uint64_t)cl->queue_ms * 1000000, &which);
 		pol_reason(out, "budget", which);
+	} else if (b < 0) {
+		b = best;
+		wait = -(int64_t)p->forecast.retry_after_s * 1000000000;
+		pol_reason(out, "shed", "forecast");
+		pol_count(&w->c.shed);
 	}
+	(void)shed;
 
 	/* Remember what must stick: a retry of this key, and the connected account's home. */
 	if (wait >= 0) {
@@ -666,9 +893,10 @@ void pol_decide(struct pol_engine *e, unsigned worker, const struct pay_request 
 		out->retry_after_s = (int32_t)(ra < 1 ? 1 : ra > 3600 ? 3600 : ra);
 		pol_count(&w->c.reject);
 	}
-	pol_did_write(out, &(struct pol_did){ v->gen, (unsigned)b, (unsigned)r.cls, r.region,
-	                                      r.cur < 0 ? 0xff : (unsigned)r.cur, r.funding, r.idem_hit,
-	                                      worker & 0xff, ++w->seq });
+	pol_did_write(out, &(struct pol_did){ v->gen, (unsigned)b, (unsigned)r.cls,
+	                                      r.cur < 0 ? 0xff : (unsigned)r.cur, r.funding,
+	                                      r.idem_hit ? DID_F_IDEM : 0, worker & 0xff, r.country, r.brand,
+	                                      r.endpoint < 0 ? 0xff : (unsigned)r.endpoint, ++w->seq });
 	pol_count(&w->c.decisions);
 	if (r.pinned)
 		pol_count(&w->c.pinned);
@@ -690,11 +918,27 @@ static int pol_backend_by_name(const struct policy *p, struct pay_str name)
 	return -1;
 }
 
+/* Hands one event to the control thread: single producer, never waits. */
+static void pol_push(struct pol_engine *e, struct pol_worker *w, unsigned worker, const struct pol_event *ev)
+{
+	struct pol_ring *r = &e->rings[worker];
+	uint32_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
+
+	if (h - atomic_load_explicit(&r->tail, memory_order_acquire) >= POL_RING_SIZE) {
+		pol_count(&w->c.dropped);
+		return;
+	}
+	r->ev[h & (POL_RING_SIZE - 1)] = *ev;
+	atomic_store_explicit(&r->head, h + 1, memory_order_release);
+}
+
 void pol_observe(struct pol_engine *e, unsigned worker, const struct pay_outcome *o, uint64_t now_us)
 {
 	struct pol_worker *w = &e->workers[worker];
 	struct pol_view *v = pol_enter(e, w);
 	const struct policy *p = v->p;
+	struct pol_event ev;
+	struct oc_class oc;
 	struct pol_did d;
 	bool did = pol_did_parse(o->decision, &d);
 	int used;
@@ -717,8 +961,30 @@ void pol_observe(struct pol_engine *e, unsigned worker, const struct pay_outcome
 		        (uint32_t)(now_us / 1000000));
 		pol_count(&w->c.learned_objects);
 	}
-	/* The learning loop (breakers, success-rate posteriors) hooks in here with
-	 * (used, d.cls, d.region, d.cur, d.funding) as the segment. */
+
+	/* The learning loop: classify, then hand the event to the control thread, which
+	 * merges it into the breakers, posteriors, anomaly charts and budgets at its tick. */
+	oc = oc_classify(&p->oc, o, p->breaker.slow_ms);
+	pol_count(&w->c.outcomes[oc.kind & 7]);
+	memset(&ev, 0, sizeof(ev));
+	ev.t_us = now_us;
+	ev.latency_ms = o->latency_ms < 0 ? -1 : o->latency_ms > INT32_MAX ? INT32_MAX : (int32_t)o->latency_ms;
+	ev.gen = v->gen;
+	ev.backend = (uint8_t)used;
+	ev.kind = (uint8_t)oc.kind;
+	ev.rl = (uint8_t)oc.rl;
+	ev.flags = (uint8_t)oc.flags;
+	ev.cls = ev.cur = ev.endpoint = 0xff;
+	if (did && d.gen == v->gen) {
+		ev.seg = 1;
+		ev.cls = d.cls < (unsigned)p->nclasses ? (uint8_t)d.cls : 0xff;
+		ev.cur = d.cur < (unsigned)p->ncurrencies ? (uint8_t)d.cur : 0xff;
+		ev.funding = d.funding < POL_FUND_COUNT ? (uint8_t)d.funding : 0;
+		ev.country = d.country <= 26 * 26 ? (uint16_t)d.country : 0;
+		ev.brand = (uint8_t)d.brand;
+		ev.endpoint = d.endpoint < (unsigned)p->thr.nendpoints ? (uint8_t)d.endpoint : 0xff;
+	}
+	pol_push(e, w, worker, &ev);
 }
 
 /* ---- control thread: admin and metrics ------------------------------------------------ */

@@ -9,9 +9,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "aimd.h"
+#include "anomaly.h"
+#include "breaker.h"
 #include "classify.h"
+#include "forecast.h"
+#include "outcome.h"
 #include "policy-t.h"
 #include "pstr.h"
+#include "srate.h"
 
 /* The loader's context: where errors go and what is being filled. */
 struct ld {
@@ -650,7 +656,7 @@ static int ld_backend_mask(struct ld *l, const config_setting_t *a, bool entitie
 static int ld_classes(struct ld *l, const config_setting_t *root)
 {
 	static const char *const keys[] = { "name", "priority", "offset_ms", "reserve", "shed_order",
-		"queue_ms", NULL };
+		"queue_ms", "explore", NULL };
 	struct policy *p = l->p;
 	config_setting_t *lst;
 	double total = 0;
@@ -664,6 +670,7 @@ static int ld_classes(struct ld *l, const config_setting_t *root)
 
 		c->line = config_setting_source_line(g);
 		c->shed_order = 1;
+		c->explore = -1; /* learning.explore, once it is known */
 		if (ld_keys(l, g, "a class", keys) ||
 		    ld_str(l, g, "name", true, c->name, sizeof(c->name)) ||
 		    ld_check_name(l, g, "class name", c->name) ||
@@ -671,7 +678,8 @@ static int ld_classes(struct ld *l, const config_setting_t *root)
 		    ld_int(l, g, "offset_ms", false, -524287, 524287, &c->offset_ms) ||
 		    ld_num(l, g, "reserve", false, 0, 0.9, &c->reserve) ||
 		    ld_int(l, g, "shed_order", false, 1, 1000, &c->shed_order) ||
-		    ld_int(l, g, "queue_ms", false, 0, 60000, &c->queue_ms))
+		    ld_int(l, g, "queue_ms", false, 0, 60000, &c->queue_ms) ||
+		    ld_num(l, g, "explore", false, 0, 0.5, &c->explore))
 			return -1;
 		for (j = 0; j < i; j++)
 			if (strcmp(p->classes[j].name, c->name) == 0)
@@ -984,13 +992,289 @@ static int ld_scoring(struct ld *l, const config_setting_t *root)
 	return 0;
 }
 
+/* ---- the learning loop ------------------------------------------------------------------ */
+
+/* Optional group `key` of root, its keys checked. Returns 0 with *g set, LD_MISSING (*g
+ * NULL: keep the defaults) or -1. */
+static int ld_section(struct ld *l, const config_setting_t *root, const char *key,
+                      const char *const keys[], config_setting_t **g)
+{
+	int rc = ld_member(l, root, key, CONFIG_TYPE_GROUP, false, g);
+
+	if (rc)
+		return rc < 0 ? -1 : LD_MISSING;
+	return ld_keys(l, *g, key, keys) ? -1 : 0;
+}
+
+/* A whole-number key into a uint32 (the module configs use fixed widths). */
+static int ld_u32(struct ld *l, const config_setting_t *g, const char *key, long long min, long long max,
+                  uint32_t *out)
+{
+	int v = (int)*out;
+
+	if (ld_int(l, g, key, false, min, max, &v))
+		return -1;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+/* A time in seconds (a number) into microseconds. */
+static int ld_us(struct ld *l, const config_setting_t *g, const char *key, double min, double max,
+                 uint64_t *out)
+{
+	double v = (double)*out / 1e6;
+
+	if (ld_num(l, g, key, false, min, max, &v))
+		return -1;
+	*out = (uint64_t)(v * 1e6 + 0.5);
+	return 0;
+}
+
+/* A share 0..1 into permille. */
+static int ld_permille(struct ld *l, const config_setting_t *g, const char *key, uint32_t *out)
+{
+	double v = *out / 1000.0;
+
+	if (ld_num(l, g, key, false, 0, 1, &v))
+		return -1;
+	*out = (uint32_t)(v * 1000 + 0.5);
+	return 0;
+}
+
+/* The module's own check, reported at the section's line. */
+static int ld_check(struct ld *l, const config_setting_t *g, const char *what, const char *why)
+{
+	return why ? ld_fail(l, g, "%s: %s", what, why) : 0;
+}
+
+static int ld_breaker(struct ld *l, const config_setting_t *root)
+{
+	static const char *const keys[] = { "window_s", "buckets", "min_calls", "failure_rate", "slow_rate",
+		"slow_ms", "consecutive", "open_s", "open_max_s", "jitter", "probes", "probe_timeout_s",
+		"forget_s", "max_ejected", "degraded_factor", NULL };
+	struct policy *p = l->p;
+	struct brk_cfg *c = &p->breaker.cfg;
+	config_setting_t *g;
+	double window;
+	int slow = 5000, rc;
+
+	brk_cfg_default(c);
+	c->jitter_permille = 200;
+	p->breaker.max_ejected_permille = 500;
+	p->breaker.slow_ms = slow;
+	p->breaker.degraded_factor = 0.5;
+	if ((rc = ld_section(l, root, "breaker", keys, &g)))
+		return rc < 0 ? -1 : 0;
+	window = (double)c->bucket_us * c->buckets / 1e6;
+	if (ld_u32(l, g, "buckets", 1, BRK_MAX_BUCKETS, &c->buckets) ||
+	    ld_num(l, g, "window_s", false, 0.1, 3600, &window) ||
+	    ld_u32(l, g, "min_calls", 1, 1000000, &c->min_calls) ||
+	    ld_permille(l, g, "failure_rate", &c->failure_permille) ||
+	    ld_permille(l, g, "slow_rate", &c->slow_permille) ||
+	    ld_int(l, g, "slow_ms", false, 0, 600000, &slow) ||
+	    ld_u32(l, g, "consecutive", 0, 1000000, &c->consecutive) ||
+	    ld_us(l, g, "open_s", 0.05, 86400, &c->open_base_us) ||
+	    ld_us(l, g, "open_max_s", 0.05, 86400, &c->open_max_us) ||
+	    ld_permille(l, g, "jitter", &c->jitter_permille) ||
+	    ld_u32(l, g, "probes", 1, 1000, &c->probes) ||
+	    ld_us(l, g, "probe_timeout_s", 0.05, 3600, &c->probe_timeout_us) ||
+	    ld_us(l, g, "forget_s", 0, 86400 * 7, &c->forget_us) ||
+	    ld_permille(l, g, "max_ejected", &p->breaker.max_ejected_permille) ||
+	    ld_num(l, g, "degraded_factor", false, 0, 1, &p->breaker.degraded_factor))
+		return -1;
+	c->bucket_us = (uint64_t)(window * 1e6 / c->buckets);
+	p->breaker.slow_ms = slow;
+	if (c->open_max_us < c->open_base_us)
+		return ld_fail(l, g, "breaker: 'open_max_s' must be >= 'open_s'");
+	return ld_check(l, g, "breaker", brk_cfg_check(c));
+}
+
+static int ld_learning(struct ld *l, const config_setting_t *root)
+{
+	static const char *const keys[] = { "half_life_s", "prior_weight", "min_n", "max_segments", "explore",
+		"floor_k", "publish_ms", "errors_count", "latency_alpha", NULL };
+	struct policy *p = l->p;
+	struct srt_cfg *c = &p->learn.cfg;
+	config_setting_t *g;
+	int i, rc;
+
+	*c = (struct srt_cfg){ .half_life_s = 3600, .prior_a = 1, .prior_b = 1, .min_n = 30,
+	                       .max_segments = 32768 };
+	p->learn.prior_weight = 20;
+	p->learn.explore = 0.05;
+	p->learn.floor_k = 3;
+	p->learn.publish_ms = 250;
+	p->learn.errors_count = false;
+	p->learn.latency_alpha = 0.05;
+	rc = ld_section(l, root, "learning", keys, &g);
+	if (rc < 0)
+		return -1;
+	if (rc == 0 &&
+	    (ld_num(l, g, "half_life_s", false, 0, 86400 * 365, &c->half_life_s) ||
+	     ld_num(l, g, "prior_weight", false, 0.01, 1e6, &p->learn.prior_weight) ||
+	     ld_num(l, g, "min_n", false, 0, 1e9, &c->min_n) ||
+	     ld_u32(l, g, "max_segments", 64, 1 << 22, &c->max_segments) ||
+	     ld_num(l, g, "explore", false, 0, 0.5, &p->learn.explore) ||
+	     ld_num(l, g, "floor_k", false, -1, 100, &p->learn.floor_k) ||
+	     ld_u32(l, g, "publish_ms", 10, 60000, &p->learn.publish_ms) ||
+	     ld_bool(l, g, "errors_count", &p->learn.errors_count) ||
+	     ld_num(l, g, "latency_alpha", false, 0.0001, 1, &p->learn.latency_alpha) ||
+	     ld_check(l, g, "learning", srt_cfg_check(c))))
+		return -1;
+	for (i = 0; i < p->nclasses; i++)
+		if (p->classes[i].explore < 0)
+			p->classes[i].explore = p->learn.explore;
+	return 0;
+}
+
+static int ld_anomaly(struct ld *l, const config_setting_t *root)
+{
+	static const char *const keys[] = { "enabled", "lambda", "base_lambda", "alarm_lambda", "limit_k",
+		"exit_k", "warmup", "enter_samples", "exit_samples", "min_requests", "err_min_sd",
+		"err_min_delta", "lat_min_sd_ms", "lat_min_delta_ms", "factor", NULL };
+	struct policy *p = l->p;
+	struct anom_cfg *c = &p->anomaly.cfg;
+	config_setting_t *g;
+	int rc;
+
+	anom_cfg_default(c);
+	p->anomaly.enabled = true;
+	if ((rc = ld_section(l, root, "anomaly", keys, &g)))
+		return rc < 0 ? -1 : 0;
+	if (ld_bool(l, g, "enabled", &p->anomaly.enabled) ||
+	    ld_num(l, g, "lambda", false, 0, 1, &c->lambda) ||
+	    ld_num(l, g, "base_lambda", false, 0, 1, &c->base_lambda) ||
+	    ld_num(l, g, "alarm_lambda", false, 0, 1, &c->alarm_lambda) ||
+	    ld_num(l, g, "limit_k", false, 0, 100, &c->limit_k) ||
+	    ld_num(l, g, "exit_k", false, 0, 100, &c->exit_k) ||
+	    ld_u32(l, g, "warmup", 0, 1000000, &c->warmup) ||
+	    ld_u32(l, g, "enter_samples", 1, 1000, &c->enter_samples) ||
+	    ld_u32(l, g, "exit_samples", 1, 1000, &c->exit_samples) ||
+	    ld_u32(l, g, "min_requests", 1, 1000000, &c->min_requests) ||
+	    ld_num(l, g, "err_min_sd", false, 0, 1, &c->err_min_sd) ||
+	    ld_num(l, g, "err_min_delta", false, 0, 1, &c->err_min_delta) ||
+	    ld_num(l, g, "lat_min_sd_ms", false, 0, 600000, &c->lat_min_sd_ms) ||
+	    ld_num(l, g, "lat_min_delta_ms", false, 0, 600000, &c->lat_min_delta_ms) ||
+	    ld_num(l, g, "factor", false, 0, 1, &c->factor))
+		return -1;
+	return ld_check(l, g, "anomaly", anom_cfg_check(c));
+}
+
+static int ld_forecast(struct ld *l, const config_setting_t *root)
+{
+	static const char *const keys[] = { "enabled", "alpha", "beta", "hw_alpha", "hw_beta", "hw_gamma",
+		"season", "horizon_s", "headroom", "exit_ratio", "min_shed_ms", "retry_after_s", NULL };
+	struct policy *p = l->p;
+	struct fc_cfg *c = &p->forecast.cfg;
+	config_setting_t *g;
+	int rc;
+
+	fc_cfg_default(c);
+	p->forecast.enabled = true;
+	p->forecast.horizon_s = 3;
+	p->forecast.headroom = 0.9;
+	p->forecast.exit_ratio = 0.8;
+	p->forecast.min_shed_ms = 3000;
+	p->forecast.retry_after_s = 1;
+	if ((rc = ld_section(l, root, "forecast", keys, &g)))
+		return rc < 0 ? -1 : 0;
+	if (ld_bool(l, g, "enabled", &p->forecast.enabled) ||
+	    ld_num(l, g, "alpha", false, 0, 1, &c->alpha) ||
+	    ld_num(l, g, "beta", false, 0, 1, &c->beta) ||
+	    ld_num(l, g, "hw_alpha", false, 0, 1, &c->hw_alpha) ||
+	    ld_num(l, g, "hw_beta", false, 0, 1, &c->hw_beta) ||
+	    ld_num(l, g, "hw_gamma", false, 0, 1, &c->hw_gamma) ||
+	    ld_u32(l, g, "season", 2, FC_SEASON_MAX, &c->season) ||
+	    ld_u32(l, g, "horizon_s", 1, 600, &p->forecast.horizon_s) ||
+	    ld_num(l, g, "headroom", false, 0.05, 2, &p->forecast.headroom) ||
+	    ld_num(l, g, "exit_ratio", false, 0, 1, &p->forecast.exit_ratio) ||
+	    ld_u32(l, g, "min_shed_ms", 0, 600000, &p->forecast.min_shed_ms) ||
+	    ld_int(l, g, "retry_after_s", false, 1, 3600, &p->forecast.retry_after_s))
+		return -1;
+	return ld_check(l, g, "forecast", fc_cfg_check(c));
+}
+
+static int ld_adaptive(struct ld *l, const config_setting_t *root)
+{
+	static const char *const keys[] = { "enabled", "decrease", "increase_per_s", "floor", "cooldown_ms", NULL };
+	struct policy *p = l->p;
+	config_setting_t *g;
+	int cool = 2000, rc;
+
+	p->adaptive.enabled = true;
+	p->adaptive.md = 0.7;
+	p->adaptive.ai_share = 0.01;
+	p->adaptive.floor_share = 0.05;
+	p->adaptive.cooldown_us = 2000000;
+	if ((rc = ld_section(l, root, "adaptive", keys, &g)))
+		return rc < 0 ? -1 : 0;
+	if (ld_bool(l, g, "enabled", &p->adaptive.enabled) ||
+	    ld_num(l, g, "decrease", false, 0.01, 0.99, &p->adaptive.md) ||
+	    ld_num(l, g, "increase_per_s", false, 0, 10, &p->adaptive.ai_share) ||
+	    ld_num(l, g, "floor", false, 0.001, 1, &p->adaptive.floor_share) ||
+	    ld_int(l, g, "cooldown_ms", false, 0, 600000, &cool))
+		return -1;
+	p->adaptive.cooldown_us = (uint64_t)cool * 1000;
+	return 0;
+}
+
+static int ld_decline_kind(const char *v)
+{
+	if (strcmp(v, "customer") == 0)
+		return OC_DECLINE_CUSTOMER;
+	if (strcmp(v, "soft") == 0)
+		return OC_DECLINE_SOFT;
+	if (strcmp(v, "psp_error") == 0)
+		return OC_PSP_ERROR;
+	return -1;
+}
+
+/* outcomes = { defaults = true; unknown_decline = "soft"; customer = [...]; soft = [...];
+ * psp_error = [...]; }: decline and error codes mapped to kinds. */
+static int ld_outcomes(struct ld *l, const config_setting_t *root)
+{
+	static const char *const keys[] = { "defaults", "unknown_decline", "customer", "soft", "psp_error", NULL };
+	static const char *const kinds[] = { "customer", "soft", "psp_error" };
+	struct policy *p = l->p;
+	config_setting_t *g, *a;
+	char v[32];
+	bool defaults = true;
+	int i, j, k, rc;
+
+	oc_table_init(&p->oc, p->oc_rules, POL_MAX_DECLINES);
+	if ((rc = ld_section(l, root, "outcomes", keys, &g)))
+		return rc < 0 ? -1 : 0;
+	if (ld_bool(l, g, "defaults", &defaults))
+		return -1;
+	if (!defaults)
+		oc_table_clear(&p->oc);
+	if ((rc = ld_str(l, g, "unknown_decline", false, v, sizeof(v))) < 0)
+		return -1;
+	if (rc == 0 && ((k = ld_decline_kind(v)) < 0 || oc_table_set_unknown(&p->oc, (enum oc_kind)k)))
+		return ld_fail(l, config_setting_get_member(g, "unknown_decline"),
+		               "'unknown_decline' must be \"customer\", \"soft\" or \"psp_error\"");
+	for (i = 0; i < 3; i++) {
+		if (ld_strlist(l, g, kinds[i], false, POL_MAX_DECLINES, &a) < 0)
+			return -1;
+		for (j = 0; a && j < config_setting_length(a); j++) {
+			const char *code = ld_elem(a, j);
+
+			if (oc_table_set(&p->oc, code, strlen(code), (enum oc_kind)ld_decline_kind(kinds[i])))
+				return ld_fail(l, config_setting_get_elem(a, j),
+				               "outcomes: code '%s' is empty, longer than %d bytes, or the table is full (%d)",
+				               code, OC_CODE_MAX, POL_MAX_DECLINES);
+		}
+	}
+	return 0;
+}
+
 /* ---- entry points ------------------------------------------------------------------ */
 
 static struct policy *ld_build(config_t *cfg, const char *name, char *err, size_t errlen)
 {
 	static const char *const keys[] = { "agent", "regions", "fee_schedules", "backends",
 		"default_backend", "classes", "classify", "compliance", "connect", "pinning", "throttle",
-		"scoring", NULL };
+		"scoring", "breaker", "learning", "anomaly", "forecast", "adaptive", "outcomes", NULL };
 	struct ld l = { .file = name, .err = err, .errlen = errlen };
 	const config_setting_t *root = config_root_setting(cfg);
 
@@ -1011,7 +1295,13 @@ static struct policy *ld_build(config_t *cfg, const char *name, char *err, size_
 	    ld_connect(&l, root) ||
 	    ld_pinning(&l, root) ||
 	    ld_throttle(&l, root) ||
-	    ld_scoring(&l, root))
+	    ld_scoring(&l, root) ||
+	    ld_breaker(&l, root) ||
+	    ld_learning(&l, root) ||
+	    ld_anomaly(&l, root) ||
+	    ld_forecast(&l, root) ||
+	    ld_adaptive(&l, root) ||
+	    ld_outcomes(&l, root))
 		goto fail;
 	return l.p;
 fail:

@@ -8,7 +8,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "aimd-t.h"
+#include "anomaly-t.h"
+#include "breaker-t.h"
+#include "forecast-t.h"
+#include "outcome-t.h"
 #include "policy.h"
+#include "srate-t.h"
 
 /* Hard limits, checked by the loader. Backend sets are 64-bit masks. */
 #define POL_MAX_BACKENDS    64
@@ -26,6 +32,7 @@
 #define POL_NAME_MAX        63   /* bytes of a name, without NUL */
 #define POL_PATTERN_MAX     127
 #define POL_PREFIX_MAX      15
+#define POL_MAX_DECLINES    160  /* decline-table rules: built-in defaults + overrides */
 
 /* Region indices: 0..nregions-1 are the policy's `regions`; POL_REGION_OTHER is a
  * known country listed in no region; POL_REGION_UNKNOWN is an absent or malformed
@@ -108,6 +115,7 @@ struct pol_class {
 	double reserve;     /* share of every budget reserved for this class, 0..0.9 */
 	int shed_order;     /* 1 = shed first */
 	int queue_ms;       /* longest wait worth queueing instead of rejecting */
+	double explore;     /* share of decisions that may explore (Thompson draws), 0..0.5 */
 	double reserved_above; /* computed: sum of reserves of classes with a lower prio */
 	int line;
 };
@@ -191,6 +199,47 @@ struct policy {
 		double latency_cost;    /* minor units per ms of expected latency */
 		double load_cost;       /* minor units at a fully used account budget */
 	} score;
+
+	/* The learning loop (policy/learning.md). Every key has a default, so files written
+	 * before it existed load unchanged. */
+	struct {
+		struct brk_cfg cfg;
+		uint32_t max_ejected_permille; /* ejection cap (share of backends), 0..1000 */
+		int64_t slow_ms;               /* a call slower than this counts as slow; 0 = never */
+		double degraded_factor;        /* score factor of a breaker kept open by the cap */
+	} breaker;
+	struct {
+		struct srt_cfg cfg;            /* prior_a/prior_b unused: the backend's prior is used */
+		double prior_weight;           /* pseudo-observations behind the policy's auth_rate */
+		double explore;                /* default per-class exploration share */
+		double floor_k;                /* Juspay's p_max - k sigma floor; < 0 = off */
+		uint32_t publish_ms;           /* how often workers get a fresh posterior snapshot */
+		bool errors_count;             /* PSP errors count as failed authorisations */
+		double latency_alpha;          /* EWMA weight of one answer's latency */
+	} learn;
+	struct {
+		bool enabled;
+		struct anom_cfg cfg;
+	} anomaly;
+	struct {
+		bool enabled;                  /* false: forecasts are kept, never acted upon */
+		struct fc_cfg cfg;
+		uint32_t horizon_s;            /* look this many seconds ahead */
+		double headroom;               /* shed when demand > headroom x budget */
+		double exit_ratio;             /* unshed when demand < exit_ratio x headroom x budget */
+		uint32_t min_shed_ms;          /* a shed lasts at least this long */
+		int retry_after_s;             /* Retry-After of a shed request */
+	} forecast;
+	struct {
+		bool enabled;
+		double md;                     /* multiplicative decrease on a rate-limit 429 */
+		double ai_share;               /* recovery per second, share of the configured rate */
+		double floor_share;            /* never below this share of the configured rate */
+		uint64_t cooldown_us;
+	} adaptive;
+	/* Outcome classification; oc.rules points at oc_rules (a policy never moves). */
+	struct oc_table oc;
+	struct oc_rule oc_rules[POL_MAX_DECLINES];
 };
 
 #endif /* POLICY_T_H */

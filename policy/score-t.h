@@ -17,9 +17,16 @@ enum score_state {
  * a mix of two updates, which is harmless for a score. */
 struct score_health {
 	_Atomic uint32_t state;      /* enum score_state */
-	_Atomic uint32_t p_auth_ppm; /* learned P(auth) × 1e6, 0 = use the prior */
+	_Atomic uint32_t p_auth_ppm; /* learned P(auth) × 1e6, 0 = use the prior (shown by
+	                              * the admin getters; decide reads the posteriors) */
 	_Atomic uint32_t latency_us; /* learned latency, 0 = use the prior */
+	_Atomic uint32_t factor_ppm; /* score factor × 1e6 while degraded, 0 = none (1.0) */
+	_Atomic uint32_t why;        /* SCORE_WHY_* bits: why the backend is degraded */
+	_Atomic int32_t probes;      /* half-open: probe requests the workers may still send */
 };
+
+#define SCORE_WHY_ANOMALY   0x1u /* out of its learned normal (anomaly detector) */
+#define SCORE_WHY_EJECT_CAP 0x2u /* its breaker would be open, but the ejection cap refused */
 
 /* One candidate as scoring sees it. */
 struct score_in {

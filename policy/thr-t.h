@@ -11,7 +11,7 @@
  * per cache line: cells are hammered by every worker. */
 struct thr_cell {
 	_Atomic uint64_t tat;
-	uint64_t interval_ns;  /* 1 / rate */
+	_Atomic uint64_t interval_ns; /* 1 / rate; the control thread adapts it (thr_set_interval) */
 	uint64_t tol_ns;       /* burst × interval */
 } __attribute__((aligned(64)));
 

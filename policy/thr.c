@@ -18,8 +18,8 @@ static void thr_cell_init(struct thr_cell *c, const struct pol_budget *b)
 	double t = 1e9 / b->rate;
 
 	atomic_init(&c->tat, 0);
-	c->interval_ns = t < 1 ? 1 : (uint64_t)t;
-	c->tol_ns = (uint64_t)(b->burst * (double)c->interval_ns);
+	atomic_init(&c->interval_ns, t < 1 ? 1 : (uint64_t)t);
+	c->tol_ns = (uint64_t)(b->burst * (double)(t < 1 ? 1 : (uint64_t)t));
 }
 
 int thr_init(struct thr_state *s, const struct policy *p)
@@ -65,11 +65,12 @@ int thr_endpoint_of(const struct policy *p, const struct pay_request *rq)
 int64_t thr_take(struct thr_cell *c, uint64_t now_ns, double share, uint64_t max_wait_ns)
 {
 	uint64_t old = atomic_load_explicit(&c->tat, memory_order_relaxed), ntat, limit;
+	uint64_t iv = atomic_load_explicit(&c->interval_ns, memory_order_relaxed);
 	int64_t over;
 
 	limit = (uint64_t)(share * (double)c->tol_ns);
 	do {
-		ntat = (old > now_ns ? old : now_ns) + c->interval_ns;
+		ntat = (old > now_ns ? old : now_ns) + iv;
 		over = (int64_t)(ntat - now_ns - limit);
 		if (ntat - now_ns <= limit)
 			over = 0;
@@ -82,7 +83,15 @@ int64_t thr_take(struct thr_cell *c, uint64_t now_ns, double share, uint64_t max
 
 void thr_refund(struct thr_cell *c)
 {
-	atomic_fetch_sub_explicit(&c->tat, c->interval_ns, memory_order_relaxed);
+	atomic_fetch_sub_explicit(&c->tat, atomic_load_explicit(&c->interval_ns, memory_order_relaxed),
+	                          memory_order_relaxed);
+}
+
+/* The tolerance stays the same time (burst x the configured interval): a budget cut by
+ * the adaptive loop also admits proportionally fewer requests back to back. */
+void thr_set_interval(struct thr_cell *c, uint64_t interval_ns)
+{
+	atomic_store_explicit(&c->interval_ns, interval_ns ? interval_ns : 1, memory_order_relaxed);
 }
 
 double thr_load(const struct thr_cell *c, uint64_t now_ns)

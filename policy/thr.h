@@ -37,6 +37,9 @@ int64_t thr_take(struct thr_cell *c, uint64_t now_ns, double share, uint64_t max
 /* Gives back one booking (when a second budget refused what the first booked). */
 void thr_refund(struct thr_cell *c);
 
+/* Control thread: a new emission interval (1 / rate, ns) for an adaptive budget. */
+void thr_set_interval(struct thr_cell *c, uint64_t interval_ns);
+
 /* Share of the tolerance in use at now_ns, 0..1. */
 double thr_load(const struct thr_cell *c, uint64_t now_ns);
 

@@ -1,0 +1,594 @@
+/* engine-learn.c: the control thread's half of the learning loop. Merges the outcome
+ * events workers push into their rings, feeds the pure modules (brk_, srt_, anom_, fc_,
+ * aimd_), and publishes what decide reads: health and probe budgets per backend, a
+ * posterior snapshot, adapted emission intervals, shed flags per account and class.
+ * Control thread only; allocation in new/carry only, never in a tick; no clock, no I/O.
+ *
+ * Posterior snapshots: the master table is copied into one of two published tables,
+ * alternately; a table is rewritten only once every worker has passed a quiescent point
+ * since it was unpublished (the engine's QSBR epochs, as for views). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "aimd.h"
+#include "anomaly.h"
+#include "breaker.h"
+#include "engine-learn.h"
+#include "forecast.h"
+#include "outcome.h"
+#include "pstr.h"
+#include "srate.h"
+#include "thr.h"
+
+struct pol_agg {
+	uint64_t n, err;
+	double lat_ms;
+};
+
+struct pol_learn {
+	int nb, na, nc, ne, ncells;
+	unsigned nworkers;
+	uint64_t tmax;                          /* latest time seen: every module sees time advance */
+	struct brk brk[POL_MAX_BACKENDS];
+	struct anom anom[POL_MAX_BACKENDS];
+	struct pol_agg agg[POL_MAX_BACKENDS];   /* this tick's answers, for the anomaly charts */
+	double lat_ms[POL_MAX_BACKENDS];        /* EWMA of answered calls, 0 = none yet */
+	uint8_t shown[POL_MAX_BACKENDS];        /* breaker state published last */
+	uint64_t probe_batch_us[POL_MAX_BACKENDS];
+	struct srt_table srt, pub[2];           /* master, and the two published copies */
+	void *srt_mem[3];
+	int pub_cur;                            /* which of pub[] workers read */
+	uint64_t pub_free_epoch;                /* the other may be rewritten once min_seen >= this */
+	uint64_t pub_at_us, srt_dirty;
+	struct aimd *aimd;                      /* per thr cell: accounts, then account x endpoint */
+	struct aimd_cfg *acfg;
+	uint64_t *interval_ns;                  /* published emission intervals */
+	struct fc *fc;                          /* [account][class] */
+	uint64_t *demand_seen;                  /* [account][class]: workers' counters at the last tick */
+	uint64_t *shed_since;                   /* [account][class]: when the shed began */
+	uint8_t order[POL_MAX_CLASSES];         /* classes by shed_order, most protected first */
+	uint64_t opens, cuts, sheds;            /* cumulative, carried over reloads */
+};
+
+/* ---- construction ------------------------------------------------------------------- */
+
+void pol_learn_free(struct pol_learn *L)
+{
+	int i;
+
+	if (!L)
+		return;
+	for (i = 0; i < 3; i++)
+		free(L->srt_mem[i]);
+	free(L->aimd);
+	free(L->acfg);
+	free(L->interval_ns);
+	free(L->fc);
+	free(L->demand_seen);
+	free(L->shed_since);
+	free(L);
+}
+
+static const struct pol_budget *pol_cell_budget(const struct policy *p, int cell)
+{
+	if (cell < p->naccounts)
+		return &p->accounts[cell].budget;
+	return &p->thr.endpoints[(cell - p->naccounts) % p->thr.nendpoints].budget;
+}
+
+struct pol_learn *pol_learn_new(const struct pol_view *v)
+{
+	const struct policy *p = v->p;
+	struct pol_learn *L = calloc(1, sizeof(*L));
+	size_t mem = srt_mem_size(p->learn.cfg.max_segments), nac;
+	int i, j;
+
+	if (!L)
+		return NULL;
+	L->nb = p->nbackends;
+	L->na = p->naccounts;
+	L->nc = p->nclasses;
+	L->ne = p->thr.nendpoints;
+	L->ncells = p->naccounts * (1 + p->thr.nendpoints);
+	nac = (size_t)L->na * (size_t)L->nc;
+	for (i = 0; i < 3; i++)
+		if (!mem || !(L->srt_mem[i] = malloc(mem)) ||
+		    srt_init(i ? &L->pub[i - 1] : &L->srt, &p->learn.cfg, L->srt_mem[i], mem))
+			goto fail;
+	L->aimd = calloc((size_t)L->ncells, sizeof(*L->aimd));
+	L->acfg = calloc((size_t)L->ncells, sizeof(*L->acfg));
+	L->interval_ns = calloc((size_t)L->ncells, sizeof(*L->interval_ns));
+	L->fc = calloc(nac, sizeof(*L->fc));
+	L->demand_seen = calloc(nac, sizeof(*L->demand_seen));
+	L->shed_since = calloc(nac, sizeof(*L->shed_since));
+	if (!L->aimd || !L->acfg || !L->interval_ns || !L->fc || !L->demand_seen || !L->shed_since)
+		goto fail;
+	for (i = 0; i < L->nb; i++) {
+		const char *n = p->backends[i].name;
+
+		brk_init(&L->brk[i], &p->breaker.cfg, pstr_hash(n, (uint32_t)strlen(n), 0x6b72656b), 0);
+		anom_init(&L->anom[i], 0);
+	}
+	for (i = 0; i < L->ncells; i++) {
+		const struct pol_budget *b = pol_cell_budget(p, i);
+		struct aimd_cfg *c = &L->acfg[i];
+
+		c->ceiling = b->rate;
+		c->floor = b->rate * p->adaptive.floor_share;
+		c->md = p->adaptive.md;
+		c->ai_per_s = b->rate * p->adaptive.ai_share;
+		c->cooldown_us = p->adaptive.cooldown_us;
+		aimd_init(&L->aimd[i], c, 0);
+		L->interval_ns[i] = atomic_load(&v->thr.cells[i].interval_ns);
+	}
+	for (i = 0; i < (int)nac; i++)
+		fc_init(&L->fc[i], &p->forecast.cfg, 0);
+	/* insertion sort: most protected (highest shed_order) first, file order on ties */
+	for (i = 0; i < L->nc; i++) {
+		for (j = i; j > 0 && p->classes[L->order[j - 1]].shed_order < p->classes[i].shed_order; j--)
+			L->order[j] = L->order[j - 1];
+		L->order[j] = (uint8_t)i;
+	}
+	return L;
+fail:
+	pol_learn_free(L);
+	return NULL;
+}
+
+/* ---- publishing ------------------------------------------------------------------------- */
+
+static void pol_store_u32(_Atomic uint32_t *a, uint32_t v)
+{
+	if (atomic_load_explicit(a, memory_order_relaxed) != v)
+		atomic_store_explicit(a, v, memory_order_relaxed);
+}
+
+/* The posterior mean of backend b over all its traffic, with the policy's prior for an
+ * unknown card region: what `show backends` prints. 0 = nothing learned. */
+static uint32_t pol_backend_ppm(const struct pol_view *v, int b, uint64_t now_us)
+{
+	const struct policy *p = v->p;
+	const struct pol_learn *L = v->L;
+	struct srt_seg seg = { v->bcode[b], 0, 0, 0, 0 };
+	struct srt_post post;
+	double m = p->learn.prior_weight, p0 = p->backends[b].p_auth[POL_MAX_REGIONS + 1], s, f, mean;
+
+	srt_lookup(&L->srt, &seg, now_us, &post);
+	s = post.a - L->srt.cfg.prior_a;
+	f = post.b - L->srt.cfg.prior_b;
+	if (post.level < 0 || s + f <= 0)
+		return 0;
+	mean = (p0 * m + s) / (m + s + f);
+	return (uint32_t)(mean * 1e6) ? (uint32_t)(mean * 1e6) : 1;
+}
+
+/* Health of every backend from its breaker and anomaly chart. */
+static void pol_publish_backends(struct pol_view *v, uint64_t now_us)
+{
+	const struct policy *p = v->p;
+	struct pol_learn *L = v->L;
+	int b;
+
+	for (b = 0; b < L->nb; b++) {
+		struct score_health *h = &v->health[b];
+		enum brk_state st = brk_state_at(&L->brk[b], now_us);
+		double f = 1;
+		uint32_t why = 0, state;
+
+		state = st == BRK_OPEN ? SCORE_DOWN : st == BRK_HALF_OPEN ? SCORE_PROBE : SCORE_UP;
+		if (st == BRK_HALF_OPEN) {
+			/* a new batch of probes on entering half-open, and again when a batch got no
+			 * verdict within probe_timeout (lost answers, HAProxy answering locally) */
+			if (L->shown[b] != BRK_HALF_OPEN ||
+			    now_us - L->probe_batch_us[b] >= p->breaker.cfg.probe_timeout_us) {
+				atomic_store_explicit(&h->probes, (int32_t)p->breaker.cfg.probes, memory_order_relaxed);
+				L->probe_batch_us[b] = now_us;
+			}
+		} else if (atomic_load_explicit(&h->probes, memory_order_relaxed)) {
+			atomic_store_explicit(&h->probes, 0, memory_order_relaxed);
+		}
+		if (st == BRK_OPEN && L->shown[b] != BRK_OPEN)
+			L->opens++;
+		L->shown[b] = (uint8_t)st;
+		if (st == BRK_DEGRADED) {
+			f *= p->breaker.degraded_factor;
+			why |= SCORE_WHY_EJECT_CAP;
+		}
+		if (p->anomaly.enabled && L->anom[b].state == ANOM_DEGRADED) {
+			f *= anom_factor(&L->anom[b], &p->anomaly.cfg);
+			why |= SCORE_WHY_ANOMALY;
+		}
+		pol_store_u32(&h->why, why);
+		pol_store_u32(&h->factor_ppm, f < 1 ? (uint32_t)(f * 1e6) + 1 : 0);
+		pol_store_u32(&h->latency_us, L->lat_ms[b] > 0 ? (uint32_t)(L->lat_ms[b] * 1e3) + 1 : 0);
+		pol_store_u32(&h->p_auth_ppm, pol_backend_ppm(v, b, now_us));
+		pol_store_u32(&h->state, state);
+	}
+}
+
+static double pol_cell_rate(const struct pol_view *v, int cell, uint64_t now_us)
+{
+	const struct pol_learn *L = v->L;
+
+	if (!v->p->adaptive.enabled)
+		return L->acfg[cell].ceiling;
+	return aimd_limit(&L->aimd[cell], &L->acfg[cell], now_us);
+}
+
+double pol_learn_rate(const struct pol_view *v, int cell, uint64_t now_us)
+{
+	return cell >= 0 && cell < v->L->ncells ? pol_cell_rate(v, cell, now_us) : 0;
+}
+
+/* Adapted rates into the GCRA cells, when they moved by more than 0.1 %. */
+static void pol_publish_budgets(struct pol_view *v, uint64_t now_us)
+{
+	struct pol_learn *L = v->L;
+	int c;
+
+	for (c = 0; c < L->ncells; c++) {
+		double iv = 1e9 / pol_cell_rate(v, c, now_us);
+		uint64_t n = iv < 1 ? 1 : (uint64_t)iv, o = L->interval_ns[c];
+
+		if (n != o && (n > o ? n - o : o - n) * 1000 > o) {
+			thr_set_interval(&v->thr.cells[c], n);
+			L->interval_ns[c] = n;
+		}
+	}
+}
+
+/* Expected requests per second of one (account, class) in the next seconds: the most
+ * pessimistic of the open second's pace (once a quarter of it has passed), Holt one and
+ * horizon_s seconds ahead, and the daily shape for the next minute once it is learned. */
+static double pol_demand(const struct policy *p, const struct fc *f, uint64_t now_us,
+                         struct pol_learn_forecast *out)
+{
+	double frac = (double)(now_us % 1000000) / 1e6, d, h, now = 0, day = 0;
+
+	d = fc_short(f, 1);
+	h = fc_short(f, p->forecast.horizon_s);
+	if (h > d)
+		d = h;
+	if (frac >= 0.25)
+		now = f->sec_acc / frac;
+	if (fc_day_ready(f))
+		day = fc_day(f, 1);
+	if (out) {
+		out->now_rps = now;
+		out->next_rps = d;
+		out->day_rps = day;
+	}
+	if (now > d)
+		d = now;
+	return day > d ? day : d;
+}
+
+/* Forecasts from the workers' decision counters, then the shed flags: walking the classes
+ * from the most protected, a class is shed when the demand of it and every class more
+ * protected exceeds headroom x the account's budget, and stays shed until that demand is
+ * under exit_ratio x the same line and min_shed_ms has passed. The most protected
+ * classes are never shed by a forecast (the budget's reserves protect them); a shed class
+ * sheds every class less protected than it. */
+static void pol_forecasts(struct pol_engine *e, struct pol_view *v, uint64_t now_us)
+{
+	const struct policy *p = v->p;
+	struct pol_learn *L = v->L;
+	int a, c, k;
+	unsigned w;
+
+	for (a = 0; a < L->na; a++)
+		for (c = 0; c < L->nc; c++) {
+			uint64_t tot = 0;
+			int i = a * L->nc + c;
+
+			for (w = 0; w < e->nworkers; w++)
+				tot += atomic_load_explicit(&v->demand[(size_t)w * v->demand_stride + (size_t)i],
+				                            memory_order_relaxed);
+			fc_observe(&L->fc[i], &p->forecast.cfg, (double)(tot - L->demand_seen[i]), now_us);
+			L->demand_seen[i] = tot;
+		}
+	for (a = 0; a < L->na; a++) {
+		uint64_t old = atomic_load_explicit(&v->shed[a], memory_order_relaxed), mask = 0;
+		double line = p->forecast.headroom * pol_cell_rate(v, a, now_us), cum = 0;
+		int top = p->classes[L->order[0]].shed_order;
+		bool cascade = false;
+
+		for (k = 0; p->forecast.enabled && k < L->nc; k++) {
+			int i;
+			bool was, shed;
+
+			c = L->order[k];
+			i = a * L->nc + c;
+			cum += pol_demand(p, &L->fc[i], now_us, NULL);
+			if (p->classes[c].shed_order == top)
+				continue;
+			was = old >> c & 1;
+			if (cascade)
+				shed = true;
+			else if (was)
+				shed = !(cum <= p->forecast.exit_ratio * line &&
+				         now_us - L->shed_since[i] >= (uint64_t)p->forecast.min_shed_ms * 1000);
+			else
+				shed = cum > line;
+			if (shed) {
+				if (!was) {
+					L->shed_since[i] = now_us;
+					L->sheds++;
+				}
+				mask |= 1ULL << c;
+				cascade = true;
+			}
+		}
+		if (mask != old)
+			atomic_store_explicit(&v->shed[a], mask, memory_order_relaxed);
+	}
+}
+
+static void pol_publish_srt(struct pol_engine *e, struct pol_view *v, uint64_t min_seen, uint64_t now_us)
+{
+	struct pol_learn *L = v->L;
+	int k = 1 - L->pub_cur;
+
+	if (!L->srt_dirty || now_us - L->pub_at_us < (uint64_t)v->p->learn.publish_ms * 1000 ||
+	    min_seen < L->pub_free_epoch)
+		return;
+	srt_copy(&L->pub[k], &L->srt);
+	atomic_store(&v->srt_pub, &L->pub[k]);
+	L->pub_free_epoch = atomic_fetch_add(&e->epoch, 1) + 1;
+	L->pub_cur = k;
+	L->pub_at_us = now_us;
+	L->srt_dirty = 0;
+}
+
+void pol_learn_attach(struct pol_view *v)
+{
+	struct pol_learn *L = v->L;
+
+	L->pub_cur = 0;
+	atomic_store(&v->srt_pub, &L->pub[0]);
+	pol_publish_backends(v, L->tmax);
+	pol_publish_budgets(v, L->tmax);
+}
+
+/* ---- merging outcomes ------------------------------------------------------------------ */
+
+static int pol_map_name(const char *name, const char *base, size_t stride, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(base + (size_t)i * stride, name) == 0)
+			return i;
+	return -1;
+}
+
+#define POL_FIND_BACKEND(pp, nm) \
+	pol_map_name((nm), (pp)->backends[0].name, sizeof((pp)->backends[0]), (pp)->nbackends)
+#define POL_FIND_ACCOUNT(pp, nm) \
+	pol_map_name((nm), (pp)->accounts[0].id, sizeof((pp)->accounts[0]), (pp)->naccounts)
+#define POL_FIND_ENDPOINT(pp, nm) \
+	pol_map_name((nm), (pp)->thr.endpoints[0].name, sizeof((pp)->thr.endpoints[0]), (pp)->thr.nendpoints)
+#define POL_FIND_CLASS(pp, nm) \
+	pol_map_name((nm), (pp)->classes[0].name, sizeof((pp)->classes[0]), (pp)->nclasses)
+
+static bool pol_may_open(const struct pol_learn *L, const struct policy *p, uint64_t now_us)
+{
+	const struct brk *all[POL_MAX_BACKENDS];
+	int i;
+
+	for (i = 0; i < L->nb; i++)
+		all[i] = &L->brk[i];
+	return brk_may_open(all, (size_t)L->nb, p->breaker.max_ejected_permille, now_us);
+}
+
+/* One event into the master state of cur; src is the view the worker held. */
+static void pol_learn_event(struct pol_view *cur, const struct pol_view *src, const struct pol_event *ev)
+{
+	const struct policy *p = cur->p, *sp = src->p;
+	struct pol_learn *L = cur->L;
+	struct oc_class oc = { (enum oc_kind)ev->kind, (enum oc_rl)ev->rl, ev->flags };
+	enum brk_event bev;
+	uint64_t t = ev->t_us > L->tmax ? (L->tmax = ev->t_us) : L->tmax;
+	int b = ev->backend, ep = ev->endpoint == 0xff ? -1 : ev->endpoint;
+	double lat;
+
+	if (b >= sp->nbackends || (src != cur && (b = POL_FIND_BACKEND(p, sp->backends[b].name)) < 0))
+		return;
+	if (ep >= sp->thr.nendpoints || (ep >= 0 && src != cur && (ep = POL_FIND_ENDPOINT(p, sp->thr.endpoints[ep].name)) < 0))
+		ep = -1;
+
+	/* 429s and client errors say nothing about a backend's health or latency */
+	if (oc.kind != OC_RATE_LIMITED && oc.kind != OC_LOCK_CONFLICT && oc.kind != OC_CLIENT_ERROR) {
+		lat = ev->latency_ms >= 0 ? ev->latency_ms : L->lat_ms[b] > 0 ? L->lat_ms[b] : p->backends[b].latency_ms;
+		L->agg[b].n++;
+		L->agg[b].err += oc.kind == OC_PSP_ERROR;
+		L->agg[b].lat_ms += lat;
+		if (ev->latency_ms >= 0 && oc.kind != OC_PSP_ERROR)
+			L->lat_ms[b] = L->lat_ms[b] > 0 ? L->lat_ms[b] + p->learn.latency_alpha * (lat - L->lat_ms[b]) : lat;
+	}
+	if ((bev = brk_event_of(&oc)) != BRK_EV_NONE)
+		brk_record(&L->brk[b], &p->breaker.cfg, bev, bev != BRK_EV_SUCCESS && pol_may_open(L, p, t), t);
+
+	/* posteriors: PSP errors are the breaker's signal, not the issuer's, unless asked */
+	if (ev->seg && (oc.kind != OC_PSP_ERROR || p->learn.errors_count)) {
+		struct srt_seg seg = { cur->bcode[b], ev->cur < sp->ncurrencies ? sp->currencies[ev->cur] : 0,
+		                       ev->country, ev->brand, ev->funding };
+
+		if (srt_add_outcome(&L->srt, &seg, oc.kind, t))
+			L->srt_dirty++;
+	}
+
+	/* budgets: global-* (and reasons we do not know) cut the account, endpoint-* the
+	 * account's budget for that endpoint; resource-specific limits are per object */
+	if (p->adaptive.enabled && (oc.kind == OC_RATE_LIMITED || oc.kind == OC_LOCK_CONFLICT)) {
+		int a = p->backends[b].account_idx, cell = a;
+
+		if (oc.rl == OC_RL_RESOURCE)
+			cell = -1;
+		else if ((oc.rl == OC_RL_ENDPOINT_RATE || oc.rl == OC_RL_ENDPOINT_CONCURRENCY) && ep >= 0)
+			cell = L->na + a * L->ne + ep;
+		if (cell >= 0 && aimd_on_outcome(&L->aimd[cell], &L->acfg[cell], oc.kind, t))
+			L->cuts++;
+	}
+}
+
+static const struct pol_view *pol_view_of_gen(const struct pol_engine *e, const struct pol_view *cur, uint16_t gen)
+{
+	const struct pol_view *v;
+
+	if (cur->gen == gen)
+		return cur;
+	for (v = e->retired; v; v = v->next_retired)
+		if (v->gen == gen)
+			return v;
+	return NULL;
+}
+
+void pol_learn_drain(struct pol_engine *e, uint64_t now_us)
+{
+	struct pol_view *cur = atomic_load(&e->view);
+	unsigned w;
+
+	(void)now_us;
+	for (w = 0; w < e->nworkers; w++) {
+		struct pol_ring *r = &e->rings[w];
+		uint32_t t = atomic_load_explicit(&r->tail, memory_order_relaxed);
+		uint32_t h = atomic_load_explicit(&r->head, memory_order_acquire);
+
+		for (; t != h; t++) {
+			const struct pol_event *ev = &r->ev[t & (POL_RING_SIZE - 1)];
+			const struct pol_view *src = pol_view_of_gen(e, cur, ev->gen);
+
+			if (src)
+				pol_learn_event(cur, src, ev);
+		}
+		atomic_store_explicit(&r->tail, t, memory_order_release);
+	}
+}
+
+/* ---- the tick ------------------------------------------------------------------------- */
+
+void pol_learn_tick(struct pol_engine *e, uint64_t min_seen, uint64_t now_us)
+{
+	struct pol_view *v = atomic_load(&e->view);
+	const struct policy *p = v->p;
+	struct pol_learn *L = v->L;
+	int b;
+
+	pol_learn_drain(e, now_us);
+	if (now_us < L->tmax)
+		now_us = L->tmax;
+	L->tmax = now_us;
+	for (b = 0; b < L->nb; b++) {
+		brk_update(&L->brk[b], &p->breaker.cfg, pol_may_open(L, p, now_us), now_us);
+		if (p->anomaly.enabled)
+			anom_tick(&L->anom[b], &p->anomaly.cfg, L->agg[b].n, L->agg[b].err, L->agg[b].lat_ms, now_us);
+		L->agg[b] = (struct pol_agg){ 0, 0, 0 };
+	}
+	pol_publish_backends(v, now_us);
+	pol_publish_budgets(v, now_us);
+	pol_forecasts(e, v, now_us);
+	pol_publish_srt(e, v, min_seen, now_us);
+}
+
+/* ---- reload ------------------------------------------------------------------------------ */
+
+void pol_learn_carry(struct pol_view *nv, const struct pol_view *ov)
+{
+	const struct policy *np = nv->p, *op = ov->p;
+	struct pol_learn *N = nv->L;
+	const struct pol_learn *O = ov->L;
+	int i, j, c, k;
+
+	N->tmax = O->tmax;
+	N->opens = O->opens;
+	N->cuts = O->cuts;
+	N->sheds = O->sheds;
+	for (i = 0; i < N->nb; i++) {
+		if ((j = POL_FIND_BACKEND(op, np->backends[i].name)) < 0)
+			continue;
+		N->brk[i] = O->brk[j]; /* a new window shape is taken by brk_update */
+		N->anom[i] = O->anom[j];
+		N->lat_ms[i] = O->lat_ms[j];
+		N->shown[i] = O->shown[j];
+		N->probe_batch_us[i] = O->probe_batch_us[j];
+	}
+	/* Posterior keys hash backend names and currency codes, not indices: the table
+	 * carries over whole when its size is unchanged (else a cold start). */
+	if (N->srt.cap == O->srt.cap) {
+		struct srt_cfg cfg = N->srt.cfg;
+		uint32_t limit = N->srt.limit;
+
+		srt_copy(&N->srt, &O->srt);
+		N->srt.cfg = cfg;
+		N->srt.limit = limit;
+		srt_copy(&N->pub[0], &N->srt);
+	}
+	for (i = 0; i < N->na; i++) {
+		if ((j = POL_FIND_ACCOUNT(op, np->accounts[i].id)) < 0)
+			continue;
+		N->aimd[i] = O->aimd[j];
+		for (k = 0; k < N->ne; k++) {
+			int ok = POL_FIND_ENDPOINT(op, np->thr.endpoints[k].name);
+
+			if (ok >= 0)
+				N->aimd[N->na + i * N->ne + k] = O->aimd[O->na + j * O->ne + ok];
+		}
+		for (c = 0; c < N->nc; c++) {
+			int oc = POL_FIND_CLASS(op, np->classes[c].name);
+
+			if (oc < 0)
+				continue;
+			/* a new season length starts that forecaster over */
+			if (O->fc[j * O->nc + oc].m == np->forecast.cfg.season)
+				N->fc[i * N->nc + c] = O->fc[j * O->nc + oc];
+			N->shed_since[i * N->nc + c] = O->shed_since[j * O->nc + oc];
+			if (atomic_load(&ov->shed[j]) >> oc & 1)
+				atomic_fetch_or(&nv->shed[i], 1ULL << c);
+		}
+	}
+	pol_publish_backends(nv, N->tmax);
+	pol_publish_budgets(nv, N->tmax);
+}
+
+/* ---- admin --------------------------------------------------------------------------------- */
+
+int pol_learn_override(struct pol_view *v, int b, int mode, uint64_t now_us)
+{
+	struct pol_learn *L = v->L;
+
+	if (b < 0 || b >= L->nb || mode < BRK_OVR_AUTO || mode > BRK_OVR_CLOSED)
+		return -1;
+	if (now_us < L->tmax)
+		now_us = L->tmax;
+	brk_set_override(&L->brk[b], &v->p->breaker.cfg, (enum brk_override)mode, now_us);
+	pol_publish_backends(v, now_us);
+	return 0;
+}
+
+void pol_learn_backend(const struct pol_view *v, int b, uint64_t now_us, struct pol_learn_backend *out)
+{
+	const struct pol_learn *L = v->L;
+
+	out->breaker = (int)brk_state_at(&L->brk[b], now_us);
+	out->anomaly = L->anom[b].state;
+	out->trips = L->brk[b].trips;
+	out->open_for_s = (double)brk_retry_in_us(&L->brk[b], now_us) / 1e6;
+}
+
+void pol_learn_forecast(const struct pol_view *v, int a, int c, uint64_t now_us, struct pol_learn_forecast *out)
+{
+	const struct pol_learn *L = v->L;
+
+	pol_demand(v->p, &L->fc[a * L->nc + c], now_us, out);
+	out->budget_rps = pol_cell_rate(v, a, now_us);
+	out->shed = atomic_load(&v->shed[a]) >> c & 1;
+}
+
+void pol_learn_counts(const struct pol_view *v, uint64_t *opens, uint64_t *cuts, uint64_t *sheds)
+{
+	*opens = v->L->opens;
+	*cuts = v->L->cuts;
+	*sheds = v->L->sheds;
+}

@@ -1,0 +1,61 @@
+/* engine-learn.h: the learning loop's control-thread half, internal to the engine: the
+ * master state of one view (breakers, posteriors, anomaly charts, forecasts, adaptive
+ * budgets), the merge of the workers' outcome rings, and what it publishes into the view
+ * (health, probe budgets, posterior snapshots, emission intervals, shed flags).
+ * Everything here runs on the control thread only; new/carry/free allocate, tick never. */
+#ifndef ENGINE_LEARN_H
+#define ENGINE_LEARN_H
+
+#include <stdint.h>
+
+#include "engine-t.h"
+
+/* The master state, sized for v's policy and the engine's workers. Not defined in the
+ * header: only engine-learn.c touches its fields. */
+struct pol_learn *pol_learn_new(const struct pol_view *v);
+void pol_learn_free(struct pol_learn *L); /* accepts NULL */
+
+/* Publishes v's initial snapshot (an empty posterior table) and health. */
+void pol_learn_attach(struct pol_view *v);
+
+/* Reload: learned state of ov for the backends, accounts, endpoints and classes whose
+ * names survive into nv (breakers, anomaly charts, latency, posteriors, adaptive
+ * budgets, forecasts, shed flags), then nv's published values from it. */
+void pol_learn_carry(struct pol_view *nv, const struct pol_view *ov);
+
+/* One tick: merge every worker's ring into the view in force (events from a retired view
+ * are mapped by name; ones from a view already freed are dropped), let time act on the
+ * breakers, feed the anomaly charts and forecasters, adapt the budgets, publish.
+ * min_seen: the smallest epoch every worker has passed (QSBR), read before the merge. */
+void pol_learn_tick(struct pol_engine *e, uint64_t min_seen, uint64_t now_us);
+
+/* Merge only (before a swap, so the carried state is complete). */
+void pol_learn_drain(struct pol_engine *e, uint64_t now_us);
+
+/* `set breaker <b> open|closed|auto` on the view in force: 0, or -1 (no such backend). */
+int pol_learn_override(struct pol_view *v, int backend, int mode, uint64_t now_us);
+
+/* Read-only figures for the admin getters. */
+struct pol_learn_backend {
+	int breaker;        /* enum brk_state, override applied */
+	int anomaly;        /* enum anom_state */
+	uint32_t trips;
+	double open_for_s;  /* time left open, 0 if not open */
+};
+void pol_learn_backend(const struct pol_view *v, int backend, uint64_t now_us, struct pol_learn_backend *out);
+
+struct pol_learn_forecast {
+	double now_rps, next_rps, day_rps; /* nowcast, Holt (horizon), Holt-Winters (next min) */
+	double budget_rps;                 /* the account's adaptive budget */
+	bool shed;
+};
+void pol_learn_forecast(const struct pol_view *v, int account, int cls, uint64_t now_us,
+                        struct pol_learn_forecast *out);
+
+/* Cumulative figures: breaker openings, budget cuts, sheds (carried over reloads). */
+void pol_learn_counts(const struct pol_view *v, uint64_t *opens, uint64_t *cuts, uint64_t *sheds);
+
+/* The account's or endpoint's adaptive rate now (cell index as in thr_state). */
+double pol_learn_rate(const struct pol_view *v, int cell, uint64_t now_us);
+
+#endif /* ENGINE_LEARN_H */

@@ -106,15 +106,39 @@ static int slot_flush(struct slot *s)
 	return 0;
 }
 
-/* Read and answer until the socket is empty or we must wait for the output to drain.
- * Returns -1 when the connection is gone. */
+/* Answer the complete frames waiting in `in` while `out` has room; keeps the books when
+ * that puts the connection in CLOSING. Returns the number of frames handled. */
+static unsigned slot_answer(struct slot *s)
+{
+	struct conn *c = &s->c;
+	struct worker *w = s->w;
+	unsigned n;
+
+	if (c->state == CONN_ST_CLOSING || !c->in_len || !conn_out_has_room(c))
+		return 0;
+	n = conn_process(c, &w->agent);
+	if (c->state == CONN_ST_CLOSING) {
+		s->closing_since = ev_now(w->loop);
+		STAT_ADD(w->st.disconnects_sent, 1);
+		if (c->close_status != SPOP_ST_NORMAL) {
+			STAT_ADD(w->st.protocol_errors, 1);
+			if (log_enabled(LOG_LVL_DEBUG))
+				log_json(LOG_LVL_DEBUG, "spop_disconnect", "status",
+				         spop_status_str(c->close_status), NULL);
+		} else if (c->peer_status != SPOP_ST_UNKNOWN) {
+			STAT_ADD(w->st.peer_disconnects, 1);
+		}
+	}
+	return n;
+}
+
+/* Read until the socket is empty, `in` is full or `out` has no room, answering as the
+ * bytes come. Returns -1 when the connection is gone. */
 static int slot_read(struct slot *s)
 {
 	struct conn *c = &s->c;
 	struct worker *w = s->w;
-	enum conn_state before = (enum conn_state)c->state;
 
-	w->agent.now_us = mono_us();
 	while (c->state != CONN_ST_CLOSING && conn_out_has_room(c)) {
 		size_t room = conn_in_room(c);
 		ssize_t n;
@@ -127,7 +151,7 @@ static int slot_read(struct slot *s)
 			STAT_ADD(w->st.bytes_in, (uint64_t)n);
 			c->in_len += (size_t)n;
 			s->last_active = ev_now(w->loop);
-			conn_process(c, &w->agent);
+			slot_answer(s);
 			if ((size_t)n < room)
 				break; /* the socket is most likely empty: spare a read */
 			continue;
@@ -141,46 +165,71 @@ static int slot_read(struct slot *s)
 			STAT_ADD(w->st.resets, 1);
 		return -1;
 	}
-	/* Frames already read but not yet answered for lack of output room. */
-	if (c->state != CONN_ST_CLOSING && c->in_len && conn_out_has_room(c))
-		conn_process(c, &w->agent);
-	if (c->state == CONN_ST_CLOSING && before != CONN_ST_CLOSING) {
-		s->closing_since = ev_now(w->loop);
-		STAT_ADD(w->st.disconnects_sent, 1);
-		if (c->close_status != SPOP_ST_NORMAL) {
-			STAT_ADD(w->st.protocol_errors, 1);
-			if (log_enabled(LOG_LVL_DEBUG))
-				log_json(LOG_LVL_DEBUG, "spop_disconnect", "status",
-				         spop_status_str(c->close_status), NULL);
-		} else if (c->peer_status != SPOP_ST_UNKNOWN) {
-			STAT_ADD(w->st.peer_disconnects, 1);
+	return 0;
+}
+
+/* Write, then answer the frames `out` had no room for, until the socket refuses bytes
+ * or nothing answerable is left. Without this, frames already read would wait for an
+ * EV_READ that never comes once HAProxy has nothing more to send.
+ * Returns -1 when the connection is gone, 1 while answers wait for socket room, else 0. */
+static int slot_pump(struct slot *s)
+{
+	for (;;) {
+		if (slot_flush(s) < 0)
+			return -1;
+		if (s->c.out_len > s->c.out_off)
+			return 1;
+		if (slot_answer(s) == 0)
+			return 0;
+	}
+}
+
+/* Drain (the worker is stopping): answer every frame that has arrived, then say
+ * goodbye and flush. While answers wait for socket room it returns, armed for
+ * EV_WRITE, and on_io calls it again. */
+static void slot_drain(struct slot *s)
+{
+	int r = 0;
+
+	s->w->agent.now_us = mono_us();
+	if (s->c.state != CONN_ST_CLOSING) {
+		if (slot_read(s) < 0 || (r = slot_pump(s)) < 0)
+			goto gone;
+		if (r == 0 && s->c.state != CONN_ST_CLOSING) {
+			conn_disconnect(&s->c, SPOP_ST_NORMAL, "agent shutting down");
+			s->closing_since = ev_now(s->w->loop);
 		}
 	}
-	stats_publish(w, c);
-	return 0;
+	if (slot_flush(s) < 0)
+		goto gone;
+	stats_publish(s->w, &s->c);
+	slot_arm(s);
+	return;
+gone:
+	stats_publish(s->w, &s->c);
+	slot_close(s);
 }
 
 static void on_io(struct ev_loop *loop, ev_io *io, int revents)
 {
 	struct slot *s = (struct slot *)io;
 
+	s->w->agent.now_us = mono_us();
 	if ((revents & EV_READ) && slot_read(s) < 0) {
 		stats_publish(s->w, &s->c);
 		slot_close(s);
 		return;
 	}
-	if (slot_flush(s) < 0) {
+	if (atomic_load_explicit(&s->w->stopping, memory_order_relaxed)) {
+		slot_drain(s);
+		return;
+	}
+	if (slot_pump(s) < 0) {
+		stats_publish(s->w, &s->c);
 		slot_close(s);
 		return;
 	}
-	/* Output drained: frames held back for lack of room can be answered now. */
-	if (s->c.in_len && s->c.state != CONN_ST_CLOSING && conn_out_has_room(&s->c)) {
-		slot_read(s);
-		if (slot_flush(s) < 0) {
-			slot_close(s);
-			return;
-		}
-	}
+	stats_publish(s->w, &s->c);
 	slot_arm(s);
 }
 
@@ -198,24 +247,6 @@ static void slot_begin(struct worker *w, struct slot *s)
 	STAT_ADD(w->st.conns_open, 1);
 	STAT_ADD(w->st.conns_total, 1);
 	ev_io_init(&s->io, on_io, s->fd, EV_READ);
-	slot_arm(s);
-}
-
-/* Drain: answer what has arrived, say goodbye, flush. */
-static void slot_drain(struct slot *s)
-{
-	if (s->c.state != CONN_ST_CLOSING) {
-		if (slot_read(s) < 0) {
-			slot_close(s);
-			return;
-		}
-		conn_disconnect(&s->c, SPOP_ST_NORMAL, "agent shutting down");
-		s->closing_since = ev_now(s->w->loop);
-	}
-	if (slot_flush(s) < 0) {
-		slot_close(s);
-		return;
-	}
 	slot_arm(s);
 }
 

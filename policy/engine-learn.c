@@ -21,6 +21,8 @@
 #include "srate.h"
 #include "thr.h"
 
+#define POL_FC_WARMUP_S 5 /* seconds of counts before a forecast trend is believed */
+
 struct pol_agg {
 	uint64_t n, err;
 	double lat_ms;
@@ -246,12 +248,18 @@ static double pol_demand(const struct policy *p, const struct fc *f, uint64_t no
 {
 	double frac = (double)(now_us % 1000000) / 1e6, d, h, now = 0, day = 0;
 
-	d = fc_short(f, 1);
-	h = fc_short(f, p->forecast.horizon_s);
+	/* Holt's first seconds set its trend from two raw counts (the first one partial):
+	 * trust the trend only after a few seconds */
+	d = fc_short(f, 0);
+	h = f->n_sec >= POL_FC_WARMUP_S ? fc_short(f, p->forecast.horizon_s) : d;
+	if (f->n_sec >= POL_FC_WARMUP_S && fc_short(f, 1) > d)
+		d = fc_short(f, 1);
 	if (h > d)
 		d = h;
-	if (frac >= 0.25)
-		now = f->sec_acc / frac;
+	/* the open second's pace, at its lower 2-sigma bound (Poisson counts): quick on a
+	 * surge, deaf to the noise of a few requests */
+	if (frac >= 0.25 && f->sec_acc > 4 * sqrt(f->sec_acc))
+		now = (f->sec_acc - 2 * sqrt(f->sec_acc)) / frac;
 	if (fc_day_ready(f))
 		day = fc_day(f, 1);
 	if (out) {

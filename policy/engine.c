@@ -812,7 +812,8 @@ void pol_decide(struct pol_engine *e, unsigned worker, const struct pay_request 
 		pol_reason(out, "explore", NULL);
 		pol_count(&w->c.explored);
 	}
-	/* what the forecasts see: demand on the account of the first choice */
+	/* what the forecasts see: the demand offered to the account of the first choice
+	 * (below: and the load a spill brings to another account) */
 	pol_count(&v->demand[(size_t)worker * v->demand_stride +
 	                     (size_t)(p->backends[best].account_idx * p->nclasses + r.cls)]);
 
@@ -853,6 +854,9 @@ void pol_decide(struct pol_engine *e, unsigned worker, const struct pay_request 
 		pol_reason(out, "spill", NULL);
 		pol_count(&w->c.spill);
 	}
+	if (b >= 0 && p->backends[b].account_idx != p->backends[best].account_idx)
+		pol_count(&v->demand[(size_t)worker * v->demand_stride +
+		                     (size_t)(p->backends[b].account_idx * p->nclasses + r.cls)]);
 	if (b < 0 && first >= 0) {
 		b = first;
 		wait = pol_take(v, &r, b, now_ns, share, (uint64_t)cl->queue_ms * 1000000, &which);
@@ -1059,7 +1063,7 @@ int pol_engine_budget_info(struct pol_engine *e, unsigned i, uint64_t now_us, st
 		out->endpoint = p->thr.endpoints[ep].name;
 		out->load = thr_load(thr_endpoint(&v->thr, (int)a, (int)ep), now_us * 1000);
 	}
-	out->rate = bu->rate;
+	out->rate = pol_learn_rate(v, (int)i, now_us); /* adaptive: the configured rate until a 429 */
 	out->burst = bu->burst;
 	return 0;
 }
@@ -1069,7 +1073,7 @@ void pol_engine_stats(struct pol_engine *e, uint64_t now_us, struct pol_stats *o
 	struct pol_view *v = atomic_load(&e->view);
 	const struct pin_table *t[3] = { &v->idem, &v->object, &v->account };
 	uint32_t now_s = (uint32_t)(now_us / 1000000);
-	unsigned i;
+	unsigned i, k;
 
 	memset(out, 0, sizeof(*out));
 	for (i = 0; i < e->nworkers; i++) {
@@ -1086,11 +1090,68 @@ void pol_engine_stats(struct pol_engine *e, uint64_t now_us, struct pol_stats *o
 		out->observed += atomic_load_explicit(&c->observed, memory_order_relaxed);
 		out->observe_bad += atomic_load_explicit(&c->observe_bad, memory_order_relaxed);
 		out->learned_objects += atomic_load_explicit(&c->learned_objects, memory_order_relaxed);
+		for (k = 0; k < 7; k++)
+			out->outcomes[k] += atomic_load_explicit(&c->outcomes[k], memory_order_relaxed);
+		out->dropped += atomic_load_explicit(&c->dropped, memory_order_relaxed);
+		out->shed += atomic_load_explicit(&c->shed, memory_order_relaxed);
+		out->probes += atomic_load_explicit(&c->probes, memory_order_relaxed);
+		out->explored += atomic_load_explicit(&c->explored, memory_order_relaxed);
+		out->breaker_avoided += atomic_load_explicit(&c->breaker_avoided, memory_order_relaxed);
+		out->anomaly_avoided += atomic_load_explicit(&c->anomaly_avoided, memory_order_relaxed);
 	}
+	pol_learn_counts(v, &out->breaker_opens, &out->budget_cuts, &out->sheds);
 	for (i = 0; i < 3; i++) {
 		out->pin_live[i] = pin_live(t[i], now_s);
 		out->pin_stored[i] = atomic_load(&t[i]->stored);
 		out->pin_evicted[i] = atomic_load(&t[i]->evicted);
 	}
 	out->reloads = e->reloads;
+}
+
+int pol_engine_set_breaker(struct pol_engine *e, const char *backend, enum pol_breaker_mode mode, uint64_t now_us)
+{
+	struct pol_view *v = atomic_load(&e->view);
+	int i = pol_backend_by_name(v->p, (struct pay_str){ backend, (uint32_t)strlen(backend) });
+	static const int brk_mode[] = { BRK_OVR_AUTO, BRK_OVR_OPEN, BRK_OVR_CLOSED };
+
+	if (i < 0 || (unsigned)mode > POL_BREAKER_CLOSED)
+		return -1;
+	return pol_learn_override(v, i, brk_mode[mode], now_us);
+}
+
+int pol_engine_learn_info(struct pol_engine *e, unsigned i, uint64_t now_us, struct pol_learn_info *out)
+{
+	struct pol_view *v = atomic_load(&e->view);
+	struct pol_learn_backend lb;
+	uint32_t f;
+
+	if (i >= (unsigned)v->p->nbackends)
+		return -1;
+	pol_learn_backend(v, (int)i, now_us, &lb);
+	f = atomic_load(&v->health[i].factor_ppm);
+	out->name = v->p->backends[i].name;
+	out->breaker = brk_state_name((enum brk_state)lb.breaker);
+	out->anomaly = lb.anomaly ? "degraded" : "normal";
+	out->trips = lb.trips;
+	out->open_for_s = lb.open_for_s;
+	out->factor = f ? f / 1e6 : 1;
+	out->probes = atomic_load(&v->health[i].probes);
+	return 0;
+}
+
+int pol_engine_forecast_info(struct pol_engine *e, unsigned i, uint64_t now_us, struct pol_forecast_info *out)
+{
+	struct pol_view *v = atomic_load(&e->view);
+	const struct policy *p = v->p;
+	struct pol_learn_forecast f;
+	int a, c;
+
+	if (i >= (unsigned)(p->naccounts * p->nclasses))
+		return -1;
+	a = (int)i / p->nclasses;
+	c = (int)i % p->nclasses;
+	pol_learn_forecast(v, a, c, now_us, &f);
+	*out = (struct pol_forecast_info){ p->accounts[a].id, p->classes[c].name, f.now_rps, f.next_rps, f.day_rps,
+	                                   f.budget_rps, f.shed };
+	return 0;
 }

@@ -112,7 +112,48 @@ struct pol_stats {
 	uint64_t observed, observe_bad, learned_objects;
 	uint64_t pin_live[3], pin_stored[3], pin_evicted[3]; /* idem, object, account */
 	uint64_t reloads;
+	/* the learning loop */
+	uint64_t outcomes[7];   /* by kind: success, decline_customer, decline_soft, psp_error,
+	                         * rate_limited, lock_conflict, client_error */
+	uint64_t dropped;       /* outcomes lost to a full ring (the control thread was late) */
+	uint64_t shed;          /* requests refused with shed:forecast */
+	uint64_t probes;        /* half-open probe requests sent */
+	uint64_t explored;      /* decisions that explored (Thompson draws) */
+	uint64_t breaker_avoided, anomaly_avoided; /* decisions a breaker / a penalty changed */
+	uint64_t breaker_opens, budget_cuts, sheds; /* breaker openings, AIMD cuts, shed starts */
 };
 void pol_engine_stats(struct pol_engine *e, uint64_t now_us, struct pol_stats *out);
+
+/* ---- control thread: the learning loop's state ----------------------------------------- */
+
+/* `set breaker <b> open|closed|auto`: forces a breaker (auto hands it back, closed with an
+ * empty window). Returns 0, or -1 if no backend has that name. Lasts until the next
+ * reload or `auto`. */
+enum pol_breaker_mode { POL_BREAKER_AUTO = 0, POL_BREAKER_OPEN, POL_BREAKER_CLOSED };
+int pol_engine_set_breaker(struct pol_engine *e, const char *backend, enum pol_breaker_mode mode,
+                           uint64_t now_us);
+
+struct pol_learn_info {
+	const char *name;
+	const char *breaker;    /* "closed", "degraded", "half-open", "open" */
+	const char *anomaly;    /* "normal", "degraded" */
+	unsigned trips;         /* times opened since the breaker last forgot */
+	double open_for_s;      /* open: seconds until half-open */
+	double factor;          /* score factor while degraded, 1 = none */
+	int probes;             /* half-open: probes left in the batch */
+};
+/* Backend i (policy order). Returns 0, or -1 past the last one. */
+int pol_engine_learn_info(struct pol_engine *e, unsigned i, uint64_t now_us, struct pol_learn_info *out);
+
+/* Forecast i: account a = i / nclasses, class i % nclasses. */
+struct pol_forecast_info {
+	const char *account, *class_name;
+	double now_rps;         /* the open second's pace */
+	double next_rps;        /* Holt, the worse of 1 s and the horizon ahead */
+	double day_rps;         /* Holt-Winters, next minute (0 until a day is learned) */
+	double budget_rps;      /* the account's budget now (adaptive) */
+	bool shed;              /* the class is shed on that account */
+};
+int pol_engine_forecast_info(struct pol_engine *e, unsigned i, uint64_t now_us, struct pol_forecast_info *out);
 
 #endif /* POLICY_H */

@@ -1,0 +1,576 @@
+/* test-learn.c: the learning loop end to end through the engine's public API, as tables
+ * of (time, event) -> expected state: outcomes reported with pol_observe, merged by
+ * pol_tick, and what pol_decide does next (routing, reason tokens, verdicts). Also: the
+ * loader's new sections, reload carry-over, zero allocation with ticks, and workers that
+ * decide and observe while the control thread ticks (ThreadSanitizer, `make tsan`). */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "policy.h"
+#include "test-pol-alloc.h"
+#include "test.h"
+
+#define S(lit) ((struct pay_str){ lit, sizeof(lit) - 1 })
+#define SEC 1000000ULL
+#define MS 1000ULL
+
+static char err[512];
+
+/* Two accounts that both present USD; "pa" is cheaper (2.9 % vs 3.5 %), so it is the
+ * first choice of every USD payment until something is learned. */
+#define BASE_POLICY \
+	"fee_schedules = ( { name = \"a\"; percent = 2.9; fixed = 30; }, { name = \"b\"; percent = 3.5; fixed = 30; } );\n" \
+	"backends = (\n" \
+	" { name = \"pa\"; account = \"acct_a\"; entity = \"x\"; region = \"other\"; currencies = [ \"usd\" ]; fee_schedule = \"a\"; },\n" \
+	" { name = \"pb\"; account = \"acct_b\"; entity = \"x\"; region = \"other\"; currencies = [ \"usd\" ]; fee_schedule = \"b\"; }\n" \
+	");\n" \
+	"classes = ( { name = \"checkout\"; priority = -100; reserve = 0.2; shed_order = 3; explore = 0.0; },\n" \
+	"            { name = \"read\"; priority = 100; shed_order = 2; queue_ms = 500; },\n" \
+	"            { name = \"background\"; priority = 200; shed_order = 1; } );\n" \
+	"classify = { default = \"checkout\"; trust_hints = true; rules = ( { hint = \"background\"; class = \"background\"; },\n" \
+	"             { method = \"GET\"; class = \"read\"; } ); };\n"
+
+static struct pol_engine *engine_from(const char *text, unsigned workers)
+{
+	struct policy *p = pol_load_string(text, "test", err, sizeof(err));
+	struct pol_engine *e;
+
+	if (!p)
+		TEST_FAIL_("%s", err);
+	if (!(e = pol_engine_new(p, workers, err, sizeof(err))))
+		TEST_FAIL_("%s", err);
+	return e;
+}
+
+static struct pol_engine *engine(const char *extra)
+{
+	static char text[8192];
+
+	snprintf(text, sizeof(text), "%s%s", BASE_POLICY, extra);
+	return engine_from(text, 1);
+}
+
+static struct pay_request pay(void)
+{
+	struct pay_request rq = { 0 };
+
+	rq.method = S("POST");
+	rq.path = S("/v1/payment_intents");
+	rq.currency = S("usd");
+	rq.card_country = S("US");
+	rq.card_brand = S("visa");
+	rq.card_funding = S("credit");
+	rq.amount = 10000;
+	rq.has_amount = true;
+	return rq;
+}
+
+static bool has_token(const struct pay_verdict *v, const char *tok)
+{
+	size_t n = strlen(tok);
+	const char *s = v->reason;
+
+	while ((s = strstr(s, tok))) {
+		if ((s == v->reason || s[-1] == ' ') && (s[n] == ' ' || s[n] == 0))
+			return true;
+		s++;
+	}
+	return false;
+}
+
+/* Decide one payment and report its outcome right away: status, decline code, rate-limit
+ * reason, latency. Returns the verdict. */
+static struct pay_verdict pay_and_report(struct pol_engine *e, struct pay_request rq, uint64_t now, int status,
+                                         const char *decline, const char *rl, int latency_ms)
+{
+	struct pay_verdict v;
+	struct pay_outcome o = { 0 };
+
+	pol_decide(e, 0, &rq, now, &v);
+	o.decision = (struct pay_str){ v.decision, v.decision_len };
+	o.backend = (struct pay_str){ v.backend, (uint32_t)strlen(v.backend) };
+	o.status = status;
+	o.latency_ms = latency_ms;
+	if (decline) {
+		o.err_type = S("card_error");
+		o.decline = (struct pay_str){ decline, (uint32_t)strlen(decline) };
+	}
+	if (rl)
+		o.rl_reason = (struct pay_str){ rl, (uint32_t)strlen(rl) };
+	if (v.verdict != PAY_REJECT)
+		pol_observe(e, 0, &o, now);
+	pol_quiesce(e, 0);
+	return v;
+}
+
+/* An outcome for a named backend without a decision (HAProxy's be_name only). */
+static void report(struct pol_engine *e, const char *backend, uint64_t now, int status, int latency_ms)
+{
+	struct pay_outcome o = { 0 };
+
+	o.backend = (struct pay_str){ backend, (uint32_t)strlen(backend) };
+	o.status = status;
+	o.latency_ms = latency_ms;
+	pol_observe(e, 0, &o, now);
+}
+
+static const char *breaker_of(struct pol_engine *e, unsigned i, uint64_t now)
+{
+	struct pol_learn_info li;
+
+	ASSERT_EQ(pol_engine_learn_info(e, i, now, &li), 0);
+	return li.breaker;
+}
+
+/* An outage of the first choice: a few failures, one tick, and traffic moves, saying why;
+ * after the open time, probes go there; their successes close the breaker; traffic comes
+ * back. Time table, 1 tick = 50 ms. */
+TEST(outage_reroutes_then_probes_and_recovers)
+{
+	struct pol_engine *e = engine("breaker = { open_s = 2.0; jitter = 0.0; probes = 2; };\n");
+	uint64_t t = 10 * SEC;
+	struct pay_verdict v;
+	int i, probes = 0;
+
+	pol_tick(e, t);
+	v = pay_and_report(e, pay(), t, 200, NULL, NULL, 300);
+	ASSERT_STREQ(v.backend, "pa");
+	ASSERT(has_token(&v, "cost"));
+	/* t+1 ms .. : pa answers 500 five times in a row (consecutive-failure trip) */
+	for (i = 0; i < 5; i++)
+		v = pay_and_report(e, pay(), t + (uint64_t)(i + 1) * MS, 500, NULL, NULL, 20);
+	ASSERT_STREQ(v.backend, "pa"); /* not merged yet: the workers see the old view */
+	pol_tick(e, t + 50 * MS);
+	ASSERT_STREQ(breaker_of(e, 0, t + 50 * MS), "open");
+	v = pay_and_report(e, pay(), t + 60 * MS, 200, NULL, NULL, 300);
+	ASSERT_STREQ(v.backend, "pb");
+	ASSERT(has_token(&v, "breaker:pa"));
+	ASSERT_EQ(v.verdict, PAY_ALLOW);
+	/* still open 1.9 s later */
+	pol_tick(e, t + 1950 * MS);
+	v = pay_and_report(e, pay(), t + 1960 * MS, 200, NULL, NULL, 300);
+	ASSERT_STREQ(v.backend, "pb");
+	/* t + 2.05 s: half-open, a batch of 2 probes */
+	pol_tick(e, t + 2050 * MS);
+	ASSERT_STREQ(breaker_of(e, 0, t + 2050 * MS), "half-open");
+	for (i = 0; i < 4; i++) {
+		v = pay_and_report(e, pay(), t + (2060 + (uint64_t)i) * MS, 200, NULL, NULL, 300);
+		if (has_token(&v, "probe:pa")) {
+			ASSERT_STREQ(v.backend, "pa");
+			probes++;
+		}
+	}
+	ASSERT_EQ(probes, 2);
+	pol_tick(e, t + 2100 * MS);
+	ASSERT_STREQ(breaker_of(e, 0, t + 2100 * MS), "closed");
+	v = pay_and_report(e, pay(), t + 2110 * MS, 200, NULL, NULL, 300);
+	ASSERT_STREQ(v.backend, "pa");
+	ASSERT(!has_token(&v, "breaker:pa"));
+	pol_engine_free(e);
+}
+
+/* A failed probe reopens at once, for twice as long. */
+TEST(failed_probe_reopens_longer)
+{
+	struct pol_engine *e = engine("breaker = { open_s = 1.0; jitter = 0.0; probes = 1; };\n");
+	uint64_t t = 10 * SEC;
+	struct pay_verdict v;
+	struct pol_learn_info li;
+	int i;
+
+	for (i = 0; i < 5; i++)
+		report(e, "pa", t, 503, 10);
+	pol_tick(e, t);
+	pol_tick(e, t + 1100 * MS);
+	ASSERT_STREQ(breaker_of(e, 0, t + 1100 * MS), "half-open");
+	v = pay_and_report(e, pay(), t + 1110 * MS, 502, NULL, NULL, 10);
+	ASSERT(has_token(&v, "probe:pa"));
+	pol_tick(e, t + 1150 * MS);
+	ASSERT_EQ(pol_engine_learn_info(e, 0, t + 1150 * MS, &li), 0);
+	ASSERT_STREQ(li.breaker, "open");
+	ASSERT_EQ(li.trips, 2);
+	ASSERT_NEAR(li.open_for_s, 1.96, 0.001); /* 2 s from the probe's answer */
+	pol_engine_free(e);
+}
+
+/* A decline storm: customers' cards declined (and soft declines) never open a breaker,
+ * and customer declines do not move P(auth). */
+TEST(decline_storm_opens_nothing)
+{
+	static const char *const codes[] = { "insufficient_funds", "incorrect_cvc", "expired_card",
+		"generic_decline", "do_not_honor", "lost_card" };
+	struct pol_engine *e = engine("");
+	uint64_t t = 10 * SEC;
+	struct pay_verdict v;
+	struct pol_stats st;
+	int i;
+
+	for (i = 0; i < 2000; i++) {
+		pay_and_report(e, pay(), t, 402, codes[i % 6], NULL, 400);
+		if (i % 20 == 0)
+			pol_tick(e, t);
+		t += 5 * MS;
+	}
+	pol_tick(e, t);
+	ASSERT_STREQ(breaker_of(e, 0, t), "closed");
+	ASSERT_STREQ(breaker_of(e, 1, t), "closed");
+	pol_engine_stats(e, t, &st);
+	ASSERT_EQ(st.breaker_opens, 0);
+	ASSERT(st.outcomes[1] > 0 && st.outcomes[2] > 0); /* customer and soft declines counted */
+	v = pay_and_report(e, pay(), t, 200, NULL, NULL, 300);
+	ASSERT(!has_token(&v, "breaker:pa") && !has_token(&v, "anomaly:pa"));
+	pol_engine_free(e);
+}
+
+/* Soft declines on pa for US visa credit cards: once the posterior snapshot is published
+ * (publish_ms), such payments go to pb by cost; other segments keep pa's prior. */
+TEST(auth_rate_learning_moves_segment)
+{
+	struct pol_engine *e = engine("learning = { publish_ms = 100; min_n = 20; };\n");
+	uint64_t t = 10 * SEC;
+	struct pay_request other = pay();
+	struct pay_verdict v;
+	int i;
+
+	for (i = 0; i < 200; i++) {
+		v = pay_and_report(e, pay(), t, i % 2 ? 402 : 200, i % 2 ? "do_not_honor" : NULL, NULL, 300);
+		ASSERT_STREQ(v.backend, "pa");
+		t += 20 * MS; /* 50/s: within pa's budget, so nothing spills */
+	}
+	for (i = 0; i < 200; i++) /* pb: mostly authorised */
+		report(e, "pb", t, 200, 300);
+	pol_tick(e, t);
+	pol_tick(e, t + 200 * MS);
+	v = pay_and_report(e, pay(), t + 210 * MS, 200, NULL, NULL, 300);
+	ASSERT_STREQ(v.backend, "pb");
+	ASSERT(has_token(&v, "cost"));
+	pol_engine_free(e);
+	(void)other;
+}
+
+/* Error rate drifting from 0 to 25 % (never 5 in a row, under the breaker's 50 %): the
+ * anomaly detector marks pa degraded, the score penalty moves traffic, the reason says
+ * anomaly:pa; the breaker stays closed. */
+TEST(anomaly_degrades_before_breaker)
+{
+	struct pol_engine *e = engine("anomaly = { warmup = 10; min_requests = 10; };\n");
+	uint64_t t = 10 * SEC;
+	struct pay_verdict v;
+	struct pol_learn_info li;
+	int tick, i;
+
+	for (tick = 0; tick < 60; tick++) {
+		for (i = 0; i < 12; i++)
+			report(e, "pa", t, tick >= 30 && i % 4 == 0 ? 500 : 200, 300);
+		pol_tick(e, t);
+		t += 50 * MS;
+	}
+	ASSERT_EQ(pol_engine_learn_info(e, 0, t, &li), 0);
+	ASSERT_STREQ(li.anomaly, "degraded");
+	ASSERT(li.factor < 1);
+	ASSERT_STREQ(li.breaker, "closed");
+	v = pay_and_report(e, pay(), t, 200, NULL, NULL, 300);
+	ASSERT_STREQ(v.backend, "pb");
+	ASSERT(has_token(&v, "anomaly:pa"));
+	pol_engine_free(e);
+}
+
+/* 429 with Stripe-Rate-Limited-Reason cuts the account's budget (x0.7, once per
+ * cool-down), which recovers additively; a 429 without it (lock conflict) cuts nothing. */
+TEST(rate_limit_cuts_budget_lock_does_not)
+{
+	struct pol_engine *e = engine("throttle = { account = { rate = 100.0; burst = 100.0; }; };\n");
+	uint64_t t = 10 * SEC;
+	struct pol_budget_info bi;
+	int i;
+
+	for (i = 0; i < 10; i++)
+		pay_and_report(e, pay(), t, 429, NULL, NULL, 50); /* lock conflicts */
+	pol_tick(e, t);
+	ASSERT_EQ(pol_engine_budget_info(e, 0, t, &bi), 0);
+	ASSERT_NEAR(bi.rate, 100, 1e-9);
+	for (i = 0; i < 10; i++)
+		pay_and_report(e, pay(), t, 429, NULL, "global-rate", 50);
+	pol_tick(e, t + 50 * MS);
+	ASSERT_EQ(pol_engine_budget_info(e, 0, t + 50 * MS, &bi), 0);
+	ASSERT_STREQ(bi.account, "acct_a");
+	ASSERT_NEAR(bi.rate, 70, 0.1); /* one cut for the burst: the cool-down absorbs the rest */
+	ASSERT_EQ(pol_engine_budget_info(e, 0, t + 10050 * MS, &bi), 0);
+	ASSERT_NEAR(bi.rate, 80, 0.1); /* +1 %/s of 100 */
+	ASSERT_EQ(pol_engine_budget_info(e, 1, t + 50 * MS, &bi), 0);
+	ASSERT_NEAR(bi.rate, 100, 1e-9); /* the other account is untouched */
+	pol_engine_free(e);
+}
+
+/* A surge of background traffic against a 20 req/s account: the forecast sheds it with
+ * shed:forecast while checkout flows; with forecasting off, nothing says shed:forecast. */
+static void surge(bool forecasting, unsigned *shed_bg, unsigned *co_ok, unsigned *co_total)
+{
+	char extra[512];
+	struct pol_engine *e;
+	struct pay_request bg = pay(), co = pay();
+	struct pay_verdict v;
+	uint64_t t = 10 * SEC;
+	int ms;
+
+	snprintf(extra, sizeof(extra),
+	         "throttle = { account = { rate = 20.0; burst = 20.0; }; };\n"
+	         "forecast = { enabled = %s; };\n", forecasting ? "true" : "false");
+	e = engine(extra);
+	bg.class_hint = S("background");
+	*shed_bg = *co_ok = *co_total = 0;
+	/* 10 s: checkout at 10/s throughout, background 5/s then 40/s from 3 s on */
+	for (ms = 0; ms < 10000; ms++, t += MS) {
+		if (ms % 50 == 0)
+			pol_tick(e, t);
+		if (ms % 100 == 0) {
+			pol_decide(e, 0, &co, t, &v);
+			(*co_total)++;
+			*co_ok += v.verdict != PAY_REJECT;
+		}
+		if (ms % (ms < 3000 ? 200 : 25) == 0) {
+			pol_decide(e, 0, &bg, t, &v);
+			*shed_bg += has_token(&v, "shed:forecast");
+			if (has_token(&v, "shed:forecast")) {
+				ASSERT_EQ(v.verdict, PAY_REJECT);
+				ASSERT_EQ(v.retry_after_s, 1);
+			}
+		}
+		pol_quiesce(e, 0);
+	}
+	pol_engine_free(e);
+}
+
+TEST(forecast_sheds_lowest_class_first)
+{
+	unsigned shed, ok, total;
+
+	surge(true, &shed, &ok, &total);
+	ASSERT(shed > 100);
+	ASSERT_EQ(ok, total);
+	surge(false, &shed, &ok, &total);
+	ASSERT_EQ(shed, 0);
+}
+
+/* Reload: a breaker that is open stays open for the backend whose name survives. */
+TEST(reload_carries_breaker_and_budget)
+{
+	char text[8192];
+	struct pol_engine *e = engine("");
+	struct pol_budget_info bi;
+	uint64_t t = 10 * SEC;
+	int i;
+
+	for (i = 0; i < 5; i++)
+		report(e, "pa", t, 500, 10);
+	pay_and_report(e, pay(), t, 429, NULL, "global-rate", 50);
+	pol_tick(e, t);
+	ASSERT_STREQ(breaker_of(e, 0, t), "open");
+	snprintf(text, sizeof(text), "%s", BASE_POLICY);
+	ASSERT_EQ(pol_engine_swap(e, pol_load_string(text, "test", err, sizeof(err)), err, sizeof(err)), 0);
+	pol_tick(e, t + 50 * MS);
+	ASSERT_STREQ(breaker_of(e, 0, t + 50 * MS), "open");
+	ASSERT_EQ(pol_engine_budget_info(e, 0, t + 50 * MS, &bi), 0); /* acct_a got the 429 */
+	ASSERT(bi.rate < 71);
+	pol_engine_free(e);
+}
+
+/* The admin's override: open forces traffic away, auto gives the breaker back. */
+TEST(breaker_override)
+{
+	struct pol_engine *e = engine("");
+	uint64_t t = 10 * SEC;
+	struct pay_verdict v;
+
+	ASSERT_EQ(pol_engine_set_breaker(e, "nope", POL_BREAKER_OPEN, t), -1);
+	ASSERT_EQ(pol_engine_set_breaker(e, "pa", POL_BREAKER_OPEN, t), 0);
+	v = pay_and_report(e, pay(), t, 200, NULL, NULL, 300);
+	ASSERT_STREQ(v.backend, "pb");
+	ASSERT(has_token(&v, "breaker:pa"));
+	pol_tick(e, t + 50 * MS);
+	ASSERT_STREQ(breaker_of(e, 0, t + 50 * MS), "open");
+	ASSERT_EQ(pol_engine_set_breaker(e, "pa", POL_BREAKER_AUTO, t + 60 * MS), 0);
+	v = pay_and_report(e, pay(), t + 70 * MS, 200, NULL, NULL, 300);
+	ASSERT_STREQ(v.backend, "pa");
+	pol_engine_free(e);
+}
+
+/* The loader: new sections and keys, defaults, errors with file:line. */
+TEST(loader_learning_sections)
+{
+	static const struct { const char *extra; const char *err; } bad[] = {
+		{ "breaker = { probes = 0; };\n", "test:11: 'probes' = 0 is out of range" },
+		{ "breaker = { open_s = 10.0; open_max_s = 5.0; };\n", "test:11: breaker: 'open_max_s'" },
+		{ "learning = { explore = 0.9; };\n", "test:11: 'explore' = 0.9" },
+		{ "forecast = { enabled = 1; };\n", "test:11: 'enabled' must be a boolean" },
+		{ "forecast = { horizon = 3; };\n", "test:11: unknown key 'horizon' in forecast" },
+		{ "outcomes = { unknown_decline = \"maybe\"; };\n", "test:11: 'unknown_decline' must be" },
+		{ "anomaly = { lambda = 0.0; };\n", "test:11: anomaly: lambda must be" },
+		{ "adaptive = { decrease = 1.5; };\n", "test:11: 'decrease' = 1.5 is out of range" },
+	};
+	char text[8192];
+	unsigned i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct policy *p;
+
+		snprintf(text, sizeof(text), "%s%s", BASE_POLICY, bad[i].extra);
+		p = pol_load_string(text, "test", err, sizeof(err));
+		if (p || strncmp(err, bad[i].err, strlen(bad[i].err)))
+			TEST_FAIL_("case %u: got '%s', want '%s...'", i, p ? "(loaded)" : err, bad[i].err);
+	}
+	snprintf(text, sizeof(text), "%s%s", BASE_POLICY,
+	         "breaker = { window_s = 5.0; buckets = 5; failure_rate = 0.3; slow_ms = 2000; max_ejected = 0.5; };\n"
+	         "learning = { half_life_s = 600.0; explore = 0.02; floor_k = 3.0; errors_count = true; };\n"
+	         "anomaly = { enabled = false; };\n"
+	         "forecast = { enabled = false; horizon_s = 5; headroom = 0.8; };\n"
+	         "adaptive = { decrease = 0.5; increase_per_s = 0.02; floor = 0.1; cooldown_ms = 1000; };\n"
+	         "outcomes = { customer = [ \"do_not_honor\" ]; psp_error = [ \"processing_error\" ]; };\n");
+	if (!pol_load_string(text, "test", err, sizeof(err)))
+		TEST_FAIL_("%s", err);
+}
+
+/* Decline-code overrides: do_not_honor as a customer decline teaches the posteriors
+ * nothing, so pa keeps its traffic. */
+TEST(decline_override_changes_learning)
+{
+	struct pol_engine *e = engine("learning = { publish_ms = 100; min_n = 20; };\n"
+	                              "outcomes = { customer = [ \"do_not_honor\" ]; };\n");
+	uint64_t t = 10 * SEC;
+	struct pay_verdict v;
+	struct pol_stats st;
+	int i;
+
+	for (i = 0; i < 200; i++, t += 2 * MS)
+		pay_and_report(e, pay(), t, 402, "do_not_honor", NULL, 300);
+	pol_tick(e, t);
+	pol_tick(e, t + 200 * MS);
+	v = pay_and_report(e, pay(), t + 210 * MS, 200, NULL, NULL, 300);
+	ASSERT_STREQ(v.backend, "pa");
+	pol_engine_stats(e, t, &st);
+	ASSERT_EQ(st.outcomes[1], 200);
+	pol_engine_free(e);
+}
+
+/* Steady state with ticks allocates nothing: decide, observe (rings), tick (merge,
+ * breakers, forecasts, snapshot publication). */
+TEST(tick_allocates_nothing)
+{
+	struct pol_engine *e = engine("learning = { publish_ms = 50; };\n");
+	uint64_t t = 10 * SEC;
+	int i;
+
+	for (i = 0; i < 2000; i++) /* warm up: tables and snapshots filled */
+		pay_and_report(e, pay(), t += MS, i % 9 ? 200 : 500, NULL, NULL, 300), (i % 50 ? (void)0 : pol_tick(e, t));
+	alloc_calls = 0;
+	alloc_counting = 1;
+	for (i = 0; i < 20000; i++) {
+		t += MS;
+		pay_and_report(e, pay(), t, i % 7 ? 200 : i % 2 ? 402 : 429, i % 7 ? NULL : "do_not_honor",
+		               i % 14 == 7 ? "global-rate" : NULL, 300);
+		if (i % 50 == 0)
+			pol_tick(e, t);
+	}
+	alloc_counting = 0;
+	if (ALLOC_COUNT_WORKS)
+		ASSERT_EQ(alloc_calls, 0);
+	pol_engine_free(e);
+}
+
+/* ---- concurrency ---------------------------------------------------------------------- */
+
+struct worker_arg {
+	struct pol_engine *e;
+	unsigned id;
+	atomic_int *stop;
+	atomic_ullong *clock;
+	unsigned long n;
+};
+
+static void *worker_main(void *a_)
+{
+	struct worker_arg *a = a_;
+
+	while (!atomic_load(a->stop)) {
+		uint64_t now = atomic_load(a->clock);
+		struct pay_request rq = pay();
+		struct pay_outcome o = { 0 };
+		struct pay_verdict v;
+
+		if (a->n % 3 == 0)
+			rq.class_hint = S("background");
+		pol_decide(a->e, a->id, &rq, now, &v);
+		o.decision = (struct pay_str){ v.decision, v.decision_len };
+		o.backend = (struct pay_str){ v.backend, (uint32_t)strlen(v.backend) };
+		o.status = a->n % 5 == 0 ? 500 : a->n % 7 == 0 ? 402 : 200;
+		o.latency_ms = 200;
+		pol_observe(a->e, a->id, &o, now);
+		if (a->n % 16 == 0)
+			pol_quiesce(a->e, a->id);
+		if (a->n % 4096 == 0)
+			pol_worker_idle(a->e, a->id);
+		a->n++;
+	}
+	pol_worker_idle(a->e, a->id);
+	return NULL;
+}
+
+/* Workers decide and observe while the control thread ticks (merging their rings,
+ * publishing snapshots, health, intervals, shed flags) and reloads now and then. */
+TEST(workers_observe_while_control_ticks)
+{
+	char text[8192];
+	struct pol_engine *e;
+	struct worker_arg args[2];
+	pthread_t th[2];
+	atomic_int stop = 0;
+	atomic_ullong clock = 10 * SEC;
+	struct pol_stats st;
+	int i;
+
+	snprintf(text, sizeof(text), "%s%s", BASE_POLICY,
+	         "learning = { publish_ms = 10; };\nthrottle = { account = { rate = 50.0; burst = 50.0; }; };\n");
+	e = engine_from(text, 2);
+	for (i = 0; i < 2; i++) {
+		args[i] = (struct worker_arg){ e, (unsigned)i, &stop, &clock, 0 };
+		ASSERT_EQ(pthread_create(&th[i], NULL, worker_main, &args[i]), 0);
+	}
+	for (i = 0; i < 300; i++) {
+		uint64_t now = atomic_fetch_add(&clock, 50 * MS) + 50 * MS;
+
+		pol_tick(e, now);
+		if (i % 50 == 49)
+			ASSERT_EQ(pol_engine_swap(e, pol_load_string(text, "test", err, sizeof(err)), err, sizeof(err)), 0);
+		pol_engine_stats(e, now, &st);
+		usleep(1000);
+	}
+	atomic_store(&stop, 1);
+	for (i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	pol_tick(e, atomic_load(&clock) + 50 * MS);
+	pol_engine_stats(e, atomic_load(&clock), &st);
+	ASSERT(args[0].n > 0 && args[1].n > 0);
+	ASSERT_EQ(st.observed, args[0].n + args[1].n);
+	ASSERT(st.outcomes[0] + st.outcomes[2] + st.outcomes[3] > 0);
+	pol_engine_free(e);
+}
+
+int main(void)
+{
+	RUN(outage_reroutes_then_probes_and_recovers);
+	RUN(failed_probe_reopens_longer);
+	RUN(decline_storm_opens_nothing);
+	RUN(auth_rate_learning_moves_segment);
+	RUN(anomaly_degrades_before_breaker);
+	RUN(rate_limit_cuts_budget_lock_does_not);
+	RUN(forecast_sheds_lowest_class_first);
+	RUN(reload_carries_breaker_and_budget);
+	RUN(breaker_override);
+	RUN(loader_learning_sections);
+	RUN(decline_override_changes_learning);
+	RUN(tick_allocates_nothing);
+	RUN(workers_observe_while_control_ticks);
+	return test_summary();
+}

@@ -247,6 +247,33 @@ hap_server_status() {
 # hap_server_is NAME BACKEND SERVER STATUS: for wait_until.
 hap_server_is() { [ "$(hap_server_status "$1" "$2" "$3")" = "$4" ]; }
 
+# need_stack: the prerequisites of a test against the whole stack.
+need_stack() {
+	need curl
+	need "$HAPROXY_BIN"
+	need_hap_cli
+	[ -x "$PAYAPI_BIN" ] || { fail prerequisite "$PAYAPI_BIN not built (make bench-bin)"; exit 1; }
+	[ -x "$PAYSPOA_BIN" ] || { fail prerequisite "$PAYSPOA_BIN not built (make)"; exit 1; }
+}
+
+# start_stack [SED-EXPR...]: two emulated accounts (processes stripe_us, stripe_eu),
+# payspoa ("agent") with a copy of conf/payspoa.conf edited by the SED-EXPRs (see
+# policy_copy), and haproxy ("hap") with haproxy/haproxy.cfg; returns once HAProxy's
+# spop-check sees the agent UP. Sets P_HTTP, P_US, P_EU, P_AGENT, POLICY, and HAP (the
+# frontend's base URL). Any failure ends the script with a FAIL.
+start_stack() {
+	alloc_port P_HTTP; alloc_port P_US; alloc_port P_EU; alloc_port P_AGENT
+	HAP=http://127.0.0.1:$P_HTTP
+	start_payapi stripe_us "$P_US" && start_payapi stripe_eu "$P_EU" || { fail start-payapi; exit 1; }
+	policy_copy "$T/pol" "$@" ||
+		{ fail policy "cannot derive the policy: $(head -3 "$T/pol/check.log" 2>/dev/null)"; exit 1; }
+	start_payspoa agent "$P_AGENT" "$POLICY" || { fail start-payspoa "$(tail -5 "$T/agent.log")"; exit 1; }
+	start_haproxy hap "$P_HTTP" "$P_US" "$P_EU" "$P_AGENT" ||
+		{ fail start-haproxy "$(tail -5 "$T/hap.log")"; exit 1; }
+	wait_until 10 hap_server_is hap spoe-payspoa payspoa1 UP ||
+		{ fail agent-up "spoe-payspoa/payspoa1 is '$(hap_server_status hap spoe-payspoa payspoa1)'"; exit 1; }
+}
+
 # ---- HTTP -----------------------------------------------------------------------------
 
 # req BASE METHOD PATH [CURL-ARGS...]: one request; sets CODE (000 when no answer), the

@@ -11,23 +11,8 @@
 # seconds.
 . "$(dirname "$0")/lib.sh"
 
-need curl
-need "$HAPROXY_BIN"
-need_hap_cli
-[ -x "$PAYAPI_BIN" ] || { fail prerequisite "$PAYAPI_BIN not built (make bench-bin)"; exit 1; }
-[ -x "$PAYSPOA_BIN" ] || { fail prerequisite "$PAYSPOA_BIN not built (make)"; exit 1; }
-
-alloc_port P_HTTP; alloc_port P_US; alloc_port P_EU; alloc_port P_AGENT
-HAP=http://127.0.0.1:$P_HTTP
-
-start_payapi stripe_us "$P_US" || { fail start-payapi; exit 1; }
-start_payapi stripe_eu "$P_EU" || { fail start-payapi; exit 1; }
-policy_copy "$T/pol" '$a breaker = { consecutive = 3; open_s = 2.0; open_max_s = 4.0; jitter = 0.0; probes = 2; window_s = 3.0; min_calls = 5; slow_ms = 200; slow_rate = 0.6; };' ||
-	{ fail policy "cannot derive the policy: $(head -3 "$T/pol/check.log")"; exit 1; }
-start_payspoa agent "$P_AGENT" "$POLICY" || { fail start-payspoa "$(tail -5 "$T/agent.log")"; exit 1; }
-start_haproxy hap "$P_HTTP" "$P_US" "$P_EU" "$P_AGENT" || { fail start-haproxy "$(tail -5 "$T/hap.log")"; exit 1; }
-wait_until 10 hap_server_is hap spoe-payspoa payspoa1 UP ||
-	{ fail agent-up "spoe-payspoa/payspoa1 is '$(hap_server_status hap spoe-payspoa payspoa1)'"; exit 1; }
+need_stack
+start_stack '$a breaker = { consecutive = 3; open_s = 2.0; open_max_s = 4.0; jitter = 0.0; probes = 2; window_s = 3.0; min_calls = 5; slow_ms = 200; slow_rate = 0.6; };'
 
 # gbp [PAYMENT_METHOD]: one GBP payment with a UK card; appends
 # "code advised instance reason" to $T/seen.

@@ -10,11 +10,7 @@
 # served by the advised backend then proves that use_backend followed the variable.
 . "$(dirname "$0")/lib.sh"
 
-need curl
-need "$HAPROXY_BIN"
-need_hap_cli
-[ -x "$PAYAPI_BIN" ] || { fail prerequisite "$PAYAPI_BIN not built (make bench-bin)"; exit 1; }
-[ -x "$PAYSPOA_BIN" ] || { fail prerequisite "$PAYSPOA_BIN not built (make)"; exit 1; }
+need_stack
 
 alloc_port P_HTTP; alloc_port P_HTTP2; alloc_port P_US; alloc_port P_EU; alloc_port P_AGENT
 HAP=http://127.0.0.1:$P_HTTP

@@ -7,22 +7,8 @@
 # never reaches an account, while checkout traffic keeps flowing).
 . "$(dirname "$0")/lib.sh"
 
-need curl
-need "$HAPROXY_BIN"
-need_hap_cli
-[ -x "$PAYAPI_BIN" ] || { fail prerequisite "$PAYAPI_BIN not built (make bench-bin)"; exit 1; }
-[ -x "$PAYSPOA_BIN" ] || { fail prerequisite "$PAYSPOA_BIN not built (make)"; exit 1; }
-
-alloc_port P_HTTP; alloc_port P_US; alloc_port P_EU; alloc_port P_AGENT
-HAP=http://127.0.0.1:$P_HTTP
-
-start_payapi stripe_us "$P_US" || { fail start-payapi; exit 1; }
-start_payapi stripe_eu "$P_EU" || { fail start-payapi; exit 1; }
-policy_copy "$T/pol" || { fail policy "cannot copy conf/payspoa.conf"; exit 1; }
-start_payspoa agent "$P_AGENT" "$POLICY" || { fail start-payspoa "$(tail -5 "$T/agent.log")"; exit 1; }
-start_haproxy hap "$P_HTTP" "$P_US" "$P_EU" "$P_AGENT" || { fail start-haproxy "$(tail -5 "$T/hap.log")"; exit 1; }
-wait_until 10 hap_server_is hap spoe-payspoa payspoa1 UP ||
-	{ fail agent-up "spoe-payspoa/payspoa1 is '$(hap_server_status hap spoe-payspoa payspoa1)'"; exit 1; }
+need_stack
+start_stack
 
 # served_by NAME BACKEND: the last answer was a 2xx from BACKEND, as payspoa advised.
 served_by() {

@@ -135,6 +135,20 @@ enum anom_state anom_tick(struct anom *a, const struct anom_cfg *c, uint64_t n,
 	return (enum anom_state)a->state;
 }
 
+void anom_clear(struct anom *a, uint64_t now_us)
+{
+	a->err.z = a->err.mean;
+	a->lat.z = a->lat.mean;
+	a->err.above = a->err.below = a->lat.above = a->lat.below = 0;
+	a->pend_n = a->pend_err = 0; /* the pool still holds answers from before */
+	a->pend_lat_ms = 0;
+	a->alarms = 0;
+	if (a->state != ANOM_NORMAL) {
+		a->state = ANOM_NORMAL;
+		a->since_us = now_us;
+	}
+}
+
 double anom_factor(const struct anom *a, const struct anom_cfg *c)
 {
 	double f = 1;

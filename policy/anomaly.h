@@ -34,6 +34,12 @@ void anom_init(struct anom *a, uint64_t now_us);
 enum anom_state anom_tick(struct anom *a, const struct anom_cfg *c, uint64_t n,
                           uint64_t errors, double lat_sum_ms, uint64_t now_us);
 
+/* Forget an alarm without changing the baselines: the backend was shown healthy another
+ * way (its breaker's probes succeeded) or has had no traffic to judge it on for a long
+ * time (a degraded backend scored down may get none, and could never clear). The charts
+ * restart in control, at their baselines, and the requests pooled so far are dropped. */
+void anom_clear(struct anom *a, uint64_t now_us);
+
 /* Score factor for the engine: 1 when normal, c->factor per chart in alarm (so
  * factor^2 when both are). */
 double anom_factor(const struct anom *a, const struct anom_cfg *c);

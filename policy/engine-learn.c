@@ -22,6 +22,8 @@
 #include "thr.h"
 
 #define POL_FC_WARMUP_S 5 /* seconds of counts before a forecast trend is believed */
+#define POL_ANOM_IDLE_US (10 * 1000000ULL) /* a degraded backend with no sample this long is
+                                            * given another chance */
 
 struct pol_agg {
 	uint64_t n, err;
@@ -38,6 +40,8 @@ struct pol_learn {
 	double lat_ms[POL_MAX_BACKENDS];        /* EWMA of answered calls, 0 = none yet */
 	uint8_t shown[POL_MAX_BACKENDS];        /* breaker state published last */
 	uint64_t probe_batch_us[POL_MAX_BACKENDS];
+	uint32_t anom_samples[POL_MAX_BACKENDS]; /* anom.samples at anom_seen_us */
+	uint64_t anom_seen_us[POL_MAX_BACKENDS];
 	struct srt_table srt, pub[2];           /* master, and the two published copies */
 	void *srt_mem[3];
 	int pub_cur;                            /* which of pub[] workers read */
@@ -489,10 +493,24 @@ void pol_learn_tick(struct pol_engine *e, uint64_t min_seen, uint64_t now_us)
 		now_us = L->tmax;
 	L->tmax = now_us;
 	for (b = 0; b < L->nb; b++) {
-		brk_update(&L->brk[b], &p->breaker.cfg, pol_may_open(L, p, now_us), now_us);
+		struct anom *a = &L->anom[b];
+		enum brk_state st = brk_update(&L->brk[b], &p->breaker.cfg, pol_may_open(L, p, now_us), now_us);
+
 		if (p->anomaly.enabled)
-			anom_tick(&L->anom[b], &p->anomaly.cfg, L->agg[b].n, L->agg[b].err, L->agg[b].lat_ms, now_us);
+			anom_tick(a, &p->anomaly.cfg, L->agg[b].n, L->agg[b].err, L->agg[b].lat_ms, now_us);
 		L->agg[b] = (struct pol_agg){ 0, 0, 0 };
+		if (a->samples != L->anom_samples[b]) {
+			L->anom_samples[b] = a->samples;
+			L->anom_seen_us[b] = now_us;
+		}
+		/* an alarm (and the evidence pooled towards one) ends when the breaker's probes
+		 * just proved the backend healthy, or when the penalty has kept all traffic (and
+		 * so all evidence) away for a while */
+		if ((st == BRK_CLOSED && L->shown[b] == BRK_HALF_OPEN) ||
+		    (a->state == ANOM_DEGRADED && now_us - L->anom_seen_us[b] >= POL_ANOM_IDLE_US)) {
+			anom_clear(a, now_us);
+			L->anom_seen_us[b] = now_us;
+		}
 	}
 	pol_publish_backends(v, now_us);
 	pol_publish_budgets(v, now_us);

@@ -841,7 +841,7 @@ void pol_decide(struct pol_engine *e, unsigned worker, const struct pay_request 
 	}
 	/* say why the choice is not the best one it could have been */
 	if (b != probe) {
-		if (held && (c = score_best(s, scored)) >= 0 && (held >> c & 1) && c != b) {
+		if (held && (c = score_best(raw, scored)) >= 0 && (held >> c & 1) && c != b) {
 			pol_reason(out, "breaker", p->backends[c].name);
 			pol_count(&w->c.breaker_avoided);
 		} else if (penalised && (c = score_best(raw, cand)) != best && c >= 0) {

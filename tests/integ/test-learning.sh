@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# test-learning.sh: the learning loop through a real HAProxy. Payments flow at ~50-200
+# req/s to the cheaper of two accounts (tests/integ/learning.conf); that account's
+# emulated API is switched to failing (every answer a 500): payspoa must abandon it within
+# a second, measured from the switch to the start of the last request it still served.
+# Switched back to healthy, it must be re-tested (the breaker's probe requests reach it,
+# X-Pay-Reason probe:stripe_us) and get the traffic back.
+. "$(dirname "$0")/lib.sh"
+
+need curl
+need "$HAPROXY_BIN"
+need_hap_cli
+[ -x "$PAYAPI_BIN" ] || { fail prerequisite "$PAYAPI_BIN not built (make bench-bin)"; exit 1; }
+[ -x "$PAYSPOA_BIN" ] || { fail prerequisite "$PAYSPOA_BIN not built (make)"; exit 1; }
+
+alloc_port P_HTTP; alloc_port P_US; alloc_port P_EU; alloc_port P_AGENT
+HAP=http://127.0.0.1:$P_HTTP
+LOADERS=${LOADERS:-3}
+
+start_payapi stripe_us "$P_US" || { fail start-payapi; exit 1; }
+start_payapi stripe_eu "$P_EU" || { fail start-payapi; exit 1; }
+mkdir -p "$T/pol" && cp tests/integ/learning.conf "$T/pol/" && POLICY=$T/pol/learning.conf
+"$PAYSPOA_BIN" -c -f "$POLICY" >"$T/check.log" 2>&1 || { fail policy "$(head -3 "$T/check.log")"; exit 1; }
+start_payspoa agent "$P_AGENT" "$POLICY" || { fail start-payspoa "$(tail -5 "$T/agent.log")"; exit 1; }
+start_haproxy hap "$P_HTTP" "$P_US" "$P_EU" "$P_AGENT" || { fail start-haproxy "$(tail -5 "$T/hap.log")"; exit 1; }
+wait_until 10 hap_server_is hap spoe-payspoa payspoa1 UP ||
+	{ fail agent-up "spoe-payspoa/payspoa1 is '$(hap_server_status hap spoe-payspoa payspoa1)'"; exit 1; }
+
+# loader I: payments back to back until $T/stop exists; one line per request:
+# "start-time|status|instance|reason" (start time from bash's EPOCHREALTIME).
+loader() {
+	local out=$T/load.$1 t0 line
+	while [ ! -e "$T/stop" ]; do
+		t0=$EPOCHREALTIME
+		line=$(curl -s --max-time 5 -o /dev/null -X POST "$HAP/v1/payment_intents" \
+			-d amount=1000 -d currency=usd -d payment_method=pm_card_visa -d confirm=true \
+			-H 'X-Card-Country: US' -H 'X-Card-Brand: visa' \
+			-w '%{http_code}|%header{x-payapi-instance}|%header{x-pay-reason}' 2>/dev/null)
+		echo "$t0|$line" >>"$out"
+	done
+}
+for i in $(seq "$LOADERS"); do loader "$i" & done
+LOAD_PIDS=$(jobs -p)
+stop_load() { touch "$T/stop"; for p in $LOAD_PIDS; do wait "$p" 2>/dev/null; done; }
+trap 'touch "$T/stop"; integ_cleanup' EXIT
+
+# window FROM TO: the requests started in [FROM, TO), all loaders merged and sorted.
+window() { sort -n "$T"/load.* | awk -F'|' -v a="$1" -v b="$2" '$1 >= a && $1 < b'; }
+now() { echo "$EPOCHREALTIME"; }
+share_of() { awk -F'|' -v who="$1" '{ n++; if ($3 == who) k++ } END { printf "%d %d\n", k, n }'; }
+
+sleep 2
+t_warm=$(now)
+sleep 2
+read -r k n < <(window "$t_warm" "$(now)" | share_of stripe_us)
+rate=$((n / 2))
+if [ "$n" -ge 100 ] && [ "$k" -ge $((n * 95 / 100)) ]; then
+	pass healthy_traffic_to_cheaper_account
+else
+	fail healthy_traffic_to_cheaper_account "$k of $n requests served by stripe_us in 2 s"
+fi
+
+# ---- the preferred account starts failing -------------------------------------------------
+payapi_mode "$P_US" mode=failing || { fail switch-failing "payapi refused the mode"; exit 1; }
+t_fail=$(now)
+sleep 1.8
+# The breaker opens for 2 s (open_s): until then only stripe_eu may serve. Failover time:
+# from the switch to the start of the last request stripe_us still served.
+last_us=$(window "$t_fail" "$(awk -v t="$t_fail" 'BEGIN { printf "%.6f", t + 1.8 }')" |
+	awk -F'|' '$3 == "stripe_us" { t = $1 } END { print t }')
+failover=$(awk -v a="$t_fail" -v b="${last_us:-$t_fail}" 'BEGIN { printf "%.3f", b - a }')
+read -r k n < <(window "$(awk -v t="$t_fail" 'BEGIN { printf "%.6f", t + 1.0 }')" \
+	"$(awk -v t="$t_fail" 'BEGIN { printf "%.6f", t + 1.8 }')" | share_of stripe_eu)
+bad=$(window "$t_fail" "$(now)" | awk -F'|' '$3 == "stripe_eu" && $2 != 200' | wc -l)
+echo "  load ~${rate} req/s; failover ${failover} s after the switch; then $k of $n requests on stripe_eu"
+if awk -v f="$failover" 'BEGIN { exit !(f < 1.0) }' && [ "$n" -gt 20 ] && [ "$k" -eq "$n" ]; then
+	pass failing_account_abandoned_within_1s
+else
+	fail failing_account_abandoned_within_1s "failover ${failover} s; in [1 s, 1.8 s) after the switch $k of $n on stripe_eu" \
+		"$(window "$t_fail" "$(now)" | awk -F'|' '$3 == "stripe_us"' | tail -5)"
+fi
+if window "$t_fail" "$(now)" | awk -F'|' '$3 == "stripe_eu"' | grep -q 'breaker:stripe_us'; then
+	pass reason_names_breaker
+else
+	fail reason_names_breaker "$(window "$t_fail" "$(now)" | tail -3)"
+fi
+expect rerouted_requests_succeed "non-200 answers from stripe_eu" "$bad" 0
+
+# Still failing: the probes of the half-open breaker fail, it reopens (4 s cap).
+sleep 2.5
+
+# ---- it recovers ---------------------------------------------------------------------------
+payapi_mode "$P_US" mode=healthy || { fail switch-healthy "payapi refused the mode"; exit 1; }
+t_heal=$(now)
+probe_ok() { window "$t_heal" "$(now)" | awk -F'|' '$3 == "stripe_us" && $2 == 200' | grep -q 'probe:stripe_us'; }
+if wait_until 8 probe_ok; then
+	t_probe=$(window "$t_heal" "$(now)" | awk -F'|' '$3 == "stripe_us" && $2 == 200 && /probe:stripe_us/ { print $1; exit }')
+	pass recovered_account_probed
+	echo "  first successful probe $(awk -v a="$t_heal" -v b="$t_probe" 'BEGIN { printf "%.3f", b - a }') s after recovery"
+else
+	fail recovered_account_probed "no probe:stripe_us answered 200 within 8 s" "$(window "$t_heal" "$(now)" | tail -5)"
+fi
+back() {
+	local t=$(now) k n
+	read -r k n < <(window "$(awk -v t="$t" 'BEGIN { printf "%.6f", t - 0.5 }')" "$t" | share_of stripe_us)
+	[ "$n" -gt 10 ] && [ "$k" -ge $((n * 9 / 10)) ]
+}
+if wait_until 8 back; then
+	pass recovered_account_gets_traffic_back
+else
+	fail recovered_account_gets_traffic_back "$(window "$t_heal" "$(now)" | tail -5)"
+fi
+
+stop_load
+integ_done

@@ -179,20 +179,22 @@ payapi_stat() {
 		grep -o "\"$2\":[0-9]*" | head -1 | cut -d: -f2
 }
 
-# policy_copy DIR [SED-EXPR...]: the default policy (conf/*.conf) copied into DIR, with
-# the admin socket and metrics moved off the shared defaults, then each SED-EXPR applied
-# to DIR/payspoa.conf. Sets POLICY to the file and POLICY_METRICS to its metrics port.
+# policy_copy DIR [SED-EXPR...]: conf/ copied into DIR; in the policy file (POLICY_FILE,
+# relative to conf/, default payspoa.conf) the admin socket, metrics and state file are
+# moved off the shared defaults, then each SED-EXPR is applied. Sets POLICY to the file
+# and POLICY_METRICS to its metrics port; the file must pass payspoa -c.
 policy_copy() {
-	local dir=$1 e
+	local dir=$1 e f
 	shift
-	mkdir -p "$dir" && cp conf/*.conf "$dir/" || return 1
+	mkdir -p "$dir" && cp -r conf/. "$dir/" || return 1
+	f=$dir/${POLICY_FILE:-payspoa.conf}
 	alloc_port POLICY_METRICS
 	sed -i -e "s|^\([[:space:]]*admin_socket[[:space:]]*=\).*|\1 \"$dir/admin.sock\";|" \
 		-e "s|^\([[:space:]]*metrics[[:space:]]*=\).*|\1 \"127.0.0.1:$POLICY_METRICS\";|" \
 		-e "s|^\([[:space:]]*state_file[[:space:]]*=\).*|\1 \"$dir/state.msgpack\";|" \
-		"$dir/payspoa.conf" || return 1
-	for e in "$@"; do sed -i -e "$e" "$dir/payspoa.conf" || return 1; done
-	POLICY=$dir/payspoa.conf
+		"$f" || return 1
+	for e in "$@"; do sed -i -e "$e" "$f" || return 1; done
+	POLICY=$f
 	"$PAYSPOA_BIN" -c -f "$POLICY" >"$dir/check.log" 2>&1 || {
 		echo "  payspoa -c -f $POLICY failed: $(head -3 "$dir/check.log" | tr '\n' ' ')"
 		return 1

@@ -41,9 +41,10 @@ seen() { sed 's/^/    /' "$T/seen" | tail -"${1:-12}"; }
 phase
 for i in $(seq 15); do gbp pm_card_chargeDeclinedInsufficientFunds; done
 for i in $(seq 5); do gbp pm_card_chargeDeclinedIncorrectCvc; done
-gbp
+for i in $(seq 5); do gbp; done
+# (payspoa explores the other account now and then: most, not all, go to stripe_eu)
 if ! grep -q breaker "$T/seen" && [ "$(grep -c '^402 stripe_eu stripe_eu ' "$T/seen")" -ge 15 ] &&
-	tail -1 "$T/seen" | grep -q '^200 stripe_eu stripe_eu '; then
+	[ "$(tail -5 "$T/seen" | grep -c '^200 stripe_eu stripe_eu ')" -ge 3 ]; then
 	pass declines_keep_breaker_closed
 else
 	fail declines_keep_breaker_closed "code advised instance reason:" "$(seen 25)"

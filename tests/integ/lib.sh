@@ -100,9 +100,14 @@ trap 'exit 1' INT
 INTEG_WATCHDOG=$!
 disown "$INTEG_WATCHDOG"   # so that a test's own "wait" never waits for it
 
-# integ_done: the last line of a test script.
+# integ_done: the last line of a test script. Every process not stopped on purpose must
+# still be running: a crash fails the script even when the cases it broke passed.
 integ_done() {
+	local name
 	[ "$INTEG_CASES" -gt 0 ] || fail "no-cases" "the script ran no case"
+	for name in "${!PROC[@]}"; do
+		alive "$name" || fail "process-$name" "exited unexpectedly:" "$(tail -5 "$T/$name.log")"
+	done
 	exit "$INTEG_FAILED"
 }
 

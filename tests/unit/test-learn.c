@@ -428,8 +428,13 @@ TEST(loader_learning_sections)
 	         "forecast = { enabled = false; horizon_s = 5; headroom = 0.8; };\n"
 	         "adaptive = { decrease = 0.5; increase_per_s = 0.02; floor = 0.1; cooldown_ms = 1000; };\n"
 	         "outcomes = { customer = [ \"do_not_honor\" ]; psp_error = [ \"processing_error\" ]; };\n");
-	if (!pol_load_string(text, "test", err, sizeof(err)))
-		TEST_FAIL_("%s", err);
+	{
+		struct policy *p = pol_load_string(text, "test", err, sizeof(err));
+
+		if (!p)
+			TEST_FAIL_("%s", err);
+		pol_free(p);
+	}
 }
 
 /* Decline-code overrides: do_not_honor as a customer decline teaches the posteriors

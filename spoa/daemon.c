@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -278,6 +279,36 @@ fail:
 	return NULL;
 }
 
+/* The run's totals, summed over the workers, in the "stopped" line: what an operator
+ * checks first after a restart (were there protocol errors? resets? refusals?). */
+static void log_totals(struct daemon *d, unsigned nworkers)
+{
+	struct { const char *name; size_t off; } f[] = {
+		{ "connections", offsetof(struct worker_stats, conns_total) },
+		{ "requests", offsetof(struct worker_stats, requests) },
+		{ "responses", offsetof(struct worker_stats, responses) },
+		{ "rejected", offsetof(struct worker_stats, reject) },
+		{ "unknown_messages", offsetof(struct worker_stats, unknown) },
+		{ "bad_args", offsetof(struct worker_stats, bad_args) },
+		{ "protocol_errors", offsetof(struct worker_stats, protocol_errors) },
+		{ "resets", offsetof(struct worker_stats, resets) },
+		{ "idle_closed", offsetof(struct worker_stats, idle_closed) },
+	};
+	char v[9][24], refused[24];
+
+	for (size_t i = 0; i < 9; i++) {
+		uint64_t sum = 0;
+
+		for (unsigned k = 0; k < nworkers; k++)
+			sum += STAT_GET(*(_Atomic uint64_t *)((char *)&d->workers[k].st + f[i].off));
+		snprintf(v[i], sizeof(v[i]), "%llu", (unsigned long long)sum);
+	}
+	snprintf(refused, sizeof(refused), "%llu", (unsigned long long)d->refused);
+	log_json(LOG_LVL_INFO, "stopped", f[0].name, v[0], f[1].name, v[1], f[2].name, v[2],
+	         f[3].name, v[3], f[4].name, v[4], f[5].name, v[5], f[6].name, v[6], f[7].name, v[7],
+	         f[8].name, v[8], "refused", refused, NULL);
+}
+
 int daemon_run(struct daemon *d)
 {
 	unsigned started = 0;
@@ -328,7 +359,7 @@ stop:
 		worker_stop(&d->workers[i]);
 	for (unsigned i = 0; i < started; i++)
 		worker_join(&d->workers[i]);
-	log_json(LOG_LVL_INFO, "stopped", NULL);
+	log_totals(d, started);
 	return d->exit_code;
 }
 

@@ -45,18 +45,16 @@ static void stats_publish(struct worker *w, struct conn *c)
 	STAT_ADD(w->st.ack, c->counts.ack);
 	STAT_ADD(w->st.aborted, c->counts.aborted);
 	memset(&c->counts, 0, sizeof(c->counts));
-	if (a->requests != af->requests || a->responses != af->responses || a->unknown != af->unknown) {
-		STAT_ADD(w->st.requests, a->requests - af->requests);
-		STAT_ADD(w->st.responses, a->responses - af->responses);
-		STAT_ADD(w->st.unknown, a->unknown - af->unknown);
-		STAT_ADD(w->st.bad_args, a->bad_args - af->bad_args);
-		STAT_ADD(w->st.allow, a->allow - af->allow);
-		STAT_ADD(w->st.queue, a->queue - af->queue);
-		STAT_ADD(w->st.reject, a->reject - af->reject);
-		STAT_ADD(w->st.truncated, a->truncated - af->truncated);
-		STAT_ADD(w->st.duplicates, a->duplicates - af->duplicates);
-		*af = *a;
-	}
+	STAT_ADD(w->st.requests, a->requests - af->requests);
+	STAT_ADD(w->st.responses, a->responses - af->responses);
+	STAT_ADD(w->st.unknown, a->unknown - af->unknown);
+	STAT_ADD(w->st.bad_args, a->bad_args - af->bad_args);
+	STAT_ADD(w->st.allow, a->allow - af->allow);
+	STAT_ADD(w->st.queue, a->queue - af->queue);
+	STAT_ADD(w->st.reject, a->reject - af->reject);
+	STAT_ADD(w->st.truncated, a->truncated - af->truncated);
+	STAT_ADD(w->st.duplicates, a->duplicates - af->duplicates);
+	*af = *a;
 }
 
 /* Ask libev for exactly the events the connection can use now. */

@@ -287,6 +287,10 @@ TEST(reload_bad_file_keeps_old_policy)
 	ASSERT_STREQ(sc_ack_str(&a, "verdict"), "allow");
 	pp_close(c);
 	ASSERT_EQ(pp_stop(&d, SIGTERM, 5000), 0);
+	/* The run's totals close the log: pp_start's probe and two clients, two decisions,
+	 * no errors. */
+	ASSERT(pp_log_has(&d, "\"event\":\"stopped\",\"connections\":\"3\",\"requests\":\"2\""));
+	ASSERT(pp_log_has(&d, "\"protocol_errors\":\"0\""));
 }
 
 int main(int argc, char **argv)

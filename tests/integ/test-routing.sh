@@ -120,4 +120,18 @@ fi
 leaks=$(grep -c -e "$KEY" -e "$first_id" -e pm_card_ "$T/agent.log")
 expect agent_log_has_no_raw_identifiers "agent log lines with the key, an object id or a payment method" "$leaks" 0
 
+# ---- the agent saw what HAProxy sent ---------------------------------------------------------
+
+# HAProxy logs one line per SPOE group it completed (st=0); payspoa's "stopped" line
+# carries its own totals. Every pay-request and pay-response HAProxy completed must have
+# been counted by payspoa, with no bad argument, unknown message or protocol error.
+stop agent
+hap_req=$(grep -c '<GROUP:pay-request> .* st=0 ' "$T/hap.log")
+hap_res=$(grep -c '<GROUP:pay-response> .* st=0 ' "$T/hap.log")
+stopped=$(grep '"event":"stopped"' "$T/agent.log" | tail -1)
+total() { printf '%s' "$stopped" | grep -o "\"$1\":\"[0-9]*\"" | grep -o '[0-9]*'; }
+got="$(total requests) $(total responses) $(total bad_args) $(total unknown_messages) $(total protocol_errors)"
+expect agent_counted_every_message "payspoa requests responses bad_args unknown_messages protocol_errors" \
+	"$got" "$hap_req $hap_res 0 0 0"
+
 integ_done

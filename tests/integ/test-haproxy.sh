@@ -143,8 +143,7 @@ else
 	fail pay_response_sent "expected $nreq successful pay-request and pay-response groups, no errors:" \
 		"$(sed -n "$log0,\$p" "$T/hap.log" | grep SPOE | tail -6)"
 fi
-# TODO(payspoa stats): once the daemon counts outcomes (admin "show info" or /metrics),
-# also check that payspoa itself received $nreq pay-response messages.
+# (test-routing.sh checks the other side: payspoa's own totals match HAProxy's.)
 
 # ---- the agent dies: fail open --------------------------------------------------------------
 

@@ -71,7 +71,7 @@ check-config: payspoa
 # --- tests ------------------------------------------------------------------------
 # deps: install what the tests need from Debian (root) or say exactly what to install.
 DEBS := build-essential pkg-config libev-dev libconfig-dev libmsgpack-dev \
-        libcurl4-openssl-dev libssl-dev haproxy clang curl
+        libcurl4-openssl-dev libssl-dev haproxy clang curl socat
 deps:
 	@tests/deps $(DEBS)
 
@@ -80,7 +80,7 @@ test: deps
 	tests/run all
 
 unit-bin: $(UNIT_BIN)
-proto-bin: payspoa $(PROTO_BIN)
+proto-bin: $(BUILD)/payspoa $(PROTO_BIN)
 unit: unit-bin
 	tests/run unit $(BUILD)
 proto: proto-bin

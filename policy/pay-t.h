@@ -28,6 +28,9 @@ struct pay_request {
 	struct pay_str card_brand;
 	struct pay_str card_funding; /* credit, debit, prepaid */
 	struct pay_str class_hint;   /* X-Pay-Class */
+	/* Existing objects named in the body, not the path (`POST /v1/refunds
+	 * payment_intent=pi_…`): the request must reach the account that holds them. */
+	struct pay_str payment_intent, charge, customer;
 	int64_t amount;              /* minor units; meaningful only if has_amount */
 	bool has_amount;
 };
@@ -52,7 +55,7 @@ enum pay_verdict_kind {
 };
 
 #define PAY_REASON_MAX   96  /* bytes, without NUL */
-#define PAY_DECISION_MAX 32  /* bytes, without NUL */
+#define PAY_DECISION_MAX 40  /* bytes, without NUL */
 
 /* What the engine answers; the daemon turns it into txn.pay.* variables. */
 struct pay_verdict {

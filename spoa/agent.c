@@ -85,12 +85,14 @@ static int read_request(struct agent *a, const uint8_t **p, const uint8_t *end, 
 		case 6:
 			if (NAME_IS(k, "method")) arg_str(a, &d, &rq->method);
 			else if (NAME_IS(k, "amount")) rq->has_amount = arg_int(a, &d, &rq->amount);
+			else if (NAME_IS(k, "charge")) arg_str(a, &d, &rq->charge);
 			break;
 		case 7:
 			if (NAME_IS(k, "account")) arg_str(a, &d, &rq->account);
 			break;
 		case 8:
 			if (NAME_IS(k, "currency")) arg_str(a, &d, &rq->currency);
+			else if (NAME_IS(k, "customer")) arg_str(a, &d, &rq->customer);
 			break;
 		case 10:
 			if (NAME_IS(k, "card_brand")) arg_str(a, &d, &rq->card_brand);
@@ -98,6 +100,9 @@ static int read_request(struct agent *a, const uint8_t **p, const uint8_t *end, 
 		case 12:
 			if (NAME_IS(k, "card_country")) arg_str(a, &d, &rq->card_country);
 			else if (NAME_IS(k, "card_funding")) arg_str(a, &d, &rq->card_funding);
+			break;
+		case 14:
+			if (NAME_IS(k, "payment_intent")) arg_str(a, &d, &rq->payment_intent);
 			break;
 		default:
 			break;

@@ -25,9 +25,20 @@
 #define POL_ANOM_IDLE_US (10 * 1000000ULL) /* a degraded backend with no sample this long is
                                             * given another chance */
 
+#define POL_UNANS_WITNESS_US (10 * 1000000ULL) /* missing answers teach only while some
+                                                * answer came back this recently */
+#define POL_UNANS_FED_SLOTS 64                  /* seconds of fed failures that late answers
+                                                * may still claim (a power of two) */
+
 struct pol_agg {
 	uint64_t n, err;
 	double lat_ms;
+};
+
+/* A backend's current run of judged ticks whose missing share reached min_share. */
+struct pol_unans_run {
+	uint32_t decided, missing;
+	uint32_t pending;       /* missing ones not fed yet (the run is below min_calls) */
 };
 
 struct pol_learn {
@@ -55,6 +66,14 @@ struct pol_learn {
 	uint64_t *shed_since;                   /* [account][class]: when the shed began */
 	uint8_t order[POL_MAX_CLASSES];         /* classes by shed_order, most protected first */
 	uint64_t opens, cuts, sheds;            /* cumulative, carried over reloads */
+	/* unanswered decisions (engine-t.h): ticks are judged in order, from unans_next */
+	bool unans_started;
+	uint64_t unans_next;
+	uint64_t unans_witness_us;              /* when a judged tick last had an answer, 0 never */
+	struct pol_unans_run run[POL_MAX_BACKENDS];
+	uint32_t fed_tag[POL_MAX_BACKENDS][POL_UNANS_FED_SLOTS];  /* second + 1 */
+	uint32_t fed_left[POL_MAX_BACKENDS][POL_UNANS_FED_SLOTS]; /* failures fed, not yet claimed */
+	uint64_t unans_missing, unans_fed, unans_late; /* cumulative */
 };
 
 /* ---- construction ------------------------------------------------------------------- */
@@ -394,6 +413,128 @@ static bool pol_may_open(const struct pol_learn *L, const struct policy *p, uint
 	return brk_may_open(all, (size_t)L->nb, p->breaker.max_ejected_permille, now_us);
 }
 
+/* ---- unanswered decisions ------------------------------------------------------------ */
+
+/* Feeds k missing answers of tick s to backend b's breaker and anomaly chart as PSP errors
+ * (a timeout: latency at least the grace delay), and remembers them per second so that a
+ * late answer can claim one back. */
+static void pol_unans_fail(struct pol_view *v, int b, uint64_t s, uint32_t k, uint64_t now_us)
+{
+	const struct policy *p = v->p;
+	struct pol_learn *L = v->L;
+	uint32_t sec = (uint32_t)(s * POL_UNANS_TICK_US / 1000000), i = sec & (POL_UNANS_FED_SLOTS - 1), j;
+
+	if (L->fed_tag[b][i] != sec + 1) {
+		L->fed_tag[b][i] = sec + 1;
+		L->fed_left[b][i] = 0;
+	}
+	L->fed_left[b][i] += k;
+	L->unans_fed += k;
+	L->agg[b].n += k;
+	L->agg[b].err += k;
+	L->agg[b].lat_ms += (double)k * (double)p->learn.unans.grace_ms;
+	for (j = 0; j < k; j++)
+		brk_record(&L->brk[b], &p->breaker.cfg, BRK_EV_FAILURE, pol_may_open(L, p, now_us), now_us);
+}
+
+/* A late answer (decided in tick dtick) to backend b: true when it was fed as missing (the
+ * failure stands for it; it must not teach again). The run that fed it may have begun a
+ * few seconds before it was fed: the answer's second and the two after it are searched. */
+static bool pol_unans_claim(struct pol_learn *L, int b, uint32_t dtick)
+{
+	uint32_t sec = (uint32_t)((uint64_t)dtick * POL_UNANS_TICK_US / 1000000), k;
+
+	L->unans_late++;
+	for (k = 0; k < 3; k++) {
+		uint32_t i = (sec + k) & (POL_UNANS_FED_SLOTS - 1);
+
+		if (L->fed_tag[b][i] == sec + k + 1 && L->fed_left[b][i]) {
+			L->fed_left[b][i]--;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Tick s of backend b: dec decisions, ans answers in time. Missing answers are no proof of
+ * failure (a client that hung up, a pay-response group that failed or is not configured),
+ * so they teach only in runs: consecutive judged ticks (ticks without decisions neither
+ * break nor extend one) whose missing share is at least min_share; once a run holds
+ * min_calls decisions its missing ones are fed, then each tick's as it is judged. A
+ * half-open breaker's probes count at once: a probe that is never answered failed. */
+static void pol_unans_tick(struct pol_view *v, int b, uint64_t s, uint32_t dec, uint32_t ans, bool dormant,
+                           uint64_t now_us)
+{
+	const struct policy *p = v->p;
+	struct pol_learn *L = v->L;
+	struct pol_unans_run *r = &L->run[b];
+	uint32_t miss = dec > ans ? dec - ans : 0;
+
+	L->unans_missing += miss;
+	if (dormant || !miss || (double)miss < p->learn.unans.min_share * dec) {
+		*r = (struct pol_unans_run){ 0, 0, 0 };
+		return;
+	}
+	r->decided += dec;
+	r->missing += miss;
+	r->pending += miss;
+	if (r->decided < p->learn.unans.min_calls && brk_state_at(&L->brk[b], now_us) != BRK_HALF_OPEN)
+		return;
+	pol_unans_fail(v, b, s, r->pending, now_us);
+	r->pending = 0;
+}
+
+/* Judges every tick s whose answers are all in: the workers stop counting answers for s
+ * at (s + 1) tick + grace (later ones are flagged late), and one more tick of margin covers
+ * a worker's clock read just before that. Ticks older than the workers' ring are lost (a
+ * control thread that stalled), never misread: each cell's tag names its tick. */
+static void pol_unans_judge(struct pol_engine *e, struct pol_view *v, uint64_t now_us)
+{
+	struct pol_learn *L = v->L;
+	uint64_t last, s;
+	unsigned w, slots = v->unans_slots;
+	int b, nb = L->nb;
+
+	if (!v->unans || now_us < v->unans_grace_us + 2 * (uint64_t)POL_UNANS_TICK_US)
+		return;
+	last = (now_us - v->unans_grace_us) / POL_UNANS_TICK_US - 2;
+	if (!L->unans_started || L->unans_next + slots - 4 < last) {
+		L->unans_next = L->unans_started && last > slots - 4 ? last - (slots - 4) : last;
+		L->unans_started = true;
+	}
+	for (s = L->unans_next; s <= last; s++) {
+		uint32_t dec[POL_MAX_BACKENDS], ans[POL_MAX_BACKENDS], tag = (uint32_t)s + 1;
+		bool any = false, dormant;
+
+		for (b = 0; b < nb; b++) {
+			dec[b] = ans[b] = 0;
+			for (w = 0; w < e->nworkers; w++) {
+				struct pol_unans_cell *c =
+					&v->unans[((size_t)w * (size_t)nb + (size_t)b) * slots + (s & (slots - 1))];
+				uint32_t d, a;
+
+				if (atomic_load_explicit(&c->tag, memory_order_acquire) != tag)
+					continue;
+				d = atomic_load_explicit(&c->decided, memory_order_relaxed);
+				a = atomic_load_explicit(&c->answered, memory_order_relaxed);
+				atomic_thread_fence(memory_order_acquire);
+				if (atomic_load_explicit(&c->tag, memory_order_relaxed) != tag)
+					continue; /* reused meanwhile: lost, not misread */
+				dec[b] += d;
+				ans[b] += a;
+			}
+			any |= ans[b] > 0;
+		}
+		if (any)
+			L->unans_witness_us = now_us;
+		dormant = !L->unans_witness_us || now_us - L->unans_witness_us > POL_UNANS_WITNESS_US;
+		for (b = 0; b < nb; b++)
+			if (dec[b])
+				pol_unans_tick(v, b, s, dec[b], ans[b], dormant, now_us);
+	}
+	L->unans_next = last + 1;
+}
+
 /* One event into the master state of cur; src is the view the worker held. */
 static void pol_learn_event(struct pol_view *cur, const struct pol_view *src, const struct pol_event *ev)
 {
@@ -403,15 +544,18 @@ static void pol_learn_event(struct pol_view *cur, const struct pol_view *src, co
 	enum brk_event bev;
 	uint64_t t = ev->t_us > L->tmax ? (L->tmax = ev->t_us) : L->tmax;
 	int b = ev->backend, ep = ev->endpoint == 0xff ? -1 : ev->endpoint;
+	bool health;
 	double lat;
 
 	if (b >= sp->nbackends || (src != cur && (b = POL_FIND_BACKEND(p, sp->backends[b].name)) < 0))
 		return;
 	if (ep >= sp->thr.nendpoints || (ep >= 0 && src != cur && (ep = POL_FIND_ENDPOINT(p, sp->thr.endpoints[ep].name)) < 0))
 		ep = -1;
+	/* a late answer already counted as missing teaches health once, not twice */
+	health = !(ev->late && src == cur && pol_unans_claim(L, b, ev->dtick));
 
 	/* 429s and client errors say nothing about a backend's health or latency */
-	if (oc.kind != OC_RATE_LIMITED && oc.kind != OC_LOCK_CONFLICT && oc.kind != OC_CLIENT_ERROR) {
+	if (health && oc.kind != OC_RATE_LIMITED && oc.kind != OC_LOCK_CONFLICT && oc.kind != OC_CLIENT_ERROR) {
 		lat = ev->latency_ms >= 0 ? ev->latency_ms : L->lat_ms[b] > 0 ? L->lat_ms[b] : p->backends[b].latency_ms;
 		L->agg[b].n++;
 		L->agg[b].err += oc.kind == OC_PSP_ERROR;
@@ -419,7 +563,7 @@ static void pol_learn_event(struct pol_view *cur, const struct pol_view *src, co
 		if (ev->latency_ms >= 0 && oc.kind != OC_PSP_ERROR)
 			L->lat_ms[b] = L->lat_ms[b] > 0 ? L->lat_ms[b] + p->learn.latency_alpha * (lat - L->lat_ms[b]) : lat;
 	}
-	if ((bev = brk_event_of(&oc)) != BRK_EV_NONE)
+	if (health && (bev = brk_event_of(&oc)) != BRK_EV_NONE)
 		brk_record(&L->brk[b], &p->breaker.cfg, bev, bev != BRK_EV_SUCCESS && pol_may_open(L, p, t), t);
 
 	/* posteriors: PSP errors are the breaker's signal, not the issuer's, unless asked */
@@ -492,6 +636,7 @@ void pol_learn_tick(struct pol_engine *e, uint64_t min_seen, uint64_t now_us)
 	if (now_us < L->tmax)
 		now_us = L->tmax;
 	L->tmax = now_us;
+	pol_unans_judge(e, v, now_us);
 	for (b = 0; b < L->nb; b++) {
 		struct anom *a = &L->anom[b];
 		enum brk_state st = brk_update(&L->brk[b], &p->breaker.cfg, pol_may_open(L, p, now_us), now_us);
@@ -531,6 +676,10 @@ void pol_learn_carry(struct pol_view *nv, const struct pol_view *ov)
 	N->opens = O->opens;
 	N->cuts = O->cuts;
 	N->sheds = O->sheds;
+	N->unans_missing = O->unans_missing;
+	N->unans_fed = O->unans_fed;
+	N->unans_late = O->unans_late;
+	N->unans_witness_us = O->unans_witness_us;
 	for (i = 0; i < N->nb; i++) {
 		if ((j = POL_FIND_BACKEND(op, np->backends[i].name)) < 0)
 			continue;
@@ -617,4 +766,11 @@ void pol_learn_counts(const struct pol_view *v, uint64_t *opens, uint64_t *cuts,
 	*opens = v->L->opens;
 	*cuts = v->L->cuts;
 	*sheds = v->L->sheds;
+}
+
+void pol_learn_unans_counts(const struct pol_view *v, uint64_t *missing, uint64_t *fed, uint64_t *late)
+{
+	*missing = v->L->unans_missing;
+	*fed = v->L->unans_fed;
+	*late = v->L->unans_late;
 }

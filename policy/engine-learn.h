@@ -55,6 +55,10 @@ void pol_learn_forecast(const struct pol_view *v, int account, int cls, uint64_t
 /* Cumulative figures: breaker openings, budget cuts, sheds (carried over reloads). */
 void pol_learn_counts(const struct pol_view *v, uint64_t *opens, uint64_t *cuts, uint64_t *sheds);
 
+/* Unanswered decisions (engine-t.h): judged missing, fed to the breakers as failures,
+ * answers that came after their tick was judged (cumulative, carried over reloads). */
+void pol_learn_unans_counts(const struct pol_view *v, uint64_t *missing, uint64_t *fed, uint64_t *late);
+
 /* The account's or endpoint's adaptive rate now (cell index as in thr_state). */
 double pol_learn_rate(const struct pol_view *v, int cell, uint64_t now_us);
 

@@ -43,7 +43,9 @@ struct pol_event {
 	uint8_t kind, rl;       /* enum oc_kind, enum oc_rl */
 	uint8_t flags;          /* OC_F_* */
 	uint8_t seg;            /* 1: the decision id was valid (segment fields known) */
-	uint8_t pad[6];
+	uint8_t late;           /* 1: answered after its bucket was judged (engine-learn.c) */
+	uint8_t pad;
+	uint32_t dtick;         /* the decision's unanswered-accounting tick, with late */
 };
 
 /* A single-producer (the worker), single-consumer (the control thread) ring: the
@@ -61,6 +63,20 @@ struct pol_ring {
 };
 
 struct pol_learn; /* engine-learn.h: the control thread's master state */
+
+/* Unanswered decisions. HAProxy sends no pay-response for the responses it makes itself
+ * (503 no server / refused, 504 timeout server, 502), so a dead or hung backend would
+ * teach nothing. Workers count, per backend and per tick of POL_UNANS_TICK_US, the
+ * decisions they allowed or queued and the answers that came back (by the tick the
+ * decision id carries); the control thread judges a tick once grace_ms has passed
+ * (engine-learn.c). One cell per worker x backend x slot; the worker is its only
+ * writer (relaxed load + store, no RMW); tag = tick + 1 says whose counts they are
+ * (0: never used), so a slot reused for a newer tick resets, and a stale one is ignored. */
+#define POL_UNANS_TICK_US 100000u
+
+struct pol_unans_cell {
+	_Atomic uint32_t tag, decided, answered, pad;
+};
 
 /* One immutable policy plus the live state sized for it. Workers reach it through
  * pol_engine.view; it is freed only once every worker has passed a quiescent point
@@ -83,6 +99,9 @@ struct pol_view {
 	                                      * stride demand_stride; owner-written */
 	unsigned demand_stride;
 	uint32_t bcode[POL_MAX_BACKENDS];    /* srt_code of each backend's name */
+	struct pol_unans_cell *unans;        /* [worker][backend][slot], NULL when disabled */
+	unsigned unans_slots;                /* a power of two, > (grace + 3 ticks) / tick */
+	uint64_t unans_grace_us;
 	struct pol_learn *L;                 /* control thread only */
 	uint64_t retired_epoch;              /* control thread only */
 	struct pol_view *next_retired;

@@ -36,6 +36,7 @@ static void pol_view_free(struct pol_view *v)
 		return;
 	pol_learn_free(v->L);
 	free(v->demand);
+	free(v->unans);
 	thr_destroy(&v->thr);
 	pin_destroy(&v->idem);
 	pin_destroy(&v->object);
@@ -87,6 +88,23 @@ static struct pol_view *pol_view_new(struct pol_engine *e, struct policy *p, cha
 		goto oom;
 	}
 	memset(v->demand, 0, sizeof(*v->demand) * v->demand_stride * e->nworkers);
+	if (p->learn.unans.enabled) {
+		/* a slot is reused one ring later: the ring outlasts grace + the judge's margin
+		 * + a late tick (engine-learn.c), with a second to spare */
+		size_t n;
+		unsigned need = (p->learn.unans.grace_ms * 1000u + 3 * POL_UNANS_TICK_US + 1000000u) / POL_UNANS_TICK_US;
+
+		v->unans_grace_us = (uint64_t)p->learn.unans.grace_ms * 1000;
+		for (v->unans_slots = 16; v->unans_slots < need; v->unans_slots <<= 1)
+			;
+		n = (size_t)e->nworkers * (size_t)p->nbackends * v->unans_slots;
+		v->unans = aligned_alloc(64, (n * sizeof(*v->unans) + 63) & ~(size_t)63);
+		if (!v->unans) {
+			pol_view_free(v);
+			goto oom;
+		}
+		memset(v->unans, 0, n * sizeof(*v->unans));
+	}
 	pol_learn_attach(v);
 	return v;
 oom:
@@ -377,10 +395,11 @@ static bool pol_is_object(const struct policy *p, const char *id, uint32_t len)
  * its length in *len. */
 static const char *pol_object_of(const struct policy *p, struct pay_str path, uint32_t *len)
 {
-	const char *s = path.ptr, *end = path.ptr + path.len, *id, *q;
+	const char *s = path.ptr, *end, *id, *q;
 
 	if (!s || path.len < 5 || memcmp(s, "/v1/", 4))
 		return NULL;
+	end = s + path.len; /* not before: NULL + 0 is undefined behaviour */
 	q = memchr(s + 4, '/', (size_t)(end - s - 4));
 	if (!q)
 		return NULL;
@@ -411,18 +430,19 @@ static void pol_reason(struct pay_verdict *out, const char *tok, const char *arg
 	out->reason_len = (uint8_t)at;
 }
 
-/* Decision id: 32 lower-case hex digits (PAY_DECISION_MAX), fixed positions, the last
+/* Decision id: 36 lower-case hex digits (<= PAY_DECISION_MAX), fixed positions, the last
  * two a check byte so that what HAProxy echoes back can be told from garbage. It carries
- * what the learning loop needs of the request (its segment, class and endpoint), so
- * payspoa keeps no per-request state: nothing waits for an answer that never comes. */
+ * what the learning loop needs of the request (its segment, class and endpoint, and the
+ * tick it was decided in, mod 2^16, for the unanswered-decision accounting), so payspoa
+ * keeps no per-request state: nothing waits for an answer that never comes. */
 struct pol_did {
-	unsigned gen, backend, cls, cur, funding, flags, worker, country, brand, endpoint;
+	unsigned gen, backend, cls, cur, funding, flags, worker, country, brand, endpoint, tick;
 	uint64_t seq;
 };
 
-#define DID_FIELDS 11
-#define DID_LEN 32
-static const unsigned did_width[DID_FIELDS] = { 4, 2, 1, 2, 1, 1, 2, 3, 2, 2, 10 }; /* + 2 check */
+#define DID_FIELDS 12
+#define DID_LEN 36
+static const unsigned did_width[DID_FIELDS] = { 4, 2, 1, 2, 1, 1, 2, 3, 2, 2, 4, 10 }; /* + 2 check */
 #define DID_F_IDEM 0x1u /* answered from an idempotency pin */
 
 static uint8_t pol_did_check(const char *s, size_t n)
@@ -449,7 +469,7 @@ static char *pol_hex(char *o, uint64_t v, unsigned w)
 static void pol_did_write(struct pay_verdict *out, const struct pol_did *d)
 {
 	uint64_t f[DID_FIELDS] = { d->gen, d->backend, d->cls, d->cur, d->funding, d->flags, d->worker,
-	                           d->country, d->brand, d->endpoint, d->seq };
+	                           d->country, d->brand, d->endpoint, d->tick, d->seq };
 	char *o = out->decision;
 	unsigned i;
 
@@ -486,8 +506,27 @@ static bool pol_did_parse(struct pay_str s, struct pol_did *d)
 		return false;
 	*d = (struct pol_did){ (unsigned)f[0], (unsigned)f[1], (unsigned)f[2], (unsigned)f[3], (unsigned)f[4],
 	                       (unsigned)f[5], (unsigned)f[6], (unsigned)f[7], (unsigned)f[8], (unsigned)f[9],
-	                       f[10] };
+	                       (unsigned)f[10], f[11] };
 	return true;
+}
+
+/* ---- unanswered decisions (engine-t.h, engine-learn.c) ------------------------------ */
+
+/* One more decision or answer in the worker's own cell for (backend b, tick): a cell still
+ * tagged with an older tick is reset first (counts, then the tag with release, so that a
+ * reader who sees the new tag sees the reset). Single writer: no RMW. */
+static void pol_unans_count(struct pol_view *v, unsigned worker, int b, uint32_t tick, bool answer)
+{
+	struct pol_unans_cell *c = &v->unans[((size_t)worker * (size_t)v->p->nbackends + (size_t)b) * v->unans_slots +
+	                                     (tick & (v->unans_slots - 1))];
+	_Atomic uint32_t *n = answer ? &c->answered : &c->decided;
+
+	if (atomic_load_explicit(&c->tag, memory_order_relaxed) != tick + 1) {
+		atomic_store_explicit(&c->decided, 0, memory_order_relaxed);
+		atomic_store_explicit(&c->answered, 0, memory_order_relaxed);
+		atomic_store_explicit(&c->tag, tick + 1, memory_order_release);
+	}
+	atomic_store_explicit(n, atomic_load_explicit(n, memory_order_relaxed) + 1, memory_order_relaxed);
 }
 
 /* ---- the decision ------------------------------------------------------------------- */
@@ -761,7 +800,7 @@ void pol_decide(struct pol_engine *e, unsigned worker, const struct pay_request 
 	struct pol_view *v = pol_enter(e, w);
 	const struct policy *p = v->p;
 	const struct pol_class *cl;
-	uint32_t now_s = (uint32_t)(now_us / 1000000);
+	uint32_t now_s = (uint32_t)(now_us / 1000000), tick = (uint32_t)(now_us / POL_UNANS_TICK_US);
 	uint64_t now_ns = now_us * 1000, cand, left, held, probing, scored;
 	struct pol_rq r = { 0 };
 	double s[POL_MAX_BACKENDS], raw[POL_MAX_BACKENDS], P[POL_MAX_BACKENDS], share;
@@ -897,10 +936,14 @@ void pol_decide(struct pol_engine *e, unsigned worker, const struct pay_request 
 		out->retry_after_s = (int32_t)(ra < 1 ? 1 : ra > 3600 ? 3600 : ra);
 		pol_count(&w->c.reject);
 	}
+	/* HAProxy answers a reject itself: only what goes upstream is waited for */
+	if (wait >= 0 && v->unans)
+		pol_unans_count(v, worker, b, tick, false);
 	pol_did_write(out, &(struct pol_did){ v->gen, (unsigned)b, (unsigned)r.cls,
 	                                      r.cur < 0 ? 0xff : (unsigned)r.cur, r.funding,
 	                                      r.idem_hit ? DID_F_IDEM : 0, worker & 0xff, r.country, r.brand,
-	                                      r.endpoint < 0 ? 0xff : (unsigned)r.endpoint, ++w->seq });
+	                                      r.endpoint < 0 ? 0xff : (unsigned)r.endpoint, tick & 0xffff,
+	                                      ++w->seq });
 	pol_count(&w->c.decisions);
 	if (r.pinned)
 		pol_count(&w->c.pinned);
@@ -987,6 +1030,22 @@ void pol_observe(struct pol_engine *e, unsigned worker, const struct pay_outcome
 		ev.country = d.country <= 26 * 26 ? (uint16_t)d.country : 0;
 		ev.brand = (uint8_t)d.brand;
 		ev.endpoint = d.endpoint < (unsigned)p->thr.nendpoints ? (uint8_t)d.endpoint : 0xff;
+	}
+	/* The answer to a decision of this view: counted in its decision tick while that tick
+	 * is open (until grace after it), else flagged late, so that the control thread does
+	 * not count it twice (once missing, once answered). The tick comes mod 2^16 (6553 s):
+	 * the newest tick with those low bits, not after now. The answer counts for the
+	 * backend advised (whose decision it was), even when HAProxy fell back elsewhere. */
+	if (did && d.gen == v->gen && v->unans && d.backend < (unsigned)p->nbackends) {
+		uint32_t now_t = (uint32_t)(now_us / POL_UNANS_TICK_US);
+		uint32_t dt = now_t - ((now_t - d.tick) & 0xffffu);
+
+		if (now_us < ((uint64_t)dt + 1) * POL_UNANS_TICK_US + v->unans_grace_us) {
+			pol_unans_count(v, worker, (int)d.backend, dt, true);
+		} else if ((int)d.backend == used) {
+			ev.late = 1;
+			ev.dtick = dt;
+		}
 	}
 	pol_push(e, w, worker, &ev);
 }
@@ -1100,6 +1159,7 @@ void pol_engine_stats(struct pol_engine *e, uint64_t now_us, struct pol_stats *o
 		out->anomaly_avoided += atomic_load_explicit(&c->anomaly_avoided, memory_order_relaxed);
 	}
 	pol_learn_counts(v, &out->breaker_opens, &out->budget_cuts, &out->sheds);
+	pol_learn_unans_counts(v, &out->unanswered, &out->unanswered_fed, &out->unanswered_late);
 	for (i = 0; i < 3; i++) {
 		out->pin_live[i] = pin_live(t[i], now_s);
 		out->pin_stored[i] = atomic_load(&t[i]->stored);

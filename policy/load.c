@@ -1092,10 +1092,11 @@ static int ld_breaker(struct ld *l, const config_setting_t *root)
 static int ld_learning(struct ld *l, const config_setting_t *root)
 {
 	static const char *const keys[] = { "half_life_s", "prior_weight", "min_n", "max_segments", "explore",
-		"floor_k", "publish_ms", "errors_count", "latency_alpha", NULL };
+		"floor_k", "publish_ms", "errors_count", "latency_alpha", "unanswered", NULL };
+	static const char *const ukeys[] = { "enabled", "grace_ms", "min_calls", "min_share", NULL };
 	struct policy *p = l->p;
 	struct srt_cfg *c = &p->learn.cfg;
-	config_setting_t *g;
+	config_setting_t *g, *u;
 	int i, rc;
 
 	*c = (struct srt_cfg){ .half_life_s = 3600, .prior_a = 1, .prior_b = 1, .min_n = 30,
@@ -1106,6 +1107,10 @@ static int ld_learning(struct ld *l, const config_setting_t *root)
 	p->learn.publish_ms = 250;
 	p->learn.errors_count = false;
 	p->learn.latency_alpha = 0.05;
+	p->learn.unans.enabled = true;
+	p->learn.unans.grace_ms = 2000;
+	p->learn.unans.min_calls = 5;
+	p->learn.unans.min_share = 0.5;
 	rc = ld_section(l, root, "learning", keys, &g);
 	if (rc < 0)
 		return -1;
@@ -1120,6 +1125,16 @@ static int ld_learning(struct ld *l, const config_setting_t *root)
 	     ld_bool(l, g, "errors_count", &p->learn.errors_count) ||
 	     ld_num(l, g, "latency_alpha", false, 0.0001, 1, &p->learn.latency_alpha) ||
 	     ld_check(l, g, "learning", srt_cfg_check(c))))
+		return -1;
+	/* learning.unanswered: grace_ms bounds how soon a hung backend is seen and must
+	 * exceed the upstream's normal latency (queueing included) */
+	if (rc == 0 && (rc = ld_section(l, g, "unanswered", ukeys, &u)) < 0)
+		return -1;
+	if (rc == 0 &&
+	    (ld_bool(l, u, "enabled", &p->learn.unans.enabled) ||
+	     ld_u32(l, u, "grace_ms", 200, 10000, &p->learn.unans.grace_ms) ||
+	     ld_u32(l, u, "min_calls", 1, 1000000, &p->learn.unans.min_calls) ||
+	     ld_num(l, u, "min_share", false, 0.01, 1, &p->learn.unans.min_share)))
 		return -1;
 	for (i = 0; i < p->nclasses; i++)
 		if (p->classes[i].explore < 0)

@@ -216,6 +216,14 @@ struct policy {
 		uint32_t publish_ms;           /* how often workers get a fresh posterior snapshot */
 		bool errors_count;             /* PSP errors count as failed authorisations */
 		double latency_alpha;          /* EWMA weight of one answer's latency */
+		/* Decisions never answered by pay-response (HAProxy sends none for the 502/503/
+		 * 504 it generates itself): engine-learn.c, policy/learning.md */
+		struct {
+			bool enabled;
+			uint32_t grace_ms;         /* a decision unanswered this long is missing */
+			uint32_t min_calls;        /* missing ones teach only after this many decisions */
+			double min_share;          /* ... of which at least this share went missing */
+		} unans;
 	} learn;
 	struct {
 		bool enabled;

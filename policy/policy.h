@@ -121,6 +121,9 @@ struct pol_stats {
 	uint64_t explored;      /* decisions that explored (Thompson draws) */
 	uint64_t breaker_avoided, anomaly_avoided; /* decisions a breaker / a penalty changed */
 	uint64_t breaker_opens, budget_cuts, sheds; /* breaker openings, AIMD cuts, shed starts */
+	/* decisions never answered by pay-response (learning.unanswered): judged missing,
+	 * fed to the breakers as failures, answers that came after their tick was judged */
+	uint64_t unanswered, unanswered_fed, unanswered_late;
 };
 void pol_engine_stats(struct pol_engine *e, uint64_t now_us, struct pol_stats *out);
 

@@ -1,0 +1,364 @@
+/* test-unanswered.c: decisions that pay-response never answers (HAProxy sends none for the
+ * 502/503/504 it generates itself: an upstream that is down or hangs). Tables of
+ * (time, decisions / answers / ticks) -> breaker state and counters, through the engine's
+ * public API: per-tick accounting, the grace delay, the min_calls / min_share guards, the
+ * witness (no pay-response at all teaches nothing), late answers counted once, probes,
+ * the policy key, decision ids from another view. 1 accounting tick = 100 ms. */
+#include <stdio.h>
+#include <string.h>
+
+#include "policy.h"
+#include "test.h"
+
+#define S(lit) ((struct pay_str){ lit, sizeof(lit) - 1 })
+#define SEC 1000000ULL
+#define MS 1000ULL
+
+static char err[512];
+
+/* "pa" is the cheaper of two USD accounts: every payment goes there until it fails.
+ * Breaker: 5 failures in a row trip it (the rate rule off); grace 500 ms. */
+#define POLICY \
+	"fee_schedules = ( { name = \"a\"; percent = 2.9; fixed = 30; }, { name = \"b\"; percent = 3.5; fixed = 30; } );\n" \
+	"backends = (\n" \
+	" { name = \"pa\"; account = \"acct_a\"; entity = \"x\"; region = \"other\"; currencies = [ \"usd\" ]; fee_schedule = \"a\"; },\n" \
+	" { name = \"pb\"; account = \"acct_b\"; entity = \"x\"; region = \"other\"; currencies = [ \"usd\" ]; fee_schedule = \"b\"; }\n" \
+	");\n" \
+	"classes = ( { name = \"checkout\"; priority = -100; shed_order = 1; explore = 0.0; } );\n" \
+	"classify = { default = \"checkout\"; };\n" \
+	"breaker = { open_s = 2.0; jitter = 0.0; probes = 1; consecutive = 5; failure_rate = 0.0; };\n"
+
+static struct pol_engine *engine(const char *unanswered)
+{
+	static char text[8192];
+	struct policy *p;
+	struct pol_engine *e;
+
+	snprintf(text, sizeof(text), "%slearning = { unanswered = { %s }; };\n", POLICY, unanswered);
+	if (!(p = pol_load_string(text, "test", err, sizeof(err))))
+		TEST_FAIL_("%s", err);
+	if (!(e = pol_engine_new(p, 1, err, sizeof(err))))
+		TEST_FAIL_("%s", err);
+	return e;
+}
+
+static struct pay_request pay(void)
+{
+	struct pay_request rq = { 0 };
+
+	rq.method = S("POST");
+	rq.path = S("/v1/payment_intents");
+	rq.currency = S("usd");
+	rq.card_country = S("US");
+	rq.amount = 10000;
+	rq.has_amount = true;
+	return rq;
+}
+
+static struct pay_verdict decide(struct pol_engine *e, uint64_t now)
+{
+	struct pay_verdict v;
+	struct pay_request rq = pay();
+
+	pol_decide(e, 0, &rq, now, &v);
+	pol_quiesce(e, 0);
+	return v;
+}
+
+/* pay-response for verdict v at `now` (status 200, as HAProxy reports it). */
+static void answer(struct pol_engine *e, const struct pay_verdict *v, uint64_t now)
+{
+	struct pay_outcome o = { 0 };
+
+	o.decision = (struct pay_str){ v->decision, v->decision_len };
+	o.backend = (struct pay_str){ v->backend, (uint32_t)strlen(v->backend) };
+	o.status = 200;
+	o.latency_ms = 100;
+	pol_observe(e, 0, &o, now);
+	pol_quiesce(e, 0);
+}
+
+/* Ticks every 50 ms in (from, to]. */
+static void ticks(struct pol_engine *e, uint64_t from, uint64_t to)
+{
+	uint64_t t;
+
+	for (t = from + 50 * MS; t <= to; t += 50 * MS)
+		pol_tick(e, t);
+}
+
+static const char *breaker_of(struct pol_engine *e, unsigned i, uint64_t now)
+{
+	struct pol_learn_info li;
+
+	ASSERT_EQ(pol_engine_learn_info(e, i, now, &li), 0);
+	return li.breaker;
+}
+
+/* n decisions at `at` that are answered right away (the witness that pay-response works). */
+static void healthy(struct pol_engine *e, uint64_t at, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		struct pay_verdict v = decide(e, at);
+
+		answer(e, &v, at + 5 * MS);
+	}
+}
+
+/* A hung first choice: from t0 + 1 s nothing comes back. Tick s (100 ms) is judged once
+ * (s + 2) x 100 ms + grace has passed: the first silent decisions (tick 11) at 1.8 s. The
+ * breaker opens then, not before; the next payment goes to pb and says why. */
+TEST(hung_backend_opens_after_grace)
+{
+	struct pol_engine *e = engine("grace_ms = 500;");
+	uint64_t t0 = 10 * SEC, t;
+	struct pay_verdict v;
+	struct pol_stats st;
+	static const struct { uint64_t at_ms; const char *state; } table[] = {
+		{ 1500, "closed" }, { 1750, "closed" }, { 1800, "open" }, { 2500, "open" },
+	};
+	unsigned k = 0;
+
+	healthy(e, t0, 10);
+	ticks(e, t0 - 50 * MS, t0 + 1000 * MS);
+	for (t = t0 + 1100 * MS; t < t0 + 2600 * MS; t += 10 * MS) {
+		if (t < t0 + 1800 * MS) {
+			v = decide(e, t);
+			ASSERT_STREQ(v.backend, "pa");
+		}
+		if (t % (50 * MS) == 0)
+			pol_tick(e, t);
+		if (k < sizeof(table) / sizeof(table[0]) && t == t0 + table[k].at_ms * MS) {
+			if (strcmp(breaker_of(e, 0, t), table[k].state))
+				TEST_FAIL_("at %llu ms: breaker %s, want %s", (unsigned long long)table[k].at_ms,
+				           breaker_of(e, 0, t), table[k].state);
+			k++;
+		}
+	}
+	ASSERT_EQ(k, 4);
+	v = decide(e, t0 + 2600 * MS);
+	ASSERT_STREQ(v.backend, "pb");
+	pol_engine_stats(e, t0 + 2600 * MS, &st);
+	ASSERT(st.unanswered_fed >= 5);
+	ASSERT(st.unanswered >= st.unanswered_fed);
+	ASSERT_EQ(st.breaker_opens, 1);
+	pol_engine_free(e);
+}
+
+/* A late answer (after its tick was judged) that was fed as missing must not teach again:
+ * 4 missing failures, then their 4 late successes (claimed: the 4 in a row stand), then
+ * one more missing = the 5th failure in a row: open. Counted twice, the late successes
+ * would have reset the run and the breaker would stay closed. */
+TEST(late_answers_count_once)
+{
+	struct pol_engine *e = engine("grace_ms = 500; min_calls = 1;");
+	uint64_t t0 = 10 * SEC;
+	struct pay_verdict v[4], w;
+	struct pol_stats st;
+	int i;
+
+	healthy(e, t0, 1);
+	ticks(e, t0 - 50 * MS, t0 + 1000 * MS);
+	for (i = 0; i < 4; i++)
+		v[i] = decide(e, t0 + 1010 * MS);            /* tick t0/100ms + 10 */
+	ticks(e, t0 + 1000 * MS, t0 + 1700 * MS);           /* judged at 1.7 s */
+	ASSERT_STREQ(breaker_of(e, 0, t0 + 1700 * MS), "closed");
+	pol_engine_stats(e, t0 + 1700 * MS, &st);
+	ASSERT_EQ(st.unanswered_fed, 4);
+	for (i = 0; i < 4; i++)
+		answer(e, &v[i], t0 + 1750 * MS);             /* late */
+	ticks(e, t0 + 1700 * MS, t0 + 2000 * MS);
+	pol_engine_stats(e, t0 + 2000 * MS, &st);
+	ASSERT_EQ(st.unanswered_late, 4);
+	ASSERT_STREQ(breaker_of(e, 0, t0 + 2000 * MS), "closed");
+	w = decide(e, t0 + 2010 * MS);
+	ASSERT_STREQ(w.backend, "pa");
+	ticks(e, t0 + 2000 * MS, t0 + 2700 * MS);
+	ASSERT_STREQ(breaker_of(e, 0, t0 + 2700 * MS), "open");
+	pol_engine_free(e);
+}
+
+/* Guards against false opens. Each case: 10 decisions per tick for 3 s after a healthy
+ * second, of which `answered` are answered in time; the breaker must stay closed and
+ * nothing be fed. */
+TEST(guards_keep_breaker_closed)
+{
+	static const struct { const char *cfg; int answered; bool witness; const char *why; } cases[] = {
+		{ "grace_ms = 500;", 9, true, "10 % missing (clients hanging up) is under min_share" },
+		{ "grace_ms = 500;", 6, true, "40 % missing is under min_share 0.5" },
+		{ "grace_ms = 500; min_share = 0.9;", 2, true, "80 % missing is under min_share 0.9" },
+		{ "grace_ms = 500;", 0, false, "no pay-response ever: the group is not configured" },
+		{ "enabled = false;", 0, true, "disabled by the policy" },
+	};
+	unsigned c;
+
+	for (c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		struct pol_engine *e = engine(cases[c].cfg);
+		uint64_t t0 = 10 * SEC, t;
+		struct pol_stats st;
+		int i;
+
+		if (cases[c].witness)
+			healthy(e, t0, 10);
+		ticks(e, t0 - 50 * MS, t0 + 1000 * MS);
+		for (t = t0 + 1000 * MS; t < t0 + 4000 * MS; t += 100 * MS) {
+			for (i = 0; i < 10; i++) {
+				struct pay_verdict v = decide(e, t + 10 * MS);
+
+				if (i < cases[c].answered)
+					answer(e, &v, t + 50 * MS);
+			}
+			ticks(e, t, t + 100 * MS);
+		}
+		ticks(e, t, t + 1000 * MS);
+		pol_engine_stats(e, t, &st);
+		if (strcmp(breaker_of(e, 0, t), "closed") || st.unanswered_fed)
+			TEST_FAIL_("case %u (%s): breaker %s, %llu fed", c, cases[c].why, breaker_of(e, 0, t),
+			           (unsigned long long)st.unanswered_fed);
+		pol_engine_free(e);
+	}
+}
+
+/* Few decisions: 1 every 300 ms, all unanswered. Nothing is fed until the run holds
+ * min_calls (5) decisions; then all 5 are, and the breaker opens. */
+TEST(min_calls_then_whole_run_fed)
+{
+	struct pol_engine *e = engine("grace_ms = 500;");
+	uint64_t t0 = 10 * SEC, t;
+	struct pol_stats st;
+	int n = 0;
+
+	healthy(e, t0, 3);
+	ticks(e, t0 - 50 * MS, t0 + 1000 * MS);
+	for (t = t0 + 1000 * MS; n < 5; t += 300 * MS, n++) {
+		decide(e, t + 10 * MS);
+		ticks(e, t, t + 300 * MS);
+		pol_engine_stats(e, t + 300 * MS, &st);
+		ASSERT_EQ(st.unanswered_fed, 0);
+	}
+	/* the 5th decision (at 2.21 s, tick 22) is judged at 2.9 s */
+	ticks(e, t, t0 + 2900 * MS);
+	pol_engine_stats(e, t0 + 2900 * MS, &st);
+	ASSERT_EQ(st.unanswered_fed, 5);
+	ASSERT_STREQ(breaker_of(e, 0, t0 + 2900 * MS), "open");
+	pol_engine_free(e);
+}
+
+/* Recovery: open for 2 s, then half-open; an unanswered probe is a failed probe (reopens
+ * at once, despite min_calls); the next probe, answered, closes it. (Where traffic goes
+ * then is the posteriors' business: pb's answers taught them meanwhile.) */
+TEST(probe_unanswered_reopens_answered_closes)
+{
+	struct pol_engine *e = engine("grace_ms = 500;");
+	uint64_t t0 = 10 * SEC, t;
+	struct pay_verdict v;
+	struct pol_learn_info li;
+	int i;
+
+	healthy(e, t0, 10);
+	ticks(e, t0 - 50 * MS, t0 + 1000 * MS);
+	for (i = 0; i < 10; i++)
+		decide(e, t0 + 1010 * MS);
+	ticks(e, t0 + 1000 * MS, t0 + 1700 * MS);
+	ASSERT_STREQ(breaker_of(e, 0, t0 + 1700 * MS), "open");
+	/* keep the witness fresh: pb answers */
+	for (t = t0 + 1700 * MS; t < t0 + 3800 * MS && strcmp(breaker_of(e, 0, t), "half-open"); t += 100 * MS) {
+		healthy(e, t + 10 * MS, 1);
+		ticks(e, t, t + 100 * MS);
+	}
+	ASSERT_STREQ(breaker_of(e, 0, t), "half-open");
+	v = decide(e, t + 10 * MS);
+	ASSERT_STREQ(v.backend, "pa");
+	ticks(e, t, t + 800 * MS);
+	t += 800 * MS;
+	ASSERT_EQ(pol_engine_learn_info(e, 0, t, &li), 0);
+	ASSERT_STREQ(li.breaker, "open");
+	ASSERT_EQ(li.trips, 2);
+	/* 4 s later: half-open again; this probe is answered */
+	for (i = 0; i < 45 && strcmp(breaker_of(e, 0, t), "half-open"); i++, t += 100 * MS) {
+		healthy(e, t + 10 * MS, 1);
+		ticks(e, t, t + 100 * MS);
+	}
+	ASSERT_STREQ(breaker_of(e, 0, t), "half-open");
+	ASSERT(i >= 35); /* open 4 s (the second trip) */
+	v = decide(e, t + 10 * MS);
+	ASSERT_STREQ(v.backend, "pa");
+	answer(e, &v, t + 20 * MS);
+	ticks(e, t, t + 100 * MS);
+	ASSERT_STREQ(breaker_of(e, 0, t + 100 * MS), "closed");
+	pol_engine_free(e);
+}
+
+/* Answers to decisions of another view (before a reload) or without a decision id still
+ * teach as before, and open nothing by their absence; the id is 36 hex digits. */
+TEST(other_view_and_no_decision)
+{
+	struct pol_engine *e = engine("grace_ms = 500;");
+	uint64_t t0 = 10 * SEC;
+	struct pay_verdict v[10];
+	struct pay_outcome o = { 0 };
+	struct pol_stats st;
+	struct policy *p;
+	char text[8192];
+	int i;
+
+	healthy(e, t0, 10);
+	for (i = 0; i < 10; i++)
+		v[i] = decide(e, t0 + 100 * MS);
+	ASSERT_EQ(v[0].decision_len, 36);
+	ASSERT(v[0].decision_len <= PAY_DECISION_MAX);
+	snprintf(text, sizeof(text), "%slearning = { unanswered = { grace_ms = 500; }; };\n", POLICY);
+	ASSERT((p = pol_load_string(text, "test", err, sizeof(err))));
+	ASSERT_EQ(pol_engine_swap(e, p, err, sizeof(err)), 0);
+	ticks(e, t0 + 100 * MS, t0 + 3000 * MS);
+	ASSERT_STREQ(breaker_of(e, 0, t0 + 3000 * MS), "closed");
+	for (i = 0; i < 10; i++)
+		answer(e, &v[i], t0 + 3000 * MS); /* old view: no accounting, breaker events */
+	o.backend = S("pa");
+	o.status = 503;
+	for (i = 0; i < 5; i++)
+		pol_observe(e, 0, &o, t0 + 3010 * MS); /* be_name only */
+	pol_tick(e, t0 + 3050 * MS);
+	ASSERT_STREQ(breaker_of(e, 0, t0 + 3050 * MS), "open");
+	pol_engine_stats(e, t0 + 3050 * MS, &st);
+	ASSERT_EQ(st.unanswered_fed, 0);
+	pol_engine_free(e);
+}
+
+/* The policy key: defaults, and file:line errors. */
+TEST(loader_unanswered)
+{
+	static const struct { const char *u; const char *err; } bad[] = {
+		{ "grace_ms = 50;", "test:9: 'grace_ms' = 50 is out of range" },
+		{ "grace_ms = 60000;", "test:9: 'grace_ms' = 60000 is out of range" },
+		{ "min_share = 0.0;", "test:9: 'min_share' = 0 is out of range" },
+		{ "enabled = 1;", "test:9: 'enabled' must be a boolean" },
+		{ "delay_ms = 1;", "test:9: unknown key 'delay_ms' in unanswered" },
+	};
+	char text[8192];
+	unsigned i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct policy *p;
+
+		snprintf(text, sizeof(text), "%slearning = { unanswered = { %s }; };\n", POLICY, bad[i].u);
+		p = pol_load_string(text, "test", err, sizeof(err));
+		if (p || strncmp(err, bad[i].err, strlen(bad[i].err)))
+			TEST_FAIL_("case %u: got '%s', want '%s...'", i, p ? "(loaded)" : err, bad[i].err);
+		pol_free(p);
+	}
+}
+
+int main(void)
+{
+	RUN(hung_backend_opens_after_grace);
+	RUN(late_answers_count_once);
+	RUN(guards_keep_breaker_closed);
+	RUN(min_calls_then_whole_run_fed);
+	RUN(probe_unanswered_reopens_answered_closes);
+	RUN(other_view_and_no_decision);
+	RUN(loader_unanswered);
+	return test_summary();
+}

@@ -39,12 +39,22 @@ struct srt_entry {
 	double s, f;   /* discounted successes and failures (prior not included) */
 };
 
+/* Slots per block of the dirty map: srt_copy() copies only the blocks written since
+ * the destination's last copy from the same source (64 x 32 bytes = 2 KB). */
+#define SRT_BLOCK_SLOTS 64
+
 /* The table: open addressing, linear probing, power-of-two slots, at most 3/4 full.
  * All of it lives in caller memory given at init; nothing allocates afterwards.
- * To publish it to readers, copy it with srt_copy() into a second table (a plain
- * memcpy of the entries): lookups only read. */
+ * To publish it to readers, copy it with srt_copy() into a second table: lookups only
+ * read. Every write stamps its block with the table's next generation, so a copy
+ * into a table last copied from the same source moves only the blocks written since
+ * (a few KB per publish instead of the whole table). */
 struct srt_table {
 	struct srt_entry *e;
+	uint64_t *blk_gen;  /* [cap / SRT_BLOCK_SLOTS]: generation of each block's last write */
+	uint64_t gen;       /* writes so far (starts at 1) */
+	const struct srt_table *copied_from; /* a copy: its source, and the source's */
+	uint64_t copied_gen;                 /* generation then (0: never copied) */
 	uint32_t cap;       /* slots, a power of two */
 	uint32_t limit;     /* most keys held (cap * 3 / 4) */
 	uint32_t used;

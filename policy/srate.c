@@ -85,11 +85,26 @@ static uint32_t srt_cap_for(uint32_t max)
 	return cap;
 }
 
+static uint32_t srt_blocks(uint32_t cap)
+{
+	return (cap + SRT_BLOCK_SLOTS - 1) / SRT_BLOCK_SLOTS;
+}
+
+/* Entries first (aligned for uint64_t like the memory), then the block generations. */
 size_t srt_mem_size(uint32_t max_segments)
 {
+	uint32_t cap;
+
 	if (max_segments < 1 || max_segments > (1u << 28))
 		return 0;
-	return (size_t)srt_cap_for(max_segments) * sizeof(struct srt_entry);
+	cap = srt_cap_for(max_segments);
+	return (size_t)cap * sizeof(struct srt_entry) + (size_t)srt_blocks(cap) * sizeof(uint64_t);
+}
+
+/* Slot i is about to be written. */
+static inline void srt_touch(struct srt_table *t, uint32_t i)
+{
+	t->blk_gen[i / SRT_BLOCK_SLOTS] = ++t->gen;
 }
 
 int srt_init(struct srt_table *t, const struct srt_cfg *c, void *mem, size_t len)
@@ -99,21 +114,45 @@ int srt_init(struct srt_table *t, const struct srt_cfg *c, void *mem, size_t len
 		return -1;
 	t->e = mem;
 	t->cap = srt_cap_for(c->max_segments);
+	t->blk_gen = (uint64_t *)(void *)(t->e + t->cap);
+	t->gen = 1;
 	t->limit = c->max_segments < t->cap * 3 / 4 ? c->max_segments : t->cap * 3 / 4;
 	t->cfg = *c;
 	memset(t->e, 0, (size_t)t->cap * sizeof(*t->e));
+	memset(t->blk_gen, 0, (size_t)srt_blocks(t->cap) * sizeof(*t->blk_gen));
 	return 0;
 }
 
 int srt_copy(struct srt_table *dst, const struct srt_table *src)
 {
 	struct srt_entry *mem = dst->e;
+	uint64_t *gens = dst->blk_gen;
+	uint32_t b, nb = srt_blocks(src->cap);
 
 	if (dst->cap != src->cap)
 		return -1;
-	memcpy(mem, src->e, (size_t)src->cap * sizeof(*mem));
+	if (dst->copied_from == src && dst->copied_gen && dst->copied_gen <= src->gen) {
+		for (b = 0; b < nb; b++)
+			if (src->blk_gen[b] > dst->copied_gen) {
+				uint32_t n = src->cap - b * SRT_BLOCK_SLOTS;
+
+				n = n < SRT_BLOCK_SLOTS ? n : SRT_BLOCK_SLOTS;
+				memcpy(mem + (size_t)b * SRT_BLOCK_SLOTS, src->e + (size_t)b * SRT_BLOCK_SLOTS,
+				       (size_t)n * sizeof(*mem));
+			}
+	} else {
+		memcpy(mem, src->e, (size_t)src->cap * sizeof(*mem));
+	}
+	/* dst's own generations: as if every block were written now, so that a table copied
+	 * from dst later (it is a source too, e.g. on reload) gets all of it */
 	*dst = *src;
 	dst->e = mem;
+	dst->blk_gen = gens;
+	dst->copied_from = src;
+	dst->copied_gen = src->gen;
+	dst->gen = src->gen + 1;
+	for (b = 0; b < nb; b++)
+		gens[b] = dst->gen;
 	return 0;
 }
 
@@ -158,10 +197,12 @@ static void srt_remove(struct srt_table *t, uint32_t i)
 			break;
 		h = (uint32_t)t->e[j].key & mask;
 		if (((j - h) & mask) >= ((j - i) & mask)) {
+			srt_touch(t, i);
 			t->e[i] = t->e[j];
 			i = j;
 		}
 	}
+	srt_touch(t, i);
 	t->e[i] = (struct srt_entry){ 0, 0, 0, 0 };
 	t->used--;
 }
@@ -200,6 +241,7 @@ static struct srt_entry *srt_get(struct srt_table *t, uint64_t key, uint64_t now
 		srt_evict(t, key, now_us);
 	for (i = (uint32_t)key & mask; t->e[i].key; i = (i + 1) & mask)
 		;
+	srt_touch(t, i);
 	t->e[i] = (struct srt_entry){ key, now_us, 0, 0 };
 	t->used++;
 	return &t->e[i];
@@ -218,6 +260,7 @@ void srt_add(struct srt_table *t, const struct srt_seg *seg, double succ, double
 		struct srt_entry *e = srt_get(t, srt_key(seg, (enum srt_level)lv), now_us);
 		double d = srt_decay(t, e->t_us, now_us);
 
+		srt_touch(t, (uint32_t)(e - t->e));
 		e->s = e->s * d + succ;
 		e->f = e->f * d + fail;
 		if (now_us > e->t_us)

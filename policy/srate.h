@@ -26,7 +26,10 @@ size_t srt_mem_size(uint32_t max_segments);
 int srt_init(struct srt_table *t, const struct srt_cfg *c, void *mem, size_t len);
 
 /* Copy src's contents into dst (publishing a snapshot). Both must have the same cap.
- * Returns 0, or -1 (dst unchanged). */
+ * When dst's last copy came from this same src (same object, not re-initialised since:
+ * its generation has not gone back), only the blocks src wrote since are copied; else
+ * all of it. A caller that frees a source and builds another at the same address while
+ * keeping the copy must srt_init the copy first. Returns 0, or -1 (dst unchanged). */
 int srt_copy(struct srt_table *dst, const struct srt_table *src);
 
 /* Add `succ` successes and `fail` failures (counts, >= 0; the control thread merges a

@@ -9,7 +9,8 @@
 
 #define SEC 1000000ull
 
-static struct srt_entry mem_a[2048], mem_b[2048];
+/* 2048 slots and their dirty-block generations (8 bytes per 64 slots) */
+static struct srt_entry mem_a[2048 + 8], mem_b[2048 + 8], mem_c[2048 + 8];
 
 static void setup(struct srt_table *t, struct srt_entry *mem, double half_life_s,
                   double min_n, uint32_t max)
@@ -213,6 +214,44 @@ TEST(srate_copy_publish)
 	ASSERT_EQ(srt_copy(&other, &t), -1);
 }
 
+/* Publishing copies only the blocks written since the last copy from the same source,
+ * and still gives the same bytes as the source (inserts, updates, evictions with
+ * backward shifts across blocks); a copy from another source is a whole one. */
+TEST(srate_copy_incremental)
+{
+	struct srt_table t, u, snap;
+	struct srt_seg s;
+	uint32_t i, round;
+
+	setup(&t, mem_a, 60, 5, 100);
+	setup(&u, mem_c, 60, 5, 100);
+	setup(&snap, mem_b, 60, 5, 100);
+	for (round = 0; round < 50; round++) {
+		for (i = 0; i < 1 + round % 7; i++) {
+			char cur[4] = { (char)('a' + (round * 7 + i) % 26), (char)('a' + (round + i) / 26 % 26), 'x', 0 };
+
+			s = seg(round % 3, cur, "us", "visa", i & 1 ? "debit" : "credit");
+			srt_add(&t, &s, i & 1, 1, (uint64_t)round * SEC);
+		}
+		ASSERT_EQ(srt_copy(&snap, &t), 0);
+		ASSERT_EQ(snap.used, t.used);
+		ASSERT(!memcmp(snap.e, t.e, t.cap * sizeof(*t.e)));
+		if (round % 10 == 9) {
+			/* another source in between: the next copy from t is whole again */
+			s = seg(9, "eur", "de", "visa", "debit");
+			srt_add(&u, &s, 3, 1, 0);
+			ASSERT_EQ(srt_copy(&snap, &u), 0);
+			ASSERT(!memcmp(snap.e, u.e, u.cap * sizeof(*u.e)));
+		}
+	}
+	ASSERT(t.evictions > 0);
+	/* a re-initialised source (generation back to 1): whole copy */
+	setup(&t, mem_a, 60, 5, 100);
+	ASSERT_EQ(srt_copy(&snap, &t), 0);
+	ASSERT(!memcmp(snap.e, t.e, t.cap * sizeof(*t.e)));
+	ASSERT_EQ(snap.used, 0);
+}
+
 /* Pure Thompson (eps = 1, no floor): arm 0 ~ Beta(91, 11) (0.892) vs arm 1 ~ Beta(81,
  * 21) (0.794): P(draw0 > draw1) ~ Phi(0.098 / 0.050) ~ 0.975. */
 TEST(srate_thompson_prefers_better)
@@ -347,6 +386,7 @@ int main(void)
 	RUN(srate_outcome_kinds);
 	RUN(srate_eviction);
 	RUN(srate_copy_publish);
+	RUN(srate_copy_incremental);
 	RUN(srate_thompson_prefers_better);
 	RUN(srate_exploration_bounded);
 	RUN(srate_floor_retests_laggard);

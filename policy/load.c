@@ -1099,7 +1099,7 @@ static int ld_learning(struct ld *l, const config_setting_t *root)
 	config_setting_t *g, *u;
 	int i, rc;
 
-	*c = (struct srt_cfg){ .half_life_s = 3600, .prior_a = 1, .prior_b = 1, .min_n = 30,
+	*c = (struct srt_cfg){ .half_life_s = 300, .prior_a = 1, .prior_b = 1, .min_n = 30,
 	                       .max_segments = 32768 };
 	p->learn.prior_weight = 20;
 	p->learn.explore = 0.05;

@@ -49,6 +49,7 @@ struct pol_learn {
 	struct anom anom[POL_MAX_BACKENDS];
 	struct pol_agg agg[POL_MAX_BACKENDS];   /* this tick's answers, for the anomaly charts */
 	double lat_ms[POL_MAX_BACKENDS];        /* EWMA of answered calls, 0 = none yet */
+	uint64_t lat_seen_us[POL_MAX_BACKENDS]; /* last tick with an answered call */
 	uint8_t shown[POL_MAX_BACKENDS];        /* breaker state published last */
 	uint64_t probe_batch_us[POL_MAX_BACKENDS];
 	uint32_t anom_samples[POL_MAX_BACKENDS]; /* anom.samples at anom_seen_us */
@@ -643,6 +644,8 @@ void pol_learn_tick(struct pol_engine *e, uint64_t min_seen, uint64_t now_us)
 
 		if (p->anomaly.enabled)
 			anom_tick(a, &p->anomaly.cfg, L->agg[b].n, L->agg[b].err, L->agg[b].lat_ms, now_us);
+		if (L->agg[b].n)
+			L->lat_seen_us[b] = now_us;
 		L->agg[b] = (struct pol_agg){ 0, 0, 0 };
 		if (a->samples != L->anom_samples[b]) {
 			L->anom_samples[b] = a->samples;
@@ -656,6 +659,13 @@ void pol_learn_tick(struct pol_engine *e, uint64_t min_seen, uint64_t now_us)
 			anom_clear(a, now_us);
 			L->anom_seen_us[b] = now_us;
 		}
+		/* Learned latency likewise: the probes that close a breaker carry the incident's
+		 * delays (requests HAProxy held while the backend hung), and a backend scored
+		 * down for its latency gets no answer that could correct it. Back to the policy's
+		 * latency_ms then, so that the backend can win traffic and be measured anew. */
+		if ((st == BRK_CLOSED && L->shown[b] == BRK_HALF_OPEN) ||
+		    (L->lat_ms[b] > 0 && now_us - L->lat_seen_us[b] >= POL_ANOM_IDLE_US))
+			L->lat_ms[b] = 0;
 	}
 	pol_publish_backends(v, now_us);
 	pol_publish_budgets(v, now_us);
@@ -686,6 +696,7 @@ void pol_learn_carry(struct pol_view *nv, const struct pol_view *ov)
 		N->brk[i] = O->brk[j]; /* a new window shape is taken by brk_update */
 		N->anom[i] = O->anom[j];
 		N->lat_ms[i] = O->lat_ms[j];
+		N->lat_seen_us[i] = O->lat_seen_us[j];
 		N->shown[i] = O->shown[j];
 		N->probe_batch_us[i] = O->probe_batch_us[j];
 	}

@@ -171,6 +171,71 @@ TEST(outage_reroutes_then_probes_and_recovers)
 	pol_engine_free(e);
 }
 
+/* The probes that close a breaker after a hang carry the hang's delays (HAProxy held
+ * them): that latency must not keep the recovered backend away. */
+TEST(recovery_forgets_incident_latency)
+{
+	struct pol_engine *e = engine("breaker = { open_s = 2.0; jitter = 0.0; probes = 2; };\n");
+	uint64_t t = 10 * SEC;
+	struct pay_verdict v;
+	int i, probes = 0;
+
+	pol_tick(e, t);
+	for (i = 0; i < 5; i++)
+		pay_and_report(e, pay(), t + (uint64_t)(i + 1) * MS, 504, NULL, NULL, 3000);
+	pol_tick(e, t + 50 * MS);
+	ASSERT_STREQ(breaker_of(e, 0, t + 50 * MS), "open");
+	pol_tick(e, t + 2050 * MS);
+	ASSERT_STREQ(breaker_of(e, 0, t + 2050 * MS), "half-open");
+	for (i = 0; i < 4; i++) {
+		struct pay_request rq = pay();
+		struct pay_outcome o = { 0 };
+		uint64_t at = t + (2060 + (uint64_t)i) * MS;
+
+		pol_decide(e, 0, &rq, at, &v);
+		probes += has_token(&v, "probe:pa");
+		o.decision = (struct pay_str){ v.decision, v.decision_len };
+		o.backend = (struct pay_str){ v.backend, (uint32_t)strlen(v.backend) };
+		o.status = 200;
+		o.latency_ms = strcmp(v.backend, "pa") ? 300 : 4000; /* the probes were held */
+		pol_observe(e, 0, &o, at);
+	}
+	ASSERT_EQ(probes, 2);
+	pol_tick(e, t + 2100 * MS);
+	ASSERT_STREQ(breaker_of(e, 0, t + 2100 * MS), "closed");
+	v = pay_and_report(e, pay(), t + 2110 * MS, 200, NULL, NULL, 300);
+	ASSERT_STREQ(v.backend, "pa");
+	pol_engine_free(e);
+}
+
+/* A backend scored down for its latency gets no answer that could correct it; after
+ * 10 s without one, its latency is the policy's again and it wins on cost. Time table:
+ * 0-1 s pa slow (5 s answers) → pb; 11.2 s: pa again. (A heavy prior keeps pb's ~100
+ * successes from moving P(auth): this case is about latency alone.) */
+TEST(idle_latency_returns_to_prior)
+{
+	struct pol_engine *e = engine("learning = { prior_weight = 1000000.0; };\n");
+	uint64_t t = 10 * SEC, u;
+	struct pay_verdict v;
+	int i;
+
+	pol_tick(e, t);
+	for (i = 0; i < 20; i++)
+		report(e, "pa", t + (uint64_t)i * MS, 200, 5000);
+	pol_tick(e, t + 50 * MS);
+	v = pay_and_report(e, pay(), t + 60 * MS, 200, NULL, NULL, 300);
+	ASSERT_STREQ(v.backend, "pb");
+	for (u = t + 100 * MS; u <= t + 9900 * MS; u += 100 * MS) {
+		pol_tick(e, u);
+		v = pay_and_report(e, pay(), u + MS, 200, NULL, NULL, 300);
+		ASSERT_STREQ(v.backend, "pb");
+	}
+	pol_tick(e, t + 10200 * MS);
+	v = pay_and_report(e, pay(), t + 10210 * MS, 200, NULL, NULL, 300);
+	ASSERT_STREQ(v.backend, "pa");
+	pol_engine_free(e);
+}
+
 /* A failed probe reopens at once, for twice as long. */
 TEST(failed_probe_reopens_longer)
 {
@@ -565,6 +630,8 @@ TEST(workers_observe_while_control_ticks)
 int main(void)
 {
 	RUN(outage_reroutes_then_probes_and_recovers);
+	RUN(recovery_forgets_incident_latency);
+	RUN(idle_latency_returns_to_prior);
 	RUN(failed_probe_reopens_longer);
 	RUN(decline_storm_opens_nothing);
 	RUN(auth_rate_learning_moves_segment);

@@ -443,7 +443,9 @@ struct pol_did {
 #define DID_FIELDS 12
 #define DID_LEN 36
 static const unsigned did_width[DID_FIELDS] = { 4, 2, 1, 2, 1, 1, 2, 3, 2, 2, 4, 10 }; /* + 2 check */
-#define DID_F_IDEM 0x1u /* answered from an idempotency pin */
+#define DID_F_IDEM 0x1u   /* answered from an idempotency pin */
+#define DID_F_QUEUED 0x2u /* queued: HAProxy holds it for up to its offset, so its answer
+                           * may come after any grace and is not waited for */
 
 static uint8_t pol_did_check(const char *s, size_t n)
 {
@@ -557,6 +559,23 @@ static int pol_connect_of(const struct pol_view *v, struct pay_str acct, uint64_
 
 /* Step 2: pin what must not move. A pin names a backend; the request may go to any
  * backend of the same account. */
+/* The account holding an object the body names (a refund's payment_intent, a charge, a
+ * customer), or -1 when none is known. */
+static int pol_body_object_owner(const struct pol_view *v, const struct pay_request *rq, uint32_t now_s)
+{
+	const struct pay_str *ref[] = { &rq->payment_intent, &rq->charge, &rq->customer };
+	const struct policy *p = v->p;
+	unsigned i;
+	int b;
+
+	for (i = 0; i < sizeof(ref) / sizeof(ref[0]); i++)
+		if (ref[i]->ptr && pol_is_object(p, ref[i]->ptr, ref[i]->len) &&
+		    (b = pin_get(&v->object, pstr_hash(ref[i]->ptr, ref[i]->len, SEED_OBJECT), now_s)) >= 0 &&
+		    b < p->nbackends)
+			return b;
+	return -1;
+}
+
 static void pol_pin(const struct pol_view *v, const struct pay_request *rq, uint32_t now_s, struct pol_rq *r)
 {
 	const struct policy *p = v->p;
@@ -578,6 +597,10 @@ static void pol_pin(const struct pol_view *v, const struct pay_request *rq, uint
 	}
 	if ((obj = pol_object_of(p, rq->path, &olen)) &&
 	    (b = pin_get(&v->object, pstr_hash(obj, olen, SEED_OBJECT), now_s)) >= 0 && b < p->nbackends) {
+		r->pin_tok = "pin:object";
+		goto pinned;
+	}
+	if ((b = pol_body_object_owner(v, rq, now_s)) >= 0) {
 		r->pin_tok = "pin:object";
 		goto pinned;
 	}
@@ -936,12 +959,14 @@ void pol_decide(struct pol_engine *e, unsigned worker, const struct pay_request 
 		out->retry_after_s = (int32_t)(ra < 1 ? 1 : ra > 3600 ? 3600 : ra);
 		pol_count(&w->c.reject);
 	}
-	/* HAProxy answers a reject itself: only what goes upstream is waited for */
-	if (wait >= 0 && v->unans)
+	/* HAProxy answers a reject itself, and holds a queued request for as long as its
+	 * offset says: only what goes upstream at once is waited for */
+	if (wait == 0 && v->unans)
 		pol_unans_count(v, worker, b, tick, false);
 	pol_did_write(out, &(struct pol_did){ v->gen, (unsigned)b, (unsigned)r.cls,
 	                                      r.cur < 0 ? 0xff : (unsigned)r.cur, r.funding,
-	                                      r.idem_hit ? DID_F_IDEM : 0, worker & 0xff, r.country, r.brand,
+	                                      (r.idem_hit ? DID_F_IDEM : 0) | (wait > 0 ? DID_F_QUEUED : 0),
+	                                      worker & 0xff, r.country, r.brand,
 	                                      r.endpoint < 0 ? 0xff : (unsigned)r.endpoint, tick & 0xffff,
 	                                      ++w->seq });
 	pol_count(&w->c.decisions);
@@ -1036,7 +1061,7 @@ void pol_observe(struct pol_engine *e, unsigned worker, const struct pay_outcome
 	 * not count it twice (once missing, once answered). The tick comes mod 2^16 (6553 s):
 	 * the newest tick with those low bits, not after now. The answer counts for the
 	 * backend advised (whose decision it was), even when HAProxy fell back elsewhere. */
-	if (did && d.gen == v->gen && v->unans && d.backend < (unsigned)p->nbackends) {
+	if (did && d.gen == v->gen && v->unans && d.backend < (unsigned)p->nbackends && !(d.flags & DID_F_QUEUED)) {
 		uint32_t now_t = (uint32_t)(now_us / POL_UNANS_TICK_US);
 		uint32_t dt = now_t - ((now_t - d.tick) & 0xffffu);
 

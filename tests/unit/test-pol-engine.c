@@ -163,6 +163,19 @@ TEST(object_pin_learned_from_response)
 	ASSERT(has_token(&v, "pin:object"));
 	ASSERT_STREQ(v.class_name, "capture");
 
+	/* A refund names the payment in its body: pinned the same way. */
+	rq.path = S("/v1/refunds");
+	rq.payment_intent = S("pi_3MtwBwLkdIwHu7ix28a3tqPa");
+	pol_decide(e, 0, &rq, 12 * SEC, &v);
+	ASSERT_STREQ(v.backend, "stripe_us");
+	ASSERT(has_token(&v, "pin:object"));
+	ASSERT_STREQ(v.class_name, "refund");
+	rq.payment_intent = S("pi_unknown");
+	pol_decide(e, 0, &rq, 12 * SEC, &v);
+	ASSERT_STREQ(v.backend, "stripe_eu");
+	ASSERT(!has_token(&v, "pin:object"));
+	rq.payment_intent = (struct pay_str){ 0 };
+
 	/* Another object, never seen: routed normally (EUR → EU). */
 	rq.path = S("/v1/payment_intents/pi_unknown/capture");
 	pol_decide(e, 0, &rq, 12 * SEC, &v);

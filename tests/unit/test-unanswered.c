@@ -147,6 +147,60 @@ TEST(hung_backend_opens_after_grace)
 	pol_engine_free(e);
 }
 
+/* A queued decision waits in HAProxy's queue for up to its offset, past any grace: its
+ * answer is not waited for. 19 payments queued behind a 10/s budget and answered only
+ * 3 s later must not open the breaker (nor count as unanswered); the allowed one is
+ * answered at once. Counted, they would be 19 missing in a row: open. (pb takes no USD,
+ * so nothing spills there.) */
+TEST(queued_decisions_not_waited_for)
+{
+	static const char text[] =
+		"fee_schedules = ( { name = \"a\"; percent = 2.9; fixed = 30; }, { name = \"b\"; percent = 3.5; fixed = 30; } );\n"
+		"backends = (\n"
+		" { name = \"pa\"; account = \"acct_a\"; entity = \"x\"; region = \"other\"; currencies = [ \"usd\" ]; fee_schedule = \"a\"; },\n"
+		" { name = \"pb\"; account = \"acct_b\"; entity = \"x\"; region = \"other\"; currencies = [ \"eur\" ]; fee_schedule = \"b\"; }\n"
+		");\n"
+		"classes = ( { name = \"checkout\"; priority = -100; shed_order = 1; explore = 0.0; queue_ms = 5000; } );\n"
+		"classify = { default = \"checkout\"; };\n"
+		"throttle = { account = { rate = 10.0; burst = 1.0; }; };\n"
+		"forecast = { enabled = false; };\n"
+		"breaker = { open_s = 2.0; jitter = 0.0; probes = 1; consecutive = 5; failure_rate = 0.0; };\n"
+		"learning = { unanswered = { grace_ms = 500; }; };\n";
+	struct policy *p = pol_load_string(text, "test", err, sizeof(err));
+	struct pol_engine *e;
+	struct pay_verdict v, q[19];
+	struct pol_stats st;
+	uint64_t t0 = 10 * SEC;
+	int i, queued = 0;
+
+	if (!p || !(e = pol_engine_new(p, 1, err, sizeof(err))))
+		TEST_FAIL_("%s", err);
+	for (i = 0; i < 10; i++) { /* the witness: allowed and answered, one per 100 ms */
+		v = decide(e, t0 + (uint64_t)i * 100 * MS);
+		ASSERT_EQ(v.verdict, PAY_ALLOW);
+		answer(e, &v, t0 + (uint64_t)i * 100 * MS + 5 * MS);
+	}
+	ticks(e, t0 - 50 * MS, t0 + 1000 * MS);
+	v = decide(e, t0 + 1000 * MS);
+	answer(e, &v, t0 + 1005 * MS);
+	for (i = 0; i < 19; i++) {
+		q[i] = decide(e, t0 + 1000 * MS);
+		ASSERT_STREQ(q[i].backend, "pa");
+		queued += q[i].verdict == PAY_QUEUE;
+	}
+	ASSERT_EQ(queued, 19);
+	ticks(e, t0 + 1000 * MS, t0 + 4000 * MS);
+	ASSERT_STREQ(breaker_of(e, 0, t0 + 4000 * MS), "closed");
+	for (i = 0; i < 19; i++)
+		answer(e, &q[i], t0 + 4000 * MS);
+	ticks(e, t0 + 4000 * MS, t0 + 4500 * MS);
+	ASSERT_STREQ(breaker_of(e, 0, t0 + 4500 * MS), "closed");
+	pol_engine_stats(e, t0 + 4500 * MS, &st);
+	ASSERT_EQ(st.unanswered, 0);
+	ASSERT_EQ(st.breaker_opens, 0);
+	pol_engine_free(e);
+}
+
 /* A late answer (after its tick was judged) that was fed as missing must not teach again:
  * 4 missing failures, then their 4 late successes (claimed: the 4 in a row stand), then
  * one more missing = the 5th failure in a row: open. Counted twice, the late successes
@@ -354,6 +408,7 @@ TEST(loader_unanswered)
 int main(void)
 {
 	RUN(hung_backend_opens_after_grace);
+	RUN(queued_decisions_not_waited_for);
 	RUN(late_answers_count_once);
 	RUN(guards_keep_breaker_closed);
 	RUN(min_calls_then_whole_run_fed);

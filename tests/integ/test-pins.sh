@@ -1,13 +1,32 @@
 #!/usr/bin/env bash
-# test-pin-reload.sh: a retry keeps its account after the policy changes its mind.
-# A GBP payment with a UK card goes to stripe_eu (its UK rate is the cheapest); a SIGHUP
-# reload then makes stripe_eu's UK rate the most expensive, so a new payment goes to
-# stripe_us, while the retry of the first one (same Idempotency-Key) must still reach
-# stripe_eu, which replays it: on stripe_us it would be a second charge.
+# test-pins.sh: pins that routing alone would break, through HAProxy and two accounts.
+# 1. A refund names its payment in the body (payment_intent=pi_…), not the path: it must
+#    reach the account that holds the payment (payapi answers 404 anywhere else), though
+#    a refund carries no currency and would otherwise go to the default backend.
+# 2. A retry keeps its account after the policy changes its mind: a GBP payment with a
+#    UK card goes to stripe_eu (its UK rate is the cheapest); a SIGHUP reload makes that
+#    rate the most expensive, so a new payment goes to stripe_us, while the retry of the
+#    first one (same Idempotency-Key) must still reach stripe_eu, which replays it: on
+#    stripe_us it would be a second charge.
 . "$(dirname "$0")/lib.sh"
 
 need_stack
 start_stack
+
+# ---- 1. a refund follows its payment -----------------------------------------------------
+req "$HAP" POST /v1/payment_intents -d payment_method=pm_card_visa -d confirm=true \
+	-d amount=2500 -d currency=eur -H 'X-Card-Country: DE'
+pi=$(jfield id)
+expect payment_on_stripe_eu "the payment's account" "$CODE $(hdr x-payapi-instance)" "200 stripe_eu"
+req "$HAP" POST /v1/refunds -d payment_intent="$pi" -d amount=1000
+if [ "$CODE" = 200 ] && [ "$(hdr x-payapi-instance)" = stripe_eu ] && [[ "$(hdr x-pay-reason)" == *pin:object* ]] &&
+	[ "$(hdr x-pay-class)" = refund ]; then
+	pass refund_follows_its_payment
+else
+	fail refund_follows_its_payment "payment $pi" "$(show_last)"
+fi
+
+# ---- 2. a retry keeps its account across a reload ---------------------------------------
 
 pay() { req "$HAP" POST /v1/payment_intents -d payment_method=pm_card_visa -d confirm=true \
 	-d amount=3100 -d currency=gbp -H 'X-Card-Country: GB' "$@"; }

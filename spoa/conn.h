@@ -21,7 +21,7 @@ void conn_init(struct conn *c, uint8_t *in, size_t in_size, uint8_t *out, size_t
  * use; a NOTIFY then answers a protocol error). */
 unsigned conn_process(struct conn *c, struct agent *a);
 
-/* Room left at the end of `in` for the next read (compacts first). */
+/* Room left at the end of `in` for the next read (conn_process keeps `in` compact). */
 size_t conn_in_room(struct conn *c);
 /* Does `out` have room to answer one more frame? */
 int conn_out_has_room(const struct conn *c);

@@ -46,10 +46,26 @@ static void accept_set(struct daemon *d, bool on)
 	atomic_store(&accept_paused, !on);
 }
 
+/* Worker thread, right after it released a slot (seq_cst store of in_use). With the
+ * seq_cst pair in accept_full (store accept_paused, then load in_use), either this load
+ * sees the pause or the control thread sees the free slot: the wake-up is never lost. */
 void daemon_slot_freed(struct daemon *d)
 {
-	if (atomic_load_explicit(&accept_paused, memory_order_relaxed))
+	if (atomic_load(&accept_paused))
 		ev_async_send(d->loop, &slot_freed_async);
+}
+
+/* Every slot is taken: stop accepting until one is freed. Pending connections wait in
+ * the listen backlog (HAProxy's connect timeout decides how long). */
+static void accept_full(struct daemon *d)
+{
+	accept_set(d, false);
+	for (unsigned i = 0; i < d->nslots; i++) {
+		if (!atomic_load(&d->slots[i].in_use)) {
+			accept_set(d, true); /* freed while we were pausing */
+			return;
+		}
+	}
 }
 
 static struct slot *slot_claim(struct daemon *d)
@@ -105,7 +121,7 @@ static void accept_shed(struct daemon *d, int lfd, int err)
 	unsigned dropped = 0;
 	char n[16];
 
-	while (d->reserve_fd >= 0) {
+	while (d->reserve_fd >= 0 && dropped < ACCEPT_BURST) {
 		int fd;
 
 		close(d->reserve_fd);
@@ -135,7 +151,9 @@ static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
 				continue;
 			if (errno == EMFILE || errno == ENFILE)
 				accept_shed(d, io->fd, errno);
-			return; /* EAGAIN and the rest */
+			else if (errno != EAGAIN && errno != EWOULDBLOCK)
+				accept_pause(d, 0.1); /* ENOBUFS, ENOMEM...: the listener would fire again at once */
+			return;
 		}
 		s = slot_claim(d);
 		if (!s) {
@@ -143,7 +161,7 @@ static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
 			close(fd);
 			if (d->refused == 1 || d->refused % 1000 == 0)
 				log_json(LOG_LVL_WARNING, "max_connections_reached", NULL);
-			accept_set(d, false); /* resumes when a slot is freed */
+			accept_full(d);
 			return;
 		}
 		/* ACKs leave in batches already: Nagle would only hold the last one back
@@ -221,6 +239,14 @@ struct daemon *daemon_new(const struct daemon_opts *o, char *err, size_t errlen)
 	if (!p)
 		goto fail;
 	d->agent = *pol_agent(p);
+	/* Accepted by the schema for the operations work to come; say so rather than let an
+	 * operator believe a socket is there. */
+	if (d->agent.admin_socket)
+		log_json(LOG_LVL_WARNING, "not_implemented", "setting", "agent.admin_socket", "effect", "ignored", NULL);
+	if (d->agent.metrics)
+		log_json(LOG_LVL_WARNING, "not_implemented", "setting", "agent.metrics", "effect", "ignored", NULL);
+	if (d->agent.state_file)
+		log_json(LOG_LVL_WARNING, "not_implemented", "setting", "agent.state_file", "effect", "ignored: learned state starts cold", NULL);
 	if (o->nlisten > 0) {
 		d->agent.nlisten = o->nlisten;
 		for (int i = 0; i < o->nlisten; i++)

@@ -91,6 +91,11 @@ int listen_open(const struct listen_addr *a, char *err, size_t errlen)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	if (bind(fd, (const struct sockaddr *)&a->ss, a->len) < 0 || listen(fd, 1024) < 0)
 		goto fail;
+	/* Whoever can connect can feed outcomes (open breakers, cut budgets): only the owner
+	 * and its group (HAProxy's, e.g. with systemd's Group=) may. */
+	if (a->ss.ss_family == AF_UNIX &&
+	    chmod(((const struct sockaddr_un *)&a->ss)->sun_path, 0660) < 0)
+		goto fail;
 	return fd;
 fail:
 	snprintf(err, errlen, "%s: %s", a->text, strerror(errno));

@@ -31,7 +31,7 @@ static void slot_close(struct slot *s)
 		s->next->prev = s->prev;
 	STAT_ADD(w->st.conns_open, -1);
 	atomic_fetch_sub_explicit(&w->nconns, 1, memory_order_relaxed);
-	atomic_store_explicit(&s->in_use, false, memory_order_release);
+	atomic_store(&s->in_use, false); /* seq_cst: see daemon_slot_freed */
 	daemon_slot_freed(w->d);
 }
 
@@ -294,7 +294,8 @@ static void on_sweep(struct ev_loop *loop, ev_timer *t, int revents)
 				slot_arm(s);
 		}
 	}
-	if (atomic_load(&w->stopping) && (!w->live || now > w->stop_deadline)) {
+	/* stop_deadline is set by on_wake: until it has run, the drain has not begun */
+	if (atomic_load(&w->stopping) && w->stop_deadline != 0 && (!w->live || now > w->stop_deadline)) {
 		while (w->live)
 			slot_close(w->live);
 		ev_break(loop, EVBREAK_ALL);

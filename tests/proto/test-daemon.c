@@ -230,6 +230,43 @@ TEST(emfile_survived)
 	ASSERT_EQ(pp_stop(&d, SIGTERM, 5000), 0);
 }
 
+/* At max_connections, a connection freed while the control thread pauses accepting must
+ * resume it (a lost wake-up left new connections in the backlog until another close).
+ * 2 slots: A and B are served; C knocks and A closes at once; when C was refused, D must
+ * still get its AGENT-HELLO promptly. The race is narrow: 250 rounds, bounded in time. */
+TEST(slot_freed_while_pausing_resumes_accept)
+{
+	const char *conf = conf_variant("max_connections = 512;", "max_connections = 2;");
+	struct pp_daemon d;
+	uint64_t end;
+	int round, refused = 0;
+
+	pp_start(&d, conf, NULL, 2, 0);
+	end = sc_now_us() + 25 * 1000000ull;
+	for (round = 0; round < 250 && sc_now_us() < end; round++) {
+		struct sc_conn *a = pp_hello(d.addr), *b = pp_hello(d.addr), *dd;
+		struct sc_conn cc;
+		struct spop_frame f;
+		int c = sc_connect(d.addr, 1000);
+
+		ASSERT(c >= 0);
+		pp_close(a);
+		sc_conn_init(&cc, c);
+		if (sc_read_frame(&cc, &f, 300) == SC_CLOSED) {
+			refused++;
+			sc_sleep_ms(20); /* A's slot is free by now: accepting must have resumed */
+			dd = pp_hello(d.addr); /* fails the case if no AGENT-HELLO within 5 s */
+			pp_close(dd);
+		}
+		close(c);
+		pp_close(b);
+		sc_sleep_ms(2);
+	}
+	printf("  %d rounds, %d refusals\n", round, refused);
+	ASSERT(refused > 0); /* the case really ran at the limit */
+	ASSERT_EQ(pp_stop(&d, SIGTERM, 5000), 0);
+}
+
 /* SIGHUP with a changed file: new connections and old ones see the new policy. */
 TEST(reload_applies_new_policy)
 {
@@ -302,6 +339,7 @@ int main(int argc, char **argv)
 	RUN(ipv6_listener);
 	RUN(idle_timeout);
 	RUN(emfile_survived);
+	RUN(slot_freed_while_pausing_resumes_accept);
 	RUN(reload_applies_new_policy);
 	RUN(reload_bad_file_keeps_old_policy);
 	return test_summary();

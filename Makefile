@@ -71,7 +71,7 @@ check-config: payspoa
 # --- tests ------------------------------------------------------------------------
 # deps: install what the tests need from Debian (root) or say exactly what to install.
 DEBS := build-essential pkg-config libev-dev libconfig-dev libmsgpack-dev \
-        libcurl4-openssl-dev libssl-dev haproxy clang curl socat
+        libcurl4-openssl-dev libssl-dev haproxy clang libclang-rt-14-dev curl socat jq
 deps:
 	@tests/deps $(DEBS)
 

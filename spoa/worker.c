@@ -62,8 +62,8 @@ static void slot_arm(struct slot *s)
 {
 	struct conn *c = &s->c;
 	bool want_write = c->out_len > c->out_off;
-	bool want_read = c->state != CONN_ST_CLOSING && !atomic_load_explicit(&s->w->stopping,
-	                 memory_order_relaxed) && conn_out_has_room(c) && conn_in_room(c) > 0;
+	bool want_read = s->shut || (c->state != CONN_ST_CLOSING && !atomic_load_explicit(&s->w->stopping,
+	                 memory_order_relaxed) && conn_out_has_room(c) && conn_in_room(c) > 0);
 
 	if (want_read == s->reading && want_write == s->writing)
 		return;
@@ -76,7 +76,10 @@ static void slot_arm(struct slot *s)
 	}
 }
 
-/* Write what is queued. Returns -1 when the connection is gone. */
+/* Write what is queued; once a closing connection has written its last frame, shut our
+ * side down (the peer sees EOF after that frame) and wait for the peer's close: closing
+ * with unread input would send an RST, which can destroy that last frame at the peer.
+ * Returns -1 when the connection is gone. */
 static int slot_flush(struct slot *s)
 {
 	struct conn *c = &s->c;
@@ -99,8 +102,28 @@ static int slot_flush(struct slot *s)
 		STAT_ADD(w->st.resets, 1); /* EPIPE / ECONNRESET: the peer is gone */
 		return -1;
 	}
-	if (c->state == CONN_ST_CLOSING)
-		return -1; /* everything said: close */
+	if (c->state == CONN_ST_CLOSING && !s->shut) {
+		s->shut = true;
+		if (shutdown(s->fd, SHUT_WR) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* A shut connection: read and drop what the peer still sends until its EOF. Returns -1
+ * once the peer has closed (or failed), 0 while waiting. Bounded per call: a peer that
+ * keeps sending is cut off by the linger deadline of the sweep. */
+static int slot_discard(struct slot *s)
+{
+	for (int i = 0; i < 16; i++) {
+		ssize_t n = read(s->fd, s->c.in, s->c.in_size);
+
+		if (n > 0 || (n < 0 && errno == EINTR))
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		return -1;
+	}
 	return 0;
 }
 
@@ -131,7 +154,8 @@ static unsigned slot_answer(struct slot *s)
 }
 
 /* Read until the socket is empty, `in` is full or `out` has no room, answering as the
- * bytes come. Returns -1 when the connection is gone. */
+ * bytes come. Returns -1 when the connection is gone, 1 when a read found the socket
+ * empty, 0 otherwise (a short read most likely emptied it; libev tells if not). */
 static int slot_read(struct slot *s)
 {
 	struct conn *c = &s->c;
@@ -157,7 +181,7 @@ static int slot_read(struct slot *s)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			break;
+			return 1;
 		/* EOF, or RST (3.1+ closes that way): a normal end either way. */
 		if (n < 0)
 			STAT_ADD(w->st.resets, 1);
@@ -190,10 +214,17 @@ static void slot_drain(struct slot *s)
 	int r = 0;
 
 	s->w->agent.now_us = mono_us();
-	if (s->c.state != CONN_ST_CLOSING) {
-		if (slot_read(s) < 0 || (r = slot_pump(s)) < 0)
+	/* Everything HAProxy sent before the signal is answered: read until the socket is
+	 * known empty, answering, unless answers must first wait for socket room. A peer
+	 * that keeps sending gets its goodbye after 64 rounds all the same. */
+	for (int round = 0; s->c.state != CONN_ST_CLOSING; round++) {
+		int empty = slot_read(s);
+
+		if (empty < 0 || (r = slot_pump(s)) < 0)
 			goto gone;
-		if (r == 0 && s->c.state != CONN_ST_CLOSING) {
+		if (r == 1)
+			break;
+		if ((empty == 1 || round >= 64) && s->c.state != CONN_ST_CLOSING) {
 			conn_disconnect(&s->c, SPOP_ST_NORMAL, "agent shutting down");
 			s->closing_since = ev_now(s->w->loop);
 		}
@@ -212,6 +243,11 @@ static void on_io(struct ev_loop *loop, ev_io *io, int revents)
 {
 	struct slot *s = (struct slot *)io;
 
+	if (s->shut) {
+		if ((revents & EV_READ) && slot_discard(s) < 0)
+			slot_close(s);
+		return;
+	}
 	s->w->agent.now_us = mono_us();
 	if ((revents & EV_READ) && slot_read(s) < 0) {
 		stats_publish(s->w, &s->c);
@@ -234,7 +270,7 @@ static void on_io(struct ev_loop *loop, ev_io *io, int revents)
 static void slot_begin(struct worker *w, struct slot *s)
 {
 	s->w = w;
-	s->reading = s->writing = false;
+	s->reading = s->writing = s->shut = false;
 	s->last_active = ev_now(w->loop);
 	s->closing_since = 0;
 	s->prev = NULL;

@@ -23,6 +23,7 @@ struct slot {
 	_Atomic bool in_use;
 	bool reading;              /* EV_READ currently requested */
 	bool writing;              /* EV_WRITE currently requested */
+	bool shut;                 /* our last frame is out (SHUT_WR): reading only to see EOF */
 	struct worker *w;
 	struct slot *next, *prev;  /* the worker's list of live connections */
 	struct slot *inbox_next;   /* hand-over from the control thread */

@@ -200,7 +200,8 @@ static inline int sc_send_bytewise(int fd, const void *buf, size_t n, unsigned p
 /* The reading side of one connection. `buf` holds bytes received and not yet framed. */
 struct sc_conn {
 	int fd;
-	size_t len;          /* bytes in buf */
+	size_t start;        /* first byte not yet returned in a frame */
+	size_t len;          /* end of the bytes in buf */
 	size_t consumed;     /* bytes of the frame returned last, dropped on the next read */
 	bool reset;          /* the last SC_CLOSED was an ECONNRESET */
 	uint8_t buf[SC_BUF_SIZE];
@@ -209,7 +210,7 @@ struct sc_conn {
 static inline void sc_conn_init(struct sc_conn *c, int fd)
 {
 	c->fd = fd;
-	c->len = c->consumed = 0;
+	c->start = c->len = c->consumed = 0;
 	c->reset = false;
 }
 
@@ -221,13 +222,12 @@ static inline int sc_read_frame(struct sc_conn *c, struct spop_frame *f, int tim
 {
 	uint64_t deadline = sc_now_us() + (uint64_t)timeout_ms * 1000u;
 
-	if (c->consumed) {
-		memmove(c->buf, c->buf + c->consumed, c->len - c->consumed);
-		c->len -= c->consumed;
-		c->consumed = 0;
-	}
+	/* Frames are taken from buf + start; the buffer is compacted only when full, so that
+	 * reading thousands of small frames costs no memmove each. */
+	c->start += c->consumed;
+	c->consumed = 0;
 	for (;;) {
-		int r = spop_frame_get(c->buf, c->len, SC_FRAME_LIMIT, f);
+		int r = spop_frame_get(c->buf + c->start, c->len - c->start, SC_FRAME_LIMIT, f);
 		struct pollfd pfd = { c->fd, POLLIN, 0 };
 		ssize_t n;
 		int left;
@@ -238,6 +238,11 @@ static inline int sc_read_frame(struct sc_conn *c, struct spop_frame *f, int tim
 		}
 		if (r < 0)
 			return SC_BAD;
+		if (c->len == sizeof(c->buf) && c->start) {
+			memmove(c->buf, c->buf + c->start, c->len - c->start);
+			c->len -= c->start;
+			c->start = 0;
+		}
 		if (c->len == sizeof(c->buf))
 			return SC_BAD;
 		n = recv(c->fd, c->buf + c->len, sizeof(c->buf) - c->len, 0);
@@ -247,7 +252,7 @@ static inline int sc_read_frame(struct sc_conn *c, struct spop_frame *f, int tim
 		}
 		if (n == 0 || (n < 0 && errno == ECONNRESET)) {
 			c->reset = n < 0;
-			return c->len ? SC_BAD : SC_CLOSED;
+			return c->len > c->start ? SC_BAD : SC_CLOSED;
 		}
 		if (errno == EINTR)
 			continue;

@@ -21,6 +21,7 @@
 #include "srate.h"
 #include "thr.h"
 
+#define POL_FC_Z 2.0     /* forecasts are taken at their lower POL_FC_Z-sigma bound */
 #define POL_FC_WARMUP_S 5 /* seconds of counts before a forecast trend is believed */
 #define POL_ANOM_IDLE_US (10 * 1000000ULL) /* a degraded backend with no sample this long is
                                             * given another chance */
@@ -64,7 +65,8 @@ struct pol_learn {
 	uint64_t *interval_ns;                  /* published emission intervals */
 	struct fc *fc;                          /* [account][class] */
 	uint64_t *demand_seen;                  /* [account][class]: workers' counters at the last tick */
-	uint64_t *shed_since;                   /* [account][class]: when the shed began */
+	double *shed_share;                     /* [account][class]: share shed, smoothed, 0..1 */
+	uint64_t shed_at_us;                    /* the last pol_forecasts (for the release) */
 	uint8_t order[POL_MAX_CLASSES];         /* classes by shed_order, most protected first */
 	uint64_t opens, cuts, sheds;            /* cumulative, carried over reloads */
 	/* unanswered decisions (engine-t.h): ticks are judged in order, from unans_next */
@@ -92,7 +94,7 @@ void pol_learn_free(struct pol_learn *L)
 	free(L->interval_ns);
 	free(L->fc);
 	free(L->demand_seen);
-	free(L->shed_since);
+	free(L->shed_share);
 	free(L);
 }
 
@@ -127,8 +129,8 @@ struct pol_learn *pol_learn_new(const struct pol_view *v)
 	L->interval_ns = calloc((size_t)L->ncells, sizeof(*L->interval_ns));
 	L->fc = calloc(nac, sizeof(*L->fc));
 	L->demand_seen = calloc(nac, sizeof(*L->demand_seen));
-	L->shed_since = calloc(nac, sizeof(*L->shed_since));
-	if (!L->aimd || !L->acfg || !L->interval_ns || !L->fc || !L->demand_seen || !L->shed_since)
+	L->shed_share = calloc(nac, sizeof(*L->shed_share));
+	if (!L->aimd || !L->acfg || !L->interval_ns || !L->fc || !L->demand_seen || !L->shed_share)
 		goto fail;
 	for (i = 0; i < L->nb; i++) {
 		const char *n = p->backends[i].name;
@@ -264,49 +266,136 @@ static void pol_publish_budgets(struct pol_view *v, uint64_t now_us)
 	}
 }
 
-/* Expected requests per second of one (account, class) in the next seconds: the most
- * pessimistic of the open second's pace (once a quarter of it has passed), Holt one and
- * horizon_s seconds ahead, and the daily shape for the next minute once it is learned. */
+/* The forecast of one (account, class) as parts that add up across classes: Holt now,
+ * 1 s and horizon_s ahead (its trend trusted only after POL_FC_WARMUP_S seconds: Holt's
+ * first trend comes from two raw counts), the daily shape for the next minute once it is
+ * learned, and the requests counted so far in the open second (a nowcast is made of the
+ * account's sum, below). Requests per second, except FC_P_OPEN (a count). */
+enum { FC_P_NOW, FC_P_NEXT, FC_P_HORIZON, FC_P_DAY, FC_P_OPEN, FC_P_N };
+
+static void pol_demand_parts(const struct policy *p, const struct fc *f, double part[FC_P_N])
+{
+	bool warm = f->n_sec >= POL_FC_WARMUP_S;
+
+	part[FC_P_NOW] = fc_short(f, 0);
+	part[FC_P_NEXT] = warm ? fc_short(f, 1) : part[FC_P_NOW];
+	part[FC_P_HORIZON] = warm ? fc_short(f, p->forecast.horizon_s) : part[FC_P_NOW];
+	part[FC_P_DAY] = fc_day_ready(f) ? fc_day(f, 1) : 0;
+	part[FC_P_OPEN] = f->sec_acc;
+}
+
+/* The open second's pace from a count: its lower 2-sigma bound (Poisson), once a quarter
+ * of the second has passed; quick on a surge, deaf to the noise of a few requests. */
+static double pol_nowcast(double count, uint64_t now_us)
+{
+	double frac = (double)(now_us % 1000000) / 1e6;
+
+	if (frac < 0.25 || !(count > 4 * sqrt(count)))
+		return 0;
+	return (count - 2 * sqrt(count)) / frac;
+}
+
+/* Expected requests per second of one (account, class) on its own: the worst of its
+ * parts (for the admin's `show forecast`; shedding works on the account's sums). */
 static double pol_demand(const struct policy *p, const struct fc *f, uint64_t now_us,
                          struct pol_learn_forecast *out)
 {
-	double frac = (double)(now_us % 1000000) / 1e6, d, h, now = 0, day = 0;
+	double part[FC_P_N], d, now;
 
-	/* Holt's first seconds set its trend from two raw counts (the first one partial):
-	 * trust the trend only after a few seconds */
-	d = fc_short(f, 0);
-	h = f->n_sec >= POL_FC_WARMUP_S ? fc_short(f, p->forecast.horizon_s) : d;
-	if (f->n_sec >= POL_FC_WARMUP_S && fc_short(f, 1) > d)
-		d = fc_short(f, 1);
-	if (h > d)
-		d = h;
-	/* the open second's pace, at its lower 2-sigma bound (Poisson counts): quick on a
-	 * surge, deaf to the noise of a few requests */
-	if (frac >= 0.25 && f->sec_acc > 4 * sqrt(f->sec_acc))
-		now = (f->sec_acc - 2 * sqrt(f->sec_acc)) / frac;
-	if (fc_day_ready(f))
-		day = fc_day(f, 1);
+	pol_demand_parts(p, f, part);
+	d = fmax(part[FC_P_NOW], fmax(part[FC_P_NEXT], part[FC_P_HORIZON]));
+	now = pol_nowcast(part[FC_P_OPEN], now_us);
 	if (out) {
 		out->now_rps = now;
 		out->next_rps = d;
-		out->day_rps = day;
+		out->day_rps = part[FC_P_DAY];
 	}
-	if (now > d)
-		d = now;
-	return day > d ? day : d;
+	return fmax(d, fmax(now, part[FC_P_DAY]));
 }
 
-/* Forecasts from the workers' decision counters, then the shed flags: walking the classes
- * from the most protected, a class is shed when the demand of it and every class more
- * protected exceeds headroom x the account's budget, and stays shed until that demand is
- * under exit_ratio x the same line and min_shed_ms has passed. The most protected
- * classes are never shed by a forecast (the budget's reserves protect them); a shed class
- * sheds every class less protected than it. */
+/* Shed shares of one account from its classes' forecasts (target[c], 0..1).
+ *
+ * Demand: each part (Holt now, 1 s, horizon; the day's shape; the nowcast) is summed over
+ * the classes first, and the account's demand D is the worst of these sums; a class's own
+ * demand d_c is its term of that sum. (The worst per class, then summed, stacked the
+ * noise of every class's forecast: at a few requests per second it read ~1 req/s over the
+ * truth and shed all day in seasonal-week.)
+ *
+ * Excess: E = D - headroom x budget. Only E is shed, from the least protected class up: a
+ * class takes s_c = min(E, d_c), E -= s_c, and sheds the share s_c / d_c of its decisions.
+ * The most protected shed_order is never shed by a forecast (the budget's reserves protect
+ * it). A proportional share, not a whole class: peaks a few per cent over the budget cost
+ * a few per cent of the lowest class, not all of it.
+ *
+ * Offered demand includes clients' retries of shed requests, on purpose: they are requests
+ * the budget would have to carry if admitted. Since only the excess is shed, retries can
+ * raise the number of shed attempts but never push the admitted rate under the line
+ * (with whole-class shedding they kept the class shed: its retries alone held the demand
+ * over the exit line). Returns D. */
+static double pol_shed_targets(const struct policy *p, const struct pol_learn *L, int a, double line,
+                               uint64_t now_us, double *target)
+{
+	const struct fc_cfg *fc = &p->forecast.cfg;
+	double part[POL_MAX_CLASSES][FC_P_N], sum[FC_P_N] = { 0 }, lb[FC_P_N], D, E, nowcast;
+	double sd_sec, sd_min;
+	int c, k, j, best = FC_P_NOW, top = p->classes[L->order[0]].shed_order;
+
+	for (c = 0; c < L->nc; c++) {
+		target[c] = 0;
+		pol_demand_parts(p, &L->fc[a * L->nc + c], part[c]);
+		for (j = 0; j < FC_P_N; j++)
+			sum[j] += part[c][j];
+	}
+	/* Each sum at its lower 2-sigma bound, like the nowcast: counts are Poisson, so an
+	 * exponential smoothing with weight w of counts at rate D has variance D w / (2 - w)
+	 * per interval. Per second at a few requests per second that is +-1 req/s on 7,
+	 * more than the headroom: the bare estimates shed on noise. Per minute (the day's
+	 * shape, gamma) it is small, which is how a seasonal peak is shed ahead of time. */
+	sd_sec = sqrt(fmax(sum[FC_P_NOW], 0) * fc->alpha / (2 - fc->alpha));
+	sd_min = sqrt(fmax(sum[FC_P_DAY], 0) / 60 * fc->hw_gamma / (2 - fc->hw_gamma));
+	for (j = FC_P_NOW; j < FC_P_OPEN; j++)
+		lb[j] = sum[j] - POL_FC_Z * (j == FC_P_DAY ? sd_min : sd_sec);
+	/* the nowcast of the account's open second (already a lower bound), shared out by
+	 * the classes' counts */
+	nowcast = pol_nowcast(sum[FC_P_OPEN], now_us);
+	for (j = FC_P_NOW; j < FC_P_OPEN; j++)
+		if (lb[j] > lb[best])
+			best = j;
+	D = lb[best];
+	if (nowcast > D) {
+		best = FC_P_OPEN;
+		D = nowcast;
+	}
+	E = D - line;
+	for (k = L->nc - 1; k >= 0 && E > 0; k--) {
+		double d_c, s_c;
+
+		c = L->order[k];
+		if (p->classes[c].shed_order == top)
+			break;
+		/* the class's own estimate (not lower-bounded: it sizes the share) */
+		d_c = best == FC_P_OPEN ? nowcast * part[c][FC_P_OPEN] / sum[FC_P_OPEN] : part[c][best];
+		if (!(d_c > 0))
+			continue;
+		s_c = E < d_c ? E : d_c;
+		target[c] = s_c / d_c;
+		E -= s_c;
+	}
+	return D;
+}
+
+/* Forecasts from the workers' decision counters, then the shed shares. A share rises to
+ * its target at once (a surge must be met within a tick) and falls towards it with the
+ * time constant min_shed_ms, so a forecast that wobbles from tick to tick does not make
+ * the share flap; it drops to 0 once the account's demand is under exit_ratio x the line
+ * (or the share is under 0.1 %). Published as a fraction of 2^32 per account and class;
+ * decide draws against it. */
 static void pol_forecasts(struct pol_engine *e, struct pol_view *v, uint64_t now_us)
 {
 	const struct policy *p = v->p;
 	struct pol_learn *L = v->L;
-	int a, c, k;
+	double keep = 0, target[POL_MAX_CLASSES];
+	int a, c;
 	unsigned w;
 
 	for (a = 0; a < L->na; a++)
@@ -320,40 +409,34 @@ static void pol_forecasts(struct pol_engine *e, struct pol_view *v, uint64_t now
 			fc_observe(&L->fc[i], &p->forecast.cfg, (double)(tot - L->demand_seen[i]), now_us);
 			L->demand_seen[i] = tot;
 		}
+	if (L->shed_at_us && now_us > L->shed_at_us)
+		keep = p->forecast.min_shed_ms ? exp(-(double)(now_us - L->shed_at_us) / (p->forecast.min_shed_ms * 1e3)) : 0;
+	else if (L->shed_at_us)
+		keep = 1;
+	L->shed_at_us = now_us;
 	for (a = 0; a < L->na; a++) {
-		uint64_t old = atomic_load_explicit(&v->shed[a], memory_order_relaxed), mask = 0;
-		double line = p->forecast.headroom * pol_cell_rate(v, a, now_us), cum = 0;
-		int top = p->classes[L->order[0]].shed_order;
-		bool cascade = false;
+		double line = p->forecast.headroom * pol_cell_rate(v, a, now_us), D = 0;
 
-		for (k = 0; p->forecast.enabled && k < L->nc; k++) {
-			int i;
-			bool was, shed;
+		if (p->forecast.enabled)
+			D = pol_shed_targets(p, L, a, line, now_us, target);
+		else
+			memset(target, 0, sizeof(target));
+		for (c = 0; c < L->nc; c++) {
+			double *sh = &L->shed_share[a * L->nc + c], was = *sh;
+			uint32_t q;
 
-			c = L->order[k];
-			i = a * L->nc + c;
-			cum += pol_demand(p, &L->fc[i], now_us, NULL);
-			if (p->classes[c].shed_order == top)
-				continue;
-			was = old >> c & 1;
-			if (cascade)
-				shed = true;
-			else if (was)
-				shed = !(cum <= p->forecast.exit_ratio * line &&
-				         now_us - L->shed_since[i] >= (uint64_t)p->forecast.min_shed_ms * 1000);
+			if (target[c] >= *sh)
+				*sh = target[c];
 			else
-				shed = cum > line;
-			if (shed) {
-				if (!was) {
-					L->shed_since[i] = now_us;
-					L->sheds++;
-				}
-				mask |= 1ULL << c;
-				cascade = true;
-			}
+				*sh = target[c] + (*sh - target[c]) * keep;
+			if (*sh < 0.001 || (target[c] == 0 && D < p->forecast.exit_ratio * line) || !p->forecast.enabled)
+				*sh = target[c] >= 0.001 ? target[c] : 0;
+			if (*sh > 0 && was == 0)
+				L->sheds++;
+			q = *sh >= 1 ? POL_SHED_ALL : (uint32_t)(*sh * 4294967296.0);
+			if (q != atomic_load_explicit(&v->shed[a][c], memory_order_relaxed))
+				atomic_store_explicit(&v->shed[a][c], q, memory_order_relaxed);
 		}
-		if (mask != old)
-			atomic_store_explicit(&v->shed[a], mask, memory_order_relaxed);
 	}
 }
 
@@ -557,7 +640,16 @@ static void pol_learn_event(struct pol_view *cur, const struct pol_view *src, co
 
 	/* 429s and client errors say nothing about a backend's health or latency */
 	if (health && oc.kind != OC_RATE_LIMITED && oc.kind != OC_LOCK_CONFLICT && oc.kind != OC_CLIENT_ERROR) {
-		lat = ev->latency_ms >= 0 ? ev->latency_ms : L->lat_ms[b] > 0 ? L->lat_ms[b] : p->backends[b].latency_ms;
+		double typical = L->lat_ms[b] > 0 ? L->lat_ms[b] : p->backends[b].latency_ms;
+
+		/* A PSP error's latency says how fast it failed, not how fast the backend
+		 * answers: an outage's instant 503s taught the latency chart's baseline that the
+		 * backend was quick, and its normal latency afterwards alarmed as a slowdown for
+		 * minutes (regional-outage: degraded from the breaker's close to the end). A
+		 * slow error (a timeout) still counts as slow. */
+		lat = ev->latency_ms >= 0 ? ev->latency_ms : typical;
+		if (oc.kind == OC_PSP_ERROR && lat < typical)
+			lat = typical;
 		L->agg[b].n++;
 		L->agg[b].err += oc.kind == OC_PSP_ERROR;
 		L->agg[b].lat_ms += lat;
@@ -686,6 +778,7 @@ void pol_learn_carry(struct pol_view *nv, const struct pol_view *ov)
 	N->opens = O->opens;
 	N->cuts = O->cuts;
 	N->sheds = O->sheds;
+	N->shed_at_us = O->shed_at_us;
 	N->unans_missing = O->unans_missing;
 	N->unans_fed = O->unans_fed;
 	N->unans_late = O->unans_late;
@@ -729,9 +822,8 @@ void pol_learn_carry(struct pol_view *nv, const struct pol_view *ov)
 			/* a new season length starts that forecaster over */
 			if (O->fc[j * O->nc + oc].m == np->forecast.cfg.season)
 				N->fc[i * N->nc + c] = O->fc[j * O->nc + oc];
-			N->shed_since[i * N->nc + c] = O->shed_since[j * O->nc + oc];
-			if (atomic_load(&ov->shed[j]) >> oc & 1)
-				atomic_fetch_or(&nv->shed[i], 1ULL << c);
+			N->shed_share[i * N->nc + c] = O->shed_share[j * O->nc + oc];
+			atomic_store(&nv->shed[i][c], atomic_load(&ov->shed[j][oc]));
 		}
 	}
 	pol_publish_backends(nv, N->tmax);
@@ -769,7 +861,8 @@ void pol_learn_forecast(const struct pol_view *v, int a, int c, uint64_t now_us,
 
 	pol_demand(v->p, &L->fc[a * L->nc + c], now_us, out);
 	out->budget_rps = pol_cell_rate(v, a, now_us);
-	out->shed = atomic_load(&v->shed[a]) >> c & 1;
+	out->shed_share = L->shed_share[a * L->nc + c];
+	out->shed = out->shed_share > 0;
 }
 
 void pol_learn_counts(const struct pol_view *v, uint64_t *opens, uint64_t *cuts, uint64_t *sheds)

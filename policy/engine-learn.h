@@ -47,7 +47,8 @@ void pol_learn_backend(const struct pol_view *v, int backend, uint64_t now_us, s
 struct pol_learn_forecast {
 	double now_rps, next_rps, day_rps; /* nowcast, Holt (horizon), Holt-Winters (next min) */
 	double budget_rps;                 /* the account's adaptive budget */
-	bool shed;
+	bool shed;                         /* some of the class is shed */
+	double shed_share;                 /* the share of its decisions shed, 0..1 */
 };
 void pol_learn_forecast(const struct pol_view *v, int account, int cls, uint64_t now_us,
                         struct pol_learn_forecast *out);

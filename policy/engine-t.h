@@ -93,7 +93,9 @@ struct pol_view {
 	struct thr_state thr;                /* rate budgets */
 	struct pin_table idem, object, account; /* affinity */
 	struct score_health health[POL_MAX_BACKENDS]; /* the learning loop's view of each backend */
-	_Atomic uint64_t shed[POL_MAX_ACCOUNTS]; /* per account: classes shed by the forecasts */
+	/* per account and class: the share of decisions the forecasts shed, in 2^-32 units
+	 * (0 none, POL_SHED_ALL every one); control thread writes, decide reads relaxed */
+	_Atomic uint32_t shed[POL_MAX_ACCOUNTS][POL_MAX_CLASSES];
 	_Atomic(struct srt_table *) srt_pub; /* posterior snapshot (QSBR, see engine-learn.c) */
 	_Atomic uint64_t *demand;            /* [worker][account][class] decisions, per worker
 	                                      * stride demand_stride; owner-written */
@@ -108,6 +110,7 @@ struct pol_view {
 };
 
 #define POL_OFFLINE UINT64_MAX
+#define POL_SHED_ALL UINT32_MAX
 
 struct pol_worker {
 	_Atomic uint64_t seen;   /* epoch at the last quiescent point, or POL_OFFLINE */

@@ -787,10 +787,30 @@ static int pol_probe(struct pol_view *v, uint64_t probing)
 	return -1;
 }
 
-/* Whether the forecasts shed class cls on backend b's account. */
-static inline bool pol_shed(const struct pol_view *v, int b, int cls)
+/* xorshift64*: the worker's PRNG (state never 0), top 32 bits. */
+static inline uint32_t pol_rand32(uint64_t *s)
 {
-	return atomic_load_explicit(&v->shed[v->p->backends[b].account_idx], memory_order_relaxed) >> cls & 1;
+	*s ^= *s >> 12;
+	*s ^= *s << 25;
+	*s ^= *s >> 27;
+	return (uint32_t)((*s * 0x2545f4914f6cdd1dULL) >> 32);
+}
+
+/* Whether the forecasts shed this decision of class cls on backend b's account: the
+ * account sheds a share q / 2^32 of the class, and *u is the decision's one uniform draw
+ * (drawn on first need, so that nothing is drawn while nothing is shed; one draw for
+ * every candidate, so a request shed on one account and not on another spills). */
+static inline bool pol_shed(const struct pol_view *v, struct pol_worker *w, int b, int cls, uint64_t *u)
+{
+	uint32_t q = atomic_load_explicit(&v->shed[v->p->backends[b].account_idx][cls], memory_order_relaxed);
+
+	if (!q)
+		return false;
+	if (q == POL_SHED_ALL)
+		return true;
+	if (*u > UINT32_MAX)
+		*u = pol_rand32(&w->rng);
+	return *u < q;
 }
 
 /* Books one request on backend b's account budget and, if the request has one, its
@@ -824,7 +844,7 @@ void pol_decide(struct pol_engine *e, unsigned worker, const struct pay_request 
 	const struct policy *p = v->p;
 	const struct pol_class *cl;
 	uint32_t now_s = (uint32_t)(now_us / 1000000), tick = (uint32_t)(now_us / POL_UNANS_TICK_US);
-	uint64_t now_ns = now_us * 1000, cand, left, held, probing, scored;
+	uint64_t now_ns = now_us * 1000, cand, left, held, probing, scored, u = UINT64_MAX;
 	struct pol_rq r = { 0 };
 	double s[POL_MAX_BACKENDS], raw[POL_MAX_BACKENDS], P[POL_MAX_BACKENDS], share;
 	const char *which = NULL;
@@ -875,7 +895,7 @@ void pol_decide(struct pol_engine *e, unsigned worker, const struct pay_request 
 		pol_count(&w->c.explored);
 	}
 	/* what the forecasts see: the demand offered to the account of the first choice
-	 * (below: and the load a spill brings to another account) */
+	 * (below: and the load a spill or a shed share brings to another account) */
 	pol_count(&v->demand[(size_t)worker * v->demand_stride +
 	                     (size_t)(p->backends[best].account_idx * p->nclasses + r.cls)]);
 
@@ -883,7 +903,7 @@ void pol_decide(struct pol_engine *e, unsigned worker, const struct pay_request 
 	 * budget whose account does not shed the class; else queue or refuse. */
 	share = 1.0 - cl->reserved_above;
 	if (probing && (probe = pol_probe(v, probing)) >= 0) {
-		if (!pol_shed(v, probe, r.cls) && pol_take(v, &r, probe, now_ns, share, 0, &which) == 0) {
+		if (!pol_shed(v, w, probe, r.cls, &u) && pol_take(v, &r, probe, now_ns, share, 0, &which) == 0) {
 			b = probe;
 			pol_reason(out, "probe", p->backends[b].name);
 			pol_count(&w->c.probes);
@@ -892,7 +912,7 @@ void pol_decide(struct pol_engine *e, unsigned worker, const struct pay_request 
 		}
 	}
 	for (left = cand, c = best; b < 0 && c >= 0; left &= ~(1ULL << c), c = score_best(s, left)) {
-		if (pol_shed(v, c, r.cls)) {
+		if (pol_shed(v, w, c, r.cls, &u)) {
 			shed = true;
 			continue;
 		}
@@ -916,9 +936,12 @@ void pol_decide(struct pol_engine *e, unsigned worker, const struct pay_request 
 		pol_reason(out, "spill", NULL);
 		pol_count(&w->c.spill);
 	}
-	if (b >= 0 && p->backends[b].account_idx != p->backends[best].account_idx)
+	/* the account a shed or spilled request is offered to next sees it too, whether its
+	 * budget takes it or not (else an account taking another's shed share would never
+	 * see the demand it refuses, and never shed its own share) */
+	if ((c = b >= 0 ? b : first) >= 0 && p->backends[c].account_idx != p->backends[best].account_idx)
 		pol_count(&v->demand[(size_t)worker * v->demand_stride +
-		                     (size_t)(p->backends[b].account_idx * p->nclasses + r.cls)]);
+		                     (size_t)(p->backends[c].account_idx * p->nclasses + r.cls)]);
 	if (b < 0 && first >= 0) {
 		b = first;
 		wait = pol_take(v, &r, b, now_ns, share, (uint64_t)cl->queue_ms * 1000000, &which);

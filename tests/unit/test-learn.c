@@ -369,8 +369,10 @@ TEST(rate_limit_cuts_budget_lock_does_not)
 	pol_engine_free(e);
 }
 
-/* A surge of background traffic against a 20 req/s account: the forecast sheds it with
- * shed:forecast while checkout flows; with forecasting off, nothing says shed:forecast. */
+/* A surge of background traffic against two 20 req/s accounts: the first choice sheds
+ * a share of it, the share spills to the other account, which sheds its own share once
+ * it sees that demand; checkout flows throughout. With forecasting off, nothing says
+ * shed:forecast. */
 static void surge(bool forecasting, unsigned *shed_bg, unsigned *co_ok, unsigned *co_total)
 {
 	char extra[512];
@@ -386,8 +388,8 @@ static void surge(bool forecasting, unsigned *shed_bg, unsigned *co_ok, unsigned
 	e = engine(extra);
 	bg.class_hint = S("background");
 	*shed_bg = *co_ok = *co_total = 0;
-	/* 10 s: checkout at 10/s throughout, background 5/s then 40/s from 3 s on */
-	for (ms = 0; ms < 10000; ms++, t += MS) {
+	/* 15 s: checkout at 10/s throughout, background 5/s then 40/s from 3 s on */
+	for (ms = 0; ms < 15000; ms++, t += MS) {
 		if (ms % 50 == 0)
 			pol_tick(e, t);
 		if (ms % 100 == 0) {
@@ -413,10 +415,144 @@ TEST(forecast_sheds_lowest_class_first)
 	unsigned shed, ok, total;
 
 	surge(true, &shed, &ok, &total);
-	ASSERT(shed > 100);
+	/* both accounts: 36 req/s under the lines, 50 offered: ~14/s shed once settled */
+	ASSERT(shed > 50);
+	ASSERT(shed < 14 * 12);
 	ASSERT_EQ(ok, total);
 	surge(false, &shed, &ok, &total);
 	ASSERT_EQ(shed, 0);
+}
+
+/* One account only: "pb" presents no USD, so USD payments have nowhere to spill. */
+static struct pol_engine *engine_one(const char *extra)
+{
+	static char text[8192];
+	char *pb, *usd;
+
+	snprintf(text, sizeof(text), "%s%s", BASE_POLICY, extra);
+	pb = strstr(text, "name = \"pb\"");
+	usd = pb ? strstr(pb, "\"usd\"") : NULL;
+	if (usd)
+		memcpy(usd, "\"eur\"", 5);
+	return engine_from(text, 1);
+}
+
+/* Steady deterministic traffic at `co` checkouts and `bg` background requests per second
+ * against a 1000 req/s account (headroom 0.9: the line is 900) from t0 for `secs`; counts
+ * the shed:forecast verdicts per class in each second, and the number of seconds in which
+ * the background's shed share went from zero to non-zero (a flap is one more). */
+struct steady {
+	unsigned co_shed, bg_shed, bg_total, starts;
+	unsigned bg_shed_s[128];
+};
+
+static void steady(struct pol_engine *e, uint64_t *t, int co, int bg, int secs, struct steady *out)
+{
+	struct pay_request rq_co = pay(), rq_bg = pay();
+	struct pay_verdict v;
+	int us, step = 1000000 / (co + bg), n = 0, prev = 0;
+
+	memset(out, 0, sizeof(*out));
+	rq_bg.class_hint = S("background");
+	for (us = 0; us < secs * 1000000; us += step, *t += (uint64_t)step) {
+		bool is_bg = (n++ % (co + bg)) < bg;
+
+		if (*t / (50 * MS) != (*t - (uint64_t)step) / (50 * MS))
+			pol_tick(e, *t);
+		pol_decide(e, 0, is_bg ? &rq_bg : &rq_co, *t, &v);
+		if (is_bg) {
+			int sh = has_token(&v, "shed:forecast");
+
+			out->bg_total++;
+			out->bg_shed += sh;
+			out->bg_shed_s[us / 1000000 % 128] += sh;
+		} else {
+			out->co_shed += has_token(&v, "shed:forecast");
+		}
+		pol_quiesce(e, 0);
+	}
+	for (us = 0; us < secs && us < 128; us++) {
+		out->starts += out->bg_shed_s[us] && !prev;
+		prev = out->bg_shed_s[us] != 0;
+	}
+}
+
+/* (time, load) -> shed share, one account, proportional shedding, after a minute at
+ * 500 checkouts + 300 background/s (800, under the 900 line: nothing shed; a minute so
+ * that Holt's start-up trend has died away):
+ *   - 500 + 500 (1000, 11 % over the line): only the excess is shed, as a share of the
+ *     background (~100 of its 500/s, less the forecast's 2-sigma margin of ~26/s, once
+ *     the trend Holt learns from the step has died away), never checkout; one start,
+ *     every second sheds some (no flapping);
+ *   - back to 500 + 300: the share decays (min_shed_ms) and stops. */
+static struct pol_engine *warm_engine(uint64_t *t)
+{
+	struct pol_engine *e = engine_one("throttle = { account = { rate = 1000.0; burst = 1000.0; }; };\n");
+	struct steady st;
+
+	steady(e, t, 500, 300, 60, &st);
+	ASSERT_EQ(st.bg_shed + st.co_shed, 0);
+	return e;
+}
+
+/* A step to co + bg per second for secs: never checkout, one start (no flapping), some
+ * shed in every second from the second on, and [lo, hi] per second from `settled` on. */
+static void step_sheds(struct pol_engine *e, uint64_t *t, int co, int bg, int secs, int settled,
+                       unsigned lo, unsigned hi)
+{
+	struct steady st;
+	int s;
+
+	steady(e, t, co, bg, secs, &st);
+	ASSERT_EQ(st.co_shed, 0);
+	ASSERT_EQ(st.starts, 1);
+	for (s = 2; s < secs; s++)
+		ASSERT(st.bg_shed_s[s] > 0);
+	for (s = settled; s < secs; s++)
+		ASSERT(st.bg_shed_s[s] >= lo && st.bg_shed_s[s] <= hi);
+}
+
+TEST(forecast_sheds_only_the_excess)
+{
+	uint64_t t = 10 * SEC;
+	struct pol_engine *e = warm_engine(&t);
+	struct steady st;
+	int s;
+
+	step_sheds(e, &t, 500, 500, 90, 60, 50, 110);
+	steady(e, &t, 500, 300, 30, &st);
+	ASSERT_EQ(st.co_shed, 0);
+	ASSERT(st.bg_shed_s[0] > 0); /* the release is gradual: 3 s time constant... */
+	for (s = 20; s < 30; s++)    /* ...and ends under 0.1 % (~16 s from 20 %) */
+		ASSERT_EQ(st.bg_shed_s[s], 0);
+	pol_engine_free(e);
+}
+
+/* A load at 95 % of the budget (5 % over the line), held for two minutes: a small
+ * share of the lowest class (~24/s of its 300 once Holt's trend from the step has died
+ * away: 50 less the margin), no flapping (one start, every second sheds some), checkout
+ * never. */
+TEST(forecast_no_flapping_at_95_percent)
+{
+	uint64_t t = 10 * SEC;
+	struct pol_engine *e = warm_engine(&t);
+
+	step_sheds(e, &t, 650, 300, 120, 60, 10, 60); /* draws: +-6/s */
+	pol_engine_free(e);
+}
+
+TEST(forecast_never_sheds_checkout)
+{
+	struct pol_engine *e = engine_one("throttle = { account = { rate = 1000.0; burst = 1000.0; }; };\n");
+	uint64_t t = 10 * SEC;
+	struct steady st;
+	int s;
+
+	steady(e, &t, 1200, 200, 10, &st);
+	ASSERT_EQ(st.co_shed, 0);
+	for (s = 5; s < 10; s++)
+		ASSERT(st.bg_shed_s[s] >= 199); /* every one: the step rounds to 200-201/s */
+	pol_engine_free(e);
 }
 
 /* Reload: a breaker that is open stays open for the backend whose name survives. */
@@ -638,6 +774,9 @@ int main(void)
 	RUN(anomaly_degrades_before_breaker);
 	RUN(rate_limit_cuts_budget_lock_does_not);
 	RUN(forecast_sheds_lowest_class_first);
+	RUN(forecast_sheds_only_the_excess);
+	RUN(forecast_no_flapping_at_95_percent);
+	RUN(forecast_never_sheds_checkout);
 	RUN(reload_carries_breaker_and_budget);
 	RUN(breaker_override);
 	RUN(loader_learning_sections);

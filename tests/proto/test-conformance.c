@@ -13,6 +13,7 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 
+#include "payspoa-proc.h"
 #include "spop-client.h"
 #include "test.h"
 
@@ -78,21 +79,6 @@ static void daemon_cleanup(void)
 		unlink(D.addr + 5);
 }
 
-static int free_port(void)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET };
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-
-	ASSERT(fd >= 0);
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ASSERT_EQ(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	ASSERT_EQ(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-	port = ntohs(a.sin_port);
-	close(fd);
-	return port;
-}
-
 /* Start the daemon on `listen` (NULL: a free loopback port) with policy `conf` (NULL:
  * the default) and wait until it accepts. */
 static void daemon_start_on(const char *listen, const char *conf, int workers)
@@ -104,7 +90,7 @@ static void daemon_start_on(const char *listen, const char *conf, int workers)
 	if (listen)
 		snprintf(D.addr, sizeof(D.addr), "%s", listen);
 	else
-		snprintf(D.addr, sizeof(D.addr), "127.0.0.1:%d", free_port());
+		snprintf(D.addr, sizeof(D.addr), "127.0.0.1:%d", pp_free_port());
 	snprintf(D.log, sizeof(D.log), "/tmp/payspoa-conf-%d.log", (int)getpid());
 	snprintf(w, sizeof(w), "%d", workers);
 	atexit(daemon_cleanup);

@@ -133,4 +133,17 @@ else
 	fail "surge-shared-runs" "exit: $(head -3 "$T/shared.err")"
 fi
 
+# Seasonal week (2 days at scale 0.3, peaks ~5 % over the budget): forecasting must not
+# shed far more than the budget alone does. Whole-class shedding on a noisy, retry-inflated
+# estimate shed 57x as much (54,301 vs 956); proportional shedding of the excess ~1x.
+if run week 0.3 --strategy payspoa --strategy payspoa-noforecast $S/seasonal-week.conf; then
+	check "week-shed-not-above-2x-noforecast" \
+		"$(val week seasonal-week payspoa shed_total) <= 2 * $(val week seasonal-week payspoa-noforecast shed_total)" \
+		"seasonal-week sheds, payspoa vs payspoa-noforecast"
+	check "week-checkout-holds" \
+		"$(val week seasonal-week payspoa checkout_success) >= $(val week seasonal-week payspoa-noforecast checkout_success)" \
+		"seasonal-week checkout success, payspoa vs payspoa-noforecast"
+else
+	fail "week-runs" "exit: $(head -3 "$T/week.err")"
+fi
 integ_done

@@ -14,7 +14,8 @@
 #include "spop.h"
 #include "worker.h"
 
-#define LINGER_S 2.0 /* how long a closing connection may take to flush */
+#define LINGER_S 2.0 /* how long a closing connection may take to flush and see EOF */
+#define DRAIN_S 5.0  /* on SIGTERM: how long the workers may take to answer what has come */
 
 static void slot_close(struct slot *s)
 {
@@ -299,7 +300,7 @@ static void on_wake(struct ev_loop *loop, ev_async *a, int revents)
 	}
 	if (atomic_load(&w->stopping)) {
 		if (w->stop_deadline == 0)
-			w->stop_deadline = ev_now(loop) + LINGER_S;
+			w->stop_deadline = ev_now(loop) + DRAIN_S;
 		for (s = w->live; s; s = next) {
 			next = s->next;
 			slot_drain(s);

@@ -228,23 +228,34 @@ static inline int pp_run(char *out, size_t outlen, ...)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-/* HELLO on a fresh connection; returns the connection (caller frees) or fails. */
+/* HELLO on a fresh connection; returns the connection (caller frees) or fails. A
+ * connection refused at once (closed: the daemon's slots still held by connections it
+ * has not yet seen close) is tried again for up to 2 s; silence is a failure. */
 static inline struct sc_conn *pp_hello(const char *addr)
 {
 	struct sc_conn *c = calloc(1, sizeof(*c));
 	uint8_t buf[512];
 	struct spop_wbuf w = spop_wbuf_init(buf, sizeof(buf));
 	struct spop_frame f;
-	int fd = sc_connect(addr, 2000);
-	size_t n;
+	uint64_t deadline = sc_now_us() + 2 * 1000000ull;
+	size_t n = spop_haproxy_hello(&w, "2.0", 16380, "pipelining", false, "test");
+	int r;
 
 	ASSERT(c);
-	ASSERT(fd >= 0);
-	sc_conn_init(c, fd);
-	n = spop_haproxy_hello(&w, "2.0", 16380, "pipelining", false, "test");
 	ASSERT(n > 0);
-	ASSERT_EQ(sc_send_all(fd, buf, n, 2000), 0);
-	ASSERT_EQ(sc_read_frame(c, &f, 5000), SC_FRAME);
+	for (;;) {
+		int fd = sc_connect(addr, 2000);
+
+		ASSERT(fd >= 0);
+		sc_conn_init(c, fd);
+		r = SC_BAD;
+		if (sc_send_all(fd, buf, n, 2000) == 0 && (r = sc_read_frame(c, &f, 5000)) == SC_FRAME)
+			break;
+		close(fd);
+		if (r != SC_CLOSED || sc_now_us() > deadline)
+			TEST_FAIL_("no AGENT-HELLO from %s (%s)", addr, r == SC_TIMEOUT ? "silence" : "refused");
+		sc_sleep_ms(10);
+	}
 	ASSERT_EQ(f.type, SPOP_FRM_AGENT_HELLO);
 	return c;
 }

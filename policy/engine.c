@@ -273,8 +273,13 @@ int pol_engine_swap(struct pol_engine *e, struct policy *p, char *err, size_t er
  * seq_cst), so the control thread either sees it online or it reads the newest view. */
 static struct pol_view *pol_enter(struct pol_engine *e, struct pol_worker *w)
 {
-	if (atomic_load_explicit(&w->seen, memory_order_relaxed) == POL_OFFLINE)
+	if (atomic_load_explicit(&w->seen, memory_order_relaxed) == POL_OFFLINE) {
 		atomic_store(&w->seen, atomic_load(&e->epoch));
+		/* The store above must be visible before the view is read: an acquire load may
+		 * pass a store on weaker CPUs (AArch64 LDAPR), and the control thread could then
+		 * free the view we are about to use. Once per wake-up, not per decision. */
+		return atomic_load(&e->view);
+	}
 	return atomic_load_explicit(&e->view, memory_order_acquire);
 }
 

@@ -34,6 +34,8 @@ static void slot_close(struct slot *s)
 	atomic_fetch_sub_explicit(&w->nconns, 1, memory_order_relaxed);
 	atomic_store(&s->in_use, false); /* seq_cst: see daemon_slot_freed */
 	daemon_slot_freed(w->d);
+	if (!w->live && w->stop_deadline != 0)
+		ev_break(w->loop, EVBREAK_ALL); /* drained: no need to wait for the sweep */
 }
 
 /* Fold the per-connection and agent counters into the shared statistics. */

@@ -15,6 +15,14 @@ struct aimd_cfg {
 	                       * no further cut; set it above the longest request latency,
 	                       * since answers to requests sent before a cut keep arriving
 	                       * after it (2 s) */
+	/* Recovery after a cut remembers the budget that drew it (w_max): +ai_per_s up to
+	 * plateau x w_max, then +probe x ai_per_s up to w_max and no further, until
+	 * forget_us without a cut; then +ai_per_s to the ceiling again (a raised true limit
+	 * is rediscovered). 0 in any of the three means the default, so a zeroed
+	 * (calloc'd) config gets it. */
+	double plateau;       /* (0, 1]: fast recovery up to this share of w_max (0.95) */
+	double probe;         /* (0, 1]: share of ai_per_s above the plateau (0.3) */
+	uint64_t forget_us;   /* w_max forgotten this long after the last cut (300 s) */
 };
 
 /* One budget's state: a plain value, written by the control thread; workers read
@@ -28,6 +36,7 @@ struct aimd {
 	uint32_t absorbed;    /* rate-limit 429s inside a cool-down (no cut) */
 	uint32_t locks;       /* lock-conflict 429s seen (never cut) */
 	uint32_t has_cut;     /* 0 until the first cut: no cool-down before it */
+	double w_max;         /* budget just before the last cut, req/s (0: none yet) */
 };
 
 #endif /* AIMD_T_H */

@@ -48,7 +48,12 @@ TEST(aimd_cut_cooldown_recover)
 		{ 3001,   OC_SUCCESS, 50.401, 0 },
 		{ 3002,   OC_PSP_ERROR, 50.402, 0 },
 		{ 13000,  READ, 60.4, 0 },
-		{ 52600,  READ, 100, 0 },   /* back at the ceiling, and no further */
+		{ 21000,  READ, 68.4, 0 },  /* 0.95 x 72, the budget that drew the last cut */
+		{ 25000,  READ, 69.6, 0 },  /* then +0.3/s */
+		{ 52600,  READ, 72, 0 },    /* up to 72 and no further ... */
+		{ 302999, READ, 72, 0 },
+		{ 320000, READ, 89, 0 },    /* ... until forgotten, 300 s after the cut: +1/s */
+		{ 331000, READ, 100, 0 },   /* back at the ceiling, and no further */
 		{ 900000, READ, 100, 0 },
 		{ 900000, RL,   70, 1 },    /* a new overload, long after: cut again */
 	};
@@ -64,6 +69,84 @@ TEST(aimd_cut_cooldown_recover)
 	ASSERT_EQ(a.locks, 1);
 }
 
+/* The true limit is below the ceiling: the first cut comes from 100, the second from
+ * the slow probe above 95; after it the budget climbs fast to 0.95 x 96.2, slowly to
+ * 96.2, stays there (no periodic overshoot) and reaches the ceiling only once the cut
+ * is forgotten, 300 s after it. Lock conflicts do not refresh the memory. */
+TEST(aimd_plateau_forget)
+{
+	static const struct row rows[] = {
+		{ 0,      READ, 100, 0 },
+		{ 1000,   RL,   70, 1 },
+		{ 26000,  READ, 95, 0 },       /* +1/s up to 0.95 x 100 */
+		{ 30000,  READ, 96.2, 0 },     /* then +0.3/s */
+		{ 30000,  RL,   96.2 * 0.7, 1 },
+		{ 54050,  READ, 91.39, 0 },    /* +1/s up to 0.95 x 96.2 */
+		{ 64050,  READ, 94.39, 0 },    /* +0.3/s */
+		{ 71000,  READ, 96.2, 0 },
+		{ 100000, LOCK, 96.2, 0 },
+		{ 200000, READ, 96.2, 0 },     /* never above the level that drew the cut ... */
+		{ 329999, READ, 96.2, 0 },
+		{ 333000, READ, 99.2, 0 },     /* ... until forgotten (30 s + 300 s): +1/s */
+		{ 340000, READ, 100, 0 },
+		{ 340000, RL,   70, 1 },       /* a new overload: remembered again from 100 */
+		{ 365000, READ, 95, 0 },
+	};
+	struct aimd_cfg c;
+	struct aimd a;
+
+	aimd_cfg_default(&c, 100);
+	aimd_init(&a, &c, 0);
+	RUN_ROWS(&a, &c, rows);
+	ASSERT_EQ(a.cuts, 3);
+	ASSERT_EQ(a.locks, 1);
+}
+
+/* plateau, probe and forget_us: set, or 0 for the defaults (a zeroed config, as the
+ * engine's, behaves as aimd_cfg_default). */
+TEST(aimd_plateau_cfg)
+{
+	static const struct row rows[] = {
+		{ 0,      RL,   70, 1 },
+		{ 10000,  READ, 80, 0 },       /* plateau 0.8 x 100 */
+		{ 20000,  READ, 85, 0 },       /* +0.5/s */
+		{ 20000,  RL,   59.5, 1 },
+		{ 28500,  READ, 68, 0 },       /* 0.8 x 85 */
+		{ 38500,  READ, 73, 0 },
+		{ 79999,  READ, 85, 0 },
+		{ 90000,  READ, 95, 0 },       /* forgotten 60 s after the cut */
+		{ 95000,  READ, 100, 0 },
+	};
+	struct aimd_cfg c, d, z = { 0 };
+	struct aimd a, b;
+	uint64_t t;
+
+	aimd_cfg_default(&c, 100);
+	c.plateau = 0.8;
+	c.probe = 0.5;
+	c.forget_us = 60000 * MS;
+	ASSERT(aimd_cfg_check(&c) == NULL);
+	aimd_init(&a, &c, 0);
+	RUN_ROWS(&a, &c, rows);
+
+	aimd_cfg_default(&d, 100);
+	z.ceiling = d.ceiling;
+	z.floor = d.floor;
+	z.md = d.md;
+	z.ai_per_s = d.ai_per_s;
+	z.cooldown_us = d.cooldown_us;
+	ASSERT(aimd_cfg_check(&z) == NULL);
+	aimd_init(&a, &d, 0);
+	aimd_init(&b, &z, 0);
+	for (t = 0; t < 800000; t += 500) {
+		if (t % 97000 == 0) {
+			ASSERT(aimd_on_outcome(&a, &d, RL, t * MS));
+			ASSERT(aimd_on_outcome(&b, &z, RL, t * MS));
+		}
+		ASSERT_NEAR(aimd_limit(&a, &d, t * MS), aimd_limit(&b, &z, t * MS), 1e-9);
+	}
+}
+
 /* A sustained overload cuts once per cool-down and stops at the floor. */
 TEST(aimd_floor)
 {
@@ -76,7 +159,9 @@ TEST(aimd_floor)
 	for (t = 0; t < 120000; t += 100)
 		aimd_on_outcome(&a, &c, RL, t * MS);
 	ASSERT_EQ(a.cuts, 60);
-	ASSERT_NEAR(aimd_limit(&a, &c, 120000 * MS), 5 + 2, 1e-6); /* floor + 2 s of recovery */
+	/* floor + 2 s of recovery, +1/s up to 0.95 x w (the budget at the previous cut),
+	 * then +0.3/s: w = 0.95 w + 0.3 (7 - 0.95 w), the fixed point 2.1 / 0.335 */
+	ASSERT_NEAR(aimd_limit(&a, &c, 120000 * MS), 2.1 / 0.335, 1e-6);
 	ASSERT(aimd_limit(&a, &c, 118000 * MS) >= c.floor);
 	ASSERT_NEAR(a.limit, 5, 1e-12);
 }
@@ -135,11 +220,19 @@ TEST(aimd_cfg_checks)
 	aimd_cfg_default(&c, 100);
 	c.ai_per_s = -1;
 	ASSERT(aimd_cfg_check(&c) != NULL);
+	aimd_cfg_default(&c, 100);
+	c.plateau = 1.5;
+	ASSERT(aimd_cfg_check(&c) != NULL);
+	aimd_cfg_default(&c, 100);
+	c.probe = -0.1;
+	ASSERT(aimd_cfg_check(&c) != NULL);
 }
 
 int main(void)
 {
 	RUN(aimd_cut_cooldown_recover);
+	RUN(aimd_plateau_forget);
+	RUN(aimd_plateau_cfg);
 	RUN(aimd_floor);
 	RUN(aimd_lock_conflicts_do_not_cut);
 	RUN(aimd_reload_bounds);

@@ -24,9 +24,6 @@
 #define OUT_BUF_SIZE  (64 * 1024)
 #define ACCEPT_BURST  64
 
-static ev_async slot_freed_async; /* one daemon per process: the control loop's doorbell */
-static _Atomic bool accept_paused;
-
 uint64_t mono_us(void)
 {
 	struct timespec ts;
@@ -43,7 +40,7 @@ static void accept_set(struct daemon *d, bool on)
 		else
 			ev_io_stop(d->loop, &d->accept_io[i]);
 	}
-	atomic_store(&accept_paused, !on);
+	atomic_store(&d->accept_paused, !on);
 }
 
 /* Worker thread, right after it released a slot (seq_cst store of in_use). With the
@@ -51,8 +48,8 @@ static void accept_set(struct daemon *d, bool on)
  * sees the pause or the control thread sees the free slot: the wake-up is never lost. */
 void daemon_slot_freed(struct daemon *d)
 {
-	if (atomic_load(&accept_paused))
-		ev_async_send(d->loop, &slot_freed_async);
+	if (atomic_load(&d->accept_paused))
+		ev_async_send(d->loop, &d->slot_freed);
 }
 
 /* Every slot is taken: stop accepting until one is freed. Pending connections wait in
@@ -183,7 +180,7 @@ static void on_slot_freed(struct ev_loop *loop, ev_async *a, int revents)
 {
 	struct daemon *d = a->data;
 
-	if (atomic_load(&accept_paused) && !ev_is_active(&d->accept_pause))
+	if (atomic_load(&d->accept_paused) && !ev_is_active(&d->accept_pause))
 		accept_set(d, true);
 }
 
@@ -341,6 +338,10 @@ int daemon_run(struct daemon *d)
 	char nw[16], mf[16];
 
 	signal(SIGPIPE, SIG_IGN);
+	/* before any worker runs: workers ring it (daemon_slot_freed) */
+	ev_async_init(&d->slot_freed, on_slot_freed);
+	d->slot_freed.data = d;
+	ev_async_start(d->loop, &d->slot_freed);
 	for (; started < d->nworkers; started++) {
 		if (worker_start(&d->workers[started], d, started) < 0) {
 			log_json(LOG_LVL_ERROR, "worker_start_failed", NULL);
@@ -348,9 +349,6 @@ int daemon_run(struct daemon *d)
 			goto stop;
 		}
 	}
-	ev_async_init(&slot_freed_async, on_slot_freed);
-	slot_freed_async.data = d;
-	ev_async_start(d->loop, &slot_freed_async);
 	ev_timer_init(&d->accept_pause, on_accept_pause_end, 0.1, 0.);
 	d->accept_pause.data = d;
 	for (int i = 0; i < d->nlisten; i++) {

@@ -3,6 +3,8 @@
 #define DAEMON_H
 
 #include <ev.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "listen.h"
@@ -35,7 +37,9 @@ struct daemon {
 	int lfd[POL_MAX_LISTENERS];
 	ev_io accept_io[POL_MAX_LISTENERS];
 	struct listen_addr laddr[POL_MAX_LISTENERS];
-	ev_timer accept_pause;       /* after EMFILE or a full slot table */
+	ev_timer accept_pause;       /* after EMFILE or an accept error */
+	ev_async slot_freed;         /* rung by a worker that freed a slot while accepting paused */
+	_Atomic bool accept_paused;  /* read by workers (daemon_slot_freed) */
 	int reserve_fd;              /* closed to accept-and-drop on EMFILE */
 	ev_signal sig_term, sig_int, sig_hup;
 	ev_timer tick;

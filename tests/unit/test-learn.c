@@ -10,9 +10,9 @@
 
 #include "policy.h"
 #include "test-pol-alloc.h"
+#include "pol-test.h"
 #include "test.h"
 
-#define S(lit) ((struct pay_str){ lit, sizeof(lit) - 1 })
 #define SEC 1000000ULL
 #define MS 1000ULL
 
@@ -65,19 +65,6 @@ static struct pay_request pay(void)
 	rq.amount = 10000;
 	rq.has_amount = true;
 	return rq;
-}
-
-static bool has_token(const struct pay_verdict *v, const char *tok)
-{
-	size_t n = strlen(tok);
-	const char *s = v->reason;
-
-	while ((s = strstr(s, tok))) {
-		if ((s == v->reason || s[-1] == ' ') && (s[n] == ' ' || s[n] == 0))
-			return true;
-		s++;
-	}
-	return false;
 }
 
 /* Decide one payment and report its outcome right away: status, decline code, rate-limit

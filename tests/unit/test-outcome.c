@@ -2,9 +2,9 @@
 #include <string.h>
 
 #include "outcome.h"
+#include "pol-test.h"
 #include "test.h"
 
-#define S(lit) ((struct pay_str){ (lit), sizeof(lit) - 1 })
 #define NONE   ((struct pay_str){ NULL, 0 })
 
 struct oc_case {

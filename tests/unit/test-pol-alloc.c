@@ -4,10 +4,10 @@
 #include <string.h>
 
 #include "policy.h"
+#include "pol-test.h"
 #include "test.h"
 #include "test-pol-alloc.h"
 
-#define S(lit) ((struct pay_str){ lit, sizeof(lit) - 1 })
 
 TEST(counter_sees_heap_calls)
 {

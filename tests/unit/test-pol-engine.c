@@ -6,9 +6,9 @@
 
 #include "engine-t.h"
 #include "policy.h"
+#include "pol-test.h"
 #include "test.h"
 
-#define S(lit) ((struct pay_str){ lit, sizeof(lit) - 1 })
 #define SEC 1000000ULL
 
 static char err[512];
@@ -38,19 +38,6 @@ static struct pay_request charge(const char *cur, const char *country, int64_t a
 	rq.amount = amount;
 	rq.has_amount = true;
 	return rq;
-}
-
-static bool has_token(const struct pay_verdict *v, const char *tok)
-{
-	size_t n = strlen(tok);
-	const char *s = v->reason;
-
-	while ((s = strstr(s, tok))) {
-		if ((s == v->reason || s[-1] == ' ') && (s[n] == ' ' || s[n] == 0))
-			return true;
-		s++;
-	}
-	return false;
 }
 
 static int backend_idx(struct pol_engine *e, const char *name)

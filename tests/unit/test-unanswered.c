@@ -8,9 +8,9 @@
 #include <string.h>
 
 #include "policy.h"
+#include "pol-test.h"
 #include "test.h"
 
-#define S(lit) ((struct pay_str){ lit, sizeof(lit) - 1 })
 #define SEC 1000000ULL
 #define MS 1000ULL
 

@@ -32,24 +32,12 @@ static char err[512];
 	"classify = { default = \"checkout\"; trust_hints = true; rules = ( { hint = \"background\"; class = \"background\"; },\n" \
 	"             { method = \"GET\"; class = \"read\"; } ); };\n"
 
-static struct pol_engine *engine_from(const char *text, unsigned workers)
-{
-	struct policy *p = pol_load_string(text, "test", err, sizeof(err));
-	struct pol_engine *e;
-
-	if (!p)
-		TEST_FAIL_("%s", err);
-	if (!(e = pol_engine_new(p, workers, err, sizeof(err))))
-		TEST_FAIL_("%s", err);
-	return e;
-}
-
 static struct pol_engine *engine(const char *extra)
 {
 	static char text[8192];
 
 	snprintf(text, sizeof(text), "%s%s", BASE_POLICY, extra);
-	return engine_from(text, 1);
+	return pol_test_engine(text, 1);
 }
 
 static struct pay_request pay(void)
@@ -421,7 +409,7 @@ static struct pol_engine *engine_one(const char *extra)
 	usd = pb ? strstr(pb, "\"usd\"") : NULL;
 	if (usd)
 		memcpy(usd, "\"eur\"", 5);
-	return engine_from(text, 1);
+	return pol_test_engine(text, 1);
 }
 
 /* Steady deterministic traffic at `co` checkouts and `bg` background requests per second
@@ -725,7 +713,7 @@ TEST(workers_observe_while_control_ticks)
 
 	snprintf(text, sizeof(text), "%s%s", BASE_POLICY,
 	         "learning = { publish_ms = 10; };\nthrottle = { account = { rate = 50.0; burst = 50.0; }; };\n");
-	e = engine_from(text, 2);
+	e = pol_test_engine(text, 2);
 	for (i = 0; i < 2; i++) {
 		args[i] = (struct worker_arg){ e, (unsigned)i, &stop, &clock, 0 };
 		ASSERT_EQ(pthread_create(&th[i], NULL, worker_main, &args[i]), 0);

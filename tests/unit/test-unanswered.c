@@ -31,15 +31,9 @@ static char err[512];
 static struct pol_engine *engine(const char *unanswered)
 {
 	static char text[8192];
-	struct policy *p;
-	struct pol_engine *e;
 
 	snprintf(text, sizeof(text), "%slearning = { unanswered = { %s }; };\n", POLICY, unanswered);
-	if (!(p = pol_load_string(text, "test", err, sizeof(err))))
-		TEST_FAIL_("%s", err);
-	if (!(e = pol_engine_new(p, 1, err, sizeof(err))))
-		TEST_FAIL_("%s", err);
-	return e;
+	return pol_test_engine(text, 1);
 }
 
 static struct pay_request pay(void)
@@ -166,15 +160,12 @@ TEST(queued_decisions_not_waited_for)
 		"forecast = { enabled = false; };\n"
 		"breaker = { open_s = 2.0; jitter = 0.0; probes = 1; consecutive = 5; failure_rate = 0.0; };\n"
 		"learning = { unanswered = { grace_ms = 500; }; };\n";
-	struct policy *p = pol_load_string(text, "test", err, sizeof(err));
-	struct pol_engine *e;
+	struct pol_engine *e = pol_test_engine(text, 1);
 	struct pay_verdict v, q[19];
 	struct pol_stats st;
 	uint64_t t0 = 10 * SEC;
 	int i, queued = 0;
 
-	if (!p || !(e = pol_engine_new(p, 1, err, sizeof(err))))
-		TEST_FAIL_("%s", err);
 	for (i = 0; i < 10; i++) { /* the witness: allowed and answered, one per 100 ms */
 		v = decide(e, t0 + (uint64_t)i * 100 * MS);
 		ASSERT_EQ(v.verdict, PAY_ALLOW);

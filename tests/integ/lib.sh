@@ -185,14 +185,19 @@ payapi_stat() {
 }
 
 # policy_copy DIR [SED-EXPR...]: conf/ copied into DIR; in the policy file (POLICY_FILE,
-# relative to conf/, default payspoa.conf) the admin socket, metrics and state file are
-# moved off the shared defaults, then each SED-EXPR is applied. Sets POLICY to the file
-# and POLICY_METRICS to its metrics port; the file must pass payspoa -c.
+# relative to conf/, default payspoa.conf; or POLICY_SRC, a file anywhere, copied in
+# beside conf/'s) the admin socket, metrics and state file are moved off the shared
+# defaults, then each SED-EXPR is applied. Sets POLICY to the file and POLICY_METRICS to
+# its metrics port; the file must pass payspoa -c.
 policy_copy() {
 	local dir=$1 e f
 	shift
 	mkdir -p "$dir" && cp -r conf/. "$dir/" || return 1
 	f=$dir/${POLICY_FILE:-payspoa.conf}
+	if [ -n "${POLICY_SRC:-}" ]; then
+		cp "$POLICY_SRC" "$dir/" || return 1
+		f=$dir/$(basename "$POLICY_SRC")
+	fi
 	alloc_port POLICY_METRICS
 	sed -i -e "s|^\([[:space:]]*admin_socket[[:space:]]*=\).*|\1 \"$dir/admin.sock\";|" \
 		-e "s|^\([[:space:]]*metrics[[:space:]]*=\).*|\1 \"127.0.0.1:$POLICY_METRICS\";|" \

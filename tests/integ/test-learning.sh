@@ -7,24 +7,9 @@
 # X-Pay-Reason probe:stripe_us) and get the traffic back.
 . "$(dirname "$0")/lib.sh"
 
-need curl
-need "$HAPROXY_BIN"
-need_hap_cli
-[ -x "$PAYAPI_BIN" ] || { fail prerequisite "$PAYAPI_BIN not built (make bench-bin)"; exit 1; }
-[ -x "$PAYSPOA_BIN" ] || { fail prerequisite "$PAYSPOA_BIN not built (make)"; exit 1; }
-
-alloc_port P_HTTP; alloc_port P_US; alloc_port P_EU; alloc_port P_AGENT
-HAP=http://127.0.0.1:$P_HTTP
+need_stack
+POLICY_SRC=tests/integ/learning.conf start_stack
 LOADERS=${LOADERS:-3}
-
-start_payapi stripe_us "$P_US" || { fail start-payapi; exit 1; }
-start_payapi stripe_eu "$P_EU" || { fail start-payapi; exit 1; }
-mkdir -p "$T/pol" && cp tests/integ/learning.conf "$T/pol/" && POLICY=$T/pol/learning.conf
-"$PAYSPOA_BIN" -c -f "$POLICY" >"$T/check.log" 2>&1 || { fail policy "$(head -3 "$T/check.log")"; exit 1; }
-start_payspoa agent "$P_AGENT" "$POLICY" || { fail start-payspoa "$(tail -5 "$T/agent.log")"; exit 1; }
-start_haproxy hap "$P_HTTP" "$P_US" "$P_EU" "$P_AGENT" || { fail start-haproxy "$(tail -5 "$T/hap.log")"; exit 1; }
-wait_until 10 hap_server_is hap spoe-payspoa payspoa1 UP ||
-	{ fail agent-up "spoe-payspoa/payspoa1 is '$(hap_server_status hap spoe-payspoa payspoa1)'"; exit 1; }
 
 # loader I: payments back to back until $T/stop exists; one line per request:
 # "start-time|status|instance|reason" (start time from bash's EPOCHREALTIME).

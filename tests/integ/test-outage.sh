@@ -13,30 +13,14 @@
 # loop would wait 3 s per refused request and send almost nothing to judge.
 . "$(dirname "$0")/lib.sh"
 
-need curl
-need "$HAPROXY_BIN"
-need_hap_cli
-[ -x "$PAYAPI_BIN" ] || { fail prerequisite "$PAYAPI_BIN not built (make bench-bin)"; exit 1; }
-[ -x "$PAYSPOA_BIN" ] || { fail prerequisite "$PAYSPOA_BIN not built (make)"; exit 1; }
-
-alloc_port P_HTTP; alloc_port P_US; alloc_port P_EU; alloc_port P_AGENT
-HAP=http://127.0.0.1:$P_HTTP
-RATE_SLEEP=${RATE_SLEEP:-0.033}
-
-start_payapi stripe_us "$P_US" || { fail start-payapi; exit 1; }
-start_payapi stripe_eu "$P_EU" || { fail start-payapi; exit 1; }
-mkdir -p "$T/pol" && POLICY=$T/pol/outage.conf
+need_stack
 # prior_weight 1: the account that served the outage learns a success rate a hair above
 # the other's, and with the default weight (20) that alone would outweigh the 0.5 % fee
 # difference once it is back; this test is about health, not posteriors.
-sed 's/^learning = .*/learning = { explore = 0.0; prior_weight = 1.0; unanswered = { grace_ms = 500; }; };/' \
-	tests/integ/learning.conf >"$POLICY"
+POLICY_SRC=tests/integ/learning.conf start_stack \
+	's/^learning = .*/learning = { explore = 0.0; prior_weight = 1.0; unanswered = { grace_ms = 500; }; };/'
 grep -q 'grace_ms = 500' "$POLICY" || { fail policy "could not set learning.unanswered"; exit 1; }
-"$PAYSPOA_BIN" -c -f "$POLICY" >"$T/check.log" 2>&1 || { fail policy "$(head -3 "$T/check.log")"; exit 1; }
-start_payspoa agent "$P_AGENT" "$POLICY" || { fail start-payspoa "$(tail -5 "$T/agent.log")"; exit 1; }
-start_haproxy hap "$P_HTTP" "$P_US" "$P_EU" "$P_AGENT" || { fail start-haproxy "$(tail -5 "$T/hap.log")"; exit 1; }
-wait_until 10 hap_server_is hap spoe-payspoa payspoa1 UP ||
-	{ fail agent-up "spoe-payspoa/payspoa1 is '$(hap_server_status hap spoe-payspoa payspoa1)'"; exit 1; }
+RATE_SLEEP=${RATE_SLEEP:-0.033}
 
 # Open-loop load until $T/stop exists; one line per request:
 # "start|status|advised backend|instance that answered|reason".

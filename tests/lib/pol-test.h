@@ -12,6 +12,15 @@
 /* A pay_str from a string literal. */
 #define S(lit) ((struct pay_str){ (lit), sizeof(lit) - 1 })
 
+/* Two accounts that both present USD; "pa" is cheaper (2.9 % vs 3.5 %, same fixed part),
+ * so it is the first choice of every USD payment until something is learned. */
+#define POL_TEST_TWO_USD_ACCOUNTS \
+	"fee_schedules = ( { name = \"a\"; percent = 2.9; fixed = 30; }, { name = \"b\"; percent = 3.5; fixed = 30; } );\n" \
+	"backends = (\n" \
+	" { name = \"pa\"; account = \"acct_a\"; entity = \"x\"; region = \"other\"; currencies = [ \"usd\" ]; fee_schedule = \"a\"; },\n" \
+	" { name = \"pb\"; account = \"acct_b\"; entity = \"x\"; region = \"other\"; currencies = [ \"usd\" ]; fee_schedule = \"b\"; }\n" \
+	");\n"
+
 /* Does the verdict's reason hold `tok` as a whole space-separated token? */
 static inline bool has_token(const struct pay_verdict *v, const char *tok)
 {

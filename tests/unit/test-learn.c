@@ -18,14 +18,9 @@
 
 static char err[512];
 
-/* Two accounts that both present USD; "pa" is cheaper (2.9 % vs 3.5 %), so it is the
- * first choice of every USD payment until something is learned. */
+/* The two USD accounts of pol-test.h, three classes. */
 #define BASE_POLICY \
-	"fee_schedules = ( { name = \"a\"; percent = 2.9; fixed = 30; }, { name = \"b\"; percent = 3.5; fixed = 30; } );\n" \
-	"backends = (\n" \
-	" { name = \"pa\"; account = \"acct_a\"; entity = \"x\"; region = \"other\"; currencies = [ \"usd\" ]; fee_schedule = \"a\"; },\n" \
-	" { name = \"pb\"; account = \"acct_b\"; entity = \"x\"; region = \"other\"; currencies = [ \"usd\" ]; fee_schedule = \"b\"; }\n" \
-	");\n" \
+	POL_TEST_TWO_USD_ACCOUNTS \
 	"classes = ( { name = \"checkout\"; priority = -100; reserve = 0.2; shed_order = 3; explore = 0.0; },\n" \
 	"            { name = \"read\"; priority = 100; shed_order = 2; queue_ms = 500; },\n" \
 	"            { name = \"background\"; priority = 200; shed_order = 1; } );\n" \

@@ -19,11 +19,7 @@ static char err[512];
 /* "pa" is the cheaper of two USD accounts: every payment goes there until it fails.
  * Breaker: 5 failures in a row trip it (the rate rule off); grace 500 ms. */
 #define POLICY \
-	"fee_schedules = ( { name = \"a\"; percent = 2.9; fixed = 30; }, { name = \"b\"; percent = 3.5; fixed = 30; } );\n" \
-	"backends = (\n" \
-	" { name = \"pa\"; account = \"acct_a\"; entity = \"x\"; region = \"other\"; currencies = [ \"usd\" ]; fee_schedule = \"a\"; },\n" \
-	" { name = \"pb\"; account = \"acct_b\"; entity = \"x\"; region = \"other\"; currencies = [ \"usd\" ]; fee_schedule = \"b\"; }\n" \
-	");\n" \
+	POL_TEST_TWO_USD_ACCOUNTS \
 	"classes = ( { name = \"checkout\"; priority = -100; shed_order = 1; explore = 0.0; } );\n" \
 	"classify = { default = \"checkout\"; };\n" \
 	"breaker = { open_s = 2.0; jitter = 0.0; probes = 1; consecutive = 5; failure_rate = 0.0; };\n"

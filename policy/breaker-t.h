@@ -44,8 +44,8 @@ struct brk_cfg {
 	uint64_t open_base_us;        /* first open time (30 s); doubles on each new trip */
 	uint64_t open_max_us;         /* cap on the open time, jitter included (300 s) */
 	uint32_t jitter_permille;     /* open time lengthened by up to this share (0) */
-	uint32_t probes;              /* half-open: admit this many, close after as many
-	                               * successes (3), >= 1 */
+	uint32_t probes;              /* half-open: a batch of this many probes (3), >= 1;
+	                               * judged by the rates above over the whole batch */
 	uint64_t probe_timeout_us;    /* half-open probes unanswered this long: admit a
 	                               * new batch (10 s) */
 	uint64_t forget_us;           /* closed this long: the trip count starts over (600 s) */
@@ -64,7 +64,9 @@ struct brk {
 	uint32_t consecutive;  /* failures in a row */
 	uint32_t trips;        /* times opened since the last forget */
 	uint32_t probes_sent;  /* half-open: admitted probes in the current batch */
-	uint32_t probes_ok;    /* half-open: successful probes */
+	uint32_t probes_done;  /* half-open: probes answered */
+	uint32_t probes_failed;/* half-open: of those, failures */
+	uint32_t probes_slow;  /* half-open: of those, slow calls */
 	uint64_t since_us;     /* when the current automatic state began */
 	uint64_t open_until_us;/* with BRK_OPEN: when it turns half-open */
 	uint64_t probe_batch_us; /* half-open: when the current probe batch began */

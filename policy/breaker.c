@@ -137,10 +137,31 @@ static void brk_open(struct brk *b, const struct brk_cfg *c, uint64_t now_us)
 	brk_enter(b, BRK_OPEN, now_us);
 }
 
+static void brk_batch_start(struct brk *b, uint64_t now_us)
+{
+	b->probes_sent = b->probes_done = b->probes_failed = b->probes_slow = 0;
+	b->probe_batch_us = now_us;
+}
+
+/* The half-open batch is judged like the window (Resilience4j's half-open rule), over
+ * all `probes` of it: it has failed once its failures (or slow calls) are at the rate
+ * that trips a closed breaker, which can be known before the last answer. With the
+ * failure rate off, one failure fails it. One failure in 3 no longer reopens: a backend
+ * erring at 30 % would fail two batches in three and, with open times doubling, stay
+ * out long after it recovered (brownout: up to 160 s). */
+static bool brk_batch_failed(const struct brk *b, const struct brk_cfg *c)
+{
+	uint64_t fail = c->failure_permille ? c->failure_permille : 1;
+
+	if ((uint64_t)b->probes_failed * 1000 >= fail * c->probes)
+		return true;
+	return c->slow_permille &&
+	       (uint64_t)b->probes_slow * 1000 >= (uint64_t)c->slow_permille * c->probes;
+}
+
 static void brk_half_open(struct brk *b, uint64_t now_us)
 {
-	b->probes_sent = b->probes_ok = 0;
-	b->probe_batch_us = now_us;
+	brk_batch_start(b, now_us);
 	brk_enter(b, BRK_HALF_OPEN, now_us);
 }
 
@@ -208,9 +229,12 @@ bool brk_record(struct brk *b, const struct brk_cfg *c, enum brk_event ev, bool 
 		return b->state != before;
 
 	if (b->state == BRK_HALF_OPEN) {
-		if (ev != BRK_EV_SUCCESS)
+		b->probes_done++;
+		b->probes_failed += ev == BRK_EV_FAILURE;
+		b->probes_slow += ev == BRK_EV_SLOW;
+		if (brk_batch_failed(b, c))
 			brk_open(b, c, now_us); /* already ejected: the cap does not apply */
-		else if (++b->probes_ok >= c->probes)
+		else if (b->probes_done >= c->probes)
 			brk_close(b, c, now_us);
 		return b->state != before;
 	}
@@ -244,8 +268,7 @@ bool brk_allow(struct brk *b, const struct brk_cfg *c, uint64_t now_us)
 		return s != BRK_OPEN;
 	if (b->probes_sent >= c->probes && now_us - b->probe_batch_us >= c->probe_timeout_us) {
 		/* the batch never got its verdict (lost answers): try another */
-		b->probes_sent = b->probes_ok = 0;
-		b->probe_batch_us = now_us;
+		brk_batch_start(b, now_us);
 	}
 	if (b->probes_sent >= c->probes)
 		return false;

@@ -29,8 +29,10 @@ enum brk_state brk_update(struct brk *b, const struct brk_cfg *c, bool may_open,
 /* Learn from one call that ended at now_us. Trips when, in closed or degraded state,
  * `consecutive` failures came in a row, or the window holds >= min_calls calls with a
  * failure or slow-call share at its threshold. A trip opens the breaker if may_open,
- * else leaves it degraded. In half-open, a failure or slow call reopens at once (with a
- * longer open time) and `probes` successes close it. Events while open are ignored (late
+ * else leaves it degraded. In half-open, the batch of `probes` is judged by the same
+ * rates over the whole batch: it reopens (with a longer open time) as soon as its
+ * failures or slow calls reach them (with failure_permille 0, at the first failure), and
+ * closes once all `probes` answered without that. Events while open are ignored (late
  * answers to requests sent before the trip). Returns true if the automatic state
  * changed (by time or by this event). */
 bool brk_record(struct brk *b, const struct brk_cfg *c, enum brk_event ev, bool may_open,

@@ -97,7 +97,9 @@ TEST(breaker_consecutive_trip_and_probe)
 	ASSERT_EQ(b.trips, 1);
 }
 
-/* A half-open failure or slow probe reopens at once, for twice as long. */
+/* The half-open batch is judged by the window's rates over all 3 probes: one failure
+ * (33 %) closes it, a second (67 % >= 50 %) reopens at once for twice as long; 3 slow
+ * probes (100 % >= 80 %) reopen too. */
 TEST(breaker_half_open_reopens)
 {
 	static const struct step st[] = {
@@ -105,13 +107,18 @@ TEST(breaker_half_open_reopens)
 		{ 1002, OP_EV, F, BRK_CLOSED, 0 }, { 1003, OP_EV, F, BRK_CLOSED, 0 },
 		{ 1004, OP_EV, F, BRK_OPEN, 1 },
 		{ 31004, OP_ALLOW, 0, BRK_HALF_OPEN, 1 },
-		{ 31100, OP_EV, S, BRK_HALF_OPEN, 0 },
-		{ 31200, OP_EV, F, BRK_OPEN, 1 },         /* reopened: 60 s */
+		{ 31100, OP_EV, F, BRK_HALF_OPEN, 0 },    /* 1 of 3: under 50 % */
+		{ 31200, OP_EV, F, BRK_OPEN, 1 },         /* 2 of 3: reopened before the 3rd, 60 s */
 		{ 91199, OP_TICK, 0, BRK_OPEN, -1 },
 		{ 91200, OP_TICK, 0, BRK_HALF_OPEN, -1 },
-		{ 91300, OP_EV, W, BRK_OPEN, 1 },         /* slow probe: 120 s */
-		{ 211299, OP_TICK, 0, BRK_OPEN, -1 },
-		{ 211300, OP_TICK, 0, BRK_HALF_OPEN, -1 },
+		{ 91300, OP_EV, W, BRK_HALF_OPEN, 0 },
+		{ 91400, OP_EV, W, BRK_HALF_OPEN, 0 },
+		{ 91500, OP_EV, W, BRK_OPEN, 1 },         /* 3 slow of 3: 120 s */
+		{ 211499, OP_TICK, 0, BRK_OPEN, -1 },
+		{ 211500, OP_TICK, 0, BRK_HALF_OPEN, -1 },
+		{ 211600, OP_EV, S, BRK_HALF_OPEN, 0 },
+		{ 211700, OP_EV, F, BRK_HALF_OPEN, 0 },   /* one failure in the batch ... */
+		{ 211800, OP_EV, S, BRK_CLOSED, 1 },      /* ... is under the rate: closed */
 	};
 	struct brk_cfg c;
 	struct brk b;
@@ -120,6 +127,27 @@ TEST(breaker_half_open_reopens)
 	brk_init(&b, &c, 1, 0);
 	RUN_STEPS(&b, &c, st);
 	ASSERT_EQ(b.trips, 3);
+}
+
+/* With the failure rate off, a batch fails at its first failure. */
+TEST(breaker_half_open_rate_off)
+{
+	static const struct step st[] = {
+		{ 1000, OP_EV, F, BRK_CLOSED, 0 }, { 1001, OP_EV, F, BRK_CLOSED, 0 },
+		{ 1002, OP_EV, F, BRK_CLOSED, 0 }, { 1003, OP_EV, F, BRK_CLOSED, 0 },
+		{ 1004, OP_EV, F, BRK_OPEN, 1 },
+		{ 31004, OP_TICK, 0, BRK_HALF_OPEN, -1 },
+		{ 31100, OP_EV, S, BRK_HALF_OPEN, 0 },
+		{ 31200, OP_EV, F, BRK_OPEN, 1 },
+	};
+	struct brk_cfg c;
+	struct brk b;
+
+	cfg_test(&c);
+	c.failure_permille = 0;
+	brk_init(&b, &c, 1, 0);
+	RUN_STEPS(&b, &c, st);
+	ASSERT_EQ(b.trips, 2);
 }
 
 /* Failure-rate trip over the window: alternating S/F never makes 5 in a row, but at the
@@ -259,7 +287,9 @@ TEST(breaker_backoff_doubles_to_cap)
 		ASSERT_EQ(brk_update(&b, &c, true, now), BRK_HALF_OPEN);
 		ASSERT(brk_allow(&b, &c, now));
 		brk_record(&b, &c, F, true, now + MS);
-		now += MS;
+		ASSERT_EQ(brk_state_at(&b, now + MS), BRK_HALF_OPEN); /* 1 of 3 failed */
+		brk_record(&b, &c, F, true, now + 2 * MS);             /* 2 of 3: reopened */
+		now += 2 * MS;
 	}
 	/* recover, stay closed 10 min, trip again: 30 s */
 	now += 300 * SEC;
@@ -481,6 +511,7 @@ int main(void)
 {
 	RUN(breaker_consecutive_trip_and_probe);
 	RUN(breaker_half_open_reopens);
+	RUN(breaker_half_open_rate_off);
 	RUN(breaker_failure_rate);
 	RUN(breaker_slow_rate);
 	RUN(breaker_window_expiry);

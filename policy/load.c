@@ -1097,7 +1097,7 @@ static int ld_breaker(struct ld *l, const config_setting_t *root)
 
 static int ld_learning(struct ld *l, const config_setting_t *root)
 {
-	static const char *const keys[] = { "half_life_s", "prior_weight", "min_n", "max_segments", "explore",
+	static const char *const keys[] = { "half_life_s", "prior_weight", "min_n", "max_n", "max_segments", "explore",
 		"floor_k", "publish_ms", "errors_count", "latency_alpha", "unanswered", NULL };
 	static const char *const ukeys[] = { "enabled", "grace_ms", "min_calls", "min_share", NULL };
 	struct policy *p = l->p;
@@ -1106,7 +1106,7 @@ static int ld_learning(struct ld *l, const config_setting_t *root)
 	int i, rc;
 
 	*c = (struct srt_cfg){ .half_life_s = 300, .prior_a = 1, .prior_b = 1, .min_n = 30,
-	                       .max_segments = 32768 };
+	                       .max_n = 200, .max_segments = 32768 };
 	p->learn.prior_weight = 20;
 	p->learn.explore = 0.05;
 	p->learn.floor_k = 3;
@@ -1124,6 +1124,7 @@ static int ld_learning(struct ld *l, const config_setting_t *root)
 	    (ld_num(l, g, "half_life_s", false, 0, 86400 * 365, &c->half_life_s) ||
 	     ld_num(l, g, "prior_weight", false, 0.01, 1e6, &p->learn.prior_weight) ||
 	     ld_num(l, g, "min_n", false, 0, 1e9, &c->min_n) ||
+	     ld_num(l, g, "max_n", false, 0, 1e9, &c->max_n) ||
 	     ld_u32(l, g, "max_segments", 64, 1 << 22, &c->max_segments) ||
 	     ld_num(l, g, "explore", false, 0, 0.5, &p->learn.explore) ||
 	     ld_num(l, g, "floor_k", false, -1, 100, &p->learn.floor_k) ||

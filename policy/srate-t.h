@@ -29,6 +29,8 @@ struct srt_cfg {
 	double prior_a;       /* Beta prior pseudo-successes (> 0), e.g. 1 */
 	double prior_b;       /* Beta prior pseudo-failures (> 0), e.g. 1 */
 	double min_n;         /* a level is used once its discounted count reaches this */
+	double max_n;         /* evidence cap: at this discounted count, each new outcome
+	                       * displaces as much old weight; 0 = none */
 	uint32_t max_segments;/* keys the table holds before evicting */
 };
 

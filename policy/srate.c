@@ -69,6 +69,8 @@ const char *srt_cfg_check(const struct srt_cfg *c)
 		return "prior must be > 0";
 	if (!(c->min_n >= 0))
 		return "minimum count must be >= 0";
+	if (!(c->max_n == 0 || (c->max_n >= 2 && c->max_n >= c->min_n)) || isinf(c->max_n))
+		return "evidence cap must be 0 (none) or >= 2 and >= the minimum count";
 	if (c->max_segments < 1 || c->max_segments > (1u << 28))
 		return "max segments must be 1..2^28";
 	return NULL;
@@ -258,8 +260,13 @@ void srt_add(struct srt_table *t, const struct srt_seg *seg, double succ, double
 	 * updated at a level every request shares */
 	for (lv = SRT_LEVELS - 1; lv >= 0; lv--) {
 		struct srt_entry *e = srt_get(t, srt_key(seg, (enum srt_level)lv), now_us);
-		double d = srt_decay(t, e->t_us, now_us);
+		double d = srt_decay(t, e->t_us, now_us), n = (e->s + e->f) * d;
 
+		/* The evidence cap: a busy key's window is max_n outcomes, a quiet key's the
+		 * half-life. Time alone lags a drift by ~half-life/ln 2 whatever the volume
+		 * (auth-drift: a segment at 17 outcomes/s moved 240 s after the oracle). */
+		if (t->cfg.max_n > 0 && n > 0 && n + succ + fail > t->cfg.max_n)
+			d *= fmax(t->cfg.max_n - succ - fail, 0) / n;
 		srt_touch(t, (uint32_t)(e - t->e));
 		e->s = e->s * d + succ;
 		e->f = e->f * d + fail;

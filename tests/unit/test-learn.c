@@ -575,6 +575,7 @@ TEST(loader_learning_sections)
 		{ "breaker = { probes = 0; };\n", "test:11: 'probes' = 0 is out of range" },
 		{ "breaker = { open_s = 10.0; open_max_s = 5.0; };\n", "test:11: breaker: 'open_max_s'" },
 		{ "learning = { explore = 0.9; };\n", "test:11: 'explore' = 0.9" },
+		{ "learning = { min_n = 30.0; max_n = 10.0; };\n", "test:11: learning: evidence cap must be" },
 		{ "forecast = { enabled = 1; };\n", "test:11: 'enabled' must be a boolean" },
 		{ "forecast = { horizon = 3; };\n", "test:11: unknown key 'horizon' in forecast" },
 		{ "outcomes = { unknown_decline = \"maybe\"; };\n", "test:11: 'unknown_decline' must be" },
@@ -594,7 +595,7 @@ TEST(loader_learning_sections)
 	}
 	snprintf(text, sizeof(text), "%s%s", BASE_POLICY,
 	         "breaker = { window_s = 5.0; buckets = 5; failure_rate = 0.3; slow_ms = 2000; max_ejected = 0.5; };\n"
-	         "learning = { half_life_s = 600.0; explore = 0.02; floor_k = 3.0; errors_count = true; };\n"
+	         "learning = { half_life_s = 600.0; max_n = 500.0; explore = 0.02; floor_k = 3.0; errors_count = true; };\n"
 	         "anomaly = { enabled = false; };\n"
 	         "forecast = { enabled = false; horizon_s = 5; headroom = 0.8; };\n"
 	         "adaptive = { decrease = 0.5; increase_per_s = 0.02; floor = 0.1; cooldown_ms = 1000; };\n"

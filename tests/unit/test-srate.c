@@ -15,7 +15,8 @@ static struct srt_entry mem_a[2048 + 8], mem_b[2048 + 8], mem_c[2048 + 8];
 static void setup(struct srt_table *t, struct srt_entry *mem, double half_life_s,
                   double min_n, uint32_t max)
 {
-	struct srt_cfg c = { half_life_s, 1, 1, min_n, max };
+	struct srt_cfg c = { .half_life_s = half_life_s, .prior_a = 1, .prior_b = 1, .min_n = min_n,
+	                     .max_segments = max };
 
 	ASSERT(srt_cfg_check(&c) == NULL);
 	ASSERT(srt_mem_size(max) <= sizeof(mem_a));
@@ -69,6 +70,37 @@ TEST(srate_decay_halves)
 	setup(&t, mem_a, 0, 20, 64);
 	srt_add(&t, &s, 3, 1, 0);
 	ASSERT_NEAR(srt_count(&t, &s, SRT_L_FULL, 1000000 * SEC), 4, 1e-12);
+}
+
+/* The evidence cap, as (time, successes, failures) -> counts: at max_n each new outcome
+ * displaces as much old weight, so a busy key tracks a change within ~max_n outcomes
+ * while the half-life still ages a quiet one. */
+TEST(srate_evidence_cap)
+{
+	static const struct { uint64_t t_s; double succ, fail; double want_n, want_s; } rows[] = {
+		{ 0,   90, 10, 100, 90 },
+		{ 0,   90, 10, 200, 180 },   /* at the cap, nothing displaced yet */
+		{ 0,    0, 100, 200, 90 },   /* 100 new: the old 200 weigh 100 */
+		{ 0,    0, 200, 200, 0 },    /* all displaced */
+		{ 60,  10,  0, 110, 10 },    /* a half-life halved the 200 first */
+	};
+	struct srt_cfg c = { .half_life_s = 60, .prior_a = 1, .prior_b = 1, .min_n = 20,
+	                     .max_n = 200, .max_segments = 64 };
+	struct srt_table t;
+	struct srt_seg s = seg(1, "usd", "us", "visa", "credit");
+	struct srt_post p;
+	size_t i;
+
+	ASSERT(srt_cfg_check(&c) == NULL);
+	ASSERT_EQ(srt_init(&t, &c, mem_a, sizeof(mem_a)), 0);
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		uint64_t now = rows[i].t_s * SEC;
+
+		srt_add(&t, &s, rows[i].succ, rows[i].fail, now);
+		srt_lookup(&t, &s, now, &p);
+		ASSERT_NEAR(p.n, rows[i].want_n, 1e-9);
+		ASSERT_NEAR(p.a - 1, rows[i].want_s, 1e-9);
+	}
 }
 
 /* Back-off: a thin fine segment reads its coarser parent; once it has min_n, itself. */
@@ -354,7 +386,8 @@ TEST(srate_beta_moments)
 
 TEST(srate_codes_and_cfg)
 {
-	struct srt_cfg c = { 60, 1, 1, 20, 100 };
+	struct srt_cfg c = { .half_life_s = 60, .prior_a = 1, .prior_b = 1, .min_n = 20,
+	                     .max_segments = 100 };
 	struct srt_table t;
 
 	ASSERT_EQ(srt_code("USD", 3), srt_code("usd", 3));
@@ -370,6 +403,12 @@ TEST(srate_codes_and_cfg)
 	c.half_life_s = NAN;
 	ASSERT(srt_cfg_check(&c) != NULL);
 	c.half_life_s = 60;
+	c.max_n = 10; /* under min_n */
+	ASSERT(srt_cfg_check(&c) != NULL);
+	c.max_n = INFINITY;
+	ASSERT(srt_cfg_check(&c) != NULL);
+	c.max_n = 200;
+	ASSERT(srt_cfg_check(&c) == NULL);
 	c.max_segments = 0;
 	ASSERT(srt_cfg_check(&c) != NULL);
 	ASSERT_EQ(srt_mem_size(0), 0);
@@ -382,6 +421,7 @@ TEST(srate_codes_and_cfg)
 int main(void)
 {
 	RUN(srate_decay_halves);
+	RUN(srate_evidence_cap);
 	RUN(srate_backoff);
 	RUN(srate_outcome_kinds);
 	RUN(srate_eviction);

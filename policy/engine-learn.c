@@ -679,6 +679,11 @@ static void pol_learn_event(struct pol_view *cur, const struct pol_view *src, co
 			cell = L->na + a * L->ne + ep;
 		if (cell >= 0 && aimd_on_outcome(&L->aimd[cell], &L->acfg[cell], oc.kind, t))
 			L->cuts++;
+		/* Stripe's bucket is empty now, whatever burst the cell thinks is left: after a
+		 * cut it kept ~1 s of credit and sent bursts at 130/s into a 75/s limit
+		 * (flash-sale-shared: a second cut 4 s after the first) */
+		if (cell >= 0 && oc.kind == OC_RATE_LIMITED)
+			thr_drain(&cur->thr.cells[cell], t * 1000);
 	}
 }
 

@@ -87,6 +87,15 @@ void thr_refund(struct thr_cell *c)
 	                          memory_order_relaxed);
 }
 
+void thr_drain(struct thr_cell *c, uint64_t now_ns)
+{
+	uint64_t old = atomic_load_explicit(&c->tat, memory_order_relaxed), full = now_ns + c->tol_ns;
+
+	while (old < full && !atomic_compare_exchange_weak_explicit(&c->tat, &old, full, memory_order_relaxed,
+	                                                            memory_order_relaxed))
+		;
+}
+
 /* The tolerance stays the same time (burst x the configured interval): a budget cut by
  * the adaptive loop also admits proportionally fewer requests back to back. */
 void thr_set_interval(struct thr_cell *c, uint64_t interval_ns)

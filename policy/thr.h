@@ -37,6 +37,11 @@ int64_t thr_take(struct thr_cell *c, uint64_t now_ns, double share, uint64_t max
 /* Gives back one booking (when a second budget refused what the first booked). */
 void thr_refund(struct thr_cell *c);
 
+/* Upstream said its bucket is empty at now_ns (a 429 with a rate-limit reason): the
+ * cell's burst credit is spent too, so it admits at its rate from here and the burst
+ * comes back only as the rate allows, as Stripe's does. Never lowers a booking. */
+void thr_drain(struct thr_cell *c, uint64_t now_ns);
+
 /* Control thread: a new emission interval (1 / rate, ns) for an adaptive budget. */
 void thr_set_interval(struct thr_cell *c, uint64_t interval_ns);
 

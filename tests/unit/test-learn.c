@@ -313,7 +313,8 @@ TEST(anomaly_degrades_before_breaker)
 }
 
 /* 429 with Stripe-Rate-Limited-Reason cuts the account's budget (x0.7, once per
- * cool-down), which recovers additively; a 429 without it (lock conflict) cuts nothing. */
+ * cool-down), which recovers additively, and spends its burst; a 429 without it (lock
+ * conflict) does neither. */
 TEST(rate_limit_cuts_budget_lock_does_not)
 {
 	struct pol_engine *e = engine("throttle = { account = { rate = 100.0; burst = 100.0; }; };\n");
@@ -326,12 +327,14 @@ TEST(rate_limit_cuts_budget_lock_does_not)
 	pol_tick(e, t);
 	ASSERT_EQ(pol_engine_budget_info(e, 0, t, &bi), 0);
 	ASSERT_NEAR(bi.rate, 100, 1e-9);
+	ASSERT(bi.load < 0.5); /* 10 of a burst of 100 */
 	for (i = 0; i < 10; i++)
 		pay_and_report(e, pay(), t, 429, NULL, "global-rate", 50);
 	pol_tick(e, t + 50 * MS);
 	ASSERT_EQ(pol_engine_budget_info(e, 0, t + 50 * MS, &bi), 0);
 	ASSERT_STREQ(bi.account, "acct_a");
 	ASSERT_NEAR(bi.rate, 70, 0.1); /* one cut for the burst: the cool-down absorbs the rest */
+	ASSERT(bi.load > 0.9);  /* and Stripe's empty bucket spent the burst (thr_drain) */
 	ASSERT_EQ(pol_engine_budget_info(e, 0, t + 10050 * MS, &bi), 0);
 	ASSERT_NEAR(bi.rate, 80, 0.1); /* +1 %/s of 100 */
 	ASSERT_EQ(pol_engine_budget_info(e, 1, t + 50 * MS, &bi), 0);

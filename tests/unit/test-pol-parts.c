@@ -139,6 +139,26 @@ TEST(gcra_table)
 	ASSERT_NEAR(thr_load(&c, 13 * SEC), 0, 1e-12);
 }
 
+/* thr_drain: a rate-limit 429 at 10 s spends the cell's burst (tat = now + tolerance):
+ * the next request is refused, one passes per interval after, and a drain never lowers
+ * a booking already further ahead. */
+TEST(gcra_drain)
+{
+	struct thr_cell c;
+
+	c.interval_ns = 100000000;
+	c.tol_ns = 500000000;
+	atomic_init(&c.tat, 0);
+	ASSERT_EQ(thr_take(&c, 10 * SEC, 1.0, 0), 0);           /* tat 10.1 s: 4 more would pass */
+	thr_drain(&c, 10 * SEC);
+	ASSERT_NEAR(thr_load(&c, 10 * SEC), 1, 1e-12);
+	ASSERT_EQ(thr_take(&c, 10 * SEC, 1.0, 0), -100000000);   /* over by one interval */
+	ASSERT_EQ(thr_take(&c, 10 * SEC + 100000000, 1.0, 0), 0); /* the rate, not the burst */
+	ASSERT_EQ(thr_take(&c, 10 * SEC + 100000000, 1.0, 0), -100000000);
+	thr_drain(&c, 9 * SEC);                                  /* an older 429: no change */
+	ASSERT_EQ(atomic_load(&c.tat), 10 * SEC + 600000000);
+}
+
 TEST(pin_ttl_and_eviction)
 {
 	struct pin_table t;
@@ -223,6 +243,7 @@ int main(void)
 	RUN(fees_hand_computed);
 	RUN(score_and_ties);
 	RUN(gcra_table);
+	RUN(gcra_drain);
 	RUN(pin_ttl_and_eviction);
 	RUN(pin_merge_maps_backends);
 	RUN(path_patterns);

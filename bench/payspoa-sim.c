@@ -320,6 +320,9 @@ struct sim_req {
 	bool retryer;         /* this client retries failed and shed requests */
 	bool local;           /* answered by HAProxy itself (no server up), not upstream */
 	bool reserved;        /* queued by the oracle on a token it reserved */
+	int16_t prio;         /* HAProxy set-priority-class of the attempt (lower first) */
+	int32_t offset_ms;    /* HAProxy set-priority-offset of the attempt */
+	uint64_t enq_us;      /* when it entered its server's queue */
 	uint8_t decision_len;
 	char decision[PAY_DECISION_MAX + 1];
 };
@@ -365,7 +368,11 @@ struct sim_run {
 	struct pol_engine *e;
 	int pol_map[SIM_MAX_BACKENDS * 8];    /* the policy's backend i → scenario backend, -1 */
 	bool open[SIM_MAX_BACKENDS];          /* breaker open at the last tick */
-	int32_t base_offset[SIM_MAX_CLASSES]; /* the class's offset in an allow, -1 unknown */
+	/* HAProxy's servers: requests in flight, and each server's queue (a binary heap of
+	 * request slots keyed by sim_srvq_key) */
+	uint32_t inflight[SIM_MAX_BACKENDS];
+	struct sim_ev *srvq[SIM_MAX_BACKENDS];
+	uint32_t nsrvq[SIM_MAX_BACKENDS];
 	/* round robin */
 	uint32_t rr;
 	/* primary/backup: HAProxy servers */
@@ -392,18 +399,12 @@ static inline bool sim_ev_before(const struct sim_ev *a, const struct sim_ev *b)
 	return a->t < b->t || (a->t == b->t && (a->kind < b->kind || (a->kind == b->kind && a->arg < b->arg)));
 }
 
-static void sim_push(struct sim_run *r, uint64_t t, enum sim_ev_kind kind, uint32_t arg)
+/* Binary min-heaps of events by (t, kind, arg): the event loop's, and HAProxy's server
+ * queues (sim_srvq_key). The caller keeps *n within the array. */
+static void sim_heap_push(struct sim_ev *h, uint32_t *n, struct sim_ev ev)
 {
-	struct sim_ev ev = { t, arg, kind }, *h = r->heap;
-	uint32_t i = r->nheap++;
+	uint32_t i = (*n)++;
 
-	/* Capacity is slots + servers + 2, and each slot has at most one event pending. An
-	 * event in the past is a bug in the simulator (a negative delay cast to unsigned). */
-	if (t < r->now || r->nheap > r->heapcap) {
-		fprintf(stderr, "payspoa-sim: bug: event kind %u at %llu us pushed at %llu us (%u/%u queued)\n",
-		        kind, (unsigned long long)t, (unsigned long long)r->now, r->nheap, r->heapcap);
-		abort();
-	}
 	while (i > 0) {
 		uint32_t p = (i - 1) / 2;
 
@@ -415,10 +416,10 @@ static void sim_push(struct sim_run *r, uint64_t t, enum sim_ev_kind kind, uint3
 	h[i] = ev;
 }
 
-static struct sim_ev sim_pop(struct sim_run *r)
+static struct sim_ev sim_heap_pop(struct sim_ev *h, uint32_t *np)
 {
-	struct sim_ev top = r->heap[0], last = r->heap[--r->nheap], *h = r->heap;
-	uint32_t i = 0, n = r->nheap;
+	struct sim_ev top = h[0], last = h[--*np];
+	uint32_t i = 0, n = *np;
 
 	for (;;) {
 		uint32_t c = 2 * i + 1;
@@ -435,6 +436,23 @@ static struct sim_ev sim_pop(struct sim_run *r)
 	if (n)
 		h[i] = last;
 	return top;
+}
+
+static void sim_push(struct sim_run *r, uint64_t t, enum sim_ev_kind kind, uint32_t arg)
+{
+	/* Capacity is slots + servers + 2, and each slot has at most one event pending. An
+	 * event in the past is a bug in the simulator (a negative delay cast to unsigned). */
+	if (t < r->now || r->nheap + 1 > r->heapcap) {
+		fprintf(stderr, "payspoa-sim: bug: event kind %u at %llu us pushed at %llu us (%u/%u queued)\n",
+		        kind, (unsigned long long)t, (unsigned long long)r->now, r->nheap + 1, r->heapcap);
+		abort();
+	}
+	sim_heap_push(r->heap, &r->nheap, (struct sim_ev){ t, arg, kind });
+}
+
+static struct sim_ev sim_pop(struct sim_run *r)
+{
+	return sim_heap_pop(r->heap, &r->nheap);
 }
 
 /* ---- traffic -------------------------------------------------------------------------- */
@@ -690,6 +708,57 @@ done:
 	sim_push(r, r->now + (uint64_t)q->latency_ms * 1000, SIM_EV_DONE, slot);
 }
 
+/* ---- HAProxy's servers: maxconn and the priority queue --------------------------------- */
+
+/* HAProxy serves a server's queue by priority class (-2047..2047), then by arrival time
+ * plus priority offset (set-priority-class / set-priority-offset, ±524287 ms): one
+ * 64-bit key, class in the top 16 bits, arrival + offset + 524.288 s below (under 2^48 µs
+ * = 8.9 years of simulated time). */
+static uint64_t sim_srvq_key(const struct sim_req *q)
+{
+	return (uint64_t)(q->prio + 2048) << 48 |
+	       (uint64_t)((int64_t)q->enq_us + (int64_t)q->offset_ms * 1000 + 524288000LL);
+}
+
+/* HAProxy forwards the attempt to server b: at once under maxconn, else into b's queue. */
+static void sim_dispatch(struct sim_run *r, uint32_t slot, int b)
+{
+	struct sim_req *q = &r->reqs[slot];
+
+	q->backend = (uint8_t)b;
+	if (r->inflight[b] < (uint32_t)r->sc->maxconn) {
+		r->inflight[b]++;
+		sim_send(r, slot, b);
+		return;
+	}
+	q->enq_us = r->now;
+	r->res->srv_queued++;
+	sim_heap_push(r->srvq[b], &r->nsrvq[b], (struct sim_ev){ sim_srvq_key(q), slot, 0 });
+}
+
+/* A connection to server b is free: the queue's head goes, unless it waited past
+ * `timeout queue` (HAProxy answers 503 itself; the agent never hears of it). */
+static void sim_srvq_serve(struct sim_run *r, int b)
+{
+	uint64_t tmo = (uint64_t)(r->sc->timeout_queue_s * SIM_US);
+
+	while (r->nsrvq[b] && r->inflight[b] < (uint32_t)r->sc->maxconn) {
+		uint32_t slot = sim_heap_pop(r->srvq[b], &r->nsrvq[b]).arg;
+		struct sim_req *q = &r->reqs[slot];
+
+		if (r->now - q->enq_us > tmo) {
+			q->status = 503;
+			q->answer = SIM_A_NOSERVER;
+			q->latency_ms = (int32_t)((r->now - q->enq_us) / 1000);
+			q->local = true;
+			sim_push(r, r->now, SIM_EV_DONE, slot);
+			continue;
+		}
+		r->inflight[b]++;
+		sim_send(r, slot, b);
+	}
+}
+
 /* ---- strategies ------------------------------------------------------------------------ */
 
 /* A strategy's choice for one attempt. */
@@ -903,16 +972,10 @@ static int sim_choose_payspoa(struct sim_run *r, struct sim_req *q, struct sim_c
 	memcpy(q->decision, v.decision, v.decision_len);
 	q->decision[v.decision_len] = 0;
 	q->decision_len = v.decision_len;
-	if (v.verdict == PAY_ALLOW && r->base_offset[q->cls] < 0)
-		r->base_offset[q->cls] = v.offset_ms;
-	if (v.verdict == PAY_QUEUE) {
-		/* The engine booked a slot `wait` ms ahead and says so in the offset on top of
-		 * the class's own: send the request when its slot comes. */
-		int32_t base = r->base_offset[q->cls] < 0 ? 0 : r->base_offset[q->cls];
-		int32_t w = v.offset_ms - base;
-
-		c->delay_us = (uint64_t)(w > 0 ? (w < 5000 ? w : 5000) : 0) * 1000;
-	}
+	/* What haproxy.cfg does with them: set-priority-class and set-priority-offset, which
+	 * only order the server's queue. A `queue` verdict waits only if that queue forms. */
+	q->prio = (int16_t)v.prio;
+	q->offset_ms = v.offset_ms;
 	c->retry_after_s = v.retry_after_s;
 	return 0;
 }
@@ -1100,13 +1163,13 @@ static int sim_attempt(struct sim_run *r, uint32_t slot)
 		sim_note_route(r, q, c.backend);
 	if (c.verdict == PAY_QUEUE) {
 		r->res->queued++;
-		if (c.delay_us) {
+		if (c.delay_us) { /* the oracle's own hold on a token it reserved */
 			q->backend = (uint8_t)c.backend;
 			sim_push(r, r->now + c.delay_us, SIM_EV_SEND, slot);
 			return 0;
 		}
 	}
-	sim_send(r, slot, c.backend);
+	sim_dispatch(r, slot, c.backend);
 	return 0;
 }
 
@@ -1116,8 +1179,11 @@ static void sim_done(struct sim_run *r, uint32_t slot)
 	struct sim_req *q = &r->reqs[slot];
 	const struct sim_class *cl = &sc->classes[q->cls];
 	struct sim_result *res = r->res;
+	int b = q->backend;
+	bool upstream = !q->local;
 
-	if (!q->local) {
+	if (upstream) {
+		r->inflight[b]--;
 		if (r->strat <= SIM_S_PAYSPOA_NOFC)
 			sim_observe_payspoa(r, q);
 		else if (r->strat == SIM_S_HAP)
@@ -1145,6 +1211,8 @@ static void sim_done(struct sim_run *r, uint32_t slot)
 	} else {
 		sim_free(r, slot); /* 400, 404: the client cannot fix it by retrying */
 	}
+	if (upstream)
+		sim_srvq_serve(r, b);
 }
 
 /* A new client request: draws from the arrival stream (always the same number, so the
@@ -1227,6 +1295,9 @@ static int sim_run(const struct sim_scenario *sc, enum sim_strategy strat, struc
 	r->heap = malloc(sizeof(*r->heap) * r->heapcap);
 	if (!r->reqs || !r->heap)
 		goto oom;
+	for (i = 0; i < sc->nbackends; i++)
+		if (!(r->srvq[i] = malloc(sizeof(*r->srvq[i]) * r->nreqs)))
+			goto oom;
 	for (s = 0; s < r->nreqs; s++)
 		r->reqs[s].next_free = s + 1 < r->nreqs ? s + 1 : SIM_NONE;
 	r->free_head = 0;
@@ -1241,8 +1312,6 @@ static int sim_run(const struct sim_scenario *sc, enum sim_strategy strat, struc
 		r->seg_cdf[i] = (i ? r->seg_cdf[i - 1] : 0) + sc->segs[i].share / acc;
 	for (i = 0; i < sc->naccounts; i++)
 		r->tokens[i] = sc->accounts[i].burst;
-	for (i = 0; i < SIM_MAX_CLASSES; i++)
-		r->base_offset[i] = -1;
 	for (i = 0; i < sc->nbackends; i++)
 		r->hap[i].up = true;
 	for (i = 0; i < sc->nincidents; i++) {
@@ -1290,7 +1359,7 @@ static int sim_run(const struct sim_scenario *sc, enum sim_strategy strat, struc
 				goto out;
 			break;
 		case SIM_EV_SEND:
-			sim_send(r, ev.arg, r->reqs[ev.arg].backend);
+			sim_dispatch(r, ev.arg, r->reqs[ev.arg].backend);
 			break;
 		case SIM_EV_DONE:
 			sim_done(r, ev.arg);
@@ -1328,6 +1397,8 @@ out:
 		pol_engine_free(r->e);
 		free(r->reqs);
 		free(r->heap);
+		for (i = 0; i < SIM_MAX_BACKENDS; i++)
+			free(r->srvq[i]);
 	}
 	free(r);
 	return rc;
@@ -1502,11 +1573,11 @@ static void sim_json_scenario(FILE *f, const struct sim_scenario *sc, const stru
 		for (i = 0; i < sc->nclasses; i++)
 			fprintf(f, "%s\"%s\":%.4f", i ? "," : "", sc->classes[i].name, sim_pct(x->succeeded[i], x->logical[i]));
 		fprintf(f, "},\"upstream_429\":%llu,\"upstream_429_checkout\":%llu,\"upstream_5xx\":%llu,"
-		        "\"duplicates\":%llu,\"misrouted\":%llu,\"queued\":%llu,\"away_events\":%llu,"
-		        "\"away_false\":%llu,\"dropped\":%llu,",
+		        "\"duplicates\":%llu,\"misrouted\":%llu,\"queued\":%llu,\"server_queued\":%llu,"
+		        "\"away_events\":%llu,\"away_false\":%llu,\"dropped\":%llu,",
 		        (unsigned long long)x->up429, (unsigned long long)x->up429_checkout, (unsigned long long)x->up5xx,
 		        (unsigned long long)x->duplicates, (unsigned long long)x->misrouted, (unsigned long long)x->queued,
-		        (unsigned long long)x->away_events, (unsigned long long)x->away_false,
+		        (unsigned long long)x->srv_queued, (unsigned long long)x->away_events, (unsigned long long)x->away_false,
 		        (unsigned long long)x->dropped);
 		if (x->has_breakers)
 			fprintf(f, "\"breaker_opens\":%llu,\"breaker_false\":%llu,\"detect_s\":{",

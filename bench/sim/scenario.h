@@ -490,7 +490,8 @@ static int sc_load(const char *path, struct sim_scenario *sc, char *err, size_t 
 {
 	static const char *const keys[] = { "name", "description", "policy", "policy_noforecast", "seed",
 		"duration_s", "tick_ms", "headline", "primary", "currencies", "backends", "rate_limits", "traffic",
-		"incidents", NULL };
+		"incidents", "haproxy", NULL };
+	static const char *const hkeys[] = { "maxconn", "timeout_queue_s", NULL };
 	static const char *const rlkeys[] = { "account", "rate", "burst", NULL };
 	static const char *const heads[] = { "checkout_success", "auth_rate", "fees_bps", "upstream_429" };
 	struct sc_ld l = { path, err, errlen };
@@ -507,6 +508,8 @@ static int sc_load(const char *path, struct sim_scenario *sc, char *err, size_t 
 	snprintf(sc->dir, sizeof(sc->dir), "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
 	sc->duration_s = 600;
 	sc->tick_ms = 50;
+	sc->maxconn = 128;
+	sc->timeout_queue_s = 5;
 	config_init(&cf);
 	config_set_include_dir(&cf, sc->dir); /* @include is relative to the scenario */
 	if (!config_read_file(&cf, path)) {
@@ -523,6 +526,18 @@ static int sc_load(const char *path, struct sim_scenario *sc, char *err, size_t 
 	    sc_str(&l, root, "headline", head, sizeof(head)) || sc_str(&l, root, "primary", primary, sizeof(primary)))
 		goto out;
 	sc->seed = (uint64_t)seed;
+	if ((s = config_setting_get_member(root, "haproxy"))) {
+		double mc = sc->maxconn;
+
+		if (!config_setting_is_group(s)) {
+			sc_fail(&l, s, "'haproxy' must be a group: { maxconn; timeout_queue_s; }");
+			goto out;
+		}
+		if (sc_keys(&l, s, hkeys) || sc_num(&l, s, "maxconn", 1, 1e6, &mc) ||
+		    sc_num(&l, s, "timeout_queue_s", 0.001, 3600, &sc->timeout_queue_s))
+			goto out;
+		sc->maxconn = (int)mc;
+	}
 	if (!sc->name[0] || !pol[0]) {
 		sc_fail(&l, root, "a scenario needs a name and a policy");
 		goto out;

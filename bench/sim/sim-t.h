@@ -160,6 +160,8 @@ struct sim_scenario {
 	int start_wday;         /* day of week at t = 0, 0 = Monday (weekly shape) */
 	enum sim_headline headline;
 	int primary;            /* the primary/backup baseline's primary backend */
+	int maxconn;            /* HAProxy: each server's maxconn (haproxy/haproxy.cfg: 128) */
+	double timeout_queue_s; /* HAProxy: `timeout queue` (5 s), then a 503 of its own */
 
 	int ncur;
 	struct sim_currency cur[SIM_MAX_CUR];
@@ -217,6 +219,7 @@ struct sim_result {
 	uint64_t duplicates;                 /* a charge executed on a second account */
 	uint64_t misrouted;                  /* object operations sent to a foreign account */
 	uint64_t queued;                     /* queue verdicts */
+	uint64_t srv_queued;                 /* attempts that waited in a server's queue (maxconn) */
 	uint64_t away_events, away_false;    /* routing-away episodes, on calm backends */
 	bool has_breakers;                   /* payspoa (engine state), primary-backup (mark-down) */
 	uint64_t breaker_opens, breaker_false; /* opens, opens on calm backends */

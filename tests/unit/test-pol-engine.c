@@ -315,33 +315,52 @@ TEST(budget_reserve_queue_reject)
 	pol_engine_free(e);
 }
 
-/* Default policy: a refund may wait up to 5 s in HAProxy's queue. */
+/* A refund class with queue_ms = 5000: over budget by up to 5 s is let through as
+ * `queue` (booked, offset grown by the wait), beyond that refused. The default policy
+ * has queue_ms = 0 (HAProxy does not hold a request for a time): there, everything over
+ * the burst is refused. */
 TEST(budget_queue_offset)
 {
-	struct pol_engine *e = engine("conf/payspoa.conf");
+	static const char *const pol[] = {
+		"conf/payspoa.conf",
+		"fee_schedules = ( { name = \"a\"; percent = 2.9; fixed = 30; } );\n"
+		"backends = ( { name = \"pa\"; account = \"acct_a\"; entity = \"x\"; region = \"other\";\n"
+		"               currencies = [ \"usd\" ]; fee_schedule = \"a\"; } );\n"
+		"classes = ( { name = \"checkout\"; priority = -100; reserve = 0.3; },\n"
+		"            { name = \"refund\"; offset_ms = 100; queue_ms = 5000; } );\n"
+		"classify = { default = \"checkout\"; rules = ( { path = \"/v1/refunds\"; class = \"refund\"; } ); };\n"
+		"throttle = { endpoints = ( { name = \"refunds\"; method = \"POST\"; path = \"/v1/refunds\"; rate = 25.0; burst = 25.0; } ); };\n",
+	};
+	static const int want_queued[] = { 0, 125 }, want_rejected[] = { 183, 58 };
 	struct pay_request rq = { 0 };
 	struct pay_verdict v;
-	int i, queued = 0, rejected = 0;
+	unsigned k;
+	int i;
 
 	rq.method = S("POST");
 	rq.path = S("/v1/refunds");
 	rq.currency = S("usd");
-	/* refunds endpoint: 25/s burst 25; refund class share 1 - 0.30 → 17.5 in a burst. */
-	for (i = 0; i < 200; i++) {
-		pol_decide(e, 0, &rq, SEC, &v);
-		if (v.verdict == PAY_QUEUE) {
-			queued++;
-			ASSERT(v.offset_ms > 100);
-			ASSERT(has_token(&v, "budget:endpoint"));
-		} else if (v.verdict == PAY_REJECT) {
-			rejected++;
-			ASSERT(v.retry_after_s >= 5);
+	for (k = 0; k < 2; k++) {
+		struct pol_engine *e = k ? pol_test_engine(pol[k], 2) : engine(pol[k]);
+		int queued = 0, rejected = 0;
+
+		/* refunds endpoint: 25/s burst 25; the refund class may use 1 - 0.30 → 17.5 */
+		for (i = 0; i < 200; i++) {
+			pol_decide(e, 0, &rq, SEC, &v);
+			if (v.verdict == PAY_QUEUE) {
+				queued++;
+				ASSERT(v.offset_ms > 100);
+				ASSERT(has_token(&v, "budget:endpoint"));
+			} else if (v.verdict == PAY_REJECT) {
+				rejected++;
+				ASSERT(v.retry_after_s >= (k ? 5 : 1));
+			}
 		}
+		ASSERT_EQ(200 - queued - rejected, 17);
+		ASSERT_EQ(queued, want_queued[k]);      /* 5 s × 25/s */
+		ASSERT_EQ(rejected, want_rejected[k]);
+		pol_engine_free(e);
 	}
-	ASSERT_EQ(200 - queued - rejected, 17);
-	ASSERT_EQ(queued, 125);      /* 5 s × 25/s */
-	ASSERT_EQ(rejected, 58);
-	pol_engine_free(e);
 }
 
 TEST(connect_accounts)

@@ -147,6 +147,9 @@ struct pol_learn *pol_learn_new(const struct pol_view *v)
 		c->md = p->adaptive.md;
 		c->ai_per_s = b->rate * p->adaptive.ai_share;
 		c->cooldown_us = p->adaptive.cooldown_us;
+		c->plateau = p->adaptive.plateau;
+		c->probe = p->adaptive.probe;
+		c->forget_us = p->adaptive.forget_us;
 		aimd_init(&L->aimd[i], c, 0);
 		L->interval_ns[i] = atomic_load(&v->thr.cells[i].interval_ns);
 	}

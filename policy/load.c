@@ -1218,9 +1218,11 @@ static int ld_forecast(struct ld *l, const config_setting_t *root)
 
 static int ld_adaptive(struct ld *l, const config_setting_t *root)
 {
-	static const char *const keys[] = { "enabled", "decrease", "increase_per_s", "floor", "cooldown_ms", NULL };
+	static const char *const keys[] = { "enabled", "decrease", "increase_per_s", "floor", "cooldown_ms",
+		"plateau", "probe", "forget_s", NULL };
 	struct policy *p = l->p;
 	config_setting_t *g;
+	double forget = 300;
 	int cool = 2000, rc;
 
 	p->adaptive.enabled = true;
@@ -1228,15 +1230,22 @@ static int ld_adaptive(struct ld *l, const config_setting_t *root)
 	p->adaptive.ai_share = 0.01;
 	p->adaptive.floor_share = 0.05;
 	p->adaptive.cooldown_us = 2000000;
+	p->adaptive.plateau = 0.95;
+	p->adaptive.probe = 0.3;
+	p->adaptive.forget_us = 300000000;
 	if ((rc = ld_section(l, root, "adaptive", keys, &g)))
 		return rc < 0 ? -1 : 0;
 	if (ld_bool(l, g, "enabled", &p->adaptive.enabled) ||
 	    ld_num(l, g, "decrease", false, 0.01, 0.99, &p->adaptive.md) ||
 	    ld_num(l, g, "increase_per_s", false, 0, 10, &p->adaptive.ai_share) ||
 	    ld_num(l, g, "floor", false, 0.001, 1, &p->adaptive.floor_share) ||
-	    ld_int(l, g, "cooldown_ms", false, 0, 600000, &cool))
+	    ld_int(l, g, "cooldown_ms", false, 0, 600000, &cool) ||
+	    ld_num(l, g, "plateau", false, 0.01, 1, &p->adaptive.plateau) ||
+	    ld_num(l, g, "probe", false, 0.01, 1, &p->adaptive.probe) ||
+	    ld_num(l, g, "forget_s", false, 1, 86400, &forget))
 		return -1;
 	p->adaptive.cooldown_us = (uint64_t)cool * 1000;
+	p->adaptive.forget_us = (uint64_t)(forget * 1e6);
 	return 0;
 }
 

@@ -244,6 +244,8 @@ struct policy {
 		double ai_share;               /* recovery per second, share of the configured rate */
 		double floor_share;            /* never below this share of the configured rate */
 		uint64_t cooldown_us;
+		double plateau, probe;         /* recovery after a cut: aimd_cfg's */
+		uint64_t forget_us;
 	} adaptive;
 	/* Outcome classification; oc.rules points at oc_rules (a policy never moves). */
 	struct oc_table oc;

@@ -584,6 +584,7 @@ TEST(loader_learning_sections)
 		{ "outcomes = { unknown_decline = \"maybe\"; };\n", "test:11: 'unknown_decline' must be" },
 		{ "anomaly = { lambda = 0.0; };\n", "test:11: anomaly: lambda must be" },
 		{ "adaptive = { decrease = 1.5; };\n", "test:11: 'decrease' = 1.5 is out of range" },
+		{ "adaptive = { plateau = 0.0; };\n", "test:11: 'plateau' = 0 is out of range" },
 	};
 	char text[8192];
 	unsigned i;
@@ -601,7 +602,8 @@ TEST(loader_learning_sections)
 	         "learning = { half_life_s = 600.0; max_n = 500.0; explore = 0.02; floor_k = 3.0; errors_count = true; };\n"
 	         "anomaly = { enabled = false; };\n"
 	         "forecast = { enabled = false; horizon_s = 5; headroom = 0.8; };\n"
-	         "adaptive = { decrease = 0.5; increase_per_s = 0.02; floor = 0.1; cooldown_ms = 1000; };\n"
+	         "adaptive = { decrease = 0.5; increase_per_s = 0.02; floor = 0.1; cooldown_ms = 1000;\n"
+	         "             plateau = 0.9; probe = 0.5; forget_s = 60.0; };\n"
 	         "outcomes = { customer = [ \"do_not_honor\" ]; psp_error = [ \"processing_error\" ]; };\n");
 	{
 		struct policy *p = pol_load_string(text, "test", err, sizeof(err));

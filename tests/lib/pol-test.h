@@ -37,6 +37,35 @@ static inline bool has_token(const struct pay_verdict *v, const char *tok)
 
 /* An engine for `workers` threads from policy text ("test" in errors); a policy the
  * loader refuses fails the case with its file:line message. */
+/* A $100.00 USD charge with a US Visa credit card, on the payment_intents endpoint. */
+static inline struct pay_request pol_test_usd_charge(void)
+{
+	struct pay_request rq = { 0 };
+
+	rq.method = S("POST");
+	rq.path = S("/v1/payment_intents");
+	rq.currency = S("usd");
+	rq.card_country = S("US");
+	rq.card_brand = S("visa");
+	rq.card_funding = S("credit");
+	rq.amount = 10000;
+	rq.has_amount = true;
+	return rq;
+}
+
+/* The pay-response HAProxy reports for verdict v: its decision id, the backend it
+ * chose (be_name), the status and latency; callers add error fields. */
+static inline struct pay_outcome pol_test_answer(const struct pay_verdict *v, int status, int latency_ms)
+{
+	struct pay_outcome o = { 0 };
+
+	o.decision = (struct pay_str){ v->decision, v->decision_len };
+	o.backend = (struct pay_str){ v->backend, (uint32_t)strlen(v->backend) };
+	o.status = status;
+	o.latency_ms = latency_ms;
+	return o;
+}
+
 static inline struct pol_engine *pol_test_engine(const char *text, unsigned workers)
 {
 	char err[512];

@@ -35,34 +35,16 @@ static struct pol_engine *engine(const char *extra)
 	return pol_test_engine(text, 1);
 }
 
-static struct pay_request pay(void)
-{
-	struct pay_request rq = { 0 };
-
-	rq.method = S("POST");
-	rq.path = S("/v1/payment_intents");
-	rq.currency = S("usd");
-	rq.card_country = S("US");
-	rq.card_brand = S("visa");
-	rq.card_funding = S("credit");
-	rq.amount = 10000;
-	rq.has_amount = true;
-	return rq;
-}
-
 /* Decide one payment and report its outcome right away: status, decline code, rate-limit
  * reason, latency. Returns the verdict. */
 static struct pay_verdict pay_and_report(struct pol_engine *e, struct pay_request rq, uint64_t now, int status,
                                          const char *decline, const char *rl, int latency_ms)
 {
 	struct pay_verdict v;
-	struct pay_outcome o = { 0 };
+	struct pay_outcome o;
 
 	pol_decide(e, 0, &rq, now, &v);
-	o.decision = (struct pay_str){ v.decision, v.decision_len };
-	o.backend = (struct pay_str){ v.backend, (uint32_t)strlen(v.backend) };
-	o.status = status;
-	o.latency_ms = latency_ms;
+	o = pol_test_answer(&v, status, latency_ms);
 	if (decline) {
 		o.err_type = S("card_error");
 		o.decline = (struct pay_str){ decline, (uint32_t)strlen(decline) };
@@ -105,28 +87,28 @@ TEST(outage_reroutes_then_probes_and_recovers)
 	int i, probes = 0;
 
 	pol_tick(e, t);
-	v = pay_and_report(e, pay(), t, 200, NULL, NULL, 300);
+	v = pay_and_report(e, pol_test_usd_charge(), t, 200, NULL, NULL, 300);
 	ASSERT_STREQ(v.backend, "pa");
 	ASSERT(has_token(&v, "cost"));
 	/* t+1 ms .. : pa answers 500 five times in a row (consecutive-failure trip) */
 	for (i = 0; i < 5; i++)
-		v = pay_and_report(e, pay(), t + (uint64_t)(i + 1) * MS, 500, NULL, NULL, 20);
+		v = pay_and_report(e, pol_test_usd_charge(), t + (uint64_t)(i + 1) * MS, 500, NULL, NULL, 20);
 	ASSERT_STREQ(v.backend, "pa"); /* not merged yet: the workers see the old view */
 	pol_tick(e, t + 50 * MS);
 	ASSERT_STREQ(breaker_of(e, 0, t + 50 * MS), "open");
-	v = pay_and_report(e, pay(), t + 60 * MS, 200, NULL, NULL, 300);
+	v = pay_and_report(e, pol_test_usd_charge(), t + 60 * MS, 200, NULL, NULL, 300);
 	ASSERT_STREQ(v.backend, "pb");
 	ASSERT(has_token(&v, "breaker:pa"));
 	ASSERT_EQ(v.verdict, PAY_ALLOW);
 	/* still open 1.9 s later */
 	pol_tick(e, t + 1950 * MS);
-	v = pay_and_report(e, pay(), t + 1960 * MS, 200, NULL, NULL, 300);
+	v = pay_and_report(e, pol_test_usd_charge(), t + 1960 * MS, 200, NULL, NULL, 300);
 	ASSERT_STREQ(v.backend, "pb");
 	/* t + 2.05 s: half-open, a batch of 2 probes */
 	pol_tick(e, t + 2050 * MS);
 	ASSERT_STREQ(breaker_of(e, 0, t + 2050 * MS), "half-open");
 	for (i = 0; i < 4; i++) {
-		v = pay_and_report(e, pay(), t + (2060 + (uint64_t)i) * MS, 200, NULL, NULL, 300);
+		v = pay_and_report(e, pol_test_usd_charge(), t + (2060 + (uint64_t)i) * MS, 200, NULL, NULL, 300);
 		if (has_token(&v, "probe:pa")) {
 			ASSERT_STREQ(v.backend, "pa");
 			probes++;
@@ -135,7 +117,7 @@ TEST(outage_reroutes_then_probes_and_recovers)
 	ASSERT_EQ(probes, 2);
 	pol_tick(e, t + 2100 * MS);
 	ASSERT_STREQ(breaker_of(e, 0, t + 2100 * MS), "closed");
-	v = pay_and_report(e, pay(), t + 2110 * MS, 200, NULL, NULL, 300);
+	v = pay_and_report(e, pol_test_usd_charge(), t + 2110 * MS, 200, NULL, NULL, 300);
 	ASSERT_STREQ(v.backend, "pa");
 	ASSERT(!has_token(&v, "breaker:pa"));
 	pol_engine_free(e);
@@ -152,28 +134,25 @@ TEST(recovery_forgets_incident_latency)
 
 	pol_tick(e, t);
 	for (i = 0; i < 5; i++)
-		pay_and_report(e, pay(), t + (uint64_t)(i + 1) * MS, 504, NULL, NULL, 3000);
+		pay_and_report(e, pol_test_usd_charge(), t + (uint64_t)(i + 1) * MS, 504, NULL, NULL, 3000);
 	pol_tick(e, t + 50 * MS);
 	ASSERT_STREQ(breaker_of(e, 0, t + 50 * MS), "open");
 	pol_tick(e, t + 2050 * MS);
 	ASSERT_STREQ(breaker_of(e, 0, t + 2050 * MS), "half-open");
 	for (i = 0; i < 4; i++) {
-		struct pay_request rq = pay();
-		struct pay_outcome o = { 0 };
+		struct pay_request rq = pol_test_usd_charge();
+		struct pay_outcome o;
 		uint64_t at = t + (2060 + (uint64_t)i) * MS;
 
 		pol_decide(e, 0, &rq, at, &v);
 		probes += has_token(&v, "probe:pa");
-		o.decision = (struct pay_str){ v.decision, v.decision_len };
-		o.backend = (struct pay_str){ v.backend, (uint32_t)strlen(v.backend) };
-		o.status = 200;
-		o.latency_ms = strcmp(v.backend, "pa") ? 300 : 4000; /* the probes were held */
+		o = pol_test_answer(&v, 200, strcmp(v.backend, "pa") ? 300 : 4000); /* the probes were held */
 		pol_observe(e, 0, &o, at);
 	}
 	ASSERT_EQ(probes, 2);
 	pol_tick(e, t + 2100 * MS);
 	ASSERT_STREQ(breaker_of(e, 0, t + 2100 * MS), "closed");
-	v = pay_and_report(e, pay(), t + 2110 * MS, 200, NULL, NULL, 300);
+	v = pay_and_report(e, pol_test_usd_charge(), t + 2110 * MS, 200, NULL, NULL, 300);
 	ASSERT_STREQ(v.backend, "pa");
 	pol_engine_free(e);
 }
@@ -193,15 +172,15 @@ TEST(idle_latency_returns_to_prior)
 	for (i = 0; i < 20; i++)
 		report(e, "pa", t + (uint64_t)i * MS, 200, 5000);
 	pol_tick(e, t + 50 * MS);
-	v = pay_and_report(e, pay(), t + 60 * MS, 200, NULL, NULL, 300);
+	v = pay_and_report(e, pol_test_usd_charge(), t + 60 * MS, 200, NULL, NULL, 300);
 	ASSERT_STREQ(v.backend, "pb");
 	for (u = t + 100 * MS; u <= t + 9900 * MS; u += 100 * MS) {
 		pol_tick(e, u);
-		v = pay_and_report(e, pay(), u + MS, 200, NULL, NULL, 300);
+		v = pay_and_report(e, pol_test_usd_charge(), u + MS, 200, NULL, NULL, 300);
 		ASSERT_STREQ(v.backend, "pb");
 	}
 	pol_tick(e, t + 10200 * MS);
-	v = pay_and_report(e, pay(), t + 10210 * MS, 200, NULL, NULL, 300);
+	v = pay_and_report(e, pol_test_usd_charge(), t + 10210 * MS, 200, NULL, NULL, 300);
 	ASSERT_STREQ(v.backend, "pa");
 	pol_engine_free(e);
 }
@@ -220,7 +199,7 @@ TEST(failed_probe_reopens_longer)
 	pol_tick(e, t);
 	pol_tick(e, t + 1100 * MS);
 	ASSERT_STREQ(breaker_of(e, 0, t + 1100 * MS), "half-open");
-	v = pay_and_report(e, pay(), t + 1110 * MS, 502, NULL, NULL, 10);
+	v = pay_and_report(e, pol_test_usd_charge(), t + 1110 * MS, 502, NULL, NULL, 10);
 	ASSERT(has_token(&v, "probe:pa"));
 	pol_tick(e, t + 1150 * MS);
 	ASSERT_EQ(pol_engine_learn_info(e, 0, t + 1150 * MS, &li), 0);
@@ -243,7 +222,7 @@ TEST(decline_storm_opens_nothing)
 	int i;
 
 	for (i = 0; i < 2000; i++) {
-		pay_and_report(e, pay(), t, 402, codes[i % 6], NULL, 400);
+		pay_and_report(e, pol_test_usd_charge(), t, 402, codes[i % 6], NULL, 400);
 		if (i % 20 == 0)
 			pol_tick(e, t);
 		t += 5 * MS;
@@ -254,7 +233,7 @@ TEST(decline_storm_opens_nothing)
 	pol_engine_stats(e, t, &st);
 	ASSERT_EQ(st.breaker_opens, 0);
 	ASSERT(st.outcomes[1] > 0 && st.outcomes[2] > 0); /* customer and soft declines counted */
-	v = pay_and_report(e, pay(), t, 200, NULL, NULL, 300);
+	v = pay_and_report(e, pol_test_usd_charge(), t, 200, NULL, NULL, 300);
 	ASSERT(!has_token(&v, "breaker:pa") && !has_token(&v, "anomaly:pa"));
 	pol_engine_free(e);
 }
@@ -265,12 +244,12 @@ TEST(auth_rate_learning_moves_segment)
 {
 	struct pol_engine *e = engine("learning = { publish_ms = 100; min_n = 20; };\n");
 	uint64_t t = 10 * SEC;
-	struct pay_request other = pay();
+	struct pay_request other = pol_test_usd_charge();
 	struct pay_verdict v;
 	int i;
 
 	for (i = 0; i < 200; i++) {
-		v = pay_and_report(e, pay(), t, i % 2 ? 402 : 200, i % 2 ? "do_not_honor" : NULL, NULL, 300);
+		v = pay_and_report(e, pol_test_usd_charge(), t, i % 2 ? 402 : 200, i % 2 ? "do_not_honor" : NULL, NULL, 300);
 		ASSERT_STREQ(v.backend, "pa");
 		t += 20 * MS; /* 50/s: within pa's budget, so nothing spills */
 	}
@@ -278,7 +257,7 @@ TEST(auth_rate_learning_moves_segment)
 		report(e, "pb", t, 200, 300);
 	pol_tick(e, t);
 	pol_tick(e, t + 200 * MS);
-	v = pay_and_report(e, pay(), t + 210 * MS, 200, NULL, NULL, 300);
+	v = pay_and_report(e, pol_test_usd_charge(), t + 210 * MS, 200, NULL, NULL, 300);
 	ASSERT_STREQ(v.backend, "pb");
 	ASSERT(has_token(&v, "cost"));
 	pol_engine_free(e);
@@ -306,7 +285,7 @@ TEST(anomaly_degrades_before_breaker)
 	ASSERT_STREQ(li.anomaly, "degraded");
 	ASSERT(li.factor < 1);
 	ASSERT_STREQ(li.breaker, "closed");
-	v = pay_and_report(e, pay(), t, 200, NULL, NULL, 300);
+	v = pay_and_report(e, pol_test_usd_charge(), t, 200, NULL, NULL, 300);
 	ASSERT_STREQ(v.backend, "pb");
 	ASSERT(has_token(&v, "anomaly:pa"));
 	pol_engine_free(e);
@@ -323,13 +302,13 @@ TEST(rate_limit_cuts_budget_lock_does_not)
 	int i;
 
 	for (i = 0; i < 10; i++)
-		pay_and_report(e, pay(), t, 429, NULL, NULL, 50); /* lock conflicts */
+		pay_and_report(e, pol_test_usd_charge(), t, 429, NULL, NULL, 50); /* lock conflicts */
 	pol_tick(e, t);
 	ASSERT_EQ(pol_engine_budget_info(e, 0, t, &bi), 0);
 	ASSERT_NEAR(bi.rate, 100, 1e-9);
 	ASSERT(bi.load < 0.5); /* 10 of a burst of 100 */
 	for (i = 0; i < 10; i++)
-		pay_and_report(e, pay(), t, 429, NULL, "global-rate", 50);
+		pay_and_report(e, pol_test_usd_charge(), t, 429, NULL, "global-rate", 50);
 	pol_tick(e, t + 50 * MS);
 	ASSERT_EQ(pol_engine_budget_info(e, 0, t + 50 * MS, &bi), 0);
 	ASSERT_STREQ(bi.account, "acct_a");
@@ -350,7 +329,7 @@ static void surge(bool forecasting, unsigned *shed_bg, unsigned *co_ok, unsigned
 {
 	char extra[512];
 	struct pol_engine *e;
-	struct pay_request bg = pay(), co = pay();
+	struct pay_request bg = pol_test_usd_charge(), co = pol_test_usd_charge();
 	struct pay_verdict v;
 	uint64_t t = 10 * SEC;
 	int ms;
@@ -421,7 +400,7 @@ struct steady {
 
 static void steady(struct pol_engine *e, uint64_t *t, int co, int bg, int secs, struct steady *out)
 {
-	struct pay_request rq_co = pay(), rq_bg = pay();
+	struct pay_request rq_co = pol_test_usd_charge(), rq_bg = pol_test_usd_charge();
 	struct pay_verdict v;
 	int us, step = 1000000 / (co + bg), n = 0, prev = 0;
 
@@ -539,7 +518,7 @@ TEST(reload_carries_breaker_and_budget)
 
 	for (i = 0; i < 5; i++)
 		report(e, "pa", t, 500, 10);
-	pay_and_report(e, pay(), t, 429, NULL, "global-rate", 50);
+	pay_and_report(e, pol_test_usd_charge(), t, 429, NULL, "global-rate", 50);
 	pol_tick(e, t);
 	ASSERT_STREQ(breaker_of(e, 0, t), "open");
 	snprintf(text, sizeof(text), "%s", BASE_POLICY);
@@ -560,13 +539,13 @@ TEST(breaker_override)
 
 	ASSERT_EQ(pol_engine_set_breaker(e, "nope", POL_BREAKER_OPEN, t), -1);
 	ASSERT_EQ(pol_engine_set_breaker(e, "pa", POL_BREAKER_OPEN, t), 0);
-	v = pay_and_report(e, pay(), t, 200, NULL, NULL, 300);
+	v = pay_and_report(e, pol_test_usd_charge(), t, 200, NULL, NULL, 300);
 	ASSERT_STREQ(v.backend, "pb");
 	ASSERT(has_token(&v, "breaker:pa"));
 	pol_tick(e, t + 50 * MS);
 	ASSERT_STREQ(breaker_of(e, 0, t + 50 * MS), "open");
 	ASSERT_EQ(pol_engine_set_breaker(e, "pa", POL_BREAKER_AUTO, t + 60 * MS), 0);
-	v = pay_and_report(e, pay(), t + 70 * MS, 200, NULL, NULL, 300);
+	v = pay_and_report(e, pol_test_usd_charge(), t + 70 * MS, 200, NULL, NULL, 300);
 	ASSERT_STREQ(v.backend, "pa");
 	pol_engine_free(e);
 }
@@ -626,10 +605,10 @@ TEST(decline_override_changes_learning)
 	int i;
 
 	for (i = 0; i < 200; i++, t += 2 * MS)
-		pay_and_report(e, pay(), t, 402, "do_not_honor", NULL, 300);
+		pay_and_report(e, pol_test_usd_charge(), t, 402, "do_not_honor", NULL, 300);
 	pol_tick(e, t);
 	pol_tick(e, t + 200 * MS);
-	v = pay_and_report(e, pay(), t + 210 * MS, 200, NULL, NULL, 300);
+	v = pay_and_report(e, pol_test_usd_charge(), t + 210 * MS, 200, NULL, NULL, 300);
 	ASSERT_STREQ(v.backend, "pa");
 	pol_engine_stats(e, t, &st);
 	ASSERT_EQ(st.outcomes[1], 200);
@@ -645,12 +624,12 @@ TEST(tick_allocates_nothing)
 	int i;
 
 	for (i = 0; i < 2000; i++) /* warm up: tables and snapshots filled */
-		pay_and_report(e, pay(), t += MS, i % 9 ? 200 : 500, NULL, NULL, 300), (i % 50 ? (void)0 : pol_tick(e, t));
+		pay_and_report(e, pol_test_usd_charge(), t += MS, i % 9 ? 200 : 500, NULL, NULL, 300), (i % 50 ? (void)0 : pol_tick(e, t));
 	alloc_calls = 0;
 	alloc_counting = 1;
 	for (i = 0; i < 20000; i++) {
 		t += MS;
-		pay_and_report(e, pay(), t, i % 7 ? 200 : i % 2 ? 402 : 429, i % 7 ? NULL : "do_not_honor",
+		pay_and_report(e, pol_test_usd_charge(), t, i % 7 ? 200 : i % 2 ? 402 : 429, i % 7 ? NULL : "do_not_honor",
 		               i % 14 == 7 ? "global-rate" : NULL, 300);
 		if (i % 50 == 0)
 			pol_tick(e, t);
@@ -677,17 +656,14 @@ static void *worker_main(void *a_)
 
 	while (!atomic_load(a->stop)) {
 		uint64_t now = atomic_load(a->clock);
-		struct pay_request rq = pay();
-		struct pay_outcome o = { 0 };
+		struct pay_request rq = pol_test_usd_charge();
+		struct pay_outcome o;
 		struct pay_verdict v;
 
 		if (a->n % 3 == 0)
 			rq.class_hint = S("background");
 		pol_decide(a->e, a->id, &rq, now, &v);
-		o.decision = (struct pay_str){ v.decision, v.decision_len };
-		o.backend = (struct pay_str){ v.backend, (uint32_t)strlen(v.backend) };
-		o.status = a->n % 5 == 0 ? 500 : a->n % 7 == 0 ? 402 : 200;
-		o.latency_ms = 200;
+		o = pol_test_answer(&v, a->n % 5 == 0 ? 500 : a->n % 7 == 0 ? 402 : 200, 200);
 		pol_observe(a->e, a->id, &o, now);
 		if (a->n % 16 == 0)
 			pol_quiesce(a->e, a->id);

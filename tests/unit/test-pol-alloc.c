@@ -26,7 +26,7 @@ TEST(decide_observe_allocate_nothing)
 	struct policy *p = pol_load("conf/payspoa.conf", err, sizeof(err));
 	struct pol_engine *e;
 	struct pay_request rq = { 0 };
-	struct pay_outcome o = { 0 };
+	struct pay_outcome o;
 	struct pay_verdict v;
 	uint64_t now = 5000000;
 	int i;
@@ -46,9 +46,7 @@ TEST(decide_observe_allocate_nothing)
 		rq.amount = 1000 + i;
 		rq.has_amount = true;
 		pol_decide(e, 0, &rq, now, &v);
-		o.decision = (struct pay_str){ v.decision, v.decision_len };
-		o.backend = (struct pay_str){ v.backend, (uint32_t)strlen(v.backend) };
-		o.status = (i % 7) ? 200 : 402;
+		o = pol_test_answer(&v, (i % 7) ? 200 : 402, 0);
 		o.object = (struct pay_str){ obj, (uint32_t)strlen(obj) };
 		pol_observe(e, 0, &o, now);
 		pol_quiesce(e, 0);

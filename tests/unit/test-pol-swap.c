@@ -9,9 +9,9 @@
 
 #include "engine-t.h"
 #include "policy.h"
+#include "pol-test.h"
 #include "test.h"
 
-#define S(lit) ((struct pay_str){ lit, sizeof(lit) - 1 })
 #define SEC 1000000ULL
 
 static char err[512];
@@ -164,7 +164,7 @@ static void *worker_main(void *a_)
 
 	while (!atomic_load(a->stop)) {
 		struct pay_request rq;
-		struct pay_outcome o = { 0 };
+		struct pay_outcome o;
 		struct pay_verdict v;
 
 		snprintf(idem, sizeof(idem), "%064lx", a->n % 257);
@@ -172,9 +172,7 @@ static void *worker_main(void *a_)
 		pol_decide(a->e, a->id, &rq, now, &v);
 		if (!v.backend || !v.class_name || !v.decision_len)
 			a->bad++;
-		o.decision = (struct pay_str){ v.decision, v.decision_len };
-		o.backend = (struct pay_str){ v.backend, (uint32_t)strlen(v.backend) };
-		o.status = 200;
+		o = pol_test_answer(&v, 200, 0);
 		o.object = S("pi_concurrent");
 		pol_observe(a->e, a->id, &o, now);
 		if (a->n % 64 == 0) {

@@ -32,23 +32,10 @@ static struct pol_engine *engine(const char *unanswered)
 	return pol_test_engine(text, 1);
 }
 
-static struct pay_request pay(void)
-{
-	struct pay_request rq = { 0 };
-
-	rq.method = S("POST");
-	rq.path = S("/v1/payment_intents");
-	rq.currency = S("usd");
-	rq.card_country = S("US");
-	rq.amount = 10000;
-	rq.has_amount = true;
-	return rq;
-}
-
 static struct pay_verdict decide(struct pol_engine *e, uint64_t now)
 {
 	struct pay_verdict v;
-	struct pay_request rq = pay();
+	struct pay_request rq = pol_test_usd_charge();
 
 	pol_decide(e, 0, &rq, now, &v);
 	pol_quiesce(e, 0);
@@ -58,12 +45,8 @@ static struct pay_verdict decide(struct pol_engine *e, uint64_t now)
 /* pay-response for verdict v at `now` (status 200, as HAProxy reports it). */
 static void answer(struct pol_engine *e, const struct pay_verdict *v, uint64_t now)
 {
-	struct pay_outcome o = { 0 };
+	struct pay_outcome o = pol_test_answer(v, 200, 100);
 
-	o.decision = (struct pay_str){ v->decision, v->decision_len };
-	o.backend = (struct pay_str){ v->backend, (uint32_t)strlen(v->backend) };
-	o.status = 200;
-	o.latency_ms = 100;
 	pol_observe(e, 0, &o, now);
 	pol_quiesce(e, 0);
 }

@@ -60,6 +60,26 @@ else
 	fail "sim-seed" "--seed 2 changed nothing"
 fi
 
+# HAProxy's servers: under maxconn (128, the default) nothing waits in a server queue; at
+# maxconn 20 the flash sale's round robin queues there (the model the budget figures
+# depend on: bench/scenarios/README.md). A bad `haproxy` group is refused with file:line.
+hq=$S/.test-haproxy-$$.conf
+{ cat $S/flash-sale.conf; echo 'haproxy = { maxconn = 20; timeout_queue_s = 1.0; };'; } >"$hq"
+if run hq 0.3 --strategy round-robin "$hq"; then
+	check "sim-haproxy-queue" \
+		"$(val hq flash-sale round-robin server_queued) > 0 && $(val all flash-sale round-robin server_queued) == 0" \
+		"server-queued attempts at maxconn 20 and at the default"
+else
+	fail "sim-haproxy-queue" "exit: $(head -3 "$T/hq.err")"
+fi
+{ cat $S/flash-sale.conf; echo 'haproxy = { maxconn = 0; };'; } >"$hq"
+if ! run hqbad 1 "$hq" && grep -q "test-haproxy-$$.conf:[0-9]*: 'maxconn' must be within" "$T/hqbad.err"; then
+	pass "sim-haproxy-bad-maxconn"
+else
+	fail "sim-haproxy-bad-maxconn" "$(head -3 "$T/hqbad.err")"
+fi
+rm -f "$hq"
+
 # The oracle is the upper bound on checkout success in the outage (it knows the truth),
 # and the detection measure sees primary/backup's failover (10 errors in a row).
 o=$(val all regional-outage oracle checkout_success)

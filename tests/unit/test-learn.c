@@ -321,6 +321,22 @@ TEST(rate_limit_cuts_budget_lock_does_not)
 	pol_engine_free(e);
 }
 
+/* adaptive.plateau and probe reach the budgets: with plateau 0.5 the cut budget (70/s,
+ * from 100) is already above 0.5 x 100, so it recovers at probe x 1/s, not at 1/s. */
+TEST(adaptive_recovery_keys)
+{
+	struct pol_engine *e = engine("throttle = { account = { rate = 100.0; burst = 100.0; }; };\n"
+	                              "adaptive = { plateau = 0.5; probe = 0.3; };\n");
+	uint64_t t = 10 * SEC;
+	struct pol_budget_info bi;
+
+	pay_and_report(e, pol_test_usd_charge(), t, 429, NULL, "global-rate", 50);
+	pol_tick(e, t + 50 * MS);
+	ASSERT_EQ(pol_engine_budget_info(e, 0, t + 10050 * MS, &bi), 0);
+	ASSERT_NEAR(bi.rate, 73, 0.1); /* 70 + 0.3 x 1/s x 10 s (the defaults: 80) */
+	pol_engine_free(e);
+}
+
 /* A surge of background traffic against two 20 req/s accounts: the first choice sheds
  * a share of it, the share spills to the other account, which sheds its own share once
  * it sees that demand; checkout flows throughout. With forecasting off, nothing says
@@ -725,6 +741,7 @@ int main(void)
 	RUN(auth_rate_learning_moves_segment);
 	RUN(anomaly_degrades_before_breaker);
 	RUN(rate_limit_cuts_budget_lock_does_not);
+	RUN(adaptive_recovery_keys);
 	RUN(forecast_sheds_lowest_class_first);
 	RUN(forecast_sheds_only_the_excess);
 	RUN(forecast_no_flapping_at_95_percent);

@@ -17,23 +17,42 @@ WARN     := -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wformat=2 \
             -Wmissing-prototypes -Wno-unused-parameter
 WERROR   ?= -Werror
 SAN      ?=
-CPPFLAGS += -D_GNU_SOURCE -Ipolicy -Ispoa -Itests/lib
+CPPFLAGS += -D_GNU_SOURCE
 CFLAGS   += $(OPT) $(WARN) $(WERROR) $(if $(SAN),-fsanitize=$(SAN) -fno-omit-frame-pointer -fno-sanitize-recover=all) \
             -pthread -MMD -MP $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDFLAGS  += -pthread $(if $(SAN),-fsanitize=$(SAN))
 LDLIBS   += -lev $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 
-# Sources: the folder is the architecture. policy/ must build without any daemon library.
+# Sources: the folder is the architecture, and dependencies go one way: spoa/ uses
+# policy/; tests/ and bench/ use both; bench/ may use the test library; the product uses
+# neither. Each folder sees only the headers it may use (INC_<folder>), and
+# tests/check-layers proves what -I cannot (a system header such as <ev.h> in policy/).
+INC_policy := -Ipolicy
+INC_spoa   := -Ispoa -Ipolicy
+INC_tests  := -Itests/lib -Ispoa -Ipolicy
+INC_bench  := -Itests/lib -Ispoa -Ipolicy
 POLICY_SRC := $(sort $(wildcard policy/*.c))
 SPOA_SRC   := $(sort $(filter-out spoa/main.c,$(wildcard spoa/*.c)))
 LIB_OBJ    := $(patsubst %.c,$(BUILD)/%.o,$(POLICY_SRC) $(SPOA_SRC))
-UNIT_SRC   := $(sort $(wildcard tests/unit/test-*.c))
+TLIB_SRC   := $(sort $(wildcard tests/lib/*.c))
+TLIB_OBJ   := $(patsubst %.c,$(BUILD)/%.o,$(TLIB_SRC))
+# Single-file programs: one .c, one program of the same name.
+UNIT_SRC   := $(sort $(wildcard tests/unit/test-*.c tests/unit/*/test-*.c))
 PROTO_SRC  := $(sort $(wildcard tests/proto/test-*.c))
 BENCH_SRC  := $(sort $(wildcard bench/*.c))
 FUZZ_SRC   := $(sort $(wildcard tests/fuzz/fuzz-*.c))
-UNIT_BIN   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
-PROTO_BIN  := $(patsubst tests/%.c,$(BUILD)/tests/%,$(PROTO_SRC))
-BENCH_BIN  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+UNIT_BIN   := $(patsubst %.c,$(BUILD)/%,$(UNIT_SRC))
+PROTO_BIN  := $(patsubst %.c,$(BUILD)/%,$(PROTO_SRC))
+BENCH_BIN  := $(patsubst %.c,$(BUILD)/%,$(BENCH_SRC))
+# Folder programs (FOLDER:NAME): every .c of FOLDER links into $(BUILD)/FOLDER/NAME, with
+# a link NAME in bench/ for the commands users type. Add a folder here to add a program.
+FOLDER_PROGS := tests/payapi:payapi bench/sim:payspoa-sim \
+                $(if $(wildcard tests/loadgen/*.c),tests/loadgen:loadgen)
+FOLDER_BIN   := $(foreach p,$(FOLDER_PROGS),$(BUILD)/$(subst :,/,$(p)))
+# The test library: libtest.a after the product (it uses spop.c) and after the C library,
+# so that its malloc interposer (alloc-count.o) is taken only by the programs that name
+# its counters, not by every program that calls malloc.
+TEST_LIBS  := $(BUILD)/libpayspoa.a -lc $(BUILD)/libtest.a $(BUILD)/libpayspoa.a
 
 .PHONY: all run test deps deps-bench unit proto integ asan tsan fuzz bench bench-bin clean check-config unit-bin proto-bin
 all: payspoa bench-bin
@@ -44,22 +63,49 @@ payspoa: $(BUILD)/payspoa
 $(BUILD)/payspoa: $(BUILD)/spoa/main.o $(BUILD)/libpayspoa.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/libpayspoa.a: $(LIB_OBJ)
+$(BUILD)/libpayspoa.a: $(LIB_OBJ) $(BUILD)/layers.ok
+	@rm -f $@
+	$(AR) rcs $@ $(LIB_OBJ)
+
+$(BUILD)/libtest.a: $(TLIB_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
+# The layering check runs again whenever a product object is rebuilt (same flags as the
+# compile, without the ones that write .d files).
+CHECK_CFLAGS = $(filter-out -MMD -MP,$(CFLAGS))
+$(BUILD)/layers.ok: $(LIB_OBJ) $(BUILD)/spoa/main.o tests/check-layers
+	@CC="$(CC)" tests/check-layers policy "$(CPPFLAGS) $(INC_policy) $(CHECK_CFLAGS)" $(POLICY_SRC)
+	@CC="$(CC)" tests/check-layers spoa "$(CPPFLAGS) $(INC_spoa) $(CHECK_CFLAGS)" $(SPOA_SRC) spoa/main.c
+	@touch $@
+
+# The include path of an object is its top folder's (a folder program also sees its own).
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(INC_$(firstword $(subst /, ,$<))) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/libpayspoa.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/libpayspoa.a $(BUILD)/libtest.a
+	$(CC) $(LDFLAGS) -o $@ $< $(TEST_LIBS) $(LDLIBS)
 
-$(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libpayspoa.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libpayspoa.a $(BUILD)/libtest.a
+	$(CC) $(LDFLAGS) -o $@ $< $(TEST_LIBS) $(LDLIBS)
 
-bench-bin: $(BENCH_BIN)
-	@for b in $(BENCH_BIN); do ln -sf ../$$b bench/$$(basename $$b); done
+# prog_folder FOLDER NAME: every .c of FOLDER links into $(BUILD)/FOLDER/NAME; `make NAME`
+# builds it alone (and its link in bench/).
+define prog_folder
+$$(BUILD)/$(1)/$(2): $$(patsubst %.c,$$(BUILD)/%.o,$$(sort $$(wildcard $(1)/*.c))) \
+                     $$(BUILD)/libpayspoa.a $$(BUILD)/libtest.a
+	$$(CC) $$(LDFLAGS) -o $$@ $$(filter %.o,$$^) $$(TEST_LIBS) $$(LDLIBS)
+.PHONY: $(2)
+$(2): $$(BUILD)/$(1)/$(2)
+	@ln -sf ../$$< bench/$(2)
+endef
+$(foreach p,$(FOLDER_PROGS),$(eval $(call prog_folder,$(word 1,$(subst :, ,$(p))),$(word 2,$(subst :, ,$(p))))))
+
+# bench/NAME links to every bench program and folder program, so the commands of the
+# READMEs (bench/payapi, bench/payspoa-sim, bench/spop-load, ...) keep working.
+bench-bin: $(BENCH_BIN) $(FOLDER_BIN)
+	@for b in $(BENCH_BIN) $(FOLDER_BIN); do ln -sf ../$$b bench/$$(basename $$b); done
 
 # --- running ----------------------------------------------------------------------
 run: deps all
@@ -101,9 +147,9 @@ FUZZ_BIN := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
 fuzz: $(FUZZ_BIN)
 	tests/run fuzz build/fuzz $(FUZZ_SECONDS)
 
-build/fuzz/%: tests/fuzz/%.c $(POLICY_SRC) $(SPOA_SRC)
+build/fuzz/%: tests/fuzz/%.c $(POLICY_SRC) $(SPOA_SRC) $(TLIB_SRC)
 	@mkdir -p build/fuzz
-	clang $(CPPFLAGS) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
+	clang $(CPPFLAGS) $(INC_tests) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
 		$(shell pkg-config --cflags $(PKGS)) -o $@ $^ -lev $(shell pkg-config --libs $(PKGS)) -lm -pthread
 
 # h2load drives bench/run-http when vegeta is not installed (vegeta is not packaged).
@@ -114,6 +160,7 @@ bench: deps-bench all
 	bench/run
 
 clean:
-	rm -rf build payspoa $(patsubst bench/%.c,bench/%,$(BENCH_SRC))
+	rm -rf build payspoa $(patsubst %.c,%,$(BENCH_SRC)) \
+		$(foreach p,$(FOLDER_PROGS),bench/$(word 2,$(subst :, ,$(p))))
 
 -include $(shell find build -name '*.d' 2>/dev/null)

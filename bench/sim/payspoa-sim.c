@@ -25,8 +25,8 @@
 #include <time.h>
 
 #include "policy.h"
-#include "sim/scenario.h"
-#include "sim/sim-t.h"
+#include "scenario.h"
+#include "sim-t.h"
 
 static const char *const sim_strategy_names[SIM_S_COUNT] = {
 	"payspoa", "payspoa-noforecast", "round-robin", "primary-backup", "static-cost", "oracle",

@@ -1,14 +1,14 @@
-/* test-pol-alloc.h: counts heap calls made while `alloc_counting` is set, by
- * interposing malloc and friends over glibc's (__libc_*). For the zero-allocation test
- * and bench/policy-bench. Include from exactly one file of a program, and not under a
- * sanitizer (they interpose the same functions). */
-#ifndef TEST_POL_ALLOC_H
-#define TEST_POL_ALLOC_H
-
-#include <errno.h>
-#include <malloc.h>
-#include <stdlib.h>
-#include <stddef.h>
+/* alloc-count.h: counts the heap calls a program makes while `alloc_counting` is set,
+ * by interposing malloc and friends over glibc's (__libc_*). For the zero-allocation
+ * test and bench/policy-bench.
+ *
+ * The interposer lives in alloc-count.c, a member of libtest.a. The linker takes it
+ * only into programs that name alloc_counting or alloc_calls (the Makefile links the
+ * C library ahead of libtest.a, so no program pulls it in just by calling malloc), and
+ * it compiles to counters alone under a sanitizer, which interposes the same functions:
+ * there ALLOC_COUNT_WORKS is 0 and nothing is counted. */
+#ifndef ALLOC_COUNT_H
+#define ALLOC_COUNT_H
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define ALLOC_COUNT_WORKS 0
@@ -21,29 +21,15 @@
 #define ALLOC_COUNT_WORKS 1
 #endif
 
-static volatile int alloc_counting;
-static volatile unsigned long alloc_calls;
+/* Set to count; heap calls (malloc, calloc, realloc, free of non-NULL, the aligned
+ * allocators) made meanwhile, from any thread, add to alloc_calls. */
+extern volatile int alloc_counting;
+extern volatile unsigned long alloc_calls;
 
-#if ALLOC_COUNT_WORKS
-extern void *__libc_malloc(size_t);
-extern void *__libc_calloc(size_t, size_t);
-extern void *__libc_realloc(void *, size_t);
-extern void *__libc_memalign(size_t, size_t);
-extern void __libc_free(void *);
+/* One malloc and one free, counted (alloc_calls is reset first): returns the number of
+ * heap calls seen, 2 when the counter works. Called through pointers the compiler
+ * cannot see through, so that it cannot drop the pair as it may drop free(malloc(n))
+ * written in a test. */
+unsigned long alloc_count_probe(void);
 
-#define ALLOC_SEEN() do { if (alloc_counting) alloc_calls++; } while (0)
-void *malloc(size_t n) { ALLOC_SEEN(); return __libc_malloc(n); }
-void *calloc(size_t n, size_t m) { ALLOC_SEEN(); return __libc_calloc(n, m); }
-void *realloc(void *p, size_t n) { ALLOC_SEEN(); return __libc_realloc(p, n); }
-void free(void *p) { if (p) ALLOC_SEEN(); __libc_free(p); }
-void *aligned_alloc(size_t a, size_t n) { ALLOC_SEEN(); return __libc_memalign(a, n); }
-void *memalign(size_t a, size_t n) { ALLOC_SEEN(); return __libc_memalign(a, n); }
-int posix_memalign(void **out, size_t a, size_t n)
-{
-	ALLOC_SEEN();
-	*out = __libc_memalign(a, n);
-	return *out ? 0 : ENOMEM;
-}
-#endif
-
-#endif /* TEST_POL_ALLOC_H */
+#endif /* ALLOC_COUNT_H */

@@ -1,9 +1,9 @@
-/* pol-test.h: helpers the engine's unit tests share. Header-only (static inline). */
+/* pol-test.h: helpers the policy unit tests share (built into libtest.a). Each fails the
+ * running case (test.h) rather than return an error. */
 #ifndef POL_TEST_H
 #define POL_TEST_H
 
 #include <stdbool.h>
-#include <string.h>
 
 #include "pay-t.h"
 #include "policy.h"
@@ -22,61 +22,21 @@
 	");\n"
 
 /* Does the verdict's reason hold `tok` as a whole space-separated token? */
-static inline bool has_token(const struct pay_verdict *v, const char *tok)
-{
-	size_t n = strlen(tok);
-	const char *s = v->reason;
+bool has_token(const struct pay_verdict *v, const char *tok);
 
-	while ((s = strstr(s, tok))) {
-		if ((s == v->reason || s[-1] == ' ') && (s[n] == ' ' || s[n] == 0))
-			return true;
-		s++;
-	}
-	return false;
-}
-
-/* An engine for `workers` threads from policy text ("test" in errors); a policy the
- * loader refuses fails the case with its file:line message. */
 /* A $100.00 USD charge with a US Visa credit card, on the payment_intents endpoint. */
-static inline struct pay_request pol_test_usd_charge(void)
-{
-	struct pay_request rq = { 0 };
-
-	rq.method = S("POST");
-	rq.path = S("/v1/payment_intents");
-	rq.currency = S("usd");
-	rq.card_country = S("US");
-	rq.card_brand = S("visa");
-	rq.card_funding = S("credit");
-	rq.amount = 10000;
-	rq.has_amount = true;
-	return rq;
-}
+struct pay_request pol_test_usd_charge(void);
 
 /* The pay-response HAProxy reports for verdict v: its decision id, the backend it
  * chose (be_name), the status and latency; callers add error fields. */
-static inline struct pay_outcome pol_test_answer(const struct pay_verdict *v, int status, int latency_ms)
-{
-	struct pay_outcome o = { 0 };
+struct pay_outcome pol_test_answer(const struct pay_verdict *v, int status, int latency_ms);
 
-	o.decision = (struct pay_str){ v->decision, v->decision_len };
-	o.backend = (struct pay_str){ v->backend, (uint32_t)strlen(v->backend) };
-	o.status = status;
-	o.latency_ms = latency_ms;
-	return o;
-}
+/* An engine for `workers` threads from policy text ("test" in errors); a policy the
+ * loader refuses fails the case with its file:line message. */
+struct pol_engine *pol_test_engine(const char *text, unsigned workers);
 
-static inline struct pol_engine *pol_test_engine(const char *text, unsigned workers)
-{
-	char err[512];
-	struct policy *p = pol_load_string(text, "test", err, sizeof(err));
-	struct pol_engine *e;
-
-	if (!p)
-		TEST_FAIL_("%s", err);
-	if (!(e = pol_engine_new(p, workers, err, sizeof(err))))
-		TEST_FAIL_("%s", err);
-	return e;
-}
+/* The policy in `file`; one the loader refuses fails the case with its file:line
+ * message. The caller frees it (pol_free) or hands it to an engine. */
+struct policy *pol_test_load(const char *file);
 
 #endif /* POL_TEST_H */

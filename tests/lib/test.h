@@ -9,12 +9,9 @@
 #ifndef TEST_H
 #define TEST_H
 
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #define TEST(name) static void name(void)
 
@@ -48,47 +45,19 @@
 	fprintf(stderr, "\n  exp:"); for (i_ = 0; i_ < (size_t)(n); i_++) fprintf(stderr, " %02x", y_[i_]); \
 	fputc('\n', stderr); TEST_FAIL_("%s == %s (%zu bytes)", #a, #b, (size_t)(n)); } } while (0)
 
-static int test_passed_, test_failed_, test_skipped_;
-
 #ifndef TEST_TIMEOUT_S
 #define TEST_TIMEOUT_S 60
 #endif
 
-static void test_run_(const char *name, void (*fn)(void))
-{
-	int st = 0;
-	pid_t pid;
+/* Run fn in a child process killed past timeout_s (SIGALRM), print its PASS/FAIL/SKIP
+ * line and count it. A case passes by returning or exit(0). */
+void test_run_(const char *name, void (*fn)(void), unsigned timeout_s);
 
-	fflush(NULL);
-	pid = fork();
-	if (pid == 0) {
-		alarm(TEST_TIMEOUT_S);
-		fn();
-		exit(0); /* not _exit: the case's atexit clean-ups (daemons, files) must run */
-	}
-	if (pid > 0 && waitpid(pid, &st, 0) != pid)
-		pid = -1;
-	if (pid > 0 && WIFEXITED(st) && WEXITSTATUS(st) == TEST_SKIP_STATUS) {
-		test_skipped_++;
-		printf("SKIP %s\n", name);
-	} else if (pid < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-		test_failed_++;
-		if (pid > 0 && WIFSIGNALED(st))
-			fprintf(stderr, "  killed by signal %d%s\n", WTERMSIG(st),
-			        WTERMSIG(st) == SIGALRM ? " (time limit)" : "");
-		printf("FAIL %s\n", name);
-	} else {
-		test_passed_++;
-		printf("PASS %s\n", name);
-	}
-	fflush(stdout);
-}
+/* The case's time limit is the including file's TEST_TIMEOUT_S (define it before
+ * including test.h to change it). */
+#define RUN(name) test_run_(#name, name, TEST_TIMEOUT_S)
 
-#define RUN(name) test_run_(#name, name)
-
-static inline int test_summary(void)
-{
-	return test_failed_ ? 1 : 0;
-}
+/* The program's exit code: 1 if any case failed, else 0. */
+int test_summary(void);
 
 #endif /* TEST_H */

@@ -7,11 +7,16 @@
 #define TEST_TIMEOUT_S 90
 
 #include <dirent.h>
+#include <errno.h>
 #include <signal.h>
-#include <sys/prctl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "payspoa-proc.h"
 #include "spop-client.h"
@@ -20,159 +25,34 @@
 #define IO_MS       3000   /* any single expected answer */
 #define OUR_MAX     16380  /* conf/payspoa.conf agent.max_frame_size (read back from AGENT-HELLO) */
 
-/* --- the daemon under test -------------------------------------------------------- */
+/* --- the daemon under test (tests/lib/payspoa-proc) -------------------------------- */
 
-static struct {
-	pid_t pid;
-	char addr[128];
-	char log[64];
-	char conf[64];        /* a temporary policy folder, removed at exit */
-	bool stopped;
-} D;
+static struct pp_daemon D;
+static char conf_dir[64];  /* a temporary policy folder (g10_max_connections) */
 
-static const char *daemon_bin(void)
+static void conf_dir_cleanup(void)
 {
-	const char *b = getenv("PAYSPOA_BIN");
+	char cmd[128];
 
-	return b && *b ? b : "./payspoa";
+	if (!conf_dir[0])
+		return;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", conf_dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "  could not remove %s\n", conf_dir);
+	conf_dir[0] = 0;
 }
 
-static const char *base_conf(void)
-{
-	const char *c = getenv("PAYSPOA_CONF");
-
-	return c && *c ? c : "conf/payspoa.conf";
-}
-
-/* On any exit of a case (ASSERT failures included): kill the daemon, show its log. */
-static void daemon_cleanup(void)
-{
-	if (D.pid > 0 && !D.stopped) {
-		kill(D.pid, SIGKILL);
-		waitpid(D.pid, NULL, 0);
-		D.pid = 0;
-	}
-	if (D.log[0]) {
-		FILE *f = fopen(D.log, "r");
-		char line[512];
-		int n = 0;
-
-		if (f) {
-			while (fgets(line, sizeof(line), f) && n++ < 30)
-				if (strstr(line, "\"error\"") || strstr(line, "ERROR") || strstr(line, "Sanitizer") ||
-				    strstr(line, "runtime error"))
-					fprintf(stderr, "  daemon: %s", line);
-			fclose(f);
-		}
-		unlink(D.log);
-		D.log[0] = 0;
-	}
-	if (D.conf[0]) {
-		char cmd[128];
-
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", D.conf);
-		if (system(cmd) != 0)
-			fprintf(stderr, "  could not remove %s\n", D.conf);
-		D.conf[0] = 0;
-	}
-	if (strncmp(D.addr, "unix:", 5) == 0)
-		unlink(D.addr + 5);
-}
-
-/* Start the daemon on `listen` (NULL: a free loopback port) with policy `conf` (NULL:
- * the default) and wait until it accepts. */
-static void daemon_start_on(const char *listen, const char *conf, int workers)
-{
-	uint64_t deadline;
-	char w[16];
-	int fd;
-
-	if (listen)
-		snprintf(D.addr, sizeof(D.addr), "%s", listen);
-	else
-		snprintf(D.addr, sizeof(D.addr), "127.0.0.1:%d", pp_free_port());
-	snprintf(D.log, sizeof(D.log), "/tmp/payspoa-conf-%d.log", (int)getpid());
-	snprintf(w, sizeof(w), "%d", workers);
-	atexit(daemon_cleanup);
-	D.pid = fork();
-	ASSERT(D.pid >= 0);
-	if (D.pid == 0) {
-		int lfd = open(D.log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-
-		prctl(PR_SET_PDEATHSIG, SIGKILL); /* a case killed by its time limit takes it along */
-		if (lfd >= 0) {
-			dup2(lfd, 1);
-			dup2(lfd, 2);
-		}
-		execl(daemon_bin(), daemon_bin(), "-f", conf ? conf : base_conf(), "-l", D.addr, "-w", w,
-		      (char *)NULL);
-		_exit(127);
-	}
-	deadline = sc_now_us() + 20 * 1000000ull;
-	for (;;) {
-		int st;
-
-		if (waitpid(D.pid, &st, WNOHANG) == D.pid) {
-			D.stopped = true;
-			TEST_FAIL_("%s exited at start (status 0x%x); see %s", daemon_bin(), st, D.log);
-		}
-		fd = sc_connect(D.addr, 200);
-		if (fd >= 0)
-			break;
-		if (sc_now_us() > deadline)
-			TEST_FAIL_("%s does not accept on %s within 20 s", daemon_bin(), D.addr);
-		sc_sleep_ms(10);
-	}
-	close(fd);
-}
-
+/* The default policy, two workers, a free loopback port. */
 static void daemon_start(void)
 {
-	daemon_start_on(NULL, NULL, 2);
-}
-
-static bool daemon_alive(void)
-{
-	return D.pid > 0 && !D.stopped && waitpid(D.pid, NULL, WNOHANG) == 0;
-}
-
-/* SIGTERM and wait (deadline). Returns the wait status, or -1 on timeout (then killed). */
-static int daemon_term(int timeout_ms)
-{
-	uint64_t deadline = sc_now_us() + (uint64_t)timeout_ms * 1000u;
-	int st;
-
-	kill(D.pid, SIGTERM);
-	for (;;) {
-		pid_t r = waitpid(D.pid, &st, WNOHANG);
-
-		if (r == D.pid) {
-			D.stopped = true;
-			return st;
-		}
-		if (sc_now_us() > deadline) {
-			kill(D.pid, SIGKILL);
-			waitpid(D.pid, NULL, 0);
-			D.stopped = true;
-			return -1;
-		}
-		sc_sleep_ms(5);
-	}
+	pp_start(&D, NULL, NULL, 2, 0);
 }
 
 static int daemon_rss_kb(void)
 {
-	char path[64], line[256];
-	FILE *f;
-	int kb = -1;
+	int kb = pp_rss_kb(&D);
 
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)D.pid);
-	f = fopen(path, "r");
-	ASSERT(f);
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmRSS: %d kB", &kb) == 1)
-			break;
-	fclose(f);
+	ASSERT(kb >= 0);
 	return kb;
 }
 
@@ -470,18 +350,18 @@ static void daemon_finish(void)
 	uint32_t max;
 	int st;
 
-	if (!daemon_alive())
+	if (!pp_alive(&D))
 		TEST_FAIL_("the daemon died during the case (see its log lines above)");
 	c = cli_ready(OUR_MAX, &max);
 	roundtrip(c, 1, 1, max);
 	cli_close(c);
-	st = daemon_term(15000);
+	st = pp_stop(&D, SIGTERM, 15000);
 	if (st < 0)
 		TEST_FAIL_("the daemon did not exit within 15 s of SIGTERM");
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
 		TEST_FAIL_("the daemon ended with status 0x%x (signal %d), expected exit 0", st,
 		           WIFSIGNALED(st) ? WTERMSIG(st) : 0);
-	daemon_cleanup(); /* a passing case ends with _exit(): atexit handlers do not run */
+	pp_cleanup(); /* now, so that its log lines show under this case */
 }
 
 /* Raw frame: 4-byte length then the bytes given. */
@@ -1870,32 +1750,21 @@ TEST(g10_sigterm_with_requests_in_flight)
 			           k, acks, whole[k], disc ? "then AGENT-DISCONNECT" : "no AGENT-DISCONNECT");
 		cli_close(c[k]);
 	}
-	{
-		uint64_t deadline = sc_now_us() + 15 * 1000000ull;
-
-		for (;;) {
-			pid_t r = waitpid(D.pid, &st, WNOHANG);
-
-			if (r == D.pid)
-				break;
-			if (sc_now_us() > deadline)
-				TEST_FAIL_("the daemon did not exit within 15 s of SIGTERM");
-			sc_sleep_ms(5);
-		}
-		D.stopped = true;
-	}
+	st = pp_wait(&D, 15000);
+	if (st < 0)
+		TEST_FAIL_("the daemon did not exit within 15 s of SIGTERM");
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
 		TEST_FAIL_("exit status 0x%x, expected 0", st);
-	daemon_cleanup();
+	pp_cleanup();
 }
 
 /* Copy the default policy with agent.max_connections = n into a temporary folder, next
  * to links to the files beside it (@include paths resolve against the file's folder). */
 static bool conf_with_max_connections(int n, char *path, size_t size)
 {
-	const char *slash = strrchr(base_conf(), '/');
+	const char *slash = strrchr(pp_conf(), '/');
 	char dir[40], src[1024], cwd[512], line[1024];
-	FILE *in = fopen(base_conf(), "r"), *out;
+	FILE *in = fopen(pp_conf(), "r"), *out;
 	struct dirent *e;
 	bool done = false;
 	DIR *dp;
@@ -1904,13 +1773,14 @@ static bool conf_with_max_connections(int n, char *path, size_t size)
 		return false;
 	ASSERT(getcwd(cwd, sizeof(cwd)));
 	if (slash)
-		snprintf(src, sizeof(src), "%s%s%.*s", base_conf()[0] == '/' ? "" : cwd,
-		         base_conf()[0] == '/' ? "" : "/", (int)(slash - base_conf()), base_conf());
+		snprintf(src, sizeof(src), "%s%s%.*s", pp_conf()[0] == '/' ? "" : cwd,
+		         pp_conf()[0] == '/' ? "" : "/", (int)(slash - pp_conf()), pp_conf());
 	else
 		snprintf(src, sizeof(src), "%s", cwd);
 	snprintf(dir, sizeof(dir), "/tmp/payspoa-conf-%d.d", (int)getpid() % 10000000);
 	ASSERT_EQ(mkdir(dir, 0700), 0);
-	snprintf(D.conf, sizeof(D.conf), "%s", dir);
+	snprintf(conf_dir, sizeof(conf_dir), "%s", dir);
+	atexit(conf_dir_cleanup);
 	dp = opendir(src);
 	ASSERT(dp);
 	while ((e = readdir(dp)) != NULL) {
@@ -1951,9 +1821,9 @@ TEST(g10_max_connections)
 	uint32_t max;
 
 	if (!conf_with_max_connections(MAXC, path, sizeof(path)))
-		TEST_FAIL_("%s has no agent.max_connections line to change", base_conf());
-	daemon_start_on(NULL, path, 2);
-	/* daemon_start_on's readiness probe took a slot for a moment: let it go */
+		TEST_FAIL_("%s has no agent.max_connections line to change", pp_conf());
+	pp_start(&D, path, NULL, 2, 0);
+	/* pp_start's readiness probe took a slot for a moment: let it go */
 	sc_sleep_ms(200);
 	for (int k = 0; k < MAXC; k++)
 		c[k] = cli_ready(OUR_MAX, &max);
@@ -1994,7 +1864,7 @@ TEST(unix_socket_listener)
 	uint32_t max;
 
 	snprintf(addr, sizeof(addr), "unix:/tmp/payspoa-conf-%d.sock", (int)getpid());
-	daemon_start_on(addr, NULL, 1);
+	pp_start(&D, NULL, addr, 1, 0);
 	c = cli_ready(OUR_MAX, &max);
 	for (unsigned i = 0; i < 20; i++)
 		roundtrip(c, 2 * i + 1, 1, max);
@@ -2022,9 +1892,9 @@ int main(int argc, char **argv)
 {
 	argc_ = argc;
 	argv_ = argv;
-	if (access(daemon_bin(), X_OK) != 0) {
+	if (access(pp_bin(), X_OK) != 0) {
 		printf("FAIL conformance_setup\n");
-		fprintf(stderr, "  %s is not executable (set PAYSPOA_BIN; make payspoa)\n", daemon_bin());
+		fprintf(stderr, "  %s is not executable (set PAYSPOA_BIN; make payspoa)\n", pp_bin());
 		return 1;
 	}
 	RUN_IF(g1_lengths_0_to_6);

@@ -2,9 +2,16 @@
  * listeners (IPv6), idle timeout, running out of descriptors (EMFILE), and SIGHUP
  * reloads, good and bad. Each case starts its own ./payspoa ($PAYSPOA_BIN). */
 #include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "payspoa-proc.h"
+#include "spop-client.h"
+#include "test.h"
 
 static void conf_cleanup(void)
 {

@@ -1,4 +1,4 @@
-/* test-learn.c: the learning loop end to end through the engine's public API, as tables
+/* test-engine-learn.c: the learning loop end to end through the engine's public API, as tables
  * of (time, event) -> expected state: outcomes reported with pol_observe, merged by
  * pol_tick, and what pol_decide does next (routing, reason tokens, verdicts). Also: the
  * loader's new sections, reload carry-over, zero allocation with ticks, and workers that
@@ -7,9 +7,10 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "policy.h"
-#include "test-pol-alloc.h"
+#include "alloc-count.h"
 #include "pol-test.h"
 #include "test.h"
 

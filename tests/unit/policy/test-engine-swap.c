@@ -1,4 +1,4 @@
-/* test-pol-swap.c: reloads. State carries over for the names that survive (budgets,
+/* test-engine-swap.c: reloads. State carries over for the names that survive (budgets,
  * pins, admin disable); a swap under concurrent decide neither crashes nor races (run
  * under ThreadSanitizer by `make tsan`), and retired views are freed once every worker
  * has passed a quiescent point. */
@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "engine-t.h"
 #include "policy.h"
@@ -15,15 +16,6 @@
 #define SEC 1000000ULL
 
 static char err[512];
-
-static struct policy *load(const char *file)
-{
-	struct policy *p = pol_load(file, err, sizeof(err));
-
-	if (!p)
-		TEST_FAIL_("%s", err);
-	return p;
-}
 
 static struct pay_request gbp_charge(const char *idem)
 {
@@ -42,7 +34,7 @@ static struct pay_request gbp_charge(const char *idem)
 
 TEST(carry_over_pins_budgets_disable)
 {
-	struct pol_engine *e = pol_engine_new(load("conf/payspoa.conf"), 1, err, sizeof(err));
+	struct pol_engine *e = pol_engine_new(pol_test_load("conf/payspoa.conf"), 1, err, sizeof(err));
 	struct pay_request rq = gbp_charge("aaaa");
 	struct pay_verdict v;
 	struct pay_outcome o = { 0 };
@@ -65,7 +57,7 @@ TEST(carry_over_pins_budgets_disable)
 	ASSERT(load_before > 0);
 
 	/* Reload the same file: everything survives. */
-	ASSERT_EQ(pol_engine_swap(e, load("conf/payspoa.conf"), err, sizeof(err)), 0);
+	ASSERT_EQ(pol_engine_swap(e, pol_test_load("conf/payspoa.conf"), err, sizeof(err)), 0);
 	pol_quiesce(e, 0);
 	pol_tick(e, 10 * SEC);
 	ASSERT(e->retired == NULL);
@@ -101,7 +93,7 @@ TEST(pin_follows_account_when_backend_renamed)
 		"  currencies = [ \"gbp\", \"usd\" ]; fee_schedule = \"f\"; auth_rate = 0.99; } );\n"
 		"default_backend = \"us_new\";\n"
 		"classes = ( { name = \"std\"; } );\n";
-	struct pol_engine *e = pol_engine_new(load("conf/payspoa.conf"), 1, err, sizeof(err));
+	struct pol_engine *e = pol_engine_new(pol_test_load("conf/payspoa.conf"), 1, err, sizeof(err));
 	struct pay_request rq = gbp_charge("bbbb");
 	struct pay_verdict v;
 	char path[] = "/tmp/pol-swap-XXXXXX";
@@ -115,7 +107,7 @@ TEST(pin_follows_account_when_backend_renamed)
 	ASSERT(fd >= 0 && (f = fdopen(fd, "w")) != NULL);
 	fputs(renamed, f);
 	fclose(f);
-	ASSERT_EQ(pol_engine_swap(e, load(path), err, sizeof(err)), 0);
+	ASSERT_EQ(pol_engine_swap(e, pol_test_load(path), err, sizeof(err)), 0);
 	remove(path);
 	pol_decide(e, 0, &rq, 11 * SEC, &v);
 	ASSERT_STREQ(v.backend, "eu_renamed"); /* same account, though us_new scores higher */
@@ -128,14 +120,14 @@ TEST(pin_follows_account_when_backend_renamed)
 
 TEST(retired_view_waits_for_quiescence)
 {
-	struct pol_engine *e = pol_engine_new(load("conf/payspoa.conf"), 2, err, sizeof(err));
+	struct pol_engine *e = pol_engine_new(pol_test_load("conf/payspoa.conf"), 2, err, sizeof(err));
 	struct pay_request rq = gbp_charge(NULL);
 	struct pay_verdict v;
 
 	ASSERT(e != NULL);
 	pol_decide(e, 0, &rq, SEC, &v); /* worker 0 online, holding the view */
 	pol_decide(e, 1, &rq, SEC, &v);
-	ASSERT_EQ(pol_engine_swap(e, load("conf/payspoa.conf"), err, sizeof(err)), 0);
+	ASSERT_EQ(pol_engine_swap(e, pol_test_load("conf/payspoa.conf"), err, sizeof(err)), 0);
 	pol_tick(e, SEC);
 	ASSERT(e->retired != NULL);     /* nobody has passed a quiescent point */
 	pol_quiesce(e, 0);
@@ -189,7 +181,7 @@ static void *worker_main(void *a_)
 
 TEST(swap_under_concurrent_decide)
 {
-	struct pol_engine *e = pol_engine_new(load("conf/payspoa.conf"), 2, err, sizeof(err));
+	struct pol_engine *e = pol_engine_new(pol_test_load("conf/payspoa.conf"), 2, err, sizeof(err));
 	struct worker_arg args[2];
 	pthread_t th[2];
 	atomic_int stop = 0;
@@ -204,7 +196,7 @@ TEST(swap_under_concurrent_decide)
 	for (i = 0; i < 60; i++) {
 		const char *f = (i & 1) ? "conf/examples/low-budget.conf" : "conf/payspoa.conf";
 
-		ASSERT_EQ(pol_engine_swap(e, load(f), err, sizeof(err)), 0);
+		ASSERT_EQ(pol_engine_swap(e, pol_test_load(f), err, sizeof(err)), 0);
 		swaps++;
 		pol_engine_set_enabled(e, "stripe_us", i % 3 != 0);
 		pol_engine_stats(e, 100 * SEC, &st);

@@ -1,4 +1,4 @@
-/* test-unanswered.c: decisions that pay-response never answers (HAProxy sends none for the
+/* test-engine-unanswered.c: decisions that pay-response never answers (HAProxy sends none for the
  * 502/503/504 it generates itself: an upstream that is down or hangs). Tables of
  * (time, decisions / answers / ticks) -> breaker state and counters, through the engine's
  * public API: per-tick accounting, the grace delay, the min_calls / min_share guards, the

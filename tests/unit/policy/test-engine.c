@@ -1,4 +1,4 @@
-/* test-pol-engine.c: pol_decide and pol_observe end to end on the shipped policies:
+/* test-engine.c: pol_decide and pol_observe end to end on the shipped policies:
  * routing by cost and compliance, pinning (idempotency key, object, Connect account),
  * pinned-but-unhealthy, panic, budgets with class reserves, decision ids. */
 #include <stdio.h>

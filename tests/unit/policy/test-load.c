@@ -1,4 +1,4 @@
-/* test-pol-load.c: the policy loader: the shipped files load, every kind of error says
+/* test-load.c: the policy loader: the shipped files load, every kind of error says
  * file:line, @include resolves against the including file's directory. */
 #include <stdio.h>
 #include <stdlib.h>

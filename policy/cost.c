@@ -1,5 +1,7 @@
 /* cost.c: fee computation from a backend's fee schedule (percentage, fixed, cross-border,
  * FX, IC++ rows by card region and funding). Pure arithmetic on the decision path. */
+#include <stddef.h>
+
 #include "cost.h"
 
 double cost_fee(const struct pol_fee *f, const struct pol_backend *b, double amount,

@@ -16,6 +16,7 @@
 #include "forecast.h"
 #include "outcome.h"
 #include "policy-t.h"
+#include "policy.h"
 #include "pstr.h"
 #include "srate.h"
 

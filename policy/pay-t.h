@@ -72,4 +72,21 @@ struct pay_verdict {
 	char decision[PAY_DECISION_MAX + 1];
 };
 
+#define POL_MAX_LISTENERS 8
+
+/* The policy's `agent` section: settings the daemon needs before it can serve (filled
+ * by the loader, read through pol_agent()). */
+struct pol_agent {
+	const char *listen[POL_MAX_LISTENERS]; /* "host:port", "[v6]:port", "unix:/path" */
+	int nlisten;
+	int workers;           /* 0 = one per online CPU */
+	int max_connections;   /* whole process */
+	int max_frame_size;    /* bytes, 256..65532; we answer min(this, HAProxy's) */
+	int idle_timeout_ms;   /* a connection with nothing in flight closes after this */
+	const char *admin_socket; /* NULL = none */
+	const char *metrics;      /* "host:port" or NULL */
+	const char *state_file;   /* NULL = no snapshots */
+	const char *log_level;    /* "debug", "info", "warning", "error" */
+};
+
 #endif /* PAY_T_H */

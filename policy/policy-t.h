@@ -13,7 +13,7 @@
 #include "breaker-t.h"
 #include "forecast-t.h"
 #include "outcome-t.h"
-#include "policy.h"
+#include "pay-t.h"
 #include "srate-t.h"
 
 /* Hard limits, checked by the loader. Backend sets are 64-bit masks. */

@@ -12,22 +12,6 @@
 struct policy;     /* a loaded, validated, immutable policy file */
 struct pol_engine; /* the policy in force plus the live state (budgets, affinity, ...) */
 
-#define POL_MAX_LISTENERS 8
-
-/* The `agent` section: settings the daemon needs before it can serve. */
-struct pol_agent {
-	const char *listen[POL_MAX_LISTENERS]; /* "host:port", "[v6]:port", "unix:/path" */
-	int nlisten;
-	int workers;           /* 0 = one per online CPU */
-	int max_connections;   /* whole process */
-	int max_frame_size;    /* bytes, 256..65532; we answer min(this, HAProxy's) */
-	int idle_timeout_ms;   /* a connection with nothing in flight closes after this */
-	const char *admin_socket; /* NULL = none */
-	const char *metrics;      /* "host:port" or NULL */
-	const char *state_file;   /* NULL = no snapshots */
-	const char *log_level;    /* "debug", "info", "warning", "error" */
-};
-
 /* Load and validate a policy file. Returns NULL and writes "file:line: message" into
  * err on the first error. Allocates; call at boot or on the control thread only. */
 struct policy *pol_load(const char *path, char *err, size_t errlen);

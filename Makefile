@@ -1,5 +1,6 @@
 # payspoa — build, run, test, bench.
-#   make            build ./payspoa (and the bench programs)
+#   make            build ./payspoa, the bench programs and the payapi fixture
+#   make payapi     the emulated payment API alone (tests/payapi/; also payspoa-sim)
 #   make run        demo on loopback: emulated payment API + HAProxy + payspoa
 #   make test       install missing Debian packages (as root), build, run every test layer
 #   make asan       unit + protocol tests under AddressSanitizer + UBSan

@@ -5,7 +5,7 @@
  *
  *   payspoa-sim [--json FILE] [--seed N] [--scale X] [--strategy NAME]... scenario.conf...
  *
- * Model (bench/scenarios/README.md has the schema and the definitions of each figure):
+ * Model (bench/sim/scenarios/README.md has the schema and the definitions of each figure):
  * - a discrete-event loop (binary heap of arrivals, queued sends, responses, retries,
  *   engine ticks and HAProxy health checks) over preallocated pools;
  * - every strategy sees identical traffic: arrivals, classes, segments and amounts come

@@ -1,6 +1,7 @@
 /* corpus-gen.c: writes the seed corpora of the SPOP fuzz targets from the same frames
  * the conformance tests send (tests/lib/spop-client.h). Not built by make; run:
- *   cc -Ispoa -Itests/lib -o /tmp/corpus-gen tests/fuzz/corpus-gen.c spoa/spop.c
+ *   cc -D_GNU_SOURCE -Ispoa -Itests/lib -o /tmp/corpus-gen tests/fuzz/corpus-gen.c \
+ *      tests/lib/spop-client.c spoa/spop.c
  *   /tmp/corpus-gen tests/fuzz/corpus
  * Seeds of fuzz-frame start with 3 bytes (chunking seed, largest chunk), those of
  * fuzz-notify with 1 byte (window size); fuzz-hello's are raw bytes. */

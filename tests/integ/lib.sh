@@ -1,11 +1,11 @@
 # tests/integ/lib.sh: shared helpers for the integration tests (sourced, bash).
-# Real components only: bench/payapi instances, the payspoa daemon, a real haproxy.
+# Real components only: emulated payment API instances (tests/payapi/), the payspoa daemon, a real haproxy.
 # Everything listens on 127.0.0.1 ports picked here; every wait has a deadline; every
 # process started through start_bg is stopped on any exit; a watchdog ends the whole
 # script after INTEG_TIMEOUT seconds so nothing can hang.
 #
 # Environment: PAYSPOA_BIN (default ./payspoa), BUILD (default build/release; payapi is
-# $BUILD/bench/payapi), HAPROXY_BIN (default haproxy), INTEG_TIMEOUT (default 120),
+# $BUILD/tests/payapi/payapi), HAPROXY_BIN (default haproxy), INTEG_TIMEOUT (default 120),
 # INTEG_KEEP=1 keeps the temporary directory even when everything passed.
 #
 # Output contract (tests/run counts it): one "PASS name" or "FAIL name" line per case,
@@ -16,7 +16,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 2
 ROOT=$PWD
 BUILD=${BUILD:-build/release}
 PAYSPOA_BIN=${PAYSPOA_BIN:-./payspoa}
-PAYAPI_BIN=${PAYAPI_BIN:-$BUILD/bench/payapi}
+PAYAPI_BIN=${PAYAPI_BIN:-$BUILD/tests/payapi/payapi}
 HAPROXY_BIN=${HAPROXY_BIN:-haproxy}
 INTEG_TIMEOUT=${INTEG_TIMEOUT:-120}
 

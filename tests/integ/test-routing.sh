@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test-routing.sh: payspoa's decisions, observed through a real HAProxy and two emulated
-# Stripe accounts (bench/payapi) with conf/payspoa.conf: cost routing by currency and card
+# Stripe accounts (tests/payapi/) with conf/payspoa.conf: cost routing by currency and card
 # country, pins (an idempotent retry and an operation on an existing object reach the
 # account that holds them: payapi answers 404 resource_missing anywhere else), and load
 # shedding (background traffic above its budget gets 429 + Retry-After from HAProxy and

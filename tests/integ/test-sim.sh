@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test-sim.sh: the decision-quality simulator (bench/payspoa-sim) run on shortened
+# test-sim.sh: the decision-quality simulator (bench/sim/payspoa-sim) run on shortened
 # scenarios, with assertions on the direction of its results (which strategy does
 # better), never on timing. Two kinds of case:
 #   sim-*       the simulator itself: it runs, it is deterministic, the seed matters, its
@@ -9,8 +9,8 @@
 . "$(dirname "$0")/lib.sh"
 
 need jq
-SIM=${SIM_BIN:-$BUILD/bench/payspoa-sim}
-S=bench/scenarios
+SIM=${SIM_BIN:-$BUILD/bench/sim/payspoa-sim}
+S=bench/sim/scenarios
 [ -x "$SIM" ] || { fail "prerequisite" "$SIM not built (make $SIM)"; integ_done; }
 
 # run NAME SCALE SCENARIO...: one simulator run, JSON in $T/NAME.json, table in $T/NAME.txt.
@@ -62,7 +62,7 @@ fi
 
 # HAProxy's servers: under maxconn (128, the default) nothing waits in a server queue; at
 # maxconn 20 the flash sale's round robin queues there (the model the budget figures
-# depend on: bench/scenarios/README.md). A bad `haproxy` group is refused with file:line.
+# depend on: bench/sim/scenarios/README.md). A bad `haproxy` group is refused with file:line.
 hq=$S/.test-haproxy-$$.conf
 { cat $S/flash-sale.conf; echo 'haproxy = { maxconn = 20; timeout_queue_s = 1.0; };'; } >"$hq"
 if run hq 0.3 --strategy round-robin "$hq"; then
@@ -155,7 +155,7 @@ fi
 
 # A busy account (another client takes 5 % of the 100/s, within the forecast's 10 %
 # headroom): forecasting keeps the surge clear of Stripe's 429s, the budget alone meets
-# some (bench/sim-limit-sweep: 0 vs 28 over seeds 1-6).
+# some (bench/sim/sim-limit-sweep: 0 vs 28 over seeds 1-6).
 if run busy 1 --strategy payspoa --strategy payspoa-noforecast $S/flash-sale-busy.conf; then
 	check "surge-busy-no-checkout-429" "$(val busy flash-sale-busy payspoa upstream_429_checkout) == 0" \
 		"busy-account surge checkout 429s, payspoa"

@@ -41,7 +41,7 @@ TLIB_OBJ   := $(patsubst %.c,$(BUILD)/%.o,$(TLIB_SRC))
 UNIT_SRC   := $(sort $(wildcard tests/unit/test-*.c tests/unit/*/test-*.c))
 PROTO_SRC  := $(sort $(wildcard tests/proto/test-*.c))
 BENCH_SRC  := $(sort $(wildcard bench/*.c))
-FUZZ_SRC   := $(sort $(wildcard tests/fuzz/fuzz-*.c))
+FUZZ_SRC   := $(sort $(filter-out tests/fuzz/fuzz-check.c,$(wildcard tests/fuzz/fuzz-*.c)))
 UNIT_BIN   := $(patsubst %.c,$(BUILD)/%,$(UNIT_SRC))
 PROTO_BIN  := $(patsubst %.c,$(BUILD)/%,$(PROTO_SRC))
 BENCH_BIN  := $(patsubst %.c,$(BUILD)/%,$(BENCH_SRC))
@@ -148,7 +148,9 @@ FUZZ_BIN := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
 fuzz: $(FUZZ_BIN)
 	tests/run fuzz build/fuzz $(FUZZ_SECONDS)
 
-build/fuzz/%: tests/fuzz/%.c $(POLICY_SRC) $(SPOA_SRC) $(TLIB_SRC)
+# A fuzz target is one file of tests/fuzz/, the checks they share, the product's sources
+# and the test library, compiled together.
+build/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz-check.c $(POLICY_SRC) $(SPOA_SRC) $(TLIB_SRC)
 	@mkdir -p build/fuzz
 	clang $(CPPFLAGS) $(INC_tests) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
 		$(shell pkg-config --cflags $(PKGS)) -o $@ $^ -lev $(shell pkg-config --libs $(PKGS)) -lm -pthread
@@ -163,5 +165,8 @@ bench: deps-bench all
 clean:
 	rm -rf build payspoa $(patsubst %.c,%,$(BENCH_SRC)) \
 		$(foreach p,$(FOLDER_PROGS),bench/$(word 2,$(subst :, ,$(p))))
+
+# Keep the objects of single-file programs (make would delete them as intermediates).
+.SECONDARY:
 
 -include $(shell find build -name '*.d' 2>/dev/null)

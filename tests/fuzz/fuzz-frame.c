@@ -9,10 +9,12 @@
  * decodes into ≥ 1 txn set-var, and carries the ids of the NOTIFY it answers, in order;
  * nothing follows an AGENT-DISCONNECT. */
 #include <stdint.h>
+#include <string.h>
 
 #include "agent.h"
 #include "conn.h"
 #include "fuzz-check.h"
+#include "spop.h"
 #include "policy.h"
 
 #define OUR_MAX  16380

@@ -3,8 +3,10 @@
  * the encoders and spop_list_has checked against a plain reference.
  * The whole input goes to each parser. */
 #include <stdint.h>
+#include <string.h>
 
 #include "fuzz-check.h"
+#include "spop.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -5,9 +5,11 @@
  * Invariants: never a write past the window; when agent_notify succeeds without
  * overflow, the actions decode entirely into ≥ 1 txn set-var with names that fit. */
 #include <stdint.h>
+#include <string.h>
 
 #include "agent.h"
 #include "fuzz-check.h"
+#include "spop.h"
 #include "policy.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);

@@ -70,12 +70,6 @@ static struct sc_conn *cli_open(void)
 	return c;
 }
 
-static void cli_close(struct sc_conn *c)
-{
-	close(c->fd);
-	free(c);
-}
-
 static void cli_send(struct sc_conn *c, const void *b, size_t n)
 {
 	if (sc_send_all(c->fd, b, n, IO_MS) < 0)
@@ -354,7 +348,7 @@ static void daemon_finish(void)
 		TEST_FAIL_("the daemon died during the case (see its log lines above)");
 	c = cli_ready(OUR_MAX, &max);
 	roundtrip(c, 1, 1, max);
-	cli_close(c);
+	pp_close(c);
 	st = pp_stop(&D, SIGTERM, 15000);
 	if (st < 0)
 		TEST_FAIL_("the daemon did not exit within 15 s of SIGTERM");
@@ -387,7 +381,7 @@ static void expect_rejected(bool hello, const void *bytes, size_t n, int st1, in
 	st = expect_disconnect(c, OUR_MAX);
 	if ((int)st != st1 && (int)st != st2)
 		TEST_FAIL_("DISCONNECT status %u, expected %d%s", st, st1, st2 >= 0 ? " or another" : "");
-	cli_close(c);
+	pp_close(c);
 }
 
 /* ================================================================================== */
@@ -460,7 +454,7 @@ TEST(g1_length_max_accepted_max_plus_1_refused)
 	/* max + 1, as a real frame and as a bare length prefix */
 	cli_send(c, buf, build_notify_of_len(buf, sizeof(buf), max + 1, 9, 10));
 	ASSERT_EQ(expect_disconnect(c, max), SPOP_ST_TOO_BIG);
-	cli_close(c);
+	pp_close(c);
 	expect_rejected(true, buf, raw_frame(buf, OUR_MAX + 1, NULL, 0), SPOP_ST_TOO_BIG, -1);
 
 	/* the same with HAProxy's smallest size, 256 */
@@ -471,7 +465,7 @@ TEST(g1_length_max_accepted_max_plus_1_refused)
 	check_verdict(&a);
 	cli_send(c, buf, build_notify_of_len(buf, sizeof(buf), 257, 9, 10));
 	ASSERT_EQ(expect_disconnect(c, 256), SPOP_ST_TOO_BIG);
-	cli_close(c);
+	pp_close(c);
 	daemon_finish();
 }
 
@@ -511,7 +505,7 @@ TEST(g2_byte_at_a_time)
 		expect_ack(c, 100 + i, 1, max, &a);
 		check_verdict(&a);
 	}
-	cli_close(c);
+	pp_close(c);
 	daemon_finish();
 }
 
@@ -536,7 +530,7 @@ TEST(g2_split_at_every_offset)
 		expect_ack(c, 3, 1, OUR_MAX, &a);
 		expect_ack(c, 5, 1, OUR_MAX, &a);
 		check_verdict(&a);
-		cli_close(c);
+		pp_close(c);
 	}
 	daemon_finish();
 }
@@ -559,7 +553,7 @@ TEST(g2_coalesced_hello_and_200_notifies)
 		expect_ack(c, 2 * i + 1, i, OUR_MAX, &a);
 		check_verdict(&a);
 	}
-	cli_close(c);
+	pp_close(c);
 	daemon_finish();
 }
 
@@ -618,7 +612,7 @@ TEST(g2_slow_reader_backpressure)
 		if (sc_now_us() > deadline)
 			TEST_FAIL_("only %u of %u ACKs in 30 s", acked, N);
 	}
-	cli_close(c);
+	pp_close(c);
 	daemon_finish();
 }
 
@@ -664,7 +658,7 @@ TEST(g2_no_nagle_stall)
 	fprintf(stderr, "  %u of %u rounds took 35-80 ms; worst %.1f ms\n", stalls, ROUNDS, worst / 1e3);
 	if (stalls >= 3)
 		TEST_FAIL_("%u rounds stalled ~40 ms: ACKs are held by Nagle (no TCP_NODELAY?)", stalls);
-	cli_close(c);
+	pp_close(c);
 	daemon_finish();
 }
 
@@ -685,7 +679,7 @@ TEST(g3_id_boundaries_echoed)
 	c = cli_ready(OUR_MAX, &max);
 	for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++)
 		roundtrip(c, ids[i][0], ids[i][1], max);
-	cli_close(c);
+	pp_close(c);
 	daemon_finish();
 }
 
@@ -784,7 +778,7 @@ TEST(g3_payload_varints)
 	cli_send(c, buf, build_notify_with(buf, sizeof(buf), 240, 2288, fill_negative_amount));
 	expect_ack(c, 240, 2288, max, &a);
 	check_verdict(&a);
-	cli_close(c);
+	pp_close(c);
 	daemon_finish();
 }
 
@@ -806,7 +800,7 @@ static void hello_ok(const struct sc_hello_opts *o)
 		roundtrip(c, 1, 1, max);
 		roundtrip(c, 3, 1, max);
 	}
-	cli_close(c);
+	pp_close(c);
 }
 
 static int hello_status(const struct sc_hello_opts *o)
@@ -818,7 +812,7 @@ static int hello_status(const struct sc_hello_opts *o)
 
 	cli_send(c, buf, sc_hello_custom(&w, o));
 	st = (int)expect_disconnect(c, SPOP_FRAME_SIZE_MIN);
-	cli_close(c);
+	pp_close(c);
 	return st;
 }
 
@@ -910,7 +904,7 @@ TEST(g5_negotiate_min)
 		if (max != (offers[i] < OUR_MAX ? offers[i] : OUR_MAX))
 			TEST_FAIL_("HAProxy offered %u, agent answered %u (ours is %u)", offers[i], max, OUR_MAX);
 		roundtrip(c, 1, 1, max);
-		cli_close(c);
+		pp_close(c);
 	}
 	daemon_finish();
 }
@@ -955,7 +949,7 @@ TEST(g5_ack_fits_256)
 			biggest = (unsigned)frame_len(&f);
 	}
 	ASSERT_LE(biggest, 256);
-	cli_close(c);
+	pp_close(c);
 	daemon_finish();
 }
 
@@ -999,7 +993,7 @@ TEST(g5_many_verdicts_in_256)
 		ASSERT_EQ(st, SPOP_ST_TOO_BIG);
 		expect_closed(c);
 	}
-	cli_close(c);
+	pp_close(c);
 	daemon_finish();
 }
 
@@ -1056,7 +1050,7 @@ TEST(g6_pipeline_26_style)
 	}
 	pipeline(c, (const uint64_t (*)[2])ids, 64, max);
 	pipeline(c, (const uint64_t (*)[2])ids + 64, N - 64, max);
-	cli_close(c);
+	pp_close(c);
 	daemon_finish();
 }
 
@@ -1078,7 +1072,7 @@ TEST(g6_pipeline_3x_style)
 		}
 	pipeline(c, (const uint64_t (*)[2])ids, STREAMS, max);
 	pipeline(c, (const uint64_t (*)[2])ids, ROUNDS * STREAMS, max);
-	cli_close(c);
+	pp_close(c);
 	daemon_finish();
 }
 
@@ -1115,7 +1109,7 @@ TEST(g6_pipeline_many_connections_interleaved)
 			expect_ack(c[k], 1000 * (unsigned)k + i, i, max, &a);
 			check_verdict(&a);
 		}
-		cli_close(c[k]);
+		pp_close(c[k]);
 	}
 	daemon_finish();
 }
@@ -1321,7 +1315,7 @@ TEST(g7_notify_content)
 			check_verdict(&a);
 	}
 	roundtrip(c, 1, 1, max);
-	cli_close(c);
+	pp_close(c);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		fprintf(stderr, "  case: %s\n", bad[i].what);
 		expect_rejected(true, buf, build_notify_with(buf, sizeof(buf), 1, 1, bad[i].fill),
@@ -1390,7 +1384,7 @@ TEST(g8_ack_encoding)
 		}
 	}
 	fprintf(stderr, "  verdicts: %u allow, %u queue, %u reject\n", verdicts[0], verdicts[1], verdicts[2]);
-	cli_close(c);
+	pp_close(c);
 	daemon_finish();
 }
 
@@ -1425,7 +1419,7 @@ TEST(g8_ack_never_empty)
 		cli_send(c, buf, (size_t)(w.p - buf));
 		expect_ack(c, 9, 9, max, &a);
 	}
-	cli_close(c);
+	pp_close(c);
 	daemon_finish();
 }
 
@@ -1468,7 +1462,7 @@ TEST(g9_no_fin_is_10)
 		cli_send(c, buf, n);
 		ASSERT_EQ(expect_disconnect(c, OUR_MAX), SPOP_ST_FRAG_NOT_SUP);
 	}
-	cli_close(c);
+	pp_close(c);
 	/* ACKs already owed are sent before the DISCONNECT */
 	c = cli_ready(OUR_MAX, NULL);
 	n = build_notify(buf, sizeof(buf), 3, 1, 1);
@@ -1480,7 +1474,7 @@ TEST(g9_no_fin_is_10)
 		expect_ack(c, 3, 1, OUR_MAX, &a);
 	}
 	ASSERT_EQ(expect_disconnect(c, OUR_MAX), SPOP_ST_FRAG_NOT_SUP);
-	cli_close(c);
+	pp_close(c);
 	daemon_finish();
 }
 
@@ -1507,7 +1501,7 @@ TEST(g9_abort_gets_no_ack)
 
 		ASSERT_EQ(sc_read_frame(c, &f, 200), SC_TIMEOUT); /* nothing else arrives */
 	}
-	cli_close(c);
+	pp_close(c);
 	daemon_finish();
 }
 
@@ -1541,7 +1535,7 @@ TEST(g10_haproxy_disconnect)
 	w = spop_wbuf_init(buf, sizeof(buf));
 	cli_send(c, buf, spop_haproxy_disconnect(&w, 0, "normal"));
 	ASSERT_EQ(expect_disconnect(c, max), SPOP_ST_NORMAL);
-	cli_close(c);
+	pp_close(c);
 	/* after 50 NOTIFYs in the same write: all answered first */
 	c = cli_ready(OUR_MAX, &max);
 	n = 0;
@@ -1556,7 +1550,7 @@ TEST(g10_haproxy_disconnect)
 		expect_ack(c, 1 + 2 * i, 1, max, &a);
 	}
 	ASSERT_EQ(expect_disconnect(c, max), SPOP_ST_NORMAL);
-	cli_close(c);
+	pp_close(c);
 	/* a DISCONNECT without any key */
 	c = cli_ready(OUR_MAX, &max);
 	w = spop_wbuf_init(buf, sizeof(buf));
@@ -1566,7 +1560,7 @@ TEST(g10_haproxy_disconnect)
 		cli_send(c, buf, spop_frame_end(&w, start, UINT32_MAX));
 	}
 	ASSERT_EQ(expect_disconnect(c, max), SPOP_ST_NORMAL);
-	cli_close(c);
+	pp_close(c);
 	daemon_finish();
 }
 
@@ -1612,7 +1606,7 @@ TEST(g10_close_and_rst_mid_stream)
 		free(c);
 	}
 	roundtrip(keep, 1000, 1, max);
-	cli_close(keep);
+	pp_close(keep);
 	daemon_finish();
 }
 
@@ -1658,7 +1652,7 @@ TEST(g10_reconnect_storm_rss_bounded)
 		TEST_FAIL_("RSS grew %d kB over %d connections (from %d kB to %d kB)", rss2 - rss1, STORM,
 		           rss1, rss2);
 	roundtrip(keep, 99999, 1, max);
-	cli_close(keep);
+	pp_close(keep);
 	daemon_finish();
 }
 
@@ -1748,7 +1742,7 @@ TEST(g10_sigterm_with_requests_in_flight)
 		if (acks != whole[k] || !disc)
 			TEST_FAIL_("connection %d: %u ACKs for %u NOTIFYs sent whole before SIGTERM, %s",
 			           k, acks, whole[k], disc ? "then AGENT-DISCONNECT" : "no AGENT-DISCONNECT");
-		cli_close(c[k]);
+		pp_close(c[k]);
 	}
 	st = pp_wait(&D, 15000);
 	if (st < 0)
@@ -1838,21 +1832,21 @@ TEST(g10_max_connections)
 		if (r != SC_CLOSED)
 			TEST_FAIL_("connection %d of %d: %s, expected a close", MAXC + 1, MAXC, rd_name(r));
 	}
-	cli_close(extra);
+	pp_close(extra);
 	/* the existing ones are unharmed */
 	for (int k = 0; k < MAXC; k++)
 		roundtrip(c[k], 1, (uint64_t)k + 1, max);
 	/* a slot frees: new connections are served again */
 	late = cli_open();
-	cli_close(c[0]);
+	pp_close(c[0]);
 	cli_send(late, buf, build_hello(buf, sizeof(buf), OUR_MAX));
 	expect_agent_hello(late, OUR_MAX);
 	roundtrip(late, 3, 3, max);
 	for (int k = 1; k < MAXC; k++)
 		roundtrip(c[k], 5, 5, max);
-	cli_close(late);
+	pp_close(late);
 	for (int k = 1; k < MAXC; k++)
-		cli_close(c[k]);
+		pp_close(c[k]);
 	sc_sleep_ms(100);
 	daemon_finish();
 }
@@ -1868,7 +1862,7 @@ TEST(unix_socket_listener)
 	c = cli_ready(OUR_MAX, &max);
 	for (unsigned i = 0; i < 20; i++)
 		roundtrip(c, 2 * i + 1, 1, max);
-	cli_close(c);
+	pp_close(c);
 	daemon_finish();
 }
 

@@ -27,16 +27,18 @@ LDLIBS   += -lev $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 POLICY_SRC := $(sort $(wildcard policy/*.c))
 SPOA_SRC   := $(sort $(filter-out spoa/main.c,$(wildcard spoa/*.c)))
 LIB_OBJ    := $(patsubst %.c,$(BUILD)/%.o,$(POLICY_SRC) $(SPOA_SRC))
-UNIT_SRC   := $(sort $(wildcard tests/unit/test-*.c))
+UNIT_SRC   := $(sort $(wildcard tests/unit/test-*.c tests/unit/spoa/test-*.c))
 PROTO_SRC  := $(sort $(wildcard tests/proto/test-*.c))
 BENCH_SRC  := $(sort $(wildcard bench/*.c))
 FUZZ_SRC   := $(sort $(wildcard tests/fuzz/fuzz-*.c))
+PAYAPI_SRC := $(sort $(wildcard tests/payapi/*.c))
+PAYAPI_BIN := $(BUILD)/tests/payapi/payapi
 UNIT_BIN   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 PROTO_BIN  := $(patsubst tests/%.c,$(BUILD)/tests/%,$(PROTO_SRC))
 BENCH_BIN  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
-.PHONY: all run test deps deps-bench unit proto integ asan tsan fuzz bench bench-bin clean check-config unit-bin proto-bin
-all: payspoa bench-bin
+.PHONY: all run test deps deps-bench unit proto integ asan tsan fuzz bench bench-bin clean check-config unit-bin proto-bin payapi
+all: payspoa bench-bin payapi
 
 payspoa: $(BUILD)/payspoa
 	@ln -sf $(BUILD)/payspoa payspoa
@@ -57,6 +59,16 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/libpayspoa.a
 
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libpayspoa.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The emulated payment API, a fixture (tests/payapi/): self-contained, so its objects see
+# no project include path and it links no project library. bench/payapi is the path the
+# demo and the benchmarks use.
+payapi: $(PAYAPI_BIN)
+	@ln -sf ../$(PAYAPI_BIN) bench/payapi
+
+$(BUILD)/tests/payapi/%.o: CPPFLAGS := -D_GNU_SOURCE
+$(PAYAPI_BIN): $(patsubst %.c,$(BUILD)/%.o,$(PAYAPI_SRC))
+	$(CC) $(LDFLAGS) -o $@ $^ -lev -lm
 
 bench-bin: $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do ln -sf ../$$b bench/$$(basename $$b); done
@@ -114,6 +126,6 @@ bench: deps-bench all
 	bench/run
 
 clean:
-	rm -rf build payspoa $(patsubst bench/%.c,bench/%,$(BENCH_SRC))
+	rm -rf build payspoa bench/payapi $(patsubst bench/%.c,bench/%,$(BENCH_SRC))
 
 -include $(shell find build -name '*.d' 2>/dev/null)

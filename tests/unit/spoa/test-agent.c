@@ -303,45 +303,60 @@ TEST(null_and_absent_arguments)
 }
 
 /* Integers come as any integer type or a decimal string (req.body_param); anything else
- * is counted as bad and the argument is treated as absent. */
+ * is counted as bad and the argument is treated as absent. The amount shows: a GBP
+ * payment with a US card goes to stripe_eu when it is small (100) and to stripe_us at the
+ * nominal amount assumed when none is given (1000). */
 TEST(argument_types)
 {
 	struct spop_data d;
-	struct pay_request rq = eur_request();
+	struct pay_request rq;
 	static const struct { uint8_t type; const char *s; int64_t i; } good_amounts[] = {
-		{ SPOP_DATA_STR, "2000", 0 }, { SPOP_DATA_STR, "+2000", 0 },
-		{ SPOP_DATA_INT32, NULL, 2000 }, { SPOP_DATA_INT64, NULL, 2000 },
-		{ SPOP_DATA_UINT32, NULL, 2000 }, { SPOP_DATA_UINT64, NULL, 2000 },
+		{ SPOP_DATA_STR, "100", 0 }, { SPOP_DATA_STR, "+100", 0 }, { SPOP_DATA_STR, "0100", 0 },
+		{ SPOP_DATA_INT32, NULL, 100 }, { SPOP_DATA_INT64, NULL, 100 },
+		{ SPOP_DATA_UINT32, NULL, 100 }, { SPOP_DATA_UINT64, NULL, 100 },
 	};
 	static const char *const bad_amounts[] = {
-		"", "-", "12a", "0x10", "1234567890123456789", /* 19 digits */
+		"", "-", "12a", "0x10", "1 00", "1234567890123456789", /* 19 digits */
 	};
 
 	setup();
-	for (unsigned i = 0; i < sizeof(good_amounts) / sizeof(good_amounts[0]); i++) {
+	for (unsigned i = 0; i < sizeof(good_amounts) / sizeof(good_amounts[0]) + 1; i++) {
 		message("pay-request", 5);
 		sc_put_arg_str(&mw, "method", "POST");
 		sc_put_arg_str(&mw, "path", "/v1/payment_intents");
-		sc_put_arg_str(&mw, "currency", "eur");
-		sc_put_arg_str(&mw, "card_country", "DE");
+		sc_put_arg_str(&mw, "currency", "gbp");
+		sc_put_arg_str(&mw, "card_country", "US");
 		memset(&d, 0, sizeof(d));
-		d.type = good_amounts[i].type;
-		if (d.type == SPOP_DATA_STR)
-			d.v.s = (struct spop_str){ good_amounts[i].s, strlen(good_amounts[i].s) };
-		else if (d.type == SPOP_DATA_INT32 || d.type == SPOP_DATA_INT64)
-			d.v.i = good_amounts[i].i;
-		else
-			d.v.u = (uint64_t)good_amounts[i].i;
+		if (i == sizeof(good_amounts) / sizeof(good_amounts[0])) {
+			d.type = SPOP_DATA_STR;   /* a large amount, for contrast */
+			d.v.s = (struct spop_str){ "100000", 6 };
+		} else {
+			d.type = good_amounts[i].type;
+			if (d.type == SPOP_DATA_STR)
+				d.v.s = (struct spop_str){ good_amounts[i].s, strlen(good_amounts[i].s) };
+			else if (d.type == SPOP_DATA_INT32 || d.type == SPOP_DATA_INT64)
+				d.v.i = good_amounts[i].i;
+			else
+				d.v.u = (uint64_t)good_amounts[i].i;
+		}
 		arg_data("amount", &d);
 		ASSERT_EQ(answer(WIN), 0);
 		ASSERT_EQ(ag.counts.bad_args, 0);
+		if (strcmp(sc_ack_str(&ack, "backend"),
+		           i < sizeof(good_amounts) / sizeof(good_amounts[0]) ? "stripe_eu" : "stripe_us"))
+			TEST_FAIL_("amount %u: %s", i, sc_ack_str(&ack, "backend"));
 		ag.now_us += SEC;
 	}
 	for (unsigned i = 0; i < sizeof(bad_amounts) / sizeof(bad_amounts[0]); i++) {
-		message("pay-request", 1);
-		sc_put_arg_str(&mw, "amount", bad_amounts[i]);
+		static const char *const gbp_us[] = { "currency", "gbp", "card_country", "US", "amount", NULL };
+		const char *kv[6];
+
+		memcpy(kv, gbp_us, sizeof(kv));
+		kv[5] = bad_amounts[i];
+		pay_request(3, kv);
 		ASSERT_EQ(answer(WIN), 0);
 		ASSERT_EQ(ag.counts.bad_args, i + 1);
+		ASSERT_STREQ(sc_ack_str(&ack, "backend"), "stripe_us");
 		ag.now_us += SEC;
 	}
 

@@ -40,8 +40,11 @@ static struct pol_engine *engine(void)
 	return e;
 }
 
+/* Fresh engines and counters; a case may start over several times. */
 static void setup(void)
 {
+	pol_engine_free(ag.engine);
+	pol_engine_free(twin);
 	memset(&ag, 0, sizeof(ag));
 	ag.engine = engine();
 	ag.now_us = 1000 * SEC;

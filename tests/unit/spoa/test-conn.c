@@ -34,6 +34,7 @@ static void setup(void)
 
 	if (!p)
 		TEST_FAIL_("%s", err);
+	pol_engine_free(ag.engine); /* a case that runs several connections */
 	memset(&ag, 0, sizeof(ag));
 	if (!(ag.engine = pol_engine_new(p, 1, err, sizeof(err))))
 		TEST_FAIL_("%s", err);

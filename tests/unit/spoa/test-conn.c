@@ -178,6 +178,17 @@ static uint32_t disconnect_status(const struct spop_frame *f)
 	return st;
 }
 
+/* The output so far is one AGENT-HELLO, in got[0]. */
+static void expect_only_agent_hello(void)
+{
+	drain_all();
+	parse_sink();
+	ASSERT_EQ(ngot, 1);
+	ASSERT_EQ(got[0].type, SPOP_FRM_AGENT_HELLO);
+	ASSERT_EQ(got[0].stream_id, 0);
+	ASSERT_EQ(got[0].frame_id, 0);
+}
+
 /* got[i] is an ACK for (sid, fid) that sets a verdict and a backend in txn. */
 static void assert_ack(unsigned i, uint64_t sid, uint64_t fid)
 {
@@ -229,12 +240,7 @@ TEST(hello_negotiates_the_smaller_max_frame_size)
 	ASSERT_EQ(c.max_frame, 1024);
 	ASSERT_EQ(c.our_max_frame, OUR_MAX);
 	ASSERT_EQ(c.in_len, 0);
-	drain_all();
-	parse_sink();
-	ASSERT_EQ(ngot, 1);
-	ASSERT_EQ(got[0].type, SPOP_FRM_AGENT_HELLO);
-	ASSERT_EQ(got[0].stream_id, 0);
-	ASSERT_EQ(got[0].frame_id, 0);
+	expect_only_agent_hello();
 	ASSERT(kv(&got[0], "version", &d));
 	ASSERT_EQ(d.type, SPOP_DATA_STR);
 	ASSERT_EQ(d.v.s.len, 3);
@@ -256,8 +262,7 @@ TEST(hello_keeps_ours_when_haproxy_offers_more)
 	feed_hello(SPOP_FRAME_SIZE_MAX);
 	ASSERT_EQ(conn_process(&c, &ag), 1);
 	ASSERT_EQ(c.max_frame, OUR_MAX);
-	drain_all();
-	parse_sink();
+	expect_only_agent_hello();
 	ASSERT(kv(&got[0], "max-frame-size", &d));
 	ASSERT_EQ(d.v.u, OUR_MAX);
 }
@@ -341,10 +346,7 @@ TEST(healthcheck_gets_hello_then_close)
 	ASSERT_EQ(c.state, CONN_ST_CLOSING);
 	ASSERT_EQ(c.close_status, SPOP_ST_NORMAL);
 	ASSERT_EQ(c.in_len, 0);
-	drain_all();
-	parse_sink();
-	ASSERT_EQ(ngot, 1);
-	ASSERT_EQ(got[0].type, SPOP_FRM_AGENT_HELLO);
+	expect_only_agent_hello();
 	ASSERT_EQ(c.counts.notify, 0);
 }
 

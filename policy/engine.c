@@ -1180,6 +1180,18 @@ int pol_engine_budget_info(struct pol_engine *e, unsigned i, uint64_t now_us, st
 	return 0;
 }
 
+const struct pol_stats_desc pol_stats_desc[] = {
+#define X(name, type, help) { #name, #type, help, NULL, NULL, 1, offsetof(struct pol_stats, name) },
+	POL_COUNTERS(X)
+	POL_ENGINE_COUNTERS(X)
+#undef X
+#define X(name, type, n, label, values, help) { #name, #type, help, label, values, n, offsetof(struct pol_stats, name) },
+	POL_COUNTER_VECS(X)
+	POL_ENGINE_VECS(X)
+#undef X
+};
+const size_t pol_stats_ndesc = sizeof(pol_stats_desc) / sizeof(pol_stats_desc[0]);
+
 void pol_engine_stats(struct pol_engine *e, uint64_t now_us, struct pol_stats *out)
 {
 	struct pol_view *v = atomic_load(&e->view);
@@ -1191,25 +1203,14 @@ void pol_engine_stats(struct pol_engine *e, uint64_t now_us, struct pol_stats *o
 	for (i = 0; i < e->nworkers; i++) {
 		const struct pol_counters *c = &e->workers[i].c;
 
-		out->decisions += atomic_load_explicit(&c->decisions, memory_order_relaxed);
-		out->allow += atomic_load_explicit(&c->allow, memory_order_relaxed);
-		out->queue += atomic_load_explicit(&c->queue, memory_order_relaxed);
-		out->reject += atomic_load_explicit(&c->reject, memory_order_relaxed);
-		out->panic += atomic_load_explicit(&c->panic, memory_order_relaxed);
-		out->pinned += atomic_load_explicit(&c->pinned, memory_order_relaxed);
-		out->pin_down += atomic_load_explicit(&c->pin_down, memory_order_relaxed);
-		out->spill += atomic_load_explicit(&c->spill, memory_order_relaxed);
-		out->observed += atomic_load_explicit(&c->observed, memory_order_relaxed);
-		out->observe_bad += atomic_load_explicit(&c->observe_bad, memory_order_relaxed);
-		out->learned_objects += atomic_load_explicit(&c->learned_objects, memory_order_relaxed);
-		for (k = 0; k < 7; k++)
-			out->outcomes[k] += atomic_load_explicit(&c->outcomes[k], memory_order_relaxed);
-		out->dropped += atomic_load_explicit(&c->dropped, memory_order_relaxed);
-		out->shed += atomic_load_explicit(&c->shed, memory_order_relaxed);
-		out->probes += atomic_load_explicit(&c->probes, memory_order_relaxed);
-		out->explored += atomic_load_explicit(&c->explored, memory_order_relaxed);
-		out->breaker_avoided += atomic_load_explicit(&c->breaker_avoided, memory_order_relaxed);
-		out->anomaly_avoided += atomic_load_explicit(&c->anomaly_avoided, memory_order_relaxed);
+#define X(name, type, help) out->name += atomic_load_explicit(&c->name, memory_order_relaxed);
+		POL_COUNTERS(X)
+#undef X
+#define X(name, type, n, label, values, help) \
+		for (k = 0; k < (n); k++) \
+			out->name[k] += atomic_load_explicit(&c->name[k], memory_order_relaxed);
+		POL_COUNTER_VECS(X)
+#undef X
 	}
 	pol_learn_counts(v, &out->breaker_opens, &out->budget_cuts, &out->sheds);
 	pol_learn_unans_counts(v, &out->unanswered, &out->unanswered_fed, &out->unanswered_late);

@@ -127,6 +127,7 @@ struct pol_engine {
 	unsigned nworkers;
 	uint16_t next_gen;       /* control thread only */
 	uint64_t reloads;        /* control thread only */
+	uint64_t verified_us;    /* control thread only: last pol_engine_verify of a tick (bug.h) */
 	struct pol_worker *workers;
 	struct pol_ring *rings;  /* one per worker */
 	struct pol_view *retired; /* control thread only */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "breaker.h"
+#include "bug.h"
 #include "classify.h"
 #include "cost.h"
 #include "engine-learn.h"
@@ -165,6 +166,54 @@ static void pol_carry(struct pol_view *nv, const struct pol_view *ov)
 	pol_learn_carry(nv, ov);
 }
 
+/* ---- invariants (bug.h) ------------------------------------------------------------- */
+
+/* The longest a class may queue: what a budget may be booked ahead beyond its tolerance. */
+static uint64_t pol_max_wait_ns(const struct policy *p)
+{
+	uint64_t m = 0;
+	int i;
+
+	for (i = 0; i < p->nclasses; i++)
+		if ((uint64_t)p->classes[i].queue_ms * 1000000 > m)
+			m = (uint64_t)p->classes[i].queue_ms * 1000000;
+	return m;
+}
+
+/* now_us: as in pol_engine_verify. carried: v's budgets hold bookings made under an
+ * older policy's tolerances (no bound on how far ahead they are). */
+static int pol_view_verify(const struct pol_view *v, uint64_t now_us, bool carried, bool pins, char *err,
+                           size_t errlen)
+{
+	const struct pin_table *t[3] = { &v->idem, &v->object, &v->account };
+	bool known = now_us != POL_NOW_UNKNOWN;
+	uint32_t now_s = known ? (uint32_t)(now_us / 1000000) : UINT32_MAX; /* unknown: none live */
+	unsigned i;
+
+	if (thr_verify(&v->thr, v->p, known ? now_us * 1000 : 0, known && !carried ? pol_max_wait_ns(v->p) : UINT64_MAX,
+	               err, errlen) < 0 ||
+	    pol_learn_verify(v, err, errlen) < 0)
+		return -1;
+	for (i = 0; pins && i < 3; i++)
+		if (pin_verify(t[i], (unsigned)v->p->nbackends, now_s, err, errlen) < 0)
+			return -1;
+	return 0;
+}
+
+int pol_engine_verify(struct pol_engine *e, uint64_t now_us, bool pins, char *err, size_t errlen)
+{
+	unsigned i;
+
+	/* the worker only pushes while head - tail < size, and only we move tail */
+	for (i = 0; i < e->nworkers; i++) {
+		uint32_t tail = atomic_load(&e->rings[i].tail), head = atomic_load(&e->rings[i].head);
+
+		if (head - tail > POL_RING_SIZE)
+			return pol_verify_fail(err, errlen, "ring of worker %u: head %u, tail %u", i, head, tail);
+	}
+	return pol_view_verify(atomic_load(&e->view), now_us, e->reloads > 0, pins, err, errlen);
+}
+
 /* ---- engine and reclamation -------------------------------------------------------- */
 
 struct pol_engine *pol_engine_new(struct policy *p, unsigned nworkers, char *err, size_t errlen)
@@ -209,6 +258,8 @@ void pol_engine_free(struct pol_engine *e)
 
 	if (!e)
 		return;
+	/* no worker runs any more: the pins can be checked too */
+	POL_VERIFY(pol_engine_verify, e, POL_NOW_UNKNOWN, true);
 	for (v = e->retired; v; v = n) {
 		n = v->next_retired;
 		pol_view_free(v);
@@ -261,6 +312,7 @@ int pol_engine_swap(struct pol_engine *e, struct policy *p, char *err, size_t er
 	pol_learn_drain(e, 0); /* the carried state includes every outcome reported so far */
 	old = atomic_load(&e->view);
 	pol_carry(nv, old);
+	POL_VERIFY(pol_view_verify, nv, POL_NOW_UNKNOWN, true, true);
 	atomic_store(&e->view, nv);
 	old->retired_epoch = atomic_fetch_add(&e->epoch, 1) + 1;
 	old->next_retired = e->retired;
@@ -299,6 +351,12 @@ void pol_tick(struct pol_engine *e, uint64_t now_us)
 
 	pol_learn_tick(e, min, now_us);
 	pol_reclaim(e, min, (uint32_t)(now_us / 1000000));
+	/* once a second (the check scans the posterior tables); decisions may carry a later
+	 * time than this tick's: no bound on bookings */
+	if (POL_CHECKS_ON && now_us - e->verified_us >= 1000000) {
+		e->verified_us = now_us;
+		POL_VERIFY(pol_engine_verify, e, POL_NOW_UNKNOWN, false);
+	}
 }
 
 static inline void pol_count(_Atomic uint64_t *c)
@@ -1039,6 +1097,9 @@ static void pol_step_answer(struct pol_ctx *x)
 	int b = x->b;
 	int64_t wait = x->wait;
 
+	BUG_ON(b < 0 || b >= x->p->nbackends); /* 6. degrade never leaves a request without one */
+	BUG_ON(!(x->cand >> b & 1) && b != x->probe); /* a candidate, or the probe of a held one */
+
 	/* Remember what must stick: a retry of this key, and the connected account's home. */
 	if (wait >= 0) {
 		if (x->rq->idem.ptr && !r->idem_hit)
@@ -1134,6 +1195,7 @@ static void pol_push(struct pol_engine *e, struct pol_worker *w, unsigned worker
 	struct pol_ring *r = &e->rings[worker];
 	uint32_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
 
+	BUG_ON(h - atomic_load_explicit(&r->tail, memory_order_relaxed) > POL_RING_SIZE);
 	if (h - atomic_load_explicit(&r->tail, memory_order_acquire) >= POL_RING_SIZE) {
 		pol_count(&w->c.dropped);
 		return;

@@ -120,6 +120,18 @@ struct pol_stats {
 #undef X
 };
 void pol_engine_stats(struct pol_engine *e, uint64_t now_us, struct pol_stats *out);
+/* Checks the engine's invariants (control thread): every worker's outcome ring, the
+ * view in force (budgets, the learning loop's master state: pol_learn_verify) and, when
+ * `pins`, its affinity tables, which is valid only while no worker decides (a writer
+ * holds a slot locked; after the workers stopped, or in tests). now_us: a time no
+ * decision came after, which bounds how far ahead budgets are booked and says which
+ * pins are live; POL_NOW_UNKNOWN skips what needs it. Returns 0, or -1 with the first
+ * violation in err (errlen > 0). Builds with POL_CHECKS (bug.h) run it from the tick
+ * once a second (without pins), on each reload (the new view, pins included, before it is
+ * published) and when the engine is freed (pins included). */
+#define POL_NOW_UNKNOWN UINT64_MAX
+int pol_engine_verify(struct pol_engine *e, uint64_t now_us, bool pins, char *err, size_t errlen);
+
 /* Every field of struct pol_stats described, in list order; pol_stats_ndesc entries. */
 extern const struct pol_stats_desc pol_stats_desc[];
 extern const size_t pol_stats_ndesc;

@@ -18,7 +18,10 @@ WARN     := -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wformat=2 \
             -Wmissing-prototypes -Wno-unused-parameter
 WERROR   ?= -Werror
 SAN      ?=
-CPPFLAGS += -D_GNU_SOURCE
+# Invariant checks (BUG_ON, *_verify: policy/bug.h): on in sanitizer and VARIANT=debug
+# builds; CHECKS=1 turns them on elsewhere (give it its own VARIANT), CHECKS= off.
+CHECKS   ?= $(if $(or $(SAN),$(filter debug,$(VARIANT))),1)
+CPPFLAGS += -D_GNU_SOURCE $(if $(CHECKS),-DPOL_CHECKS)
 CFLAGS   += $(OPT) $(WARN) $(WERROR) $(if $(SAN),-fsanitize=$(SAN) -fno-omit-frame-pointer -fno-sanitize-recover=all) \
             -pthread -MMD -MP $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDFLAGS  += -pthread $(if $(SAN),-fsanitize=$(SAN))

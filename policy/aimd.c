@@ -4,6 +4,7 @@
 #include <stddef.h>
 
 #include "aimd.h"
+#include "bug.h"
 
 #define AIMD_PLATEAU 0.95
 #define AIMD_PROBE 0.3
@@ -105,4 +106,18 @@ bool aimd_on_outcome(struct aimd *a, const struct aimd_cfg *c, enum oc_kind k,
 	a->has_cut = 1;
 	a->cuts++;
 	return true;
+}
+
+int aimd_verify(const struct aimd *a, const struct aimd_cfg *c, char *err, size_t errlen)
+{
+	/* not checked against c's floor and ceiling: a reload carries the state as it was
+	 * under the old ones, and aimd_limit() clamps */
+	if (!isfinite(a->limit) || !(a->limit > 0) || !isfinite(a->w_max) || !(a->w_max >= 0))
+		return pol_verify_fail(err, errlen, "aimd: limit %g, w_max %g", a->limit, a->w_max);
+	if (!a->has_cut && (a->cuts || a->w_max > 0))
+		return pol_verify_fail(err, errlen, "aimd: %u cuts (w_max %g) without a first cut", a->cuts, a->w_max);
+	if (a->has_cut && a->last_cut_us > a->t_us)
+		return pol_verify_fail(err, errlen, "aimd: cut at %llu, after its limit's time %llu",
+		                       (unsigned long long)a->last_cut_us, (unsigned long long)a->t_us);
+	return 0;
 }

@@ -7,6 +7,7 @@
 #define AIMD_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "aimd-t.h"
 #include "outcome-t.h"
@@ -35,5 +36,10 @@ double aimd_limit(const struct aimd *a, const struct aimd_cfg *c, uint64_t now_u
  * cuts; other kinds are ignored. Returns true if it cut. */
 bool aimd_on_outcome(struct aimd *a, const struct aimd_cfg *c, enum oc_kind k,
                      uint64_t now_us);
+
+/* Checks the budget's invariants: a finite positive limit, a finite w_max >= 0, no cut
+ * counted (or remembered) without a first cut, no cut after the limit's time.
+ * Returns 0, or -1 with the first violation in err. */
+int aimd_verify(const struct aimd *a, const struct aimd_cfg *c, char *err, size_t errlen);
 
 #endif /* AIMD_H */

@@ -5,6 +5,7 @@
 #include <stddef.h>
 
 #include "anomaly.h"
+#include "bug.h"
 
 void anom_cfg_default(struct anom_cfg *c)
 {
@@ -163,4 +164,25 @@ double anom_factor(const struct anom *a, const struct anom_cfg *c)
 const char *anom_state_name(enum anom_state s)
 {
 	return s == ANOM_DEGRADED ? "degraded" : "normal";
+}
+
+static int anom_chart_verify(const struct anom_chart *ch, const char *name, char *err, size_t errlen)
+{
+	if (!isfinite(ch->mean) || !isfinite(ch->var) || !isfinite(ch->z) || !(ch->var >= 0))
+		return pol_verify_fail(err, errlen, "anomaly: %s chart mean %g, variance %g, z %g", name, ch->mean,
+		                       ch->var, ch->z);
+	return 0;
+}
+
+int anom_verify(const struct anom *a, char *err, size_t errlen)
+{
+	if (a->state > ANOM_DEGRADED || (a->alarms & ~(ANOM_ERR | ANOM_LAT)) ||
+	    (a->state == ANOM_DEGRADED) != (a->alarms != 0))
+		return pol_verify_fail(err, errlen, "anomaly: state %u with alarms %#x", a->state, a->alarms);
+	if (a->pend_err > a->pend_n || !isfinite(a->pend_lat_ms) || !(a->pend_lat_ms >= 0))
+		return pol_verify_fail(err, errlen, "anomaly: %llu pending errors of %llu requests, %g ms",
+		                       (unsigned long long)a->pend_err, (unsigned long long)a->pend_n, a->pend_lat_ms);
+	if (anom_chart_verify(&a->err, "error", err, errlen) < 0 || anom_chart_verify(&a->lat, "latency", err, errlen) < 0)
+		return -1;
+	return 0;
 }

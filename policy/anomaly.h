@@ -4,6 +4,8 @@
 #ifndef ANOMALY_H
 #define ANOMALY_H
 
+#include <stddef.h>
+
 #include "anomaly-t.h"
 
 /* Fill c with the defaults noted in anomaly-t.h. */
@@ -46,5 +48,11 @@ double anom_factor(const struct anom *a, const struct anom_cfg *c);
 
 /* "normal" or "degraded". */
 const char *anom_state_name(enum anom_state s);
+
+/* Checks the detector's invariants: a known state, alarms only of known charts and only
+ * while degraded (and degraded only with one), charts finite with a variance >= 0,
+ * pending errors never more than pending requests. Returns 0, or -1 with the first
+ * violation in err. */
+int anom_verify(const struct anom *a, char *err, size_t errlen);
 
 #endif /* ANOMALY_H */

@@ -2,6 +2,7 @@
  * jittered open times, half-open probes, overrides and an ejection cap.
  * Must not read clocks, do I/O, allocate, log or keep globals. */
 #include "breaker.h"
+#include "bug.h"
 
 void brk_cfg_default(struct brk_cfg *c)
 {
@@ -253,6 +254,7 @@ bool brk_record(struct brk *b, const struct brk_cfg *c, enum brk_event ev, bool 
 			b->slow++;
 		}
 	}
+	BUG_ON(k->failures + k->slow > k->calls || b->failures + b->slow > b->calls);
 	if (brk_tripping(b, c))
 		brk_trip(b, c, may_open, now_us);
 	else if (b->state == BRK_DEGRADED)
@@ -340,4 +342,37 @@ const char *brk_state_name(enum brk_state s)
 	case BRK_OPEN:      return "open";
 	}
 	return "unknown";
+}
+
+int brk_verify(const struct brk *b, char *err, size_t errlen)
+{
+	uint32_t calls = 0, failures = 0, slow = 0, i;
+
+	if (b->state > BRK_OPEN || b->override > BRK_OVR_CLOSED)
+		return pol_verify_fail(err, errlen, "breaker: state %u, override %u", b->state, b->override);
+	if (b->nbuckets < 1 || b->nbuckets > BRK_MAX_BUCKETS)
+		return pol_verify_fail(err, errlen, "breaker: %u buckets", b->nbuckets);
+	for (i = 0; i < BRK_MAX_BUCKETS; i++) {
+		const struct brk_bucket *k = &b->bucket[i];
+
+		if ((uint64_t)k->failures + k->slow > k->calls)
+			return pol_verify_fail(err, errlen, "breaker: bucket %u: %u failures + %u slow > %u calls", i,
+			                       k->failures, k->slow, k->calls);
+		if (i >= b->nbuckets && k->calls)
+			return pol_verify_fail(err, errlen, "breaker: bucket %u past the window holds %u calls", i,
+			                       k->calls);
+		calls += k->calls;
+		failures += k->failures;
+		slow += k->slow;
+	}
+	if (calls != b->calls || failures != b->failures || slow != b->slow)
+		return pol_verify_fail(err, errlen, "breaker: window sums %u/%u/%u, buckets hold %u/%u/%u", b->calls,
+		                       b->failures, b->slow, calls, failures, slow);
+	if ((uint64_t)b->probes_failed + b->probes_slow > b->probes_done)
+		return pol_verify_fail(err, errlen, "breaker: %u failed + %u slow probes > %u answered",
+		                       b->probes_failed, b->probes_slow, b->probes_done);
+	if (b->state == BRK_OPEN && b->open_until_us < b->since_us)
+		return pol_verify_fail(err, errlen, "breaker: open until %llu, before it opened (%llu)",
+		                       (unsigned long long)b->open_until_us, (unsigned long long)b->since_us);
+	return 0;
 }

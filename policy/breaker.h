@@ -75,4 +75,10 @@ enum brk_event brk_event_of(const struct oc_class *oc);
 /* "closed", "degraded", "half-open", "open". */
 const char *brk_state_name(enum brk_state s);
 
+/* Checks the breaker's invariants: known state and override, the window's sums equal
+ * its buckets' (buckets past nbuckets empty), failures and slow calls never more than
+ * the calls, half-open probe counts consistent. Returns 0, or -1 with the first
+ * violation in err. */
+int brk_verify(const struct brk *b, char *err, size_t errlen);
+
 #endif /* BREAKER_H */

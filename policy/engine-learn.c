@@ -14,6 +14,7 @@
 #include "aimd.h"
 #include "anomaly.h"
 #include "breaker.h"
+#include "bug.h"
 #include "engine-learn.h"
 #include "forecast.h"
 #include "outcome.h"
@@ -885,4 +886,46 @@ void pol_learn_unans_counts(const struct pol_view *v, uint64_t *missing, uint64_
 	*missing = v->L->unans_missing;
 	*fed = v->L->unans_fed;
 	*late = v->L->unans_late;
+}
+
+/* ---- invariants ------------------------------------------------------------------------ */
+
+int pol_learn_verify(const struct pol_view *v, char *err, size_t errlen)
+{
+	const struct pol_learn *L = v->L;
+	size_t off;
+	int i;
+
+	if (!L || L->nb != v->p->nbackends || L->na != v->p->naccounts || L->nc != v->p->nclasses)
+		return pol_verify_fail(err, errlen, "learn: state sized for another policy");
+	for (i = 0; i < L->nb; i++) {
+		if (brk_verify(&L->brk[i], err, errlen) < 0 || anom_verify(&L->anom[i], err, errlen) < 0)
+			goto backend;
+	}
+	for (i = 0; i < L->ncells; i++)
+		if (aimd_verify(&L->aimd[i], &L->acfg[i], err, errlen) < 0)
+			goto cell;
+	for (i = 0; i < L->na * L->nc; i++) {
+		if (fc_verify(&L->fc[i], err, errlen) < 0)
+			goto forecast;
+		if (!(L->shed_share[i] >= 0 && L->shed_share[i] <= 1))
+			return pol_verify_fail(err, errlen, "learn: shed share %g of forecast %d", L->shed_share[i], i);
+	}
+	if (srt_verify(&L->srt, err, errlen) < 0 || srt_verify(&L->pub[0], err, errlen) < 0 ||
+	    srt_verify(&L->pub[1], err, errlen) < 0)
+		return -1;
+	return 0;
+	/* say whose structure it was, after what its verify said */
+backend:
+	off = strlen(err);
+	snprintf(err + off, errlen - off, " (backend %s)", v->p->backends[i].name);
+	return -1;
+cell:
+	off = strlen(err);
+	snprintf(err + off, errlen - off, " (budget cell %d)", i);
+	return -1;
+forecast:
+	off = strlen(err);
+	snprintf(err + off, errlen - off, " (forecast %d)", i);
+	return -1;
 }

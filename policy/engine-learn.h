@@ -29,6 +29,12 @@ void pol_learn_carry(struct pol_view *nv, const struct pol_view *ov);
  * min_seen: the smallest epoch every worker has passed (QSBR), read before the merge. */
 void pol_learn_tick(struct pol_engine *e, uint64_t min_seen, uint64_t now_us);
 
+/* Checks the invariants of v's master state: every breaker, anomaly detector, adaptive
+ * budget and forecaster (their *_verify), the posterior table and its published copies,
+ * shed shares within [0, 1]. Control thread. Returns 0, or -1 with the first violation
+ * in err. */
+int pol_learn_verify(const struct pol_view *v, char *err, size_t errlen);
+
 /* Merge only (before a swap, so the carried state is complete). */
 void pol_learn_drain(struct pol_engine *e, uint64_t now_us);
 

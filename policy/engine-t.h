@@ -9,6 +9,7 @@
 #include "aimd-t.h"
 #include "anomaly-t.h"
 #include "breaker-t.h"
+#include "counters-t.h"
 #include "forecast-t.h"
 #include "pin-t.h"
 #include "policy-t.h"
@@ -16,14 +17,15 @@
 #include "srate-t.h"
 #include "thr-t.h"
 
-/* Per-worker counters: written only by their worker (relaxed load + store, no RMW),
- * summed by the control thread. */
+/* Per-worker counters (the lists in counters-t.h): written only by their worker
+ * (relaxed load + store, no RMW), summed by the control thread. */
 struct pol_counters {
-	_Atomic uint64_t decisions, allow, queue, reject, panic, pinned, pin_down, spill;
-	_Atomic uint64_t observed, observe_bad, learned_objects;
-	_Atomic uint64_t dropped;            /* outcomes lost to a full ring */
-	_Atomic uint64_t shed, probes, explored, breaker_avoided, anomaly_avoided;
-	_Atomic uint64_t outcomes[8];        /* by enum oc_kind */
+#define X(name, type, help) _Atomic uint64_t name;
+	POL_COUNTERS(X)
+#undef X
+#define X(name, type, n, label, values, help) _Atomic uint64_t name[POL_VEC_ROOM(n)];
+	POL_COUNTER_VECS(X)
+#undef X
 };
 
 /* One outcome as a worker hands it to the control thread: indices are those of the
@@ -125,6 +127,7 @@ struct pol_engine {
 	unsigned nworkers;
 	uint16_t next_gen;       /* control thread only */
 	uint64_t reloads;        /* control thread only */
+	uint64_t verified_us;    /* control thread only: last pol_engine_verify of a tick (bug.h) */
 	struct pol_worker *workers;
 	struct pol_ring *rings;  /* one per worker */
 	struct pol_view *retired; /* control thread only */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "breaker.h"
+#include "bug.h"
 #include "classify.h"
 #include "cost.h"
 #include "engine-learn.h"
@@ -165,6 +166,54 @@ static void pol_carry(struct pol_view *nv, const struct pol_view *ov)
 	pol_learn_carry(nv, ov);
 }
 
+/* ---- invariants (bug.h) ------------------------------------------------------------- */
+
+/* The longest a class may queue: what a budget may be booked ahead beyond its tolerance. */
+static uint64_t pol_max_wait_ns(const struct policy *p)
+{
+	uint64_t m = 0;
+	int i;
+
+	for (i = 0; i < p->nclasses; i++)
+		if ((uint64_t)p->classes[i].queue_ms * 1000000 > m)
+			m = (uint64_t)p->classes[i].queue_ms * 1000000;
+	return m;
+}
+
+/* now_us: as in pol_engine_verify. carried: v's budgets hold bookings made under an
+ * older policy's tolerances (no bound on how far ahead they are). */
+static int pol_view_verify(const struct pol_view *v, uint64_t now_us, bool carried, bool pins, char *err,
+                           size_t errlen)
+{
+	const struct pin_table *t[3] = { &v->idem, &v->object, &v->account };
+	bool known = now_us != POL_NOW_UNKNOWN;
+	uint32_t now_s = known ? (uint32_t)(now_us / 1000000) : UINT32_MAX; /* unknown: none live */
+	unsigned i;
+
+	if (thr_verify(&v->thr, v->p, known ? now_us * 1000 : 0, known && !carried ? pol_max_wait_ns(v->p) : UINT64_MAX,
+	               err, errlen) < 0 ||
+	    pol_learn_verify(v, err, errlen) < 0)
+		return -1;
+	for (i = 0; pins && i < 3; i++)
+		if (pin_verify(t[i], (unsigned)v->p->nbackends, now_s, err, errlen) < 0)
+			return -1;
+	return 0;
+}
+
+int pol_engine_verify(struct pol_engine *e, uint64_t now_us, bool pins, char *err, size_t errlen)
+{
+	unsigned i;
+
+	/* the worker only pushes while head - tail < size, and only we move tail */
+	for (i = 0; i < e->nworkers; i++) {
+		uint32_t tail = atomic_load(&e->rings[i].tail), head = atomic_load(&e->rings[i].head);
+
+		if (head - tail > POL_RING_SIZE)
+			return pol_verify_fail(err, errlen, "ring of worker %u: head %u, tail %u", i, head, tail);
+	}
+	return pol_view_verify(atomic_load(&e->view), now_us, e->reloads > 0, pins, err, errlen);
+}
+
 /* ---- engine and reclamation -------------------------------------------------------- */
 
 struct pol_engine *pol_engine_new(struct policy *p, unsigned nworkers, char *err, size_t errlen)
@@ -209,6 +258,8 @@ void pol_engine_free(struct pol_engine *e)
 
 	if (!e)
 		return;
+	/* no worker runs any more: the pins can be checked too */
+	POL_VERIFY(pol_engine_verify, e, POL_NOW_UNKNOWN, true);
 	for (v = e->retired; v; v = n) {
 		n = v->next_retired;
 		pol_view_free(v);
@@ -261,6 +312,7 @@ int pol_engine_swap(struct pol_engine *e, struct policy *p, char *err, size_t er
 	pol_learn_drain(e, 0); /* the carried state includes every outcome reported so far */
 	old = atomic_load(&e->view);
 	pol_carry(nv, old);
+	POL_VERIFY(pol_view_verify, nv, POL_NOW_UNKNOWN, true, true);
 	atomic_store(&e->view, nv);
 	old->retired_epoch = atomic_fetch_add(&e->epoch, 1) + 1;
 	old->next_retired = e->retired;
@@ -299,6 +351,12 @@ void pol_tick(struct pol_engine *e, uint64_t now_us)
 
 	pol_learn_tick(e, min, now_us);
 	pol_reclaim(e, min, (uint32_t)(now_us / 1000000));
+	/* once a second (the check scans the posterior tables); decisions may carry a later
+	 * time than this tick's: no bound on bookings */
+	if (POL_CHECKS_ON && now_us - e->verified_us >= 1000000) {
+		e->verified_us = now_us;
+		POL_VERIFY(pol_engine_verify, e, POL_NOW_UNKNOWN, false);
+	}
 }
 
 static inline void pol_count(_Atomic uint64_t *c)
@@ -551,6 +609,42 @@ struct pol_rq {
 	bool idem_hit, learn_account;
 };
 
+/* One decision as it goes through the steps of DESIGN.md §4 (pol_decide): each step
+ * reads what the steps before it filled and fills its own part. Lives on the worker's
+ * stack; only `r` is zeroed (the arrays are written before they are read). */
+struct pol_ctx {
+	struct pol_view *v;
+	const struct policy *p;
+	struct pol_worker *w;
+	unsigned worker;
+	const struct pay_request *rq;
+	struct pay_verdict *out;
+	uint64_t now_us, now_ns;
+	uint32_t now_s, tick;        /* tick: of the unanswered-decision accounting */
+	/* 1. classify, 2. pin */
+	const struct pol_class *cl;
+	struct pol_rq r;
+	/* 3. filter (and 6. degrade when nothing passes) */
+	uint64_t cand;               /* the candidates */
+	uint64_t held;               /* backends only their health kept out */
+	uint64_t probing;            /* of those, the ones whose breaker is half-open */
+	bool panic, down;            /* a filter was dropped; the pinned account has no healthy backend */
+	/* 4. score */
+	uint64_t scored;             /* cand | held: what was scored */
+	bool penalised;              /* a degraded backend's score was lowered */
+	int best;                    /* the best candidate */
+	double s[POL_MAX_BACKENDS];  /* scores of `scored`, with the degraded backends' penalty */
+	double raw[POL_MAX_BACKENDS]; /* ... and without */
+	/* 5. throttle */
+	double share;                /* of the budget the class may use (reserves above it) */
+	uint64_t u;                  /* the shedding draw, UINT64_MAX until drawn (pol_shed) */
+	int b;                       /* the backend chosen, -1 while none */
+	int first;                   /* the best candidate not shed, -1 if every one was */
+	int probe;                   /* a half-open backend given a probe, -1 if none */
+	int64_t wait;                /* 0 allow, > 0 queue (ns), < 0 reject (-Retry-After, ns) */
+	const char *which;           /* the budget that refused */
+};
+
 static int pol_connect_of(const struct pol_view *v, struct pay_str acct, uint64_t h)
 {
 	const struct policy *p = v->p;
@@ -562,8 +656,6 @@ static int pol_connect_of(const struct pol_view *v, struct pay_str acct, uint64_
 	return -1;
 }
 
-/* Step 2: pin what must not move. A pin names a backend; the request may go to any
- * backend of the same account. */
 /* The account holding an object the body names (a refund's payment_intent, a charge, a
  * customer), or -1 when none is known. */
 static int pol_body_object_owner(const struct pol_view *v, const struct pay_request *rq, uint32_t now_s)
@@ -581,9 +673,15 @@ static int pol_body_object_owner(const struct pol_view *v, const struct pay_requ
 	return -1;
 }
 
-static void pol_pin(const struct pol_view *v, const struct pay_request *rq, uint32_t now_s, struct pol_rq *r)
+/* 2. pin what must not move. A pin names a backend; the request may go to any backend of
+ * the same account. */
+static void pol_step_pin(struct pol_ctx *x)
 {
-	const struct policy *p = v->p;
+	const struct pol_view *v = x->v;
+	const struct policy *p = x->p;
+	const struct pay_request *rq = x->rq;
+	uint32_t now_s = x->now_s;
+	struct pol_rq *r = &x->r;
 	const char *obj;
 	uint32_t olen;
 	int b = -1, c;
@@ -647,55 +745,67 @@ static uint64_t pol_compliance(const struct policy *p, const struct pol_rq *r)
 	return allowed;
 }
 
-/* Steps 3 and 6: the candidates, relaxing filters from the least to the most serious
- * when nothing is left (health, then the admin's and the file's enable); a pinned
- * request never leaves its account. *panic says a filter had to be dropped. *held: the
- * backends that only their health kept out (breaker open, or half-open), *probing those
- * of them whose breaker is half-open. */
-static uint64_t pol_filter(struct pol_view *v, const struct pol_rq *r, bool *panic, bool *down, uint64_t *held,
-                           uint64_t *probing)
+/* 6. degrade, for the filters: nothing passes them all, so they are dropped from the
+ * least to the most serious (health, then the admin's and the file's enable); a pinned
+ * request never leaves its account (pin:down), any other says panic. `fit`: the backends
+ * that serve the request (currency, compliance, Connect restriction when not pinned). */
+static uint64_t pol_relax(struct pol_ctx *x, uint64_t usable, uint64_t fit)
 {
-	const struct policy *p = v->p;
+	uint64_t pinned = x->r.pinned, c;
+
+	x->probing = 0;
+	if (pinned) {
+		x->down = true;
+		if ((c = pinned & usable & fit) || (c = pinned & fit) || (c = pinned & usable))
+			return c;
+		return pinned;
+	}
+	x->panic = true;
+	if ((c = fit & usable) || (c = fit))
+		return c;
+	return 1ULL << x->p->default_backend;
+}
+
+/* 3. filter the candidates: enabled (by the file and the admin), serving the currency,
+ * allowed by compliance, within the pin or the Connect restriction, and healthy; the
+ * ones only their health kept out are `held` (`probing` when half-open). */
+static void pol_step_filter(struct pol_ctx *x)
+{
+	struct pol_view *v = x->v;
+	const struct policy *p = x->p;
+	const struct pol_rq *r = &x->r;
 	uint64_t usable = v->enabled & ~atomic_load_explicit(&v->disabled, memory_order_relaxed);
-	uint64_t healthy = 0, fit, c;
+	uint64_t healthy = 0, probing = 0, fit, in, c;
 	int i;
 
-	*probing = 0;
 	for (i = 0; i < p->nbackends; i++) {
 		uint32_t st = atomic_load_explicit(&v->health[i].state, memory_order_relaxed);
 
 		if (st == SCORE_UP)
 			healthy |= 1ULL << i;
 		else if (st == SCORE_PROBE)
-			*probing |= 1ULL << i;
+			probing |= 1ULL << i;
 	}
 	fit = r->cur == POL_CUR_NONE ? v->all : r->cur == POL_CUR_UNKNOWN ? 0 : v->by_currency[r->cur];
 	fit &= pol_compliance(p, r);
-	*panic = *down = false;
-	*held = 0;
-	if (r->pinned) {
-		if ((c = r->pinned & usable & healthy & fit)) {
-			*held = r->pinned & usable & fit & ~healthy;
-			*probing &= *held;
-			return c;
-		}
-		*probing = 0;
-		*down = true;
-		if ((c = r->pinned & usable & fit) || (c = r->pinned & fit) || (c = r->pinned & usable))
-			return c;
-		return r->pinned;
+	if (!r->pinned)
+		fit &= r->restrict_to; /* a pinned request is held by its pin instead */
+	in = r->pinned ? r->pinned & fit : fit;
+	x->panic = x->down = false;
+	x->held = 0;
+	if ((c = in & usable & healthy)) {
+		x->cand = c;
+		x->held = in & usable & ~healthy;
+		x->probing = probing & x->held;
+	} else {
+		x->cand = pol_relax(x, usable, fit);
 	}
-	fit &= r->restrict_to;
-	if ((c = fit & usable & healthy)) {
-		*held = fit & usable & ~healthy;
-		*probing &= *held;
-		return c;
-	}
-	*probing = 0;
-	*panic = true;
-	if ((c = fit & usable) || (c = fit))
-		return c;
-	return 1ULL << p->default_backend;
+	if (r->pin_tok)
+		pol_reason(x->out, r->pin_tok, NULL);
+	if (x->down)
+		pol_reason(x->out, "pin:down", NULL);
+	if (x->panic)
+		pol_reason(x->out, "panic", NULL);
 }
 
 /* P(auth) of each backend in cand into P[]: the posterior snapshot's counts for the
@@ -841,133 +951,164 @@ static int64_t pol_take(struct pol_view *v, const struct pol_rq *r, int b, uint6
 	return wa > we ? wa : we;
 }
 
-void pol_decide(struct pol_engine *e, unsigned worker, const struct pay_request *rq,
-                uint64_t now_us, struct pay_verdict *out)
+/* 1. classify: the class (ordered rules) and the request's features. */
+static void pol_step_classify(struct pol_ctx *x)
 {
-	struct pol_worker *w = &e->workers[worker];
-	struct pol_view *v = pol_enter(e, w);
-	const struct policy *p = v->p;
-	const struct pol_class *cl;
-	uint32_t now_s = (uint32_t)(now_us / 1000000), tick = (uint32_t)(now_us / POL_UNANS_TICK_US);
-	uint64_t now_ns = now_us * 1000, cand, left, held, probing, scored, u = UINT64_MAX;
-	struct pol_rq r = { 0 };
-	double s[POL_MAX_BACKENDS], raw[POL_MAX_BACKENDS], P[POL_MAX_BACKENDS], share;
-	const char *which = NULL;
-	bool panic, down, explored = false, penalised = false, shed = false;
-	int64_t wait = 0;
-	int best, b = -1, c, first = -1, probe = -1, why = -1;
+	const struct policy *p = x->p;
+	const struct pay_request *rq = x->rq;
+	struct pol_rq *r = &x->r;
 
-	out->reason_len = 0;
-	out->reason[0] = 0;
-	out->retry_after_s = 0;
+	r->cls = cls_classify(p, rq);
+	x->cl = &p->classes[r->cls];
+	r->region = pol_region_of(p, rq->card_country);
+	r->country = pol_country_of(rq->card_country);
+	r->brand = pol_brand_of(rq->card_brand);
+	r->funding = pol_funding_of(rq->card_funding);
+	r->cur = pol_currency_of(p, rq->currency);
+	r->curcode = r->cur >= 0 ? p->currencies[r->cur] : 0;
+	r->amount = rq->has_amount && rq->amount > 0 ? (double)rq->amount : p->score.nominal_amount;
+	r->endpoint = thr_endpoint_of(p, rq);
+}
 
-	/* 1. classify */
-	r.cls = cls_classify(p, rq);
-	cl = &p->classes[r.cls];
-	r.region = pol_region_of(p, rq->card_country);
-	r.country = pol_country_of(rq->card_country);
-	r.brand = pol_brand_of(rq->card_brand);
-	r.funding = pol_funding_of(rq->card_funding);
-	r.cur = pol_currency_of(p, rq->currency);
-	r.curcode = r.cur >= 0 ? p->currencies[r.cur] : 0;
-	r.amount = rq->has_amount && rq->amount > 0 ? (double)rq->amount : p->score.nominal_amount;
-	r.endpoint = thr_endpoint_of(p, rq);
+/* The forecasts see the demand offered to backend b's account in the request's class. */
+static inline void pol_demand(struct pol_ctx *x, int b)
+{
+	pol_count(&x->v->demand[(size_t)x->worker * x->v->demand_stride +
+	                        (size_t)(x->p->backends[b].account_idx * x->p->nclasses + x->r.cls)]);
+}
 
-	/* 2. pin, 3. filter (6. degrade) */
-	pol_pin(v, rq, now_s, &r);
-	cand = pol_filter(v, &r, &panic, &down, &held, &probing);
-	if (r.pin_tok)
-		pol_reason(out, r.pin_tok, NULL);
-	if (down)
-		pol_reason(out, "pin:down", NULL);
-	if (panic)
-		pol_reason(out, "panic", NULL);
+/* 4. score the candidates, and the backends only their breaker held back (to tell when a
+ * breaker changed the choice); a lone candidate needs no score. */
+static void pol_step_score(struct pol_ctx *x)
+{
+	double P[POL_MAX_BACKENDS];
+	uint64_t scored = x->cand | x->held, cand = x->cand;
+	bool explored = false;
 
-	/* 4. score the candidates, and the backends only their breaker held back (to tell
-	 * when a breaker changed the choice); a lone candidate needs no score */
-	scored = cand | held;
+	x->scored = scored;
+	x->penalised = false;
 	if (scored & (scored - 1)) {
-		explored = pol_p_auth(v, w, &r, scored, now_us, cl->explore, P);
-		penalised = pol_score(v, &r, scored, now_ns, P, s, raw);
+		explored = pol_p_auth(x->v, x->w, &x->r, scored, x->now_us, x->cl->explore, P);
+		x->penalised = pol_score(x->v, &x->r, scored, x->now_ns, P, x->s, x->raw);
 	} else {
-		s[__builtin_ctzll(scored)] = raw[__builtin_ctzll(scored)] = 0;
+		x->s[__builtin_ctzll(scored)] = x->raw[__builtin_ctzll(scored)] = 0;
 	}
-	best = score_best(s, cand);
-	if (!r.pinned && !panic)
-		pol_reason(out, (cand & (cand - 1)) ? "cost" : "only", NULL);
+	x->best = score_best(x->s, cand);
+	if (!x->r.pinned && !x->panic)
+		pol_reason(x->out, (cand & (cand - 1)) ? "cost" : "only", NULL);
 	if (explored) {
-		pol_reason(out, "explore", NULL);
-		pol_count(&w->c.explored);
+		pol_reason(x->out, "explore", NULL);
+		pol_count(&x->w->c.explored);
 	}
 	/* what the forecasts see: the demand offered to the account of the first choice
-	 * (below: and the load a spill or a shed share brings to another account) */
-	pol_count(&v->demand[(size_t)worker * v->demand_stride +
-	                     (size_t)(p->backends[best].account_idx * p->nclasses + r.cls)]);
+	 * (pol_step_throttle: and the load a spill or a shed share brings to another one) */
+	pol_demand(x, x->best);
+}
 
-	/* 5. throttle: a half-open backend's probe first, then the best candidate within
-	 * budget whose account does not shed the class; else queue or refuse. */
-	share = 1.0 - cl->reserved_above;
-	if (probing && (probe = pol_probe(v, probing)) >= 0) {
-		if (!pol_shed(v, w, probe, r.cls, &u) && pol_take(v, &r, probe, now_ns, share, 0, &which) == 0) {
-			b = probe;
-			pol_reason(out, "probe", p->backends[b].name);
-			pol_count(&w->c.probes);
+/* Says why the backend chosen is not the best one it could have been: a breaker held the
+ * best-scored backend back, or a penalty (anomaly, breaker) changed the order. */
+static void pol_why_not_best(struct pol_ctx *x)
+{
+	int c, why;
+
+	if (x->held && (c = score_best(x->raw, x->scored)) >= 0 && (x->held >> c & 1) && c != x->b) {
+		pol_reason(x->out, "breaker", x->p->backends[c].name);
+		pol_count(&x->w->c.breaker_avoided);
+	} else if (x->penalised && (c = score_best(x->raw, x->cand)) != x->best && c >= 0) {
+		why = (int)atomic_load_explicit(&x->v->health[c].why, memory_order_relaxed);
+		pol_reason(x->out, why & SCORE_WHY_ANOMALY ? "anomaly" : "breaker", x->p->backends[c].name);
+		pol_count(&x->w->c.anomaly_avoided);
+	}
+}
+
+/* 5. throttle: a half-open backend's probe first, then the best candidate within budget
+ * whose account does not shed the class. Leaves b < 0 when none is (6. degrade). */
+static void pol_step_throttle(struct pol_ctx *x)
+{
+	struct pol_view *v = x->v;
+	uint64_t left;
+	int c;
+
+	x->share = 1.0 - x->cl->reserved_above;
+	x->u = UINT64_MAX;
+	x->b = x->first = x->probe = -1;
+	x->wait = 0;
+	x->which = NULL;
+	if (x->probing && (x->probe = pol_probe(v, x->probing)) >= 0) {
+		if (!pol_shed(v, x->w, x->probe, x->r.cls, &x->u) &&
+		    pol_take(v, &x->r, x->probe, x->now_ns, x->share, 0, &x->which) == 0) {
+			x->b = x->probe;
+			pol_reason(x->out, "probe", x->p->backends[x->b].name);
+			pol_count(&x->w->c.probes);
 		} else {
-			atomic_fetch_add_explicit(&v->health[probe].probes, 1, memory_order_relaxed);
+			atomic_fetch_add_explicit(&v->health[x->probe].probes, 1, memory_order_relaxed);
 		}
 	}
-	for (left = cand, c = best; b < 0 && c >= 0; left &= ~(1ULL << c), c = score_best(s, left)) {
-		if (pol_shed(v, w, c, r.cls, &u)) {
-			shed = true;
+	for (left = x->cand, c = x->best; x->b < 0 && c >= 0; left &= ~(1ULL << c), c = score_best(x->s, left)) {
+		if (pol_shed(v, x->w, c, x->r.cls, &x->u))
 			continue;
-		}
-		if (first < 0)
-			first = c;
-		if (pol_take(v, &r, c, now_ns, share, 0, &which) == 0)
-			b = c;
+		if (x->first < 0)
+			x->first = c;
+		if (pol_take(v, &x->r, c, x->now_ns, x->share, 0, &x->which) == 0)
+			x->b = c;
 	}
-	/* say why the choice is not the best one it could have been */
-	if (b != probe) {
-		if (held && (c = score_best(raw, scored)) >= 0 && (held >> c & 1) && c != b) {
-			pol_reason(out, "breaker", p->backends[c].name);
-			pol_count(&w->c.breaker_avoided);
-		} else if (penalised && (c = score_best(raw, cand)) != best && c >= 0) {
-			why = (int)atomic_load_explicit(&v->health[c].why, memory_order_relaxed);
-			pol_reason(out, why & SCORE_WHY_ANOMALY ? "anomaly" : "breaker", p->backends[c].name);
-			pol_count(&w->c.anomaly_avoided);
-		}
-	}
-	if (b >= 0 && b != best && b != probe) {
-		pol_reason(out, "spill", NULL);
-		pol_count(&w->c.spill);
+	if (x->b != x->probe)
+		pol_why_not_best(x);
+	if (x->b >= 0 && x->b != x->best && x->b != x->probe) {
+		pol_reason(x->out, "spill", NULL);
+		pol_count(&x->w->c.spill);
 	}
 	/* the account a shed or spilled request is offered to next sees it too, whether its
 	 * budget takes it or not (else an account taking another's shed share would never
 	 * see the demand it refuses, and never shed its own share) */
-	if ((c = b >= 0 ? b : first) >= 0 && p->backends[c].account_idx != p->backends[best].account_idx)
-		pol_count(&v->demand[(size_t)worker * v->demand_stride +
-		                     (size_t)(p->backends[c].account_idx * p->nclasses + r.cls)]);
-	if (b < 0 && first >= 0) {
-		b = first;
-		wait = pol_take(v, &r, b, now_ns, share, (uint64_t)cl->queue_ms * 1000000, &which);
-		pol_reason(out, "budget", which);
-	} else if (b < 0) {
-		b = best;
-		wait = -(int64_t)p->forecast.retry_after_s * 1000000000;
-		pol_reason(out, "shed", "forecast");
-		pol_count(&w->c.shed);
+	if ((c = x->b >= 0 ? x->b : x->first) >= 0 &&
+	    x->p->backends[c].account_idx != x->p->backends[x->best].account_idx)
+		pol_demand(x, c);
+}
+
+/* 6. degrade, never blank: no budget took the request now, so it queues on the best
+ * candidate not shed (for as long as its class may wait), or, when the forecasts shed it
+ * everywhere, is refused on the best one with a Retry-After. */
+static void pol_step_degrade(struct pol_ctx *x)
+{
+	if (x->b >= 0)
+		return;
+	if (x->first >= 0) {
+		x->b = x->first;
+		x->wait = pol_take(x->v, &x->r, x->b, x->now_ns, x->share, (uint64_t)x->cl->queue_ms * 1000000,
+		                   &x->which);
+		pol_reason(x->out, "budget", x->which);
+	} else {
+		x->b = x->best;
+		x->wait = -(int64_t)x->p->forecast.retry_after_s * 1000000000;
+		pol_reason(x->out, "shed", "forecast");
+		pol_count(&x->w->c.shed);
 	}
-	(void)shed;
+}
+
+/* The answer: pins what must stick, fills the verdict and its decision id, counts. */
+static void pol_step_answer(struct pol_ctx *x)
+{
+	struct pol_view *v = x->v;
+	struct pol_worker *w = x->w;
+	struct pay_verdict *out = x->out;
+	const struct pol_class *cl = x->cl;
+	const struct pol_rq *r = &x->r;
+	int b = x->b;
+	int64_t wait = x->wait;
+
+	BUG_ON(b < 0 || b >= x->p->nbackends); /* 6. degrade never leaves a request without one */
+	BUG_ON(!(x->cand >> b & 1) && b != x->probe); /* a candidate, or the probe of a held one */
 
 	/* Remember what must stick: a retry of this key, and the connected account's home. */
 	if (wait >= 0) {
-		if (rq->idem.ptr && !r.idem_hit)
-			pin_put(&v->idem, r.idem_h, (unsigned)b, now_s);
-		if (r.learn_account)
-			pin_put(&v->account, r.acct_h, (unsigned)b, now_s);
+		if (x->rq->idem.ptr && !r->idem_hit)
+			pin_put(&v->idem, r->idem_h, (unsigned)b, x->now_s);
+		if (r->learn_account)
+			pin_put(&v->account, r->acct_h, (unsigned)b, x->now_s);
 	}
 
-	out->backend = p->backends[b].name;
+	out->backend = x->p->backends[b].name;
 	out->class_name = cl->name;
 	out->prio = cl->prio;
 	out->offset_ms = cl->offset_ms;
@@ -990,20 +1131,50 @@ void pol_decide(struct pol_engine *e, unsigned worker, const struct pay_request 
 	/* HAProxy answers a reject itself, and holds a queued request for as long as its
 	 * offset says: only what goes upstream at once is waited for */
 	if (wait == 0 && v->unans)
-		pol_unans_count(v, worker, b, tick, false);
-	pol_did_write(out, &(struct pol_did){ v->gen, (unsigned)b, (unsigned)r.cls,
-	                                      r.cur < 0 ? 0xff : (unsigned)r.cur, r.funding,
-	                                      (r.idem_hit ? DID_F_IDEM : 0) | (wait > 0 ? DID_F_QUEUED : 0),
-	                                      worker & 0xff, r.country, r.brand,
-	                                      r.endpoint < 0 ? 0xff : (unsigned)r.endpoint, tick & 0xffff,
+		pol_unans_count(v, x->worker, b, x->tick, false);
+	pol_did_write(out, &(struct pol_did){ v->gen, (unsigned)b, (unsigned)r->cls,
+	                                      r->cur < 0 ? 0xff : (unsigned)r->cur, r->funding,
+	                                      (r->idem_hit ? DID_F_IDEM : 0) | (wait > 0 ? DID_F_QUEUED : 0),
+	                                      x->worker & 0xff, r->country, r->brand,
+	                                      r->endpoint < 0 ? 0xff : (unsigned)r->endpoint, x->tick & 0xffff,
 	                                      ++w->seq });
 	pol_count(&w->c.decisions);
-	if (r.pinned)
+	if (r->pinned)
 		pol_count(&w->c.pinned);
-	if (down)
+	if (x->down)
 		pol_count(&w->c.pin_down);
-	if (panic)
+	if (x->panic)
 		pol_count(&w->c.panic);
+}
+
+/* The decision, step by step as DESIGN.md §4 tells it. */
+void pol_decide(struct pol_engine *e, unsigned worker, const struct pay_request *rq,
+                uint64_t now_us, struct pay_verdict *out)
+{
+	struct pol_ctx x;
+
+	x.w = &e->workers[worker];
+	x.v = pol_enter(e, x.w);
+	x.p = x.v->p;
+	x.worker = worker;
+	x.rq = rq;
+	x.out = out;
+	x.now_us = now_us;
+	x.now_ns = now_us * 1000;
+	x.now_s = (uint32_t)(now_us / 1000000);
+	x.tick = (uint32_t)(now_us / POL_UNANS_TICK_US);
+	x.r = (struct pol_rq){ 0 };
+	out->reason_len = 0;
+	out->reason[0] = 0;
+	out->retry_after_s = 0;
+
+	pol_step_classify(&x);
+	pol_step_pin(&x);
+	pol_step_filter(&x);    /* with 6. degrade when no candidate passes */
+	pol_step_score(&x);
+	pol_step_throttle(&x);
+	pol_step_degrade(&x);
+	pol_step_answer(&x);
 }
 
 /* ---- outcomes ----------------------------------------------------------------------- */
@@ -1024,6 +1195,7 @@ static void pol_push(struct pol_engine *e, struct pol_worker *w, unsigned worker
 	struct pol_ring *r = &e->rings[worker];
 	uint32_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
 
+	BUG_ON(h - atomic_load_explicit(&r->tail, memory_order_relaxed) > POL_RING_SIZE);
 	if (h - atomic_load_explicit(&r->tail, memory_order_acquire) >= POL_RING_SIZE) {
 		pol_count(&w->c.dropped);
 		return;
@@ -1180,6 +1352,18 @@ int pol_engine_budget_info(struct pol_engine *e, unsigned i, uint64_t now_us, st
 	return 0;
 }
 
+const struct pol_stats_desc pol_stats_desc[] = {
+#define X(name, type, help) { #name, #type, help, NULL, NULL, 1, offsetof(struct pol_stats, name) },
+	POL_COUNTERS(X)
+	POL_ENGINE_COUNTERS(X)
+#undef X
+#define X(name, type, n, label, values, help) { #name, #type, help, label, values, n, offsetof(struct pol_stats, name) },
+	POL_COUNTER_VECS(X)
+	POL_ENGINE_VECS(X)
+#undef X
+};
+const size_t pol_stats_ndesc = sizeof(pol_stats_desc) / sizeof(pol_stats_desc[0]);
+
 void pol_engine_stats(struct pol_engine *e, uint64_t now_us, struct pol_stats *out)
 {
 	struct pol_view *v = atomic_load(&e->view);
@@ -1191,25 +1375,14 @@ void pol_engine_stats(struct pol_engine *e, uint64_t now_us, struct pol_stats *o
 	for (i = 0; i < e->nworkers; i++) {
 		const struct pol_counters *c = &e->workers[i].c;
 
-		out->decisions += atomic_load_explicit(&c->decisions, memory_order_relaxed);
-		out->allow += atomic_load_explicit(&c->allow, memory_order_relaxed);
-		out->queue += atomic_load_explicit(&c->queue, memory_order_relaxed);
-		out->reject += atomic_load_explicit(&c->reject, memory_order_relaxed);
-		out->panic += atomic_load_explicit(&c->panic, memory_order_relaxed);
-		out->pinned += atomic_load_explicit(&c->pinned, memory_order_relaxed);
-		out->pin_down += atomic_load_explicit(&c->pin_down, memory_order_relaxed);
-		out->spill += atomic_load_explicit(&c->spill, memory_order_relaxed);
-		out->observed += atomic_load_explicit(&c->observed, memory_order_relaxed);
-		out->observe_bad += atomic_load_explicit(&c->observe_bad, memory_order_relaxed);
-		out->learned_objects += atomic_load_explicit(&c->learned_objects, memory_order_relaxed);
-		for (k = 0; k < 7; k++)
-			out->outcomes[k] += atomic_load_explicit(&c->outcomes[k], memory_order_relaxed);
-		out->dropped += atomic_load_explicit(&c->dropped, memory_order_relaxed);
-		out->shed += atomic_load_explicit(&c->shed, memory_order_relaxed);
-		out->probes += atomic_load_explicit(&c->probes, memory_order_relaxed);
-		out->explored += atomic_load_explicit(&c->explored, memory_order_relaxed);
-		out->breaker_avoided += atomic_load_explicit(&c->breaker_avoided, memory_order_relaxed);
-		out->anomaly_avoided += atomic_load_explicit(&c->anomaly_avoided, memory_order_relaxed);
+#define X(name, type, help) out->name += atomic_load_explicit(&c->name, memory_order_relaxed);
+		POL_COUNTERS(X)
+#undef X
+#define X(name, type, n, label, values, help) \
+		for (k = 0; k < (n); k++) \
+			out->name[k] += atomic_load_explicit(&c->name[k], memory_order_relaxed);
+		POL_COUNTER_VECS(X)
+#undef X
 	}
 	pol_learn_counts(v, &out->breaker_opens, &out->budget_cuts, &out->sheds);
 	pol_learn_unans_counts(v, &out->unanswered, &out->unanswered_fed, &out->unanswered_late);

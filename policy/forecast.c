@@ -4,6 +4,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "bug.h"
 #include "forecast.h"
 
 void fc_cfg_default(struct fc_cfg *c)
@@ -179,23 +180,32 @@ size_t fc_save(const struct fc *f, void *buf, size_t len)
 	return sizeof(*f);
 }
 
+int fc_verify(const struct fc *f, char *err, size_t errlen)
+{
+	uint32_t i;
+
+	if (f->magic != FC_MAGIC || f->version != FC_VERSION)
+		return pol_verify_fail(err, errlen, "forecast: magic %#x, version %u", f->magic, f->version);
+	if (f->m < 2 || f->m > FC_SEASON_MAX || f->started > 1)
+		return pol_verify_fail(err, errlen, "forecast: %u seasonal slots, started %u", f->m, f->started);
+	if (!isfinite(f->sec_acc) || !isfinite(f->min_acc) || !isfinite(f->level) ||
+	    !isfinite(f->trend) || !isfinite(f->w_level) || !isfinite(f->w_trend))
+		return pol_verify_fail(err, errlen, "forecast: a level, trend or count is not finite");
+	for (i = 0; i < FC_SEASON_MAX; i++)
+		if (!isfinite(f->season[i]))
+			return pol_verify_fail(err, errlen, "forecast: season slot %u is not finite", i);
+	return 0;
+}
+
 int fc_restore(struct fc *f, const void *buf, size_t len)
 {
 	struct fc tmp;
-	uint32_t i;
 
 	if (len != sizeof(tmp))
 		return -1;
 	memcpy(&tmp, buf, sizeof(tmp));
-	if (tmp.magic != FC_MAGIC || tmp.version != FC_VERSION || tmp.m < 2 ||
-	    tmp.m > FC_SEASON_MAX || tmp.started > 1)
+	if (fc_verify(&tmp, NULL, 0) < 0)
 		return -1;
-	if (!isfinite(tmp.sec_acc) || !isfinite(tmp.min_acc) || !isfinite(tmp.level) ||
-	    !isfinite(tmp.trend) || !isfinite(tmp.w_level) || !isfinite(tmp.w_trend))
-		return -1;
-	for (i = 0; i < FC_SEASON_MAX; i++)
-		if (!isfinite(tmp.season[i]))
-			return -1;
 	*f = tmp;
 	return 0;
 }

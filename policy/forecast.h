@@ -57,4 +57,9 @@ size_t fc_save(const struct fc *f, void *buf, size_t len);
  * re-anchors (FC_REBASE_S) and the caller may adjust f->phase_s first. */
 int fc_restore(struct fc *f, const void *buf, size_t len);
 
+/* Checks the forecaster's invariants (what fc_restore demands of a saved state): magic
+ * and version, 2 <= m <= FC_SEASON_MAX, every number finite. Returns 0, or -1 with the
+ * first violation in err (err may be NULL). */
+int fc_verify(const struct fc *f, char *err, size_t errlen);
+
 #endif /* FORECAST_H */

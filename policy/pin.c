@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bug.h"
 #include "pin.h"
 
 #define PIN_LOCK      (1ULL << 63)
@@ -83,6 +84,7 @@ static void pin_write(struct pin_table *t, uint64_t key, unsigned backend, uint3
 	struct pin_slot *b;
 	int attempt, i;
 
+	BUG_ON(backend > 0x7f || exp == 0);
 	key = pin_fixkey(key);
 	b = &t->slots[(size_t)(key & t->bmask) * PIN_WAYS];
 	for (attempt = 0; attempt < PIN_TRIES; attempt++) {
@@ -155,4 +157,44 @@ uint64_t pin_live(const struct pin_table *t, uint32_t now_s)
 		if (pin_read(&t->slots[i], &k, &m) && pin_exp(m) > now_s)
 			live++;
 	return live;
+}
+
+int pin_verify(const struct pin_table *t, unsigned nbackends, uint32_t now_s, char *err, size_t errlen)
+{
+	size_t nb = (size_t)t->bmask + 1, bk;
+	int i, j;
+
+	if (!t->slots || (nb & (nb - 1)))
+		return pol_verify_fail(err, errlen, "pin: no slots, or %zu buckets (not a power of two)", nb);
+	if (atomic_load(&t->evicted) > atomic_load(&t->stored))
+		return pol_verify_fail(err, errlen, "pin: %llu evicted > %llu stored",
+		                       (unsigned long long)atomic_load(&t->evicted),
+		                       (unsigned long long)atomic_load(&t->stored));
+	for (bk = 0; bk < nb; bk++) {
+		const struct pin_slot *b = &t->slots[bk * PIN_WAYS];
+
+		for (i = 0; i < PIN_WAYS; i++) {
+			uint64_t k = atomic_load_explicit(&b[i].key, memory_order_relaxed);
+			uint64_t m = atomic_load_explicit(&b[i].meta, memory_order_relaxed);
+
+			if (m & PIN_LOCK)
+				return pol_verify_fail(err, errlen, "pin: slot %zu left locked", bk * PIN_WAYS + i);
+			if (pin_exp(m) == 0)
+				continue; /* never written */
+			if (k == 0 || (k & t->bmask) != bk)
+				return pol_verify_fail(err, errlen, "pin: slot %zu: key %#llx out of its bucket %zu",
+				                       bk * PIN_WAYS + i, (unsigned long long)k, bk);
+			if (pin_be(m) >= nbackends)
+				return pol_verify_fail(err, errlen, "pin: slot %zu: backend %u of %u",
+				                       bk * PIN_WAYS + i, pin_be(m), nbackends);
+			for (j = 0; j < i && pin_exp(m) > now_s; j++) {
+				uint64_t m2 = atomic_load_explicit(&b[j].meta, memory_order_relaxed);
+
+				if (pin_exp(m2) > now_s && atomic_load_explicit(&b[j].key, memory_order_relaxed) == k)
+					return pol_verify_fail(err, errlen, "pin: bucket %zu: key %#llx live twice",
+					                       bk, (unsigned long long)k);
+			}
+		}
+	}
+	return 0;
 }

@@ -4,6 +4,7 @@
 #define PIN_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "pin-t.h"
@@ -23,6 +24,12 @@ void pin_put(struct pin_table *t, uint64_t key, unsigned backend, uint32_t now_s
  * Used on reload. Safe while workers use both tables (an entry written to src during
  * the copy may be missed; the engine merges again when it retires src). */
 void pin_merge(struct pin_table *dst, const struct pin_table *src, const int *map, uint32_t now_s);
+
+/* Checks the table's invariants: no slot locked, every written slot's key is non-zero
+ * and in its own bucket, its backend < nbackends, no two live slots of a bucket hold
+ * the same key, evicted <= stored. Valid only while no thread writes (a writer holds a
+ * slot locked for two stores). Returns 0, or -1 with the first violation in err. */
+int pin_verify(const struct pin_table *t, unsigned nbackends, uint32_t now_s, char *err, size_t errlen);
 
 /* Live entries (an O(size) scan, for the admin socket). */
 uint64_t pin_live(const struct pin_table *t, uint32_t now_s);

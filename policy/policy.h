@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "counters-t.h"
 #include "pay-t.h"
 
 struct policy;     /* a loaded, validated, immutable policy file */
@@ -90,26 +91,34 @@ struct pol_budget_info {
 int pol_engine_budget_info(struct pol_engine *e, unsigned i, uint64_t now_us,
                            struct pol_budget_info *out);
 
-/* Counters summed over the workers, plus the affinity tables' figures. */
+/* Counters summed over the workers, plus the control thread's figures: one uint64_t
+ * per name of the lists in counters-t.h (vectors as arrays). */
 struct pol_stats {
-	uint64_t decisions, allow, queue, reject, panic, pinned, pin_down, spill;
-	uint64_t observed, observe_bad, learned_objects;
-	uint64_t pin_live[3], pin_stored[3], pin_evicted[3]; /* idem, object, account */
-	uint64_t reloads;
-	/* the learning loop */
-	uint64_t outcomes[7];   /* by kind: success, decline_customer, decline_soft, psp_error,
-	                         * rate_limited, lock_conflict, client_error */
-	uint64_t dropped;       /* outcomes lost to a full ring (the control thread was late) */
-	uint64_t shed;          /* requests refused with shed:forecast */
-	uint64_t probes;        /* half-open probe requests sent */
-	uint64_t explored;      /* decisions that explored (Thompson draws) */
-	uint64_t breaker_avoided, anomaly_avoided; /* decisions a breaker / a penalty changed */
-	uint64_t breaker_opens, budget_cuts, sheds; /* breaker openings, AIMD cuts, shed starts */
-	/* decisions never answered by pay-response (learning.unanswered): judged missing,
-	 * fed to the breakers as failures, answers that came after their tick was judged */
-	uint64_t unanswered, unanswered_fed, unanswered_late;
+#define X(name, type, help) uint64_t name;
+	POL_COUNTERS(X)
+	POL_ENGINE_COUNTERS(X)
+#undef X
+#define X(name, type, n, label, values, help) uint64_t name[n];
+	POL_COUNTER_VECS(X)
+	POL_ENGINE_VECS(X)
+#undef X
 };
 void pol_engine_stats(struct pol_engine *e, uint64_t now_us, struct pol_stats *out);
+/* Checks the engine's invariants (control thread): every worker's outcome ring, the
+ * view in force (budgets, the learning loop's master state: pol_learn_verify) and, when
+ * `pins`, its affinity tables, which is valid only while no worker decides (a writer
+ * holds a slot locked; after the workers stopped, or in tests). now_us: a time no
+ * decision came after, which bounds how far ahead budgets are booked and says which
+ * pins are live; POL_NOW_UNKNOWN skips what needs it. Returns 0, or -1 with the first
+ * violation in err (errlen > 0). Builds with POL_CHECKS (bug.h) run it from the tick
+ * once a second (without pins), on each reload (the new view, pins included, before it is
+ * published) and when the engine is freed (pins included). */
+#define POL_NOW_UNKNOWN UINT64_MAX
+int pol_engine_verify(struct pol_engine *e, uint64_t now_us, bool pins, char *err, size_t errlen);
+
+/* Every field of struct pol_stats described, in list order; pol_stats_ndesc entries. */
+extern const struct pol_stats_desc pol_stats_desc[];
+extern const size_t pol_stats_ndesc;
 
 /* ---- control thread: the learning loop's state ----------------------------------------- */
 

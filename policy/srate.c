@@ -5,6 +5,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "bug.h"
 #include "srate.h"
 
 #define SRT_EVICT_SCAN 8 /* slots examined for a victim when full */
@@ -246,6 +247,7 @@ static struct srt_entry *srt_get(struct srt_table *t, uint64_t key, uint64_t now
 	srt_touch(t, i);
 	t->e[i] = (struct srt_entry){ key, now_us, 0, 0 };
 	t->used++;
+	BUG_ON(t->used > t->limit);
 	return &t->e[i];
 }
 
@@ -431,4 +433,35 @@ bool srt_scores(const struct srt_post *post, size_t n, double eps, double floor_
 		p[i] = srt_beta(rng, a, b);
 	}
 	return true;
+}
+
+int srt_verify(const struct srt_table *t, char *err, size_t errlen)
+{
+	uint32_t mask = t->cap - 1, i, b, used = 0;
+
+	if (!t->e || !t->cap || (t->cap & mask) || t->limit > t->cap * 3 / 4)
+		return pol_verify_fail(err, errlen, "srate: %u slots, limit %u", t->cap, t->limit);
+	for (i = 0; i < t->cap; i++) {
+		const struct srt_entry *e = &t->e[i];
+		uint32_t j;
+
+		if (!e->key)
+			continue;
+		used++;
+		for (j = (uint32_t)e->key & mask; j != i; j = (j + 1) & mask)
+			if (!t->e[j].key)
+				return pol_verify_fail(err, errlen, "srate: slot %u: key %#llx unreachable (hole at %u)",
+				                       i, (unsigned long long)e->key, j);
+		if (srt_find(t, e->key) != (long)i)
+			return pol_verify_fail(err, errlen, "srate: key %#llx held twice", (unsigned long long)e->key);
+		if (!(e->s >= 0) || !(e->f >= 0) || !isfinite(e->s) || !isfinite(e->f))
+			return pol_verify_fail(err, errlen, "srate: slot %u: counts %g, %g", i, e->s, e->f);
+	}
+	if (used != t->used || used > t->limit)
+		return pol_verify_fail(err, errlen, "srate: %u keys found, used %u, limit %u", used, t->used, t->limit);
+	for (b = 0; b < srt_blocks(t->cap); b++)
+		if (t->blk_gen[b] > t->gen)
+			return pol_verify_fail(err, errlen, "srate: block %u written at %llu > generation %llu", b,
+			                       (unsigned long long)t->blk_gen[b], (unsigned long long)t->gen);
+	return 0;
 }

@@ -82,4 +82,10 @@ bool srt_scores(const struct srt_post *post, size_t n, double eps, double floor_
 /* Index of the largest of p[0..n-1] (first one on ties); n >= 1. */
 size_t srt_argmax(const double *p, size_t n);
 
+/* Checks the table's invariants: `used` keys, at most `limit`; every key reachable from
+ * its home slot without crossing an empty one (linear probing's rule) and held once;
+ * counts finite and >= 0; no block newer than the table. Returns 0, or -1 with the
+ * first violation in err. */
+int srt_verify(const struct srt_table *t, char *err, size_t errlen);
+
 #endif /* SRATE_H */

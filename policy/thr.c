@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bug.h"
 #include "classify.h"
 #include "policy-t.h"
 #include "thr.h"
@@ -154,4 +155,31 @@ void thr_carry(struct thr_state *dst, const struct policy *dp, const struct thr_
 			if ((se = thr_find_endpoint(sp, dp->thr.endpoints[e].name)) >= 0)
 				thr_copy(thr_endpoint(dst, a, e), thr_endpoint(src, sa, se));
 	}
+}
+
+int thr_verify(const struct thr_state *s, const struct policy *p, uint64_t now_ns, uint64_t max_wait_ns,
+               char *err, size_t errlen)
+{
+	int a, e, n = p->naccounts * (1 + p->thr.nendpoints);
+
+	if (!s->cells || s->naccounts != p->naccounts || s->nendpoints != p->thr.nendpoints)
+		return pol_verify_fail(err, errlen, "budgets: %d accounts x %d endpoints for a policy of %d x %d",
+		                       s->naccounts, s->nendpoints, p->naccounts, p->thr.nendpoints);
+	for (a = 0; a < n; a++) {
+		const struct thr_cell *c = &s->cells[a];
+		const struct pol_budget *b = a < p->naccounts ? &p->accounts[a].budget
+		                             : &p->thr.endpoints[(a - p->naccounts) % p->thr.nendpoints].budget;
+		double t = 1e9 / b->rate;
+		uint64_t iv = atomic_load_explicit(&c->interval_ns, memory_order_relaxed);
+		uint64_t tat = atomic_load_explicit(&c->tat, memory_order_relaxed);
+
+		e = a < p->naccounts ? -1 : (a - p->naccounts) % p->thr.nendpoints;
+		if (iv < 1 || c->tol_ns < (t < 1 ? 1 : (uint64_t)t))
+			return pol_verify_fail(err, errlen, "budgets: cell %d (endpoint %d): interval %llu ns, tolerance %llu ns",
+			                       a, e, (unsigned long long)iv, (unsigned long long)c->tol_ns);
+		if (tat > now_ns && tat - now_ns > c->tol_ns && tat - now_ns - c->tol_ns > max_wait_ns)
+			return pol_verify_fail(err, errlen, "budgets: cell %d (endpoint %d) booked %llu ns ahead, tolerance %llu ns",
+			                       a, e, (unsigned long long)(tat - now_ns), (unsigned long long)c->tol_ns);
+	}
+	return 0;
 }

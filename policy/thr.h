@@ -3,6 +3,7 @@
 #ifndef THR_H
 #define THR_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "pay-t.h"
@@ -52,5 +53,14 @@ double thr_load(const struct thr_cell *c, uint64_t now_ns);
  * survive from (src, sp) into (dst, dp). */
 void thr_carry(struct thr_state *dst, const struct policy *dp, const struct thr_state *src,
                const struct policy *sp);
+
+/* Checks the budgets' invariants: p's cell count, every cell with an emission interval
+ * (>= 1 ns) and a tolerance of at least one interval of its configured rate (burst >= 1),
+ * and a booking time no further ahead of now_ns than its tolerance plus max_wait_ns:
+ * thr_take books nothing beyond that, with max_wait_ns the longest queue wait of a class.
+ * (A reload carries bookings made under the old tolerance: pass UINT64_MAX then.)
+ * Returns 0, or -1 with the first violation in err. */
+int thr_verify(const struct thr_state *s, const struct policy *p, uint64_t now_ns, uint64_t max_wait_ns,
+               char *err, size_t errlen);
 
 #endif /* THR_H */

@@ -7,18 +7,11 @@
 #include <stdint.h>
 
 #include "spop-t.h"
+#include "stats-t.h"
 
 struct pol_engine;
 
-struct agent_counts {
-	uint64_t requests;   /* pay-request messages decided */
-	uint64_t responses;  /* pay-response messages observed */
-	uint64_t unknown;    /* messages with other names, ignored */
-	uint64_t duplicates; /* pay-request after the first in one NOTIFY, ignored */
-	uint64_t bad_args;   /* arguments of the wrong type, treated as absent */
-	uint64_t allow, queue, reject;
-	uint64_t truncated;  /* verdicts left out of an ACK for lack of frame room */
-};
+/* struct agent_counts is generated from the counter list in stats-t.h. */
 
 struct agent {
 	struct pol_engine *engine;

@@ -5,19 +5,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "stats-t.h"
+
 enum conn_state {
 	CONN_ST_HELLO = 0, /* waiting for HAPROXY-HELLO */
 	CONN_ST_READY,     /* NOTIFY / ACK */
 	CONN_ST_CLOSING,   /* a DISCONNECT (or the health-check HELLO) is queued: flush, then close */
 };
 
-/* Per-connection counters the worker adds into its own statistics. */
-struct conn_counts {
-	uint64_t frames_in;
-	uint64_t notify;
-	uint64_t ack;
-	uint64_t aborted;     /* NOTIFY frames with ABORT: dropped, not answered */
-};
+/* struct conn_counts (per-connection counters the worker adds into its own statistics)
+ * is generated from the counter list in stats-t.h. */
 
 /* Buffers are owned by the slot that holds the connection and sized at boot:
  * `in` holds at least one whole frame of our maximum size, `out` at least one answer. */

@@ -12,25 +12,18 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "conn.h"
 #include "daemon.h"
 #include "log.h"
+#include "stats.h"
 #include "worker.h"
 
 #define TICK_S        0.05  /* engine tick (DESIGN.md §1) */
 #define OUT_BUF_SIZE  (64 * 1024)
 #define ACCEPT_BURST  64
-
-uint64_t mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 static void accept_set(struct daemon *d, bool on)
 {
@@ -43,11 +36,14 @@ static void accept_set(struct daemon *d, bool on)
 	atomic_store(&d->accept_paused, !on);
 }
 
-/* Worker thread, right after it released a slot (seq_cst store of in_use). With the
- * seq_cst pair in accept_full (store accept_paused, then load in_use), either this load
- * sees the pause or the control thread sees the free slot: the wake-up is never lost. */
-void daemon_slot_freed(struct daemon *d)
+/* Worker thread (worker_conf.slot_freed), right after it released a slot (seq_cst
+ * store of in_use). With the seq_cst pair in accept_full (store accept_paused, then load
+ * in_use), either this load sees the pause or the control thread sees the free slot:
+ * the wake-up is never lost. */
+static void on_worker_slot_freed(void *arg)
 {
+	struct daemon *d = arg;
+
 	if (atomic_load(&d->accept_paused))
 		ev_async_send(d->loop, &d->slot_freed);
 }
@@ -88,7 +84,7 @@ static struct worker *worker_pick(struct daemon *d)
 	/* Fewest connections; ties rotate so equal workers share new connections. */
 	for (unsigned i = 0; i < d->nworkers; i++) {
 		struct worker *w = &d->workers[(d->next_worker + i) % d->nworkers];
-		unsigned n = atomic_load_explicit(&w->nconns, memory_order_relaxed);
+		unsigned n = worker_nconns(w);
 
 		if (n < best_n) {
 			best = w;
@@ -215,7 +211,7 @@ static void on_tick(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	struct daemon *d = t->data;
 
-	pol_tick(d->engine, mono_us());
+	pol_tick(d->engine, clock_mono_us());
 }
 
 struct daemon *daemon_new(const struct daemon_opts *o, char *err, size_t errlen)
@@ -302,34 +298,15 @@ fail:
 	return NULL;
 }
 
-/* The run's totals, summed over the workers, in the "stopped" line: what an operator
- * checks first after a restart (were there protocol errors? resets? refusals?). */
+/* The run's totals, summed over the workers, in the "stopped" line. */
 static void log_totals(struct daemon *d, unsigned nworkers)
 {
-	struct { const char *name; size_t off; } f[] = {
-		{ "connections", offsetof(struct worker_stats, conns_total) },
-		{ "requests", offsetof(struct worker_stats, requests) },
-		{ "responses", offsetof(struct worker_stats, responses) },
-		{ "rejected", offsetof(struct worker_stats, reject) },
-		{ "unknown_messages", offsetof(struct worker_stats, unknown) },
-		{ "bad_args", offsetof(struct worker_stats, bad_args) },
-		{ "protocol_errors", offsetof(struct worker_stats, protocol_errors) },
-		{ "resets", offsetof(struct worker_stats, resets) },
-		{ "idle_closed", offsetof(struct worker_stats, idle_closed) },
-	};
-	char v[9][24], refused[24];
+	struct spoa_totals t = { 0 };
 
-	for (size_t i = 0; i < 9; i++) {
-		uint64_t sum = 0;
-
-		for (unsigned k = 0; k < nworkers; k++)
-			sum += STAT_GET(*(_Atomic uint64_t *)((char *)&d->workers[k].st + f[i].off));
-		snprintf(v[i], sizeof(v[i]), "%llu", (unsigned long long)sum);
-	}
-	snprintf(refused, sizeof(refused), "%llu", (unsigned long long)d->refused);
-	log_json(LOG_LVL_INFO, "stopped", f[0].name, v[0], f[1].name, v[1], f[2].name, v[2],
-	         f[3].name, v[3], f[4].name, v[4], f[5].name, v[5], f[6].name, v[6], f[7].name, v[7],
-	         f[8].name, v[8], "refused", refused, NULL);
+	for (unsigned k = 0; k < nworkers; k++)
+		stats_sum(&t, &d->workers[k].st);
+	t.refused = d->refused;
+	stats_log_stopped(&t);
 }
 
 int daemon_run(struct daemon *d)
@@ -338,12 +315,15 @@ int daemon_run(struct daemon *d)
 	char nw[16], mf[16];
 
 	signal(SIGPIPE, SIG_IGN);
-	/* before any worker runs: workers ring it (daemon_slot_freed) */
+	/* before any worker runs: workers ring it (on_worker_slot_freed) */
 	ev_async_init(&d->slot_freed, on_slot_freed);
 	d->slot_freed.data = d;
 	ev_async_start(d->loop, &d->slot_freed);
 	for (; started < d->nworkers; started++) {
-		if (worker_start(&d->workers[started], d, started) < 0) {
+		struct worker_conf wc = { d->engine, started, d->agent.idle_timeout_ms / 1000.0,
+		                          on_worker_slot_freed, d };
+
+		if (worker_start(&d->workers[started], &wc) < 0) {
 			log_json(LOG_LVL_ERROR, "worker_start_failed", NULL);
 			d->exit_code = 1;
 			goto stop;

@@ -39,22 +39,18 @@ struct daemon {
 	struct listen_addr laddr[POL_MAX_LISTENERS];
 	ev_timer accept_pause;       /* after EMFILE or an accept error */
 	ev_async slot_freed;         /* rung by a worker that freed a slot while accepting paused */
-	_Atomic bool accept_paused;  /* read by workers (daemon_slot_freed) */
+	_Atomic bool accept_paused;  /* read by workers (on_worker_slot_freed) */
 	int reserve_fd;              /* closed to accept-and-drop on EMFILE */
 	ev_signal sig_term, sig_int, sig_hup;
 	ev_timer tick;
-	uint64_t refused;            /* connections over max_connections */
+	uint64_t refused;            /* connections over max_connections (stats-t.h) */
 	int exit_code;
 };
-
-uint64_t mono_us(void);
 
 /* Build everything from the options; returns NULL with err filled. */
 struct daemon *daemon_new(const struct daemon_opts *o, char *err, size_t errlen);
 /* Run until SIGTERM/SIGINT; drains, then returns the exit code. */
 int daemon_run(struct daemon *d);
 void daemon_free(struct daemon *d);
-/* Control thread: a worker freed a slot (lets accept resume if it was paused). */
-void daemon_slot_freed(struct daemon *d);
 
 #endif /* DAEMON_H */

@@ -60,14 +60,12 @@ static size_t put_raw(char *buf, size_t len, size_t size, const char *s)
 	return len + n;
 }
 
-void log_json(enum log_level lvl, const char *event, ...)
+void log_json_kv(enum log_level lvl, const char *event, const char *const *kv, size_t npairs)
 {
 	char buf[2048];
 	size_t len = 0, size = sizeof(buf) - 2; /* room for "}\n" */
 	struct timespec ts;
 	struct tm tm;
-	const char *k;
-	va_list ap;
 
 	if (!log_enabled(lvl))
 		return;
@@ -78,20 +76,35 @@ void log_json(enum log_level lvl, const char *event, ...)
 	                        ts.tv_nsec / 1000000, level_names[lvl]);
 	len = put_esc(buf, len, size, event);
 	len = put_raw(buf, len, size, "\"");
-	va_start(ap, event);
-	while ((k = va_arg(ap, const char *)) != NULL) {
-		const char *v = va_arg(ap, const char *);
-
+	for (size_t i = 0; i < npairs; i++) {
 		len = put_raw(buf, len, size, ",\"");
-		len = put_esc(buf, len, size, k);
+		len = put_esc(buf, len, size, kv[2 * i]);
 		len = put_raw(buf, len, size, "\":\"");
-		len = put_esc(buf, len, size, v ? v : "");
+		len = put_esc(buf, len, size, kv[2 * i + 1] ? kv[2 * i + 1] : "");
 		len = put_raw(buf, len, size, "\"");
 	}
-	va_end(ap);
 	buf[len++] = '}';
 	buf[len++] = '\n';
 	if (write(STDERR_FILENO, buf, len) < 0) {
 		/* nowhere left to report it */
 	}
+}
+
+void log_json(enum log_level lvl, const char *event, ...)
+{
+	const char *kv[2 * LOG_MAX_PAIRS];
+	size_t n = 0;
+	const char *k;
+	va_list ap;
+
+	if (!log_enabled(lvl))
+		return;
+	va_start(ap, event);
+	while (n < LOG_MAX_PAIRS && (k = va_arg(ap, const char *)) != NULL) {
+		kv[2 * n] = k;
+		kv[2 * n + 1] = va_arg(ap, const char *);
+		n++;
+	}
+	va_end(ap);
+	log_json_kv(lvl, event, kv, n);
 }

@@ -3,6 +3,8 @@
 #ifndef LOG_H
 #define LOG_H
 
+#include <stddef.h>
+
 enum log_level { LOG_LVL_DEBUG = 0, LOG_LVL_INFO, LOG_LVL_WARNING, LOG_LVL_ERROR };
 
 void log_set_level(enum log_level lvl);
@@ -15,5 +17,9 @@ int log_enabled(enum log_level lvl);
  * JSON-escaped. Thread-safe: each line is one write(2). */
 void log_json(enum log_level lvl, const char *event, ...)
 	__attribute__((sentinel));
+/* The same with npairs key/value pairs in kv[2 * npairs], for lines built in a loop.
+ * log_json takes at most LOG_MAX_PAIRS pairs (the rest are left out). */
+#define LOG_MAX_PAIRS 32
+void log_json_kv(enum log_level lvl, const char *event, const char *const *kv, size_t npairs);
 
 #endif /* LOG_H */

@@ -7,8 +7,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "conn.h"
-#include "daemon.h"
 #include "log.h"
 #include "policy.h"
 #include "spop.h"
@@ -32,8 +32,8 @@ static void slot_close(struct slot *s)
 		s->next->prev = s->prev;
 	STAT_ADD(w->st.conns_open, -1);
 	atomic_fetch_sub_explicit(&w->nconns, 1, memory_order_relaxed);
-	atomic_store(&s->in_use, false); /* seq_cst: see daemon_slot_freed */
-	daemon_slot_freed(w->d);
+	atomic_store(&s->in_use, false); /* seq_cst: see worker_conf.slot_freed */
+	w->conf.slot_freed(w->conf.arg);
 	if (!w->live && w->stop_deadline != 0)
 		ev_break(w->loop, EVBREAK_ALL); /* drained: no need to wait for the sweep */
 }
@@ -41,23 +41,8 @@ static void slot_close(struct slot *s)
 /* Fold the per-connection and agent counters into the shared statistics. */
 static void stats_publish(struct worker *w, struct conn *c)
 {
-	struct agent_counts *a = &w->agent.counts, *af = &w->agent_flushed;
-
-	STAT_ADD(w->st.frames_in, c->counts.frames_in);
-	STAT_ADD(w->st.notify, c->counts.notify);
-	STAT_ADD(w->st.ack, c->counts.ack);
-	STAT_ADD(w->st.aborted, c->counts.aborted);
-	memset(&c->counts, 0, sizeof(c->counts));
-	STAT_ADD(w->st.requests, a->requests - af->requests);
-	STAT_ADD(w->st.responses, a->responses - af->responses);
-	STAT_ADD(w->st.unknown, a->unknown - af->unknown);
-	STAT_ADD(w->st.bad_args, a->bad_args - af->bad_args);
-	STAT_ADD(w->st.allow, a->allow - af->allow);
-	STAT_ADD(w->st.queue, a->queue - af->queue);
-	STAT_ADD(w->st.reject, a->reject - af->reject);
-	STAT_ADD(w->st.truncated, a->truncated - af->truncated);
-	STAT_ADD(w->st.duplicates, a->duplicates - af->duplicates);
-	*af = *a;
+	stats_fold_conn(&w->st, &c->counts);
+	stats_fold_agent(&w->st, &w->agent.counts, &w->agent_flushed);
 }
 
 /* Ask libev for exactly the events the connection can use now. */
@@ -216,7 +201,7 @@ static void slot_drain(struct slot *s)
 {
 	int r = 0;
 
-	s->w->agent.now_us = mono_us();
+	s->w->agent.now_us = clock_mono_us();
 	/* Everything HAProxy sent before the signal is answered: read until the socket is
 	 * known empty, answering, unless answers must first wait for socket room. A peer
 	 * that keeps sending gets its goodbye after 64 rounds all the same. */
@@ -251,7 +236,7 @@ static void on_io(struct ev_loop *loop, ev_io *io, int revents)
 			slot_close(s);
 		return;
 	}
-	s->w->agent.now_us = mono_us();
+	s->w->agent.now_us = clock_mono_us();
 	if ((revents & EV_READ) && slot_read(s) < 0) {
 		stats_publish(s->w, &s->c);
 		slot_close(s);
@@ -315,7 +300,7 @@ static void on_wake(struct ev_loop *loop, ev_async *a, int revents)
 static void on_sweep(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	struct worker *w = (struct worker *)((char *)t - offsetof(struct worker, sweep));
-	ev_tstamp now = ev_now(loop), idle = w->d->agent.idle_timeout_ms / 1000.0;
+	ev_tstamp now = ev_now(loop), idle = w->conf.idle_timeout_s;
 	struct slot *s, *next;
 
 	for (s = w->live; s; s = next) {
@@ -347,7 +332,7 @@ static void on_before_sleep(struct ev_loop *loop, ev_prepare *p, int revents)
 
 	/* About to block: this worker holds nothing from the engine until its next
 	 * decision, so retired policy views need not wait for it to wake. */
-	pol_worker_idle(w->d->engine, w->idx);
+	pol_worker_idle(w->conf.engine, w->conf.idx);
 }
 
 static void *worker_main(void *arg)
@@ -355,16 +340,15 @@ static void *worker_main(void *arg)
 	struct worker *w = arg;
 
 	ev_run(w->loop, 0);
-	pol_worker_idle(w->d->engine, w->idx);
+	pol_worker_idle(w->conf.engine, w->conf.idx);
 	return NULL;
 }
 
-int worker_start(struct worker *w, struct daemon *d, unsigned idx)
+int worker_start(struct worker *w, const struct worker_conf *conf)
 {
-	w->idx = idx;
-	w->d = d;
-	w->agent.engine = d->engine;
-	w->agent.worker = idx;
+	w->conf = *conf;
+	w->agent.engine = conf->engine;
+	w->agent.worker = conf->idx;
 	w->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
 	if (!w->loop)
 		return -1;
@@ -391,6 +375,11 @@ void worker_give(struct worker *w, struct slot *s)
 	w->inbox = s;
 	pthread_mutex_unlock(&w->inbox_lock);
 	ev_async_send(w->loop, &w->wake);
+}
+
+unsigned worker_nconns(const struct worker *w)
+{
+	return atomic_load_explicit(&w->nconns, memory_order_relaxed);
 }
 
 void worker_stop(struct worker *w)

@@ -1,6 +1,8 @@
 /* worker.h: worker threads. Each owns a libev loop and the connections handed to it;
  * it reads frames, asks the engine, writes ACKs. Nothing here blocks or allocates
- * after boot: connection slots and their buffers are made by daemon_new. */
+ * after boot: connection slots and their buffers are made by whoever starts the worker
+ * (daemon_new). A worker knows nothing of the daemon: it gets its settings and the
+ * callback it owes the slots' owner in struct worker_conf at start. */
 #ifndef WORKER_H
 #define WORKER_H
 
@@ -11,8 +13,9 @@
 
 #include "agent.h"
 #include "conn-t.h"
+#include "stats.h"
 
-struct daemon;
+struct pol_engine;
 struct worker;
 
 /* A connection slot. `in_use` is the only field two threads touch: the control thread
@@ -32,44 +35,43 @@ struct slot {
 	struct conn c;
 };
 
-/* Counters a worker writes and the control thread reads: single writer, relaxed. */
-struct worker_stats {
-	_Atomic uint64_t conns_open, conns_total, frames_in, notify, ack, aborted;
-	_Atomic uint64_t requests, responses, unknown, bad_args, allow, queue, reject, truncated;
-	_Atomic uint64_t duplicates;
-	_Atomic uint64_t disconnects_sent, protocol_errors, peer_disconnects, resets, idle_closed;
-	_Atomic uint64_t bytes_in, bytes_out, reads, writes;
+/* What a worker is given at start; copied, so the caller's copy may go. */
+struct worker_conf {
+	struct pol_engine *engine;
+	unsigned idx;              /* the worker's index in the engine (pol_decide's `worker`) */
+	double idle_timeout_s;     /* close connections silent this long; <= 0: never */
+	/* Called on the worker thread right after a slot was released (a seq_cst store of
+	 * in_use = false), so the slots' owner can resume accepting; must not block. */
+	void (*slot_freed)(void *arg);
+	void *arg;
 };
 
 struct worker {
-	unsigned idx;
 	pthread_t thread;
 	struct ev_loop *loop;
 	ev_async wake;             /* new connections, or stop */
 	ev_prepare before_sleep;   /* tells the engine we hold none of its views */
 	ev_timer sweep;            /* idle and lingering connections, once a second */
-	struct daemon *d;
+	struct worker_conf conf;
 	struct agent agent;
 	struct agent_counts agent_flushed;
-	struct conn_counts conn_flushed;
 	struct slot *live;         /* list of this worker's connections */
 	pthread_mutex_t inbox_lock;
 	struct slot *inbox;
 	_Atomic unsigned nconns;
 	_Atomic bool stopping;
 	ev_tstamp stop_deadline;
-	struct worker_stats st;
+	struct worker_stats st;    /* published counters (stats-t.h) */
 };
 
-int worker_start(struct worker *w, struct daemon *d, unsigned idx);
+/* Starts w's thread with its settings; returns 0, or -1 (nothing to undo). */
+int worker_start(struct worker *w, const struct worker_conf *conf);
 /* Control thread: hand a claimed slot (fd set) to w. */
 void worker_give(struct worker *w, struct slot *s);
 /* Control thread: ask w to drain its connections and exit; then join it. */
 void worker_stop(struct worker *w);
 void worker_join(struct worker *w);
-
-#define STAT_ADD(field, n) atomic_store_explicit(&(field), \
-	atomic_load_explicit(&(field), memory_order_relaxed) + (n), memory_order_relaxed)
-#define STAT_GET(field) atomic_load_explicit(&(field), memory_order_relaxed)
+/* Any thread: connections given to w and not yet closed (relaxed: a load hint). */
+unsigned worker_nconns(const struct worker *w);
 
 #endif /* WORKER_H */

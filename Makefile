@@ -35,8 +35,12 @@ UNIT_BIN   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 PROTO_BIN  := $(patsubst tests/%.c,$(BUILD)/tests/%,$(PROTO_SRC))
 BENCH_BIN  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
-.PHONY: all run test deps deps-bench unit proto integ asan tsan fuzz bench bench-bin clean check-config unit-bin proto-bin
-all: payspoa bench-bin
+.PHONY: loadgen all run test deps deps-bench unit proto integ asan tsan fuzz bench bench-bin clean check-config unit-bin proto-bin
+all: payspoa bench-bin loadgen
+
+# The HTTP load generator of the tests, the demo and the benchmarks (tests/loadgen/).
+LOADGEN_BIN := $(BUILD)/tests/loadgen/loadgen
+loadgen: $(LOADGEN_BIN)
 
 payspoa: $(BUILD)/payspoa
 	@ln -sf $(BUILD)/payspoa payspoa

@@ -13,13 +13,8 @@ need_stack
 POLICY_SRC=tests/integ/learning.conf start_stack
 LOAD_RATE=${LOAD_RATE:-100}
 
-cat >"$T/pay.list" <<'EOF_LIST'
-POST /v1/payment_intents amount=1000&currency=usd&payment_method=pm_card_visa&confirm=true
-	X-Card-Country: US
-	X-Card-Brand: visa
-EOF_LIST
 # One line per request: "start|latency|status|instance|reason".
-start_load load "$T/pay.list" -r "$LOAD_RATE" -o x-payapi-instance -o x-pay-reason
+start_load load tests/integ/usd-visa.list -r "$LOAD_RATE" -o x-payapi-instance -o x-pay-reason
 
 window() { load_window load "$@"; }
 share_of() { awk -F'|' -v who="$1" '{ n++; if ($4 == who) k++ } END { printf "%d %d\n", k, n }'; }

@@ -24,14 +24,9 @@ POLICY_SRC=tests/integ/learning.conf start_stack \
 grep -q 'grace_ms = 500' "$POLICY" || { fail policy "could not set learning.unanswered"; exit 1; }
 LOAD_RATE=${LOAD_RATE:-50}
 
-cat >"$T/pay.list" <<'EOF_LIST'
-POST /v1/payment_intents amount=1000&currency=usd&payment_method=pm_card_visa&confirm=true
-	X-Card-Country: US
-	X-Card-Brand: visa
-EOF_LIST
 # One line per request once it ends (a hung one within loadgen's 5 s timeout):
 # "start|latency|status|advised backend|instance that answered|reason".
-start_load load "$T/pay.list" -r "$LOAD_RATE" -c 1000 -t 5 \
+start_load load tests/integ/usd-visa.list -r "$LOAD_RATE" -c 256 -t 5 \
 	-o x-pay-backend -o x-payapi-instance -o x-pay-reason
 
 window() { load_window load "$@"; }

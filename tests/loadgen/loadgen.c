@@ -126,7 +126,8 @@ static struct {
 	/* run */
 	struct ev_loop *loop;
 	struct lg_conn *conn;
-	unsigned *idle, nidle;    /* open loop: connections with no request (connected or not) */
+	unsigned *idle, nidle;    /* connections with no request (connected or not): the open
+	                           * loop's pool; in the closed loop, failed ones to restart */
 	unsigned inflight;
 	uint64_t issued;          /* requests started (the last sequence number) */
 	uint64_t scheduled;       /* open loop: requests whose time has come */
@@ -532,7 +533,7 @@ static void lg_issue(struct lg_conn *c)
 		else
 			c->out_len = (size_t)hl + (size_t)w;
 	}
-	if (hl < 0) { /* cannot happen with lg_load's limits; counted, never sent truncated */
+	if (hl < 0) { /* a template with very many {n}: counted as failed, never sent cut */
 		lg_done(c, 0, false);
 		return;
 	}

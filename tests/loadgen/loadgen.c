@@ -261,10 +261,11 @@ static void lg_append(struct lg_reader *rd, const char *a, const char *b)
 /* lg_close_head: the open request is complete: Host and Content-Type added if absent. */
 static void lg_close_head(struct lg_reader *rd)
 {
-	struct lg_req *r = &lg.req[lg.nreq - 1];
+	struct lg_req *r;
 
 	if (!rd->open)
 		return;
+	r = &lg.req[lg.nreq - 1];
 	if (!rd->host)
 		lg_append(rd, "Host: ", lg.host), lg_append(rd, "\r\n", "");
 	if (!rd->ctype && r->body[0])
@@ -831,6 +832,8 @@ static void lg_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	uint64_t due = (uint64_t)((now - lg.t0) * lg.rate) + 1;
 
 	(void)revents;
+	if (lg.duration > 0 && due > (uint64_t)(lg.duration * lg.rate + 0.5))
+		due = (uint64_t)(lg.duration * lg.rate + 0.5);   /* -d: none past the end */
 	while (lg.scheduled < due && !lg.stopping) {
 		lg.scheduled++;
 		if (lg.nidle)

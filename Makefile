@@ -51,7 +51,7 @@ BENCH_BIN  := $(patsubst %.c,$(BUILD)/%,$(BENCH_SRC))
 # Folder programs (FOLDER:NAME): every .c of FOLDER links into $(BUILD)/FOLDER/NAME, with
 # a link NAME in bench/ for the commands users type. Add a folder here to add a program.
 FOLDER_PROGS := tests/payapi:payapi bench/sim:payspoa-sim \
-                $(if $(wildcard tests/loadgen/*.c),tests/loadgen:loadgen)
+                tests/loadgen:loadgen
 FOLDER_BIN   := $(foreach p,$(FOLDER_PROGS),$(BUILD)/$(subst :,/,$(p)))
 # The test library: libtest.a after the product (it uses spop.c) and after the C library,
 # so that its malloc interposer (alloc-count.o) is taken only by the programs that name

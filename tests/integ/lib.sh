@@ -5,8 +5,13 @@
 # script after INTEG_TIMEOUT seconds so nothing can hang.
 #
 # Environment: PAYSPOA_BIN (default ./payspoa), BUILD (default build/release; payapi is
-# $BUILD/tests/payapi/payapi), HAPROXY_BIN (default haproxy), INTEG_TIMEOUT (default 120),
-# INTEG_KEEP=1 keeps the temporary directory even when everything passed.
+# $BUILD/tests/payapi/payapi, the load generator $BUILD/tests/loadgen/loadgen), HAPROXY_BIN
+# (default haproxy), INTEG_TIMEOUT (default 120), INTEG_KEEP=1 keeps the temporary
+# directory even when everything passed.
+#
+# Load: tests drive HAProxy with tests/loadgen (start_load), never with process-per-request
+# curl loops, and judge behaviour relative to the load actually achieved (shares, counts
+# after an event, order of events), never a request rate.
 #
 # Output contract (tests/run counts it): one "PASS name" or "FAIL name" line per case,
 # details on following lines indented by two spaces; exit status non-zero on any FAIL.
@@ -17,6 +22,7 @@ ROOT=$PWD
 BUILD=${BUILD:-build/release}
 PAYSPOA_BIN=${PAYSPOA_BIN:-./payspoa}
 PAYAPI_BIN=${PAYAPI_BIN:-$BUILD/tests/payapi/payapi}
+LOADGEN_BIN=${LOADGEN_BIN:-$BUILD/tests/loadgen/loadgen}
 HAPROXY_BIN=${HAPROXY_BIN:-haproxy}
 INTEG_TIMEOUT=${INTEG_TIMEOUT:-120}
 
@@ -266,6 +272,7 @@ need_stack() {
 	need_hap_cli
 	[ -x "$PAYAPI_BIN" ] || { fail prerequisite "$PAYAPI_BIN not built (make bench-bin)"; exit 1; }
 	[ -x "$PAYSPOA_BIN" ] || { fail prerequisite "$PAYSPOA_BIN not built (make)"; exit 1; }
+	[ -x "$LOADGEN_BIN" ] || { fail prerequisite "$LOADGEN_BIN not built (make loadgen)"; exit 1; }
 }
 
 # start_stack [SED-EXPR...]: two emulated accounts (processes stripe_us, stripe_eu),
@@ -331,3 +338,42 @@ show_last() {
 	echo "status $CODE; headers: $(grep -i '^x-pay' "$T/hdrs" | tr -d '\r' | tr '\n' ' ')"
 	echo "body: $(head -c 300 "$T/body")"
 }
+
+# ---- load (tests/loadgen) -----------------------------------------------------------------
+
+# start_load NAME LIST LOADGEN-ARGS...: tests/loadgen against $HAP in the background with
+# the request list LIST (format: tests/loadgen/README.md); one line per request in
+# $T/NAME.out ("start|latency_us|status|" then the -o headers), its summary in
+# $T/NAME.log. It runs until stop_load NAME.
+start_load() {
+	local name=$1 list=$2
+	shift 2
+	rm -f "$T/$name.stop"
+	"$LOADGEN_BIN" -a "$HAP" -f "$list" -s "$T/$name.stop" "$@" >"$T/$name.out" 2>"$T/$name.log" </dev/null &
+	PROC[$name]=$!
+	disown "$!"
+}
+
+# stop_load NAME: no new request; waits (up to 15 s) until every request in flight has
+# ended and its line is written, then prints loadgen's summary, indented.
+stop_load() {
+	local name=$1 pid=${PROC[$1]:-} i
+	[ -n "$pid" ] || return 0
+	touch "$T/$name.stop"
+	for i in $(seq 150); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	stop "$name"
+	sed 's/^/  /' "$T/$name.log"
+}
+
+# load_window NAME FROM TO: the complete lines of load NAME whose request started in
+# [FROM, TO) (seconds, $EPOCHREALTIME's base), in start order.
+load_window() {
+	sort -n "$T/$1.out" | awk -F'|' -v a="$2" -v b="$3" 'NF > 3 && $1 >= a && $1 < b'
+}
+
+now() { echo "$EPOCHREALTIME"; }
+# plus T D: T + D seconds.
+plus() { awk -v t="$1" -v d="$2" 'BEGIN { printf "%.6f", t + d }'; }

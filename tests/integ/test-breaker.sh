@@ -81,9 +81,13 @@ else
 	fail breaker_opens_on_psp_errors "no breaker:stripe_eu in 10 s of failures" "$(seen)"
 fi
 
+# While it is open, no request but the breaker's probes may reach stripe_eu. (The 2 s open
+# time is an event, not a deadline for these requests: should the machine be slow enough
+# for it to pass, the half-open probes are told apart by their reason.)
 phase
 for i in $(seq 5); do gbp; done
-if [ "$(grep -c '^200 stripe_us stripe_us ' "$T/seen")" -eq 5 ]; then
+if [ "$(grep -v 'probe:' "$T/seen" | grep -c .)" -ge 1 ] &&
+	[ "$(grep -v 'probe:' "$T/seen" | grep -vc '^200 stripe_us stripe_us ')" -eq 0 ]; then
 	pass open_breaker_diverts_traffic
 else
 	fail open_breaker_diverts_traffic "code advised instance reason:" "$(seen)"

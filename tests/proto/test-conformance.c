@@ -620,13 +620,16 @@ TEST(g2_slow_reader_backpressure)
  * by Nagle until HAProxy acknowledges the previous one waits for HAProxy's delayed ACK
  * (40 ms on Linux). The daemon must set TCP_NODELAY. Stalls are timing-dependent, so
  * the case counts answers that took 35-80 ms (the delayed-ACK signature) over many
- * rounds and fails from three on (without TCP_NODELAY: about 1 round in 150). */
+ * rounds and fails from three on (without TCP_NODELAY: about 1 round in 150, ~33 here),
+ * unless they are no more than the machine's own noise: a loaded machine delays rounds
+ * by any amount, a Nagle stall by 40 ms only, so rounds of 10-35 ms and 80-400 ms are
+ * counted too, and the signature must stand out of them (4 x as many, plus one). */
 TEST(g2_no_nagle_stall)
 {
 	enum { ROUNDS = 5000 };
 	struct sc_conn *c;
 	uint32_t max;
-	unsigned stalls = 0;
+	unsigned stalls = 0, noise = 0;
 	uint64_t worst = 0;
 
 	daemon_start();
@@ -654,9 +657,11 @@ TEST(g2_no_nagle_stall)
 		if (dt > worst)
 			worst = dt;
 		stalls += dt >= 35000 && dt <= 80000;
+		noise += (dt >= 10000 && dt < 35000) || (dt > 80000 && dt <= 400000);
 	}
-	fprintf(stderr, "  %u of %u rounds took 35-80 ms; worst %.1f ms\n", stalls, ROUNDS, worst / 1e3);
-	if (stalls >= 3)
+	fprintf(stderr, "  %u of %u rounds took 35-80 ms, %u took 10-35 or 80-400 ms; worst %.1f ms\n",
+	        stalls, ROUNDS, noise, worst / 1e3);
+	if (stalls >= 3 && stalls > 4 * (noise + 1))
 		TEST_FAIL_("%u rounds stalled ~40 ms: ACKs are held by Nagle (no TCP_NODELAY?)", stalls);
 	pp_close(c);
 	daemon_finish();

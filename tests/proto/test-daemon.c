@@ -144,10 +144,12 @@ TEST(ipv6_listener)
 }
 
 /* A connection idle past agent.idle_timeout_ms gets AGENT-DISCONNECT (2, timeout) and
- * is closed; a busy one is not. */
+ * is closed; a busy one is not. The busy one speaks every ~100 ms, a tenth of the 1 s
+ * timeout, so that a slow or loaded machine cannot make it look idle; 2.5 s leaves the
+ * idle one 1.5 s past its timeout. */
 TEST(idle_timeout)
 {
-	const char *conf = conf_variant("idle_timeout_ms = 30000;", "idle_timeout_ms = 300;");
+	const char *conf = conf_variant("idle_timeout_ms = 30000;", "idle_timeout_ms = 1000;");
 	struct pp_daemon d;
 	struct sc_conn *idle, *busy;
 	struct spop_frame f;

@@ -665,6 +665,7 @@ struct worker_arg {
 	atomic_int *stop;
 	atomic_ullong *clock;
 	unsigned long n;
+	atomic_int ran;           /* set after the first decision: the main thread waits for it */
 };
 
 static void *worker_main(void *a_)
@@ -682,6 +683,7 @@ static void *worker_main(void *a_)
 		pol_decide(a->e, a->id, &rq, now, &v);
 		o = pol_test_answer(&v, a->n % 5 == 0 ? 500 : a->n % 7 == 0 ? 402 : 200, 200);
 		pol_observe(a->e, a->id, &o, now);
+		atomic_store(&a->ran, 1);
 		if (a->n % 16 == 0)
 			pol_quiesce(a->e, a->id);
 		if (a->n % 4096 == 0)
@@ -709,7 +711,7 @@ TEST(workers_observe_while_control_ticks)
 	         "learning = { publish_ms = 10; };\nthrottle = { account = { rate = 50.0; burst = 50.0; }; };\n");
 	e = pol_test_engine(text, 2);
 	for (i = 0; i < 2; i++) {
-		args[i] = (struct worker_arg){ e, (unsigned)i, &stop, &clock, 0 };
+		args[i] = (struct worker_arg){ e, (unsigned)i, &stop, &clock, 0, 0 };
 		ASSERT_EQ(pthread_create(&th[i], NULL, worker_main, &args[i]), 0);
 	}
 	for (i = 0; i < 300; i++) {
@@ -721,6 +723,10 @@ TEST(workers_observe_while_control_ticks)
 		pol_engine_stats(e, now, &st);
 		usleep(1000);
 	}
+	/* Both workers must have decided at least once: wait for it (a loaded machine may
+	 * not have run a thread yet), rather than hope the loop above lasted long enough. */
+	for (int w = 0; w < 1000 && !(atomic_load(&args[0].ran) && atomic_load(&args[1].ran)); w++)
+		usleep(10000);
 	atomic_store(&stop, 1);
 	for (i = 0; i < 2; i++)
 		pthread_join(th[i], NULL);

@@ -146,6 +146,7 @@ struct worker_arg {
 	unsigned id;
 	atomic_int *stop;
 	unsigned long n, bad;
+	atomic_int ran;           /* set after the first decision: the main thread waits for it */
 };
 
 static void *worker_main(void *a_)
@@ -167,6 +168,7 @@ static void *worker_main(void *a_)
 		o = pol_test_answer(&v, 200, 0);
 		o.object = S("pi_concurrent");
 		pol_observe(a->e, a->id, &o, now);
+		atomic_store(&a->ran, 1);
 		if (a->n % 64 == 0) {
 			pol_quiesce(a->e, a->id);
 		}
@@ -190,7 +192,7 @@ TEST(swap_under_concurrent_decide)
 
 	ASSERT(e != NULL);
 	for (i = 0; i < 2; i++) {
-		args[i] = (struct worker_arg){ e, (unsigned)i, &stop, 0, 0 };
+		args[i] = (struct worker_arg){ e, (unsigned)i, &stop, 0, 0, 0 };
 		ASSERT_EQ(pthread_create(&th[i], NULL, worker_main, &args[i]), 0);
 	}
 	for (i = 0; i < 60; i++) {
@@ -203,6 +205,10 @@ TEST(swap_under_concurrent_decide)
 		pol_tick(e, 100 * SEC);
 		usleep(2000);
 	}
+	/* Both workers must have decided at least once: wait for it (a loaded machine may
+	 * not have run a thread yet), rather than hope the loop above lasted long enough. */
+	for (int w = 0; w < 1000 && !(atomic_load(&args[0].ran) && atomic_load(&args[1].ran)); w++)
+		usleep(10000);
 	atomic_store(&stop, 1);
 	for (i = 0; i < 2; i++)
 		pthread_join(th[i], NULL);

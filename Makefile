@@ -58,6 +58,10 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/libpayspoa.a
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libpayspoa.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# The simulator is two files (its scenario reader shares the policy's config helpers).
+$(BUILD)/bench/payspoa-sim: $(BUILD)/bench/payspoa-sim.o $(BUILD)/bench/sim/scenario.o $(BUILD)/libpayspoa.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 bench-bin: $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do ln -sf ../$$b bench/$$(basename $$b); done
 

@@ -26,18 +26,6 @@ struct ld {
 	struct policy *p;
 };
 
-/* An integer member into an int (ranges fit an int). */
-static int ld_int(struct ld *l, const struct cfg_node *g, const char *key, bool required,
-                  long long min, long long max, int *out)
-{
-	long long v = *out; /* absent: unchanged */
-
-	if (cfg_int(&l->c, g, key, required, min, max, &v))
-		return -1;
-	*out = (int)v;
-	return 0;
-}
-
 /* ---- lookups by name -------------------------------------------------------------- */
 
 static int ld_backend_idx(const struct policy *p, const char *name)
@@ -225,7 +213,6 @@ static int ld_fee_rate(struct ld *l, const struct cfg_node *g, struct pol_fee_ra
 
 static int ld_fees(struct ld *l, const struct cfg_node *root)
 {
-	static const char *const keys[] = { "name", "percent", "fixed", "cross_border", "fx", "rates", NULL };
 	struct policy *p = l->p;
 	const struct cfg_node *lst, *rates;
 	int i, j;
@@ -237,12 +224,7 @@ static int ld_fees(struct ld *l, const struct cfg_node *root)
 		struct pol_fee *f = &p->fees[i];
 
 		f->line = (int)cfg_line(g);
-		if (cfg_keys(&l->c, g, "a fee schedule", keys) ||
-		    cfg_str(&l->c, g, "name", CFG_REQUIRED, f->name, sizeof(f->name)) ||
-		    cfg_num(&l->c, g, "percent", true, 0, 100, &f->pct) ||
-		    cfg_num(&l->c, g, "fixed", false, 0, 1e6, &f->fixed) ||
-		    cfg_num(&l->c, g, "cross_border", false, 0, 100, &f->cross_border_pct) ||
-		    cfg_num(&l->c, g, "fx", false, 0, 100, &f->fx_pct) ||
+		if (pol_section_read(&l->c, g, &pol_sec_fee, f) ||
 		    cfg_grouplist(&l->c, g, "rates", false, POL_MAX_FEE_RATES, &rates) < 0)
 			return -1;
 		for (j = 0; j < i; j++)
@@ -273,16 +255,13 @@ static int ld_account(struct ld *l, const struct cfg_node *s, const char *id)
 	return p->naccounts++;
 }
 
+/* auth_rates: per-region overrides of the auth_rate the table has spread. */
 static int ld_auth_rates(struct ld *l, const struct cfg_node *g, struct pol_backend *b)
 {
 	const struct cfg_node *m;
-	double prior = 0.9, v;
+	double v;
 	int i, rc;
 
-	if (cfg_num(&l->c, g, "auth_rate", false, 0, 1, &prior))
-		return -1;
-	for (i = 0; i < POL_MAX_REGIONS + 2; i++)
-		b->p_auth[i] = (float)prior;
 	rc = cfg_member(&l->c, g, "auth_rates", CFG_GROUP, false, &m);
 	if (rc)
 		return rc < 0 ? -1 : 0;
@@ -301,8 +280,6 @@ static int ld_auth_rates(struct ld *l, const struct cfg_node *g, struct pol_back
 
 static int ld_backends(struct ld *l, const struct cfg_node *root)
 {
-	static const char *const keys[] = { "name", "account", "entity", "region", "currencies", "settlement",
-		"fee_schedule", "enabled", "connect", "latency_ms", "auth_rate", "auth_rates", NULL };
 	struct policy *p = l->p;
 	const struct cfg_node *lst, *cur, *set;
 	char ref[POL_NAME_MAX + 1];
@@ -315,13 +292,8 @@ static int ld_backends(struct ld *l, const struct cfg_node *root)
 		struct pol_backend *b = &p->backends[i];
 
 		b->line = (int)cfg_line(g);
-		b->enabled = true;
-		b->latency_ms = 300;
-		if (cfg_keys(&l->c, g, "a backend", keys) ||
-		    cfg_str(&l->c, g, "name", CFG_REQUIRED, b->name, sizeof(b->name)) ||
+		if (pol_section_read(&l->c, g, &pol_sec_backend, b) ||
 		    ld_check_name(l, g, "backend name", b->name) ||
-		    cfg_str(&l->c, g, "account", CFG_REQUIRED, b->account, sizeof(b->account)) ||
-		    cfg_str(&l->c, g, "entity", CFG_REQUIRED, b->entity, sizeof(b->entity)) ||
 		    cfg_str(&l->c, g, "region", CFG_REQUIRED, ref, sizeof(ref)))
 			return -1;
 		for (j = 0; j < i; j++)
@@ -345,9 +317,6 @@ static int ld_backends(struct ld *l, const struct cfg_node *root)
 		    ld_currency_mask(l, cur, &b->currencies) ||
 		    cfg_strlist(&l->c, g, "settlement", false, POL_MAX_CURRENCIES, &set) < 0 ||
 		    ld_currency_mask(l, set, &b->settlement) ||
-		    cfg_bool(&l->c, g, "enabled", &b->enabled) ||
-		    cfg_bool(&l->c, g, "connect", &b->connect) ||
-		    cfg_num(&l->c, g, "latency_ms", false, 0, 600000, &b->latency_ms) ||
 		    ld_auth_rates(l, g, b))
 			return -1;
 		if (!set)
@@ -392,8 +361,6 @@ static int ld_backend_mask(struct ld *l, const struct cfg_node *a, bool entities
 
 static int ld_classes(struct ld *l, const struct cfg_node *root)
 {
-	static const char *const keys[] = { "name", "priority", "offset_ms", "reserve", "shed_order",
-		"queue_ms", "explore", NULL };
 	struct policy *p = l->p;
 	const struct cfg_node *lst;
 	double total = 0;
@@ -406,17 +373,7 @@ static int ld_classes(struct ld *l, const struct cfg_node *root)
 		struct pol_class *c = &p->classes[i];
 
 		c->line = (int)cfg_line(g);
-		c->shed_order = 1;
-		c->explore = -1; /* learning.explore, once it is known */
-		if (cfg_keys(&l->c, g, "a class", keys) ||
-		    cfg_str(&l->c, g, "name", CFG_REQUIRED, c->name, sizeof(c->name)) ||
-		    ld_check_name(l, g, "class name", c->name) ||
-		    ld_int(l, g, "priority", false, -2047, 2047, &c->prio) ||
-		    ld_int(l, g, "offset_ms", false, -524287, 524287, &c->offset_ms) ||
-		    cfg_num(&l->c, g, "reserve", false, 0, 0.9, &c->reserve) ||
-		    ld_int(l, g, "shed_order", false, 1, 1000, &c->shed_order) ||
-		    ld_int(l, g, "queue_ms", false, 0, 60000, &c->queue_ms) ||
-		    cfg_num(&l->c, g, "explore", false, 0, 0.5, &c->explore))
+		if (pol_section_read(&l->c, g, &pol_sec_class, c) || ld_check_name(l, g, "class name", c->name))
 			return -1;
 		for (j = 0; j < i; j++)
 			if (strcmp(p->classes[j].name, c->name) == 0)

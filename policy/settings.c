@@ -43,6 +43,7 @@ static void ps_store(const struct pol_setting *s, void *base, double v)
 	case PS_SEC_US: *(uint64_t *)(void *)f = (uint64_t)(v * 1e6 + 0.5); break;
 	case PS_MS_US:  *(uint64_t *)(void *)f = (uint64_t)v * 1000; break;
 	case PS_SHARE:  *(uint32_t *)(void *)f = (uint32_t)(v * 1000 + 0.5); break;
+	case PS_STR:
 	case PS_GROUP:
 	case PS_CUSTOM: break;
 	}
@@ -63,6 +64,7 @@ static double ps_load(const struct pol_setting *s, const void *base)
 	case PS_SEC_US: return (double)*(const uint64_t *)(const void *)f / 1e6;
 	case PS_MS_US:  return (double)*(const uint64_t *)(const void *)f / 1000;
 	case PS_SHARE:  return *(const uint32_t *)(const void *)f / 1000.0;
+	case PS_STR:
 	case PS_GROUP:
 	case PS_CUSTOM: break;
 	}
@@ -85,6 +87,8 @@ void pol_section_defaults(const struct pol_section *sec, void *base)
 
 		if (s->kind == PS_GROUP)
 			pol_section_defaults(s->sub, (char *)base + s->off);
+		else if (s->kind == PS_STR)
+			((char *)base + s->off)[0] = 0;
 		else if (!isnan(s->def))
 			ps_store(s, base, s->def);
 	}
@@ -102,6 +106,9 @@ static int ps_read(struct cfg_ctx *c, const struct cfg_node *g, const struct pol
 		return pol_section_read(c, g, s->sub, (char *)base + s->off);
 	case PS_CUSTOM:
 		return s->parse ? s->parse(c, g, s, base) : 0;
+	case PS_STR:
+		rc = cfg_str(c, g, s->name, s->required ? CFG_REQUIRED : 0, (char *)base + s->off, (size_t)s->max);
+		return rc < 0 ? -1 : 0;
 	case PS_BOOL:
 		b = !isnan(s->def) ? s->def != 0 : ps_load(s, base) != 0;
 		if ((rc = cfg_bool(c, g, s->name, &b)) == 0)
@@ -504,7 +511,7 @@ static const struct pol_setting ps_breaker[] = {
 	SEC("open_s", breaker.cfg.open_base_us, 0.05, 86400, DEF_INIT,
 	    "first open time; doubles on each new trip (Envoy uses 30 s; see below)"),
 	{ "open_max_s", PS_SEC_US, P(breaker.cfg.open_max_us), 0.05, 86400, DEF_INIT,
-	  "cap on the open time, jitter included", "≥ `open_s`", NULL, false, NULL, NULL, NULL, 0 },
+	  "cap on the open time, jitter included", "0.05..86400, ≥ `open_s`", NULL, false, NULL, NULL, NULL, 0 },
 	/* the module's default is 0 (deterministic unit tests); a fleet of backends tripped
 	 * by one incident should not all probe at the same instant */
 	SHARE("jitter", breaker.cfg.jitter_permille, 0.2, "open time lengthened by up to this share (seeded per backend)"),
@@ -670,7 +677,94 @@ static void ps_outcomes_init(void *base)
 const struct pol_section pol_sec_outcomes = { "outcomes", "outcomes", "outcomes", ps_outcomes, N(ps_outcomes),
 	ps_outcomes_init, false };
 
-const struct pol_section *const pol_sections[] = { &pol_sec_agent, &pol_sec_pinning, &pol_sec_throttle,
+
+/* ---- list elements: the scalar keys; names, references and lists are load.c's ----------- */
+
+#define E_STR(type, n, f, req, doc) \
+	{ n, PS_STR, offsetof(type, f), 0, sizeof(((type *)0)->f), DEF_INIT, doc, NULL, NULL, req, NULL, NULL, NULL, 0 }
+#define E(type, k, n, f, lo, hi, d, doc) \
+	{ n, k, offsetof(type, f), lo, hi, d, doc, NULL, NULL, false, NULL, NULL, NULL, 0 }
+#define BYCODE_REQ(n, type, doc) { n, PS_CUSTOM, 0, 0, 0, DEF_INIT, doc, "", type, true, NULL, NULL, ps_show_none, 0 }
+
+static const struct pol_setting ps_fee[] = {
+	E_STR(struct pol_fee, "name", name, true, "referenced by backends"),
+	{ "percent", PS_NUM, offsetof(struct pol_fee, pct), 0, 100, DEF_INIT, "base percent", NULL, NULL, true,
+	  NULL, NULL, NULL, 0 },
+	E(struct pol_fee, PS_NUM, "fixed", fixed, 0, 1e6, 0, "base fixed fee, minor units"),
+	E(struct pol_fee, PS_NUM, "cross_border", cross_border_pct, 0, 100, 0,
+	  "percent added when the card's region differs from the backend's region"),
+	E(struct pol_fee, PS_NUM, "fx", fx_pct, 0, 100, 0,
+	  "percent added when the currency is not among the backend's `settlement` currencies"),
+	BYCODE("rates", "list of groups",
+	       "rows by card region and funding; the first match replaces the base percent (and fixed, if given)"),
+};
+
+const struct pol_section pol_sec_fee = { "fee_schedules", NULL, "a fee schedule", ps_fee, N(ps_fee), NULL, true };
+
+/* auth_rate: the prior of every card region, before `auth_rates` overrides some. */
+static int ps_auth_rate(struct cfg_ctx *c, const struct cfg_node *g, const struct pol_setting *s, void *base)
+{
+	struct pol_backend *b = base;
+	double prior = s->def;
+	int i;
+
+	if (cfg_num(c, g, s->name, false, s->min, s->max, &prior))
+		return -1;
+	for (i = 0; i < POL_MAX_REGIONS + 2; i++)
+		b->p_auth[i] = (float)prior;
+	return 0;
+}
+
+static void ps_show_def(const void *base, const struct pol_setting *s, char *buf, size_t size)
+{
+	snprintf(buf, size, "%g", s->def);
+}
+
+static const struct pol_setting ps_backend[] = {
+	E_STR(struct pol_backend, "name", name, true, "the HAProxy backend name (letters, digits, `_-.`), unique"),
+	E_STR(struct pol_backend, "account", account, true,
+	      "Stripe account id; backends sharing one share its budget and its pins"),
+	E_STR(struct pol_backend, "entity", entity, true, "legal entity, used by compliance rules"),
+	BYCODE_REQ("region", "string", "region of the entity (for cross-border fees)"),
+	BYCODE_REQ("currencies", "array of strings", "presentment currencies served (ISO 4217)"),
+	CUSTOM("settlement", 0, "array of strings", "", "currencies settled without conversion (default: `currencies`)",
+	       NULL, ps_show_none, 0),
+	BYCODE_REQ("fee_schedule", "string", "a `fee_schedules` name"),
+	E(struct pol_backend, PS_BOOL, "enabled", enabled, 0, 1, 1,
+	  "a disabled backend is used only by pinned requests or in panic"),
+	E(struct pol_backend, PS_BOOL, "connect", connect, 0, 1, 0, "a Connect platform: may serve unknown `Stripe-Account`s"),
+	E(struct pol_backend, PS_NUM, "latency_ms", latency_ms, 0, 600000, 300, "prior latency"),
+	{ "auth_rate", PS_CUSTOM, 0, 0, 1, 0.9, "prior P(authorised)", "0..1", "number", false, NULL, ps_auth_rate,
+	  ps_show_def, 0 },
+	BYCODE("auth_rates", "group", "`region = P` overrides of `auth_rate` by card region"),
+};
+
+const struct pol_section pol_sec_backend = { "backends", NULL, "a backend", ps_backend, N(ps_backend), NULL, true };
+
+static void ps_show_explore(const void *base, const struct pol_setting *s, char *buf, size_t size)
+{
+	snprintf(buf, size, "`learning.explore`");
+}
+
+static const struct pol_setting ps_class[] = {
+	E_STR(struct pol_class, "name", name, true, "unique; sent to HAProxy as `txn.pay.class`"),
+	E(struct pol_class, PS_INT, "priority", prio, -2047, 2047, 0, "HAProxy priority class, lower is served first"),
+	E(struct pol_class, PS_INT, "offset_ms", offset_ms, -524287, 524287, 0, "base priority offset"),
+	E(struct pol_class, PS_NUM, "reserve", reserve, 0, 0.9, 0,
+	  "share of every budget reserved for this class; the sum over classes ≤ 0.9"),
+	E(struct pol_class, PS_INT, "shed_order", shed_order, 1, 1000, 1, "1 is shed first"),
+	E(struct pol_class, PS_INT, "queue_ms", queue_ms, 0, 60000, 0,
+	  "how far over budget a request may be and still be let through (verdict `queue`) instead of refused; "
+	  "see below before raising it"),
+	/* -1 until the learning section is read: then learning.explore */
+	{ "explore", PS_NUM, offsetof(struct pol_class, explore), 0, 0.5, -1,
+	  "share of this class's decisions that may explore (Thompson draws); 0 = never", NULL, NULL, false, NULL,
+	  NULL, ps_show_explore, 0 },
+};
+
+const struct pol_section pol_sec_class = { "classes", NULL, "a class", ps_class, N(ps_class), NULL, true };
+
+const struct pol_section *const pol_sections[] = { &pol_sec_fee, &pol_sec_backend, &pol_sec_class, &pol_sec_agent, &pol_sec_pinning, &pol_sec_throttle,
 	&pol_sec_scoring, &pol_sec_breaker, &pol_sec_learning, &pol_sec_anomaly, &pol_sec_forecast,
 	&pol_sec_adaptive, &pol_sec_outcomes };
 const int pol_nsections = N(pol_sections);
@@ -697,7 +791,7 @@ static void ps_put(struct ps_out *o, const char *fmt, ...)
 
 static void ps_fmt_num(double v, char *buf, size_t size)
 {
-	if (v == (double)(long long)v && v > -1e15 && v < 1e15)
+	if (v == (double)(long long)v && v > -1e9 && v < 1e9)
 		snprintf(buf, size, "%lld", (long long)v);
 	else
 		snprintf(buf, size, "%g", v);
@@ -709,6 +803,8 @@ static const char *ps_type_name(const struct pol_setting *s)
 		return s->type;
 	if (s->kind == PS_BOOL)
 		return "bool";
+	if (s->kind == PS_STR)
+		return "string";
 	return ps_integer(s->kind) ? "int" : "number";
 }
 
@@ -729,7 +825,7 @@ static void ps_rows(struct ps_out *o, const struct pol_section *sec, const void 
 		}
 		if (s->required)
 			snprintf(def, sizeof(def), "required");
-		else if (s->kind == PS_CUSTOM)
+		else if (s->show)
 			s->show(base, s, def, sizeof(def));
 		else if (s->kind == PS_BOOL)
 			snprintf(def, sizeof(def), "%s", ps_load(s, base) != 0 ? "true" : "false");
@@ -738,6 +834,10 @@ static void ps_rows(struct ps_out *o, const struct pol_section *sec, const void 
 		ps_fmt_num(s->min, lo, sizeof(lo));
 		ps_fmt_num(s->max, hi, sizeof(hi));
 		snprintf(range, sizeof(range), "%s..%s", lo, hi);
+		if (s->kind == PS_STR)
+			snprintf(range, sizeof(range), "≤ %d bytes", (int)s->max - 1);
+		else if (s->kind == PS_BOOL)
+			range[0] = 0;
 		ps_put(o, "| `%s%s` | %s | %s | %s | %s |\n", prefix, s->name, ps_type_name(s), def,
 		       s->range ? s->range : range, s->doc);
 	}
@@ -758,7 +858,9 @@ static size_t ps_reference(const struct pol_section *const *secs, int n, bool he
 	if (!p)
 		return 0;
 	for (i = 0; i < n; i++) {
-		/* The defaults, as the loader gives them for a file without the section. */
+		/* The defaults, as the loader gives them for a file without the section (or an
+		 * element without the key). */
+		memset(p, 0, sizeof(*p));
 		pol_section_read(&c, NULL, secs[i], p);
 		if (headings)
 			ps_put(&o, "## `%s`\n\n", secs[i]->name);

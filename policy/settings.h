@@ -24,6 +24,7 @@ enum pol_set_kind {
 	PS_SEC_US,  /* number of seconds → uint64_t microseconds */
 	PS_MS_US,   /* integer of milliseconds → uint64_t microseconds */
 	PS_SHARE,   /* number 0..1 → uint32_t permille */
+	PS_STR,     /* string → char[max] at `off` (non-empty, NUL-terminated) */
 	PS_GROUP,   /* a nested group, read with `sub` at `off` */
 	PS_CUSTOM,  /* read by `parse` (lists, names, enums, derived fields) */
 };
@@ -56,7 +57,7 @@ struct pol_setting {
 	bool required;
 	const struct pol_section *sub;  /* PS_GROUP */
 	pol_set_parse_fn parse;    /* PS_CUSTOM; NULL: declared here, read by load.c itself */
-	pol_set_show_fn show;      /* PS_CUSTOM: the default as the reference shows it */
+	pol_set_show_fn show;      /* the default as the reference shows it (PS_CUSTOM; optional else) */
 	int aux;                   /* PS_CUSTOM: the parser's own argument */
 };
 
@@ -73,8 +74,7 @@ struct pol_section {
 /* Singleton sections and list elements, in the order of conf/README.md. */
 extern const struct pol_section pol_sec_agent, pol_sec_pinning, pol_sec_throttle, pol_sec_scoring,
 	pol_sec_breaker, pol_sec_learning, pol_sec_anomaly, pol_sec_forecast, pol_sec_adaptive,
-	pol_sec_outcomes, pol_sec_fee, pol_sec_fee_rate, pol_sec_backend, pol_sec_class,
-	pol_sec_throttle_account, pol_sec_throttle_endpoint;
+	pol_sec_outcomes, pol_sec_fee, pol_sec_backend, pol_sec_class;
 extern const struct pol_section *const pol_sections[];
 extern const int pol_nsections;
 

@@ -41,7 +41,7 @@ struct brk_cfg {
 	uint32_t failure_permille;    /* open at failures/calls >= this; 0 = off (500) */
 	uint32_t slow_permille;       /* open at slow/calls >= this; 0 = off (800) */
 	uint32_t consecutive;         /* open after this many failures in a row; 0 = off (5) */
-	uint64_t open_base_us;        /* first open time (30 s); doubles on each new trip */
+	uint64_t open_base_us;        /* first open time (20 s); doubles on each new trip */
 	uint64_t open_max_us;         /* cap on the open time, jitter included (300 s) */
 	uint32_t jitter_permille;     /* open time lengthened by up to this share (0) */
 	uint32_t probes;              /* half-open: a batch of this many probes (3), >= 1;

@@ -1,5 +1,5 @@
 /* policy-t.h: the loaded policy file, as plain immutable data. Types only.
- * Built by load.c (the only libconfig user), read by every other policy/ module.
+ * Built by load.c (through cfg.c, the only libconfig user), read by every other policy/ module.
  * Names are copied into fixed arrays so a policy is one allocation plus the agent's
  * strings, and nothing in it points into libconfig's tree. */
 #ifndef POLICY_T_H

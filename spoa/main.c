@@ -6,6 +6,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "settings.h"
 
 #ifndef PAYSPOA_VERSION
 #define PAYSPOA_VERSION "0.1.0"
@@ -17,13 +18,29 @@ static void usage(FILE *f)
 	"usage: payspoa -f FILE [-l ADDR]... [-w N] [-d]\n"
 	"       payspoa -c -f FILE\n"
 	"       payspoa -V\n"
+	"       payspoa --settings\n"
 	"  -f FILE  policy file (libconfig), e.g. conf/payspoa.conf\n"
 	"  -c       check the policy file and exit (0 valid, 1 with file:line errors)\n"
 	"  -l ADDR  listen on ADDR instead of the policy's listeners (repeatable):\n"
 	"           host:port, [ipv6]:port or unix:/path\n"
 	"  -w N     worker threads (overrides agent.workers)\n"
 	"  -d       foreground with debug logs\n"
-	"  -V       print the version\n");
+	"  -V       print the version\n"
+	"  --settings  print the reference of every policy setting (markdown, as in conf/README.md)\n");
+}
+
+/* --settings: the reference generated from the settings tables (policy/settings.c). */
+static int print_settings(void)
+{
+	size_t n = pol_settings_reference(NULL, 0);
+	char *buf = malloc(n + 1);
+
+	if (!buf)
+		return 1;
+	pol_settings_reference(buf, n + 1);
+	fputs(buf, stdout);
+	free(buf);
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -33,6 +50,8 @@ int main(int argc, char **argv)
 	char err[512];
 	int opt, check = 0, rc;
 
+	if (argc == 2 && strcmp(argv[1], "--settings") == 0)
+		return print_settings();
 	while ((opt = getopt(argc, argv, "f:cl:w:dVh")) != -1) {
 		switch (opt) {
 		case 'f': o.config = optarg; break;

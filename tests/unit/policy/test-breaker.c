@@ -53,6 +53,7 @@ static void run_steps(struct brk *b, const struct brk_cfg *c, const struct step 
 static void cfg_test(struct brk_cfg *c)
 {
 	brk_cfg_default(c);
+	c->open_base_us = 30000000; /* the tables below were written for a 30 s first open time */
 	ASSERT(brk_cfg_check(c) == NULL);
 }
 

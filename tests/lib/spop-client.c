@@ -350,3 +350,13 @@ const char *sc_ack_str(const struct sc_ack *a, const char *name)
 
 	return v && v->val.type == SPOP_DATA_STR ? v->sval : NULL;
 }
+
+size_t sc_notify_sample(uint8_t *buf, size_t size, uint64_t sid, uint64_t fid, unsigned n)
+{
+	struct spop_wbuf w = spop_wbuf_init(buf, size);
+	struct sc_payreq r;
+	char id[32], idem[65];
+
+	sc_payreq_sample(&r, n, id, idem);
+	return sc_notify_payreq(&w, sid, fid, &r);
+}

@@ -109,6 +109,10 @@ void sc_payreq_sample(struct sc_payreq *r, unsigned n, char id[32], char idem[65
 size_t sc_notify_payreq(struct spop_wbuf *w, uint64_t sid, uint64_t fid,
                         const struct sc_payreq *r);
 
+/* A NOTIFY frame holding the n-th sample pay-request (sc_payreq_sample), written into
+ * buf. Returns the frame's bytes or 0 when it does not fit. */
+size_t sc_notify_sample(uint8_t *buf, size_t size, uint64_t sid, uint64_t fid, unsigned n);
+
 /* --- ACK decoding ------------------------------------------------------------------ */
 
 struct sc_var {

@@ -74,13 +74,8 @@ static size_t hello(uint8_t *buf, size_t size, int64_t max_frame)
 /* A NOTIFY with one pay-request (the n-th sample payment). */
 static size_t notify(uint8_t *buf, size_t size, uint64_t sid, uint64_t fid, unsigned n)
 {
-	struct spop_wbuf w = spop_wbuf_init(buf, size);
-	struct sc_payreq r;
-	char id[32], idem[65];
-	size_t len;
+	size_t len = sc_notify_sample(buf, size, sid, fid, n);
 
-	sc_payreq_sample(&r, n, id, idem);
-	len = sc_notify_payreq(&w, sid, fid, &r);
 	ASSERT(len > 0);
 	return len;
 }

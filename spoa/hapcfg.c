@@ -17,8 +17,10 @@
 
 /* HAProxy's stick-table expiry is a 32-bit count of milliseconds: at most 24.8 days. */
 #define HAPCFG_EXPIRE_MAX_S  (24u * 86400u)
-/* and its size an unsigned 32-bit count: a larger need is capped (haproxy/README.md). */
-#define HAPCFG_SIZE_MAX      1073741824.0
+/* Entries per table at most: 2^24, about 3.5 GB at the ~210 bytes an entry takes
+ * (measured on 2.6: haproxy/README.md). Past its size a table drops its oldest entries,
+ * which is safer than an HAProxy that grows until the kernel kills it. */
+#define HAPCFG_SIZE_MAX      16777216.0
 /* The agent's SPOE backend (payspoa.spoe.conf, `use-backend`). */
 #define HAPCFG_SPOE_BACKEND  "spoe-payspoa"
 #define HAPCFG_TABLES        "payspoa_pins"
@@ -149,6 +151,14 @@ static void hapcfg_prefixes(FILE *f, const struct policy *p)
 		fprintf(f, " %s", p->pin.prefixes[i]);
 }
 
+/* Hours a pin survives in a table of n entries filled at `rate` keys/s, at most ttl_s. */
+static double hapcfg_hours(double n, double rate, uint32_t ttl_s)
+{
+	double s = rate > 0 ? n / rate : ttl_s;
+
+	return (s < ttl_s ? s : ttl_s) / 3600.0;
+}
+
 static void hapcfg_peers(FILE *f, const struct policy *p)
 {
 	double rate = hapcfg_rate(p);
@@ -172,15 +182,17 @@ static void hapcfg_peers(FILE *f, const struct policy *p)
 	"# here wins over payspoa's advice. The local peer hands the tables to the new process\n"
 	"# on a reload (haproxy -sf); it needs \"localpeer payspoa\" in global (or -L payspoa)\n"
 	"# and a free PAY_PEER_ADDR per HAProxy instance. Sized for every key the budgets admit\n"
-	"# over the TTL (%.0f req/s); entries are allocated as they are used; when a table is\n"
-	"# full, its oldest entries are dropped (haproxy/README.md).\n"
+	"# over the TTL (%.0f req/s), at most %.0f entries (~210 bytes each, allocated as\n"
+	"# used); when a table is full its oldest entries are dropped, so at the full budget\n"
+	"# rate a key keeps its pin for %.1f h and an object for %.1f h (haproxy/README.md).\n"
 	"peers " HAPCFG_TABLES "\n"
 	"\tpeer payspoa \"${PAY_PEER_ADDR}\"\n"
 	"\t# SHA-256 of Idempotency-Key (32 bytes) -> be_id, for pinning.idem_ttl_s\n"
 	"\ttable idem type binary len 32 size %.0f expire %us store gpt0\n"
 	"\t# object ids with the policy's prefixes -> be_id, for pinning.object_ttl_s%s\n"
 	"\ttable obj type string len 48 size %.0f expire %us store gpt0\n\n",
-	rate, idem_n, p->pin.idem_ttl_s,
+	rate, HAPCFG_SIZE_MAX, hapcfg_hours(idem_n, rate, p->pin.idem_ttl_s),
+	hapcfg_hours(obj_n, rate, obj_ttl), idem_n, p->pin.idem_ttl_s,
 	obj_ttl < p->pin.object_ttl_s ? " (at most 24 days in HAProxy)" : "", obj_n, obj_ttl);
 }
 

@@ -267,7 +267,11 @@ static void hapcfg_routing(FILE *f, const struct policy *p)
 	}
 	fprintf(f, "\tacl pay_known_backend var(txn.pay.backend) -m str");
 	hapcfg_names(f, p);
-	fprintf(f, "\n\tacl pay_pinned var(txn.pay_pin) -m int gt 0\n");
+	/* pinned to a backend that still exists (a pin to a vanished one routes nothing) */
+	fprintf(f, "\n\tacl pay_pinned var(txn.pay_pin) -m int");
+	for (i = 0; i < p->nbackends; i++)
+		fprintf(f, " %u", hapcfg_backend_id(p, i));
+	fprintf(f, "\n");
 	if (refused) {
 		fprintf(f, "\t# Currencies no backend may take under the compliance rules: refused without advice.\n"
 		        "\thttp-request deny deny_status 503 content-type application/json string %s hdr Retry-After 1 if !pay_pinned !pay_known_backend { var(txn.pay_cur) -m str",

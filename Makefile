@@ -2,6 +2,7 @@
 #   make            build ./payspoa, the bench programs and the payapi fixture
 #   make payapi     the emulated payment API alone (tests/payapi/; also payspoa-sim)
 #   make run        demo on loopback: emulated payment API + HAProxy + payspoa
+#   make haproxy-config  regenerate the policy's block in haproxy/haproxy.cfg, snippet.cfg
 #   make test       install missing Debian packages (as root), build, run every test layer
 #   make asan       unit + protocol tests under AddressSanitizer + UBSan
 #   make tsan       threaded tests under ThreadSanitizer
@@ -58,7 +59,7 @@ FOLDER_BIN   := $(foreach p,$(FOLDER_PROGS),$(BUILD)/$(subst :,/,$(p)))
 # its counters, not by every program that calls malloc.
 TEST_LIBS  := $(BUILD)/libpayspoa.a -lc $(BUILD)/libtest.a $(BUILD)/libpayspoa.a
 
-.PHONY: all run test deps deps-bench unit proto integ asan tsan fuzz bench bench-bin clean check-config unit-bin proto-bin
+.PHONY: haproxy-config all run test deps deps-bench unit proto integ asan tsan fuzz bench bench-bin clean check-config unit-bin proto-bin
 all: payspoa bench-bin
 
 payspoa: $(BUILD)/payspoa
@@ -120,7 +121,18 @@ run: deps all
 	bench/demo
 
 check-config: payspoa
-	./payspoa -c -f conf/payspoa.conf
+	./payspoa -c -f conf/payspoa.conf --haproxy haproxy/haproxy.cfg
+
+# haproxy/haproxy.cfg and snippet.cfg: the block between their BEGIN/END markers is
+# `payspoa haproxy-snippet -f conf/payspoa.conf`, rewritten here (its one writer);
+# tests/unit/spoa/test-hapcfg fails when they differ.
+haproxy-config: payspoa
+	@for f in haproxy/haproxy.cfg haproxy/snippet.cfg; do \
+		./payspoa haproxy-snippet -f conf/payspoa.conf >$$f.block || exit 1; \
+		awk -v blk=$$f.block '/^# ==== BEGIN payspoa haproxy-snippet/ { while ((getline l < blk) > 0) print l; skip = 1; next } \
+			skip && /^# ==== END payspoa haproxy-snippet/ { skip = 0; next } !skip' $$f >$$f.new && \
+		mv $$f.new $$f && rm -f $$f.block && echo "$$f: block regenerated"; \
+	done
 
 # --- tests ------------------------------------------------------------------------
 # deps: install what the tests need from Debian (root) or say exactly what to install.

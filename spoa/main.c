@@ -1,10 +1,12 @@
 /* main.c: command line. Everything else lives in daemon.c (process) and worker.c. */
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "daemon.h"
+#include "hapcfg.h"
 #include "log.h"
 #include "settings.h"
 
@@ -16,11 +18,16 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 	"usage: payspoa -f FILE [-l ADDR]... [-w N] [-d]\n"
-	"       payspoa -c -f FILE\n"
+	"       payspoa -c -f FILE [--haproxy HAPROXY_CFG]\n"
+	"       payspoa haproxy-snippet -f FILE\n"
 	"       payspoa -V\n"
 	"       payspoa --settings\n"
 	"  -f FILE  policy file (libconfig), e.g. conf/payspoa.conf\n"
 	"  -c       check the policy file and exit (0 valid, 1 with file:line errors)\n"
+	"  --haproxy HAPROXY_CFG  with -c: also report the policy backends HAPROXY_CFG lacks\n"
+	"           and its backends the policy does not know (exit 1 if any)\n"
+	"  haproxy-snippet  print the HAProxy lines generated from the policy (pin tables,\n"
+	"           per-currency defaults, routing, backends; haproxy/README.md)\n"
 	"  -l ADDR  listen on ADDR instead of the policy's listeners (repeatable):\n"
 	"           host:port, [ipv6]:port or unix:/path\n"
 	"  -w N     worker threads (overrides agent.workers)\n"
@@ -43,8 +50,34 @@ static int print_settings(void)
 	return 0;
 }
 
+/* haproxy-snippet -f FILE: the generated block on stdout (hapcfg.c). */
+static int print_snippet(int argc, char **argv)
+{
+	struct policy *p;
+	char err[512];
+	int rc;
+
+	if (argc != 4 || strcmp(argv[2], "-f") != 0) {
+		usage(stderr);
+		return 2;
+	}
+	p = pol_load(argv[3], err, sizeof(err));
+	if (!p) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	rc = hapcfg_write(stdout, p, argv[3]) < 0 || fflush(stdout) != 0;
+	pol_free(p);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
+	static const struct option longopts[] = {
+		{ "haproxy", required_argument, NULL, 'H' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *haproxy_cfg = NULL;
 	struct daemon_opts o = { 0 };
 	struct daemon *d;
 	char err[512];
@@ -52,7 +85,9 @@ int main(int argc, char **argv)
 
 	if (argc == 2 && strcmp(argv[1], "--settings") == 0)
 		return print_settings();
-	while ((opt = getopt(argc, argv, "f:cl:w:dVh")) != -1) {
+	if (argc >= 2 && strcmp(argv[1], "haproxy-snippet") == 0)
+		return print_snippet(argc, argv);
+	while ((opt = getopt_long(argc, argv, "f:cl:w:dVh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'f': o.config = optarg; break;
 		case 'c': check = 1; break;
@@ -65,12 +100,13 @@ int main(int argc, char **argv)
 			break;
 		case 'w': o.workers = atoi(optarg); break;
 		case 'd': o.debug = 1; break;
+		case 'H': haproxy_cfg = optarg; break;
 		case 'V': printf("payspoa %s\n", PAYSPOA_VERSION); return 0;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
-	if (!o.config || optind != argc) {
+	if (!o.config || optind != argc || (haproxy_cfg && !check)) {
 		usage(stderr);
 		return 2;
 	}
@@ -81,9 +117,12 @@ int main(int argc, char **argv)
 			fprintf(stderr, "%s\n", err);
 			return 1;
 		}
-		pol_free(p);
 		printf("%s: valid\n", o.config);
-		return 0;
+		rc = haproxy_cfg ? hapcfg_check(stdout, p, haproxy_cfg) : 0;
+		pol_free(p);
+		if (haproxy_cfg && rc == 0)
+			printf("%s: every backend matches the policy\n", haproxy_cfg);
+		return rc != 0;
 	}
 	if (o.debug)
 		log_set_level(LOG_LVL_DEBUG);

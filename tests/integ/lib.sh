@@ -223,12 +223,16 @@ start_payspoa() {
 }
 
 # start_haproxy NAME HTTP_PORT US_PORT EU_PORT AGENT_PORT [VAR=VALUE...]: haproxy in the
-# foreground with haproxy/haproxy.cfg; the stats socket is $T/NAME.sock.
+# foreground with haproxy/haproxy.cfg; the stats socket is $T/NAME.sock; the pin tables'
+# local peer gets a port of its own (HAP_PEER[NAME]), so instances never share tables.
+declare -A HAP_PEER=()
 start_haproxy() {
-	local name=$1 http=$2 us=$3 eu=$4 agent=$5
+	local name=$1 http=$2 us=$3 eu=$4 agent=$5 peer
 	shift 5
+	alloc_port peer
+	HAP_PEER[$name]=$peer
 	start_bg "$name" env PAY_HTTP_ADDR="127.0.0.1:$http" PAY_US_ADDR="127.0.0.1:$us" \
-		PAY_EU_ADDR="127.0.0.1:$eu" PAY_AGENT_ADDR="127.0.0.1:$agent" \
+		PAY_EU_ADDR="127.0.0.1:$eu" PAY_AGENT_ADDR="127.0.0.1:$agent" PAY_PEER_ADDR="127.0.0.1:$peer" \
 		PAY_STATS_SOCK="$T/$name.sock" PAY_LOG_LEVEL=notice PAY_FAIL_CLOSED=0 "$@" \
 		"$HAPROXY_BIN" -db -f haproxy/haproxy.cfg && wait_port "$name" "$http"
 }

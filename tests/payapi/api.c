@@ -733,8 +733,13 @@ void pa_handle(struct pa_resp *rs, const struct pa_req *rq)
 	}
 	if (pa_fault_lock(rs))
 		return;
-	if (!pa_fault_error(rs))
+	if (!pa_fault_error(rs)) {
+		uint64_t objects = pa.st.objects;
+
 		pa_route(rs, rq, acct);
+		if (use_idem && pa.st.objects > objects && rs->status / 100 == 2)
+			pa_keylog_add(rq->idem, rq->idem_len);
+	}
 	/* Stripe saves a result once the endpoint started executing, 5xx included; failed
 	 * validation (400) is not saved. */
 	if (use_idem && !rs->body.full && rs->status != 400)

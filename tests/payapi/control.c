@@ -47,6 +47,35 @@ static void pa_stats_json(struct pa_jw *w)
 	       s->bad_requests, s->connections, pa.nconn, s->objects);
 }
 
+/* GET /__payapi/keys[?prefix=P]: the key log (payapi.h), oldest first, only the keys that
+ * start with P. Keys that would not fit in one answer are left out and "truncated" says so. */
+static void pa_keys_json(struct pa_jw *w, const struct pa_req *rq)
+{
+	char prefix[PA_KEYLOG_LEN + 1];
+	int plen = pa_param(rq->query, rq->query_len, "prefix", prefix, sizeof(prefix));
+	size_t i, n, count = pa_keylog_count(), listed = 0;
+	bool truncated = false;
+
+	if (plen < 0)
+		plen = 0;
+	jw_fmt(w, "{\"instance\":\"%s\",\"keys\":[", pa.name);
+	for (i = 0; i < count; i++) {
+		const char *k = pa_keylog_get(i, &n);
+
+		if (n < (size_t)plen || memcmp(k, prefix, (size_t)plen) != 0)
+			continue;
+		/* room for this key escaped (6 bytes a character at worst) and the tail */
+		if (w->len + 6 * n + 64 > w->cap) {
+			truncated = true;
+			break;
+		}
+		if (listed++)
+			jw_raw(w, ",", 1);
+		jw_qstr(w, k, n);
+	}
+	jw_fmt(w, "],\"count\":%zu,\"truncated\":%s}", listed, truncated ? "true" : "false");
+}
+
 /* One knob of POST /__payapi/mode: an integer in [min, max] (ratio: a number in [0, 1])
  * stored into *u or *r when present. false: answered 400. */
 static bool pa_knob(struct pa_resp *rs, const struct pa_req *rq, const char *name,
@@ -135,6 +164,8 @@ void pa_control(struct pa_resp *rs, const struct pa_req *rq)
 		memset(&pa.st, 0, sizeof(pa.st));
 		pa.st.connections = conns;
 		pa_stats_json(&rs->body);
+	} else if (pa_eq(p, n, "keys") && rq->method == PA_GET) {
+		pa_keys_json(&rs->body, rq);
 	} else if (pa_eq(p, n, "health") && rq->method == PA_GET) {
 		jw_fmt(&rs->body, "{\"status\":\"ok\",\"instance\":\"%s\"}", pa.name);
 	} else {

@@ -26,6 +26,8 @@
 #define PA_LIST_SCAN   20000   /* newest objects a list call looks at */
 #define PA_ID_LEN      24      /* characters after the prefix, like Stripe's */
 #define PA_NAME_MAX    32
+#define PA_KEYLOG_CAP  16384   /* idempotency keys that created objects, newest kept */
+#define PA_KEYLOG_LEN  64      /* bytes of each key kept (longer keys are cut) */
 #define PA_FNV_BASIS   0xcbf29ce484222325ULL
 
 /* ---- form.c: strings, numbers, form and query parameters ----------------------------- */
@@ -176,6 +178,12 @@ struct pa_idem *pa_idem_find(uint64_t k1, uint64_t k2);
 /* Saves a response for replay (a copy; bodies above PA_IDEM_BODY are not kept). */
 void pa_idem_store(uint64_t k1, uint64_t k2, uint64_t req, unsigned status,
                    uint8_t should_retry, const char *body, size_t len);
+
+/* The key log (GET /__payapi/keys): the Idempotency-Key of every executed (not replayed)
+ * request that created an object here, in order, the newest PA_KEYLOG_CAP kept. */
+void pa_keylog_add(const char *key, size_t n);
+size_t pa_keylog_count(void);                    /* keys kept, at most PA_KEYLOG_CAP */
+const char *pa_keylog_get(size_t i, size_t *n);  /* i-th kept key, oldest first */
 
 /* ---- http.c: requests and responses on buffers ---------------------------------------- */
 

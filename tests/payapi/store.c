@@ -167,6 +167,35 @@ struct pa_obj *pa_obj_new(enum pa_type type, uint64_t acct, const struct pa_obj 
 	return o;
 }
 
+static struct {
+	char key[PA_KEYLOG_CAP][PA_KEYLOG_LEN];
+	uint8_t len[PA_KEYLOG_CAP];
+	uint64_t seq;                 /* keys ever added; next slot = seq % cap */
+} pa_keylog;
+
+void pa_keylog_add(const char *key, size_t n)
+{
+	size_t slot = (size_t)(pa_keylog.seq++ % PA_KEYLOG_CAP);
+
+	if (n > PA_KEYLOG_LEN)
+		n = PA_KEYLOG_LEN;
+	memcpy(pa_keylog.key[slot], key, n);
+	pa_keylog.len[slot] = (uint8_t)n;
+}
+
+size_t pa_keylog_count(void)
+{
+	return pa_keylog.seq < PA_KEYLOG_CAP ? (size_t)pa_keylog.seq : PA_KEYLOG_CAP;
+}
+
+const char *pa_keylog_get(size_t i, size_t *n)
+{
+	size_t slot = (size_t)((pa_keylog.seq - pa_keylog_count() + i) % PA_KEYLOG_CAP);
+
+	*n = pa_keylog.len[slot];
+	return pa_keylog.key[slot];
+}
+
 struct pa_idem *pa_idem_find(uint64_t k1, uint64_t k2)
 {
 	uint32_t i = pa.idem_bucket[k1 & (PA_IDEM_CAP * 2 - 1)];

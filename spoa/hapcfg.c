@@ -1,0 +1,436 @@
+/* hapcfg.c: writes the HAProxy lines that a policy implies (payspoa haproxy-snippet) and
+ * checks an HAProxy file's backends against a policy. Reads a loaded policy only; never
+ * runs in the daemon.
+ *
+ * What the generated block does, and why, is explained once in haproxy/README.md
+ * ("Generated from the policy", "Pins in HAProxy"); the comments it prints are the short
+ * form. The same text must parse without a warning on HAProxy 2.6 and 3.x, so it uses
+ * only keywords both document: peers/peer/table, track-sc0..2 and sc-set-gpt0 in
+ * http-response (2.6 has three sticky counters), table_gpt0, field, json_query, nbsrv. */
+#include <ctype.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cost.h"
+#include "hapcfg.h"
+
+/* HAProxy's stick-table expiry is a 32-bit count of milliseconds: at most 24.8 days. */
+#define HAPCFG_EXPIRE_MAX_S  (24u * 86400u)
+/* Entries per table at most: 2^24, about 3.5 GB at the ~210 bytes an entry takes
+ * (measured on 2.6: haproxy/README.md). Past its size a table drops its oldest entries,
+ * which is safer than an HAProxy that grows until the kernel kills it. */
+#define HAPCFG_SIZE_MAX      16777216.0
+/* The agent's SPOE backend (payspoa.spoe.conf, `use-backend`). */
+#define HAPCFG_SPOE_BACKEND  "spoe-payspoa"
+#define HAPCFG_TABLES        "payspoa_pins"
+
+static const char hapcfg_fail_closed_body[] =
+	"'{\"error\":{\"type\":\"api_error\",\"code\":\"routing_unavailable\","
+	"\"message\":\"Payment routing is unavailable; retry later.\"}}'";
+
+/* FNV-1a, 32 bits. */
+static uint32_t hapcfg_fnv(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	while (*s)
+		h = (h ^ (uint8_t)*s++) * 16777619u;
+	return h;
+}
+
+/* Ids live in [10000, 1009999]: above the small ids HAProxy gives other sections by
+ * itself, within the 32-bit gpt0 and the int of a proxy id. Two names that land on the
+ * same id: the later one in policy order takes the next free one (the loader keeps at
+ * most POL_MAX_BACKENDS, so the probe ends). */
+#define HAPCFG_ID_BASE  10000u
+#define HAPCFG_ID_SPAN  1000000u
+
+uint32_t hapcfg_backend_id(const struct policy *p, int b)
+{
+	uint32_t id = HAPCFG_ID_BASE + hapcfg_fnv(p->backends[b].name) % HAPCFG_ID_SPAN;
+	int i;
+
+again:
+	for (i = 0; i < b; i++)
+		if (hapcfg_backend_id(p, i) == id) {
+			id = id + 1 == HAPCFG_ID_BASE + HAPCFG_ID_SPAN ? HAPCFG_ID_BASE : id + 1;
+			goto again;
+		}
+	return id;
+}
+
+/* The environment variable holding backend b's server address: PAY_BE_<NAME>_ADDR,
+ * the name upper-cased with every other character than [A-Z0-9] turned into '_'. */
+static void hapcfg_addr_var(const char *name, char *out, size_t cap)
+{
+	size_t n = (size_t)snprintf(out, cap, "PAY_BE_");
+
+	for (; *name && n + 6 < cap; name++)
+		out[n++] = isalnum((unsigned char)*name) ? (char)toupper((unsigned char)*name) : '_';
+	snprintf(out + n, cap - n, "_ADDR");
+}
+
+static void hapcfg_currency(uint32_t v, char out[4])
+{
+	out[0] = (char)(v >> 16);
+	out[1] = (char)(v >> 8);
+	out[2] = (char)v;
+	out[3] = '\0';
+}
+
+/* Backends the compliance rules allow for currency c whatever the card. HAProxy does not
+ * know the card's region, so a rule limited to some regions is applied as if the card
+ * were from one of them (the stricter choice); if that leaves nothing, only the rules
+ * for every region apply. */
+static uint64_t hapcfg_allowed(const struct policy *p, int c, bool with_regional)
+{
+	uint64_t allowed = ~0ULL;
+	int i;
+
+	for (i = 0; i < p->ncompliance; i++) {
+		const struct pol_compliance *r = &p->compliance[i];
+
+		if (r->regions && !with_regional)
+			continue;
+		if (r->currencies && !(r->currencies & (1ULL << c)))
+			continue;
+		allowed &= r->allowed;
+	}
+	return allowed;
+}
+
+/* The backend a request in currency c goes to without advice: among the enabled backends
+ * that serve c and that compliance allows, the one with the lowest fee for a domestic
+ * card (the card's region is the backend's) at the policy's nominal amount; policy order
+ * breaks ties. -1: no backend may take c. */
+static int hapcfg_preferred(const struct policy *p, int c)
+{
+	uint64_t serve = 0, cand;
+	double best = 0;
+	int i, pick = -1;
+
+	for (i = 0; i < p->nbackends; i++)
+		if (p->backends[i].enabled && (p->backends[i].currencies & (1ULL << c)))
+			serve |= 1ULL << i;
+	cand = serve & hapcfg_allowed(p, c, true);
+	if (!cand)
+		cand = serve & hapcfg_allowed(p, c, false);
+	for (i = 0; i < p->nbackends; i++) {
+		const struct pol_backend *b = &p->backends[i];
+		double fee;
+
+		if (!(cand & (1ULL << i)))
+			continue;
+		fee = cost_fee(&p->fees[b->fee], b, p->score.nominal_amount, b->region,
+		               POL_FUND_ANY, c);
+		if (pick < 0 || fee < best) {
+			pick = i;
+			best = fee;
+		}
+	}
+	return pick;
+}
+
+/* Requests per second the policy's account budgets admit in all (the pin tables' rate). */
+static double hapcfg_rate(const struct policy *p)
+{
+	double r = 0;
+	int i;
+
+	for (i = 0; i < p->naccounts; i++)
+		r += p->accounts[i].budget.rate;
+	return r > 0 ? r : p->thr.account.rate;
+}
+
+static void hapcfg_prefixes(FILE *f, const struct policy *p)
+{
+	int i;
+
+	for (i = 0; i < p->pin.nprefixes; i++)
+		fprintf(f, " %s", p->pin.prefixes[i]);
+}
+
+/* Hours a pin survives in a table of n entries filled at `rate` keys/s, at most ttl_s. */
+static double hapcfg_hours(double n, double rate, uint32_t ttl_s)
+{
+	double s = rate > 0 ? n / rate : ttl_s;
+
+	return (s < ttl_s ? s : ttl_s) / 3600.0;
+}
+
+static void hapcfg_peers(FILE *f, const struct policy *p)
+{
+	double rate = hapcfg_rate(p);
+	uint32_t obj_ttl = p->pin.object_ttl_s;
+	double idem_n = rate * p->pin.idem_ttl_s, obj_n;
+
+	if (obj_ttl > HAPCFG_EXPIRE_MAX_S)
+		obj_ttl = HAPCFG_EXPIRE_MAX_S;
+	obj_n = rate * obj_ttl;
+	if (idem_n > HAPCFG_SIZE_MAX)
+		idem_n = HAPCFG_SIZE_MAX;
+	if (obj_n > HAPCFG_SIZE_MAX)
+		obj_n = HAPCFG_SIZE_MAX;
+	if (idem_n < 1024)
+		idem_n = 1024;
+	if (obj_n < 1024)
+		obj_n = 1024;
+	fprintf(f,
+	"# HAProxy-side pins: the backend (be_id) that first answered an idempotency key or an\n"
+	"# object, kept even when payspoa is down or late. Read on every request: a pin found\n"
+	"# here wins over payspoa's advice. The local peer hands the tables to the new process\n"
+	"# on a reload (haproxy -sf); it needs \"localpeer payspoa\" in global (or -L payspoa)\n"
+	"# and a free PAY_PEER_ADDR per HAProxy instance. Sized for every key the budgets admit\n"
+	"# over the TTL (%.0f req/s), at most %.0f entries (~210 bytes each, allocated as\n"
+	"# used); when a table is full its oldest entries are dropped, so at the full budget\n"
+	"# rate a key keeps its pin for %.1f h and an object for %.1f h (haproxy/README.md).\n"
+	"peers " HAPCFG_TABLES "\n"
+	"\tpeer payspoa \"${PAY_PEER_ADDR}\"\n"
+	"\t# SHA-256 of Idempotency-Key (32 bytes) -> be_id, for pinning.idem_ttl_s\n"
+	"\ttable idem type binary len 32 size %.0f expire %us store gpt0\n"
+	"\t# object ids with the policy's prefixes -> be_id, for pinning.object_ttl_s%s\n"
+	"\ttable obj type string len 48 size %.0f expire %us store gpt0\n\n",
+	rate, HAPCFG_SIZE_MAX, hapcfg_hours(idem_n, rate, p->pin.idem_ttl_s),
+	hapcfg_hours(obj_n, rate, obj_ttl), idem_n, p->pin.idem_ttl_s,
+	obj_ttl < p->pin.object_ttl_s ? " (at most 24 days in HAProxy)" : "", obj_n, obj_ttl);
+}
+
+static void hapcfg_frontend_head(FILE *f, const struct policy *p)
+{
+	fprintf(f,
+	"frontend payments\n"
+	"\tbind \"${PAY_HTTP_ADDR}\"\n"
+	"\t# Correlates pay-request and pay-response (never the stream id: 3.1+ reuses them).\n"
+	"\tunique-id-format %%[uuid()]\n"
+	"\t# req.body_param(...) reads the form-encoded body: buffer it.\n"
+	"\toption http-buffer-request\n"
+	"\tfilter spoe engine payspoa config payspoa.spoe.conf\n\n"
+	"\t# 1. Ask payspoa. On error or timeout nothing is set but txn.pay.error.\n"
+	"\thttp-request send-spoe-group payspoa pay-request\n"
+	"\t# Fail closed (PAY_FAIL_CLOSED=1): no advice -> 503 instead of the fallbacks below.\n"
+	"\thttp-request deny deny_status 503 content-type application/json string %s hdr Retry-After 1 if { env(PAY_FAIL_CLOSED) -m str 1 } !{ var(txn.pay.verdict) -m found }\n\n"
+	"\t# 2. Shed: 429 with Retry-After, shaped like a Stripe error so SDKs understand it.\n"
+	"\thttp-request deny deny_status 429 content-type application/json string '{\"error\":{\"type\":\"invalid_request_error\",\"code\":\"rate_limit\",\"message\":\"Request shed by payspoa; retry after the delay in Retry-After.\"}}' hdr Retry-After %%[var(txn.pay.retry_after,1)] if { var(txn.pay.verdict) -m str reject }\n\n"
+	"\t# 3. Priority in the backend queue: lower class first; the offset (ms) delays.\n"
+	"\thttp-request set-priority-class var(txn.pay.prio) if { var(txn.pay.prio) -m found }\n"
+	"\thttp-request set-priority-offset var(txn.pay.offset) if { var(txn.pay.offset) -m found }\n"
+	"\t# Start of the upstream round trip, for pay-response's latency_ms.\n"
+	"\thttp-request set-var(txn.pay_t0) date(0,ms)\n\n",
+	hapcfg_fail_closed_body);
+
+	fprintf(f,
+	"\t# 4. The request's keys: the idempotency hash (as pay-request sends it, binary here),\n"
+	"\t# the object in the path (/v1/<collection>/<id>[/...]) or else in the form body, and\n"
+	"\t# the currency; then the pins the tables hold for them (the object's first).\n"
+	"\tacl pay_obj_path path,field(4,/) -m beg");
+	hapcfg_prefixes(f, p);
+	fprintf(f,
+	"\n\thttp-request set-var(txn.pay_idem) req.hdr(Idempotency-Key),sha2(256) if { req.hdr(Idempotency-Key) -m found }\n"
+	"\thttp-request set-var(txn.pay_obj) path,field(4,/) if { path_beg /v1/ } pay_obj_path\n");
+	{
+		static const char *const body_keys[] = { "payment_intent", "charge", "customer" };
+		size_t k;
+
+		for (k = 0; k < sizeof(body_keys) / sizeof(body_keys[0]); k++) {
+			fprintf(f, "\thttp-request set-var(txn.pay_obj) req.body_param(%s) if !{ var(txn.pay_obj) -m found } { req.body_param(%s) -m beg",
+			        body_keys[k], body_keys[k]);
+			hapcfg_prefixes(f, p);
+			fprintf(f, " }\n");
+		}
+	}
+	fprintf(f,
+	"\thttp-request set-var(txn.pay_cur) req.body_param(currency),lower if { req.body_param(currency) -m found }\n"
+	"\thttp-request set-var(txn.pay_pin) var(txn.pay_obj),table_gpt0(" HAPCFG_TABLES "/obj) if { var(txn.pay_obj) -m found }\n"
+	"\thttp-request set-var(txn.pay_pin) var(txn.pay_idem),table_gpt0(" HAPCFG_TABLES "/idem) if !{ var(txn.pay_pin) -m int gt 0 } { var(txn.pay_idem) -m found }\n");
+}
+
+/* The known-backend list, as ACL patterns. */
+static void hapcfg_names(FILE *f, const struct policy *p)
+{
+	int i;
+
+	for (i = 0; i < p->nbackends; i++)
+		fprintf(f, " %s", p->backends[i].name);
+}
+
+static void hapcfg_routing(FILE *f, const struct policy *p)
+{
+	int pref[POL_MAX_CURRENCIES];
+	char code[4];
+	bool refused = false;
+	int c, i;
+
+	for (c = 0; c < p->ncurrencies; c++) {
+		pref[c] = hapcfg_preferred(p, c);
+		refused |= pref[c] < 0;
+	}
+	fprintf(f, "\tacl pay_known_backend var(txn.pay.backend) -m str");
+	hapcfg_names(f, p);
+	/* pinned to a backend that still exists (a pin to a vanished one routes nothing) */
+	fprintf(f, "\n\tacl pay_pinned var(txn.pay_pin) -m int");
+	for (i = 0; i < p->nbackends; i++)
+		fprintf(f, " %u", hapcfg_backend_id(p, i));
+	fprintf(f, "\n");
+	if (refused) {
+		fprintf(f, "\t# Currencies no backend may take under the compliance rules: refused without advice.\n"
+		        "\thttp-request deny deny_status 503 content-type application/json string %s hdr Retry-After 1 if !pay_pinned !pay_known_backend { var(txn.pay_cur) -m str",
+		        hapcfg_fail_closed_body);
+		for (c = 0; c < p->ncurrencies; c++)
+			if (pref[c] < 0) {
+				hapcfg_currency(p->currencies[c], code);
+				fprintf(f, " %s", code);
+			}
+		fprintf(f, " }\n");
+	}
+	fprintf(f,
+	"\n\t# 5. Route, first match wins: (a) a pin in the tables, which records where the first\n"
+	"\t# attempt really went (payspoa's advice may come from a decision HAProxy ignored);\n"
+	"\t# (b) payspoa's advice, only to a backend listed here; (c) without usable advice, the\n"
+	"\t# backend the policy prefers for the currency (compliance kept: cheapest for a\n"
+	"\t# domestic card); (d) default_backend for requests without a currency.\n");
+	for (i = 0; i < p->nbackends; i++)
+		fprintf(f, "\tuse_backend %s if { var(txn.pay_pin) -m int %u }\n",
+		        p->backends[i].name, hapcfg_backend_id(p, i));
+	fprintf(f, "\tuse_backend %%[var(txn.pay.backend)] if pay_known_backend\n");
+	for (i = 0; i < p->nbackends; i++) {
+		bool any = false;
+
+		for (c = 0; c < p->ncurrencies; c++) {
+			if (pref[c] != i)
+				continue;
+			if (!any)
+				fprintf(f, "\tuse_backend %s if { var(txn.pay_cur) -m str", p->backends[i].name);
+			any = true;
+			hapcfg_currency(p->currencies[c], code);
+			fprintf(f, " %s", code);
+		}
+		if (any)
+			fprintf(f, " }\n");
+	}
+	fprintf(f, "\tdefault_backend %s\n\n", p->backends[p->default_backend].name);
+}
+
+static void hapcfg_response(FILE *f, const struct policy *p)
+{
+	fprintf(f,
+	"\t# 6. After the upstream answered (HAProxy's own 502/503/504 run no http-response\n"
+	"\t# rule). wait-for-body lets HAProxy read the JSON fields.\n"
+	"\thttp-response wait-for-body time 1s\n"
+	"\t# Record the backend really used (be_id), whatever payspoa advised, first writer\n"
+	"\t# wins: the idempotency key on every answer, the object of the request and the\n"
+	"\t# object created ($.id) on a 2xx. Sticky counters sc0-sc2 are used here.\n"
+	"\tacl pay_backend_used be_name -m str");
+	hapcfg_names(f, p);
+	fprintf(f,
+	"\n\thttp-response track-sc0 var(txn.pay_idem) table " HAPCFG_TABLES "/idem if pay_backend_used { var(txn.pay_idem) -m found } !{ var(txn.pay_idem),table_gpt0(" HAPCFG_TABLES "/idem) -m int gt 0 }\n"
+	"\thttp-response sc-set-gpt0(0) be_id if { sc0_get_gpt0 -m int 0 }\n"
+	"\thttp-response track-sc1 var(txn.pay_obj) table " HAPCFG_TABLES "/obj if pay_backend_used { status 200:299 } { var(txn.pay_obj) -m found } !{ var(txn.pay_obj),table_gpt0(" HAPCFG_TABLES "/obj) -m int gt 0 }\n"
+	"\thttp-response sc-set-gpt0(1) be_id if { sc1_get_gpt0 -m int 0 }\n"
+	"\thttp-response set-var(txn.pay_new) res.body,json_query('$.id') if pay_backend_used { status 200:299 }\n"
+	"\thttp-response track-sc2 var(txn.pay_new) table " HAPCFG_TABLES "/obj if { var(txn.pay_new) -m beg");
+	hapcfg_prefixes(f, p);
+	fprintf(f,
+	" } !{ var(txn.pay_new),table_gpt0(" HAPCFG_TABLES "/obj) -m int gt 0 }\n"
+	"\thttp-response sc-set-gpt0(2) be_id if { sc2_get_gpt0 -m int 0 }\n"
+	"\t# Report the outcome, after every rule whose variables it reads: when payspoa\n"
+	"\t# decided, and also when it did not (late) while its server is UP, so that it learns\n"
+	"\t# the backend really used; a late agent may hold such a response up to its\n"
+	"\t# timeout processing once more. A DOWN agent costs nothing.\n"
+	"\thttp-response send-spoe-group payspoa pay-response if { var(txn.pay.verdict) -m found } || { nbsrv(" HAPCFG_SPOE_BACKEND ") gt 0 }\n\n"
+	"\t# What payspoa advised and what HAProxy did, for the demo and the tests (drop these\n"
+	"\t# where clients must not see them). http-after-response also covers 429/503.\n");
+	{
+		static const char *const hdrs[][2] = {
+			{ "X-Pay-Backend", "pay.backend" }, { "X-Pay-Class", "pay.class" },
+			{ "X-Pay-Verdict", "pay.verdict" }, { "X-Pay-Reason", "pay.reason" },
+			{ "X-Pay-Decision", "pay.decision" }, { "X-Pay-Prio", "pay.prio" },
+			{ "X-Pay-Error", "pay.error" }, { "X-Pay-Pin", "pay_pin" },
+		};
+		size_t k;
+
+		for (k = 0; k < sizeof(hdrs) / sizeof(hdrs[0]); k++)
+			fprintf(f, "\thttp-after-response set-header %s %%[var(txn.%s)] if { var(txn.%s) -m found }\n",
+			        hdrs[k][0], hdrs[k][1], hdrs[k][1]);
+	}
+	fprintf(f, "\thttp-after-response set-header X-Pay-Served-By %%[be_name]\n\n");
+}
+
+static void hapcfg_backends(FILE *f, const struct policy *p)
+{
+	char var[POL_NAME_MAX + 16];
+	int i;
+
+	fprintf(f,
+	"# The payment backends, one per policy backend. The id is derived from the name and is\n"
+	"# what the pin tables store: never change it by hand. maxconn makes requests queue\n"
+	"# (priorities matter only then). Never add \"option redispatch\" or retry-on beyond\n"
+	"# conn-failure: a POST that reached an account must not be sent to another.\n");
+	for (i = 0; i < p->nbackends; i++) {
+		hapcfg_addr_var(p->backends[i].name, var, sizeof(var));
+		fprintf(f, "backend %s\n\tid %u\n\tserver %s \"${%s}\" check inter 2s maxconn 128\n\n",
+		        p->backends[i].name, hapcfg_backend_id(p, i), p->backends[i].name, var);
+	}
+}
+
+int hapcfg_write(FILE *f, const struct policy *p, const char *source)
+{
+	fprintf(f, HAPCFG_BEGIN " (from %s; do not edit) ====\n"
+	        "# Regenerate with: payspoa haproxy-snippet -f %s\n\n", source, source);
+	hapcfg_peers(f, p);
+	hapcfg_frontend_head(f, p);
+	hapcfg_routing(f, p);
+	hapcfg_response(f, p);
+	hapcfg_backends(f, p);
+	fprintf(f, HAPCFG_END " ====\n");
+	return ferror(f) ? -1 : 0;
+}
+
+/* ---- payspoa -c --haproxy FILE ----------------------------------------------------- */
+
+#define HAPCFG_MAX_FILE_BACKENDS 1024
+
+int hapcfg_check(FILE *out, const struct policy *p, const char *path)
+{
+	static char names[HAPCFG_MAX_FILE_BACKENDS][POL_NAME_MAX + 2];
+	char line[4096];
+	int n = 0, bad = 0, i, j;
+	FILE *in = fopen(path, "r");
+
+	if (!in) {
+		fprintf(out, "%s: cannot read\n", path);
+		return -1;
+	}
+	/* Section headers only: "backend NAME" or "listen NAME" at the start of a line
+	 * (a listen section is a backend too). */
+	while (fgets(line, sizeof(line), in)) {
+		char kw[16], name[POL_NAME_MAX + 2];
+
+		if (sscanf(line, "%15s %64s", kw, name) != 2 || line[0] == ' ' || line[0] == '\t')
+			continue;
+		if (strcmp(kw, "backend") && strcmp(kw, "listen"))
+			continue;
+		if (strcmp(name, HAPCFG_SPOE_BACKEND) == 0 || n == HAPCFG_MAX_FILE_BACKENDS)
+			continue;
+		snprintf(names[n++], sizeof(names[0]), "%s", name);
+	}
+	fclose(in);
+	for (i = 0; i < p->nbackends; i++) {
+		for (j = 0; j < n && strcmp(names[j], p->backends[i].name); j++)
+			;
+		if (j == n) {
+			fprintf(out, "%s: backend '%s' of the policy (%s:%d) is missing\n", path,
+			        p->backends[i].name, p->file, p->backends[i].line);
+			bad++;
+		}
+	}
+	for (j = 0; j < n; j++) {
+		for (i = 0; i < p->nbackends && strcmp(names[j], p->backends[i].name); i++)
+			;
+		if (i == p->nbackends) {
+			fprintf(out, "%s: backend '%s' is not in the policy %s\n", path, names[j], p->file);
+			bad++;
+		}
+	}
+	return bad;
+}

@@ -1,0 +1,197 @@
+/* test-hapcfg.c: unit tests of spoa/hapcfg.c, the HAProxy block generated from a policy:
+ * haproxy/haproxy.cfg and haproxy/snippet.cfg hold exactly what the generator prints for
+ * conf/payspoa.conf (their one writer), backend ids depend on the name alone, the
+ * per-currency fallback keeps the compliance rules, and payspoa -c --haproxy finds
+ * backends missing on either side. Run from the top of the tree (tests/run does). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "hapcfg.h"
+#include "policy.h"
+#include "test.h"
+
+#define REGEN "make haproxy-config (payspoa haproxy-snippet -f conf/payspoa.conf between the markers)"
+
+static struct policy *load(const char *text)
+{
+	char err[512];
+	struct policy *p = text ? pol_load_string(text, "t.conf", err, sizeof(err))
+	                        : pol_load("conf/payspoa.conf", err, sizeof(err));
+
+	if (!p)
+		TEST_FAIL_("%s", err);
+	return p;
+}
+
+/* The generator's output for p (malloc'ed, NUL-terminated). */
+static char *generate(const struct policy *p, const char *source)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	ASSERT(f);
+	ASSERT_EQ(hapcfg_write(f, p, source), 0);
+	fclose(f);
+	return buf;
+}
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf;
+	long n;
+
+	if (!f)
+		TEST_FAIL_("cannot read %s", path);
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	rewind(f);
+	buf = malloc((size_t)n + 1);
+	ASSERT(buf && fread(buf, 1, (size_t)n, f) == (size_t)n);
+	buf[n] = '\0';
+	fclose(f);
+	return buf;
+}
+
+/* The block of `path` between the markers, end marker line included, equals `want`. */
+static void check_block(const char *path, const char *want)
+{
+	char *text = slurp(path), *b = strstr(text, HAPCFG_BEGIN), *e;
+
+	if (!b)
+		TEST_FAIL_("%s: no line starting with \"%s\"; regenerate: %s", path, HAPCFG_BEGIN, REGEN);
+	e = strstr(b, HAPCFG_END);
+	if (!e || !strchr(e, '\n'))
+		TEST_FAIL_("%s: no end marker \"%s\"; regenerate: %s", path, HAPCFG_END, REGEN);
+	e = strchr(e, '\n') + 1;
+	if ((size_t)(e - b) != strlen(want) || memcmp(b, want, strlen(want)) != 0) {
+		size_t i = 0, line = 1;
+
+		while (b + i < e && want[i] && b[i] == want[i])
+			line += want[i++] == '\n';
+		TEST_FAIL_("%s differs from the generator at line %zu of the block; regenerate: %s",
+		           path, line, REGEN);
+	}
+	free(text);
+}
+
+TEST(haproxy_cfg_is_generated)
+{
+	struct policy *p = load(NULL);
+	char *want = generate(p, "conf/payspoa.conf");
+
+	check_block("haproxy/haproxy.cfg", want);
+	check_block("haproxy/snippet.cfg", want);
+	free(want);
+	pol_free(p);
+}
+
+static const char base[] =
+	"fee_schedules = ( { name = \"f\"; percent = 2.0; fixed = 20; cross_border = 1.0; fx = 1.0; } );\n"
+	"regions = { us = [ \"US\" ]; eea = [ \"DE\", \"FR\" ]; };\n"
+	"classes = ( { name = \"std\"; priority = 0; } );\n"
+	"classify = { default = \"std\"; };\n";
+
+/* Backend ids: from the name alone, so reordering or adding backends keeps them. */
+TEST(backend_id_stable)
+{
+	char text[4096];
+	struct policy *a, *b;
+
+	snprintf(text, sizeof(text), "%s%s", base,
+	         "backends = ( { name = \"one\"; account = \"a1\"; entity = \"e\"; region = \"us\"; currencies = [ \"usd\" ]; fee_schedule = \"f\"; },\n"
+	         "  { name = \"two\"; account = \"a2\"; entity = \"e\"; region = \"us\"; currencies = [ \"usd\" ]; fee_schedule = \"f\"; } );\n");
+	a = load(text);
+	snprintf(text, sizeof(text), "%s%s", base,
+	         "backends = ( { name = \"zero\"; account = \"a0\"; entity = \"e\"; region = \"us\"; currencies = [ \"usd\" ]; fee_schedule = \"f\"; },\n"
+	         "  { name = \"two\"; account = \"a2\"; entity = \"e\"; region = \"us\"; currencies = [ \"usd\" ]; fee_schedule = \"f\"; },\n"
+	         "  { name = \"one\"; account = \"a1\"; entity = \"e\"; region = \"us\"; currencies = [ \"usd\" ]; fee_schedule = \"f\"; } );\n");
+	b = load(text);
+	ASSERT_EQ(hapcfg_backend_id(a, 0), hapcfg_backend_id(b, 2));
+	ASSERT_EQ(hapcfg_backend_id(a, 1), hapcfg_backend_id(b, 1));
+	ASSERT_NE(hapcfg_backend_id(b, 0), hapcfg_backend_id(b, 1));
+	ASSERT_NE(hapcfg_backend_id(b, 0), hapcfg_backend_id(b, 2));
+	ASSERT_NE(hapcfg_backend_id(b, 1), hapcfg_backend_id(b, 2));
+	pol_free(a);
+	pol_free(b);
+}
+
+/* The default policy: EUR (compliance: EEA entity only) and GBP (cheaper for a domestic
+ * card) to stripe_eu, USD to stripe_us; default_backend stays the policy's. */
+TEST(per_currency_fallback)
+{
+	struct policy *p = load(NULL);
+	char *out = generate(p, "x");
+
+	ASSERT(strstr(out, "\tuse_backend stripe_us if { var(txn.pay_cur) -m str usd cad aud jpy }\n"));
+	ASSERT(strstr(out, "\tuse_backend stripe_eu if { var(txn.pay_cur) -m str eur gbp sek dkk pln chf }\n"));
+	ASSERT(strstr(out, "\tdefault_backend stripe_us\n"));
+	/* the table pins come before the advice, the advice before the fallback */
+	ASSERT(strstr(out, "if { var(txn.pay_pin) -m int") < strstr(out, "if pay_known_backend"));
+	ASSERT(strstr(out, "if pay_known_backend") < strstr(out, "var(txn.pay_cur) -m str usd"));
+	free(out);
+	pol_free(p);
+}
+
+/* A currency no backend may take (the only entity compliance allows for EUR is disabled):
+ * refused without advice, never sent to the default. */
+TEST(currency_without_backend_refused)
+{
+	char text[4096];
+	struct policy *p;
+	char *out;
+
+	snprintf(text, sizeof(text), "%s%s", base,
+	         "backends = ( { name = \"us\"; account = \"a1\"; entity = \"inc\"; region = \"us\"; currencies = [ \"usd\", \"eur\" ]; fee_schedule = \"f\"; },\n"
+	         "  { name = \"eu\"; account = \"a2\"; entity = \"bv\"; region = \"eea\"; currencies = [ \"eur\" ]; fee_schedule = \"f\"; enabled = false; } );\n"
+	         "compliance = ( { name = \"eea\"; currencies = [ \"eur\" ]; entities = [ \"bv\" ]; } );\n");
+	p = load(text);
+	out = generate(p, "x");
+	ASSERT(strstr(out, "http-request deny deny_status 503"));
+	ASSERT(strstr(out, "{ var(txn.pay_cur) -m str eur }"));
+	ASSERT(!strstr(out, "-m str usd eur"));
+	free(out);
+	pol_free(p);
+}
+
+TEST(check_haproxy_file)
+{
+	struct policy *p = load(NULL);
+	char path[] = "/tmp/test-hapcfg.XXXXXX", *out = NULL;
+	size_t len = 0;
+	int fd = mkstemp(path);
+	FILE *f, *o;
+
+	ASSERT(fd >= 0);
+	f = fdopen(fd, "w");
+	fputs("frontend payments\n\tdefault_backend stripe_us\nbackend stripe_us\n\tserver a 1.2.3.4:1\n"
+	      "listen stripe_apac\n\tserver b 1.2.3.4:2\nbackend spoe-payspoa\n\tmode tcp\n", f);
+	fclose(f);
+	o = open_memstream(&out, &len);
+	ASSERT_EQ(hapcfg_check(o, p, path), 2);
+	fclose(o);
+	ASSERT(strstr(out, "backend 'stripe_eu' of the policy"));
+	ASSERT(strstr(out, "backend 'stripe_apac' is not in the policy"));
+	ASSERT(!strstr(out, "spoe-payspoa"));
+	free(out);
+	o = open_memstream(&out, &len);
+	ASSERT_EQ(hapcfg_check(o, p, "haproxy/haproxy.cfg"), 0);
+	ASSERT_EQ(hapcfg_check(o, p, "/nonexistent/haproxy.cfg"), -1);
+	fclose(o);
+	free(out);
+	unlink(path);
+	pol_free(p);
+}
+
+int main(void)
+{
+	RUN(haproxy_cfg_is_generated);
+	RUN(backend_id_stable);
+	RUN(per_currency_fallback);
+	RUN(currency_without_backend_refused);
+	RUN(check_haproxy_file);
+	return test_summary();
+}

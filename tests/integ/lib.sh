@@ -225,14 +225,19 @@ start_payspoa() {
 # start_haproxy NAME HTTP_PORT US_PORT EU_PORT AGENT_PORT [VAR=VALUE...]: haproxy in the
 # foreground with haproxy/haproxy.cfg; the stats socket is $T/NAME.sock; the pin tables'
 # local peer gets a port of its own (HAP_PEER[NAME]), so instances never share tables.
+# The standby backends (stripe_us_standby, stripe_eu_standby) point at P_US2 and P_EU2,
+# allocated here (nothing listening) when start_accounts did not run.
 declare -A HAP_PEER=()
 start_haproxy() {
 	local name=$1 http=$2 us=$3 eu=$4 agent=$5 peer
 	shift 5
 	alloc_port peer
 	HAP_PEER[$name]=$peer
+	[ -n "${P_US2:-}" ] || alloc_port P_US2
+	[ -n "${P_EU2:-}" ] || alloc_port P_EU2
 	start_bg "$name" env PAY_HTTP_ADDR="127.0.0.1:$http" PAY_US_ADDR="127.0.0.1:$us" \
-		PAY_EU_ADDR="127.0.0.1:$eu" PAY_AGENT_ADDR="127.0.0.1:$agent" PAY_PEER_ADDR="127.0.0.1:$peer" \
+		PAY_EU_ADDR="127.0.0.1:$eu" PAY_US2_ADDR="127.0.0.1:$P_US2" PAY_EU2_ADDR="127.0.0.1:$P_EU2" \
+		PAY_AGENT_ADDR="127.0.0.1:$agent" PAY_PEER_ADDR="127.0.0.1:$peer" \
 		PAY_STATS_SOCK="$T/$name.sock" PAY_LOG_LEVEL=notice PAY_FAIL_CLOSED=0 "$@" \
 		"$HAPROXY_BIN" -db -f haproxy/haproxy.cfg && wait_port "$name" "$http"
 }
@@ -279,15 +284,36 @@ need_stack() {
 	[ -x "$LOADGEN_BIN" ] || { fail prerequisite "$LOADGEN_BIN not built (make loadgen)"; exit 1; }
 }
 
-# start_stack [SED-EXPR...]: two emulated accounts (processes stripe_us, stripe_eu),
-# payspoa ("agent") with a copy of conf/payspoa.conf edited by the SED-EXPRs (see
-# policy_copy), and haproxy ("hap") with haproxy/haproxy.cfg; returns once HAProxy's
-# spop-check sees the agent UP. Sets P_HTTP, P_US, P_EU, P_AGENT, POLICY, and HAP (the
-# frontend's base URL). Any failure ends the script with a FAIL.
+# start_accounts: one emulated account per backend of haproxy/haproxy.cfg, each process
+# named after its backend: stripe_us on P_US, stripe_eu on P_EU, stripe_us_standby on
+# P_US2, stripe_eu_standby on P_EU2 (ports allocated here). Any failure ends the script.
+start_accounts() {
+	alloc_port P_US; alloc_port P_EU; alloc_port P_US2; alloc_port P_EU2
+	start_payapi stripe_us "$P_US" && start_payapi stripe_eu "$P_EU" &&
+		start_payapi stripe_us_standby "$P_US2" && start_payapi stripe_eu_standby "$P_EU2" ||
+		{ fail start-payapi; exit 1; }
+}
+
+# backend_port BACKEND: the port of BACKEND's emulated account (after start_accounts).
+backend_port() {
+	case $1 in
+	stripe_us) echo "$P_US" ;;
+	stripe_eu) echo "$P_EU" ;;
+	stripe_us_standby) echo "$P_US2" ;;
+	stripe_eu_standby) echo "$P_EU2" ;;
+	*) return 1 ;;
+	esac
+}
+
+# start_stack [SED-EXPR...]: the emulated accounts (start_accounts), payspoa ("agent")
+# with a copy of conf/payspoa.conf edited by the SED-EXPRs (see policy_copy), and haproxy
+# ("hap") with haproxy/haproxy.cfg; returns once HAProxy's spop-check sees the agent UP.
+# Sets P_HTTP, P_US, P_EU, P_US2, P_EU2, P_AGENT, POLICY, and HAP (the frontend's base
+# URL). Any failure ends the script with a FAIL.
 start_stack() {
-	alloc_port P_HTTP; alloc_port P_US; alloc_port P_EU; alloc_port P_AGENT
+	alloc_port P_HTTP; alloc_port P_AGENT
 	HAP=http://127.0.0.1:$P_HTTP
-	start_payapi stripe_us "$P_US" && start_payapi stripe_eu "$P_EU" || { fail start-payapi; exit 1; }
+	start_accounts
 	policy_copy "$T/pol" "$@" ||
 		{ fail policy "cannot derive the policy: $(head -3 "$T/pol/check.log" 2>/dev/null)"; exit 1; }
 	start_payspoa agent "$P_AGENT" "$POLICY" || { fail start-payspoa "$(tail -5 "$T/agent.log")"; exit 1; }

@@ -3,8 +3,9 @@
 # at run time to answer declines, rate limits, lock timeouts, PSP errors and slow calls;
 # payspoa learns only from the pay-response messages HAProxy sends, and its advice is
 # read back from the X-Pay-* headers. GBP payments with a UK card are the probe traffic:
-# both accounts serve GBP and stripe_eu is the cheaper one, so the advice moves only when
-# something else than cost speaks.
+# every account serves GBP and stripe_eu is the cheapest, its standby (stripe_eu_standby)
+# the next, so the advice moves only when something else than cost speaks. EUR may only
+# use the two EEA accounts: with both failing it has no candidate left.
 #
 # The policy is conf/payspoa.conf with a fast breaker (3 failures in a row, 2 s open, a
 # 3 s window, 200 ms slow calls), so that a whole open/half-open/closed cycle fits in
@@ -71,8 +72,8 @@ held=$(jfield id) held_by=$(hdr x-payapi-instance)
 
 phase
 payapi_mode "$P_EU" mode=failing
-if gbp_until 10 'breaker:stripe_eu'; then
-	if tail -1 "$T/seen" | grep -q '^200 stripe_us stripe_us ' && grep -q '^500 stripe_eu stripe_eu ' "$T/seen"; then
+if gbp_until 10 'breaker:stripe_eu(,|$)'; then
+	if tail -1 "$T/seen" | grep -q '^200 stripe_eu_standby stripe_eu_standby ' && grep -q '^500 stripe_eu stripe_eu ' "$T/seen"; then
 		pass breaker_opens_on_psp_errors
 	else
 		fail breaker_opens_on_psp_errors "code advised instance reason:" "$(seen)"
@@ -87,7 +88,7 @@ fi
 phase
 for i in $(seq 5); do gbp; done
 if [ "$(grep -v 'probe:' "$T/seen" | grep -c .)" -ge 1 ] &&
-	[ "$(grep -v 'probe:' "$T/seen" | grep -vc '^200 stripe_us stripe_us ')" -eq 0 ]; then
+	[ "$(grep -v 'probe:' "$T/seen" | grep -vc '^200 stripe_eu_standby stripe_eu_standby ')" -eq 0 ]; then
 	pass open_breaker_diverts_traffic
 else
 	fail open_breaker_diverts_traffic "code advised instance reason:" "$(seen)"
@@ -106,22 +107,36 @@ else
 	fail pinned_request_ignores_open_breaker "authorised by $held_by" "$(show_last)"
 fi
 
-# EUR with an EEA card may only go to the EEA entity: no candidate is left, so payspoa
-# degrades to the least bad one and says so.
-req "$HAP" POST /v1/payment_intents -d amount=900 -d currency=eur -d payment_method=pm_card_visa \
-	-d confirm=true -H 'X-Card-Country: DE'
-if [ "$(hdr x-pay-backend)" = stripe_eu ] && [[ "$(hdr x-pay-reason)" == *panic* ]] &&
-	[ -n "$(hdr x-pay-verdict)" ]; then
+# EUR with an EEA card may only go to the EEA entity. Its standby fails too: EUR
+# payments open that breaker as well (or, should stripe_eu's open time have passed,
+# probe it and reopen it), until no candidate is left and payspoa degrades to the least
+# bad EEA account and says so. Never a US account.
+phase
+payapi_mode "$P_EU2" mode=failing
+eur() {
+	req "$HAP" POST /v1/payment_intents -d amount=900 -d currency=eur -d payment_method=pm_card_visa \
+		-d confirm=true -H 'X-Card-Country: DE'
+	echo "$CODE $(hdr x-pay-backend) $(hdr x-payapi-instance) $(hdr x-pay-reason | tr ' ' ,)" >>"$T/seen"
+}
+for i in $(seq 100); do
+	eur
+	[[ "$(hdr x-pay-reason)" == *panic* ]] && break
+	sleep 0.1
+done
+b=$(hdr x-pay-backend)
+if { [ "$b" = stripe_eu ] || [ "$b" = stripe_eu_standby ]; } && [[ "$(hdr x-pay-reason)" == *panic* ]] &&
+	[ -n "$(hdr x-pay-verdict)" ] && ! grep -q ' stripe_us' "$T/seen"; then
 	pass no_candidate_left_degrades_to_panic
 else
-	fail no_candidate_left_degrades_to_panic "$(show_last)"
+	fail no_candidate_left_degrades_to_panic "code advised instance reason:" "$(seen)" "$(show_last)"
 fi
 
 # ---- recovery: half-open probes, then closed --------------------------------------------------------
 
 phase
+payapi_mode "$P_EU2" mode=healthy
 payapi_mode "$P_EU" mode=healthy
-if gbp_until 15 'probe:stripe_eu' && gbp_until 10 '^200 stripe_eu stripe_eu [^ ]*$' &&
+if gbp_until 15 'probe:stripe_eu(,|$)' && gbp_until 10 '^200 stripe_eu stripe_eu [^ ]*$' &&
 	! tail -1 "$T/seen" | grep -q breaker; then
 	pass breaker_recovers_through_probes
 else
@@ -133,7 +148,7 @@ fi
 sleep 3.2   # let the 3 s window forget the recovery's calls
 phase
 payapi_mode "$P_EU" mode=slow latency_ms=300
-if gbp_until 15 'breaker:stripe_eu'; then
+if gbp_until 15 'breaker:stripe_eu(,|$)'; then
 	pass breaker_opens_on_slow_calls
 else
 	fail breaker_opens_on_slow_calls "no breaker:stripe_eu after slow calls" "$(seen)"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test-haproxy.sh: payspoa behind a real HAProxy, with two emulated payment API instances.
+# test-haproxy.sh: payspoa behind a real HAProxy, with the emulated payment API instances.
 # Proves the SPOE contract end to end: HAProxy sends pay-request, acts on txn.pay.* (the
 # backend that answered is the one payspoa named, unless the name is unknown), reports
 # pay-response, checks the agent with option spop-check, fails open when the agent dies,
@@ -12,7 +12,7 @@
 
 need_stack
 
-alloc_port P_HTTP; alloc_port P_HTTP2; alloc_port P_US; alloc_port P_EU; alloc_port P_AGENT
+alloc_port P_HTTP; alloc_port P_HTTP2; alloc_port P_AGENT
 HAP=http://127.0.0.1:$P_HTTP
 HAP2=http://127.0.0.1:$P_HTTP2
 
@@ -89,6 +89,8 @@ else
 	fail config_valid "$(tail -5 "$T/check.log")"
 fi
 
+start_accounts   # (the snippet below names their ports)
+
 # snippet.cfg must parse once completed with what it says the user already has (a global
 # with localpeer, defaults, the environment it names).
 {
@@ -100,6 +102,7 @@ fi
 alloc_port P_PEER
 if env PAY_HTTP_ADDR="127.0.0.1:$P_HTTP" PAY_PEER_ADDR="127.0.0.1:$P_PEER" \
 	PAY_BE_STRIPE_US_ADDR="127.0.0.1:$P_US" PAY_BE_STRIPE_EU_ADDR="127.0.0.1:$P_EU" \
+	PAY_BE_STRIPE_US_STANDBY_ADDR="127.0.0.1:$P_US2" PAY_BE_STRIPE_EU_STANDBY_ADDR="127.0.0.1:$P_EU2" \
 	"$HAPROXY_BIN" -c -f "$T/snippet-test.cfg" >"$T/snippet-check.log" 2>&1 &&
 	! grep -q WARNING "$T/snippet-check.log"; then
 	pass snippet_valid
@@ -107,10 +110,8 @@ else
 	fail snippet_valid "$(tail -5 "$T/snippet-check.log")"
 fi
 
-# ---- start: two payment API instances, payspoa advising stripe_eu by default, haproxy ----
+# ---- start: the payment API instances, payspoa advising stripe_eu by default, haproxy ----
 
-start_payapi stripe_us "$P_US" || { fail start-payapi; exit 1; }
-start_payapi stripe_eu "$P_EU" || { fail start-payapi; exit 1; }
 policy_copy "$T/pol-eu" 's/^default_backend[[:space:]]*=.*/default_backend = "stripe_eu";/' &&
 	grep -q '^default_backend = "stripe_eu";' "$POLICY" || { fail policy-eu "cannot derive the policy"; exit 1; }
 start_payspoa agent1 "$P_AGENT" "$POLICY" || { fail start-payspoa "$(tail -5 "$T/agent1.log")"; exit 1; }

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# test-pins.sh: pins that routing alone would break, through HAProxy and two accounts.
+# test-pins.sh: pins that routing alone would break, through HAProxy and the accounts.
 # 1. A refund names its payment in the body (payment_intent=pi_…), not the path: it must
 #    reach the account that holds the payment (payapi answers 404 anywhere else), though
 #    a refund carries no currency and would otherwise go to the default backend.
 # 2. A retry keeps its account after the policy changes its mind: a GBP payment with a
-#    UK card goes to stripe_eu (its UK rate is the cheapest); a SIGHUP reload makes that
-#    rate the most expensive, so a new payment goes to stripe_us, while the retry of the
+#    UK card goes to stripe_eu (its UK rate is the cheapest); a SIGHUP reload makes the
+#    EEA entity's UK rates the most expensive, so a new payment goes to stripe_us, while the retry of the
 #    first one (same Idempotency-Key) must still reach stripe_eu, which replays it: on
 #    stripe_us it would be a second charge.
 . "$(dirname "$0")/lib.sh"
@@ -36,9 +36,11 @@ pay -H "Idempotency-Key: $KEY"
 first_id=$(jfield id)
 expect first_payment_on_stripe_eu "x-payapi-instance of the first attempt" "$CODE $(hdr x-payapi-instance)" "200 stripe_eu"
 
-# The operator raises stripe_eu's UK rate: stripe_us is now the cheaper account.
-sed -i 's/{ card_region = "uk"; percent = 2.5; fixed = 25; all_in = true; }/{ card_region = "uk"; percent = 9.5; fixed = 25; all_in = true; }/' "$POLICY"
-if ! grep -q 'percent = 9.5' "$POLICY" || ! "$PAYSPOA_BIN" -c -f "$POLICY" >/dev/null 2>&1; then
+# The operator raises the EEA entity's UK rate (both its accounts): stripe_us is now the
+# cheaper account.
+sed -i 's/{ card_region = "uk"; percent = [0-9.]*; fixed = 25; all_in = true; }/{ card_region = "uk"; percent = 9.5; fixed = 25; all_in = true; }/' "$POLICY"
+if [ "$(grep -c 'card_region = "uk"; percent = 9.5;' "$POLICY")" -ne 2 ] ||
+	! "$PAYSPOA_BIN" -c -f "$POLICY" >/dev/null 2>&1; then
 	fail reload_policy_edited "the edit did not apply or the policy is invalid"
 	integ_done
 fi

@@ -55,12 +55,15 @@ static int backend_idx(struct pol_engine *e, const char *name)
 TEST(routes_by_cost_and_compliance)
 {
 	static const struct { const char *cur, *cc, *backend, *tok; } cases[] = {
-		{ "eur", "DE", "stripe_eu", "only" },   /* compliance: EUR by the EEA entity only */
-		{ "EUR", "fr", "stripe_eu", "only" },   /* any case */
-		{ "usd", "US", "stripe_us", "only" },   /* only the US entity presents USD */
+		{ "eur", "DE", "stripe_eu", "cost" },   /* compliance: EUR by the EEA entity, its cheaper account */
+		{ "EUR", "fr", "stripe_eu", "cost" },   /* any case */
+		{ "usd", "US", "stripe_us", "cost" },   /* the US entity: 2.9 % beats its standby's 3.4 % */
 		{ "gbp", "GB", "stripe_eu", "cost" },   /* UK card, GBP: EU entity all-in 2.5 % */
 		{ "gbp", "US", "stripe_us", "cost" },   /* US card in GBP: 3.9 % at P 0.95 beats 3.25 % at 0.90 */
-		{ "cad", "CA", "stripe_us", "only" },
+		{ "cad", "CA", "stripe_us", "cost" },
+		{ "sek", "SE", "stripe_eu", "cost" },   /* 1.5 % + fx beats the EEA standby's 1.9 % + fx */
+		{ "chf", "CH", "stripe_eu", "cost" },
+		{ "jpy", "JP", "stripe_us", "cost" },
 	};
 	struct pol_engine *e = engine("conf/payspoa.conf");
 	struct pay_verdict v;
@@ -105,10 +108,11 @@ TEST(idem_pin_survives_unhealthy_account)
 	ASSERT_STREQ(v.backend, "stripe_eu");
 	ASSERT(has_token(&v, "pin:down"));
 
-	/* A new key for the same payment is not pinned: it goes where it can. */
+	/* A new key for the same payment is not pinned: it goes where it can (the EEA
+	 * entity's standby account, next cheapest for a UK card). */
 	rq.idem = S("0000000000000000000000000000000000000000000000000000000000000001");
 	pol_decide(e, 0, &rq, 103 * SEC, &v);
-	ASSERT_STREQ(v.backend, "stripe_us");
+	ASSERT_STREQ(v.backend, "stripe_eu_standby");
 	ASSERT(!has_token(&v, "pin:idem"));
 
 	/* The same key on another (Connect) account is another identity. */
@@ -249,13 +253,19 @@ TEST(panic_rather_than_nothing)
 	ASSERT(has_token(&v, "panic"));
 	ASSERT_EQ(v.verdict, PAY_ALLOW);
 
-	/* EUR may only use the EU entity; with it disabled, it still gets an answer. */
+	/* EUR may only use the EU entity: with one of its accounts disabled it fails over to
+	 * the other; with both disabled, it still gets an answer, from the EU entity. */
 	ASSERT_EQ(pol_engine_set_enabled(e, "stripe_eu", false), 0);
 	rq = charge("eur", "DE", 1000);
 	pol_decide(e, 0, &rq, SEC, &v);
-	ASSERT_STREQ(v.backend, "stripe_eu");
+	ASSERT_STREQ(v.backend, "stripe_eu_standby");
+	ASSERT(!has_token(&v, "panic"));
+	ASSERT_EQ(pol_engine_set_enabled(e, "stripe_eu_standby", false), 0);
+	pol_decide(e, 0, &rq, SEC, &v);
+	ASSERT(!strcmp(v.backend, "stripe_eu") || !strcmp(v.backend, "stripe_eu_standby"));
 	ASSERT(has_token(&v, "panic"));
 	ASSERT_EQ(pol_engine_set_enabled(e, "stripe_eu", true), 0);
+	ASSERT_EQ(pol_engine_set_enabled(e, "stripe_eu_standby", true), 0);
 	pol_decide(e, 0, &rq, SEC, &v);
 	ASSERT(!has_token(&v, "panic"));
 	ASSERT_EQ(pol_engine_set_enabled(e, "nope", true), -1);
@@ -270,8 +280,13 @@ TEST(breaker_open_routes_around)
 	struct pay_request rq = charge("gbp", "GB", 5000);
 	struct pay_verdict v;
 
+	/* The EEA entity's standby first (all-in 2.9 % for a UK card), then the US entity. */
 	atomic_store(&atomic_load(&e->view)->health[backend_idx(e, "stripe_eu")].state, SCORE_DOWN);
 	pol_decide(e, 0, &rq, SEC, &v);
+	ASSERT_STREQ(v.backend, "stripe_eu_standby");
+	ASSERT(!has_token(&v, "panic"));
+	atomic_store(&atomic_load(&e->view)->health[backend_idx(e, "stripe_eu_standby")].state, SCORE_DOWN);
+	pol_decide(e, 0, &rq, 2 * SEC, &v);
 	ASSERT_STREQ(v.backend, "stripe_us");
 	ASSERT(!has_token(&v, "panic"));
 	pol_engine_free(e);
@@ -318,7 +333,8 @@ TEST(budget_reserve_queue_reject)
 /* A refund class with queue_ms = 5000: over budget by up to 5 s is let through as
  * `queue` (booked, offset grown by the wait), beyond that refused. The default policy
  * has queue_ms = 0 (HAProxy does not hold a request for a time): there, everything over
- * the burst is refused. */
+ * the burst is refused, once both accounts that present USD (stripe_us and its standby,
+ * each with its own budget) are spent. */
 TEST(budget_queue_offset)
 {
 	static const char *const pol[] = {
@@ -331,7 +347,7 @@ TEST(budget_queue_offset)
 		"classify = { default = \"checkout\"; rules = ( { path = \"/v1/refunds\"; class = \"refund\"; } ); };\n"
 		"throttle = { endpoints = ( { name = \"refunds\"; method = \"POST\"; path = \"/v1/refunds\"; rate = 25.0; burst = 25.0; } ); };\n",
 	};
-	static const int want_queued[] = { 0, 125 }, want_rejected[] = { 183, 58 };
+	static const int want_allowed[] = { 2 * 17, 17 }, want_queued[] = { 0, 125 }, want_rejected[] = { 166, 58 };
 	struct pay_request rq = { 0 };
 	struct pay_verdict v;
 	unsigned k;
@@ -344,7 +360,7 @@ TEST(budget_queue_offset)
 		struct pol_engine *e = k ? pol_test_engine(pol[k], 2) : engine(pol[k]);
 		int queued = 0, rejected = 0;
 
-		/* refunds endpoint: 25/s burst 25; the refund class may use 1 - 0.30 → 17.5 */
+		/* refunds endpoint: 25/s burst 25 per account; the refund class may use 1 - 0.30 → 17.5 */
 		for (i = 0; i < 200; i++) {
 			pol_decide(e, 0, &rq, SEC, &v);
 			if (v.verdict == PAY_QUEUE) {
@@ -356,7 +372,7 @@ TEST(budget_queue_offset)
 				ASSERT(v.retry_after_s >= (k ? 5 : 1));
 			}
 		}
-		ASSERT_EQ(200 - queued - rejected, 17);
+		ASSERT_EQ(200 - queued - rejected, want_allowed[k]);
 		ASSERT_EQ(queued, want_queued[k]);      /* 5 s × 25/s */
 		ASSERT_EQ(rejected, want_rejected[k]);
 		pol_engine_free(e);

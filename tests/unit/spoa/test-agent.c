@@ -217,12 +217,13 @@ TEST(pay_request_becomes_set_vars)
 	pay_request_eur();
 	ASSERT_EQ(answer(WIN), 0);
 	assert_ack_is(&rq);
-	/* and what that is on the default policy: EUR goes to the EEA entity only */
+	/* and what that is on the default policy: EUR goes to the EEA entity only, whose
+	 * usual account is cheaper than its standby */
 	ASSERT_STREQ(sc_ack_str(&ack, "verdict"), "allow");
 	ASSERT_STREQ(sc_ack_str(&ack, "backend"), "stripe_eu");
 	ASSERT_STREQ(sc_ack_str(&ack, "class"), "checkout");
 	ASSERT_EQ(ack_int("prio"), -100);
-	ASSERT(reason_has("only"));
+	ASSERT(reason_has("cost"));
 	ASSERT(sc_ack_var(&ack, "retry_after") == NULL);
 	ASSERT_EQ(ag.counts.requests, 1);
 	ASSERT_EQ(ag.counts.allow, 1);
@@ -236,7 +237,7 @@ TEST(arguments_drive_the_decision)
 		const char *kv[8];
 		const char *backend, *cls, *tok;
 	} cases[] = {
-		{ { "currency", "usd", "card_country", "US" }, "stripe_us", NULL, "only" },
+		{ { "currency", "usd", "card_country", "US" }, "stripe_us", NULL, "cost" },
 		{ { "currency", "gbp", "card_country", "GB" }, "stripe_eu", NULL, "cost" },
 		{ { "currency", "gbp", "card_country", "US" }, "stripe_us", NULL, "cost" },
 		{ { "currency", "eur", "method", "GET", "path", "/v1/charges" }, "stripe_eu", "read", NULL },

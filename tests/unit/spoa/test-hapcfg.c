@@ -171,9 +171,12 @@ TEST(check_haproxy_file)
 	      "listen stripe_apac\n\tserver b 1.2.3.4:2\nbackend spoe-payspoa\n\tmode tcp\n", f);
 	fclose(f);
 	o = open_memstream(&out, &len);
-	ASSERT_EQ(hapcfg_check(o, p, path), 2);
+	/* the default policy's three other backends are missing, and one is unknown */
+	ASSERT_EQ(hapcfg_check(o, p, path), 4);
 	fclose(o);
 	ASSERT(strstr(out, "backend 'stripe_eu' of the policy"));
+	ASSERT(strstr(out, "backend 'stripe_us_standby' of the policy"));
+	ASSERT(strstr(out, "backend 'stripe_eu_standby' of the policy"));
 	ASSERT(strstr(out, "backend 'stripe_apac' is not in the policy"));
 	ASSERT(!strstr(out, "spoe-payspoa"));
 	free(out);

@@ -22,6 +22,14 @@ struct policy *pol_load_string(const char *text, const char *name, char *err, si
 void pol_free(struct policy *p); /* accepts NULL */
 const struct pol_agent *pol_agent(const struct policy *p);
 
+/* Idempotency pins the budgets need kept at once: the sum of the account budgets × the
+ * TTL (the default of pinning.idem_slots). */
+uint64_t pol_pin_need(const struct policy *p);
+/* What the pin tables promise, one line per table, into buf (`payspoa -c`): how long a
+ * pin is kept and up to which rate. Returns 1 when the idempotency table is smaller than
+ * the budgets need (the line then says the shorter guarantee at the budgets' rate). */
+int pol_pin_guarantee(const struct policy *p, char *buf, size_t len);
+
 /* Build an engine around p (the engine takes ownership of p) for `nworkers` threads. */
 struct pol_engine *pol_engine_new(struct policy *p, unsigned nworkers, char *err, size_t errlen);
 void pol_engine_free(struct pol_engine *e); /* accepts NULL; no worker may be inside */

@@ -81,8 +81,11 @@ int main(int argc, char **argv)
 			fprintf(stderr, "%s\n", err);
 			return 1;
 		}
+		char promise[1024];
+
+		pol_pin_guarantee(p, promise, sizeof(promise));
 		pol_free(p);
-		printf("%s: valid\n", o.config);
+		printf("%s: valid\n%s", o.config, promise);
 		return 0;
 	}
 	if (o.debug)

@@ -92,8 +92,10 @@ TEST(race_same_key_one_account)
 		pthread_join(th[i], NULL);
 	ASSERT_EQ(split, 0);
 	pol_engine_stats(r.e, (RACE_ROUNDS + 1) * 2 * SEC, &st);
-	/* the race happened: decisions found no pin, chose differently, and followed */
-	ASSERT(st.pin_followed > 0);
+	/* How often a decision found no pin yet lost the claim (it had chosen before the
+	 * winner wrote): printed, not asserted, since two cores may serialise every round. */
+	printf("  %llu of %d decisions followed a simultaneous claim\n", (unsigned long long)st.pin_followed,
+	       RACE_ROUNDS * RACE_THREADS);
 	ASSERT_EQ(st.pin_claims[0], (uint64_t)RACE_ROUNDS * RACE_THREADS - st.pinned); /* the rest found the pin */
 	pthread_barrier_destroy(&r.go);
 	pthread_barrier_destroy(&r.done);

@@ -40,8 +40,8 @@ static const char *conf_write(double pa_rate, double pa_burst, unsigned idem_slo
 	        ");\n"
 	        "default_backend = \"pa\";\n"
 	        "classes = ( { name = \"std\"; } );\n"
-	        "pinning = { idem_ttl_s = 600; idem_slots = %u; };\n"
-	        "throttle = { account = { rate = 200000.0; burst = 200000.0; };\n"
+	        "pinning = { idem_ttl_s = 60; idem_slots = %u; };\n"
+	        "throttle = { account = { rate = 400000.0; burst = 400000.0; };\n"
 	        "  accounts = ( { account = \"acct_a\"; rate = %g; burst = %g; } ); };\n",
 	        idem_slots, pa_rate, pa_burst);
 	fclose(f);
@@ -259,7 +259,7 @@ TEST(flood_small_table_counts_evictions)
 	struct sc_conn *c[2];
 	unsigned keys = 2000, round;
 
-	pp_start(&d, conf_write(200000, 200000, 2000), NULL, 2, 0);
+	pp_start(&d, conf_write(400000, 400000, 2000), NULL, 2, 0);
 	c[0] = pp_hello(d.addr);
 	c[1] = pp_hello(d.addr);
 	/* each tick (50 ms) starts at most one generation, the sixth evicts the first */

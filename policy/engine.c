@@ -1580,3 +1580,61 @@ int pol_engine_forecast_info(struct pol_engine *e, unsigned i, uint64_t now_us, 
 	                                   f.budget_rps, f.shed };
 	return 0;
 }
+
+/* ---- control thread: pins for snapshots ------------------------------------------------ */
+
+struct pol_pins_each {
+	struct pol_pins *pp;
+	unsigned table;
+	pol_pin_fn *fn;
+	void *arg;
+};
+
+static void pol_pins_each_one(void *arg, uint64_t key, unsigned id, uint32_t age_s)
+{
+	struct pol_pins_each *a = arg;
+
+	if (id < a->pp->nids)
+		a->fn(a->arg, a->table, key, a->pp->name[id], a->pp->account[id], age_s);
+}
+
+void pol_engine_pins_each(struct pol_engine *e, uint64_t now_us, pol_pin_fn *fn, void *arg)
+{
+	struct pol_pins_each a = { &e->pins, 0, fn, arg };
+
+	for (a.table = 0; a.table < POL_PIN_TABLES; a.table++)
+		pin_each(&e->pins.t[a.table], (uint32_t)(now_us / 1000000), pol_pins_each_one, &a);
+}
+
+int pol_engine_pin_restore(struct pol_engine *e, unsigned table, uint64_t key, const char *backend,
+                           const char *account, uint32_t age_s, uint64_t now_us)
+{
+	struct pol_pins *pp = &e->pins;
+	const struct policy *p = atomic_load(&e->view)->p;
+	unsigned id;
+	int b;
+
+	if (table >= POL_PIN_TABLES || !backend || !account)
+		return -1;
+	/* the backend of that name, else one of its account: the id it has now */
+	for (b = 0; b < p->nbackends && strcmp(p->backends[b].name, backend); b++)
+		;
+	if (b == p->nbackends)
+		for (b = 0; b < p->nbackends && strcmp(p->backends[b].account, account); b++)
+			;
+	if (b < p->nbackends) {
+		id = atomic_load(&e->view)->pin_id[b];
+	} else {
+		/* gone from the policy: interned so that its requests are refused (pin:gone) */
+		for (id = 0; id < pp->nids && strcmp(pp->name[id], backend); id++)
+			;
+		if (id == pp->nids) {
+			if (pp->nids == PIN_MAX_IDS)
+				return -1;
+			snprintf(pp->name[id], sizeof(pp->name[id]), "%s", backend);
+			snprintf(pp->account[id], sizeof(pp->account[id]), "%s", account);
+			pp->nids++;
+		}
+	}
+	return pin_restore(&pp->t[table], key, id, age_s, (uint32_t)(now_us / 1000000));
+}

@@ -124,6 +124,22 @@ void pol_engine_stats(struct pol_engine *e, uint64_t now_us, struct pol_stats *o
 #define POL_NOW_UNKNOWN UINT64_MAX
 int pol_engine_verify(struct pol_engine *e, uint64_t now_us, bool pins, char *err, size_t errlen);
 
+/* ---- control thread: pins for snapshots ------------------------------------------------
+ * Tables: 0 idempotency keys, 1 objects, 2 connected accounts. A pin is (table, key, the
+ * backend it names and that backend's account when last seen, age): key is the table's
+ * 64-bit hash as the engine keeps it (opaque, stable across restarts of the same build
+ * family: the seeds are constants), age the youngest the pin can be, in seconds. */
+typedef void pol_pin_fn(void *arg, unsigned table, uint64_t key, const char *backend, const char *account,
+                        uint32_t age_s);
+/* Calls fn for every pin held. Control thread; workers may run (a pin claimed meanwhile
+ * may be missed). */
+void pol_engine_pins_each(struct pol_engine *e, uint64_t now_us, pol_pin_fn *fn, void *arg);
+/* Puts one back, before workers decide: the backend by name, else a backend of the same
+ * account (else it is kept, and its requests refused with pin:gone). A pin older than its
+ * table's TTL is skipped. Returns 0, or -1 (no room, no backend id left, bad table). */
+int pol_engine_pin_restore(struct pol_engine *e, unsigned table, uint64_t key, const char *backend,
+                           const char *account, uint32_t age_s, uint64_t now_us);
+
 /* Every field of struct pol_stats described, in list order; pol_stats_ndesc entries. */
 extern const struct pol_stats_desc pol_stats_desc[];
 extern const size_t pol_stats_ndesc;

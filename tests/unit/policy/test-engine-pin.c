@@ -274,6 +274,72 @@ TEST(sizing_and_guarantee)
 	pol_free(p);
 }
 
+struct saved {
+	unsigned n, table[8];
+	uint64_t key[8];
+	char backend[8][64], account[8][64];
+	uint32_t age[8];
+};
+
+static void save_pin(void *arg, unsigned table, uint64_t key, const char *backend, const char *account,
+                     uint32_t age_s)
+{
+	struct saved *s = arg;
+
+	if (s->n < 8) {
+		s->table[s->n] = table;
+		s->key[s->n] = key;
+		snprintf(s->backend[s->n], sizeof(s->backend[0]), "%s", backend);
+		snprintf(s->account[s->n], sizeof(s->account[0]), "%s", account);
+		s->age[s->n++] = age_s;
+	}
+}
+
+/* The snapshot interface: every pin by backend name and account, restored into another
+ * engine (another process) whose policy renamed one backend and lost the other's account. */
+TEST(pins_each_and_restore)
+{
+	struct pol_engine *e = pol_test_engine(POL_TEST_TWO_USD_ACCOUNTS "classes = ( { name = \"std\"; } );\n", 1), *f;
+	struct pay_request rq = pol_test_usd_charge();
+	struct pay_outcome o = { 0 };
+	struct pay_verdict v;
+	struct saved s = { 0 };
+	unsigned i;
+
+	rq.idem = S("k-a");
+	pol_decide(e, 0, &rq, 10 * SEC, &v);
+	ASSERT_STREQ(v.backend, "pa");
+	o.idem = S("k-b");
+	o.backend = S("pb");
+	pol_observe(e, 0, &o, 10 * SEC); /* claimed for pb */
+	pol_engine_pins_each(e, 20 * SEC, save_pin, &s);
+	ASSERT_EQ(s.n, 2);
+	for (i = 0; i < s.n; i++) {
+		ASSERT_EQ(s.table[i], 0);
+		ASSERT_EQ(s.age[i], 0); /* the current generation */
+	}
+	pol_engine_free(e);
+
+	f = pol_test_engine("fee_schedules = ( { name = \"a\"; percent = 2.9; } );\n"
+	                    "backends = ( { name = \"pa_new\"; account = \"acct_a\"; entity = \"x\"; region = \"other\";"
+	                    " currencies = [ \"usd\" ]; fee_schedule = \"a\"; },"
+	                    " { name = \"pc\"; account = \"acct_c\"; entity = \"x\"; region = \"other\";"
+	                    " currencies = [ \"usd\" ]; fee_schedule = \"a\"; } );\n"
+	                    "classes = ( { name = \"std\"; } );\n", 1);
+	for (i = 0; i < s.n; i++)
+		ASSERT_EQ(pol_engine_pin_restore(f, s.table[i], s.key[i], s.backend[i], s.account[i], s.age[i], 100 * SEC), 0);
+	ASSERT_EQ(pol_engine_pin_restore(f, 0, 12345, "pa", "acct_a", 86400, 100 * SEC), 0); /* too old: skipped */
+	pol_decide(f, 0, &rq, 100 * SEC, &v);
+	ASSERT_STREQ(v.backend, "pa_new");     /* same account */
+	ASSERT(has_token(&v, "pin:idem"));
+	rq.idem = S("k-b");
+	pol_decide(f, 0, &rq, 100 * SEC, &v);
+	ASSERT_EQ(v.verdict, PAY_REJECT);      /* acct_b is gone */
+	ASSERT(has_token(&v, "pin:gone"));
+	ASSERT_VALID_ENGINE(f);
+	pol_engine_free(f);
+}
+
 int main(void)
 {
 	RUN(race_same_key_one_account);
@@ -282,5 +348,6 @@ int main(void)
 	RUN(reload_refused_when_ids_run_out);
 	RUN(late_decision_corrects_the_pin);
 	RUN(sizing_and_guarantee);
+	RUN(pins_each_and_restore);
 	return test_summary();
 }

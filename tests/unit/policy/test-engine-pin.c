@@ -187,7 +187,7 @@ TEST(reload_refused_when_ids_run_out)
 	struct pol_engine *e = pol_test_engine(ONE("b0", "acct_0"), 1);
 	struct pay_request rq = pol_test_usd_charge();
 	struct pay_verdict v;
-	char text[1024], name[16], acct[16];
+	char text[1024], name[24], acct[24];
 	int i;
 
 	for (i = 1; i < PIN_MAX_IDS; i++) {

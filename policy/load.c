@@ -645,13 +645,19 @@ static void ld_duration(char *b, size_t n, double s)
 		snprintf(b, n, "%.3g s", s);
 }
 
+/* "174", "420000", "0.0253" */
+static void ld_rate(char *b, size_t n, double r)
+{
+	snprintf(b, n, r >= 100 ? "%.0f" : "%.3g", r);
+}
+
 int pol_pin_guarantee(const struct policy *p, char *buf, size_t len)
 {
 	static const char *const what[] = { "idempotency", "object", "connected account" };
 	uint32_t cap[3] = { p->pin.idem_slots, p->pin.object_slots, p->pin.account_slots };
 	uint32_t ttl[3] = { p->pin.idem_ttl_s, p->pin.object_ttl_s, p->pin.account_ttl_s };
 	double rate = ld_keyed_rate(p);
-	char a[32], b[32];
+	char a[32], b[32], r1[32], r2[32];
 	size_t n = 0;
 	int i, shorter = 0;
 
@@ -661,16 +667,18 @@ int pol_pin_guarantee(const struct policy *p, char *buf, size_t len)
 		double up_to = (double)cap[i] / ttl[i];
 
 		ld_duration(a, sizeof(a), ttl[i]);
+		ld_rate(r1, sizeof(r1), up_to);
+		ld_rate(r2, sizeof(r2), rate);
 		if (i == 0 && up_to + 1e-9 < rate) {
 			ld_duration(b, sizeof(b), cap[i] / rate);
 			n += (size_t)snprintf(buf + n, len - n,
-			                      "%s pins are kept %s up to %.3g req/s of keyed requests; at the budgets' "
-			                      "%.3g req/s, for %s (pinning.idem_slots = %u, the budgets need %llu)\n",
-			                      what[i], a, up_to, rate, b, cap[i], (unsigned long long)pol_pin_need(p));
+			                      "%s pins are kept %s up to %s req/s of keyed requests; at the budgets' "
+			                      "%s req/s, for %s (pinning.idem_slots = %u, the budgets need %llu)\n",
+			                      what[i], a, r1, r2, b, cap[i], (unsigned long long)pol_pin_need(p));
 			shorter = 1;
 		} else {
-			n += (size_t)snprintf(buf + n, len - n, "%s pins are kept %s up to %.3g new %s/s%s\n", what[i],
-			                      a, up_to, i == 0 ? "keys" : i == 1 ? "objects" : "accounts",
+			n += (size_t)snprintf(buf + n, len - n, "%s pins are kept %s up to %s new %s/s%s\n", what[i],
+			                      a, r1, i == 0 ? "keys" : i == 1 ? "objects" : "accounts",
 			                      i == 0 ? " (what the budgets admit)" : "");
 		}
 	}

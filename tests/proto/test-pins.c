@@ -278,8 +278,23 @@ TEST(flood_small_table_counts_evictions)
 	pp_cleanup();
 }
 
+/* `payspoa -c` says what the pin tables promise, and the shorter promise of a small one. */
+TEST(check_prints_the_guarantee)
+{
+	char out[4096];
+
+	ASSERT_EQ(pp_run(out, sizeof(out), "-c", "-f", conf_write(20000, 50, 0), NULL), 0);
+	ASSERT(strstr(out, "valid") != NULL);
+	ASSERT(strstr(out, "idempotency pins are kept 1 min up to 420000 new keys/s (what the budgets admit)") != NULL);
+	ASSERT_EQ(pp_run(out, sizeof(out), "-c", "-f", conf_write(20000, 50, 6000000), NULL), 0);
+	if (!strstr(out, "idempotency pins are kept 1 min up to 100000 req/s of keyed requests; "
+	                 "at the budgets' 420000 req/s, for 14.3 s"))
+		TEST_FAIL_("payspoa -c said: %s", out);
+}
+
 int main(void)
 {
+	RUN(check_prints_the_guarantee);
 	RUN(simultaneous_pairs_one_account);
 	RUN(flood_keeps_every_pin_at_default_size);
 	RUN(flood_small_table_counts_evictions);

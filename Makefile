@@ -59,7 +59,7 @@ FOLDER_BIN   := $(foreach p,$(FOLDER_PROGS),$(BUILD)/$(subst :,/,$(p)))
 # its counters, not by every program that calls malloc.
 TEST_LIBS  := $(BUILD)/libpayspoa.a -lc $(BUILD)/libtest.a $(BUILD)/libpayspoa.a
 
-.PHONY: haproxy-config all run test deps deps-bench unit proto integ asan tsan fuzz bench bench-bin clean check-config unit-bin proto-bin
+.PHONY: haproxy-config all run test test-long deps deps-bench unit proto integ asan tsan fuzz bench bench-bin clean check-config unit-bin proto-bin
 all: payspoa bench-bin
 
 payspoa: $(BUILD)/payspoa
@@ -153,6 +153,9 @@ proto: proto-bin
 	tests/run proto $(BUILD)
 integ: all
 	tests/run integ $(BUILD)
+# The long versions of tests that `make test` runs short (the 1 M-key pin flood).
+test-long: proto-bin
+	PAYSPOA_FLOOD_KEYS=1000000 tests/run proto $(BUILD)
 
 asan:
 	$(MAKE) VARIANT=asan SAN=address,undefined OPT="-O1 -g" unit-bin proto-bin

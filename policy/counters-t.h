@@ -34,12 +34,17 @@
 	X(probes,          counter, "half-open breaker probe requests sent") \
 	X(explored,        counter, "decisions that explored (Thompson draws)") \
 	X(breaker_avoided, counter, "decisions a breaker changed") \
-	X(anomaly_avoided, counter, "decisions an anomaly or breaker penalty changed")
+	X(anomaly_avoided, counter, "decisions an anomaly or breaker penalty changed") \
+	X(pin_followed,    counter, "idempotency claims lost to a simultaneous decision, which was followed") \
+	X(pin_gone,        counter, "decisions refused because their pinned backend and account left the policy (pin:gone)") \
+	X(pin_corrected,   counter, "idempotency pins rewritten to the backend HAProxy really used") \
+	X(pin_full,        counter, "claims that found no room in the current pin generation")
 
 #define POL_COUNTER_VECS(X) \
 	X(outcomes, counter, 7, "kind", \
 	  "success decline_customer decline_soft psp_error rate_limited lock_conflict client_error", \
-	  "outcomes by class (enum oc_kind)")
+	  "outcomes by class (enum oc_kind)") \
+	X(pin_claims, counter, 3, "table", "idem object account", "pin claims and rewrites, by table")
 
 #define POL_ENGINE_COUNTERS(X) \
 	X(reloads,          counter, "policy reloads applied") \
@@ -53,7 +58,8 @@
 #define POL_ENGINE_VECS(X) \
 	X(pin_live,    gauge,   3, "table", "idem object account", "live pins") \
 	X(pin_stored,  counter, 3, "table", "idem object account", "pins stored") \
-	X(pin_evicted, counter, 3, "table", "idem object account", "live pins evicted for room")
+	X(pin_evicted, counter, 3, "table", "idem object account", "pins dropped before their TTL (table too small)") \
+	X(pin_rotations, counter, 3, "table", "idem object account", "pin generations started (early ones for load too)")
 
 /* Cells of a worker's vector row: a power of two at least n, so that an index masked
  * with (room - 1) stays inside. */

@@ -93,7 +93,10 @@ struct pol_view {
 	uint64_t by_currency[POL_MAX_CURRENCIES]; /* backends presenting each currency */
 	uint64_t connect_hash[POL_MAX_CONNECT];   /* pstr_hash of each connect account */
 	struct thr_state thr;                /* rate budgets */
-	struct pin_table idem, object, account; /* affinity */
+	/* the engine's pin ids (struct pol_pins) in this policy: id → backend index (the
+	 * backend of that name, else one of the same account, else -1: pin:gone), and back */
+	int8_t pin_be[PIN_MAX_IDS];
+	uint8_t pin_id[POL_MAX_BACKENDS];
 	struct score_health health[POL_MAX_BACKENDS]; /* the learning loop's view of each backend */
 	/* per account and class: the share of decisions the forecasts shed, in 2^-32 units
 	 * (0 none, POL_SHED_ALL every one); control thread writes, decide reads relaxed */
@@ -121,7 +124,20 @@ struct pol_worker {
 	struct pol_counters c;
 } __attribute__((aligned(64)));
 
+/* Affinity, at engine level: pins outlive views (no copy on reload). Entries name
+ * backends by a stable id: names are interned here, never reused (at most PIN_MAX_IDS
+ * over the life of the process; a reload that needs more is refused). */
+enum { POL_PIN_IDEM, POL_PIN_OBJECT, POL_PIN_ACCOUNT, POL_PIN_TABLES };
+
+struct pol_pins {
+	struct pin_table t[POL_PIN_TABLES];
+	unsigned nids;                            /* control thread */
+	char name[PIN_MAX_IDS][POL_NAME_MAX + 1]; /* id → backend name */
+	char account[PIN_MAX_IDS][POL_NAME_MAX + 1]; /* ... and its account when last seen */
+};
+
 struct pol_engine {
+	struct pol_pins pins;
 	_Atomic(struct pol_view *) view;
 	_Atomic uint64_t epoch;
 	unsigned nworkers;

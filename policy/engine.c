@@ -39,11 +39,59 @@ static void pol_view_free(struct pol_view *v)
 	free(v->demand);
 	free(v->unans);
 	thr_destroy(&v->thr);
-	pin_destroy(&v->idem);
-	pin_destroy(&v->object);
-	pin_destroy(&v->account);
 	pol_free(v->p);
 	free(v);
+}
+
+/* Gives every backend of p a pin id (a new name gets the next one) and maps the ids to
+ * p's backends: by name, else to a backend of the same account, else -1. Returns 0, or
+ * -1 when the ids are used up. Control thread. */
+static int pol_pin_ids(struct pol_engine *e, struct pol_view *v, char *err, size_t errlen)
+{
+	struct pol_pins *pp = &e->pins;
+	const struct policy *p = v->p;
+	unsigned id;
+	int i, j;
+
+	for (i = 0; i < p->nbackends; i++) {
+		for (id = 0; id < pp->nids && strcmp(pp->name[id], p->backends[i].name); id++)
+			;
+		if (id == pp->nids) {
+			if (pp->nids == PIN_MAX_IDS) {
+				snprintf(err, errlen, "%s: backend '%s': %d backend names were used since payspoa "
+				         "started, the most its pin tables can name: restart payspoa to load this policy",
+				         p->file, p->backends[i].name, PIN_MAX_IDS);
+				return -1;
+			}
+			snprintf(pp->name[id], sizeof(pp->name[id]), "%s", p->backends[i].name);
+			pp->nids++;
+		}
+		snprintf(pp->account[id], sizeof(pp->account[id]), "%s", p->backends[i].account);
+		v->pin_id[i] = (uint8_t)id;
+	}
+	for (id = 0; id < PIN_MAX_IDS; id++) {
+		v->pin_be[id] = -1;
+		for (j = 0; id < pp->nids && j < p->nbackends; j++)
+			if (!strcmp(pp->name[id], p->backends[j].name)) {
+				v->pin_be[id] = (int8_t)j;
+				break;
+			}
+		for (j = 0; id < pp->nids && v->pin_be[id] < 0 && j < p->nbackends; j++)
+			if (!strcmp(pp->account[id], p->backends[j].account))
+				v->pin_be[id] = (int8_t)j;
+	}
+	return 0;
+}
+
+/* The pin tables' promise: capacity (pins over the TTL) and TTL of each. */
+static void pol_pin_sizes(const struct policy *p, uint64_t cap[POL_PIN_TABLES], uint32_t ttl[POL_PIN_TABLES])
+{
+	cap[POL_PIN_IDEM] = p->pin.idem_slots;
+	cap[POL_PIN_OBJECT] = p->pin.object_slots;
+	cap[POL_PIN_ACCOUNT] = p->pin.account_slots;
+	ttl[POL_PIN_IDEM] = p->pin.idem_ttl_s;
+	ttl[POL_PIN_OBJECT] = p->pin.object_ttl_s;
+	ttl[POL_PIN_ACCOUNT] = p->pin.account_ttl_s;
 }
 
 /* Builds a view around p (taken in every case). */
@@ -59,11 +107,13 @@ static struct pol_view *pol_view_new(struct pol_engine *e, struct policy *p, cha
 	}
 	memset(v, 0, sizeof(*v));
 	v->p = p;
-	if (thr_init(&v->thr, p) || pin_init(&v->idem, p->pin.idem_slots, p->pin.idem_ttl_s) ||
-	    pin_init(&v->object, p->pin.object_slots, p->pin.object_ttl_s) ||
-	    pin_init(&v->account, p->pin.account_slots, p->pin.account_ttl_s)) {
+	if (thr_init(&v->thr, p)) {
 		pol_view_free(v);
 		goto oom;
+	}
+	if (pol_pin_ids(e, v, err, errlen) < 0) {
+		pol_view_free(v);
+		return NULL;
 	}
 	v->gen = e->next_gen++;
 	for (i = 0; i < p->nbackends; i++) {
@@ -113,36 +163,6 @@ oom:
 	return NULL;
 }
 
-/* map[old backend] = new backend with the same name, else one on the same account,
- * else -1. Sized for every value a pin slot can hold. */
-static void pol_backend_map(const struct policy *np, const struct policy *op, int map[128])
-{
-	int i, j;
-
-	for (i = 0; i < 128; i++)
-		map[i] = -1;
-	for (i = 0; i < op->nbackends; i++) {
-		for (j = 0; j < np->nbackends; j++)
-			if (strcmp(op->backends[i].name, np->backends[j].name) == 0)
-				break;
-		if (j == np->nbackends)
-			for (j = 0; j < np->nbackends; j++)
-				if (strcmp(op->backends[i].account, np->backends[j].account) == 0)
-					break;
-		map[i] = j < np->nbackends ? j : -1;
-	}
-}
-
-static void pol_merge_pins(struct pol_view *dst, const struct pol_view *src, uint32_t now_s)
-{
-	int map[128];
-
-	pol_backend_map(dst->p, src->p, map);
-	pin_merge(&dst->idem, &src->idem, map, now_s);
-	pin_merge(&dst->object, &src->object, map, now_s);
-	pin_merge(&dst->account, &src->account, map, now_s);
-}
-
 /* State that survives a reload for the names that survive: budgets, affinity, the
  * learned health and the admin's enable/disable. */
 static void pol_carry(struct pol_view *nv, const struct pol_view *ov)
@@ -151,7 +171,6 @@ static void pol_carry(struct pol_view *nv, const struct pol_view *ov)
 	uint64_t dis = atomic_load(&ov->disabled), ndis = 0;
 
 	thr_carry(&nv->thr, nv->p, &ov->thr, ov->p);
-	pol_merge_pins(nv, ov, 0);
 	for (i = 0; i < nv->p->nbackends; i++)
 		for (j = 0; j < ov->p->nbackends; j++) {
 			if (strcmp(nv->p->backends[i].name, ov->p->backends[j].name))
@@ -182,21 +201,14 @@ static uint64_t pol_max_wait_ns(const struct policy *p)
 
 /* now_us: as in pol_engine_verify. carried: v's budgets hold bookings made under an
  * older policy's tolerances (no bound on how far ahead they are). */
-static int pol_view_verify(const struct pol_view *v, uint64_t now_us, bool carried, bool pins, char *err,
-                           size_t errlen)
+static int pol_view_verify(const struct pol_view *v, uint64_t now_us, bool carried, char *err, size_t errlen)
 {
-	const struct pin_table *t[3] = { &v->idem, &v->object, &v->account };
 	bool known = now_us != POL_NOW_UNKNOWN;
-	uint32_t now_s = known ? (uint32_t)(now_us / 1000000) : UINT32_MAX; /* unknown: none live */
-	unsigned i;
 
 	if (thr_verify(&v->thr, v->p, known ? now_us * 1000 : 0, known && !carried ? pol_max_wait_ns(v->p) : UINT64_MAX,
 	               err, errlen) < 0 ||
 	    pol_learn_verify(v, err, errlen) < 0)
 		return -1;
-	for (i = 0; pins && i < 3; i++)
-		if (pin_verify(t[i], (unsigned)v->p->nbackends, now_s, err, errlen) < 0)
-			return -1;
 	return 0;
 }
 
@@ -211,7 +223,11 @@ int pol_engine_verify(struct pol_engine *e, uint64_t now_us, bool pins, char *er
 		if (head - tail > POL_RING_SIZE)
 			return pol_verify_fail(err, errlen, "ring of worker %u: head %u, tail %u", i, head, tail);
 	}
-	return pol_view_verify(atomic_load(&e->view), now_us, e->reloads > 0, pins, err, errlen);
+	/* the pin tables are valid at any time (slots only move forward) */
+	for (i = 0; pins && i < POL_PIN_TABLES; i++)
+		if (pin_verify(&e->pins.t[i], e->pins.nids, err, errlen) < 0)
+			return -1;
+	return pol_view_verify(atomic_load(&e->view), now_us, e->reloads > 0, err, errlen);
 }
 
 /* ---- engine and reclamation -------------------------------------------------------- */
@@ -220,6 +236,8 @@ struct pol_engine *pol_engine_new(struct policy *p, unsigned nworkers, char *err
 {
 	struct pol_engine *e = calloc(1, sizeof(*e));
 	struct pol_view *v;
+	uint64_t cap[POL_PIN_TABLES];
+	uint32_t ttl[POL_PIN_TABLES];
 	unsigned i;
 
 	if (!e || nworkers == 0 || nworkers > 4096 ||
@@ -236,6 +254,12 @@ struct pol_engine *pol_engine_new(struct policy *p, unsigned nworkers, char *err
 		e->workers[i].rng = 0x5eed0000u + i; /* reproducible per worker */
 	}
 	atomic_init(&e->epoch, 1);
+	pol_pin_sizes(p, cap, ttl);
+	for (i = 0; i < POL_PIN_TABLES; i++)
+		if (pin_init(&e->pins.t[i], cap[i], ttl[i]) < 0) {
+			snprintf(err, errlen, "out of memory for the pin tables");
+			goto fail;
+		}
 	v = pol_view_new(e, p, err, errlen);
 	p = NULL;
 	if (!v)
@@ -245,6 +269,8 @@ struct pol_engine *pol_engine_new(struct policy *p, unsigned nworkers, char *err
 fail:
 	pol_free(p);
 	if (e) {
+		for (i = 0; i < POL_PIN_TABLES; i++)
+			pin_destroy(&e->pins.t[i]);
 		free(e->workers);
 		free(e->rings);
 	}
@@ -255,6 +281,7 @@ fail:
 void pol_engine_free(struct pol_engine *e)
 {
 	struct pol_view *v, *n;
+	unsigned i;
 
 	if (!e)
 		return;
@@ -265,13 +292,14 @@ void pol_engine_free(struct pol_engine *e)
 		pol_view_free(v);
 	}
 	pol_view_free(atomic_load(&e->view));
+	for (i = 0; i < POL_PIN_TABLES; i++)
+		pin_destroy(&e->pins.t[i]);
 	free(e->workers);
 	free(e->rings);
 	free(e);
 }
 
-/* Frees the retired views no worker can still hold, after a last merge of the pins
- * workers wrote into them between the swap's copy and their next quiescent point. */
+/* The oldest epoch a worker may still hold memory from. */
 static uint64_t pol_min_seen(struct pol_engine *e)
 {
 	uint64_t min = POL_OFFLINE;
@@ -288,14 +316,13 @@ static uint64_t pol_min_seen(struct pol_engine *e)
 
 /* min: pol_min_seen() read before the rings were last drained, so every event pushed
  * through a view freed here has been merged. */
-static void pol_reclaim(struct pol_engine *e, uint64_t min, uint32_t now_s)
+static void pol_reclaim(struct pol_engine *e, uint64_t min)
 {
-	struct pol_view **pv = &e->retired, *v, *cur = atomic_load(&e->view);
+	struct pol_view **pv = &e->retired, *v;
 
 	while ((v = *pv)) {
 		if (v->retired_epoch <= min) {
 			*pv = v->next_retired;
-			pol_merge_pins(cur, v, now_s);
 			pol_view_free(v);
 		} else {
 			pv = &v->next_retired;
@@ -306,13 +333,19 @@ static void pol_reclaim(struct pol_engine *e, uint64_t min, uint32_t now_s)
 int pol_engine_swap(struct pol_engine *e, struct policy *p, char *err, size_t errlen)
 {
 	struct pol_view *nv = pol_view_new(e, p, err, errlen), *old;
+	uint64_t cap[POL_PIN_TABLES];
+	uint32_t ttl[POL_PIN_TABLES];
+	unsigned i;
 
 	if (!nv)
 		return -1;
 	pol_learn_drain(e, 0); /* the carried state includes every outcome reported so far */
 	old = atomic_load(&e->view);
 	pol_carry(nv, old);
-	POL_VERIFY(pol_view_verify, nv, POL_NOW_UNKNOWN, true, true);
+	POL_VERIFY(pol_view_verify, nv, POL_NOW_UNKNOWN, true);
+	pol_pin_sizes(nv->p, cap, ttl);
+	for (i = 0; i < POL_PIN_TABLES; i++)
+		pin_size(&e->pins.t[i], cap[i], ttl[i]); /* for the generations to come */
 	atomic_store(&e->view, nv);
 	old->retired_epoch = atomic_fetch_add(&e->epoch, 1) + 1;
 	old->next_retired = e->retired;
@@ -347,10 +380,22 @@ void pol_worker_idle(struct pol_engine *e, unsigned worker)
 
 void pol_tick(struct pol_engine *e, uint64_t now_us)
 {
-	uint64_t min = pol_min_seen(e);
+	uint64_t min = pol_min_seen(e), ep = atomic_load(&e->epoch) + 1;
+	bool pub = false;
+	unsigned i, k;
 
 	pol_learn_tick(e, min, now_us);
-	pol_reclaim(e, min, (uint32_t)(now_us / 1000000));
+	pol_reclaim(e, min);
+	/* pin generations: what a tick retires is tagged with the epoch it then publishes */
+	for (i = 0; i < POL_PIN_TABLES; i++) {
+		uint64_t claims = 0;
+
+		for (k = 0; k < e->nworkers; k++)
+			claims += atomic_load_explicit(&e->workers[k].c.pin_claims[i], memory_order_relaxed);
+		pub |= pin_tick(&e->pins.t[i], (uint32_t)(now_us / 1000000), claims, ep, min);
+	}
+	if (pub)
+		atomic_fetch_add(&e->epoch, 1);
 	/* once a second (the check scans the posterior tables); decisions may carry a later
 	 * time than this tick's: no bound on bookings */
 	if (POL_CHECKS_ON && now_us - e->verified_us >= 1000000) {
@@ -607,6 +652,7 @@ struct pol_rq {
 	uint64_t pinned;        /* backends of the pinned account, 0 = not pinned */
 	const char *pin_tok;
 	bool idem_hit, learn_account;
+	bool gone;              /* pinned to a backend whose account left the policy */
 };
 
 /* One decision as it goes through the steps of DESIGN.md §4 (pol_decide): each step
@@ -614,6 +660,7 @@ struct pol_rq {
  * stack; only `r` is zeroed (the arrays are written before they are read). */
 struct pol_ctx {
 	struct pol_view *v;
+	struct pol_pins *pins;
 	const struct policy *p;
 	struct pol_worker *w;
 	unsigned worker;
@@ -656,19 +703,31 @@ static int pol_connect_of(const struct pol_view *v, struct pay_str acct, uint64_
 	return -1;
 }
 
+/* The backend of this view a pin of table `t` names for key h, or -1 with no pin; with
+ * a pin whose backend and account left the policy, -1 and *gone. */
+static int pol_pin_get(const struct pol_ctx *x, int t, uint64_t h, bool *gone)
+{
+	int id = pin_get(&x->pins->t[t], h);
+
+	if (id < 0)
+		return -1;
+	if (x->v->pin_be[id] < 0)
+		*gone = true;
+	return x->v->pin_be[id];
+}
+
 /* The account holding an object the body names (a refund's payment_intent, a charge, a
  * customer), or -1 when none is known. */
-static int pol_body_object_owner(const struct pol_view *v, const struct pay_request *rq, uint32_t now_s)
+static int pol_body_object_owner(struct pol_ctx *x)
 {
+	const struct pay_request *rq = x->rq;
 	const struct pay_str *ref[] = { &rq->payment_intent, &rq->charge, &rq->customer };
-	const struct policy *p = v->p;
 	unsigned i;
 	int b;
 
 	for (i = 0; i < sizeof(ref) / sizeof(ref[0]); i++)
-		if (ref[i]->ptr && pol_is_object(p, ref[i]->ptr, ref[i]->len) &&
-		    (b = pin_get(&v->object, pstr_hash(ref[i]->ptr, ref[i]->len, SEED_OBJECT), now_s)) >= 0 &&
-		    b < p->nbackends)
+		if (ref[i]->ptr && pol_is_object(x->p, ref[i]->ptr, ref[i]->len) &&
+		    (b = pol_pin_get(x, POL_PIN_OBJECT, pstr_hash(ref[i]->ptr, ref[i]->len, SEED_OBJECT), &x->r.gone)) >= 0)
 			return b;
 	return -1;
 }
@@ -680,7 +739,6 @@ static void pol_step_pin(struct pol_ctx *x)
 	const struct pol_view *v = x->v;
 	const struct policy *p = x->p;
 	const struct pay_request *rq = x->rq;
-	uint32_t now_s = x->now_s;
 	struct pol_rq *r = &x->r;
 	const char *obj;
 	uint32_t olen;
@@ -692,21 +750,25 @@ static void pol_step_pin(struct pol_ctx *x)
 	if (rq->idem.ptr) {
 		/* (account, key) is the identity: the same key on two accounts is two charges. */
 		r->idem_h = pstr_hash(rq->idem.ptr, rq->idem.len, SEED_IDEM ^ r->acct_h);
-		if ((b = pin_get(&v->idem, r->idem_h, now_s)) >= 0 && b < p->nbackends) {
+		if ((b = pol_pin_get(x, POL_PIN_IDEM, r->idem_h, &r->gone)) >= 0) {
 			r->pin_tok = "pin:idem";
 			r->idem_hit = true;
 			goto pinned;
 		}
+		if (r->gone)
+			return;
 	}
 	if ((obj = pol_object_of(p, rq->path, &olen)) &&
-	    (b = pin_get(&v->object, pstr_hash(obj, olen, SEED_OBJECT), now_s)) >= 0 && b < p->nbackends) {
+	    (b = pol_pin_get(x, POL_PIN_OBJECT, pstr_hash(obj, olen, SEED_OBJECT), &r->gone)) >= 0) {
 		r->pin_tok = "pin:object";
 		goto pinned;
 	}
-	if ((b = pol_body_object_owner(v, rq, now_s)) >= 0) {
+	if (!r->gone && (b = pol_body_object_owner(x)) >= 0) {
 		r->pin_tok = "pin:object";
 		goto pinned;
 	}
+	if (r->gone)
+		return;
 	if (!rq->account.ptr)
 		return;
 	if ((c = pol_connect_of(v, rq->account, r->acct_h)) >= 0) {
@@ -714,10 +776,12 @@ static void pol_step_pin(struct pol_ctx *x)
 		r->pin_tok = "pin:connect";
 		return;
 	}
-	if ((b = pin_get(&v->account, r->acct_h, now_s)) >= 0 && b < p->nbackends) {
+	if ((b = pol_pin_get(x, POL_PIN_ACCOUNT, r->acct_h, &r->gone)) >= 0) {
 		r->pin_tok = "pin:account";
 		goto pinned;
 	}
+	if (r->gone)
+		return;
 	/* An unknown connected account: any platform may take it, then it stays there. */
 	if (v->connect)
 		r->restrict_to = v->connect;
@@ -1100,12 +1164,32 @@ static void pol_step_answer(struct pol_ctx *x)
 	BUG_ON(b < 0 || b >= x->p->nbackends); /* 6. degrade never leaves a request without one */
 	BUG_ON(!(x->cand >> b & 1) && b != x->probe); /* a candidate, or the probe of a held one */
 
-	/* Remember what must stick: a retry of this key, and the connected account's home. */
+	/* Remember what must stick, now that the request will reach an account (a rejected
+	 * one claims nothing: a flood above the budgets cannot fill the tables): a retry of
+	 * this key, and the connected account's home. The claim is the linearization point:
+	 * when a simultaneous decision claimed the key first, this one follows it. Its budget
+	 * token was taken on the account it leaves: one token too many there, one too few on
+	 * the winner's, per lost race (rare: two decisions of one key in the same instant). */
 	if (wait >= 0) {
-		if (x->rq->idem.ptr && !r->idem_hit)
-			pin_put(&v->idem, r->idem_h, (unsigned)b, x->now_s);
-		if (r->learn_account)
-			pin_put(&v->account, r->acct_h, (unsigned)b, x->now_s);
+		if (x->rq->idem.ptr && !r->idem_hit) {
+			int got = pin_claim(&x->pins->t[POL_PIN_IDEM], r->idem_h, v->pin_id[b]), nb;
+
+			pol_count(&w->c.pin_claims[POL_PIN_IDEM]);
+			if (got == PIN_FULL) {
+				pol_count(&w->c.pin_full);
+			} else if (got != v->pin_id[b]) {
+				pol_count(&w->c.pin_followed);
+				x->r.idem_hit = true;
+				if ((nb = v->pin_be[got]) >= 0 && !(x->p->backends[nb].same_account >> b & 1)) {
+					b = x->b = nb;
+					pol_reason(out, "pin:idem", NULL);
+				}
+			}
+		}
+		if (r->learn_account) {
+			pin_claim(&x->pins->t[POL_PIN_ACCOUNT], r->acct_h, v->pin_id[b]);
+			pol_count(&w->c.pin_claims[POL_PIN_ACCOUNT]);
+		}
 	}
 
 	out->backend = x->p->backends[b].name;
@@ -1147,6 +1231,27 @@ static void pol_step_answer(struct pol_ctx *x)
 		pol_count(&w->c.panic);
 }
 
+/* A request pinned (idempotency key, object, Connect account) to a backend whose
+ * account is no longer in the policy: sending it elsewhere could charge twice, so it is
+ * refused, with a reason the operator can find (pin:gone). */
+static void pol_step_gone(struct pol_ctx *x)
+{
+	struct pay_verdict *out = x->out;
+
+	out->backend = x->p->backends[x->p->default_backend].name;
+	out->class_name = x->cl->name;
+	out->prio = x->cl->prio;
+	out->offset_ms = x->cl->offset_ms;
+	out->verdict = PAY_REJECT;
+	out->retry_after_s = 3600;
+	out->decision_len = 0;
+	out->decision[0] = 0;
+	pol_reason(out, "pin:gone", NULL);
+	pol_count(&x->w->c.decisions);
+	pol_count(&x->w->c.reject);
+	pol_count(&x->w->c.pin_gone);
+}
+
 /* The decision, step by step as DESIGN.md §4 tells it. */
 void pol_decide(struct pol_engine *e, unsigned worker, const struct pay_request *rq,
                 uint64_t now_us, struct pay_verdict *out)
@@ -1155,6 +1260,7 @@ void pol_decide(struct pol_engine *e, unsigned worker, const struct pay_request 
 
 	x.w = &e->workers[worker];
 	x.v = pol_enter(e, x.w);
+	x.pins = &e->pins;
 	x.p = x.v->p;
 	x.worker = worker;
 	x.rq = rq;
@@ -1170,6 +1276,10 @@ void pol_decide(struct pol_engine *e, unsigned worker, const struct pay_request 
 
 	pol_step_classify(&x);
 	pol_step_pin(&x);
+	if (x.r.gone) {
+		pol_step_gone(&x);
+		return;
+	}
 	pol_step_filter(&x);    /* with 6. degrade when no candidate passes */
 	pol_step_score(&x);
 	pol_step_throttle(&x);
@@ -1204,6 +1314,32 @@ static void pol_push(struct pol_engine *e, struct pol_worker *w, unsigned worker
 	atomic_store_explicit(&r->head, h + 1, memory_order_release);
 }
 
+/* A late or absent decision: HAProxy used `used` for a keyed request, whatever payspoa
+ * advised or pinned. The key's pin must name that account, since that is where a retry
+ * finds the first attempt: claimed when there is none, rewritten in place when it names
+ * another account (also when the outcome has no valid decision id). */
+static void pol_observe_idem(struct pol_engine *e, struct pol_view *v, struct pol_worker *w,
+                             const struct pay_outcome *o, int used)
+{
+	const struct policy *p = v->p;
+	struct pin_table *t = &e->pins.t[POL_PIN_IDEM];
+	uint64_t acct_h, h;
+	int id, b;
+
+	if (!o->idem.ptr)
+		return;
+	acct_h = o->account.ptr ? pstr_hash(o->account.ptr, o->account.len, SEED_ACCOUNT) : 0;
+	h = pstr_hash(o->idem.ptr, o->idem.len, SEED_IDEM ^ acct_h);
+	id = pin_get(t, h);
+	if (id >= 0 && (b = v->pin_be[id]) >= 0 && (p->backends[b].same_account >> used & 1))
+		return; /* already on that account */
+	pol_count(&w->c.pin_claims[POL_PIN_IDEM]);
+	if (id < 0 && pin_claim(t, h, v->pin_id[used]) == (int)v->pin_id[used])
+		return;
+	if (pin_set(t, h, v->pin_id[used]) != PIN_FULL)
+		pol_count(&w->c.pin_corrected);
+}
+
 void pol_observe(struct pol_engine *e, unsigned worker, const struct pay_outcome *o, uint64_t now_us)
 {
 	struct pol_worker *w = &e->workers[worker];
@@ -1226,11 +1362,13 @@ void pol_observe(struct pol_engine *e, unsigned worker, const struct pay_outcome
 		if (used < 0)
 			return;
 	}
+	pol_observe_idem(e, v, w, o, used);
 	/* An object created on an account lives there: its later operations are pinned. */
 	if (o->status >= 200 && o->status < 300 && o->object.ptr &&
 	    pol_is_object(p, o->object.ptr, o->object.len)) {
-		pin_put(&v->object, pstr_hash(o->object.ptr, o->object.len, SEED_OBJECT), (unsigned)used,
-		        (uint32_t)(now_us / 1000000));
+		pin_set(&e->pins.t[POL_PIN_OBJECT], pstr_hash(o->object.ptr, o->object.len, SEED_OBJECT),
+		        v->pin_id[used]);
+		pol_count(&w->c.pin_claims[POL_PIN_OBJECT]);
 		pol_count(&w->c.learned_objects);
 	}
 
@@ -1367,10 +1505,10 @@ const size_t pol_stats_ndesc = sizeof(pol_stats_desc) / sizeof(pol_stats_desc[0]
 void pol_engine_stats(struct pol_engine *e, uint64_t now_us, struct pol_stats *out)
 {
 	struct pol_view *v = atomic_load(&e->view);
-	const struct pin_table *t[3] = { &v->idem, &v->object, &v->account };
-	uint32_t now_s = (uint32_t)(now_us / 1000000);
+	const struct pin_table *t[3] = { &e->pins.t[0], &e->pins.t[1], &e->pins.t[2] };
 	unsigned i, k;
 
+	(void)now_us;
 	memset(out, 0, sizeof(*out));
 	for (i = 0; i < e->nworkers; i++) {
 		const struct pol_counters *c = &e->workers[i].c;
@@ -1387,9 +1525,10 @@ void pol_engine_stats(struct pol_engine *e, uint64_t now_us, struct pol_stats *o
 	pol_learn_counts(v, &out->breaker_opens, &out->budget_cuts, &out->sheds);
 	pol_learn_unans_counts(v, &out->unanswered, &out->unanswered_fed, &out->unanswered_late);
 	for (i = 0; i < 3; i++) {
-		out->pin_live[i] = pin_live(t[i], now_s);
-		out->pin_stored[i] = atomic_load(&t[i]->stored);
+		out->pin_live[i] = pin_live(t[i], out->pin_claims[i]);
+		out->pin_stored[i] = out->pin_claims[i];
 		out->pin_evicted[i] = atomic_load(&t[i]->evicted);
+		out->pin_rotations[i] = atomic_load(&t[i]->rotations);
 	}
 	out->reloads = e->reloads;
 }
@@ -1440,4 +1579,62 @@ int pol_engine_forecast_info(struct pol_engine *e, unsigned i, uint64_t now_us, 
 	*out = (struct pol_forecast_info){ p->accounts[a].id, p->classes[c].name, f.now_rps, f.next_rps, f.day_rps,
 	                                   f.budget_rps, f.shed };
 	return 0;
+}
+
+/* ---- control thread: pins for snapshots ------------------------------------------------ */
+
+struct pol_pins_each {
+	struct pol_pins *pp;
+	unsigned table;
+	pol_pin_fn *fn;
+	void *arg;
+};
+
+static void pol_pins_each_one(void *arg, uint64_t key, unsigned id, uint32_t age_s)
+{
+	struct pol_pins_each *a = arg;
+
+	if (id < a->pp->nids)
+		a->fn(a->arg, a->table, key, a->pp->name[id], a->pp->account[id], age_s);
+}
+
+void pol_engine_pins_each(struct pol_engine *e, uint64_t now_us, pol_pin_fn *fn, void *arg)
+{
+	struct pol_pins_each a = { &e->pins, 0, fn, arg };
+
+	for (a.table = 0; a.table < POL_PIN_TABLES; a.table++)
+		pin_each(&e->pins.t[a.table], (uint32_t)(now_us / 1000000), pol_pins_each_one, &a);
+}
+
+int pol_engine_pin_restore(struct pol_engine *e, unsigned table, uint64_t key, const char *backend,
+                           const char *account, uint32_t age_s, uint64_t now_us)
+{
+	struct pol_pins *pp = &e->pins;
+	const struct policy *p = atomic_load(&e->view)->p;
+	unsigned id;
+	int b;
+
+	if (table >= POL_PIN_TABLES || !backend || !account)
+		return -1;
+	/* the backend of that name, else one of its account: the id it has now */
+	for (b = 0; b < p->nbackends && strcmp(p->backends[b].name, backend); b++)
+		;
+	if (b == p->nbackends)
+		for (b = 0; b < p->nbackends && strcmp(p->backends[b].account, account); b++)
+			;
+	if (b < p->nbackends) {
+		id = atomic_load(&e->view)->pin_id[b];
+	} else {
+		/* gone from the policy: interned so that its requests are refused (pin:gone) */
+		for (id = 0; id < pp->nids && strcmp(pp->name[id], backend); id++)
+			;
+		if (id == pp->nids) {
+			if (pp->nids == PIN_MAX_IDS)
+				return -1;
+			snprintf(pp->name[id], sizeof(pp->name[id]), "%s", backend);
+			snprintf(pp->account[id], sizeof(pp->account[id]), "%s", account);
+			pp->nids++;
+		}
+	}
+	return pin_restore(&pp->t[table], key, id, age_s, (uint32_t)(now_us / 1000000));
 }

@@ -44,6 +44,10 @@ struct pay_outcome {
 	struct pay_str rl_reason;    /* Stripe-Rate-Limited-Reason */
 	struct pay_str err_type, err_code, decline;
 	struct pay_str object;       /* $.id of the created object */
+	/* as in pay-request, sent whatever payspoa advised: the idempotency pin is corrected
+	 * to `backend` when it names another account (a late or absent decision) */
+	struct pay_str idem;         /* hex SHA-256 of the Idempotency-Key */
+	struct pay_str account;      /* Stripe-Account (part of the key's identity) */
 	int64_t status;              /* HTTP status; 0 if absent */
 	int64_t latency_ms;          /* -1 if absent */
 };

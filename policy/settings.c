@@ -440,14 +440,13 @@ const struct pol_section pol_sec_agent = { "agent", "agent", "agent", ps_agent, 
 
 static const struct pol_setting ps_pinning[] = {
 	U32("idem_ttl_s", pin.idem_ttl_s, 60, 400 * 86400, 86400, "idempotency key pins (Stripe keeps keys ≥ 24 h)"),
-	{ "idem_slots", PS_POW2, P(pin.idem_slots), 64, 1 << 24, 65536,
-	  "table size (rounded up to a power of two), fixed at load", NULL, NULL, false, NULL, NULL, NULL, 0 },
+	U32("idem_slots", pin.idem_slots, 0, 536870912, 0,
+	    "pins the table keeps for their TTL; 0: what the budgets need (the sum of the account budgets × `idem_ttl_s`, "
+	    "every admitted request may carry a key); lower, `payspoa -c` prints the shorter guarantee (conf/README.md)"),
 	U32("object_ttl_s", pin.object_ttl_s, 60, 400 * 86400, 30 * 86400, "object id → account pins, learned from responses"),
-	{ "object_slots", PS_POW2, P(pin.object_slots), 64, 1 << 24, 65536, "table size, as `idem_slots`",
-	  NULL, NULL, false, NULL, NULL, NULL, 0 },
+	U32("object_slots", pin.object_slots, 64, 536870912, 65536, "pins kept for their TTL, as `idem_slots`"),
 	U32("account_ttl_s", pin.account_ttl_s, 60, 400 * 86400, 30 * 86400, "connected account → platform pins"),
-	{ "account_slots", PS_POW2, P(pin.account_slots), 64, 1 << 24, 4096, "table size, as `idem_slots`",
-	  NULL, NULL, false, NULL, NULL, NULL, 0 },
+	U32("account_slots", pin.account_slots, 64, 536870912, 4096, "pins kept for their TTL, as `idem_slots`"),
 	CUSTOM("object_prefixes", 0, "array of strings", "≤ 32, without `/` or `*`",
 	       "which `/v1/<objects>/<id>` ids are pinned", ps_prefixes, ps_show_prefixes, 0),
 };

@@ -207,11 +207,35 @@ static void on_hup(struct ev_loop *loop, ev_signal *s, int revents)
 	reload(s->data);
 }
 
+/* Pins dropped before their TTL (the tables are smaller than the traffic): one warning
+ * per table and tick at most, with how many since the last one and in all. */
+static void warn_pin_evictions(struct daemon *d, const struct pol_stats *st)
+{
+	static const char *const table[3] = { "idem", "object", "account" };
+	char n[24], total[24];
+	unsigned i;
+
+	for (i = 0; i < 3; i++) {
+		if (st->pin_evicted[i] == d->pin_evicted[i])
+			continue;
+		snprintf(n, sizeof(n), "%llu", (unsigned long long)(st->pin_evicted[i] - d->pin_evicted[i]));
+		snprintf(total, sizeof(total), "%llu", (unsigned long long)st->pin_evicted[i]);
+		log_json(LOG_LVL_WARNING, "pins_evicted", "table", table[i], "count", n, "total", total,
+		         "effect", "pins dropped before their TTL: the table is smaller than the traffic (conf/README.md, pinning)",
+		         NULL);
+		d->pin_evicted[i] = st->pin_evicted[i];
+	}
+}
+
 static void on_tick(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	struct daemon *d = t->data;
+	uint64_t now = clock_mono_us();
+	struct pol_stats st;
 
-	pol_tick(d->engine, clock_mono_us());
+	pol_tick(d->engine, now);
+	pol_engine_stats(d->engine, now, &st);
+	warn_pin_evictions(d, &st);
 }
 
 struct daemon *daemon_new(const struct daemon_opts *o, char *err, size_t errlen)
@@ -302,11 +326,19 @@ fail:
 static void log_totals(struct daemon *d, unsigned nworkers)
 {
 	struct spoa_totals t = { 0 };
+	struct pol_stats st;
+	char ev[24], fo[24], co[24];
+	const char *extra[] = { "pins_evicted", ev, "pins_followed", fo, "pins_corrected", co };
 
 	for (unsigned k = 0; k < nworkers; k++)
 		stats_sum(&t, &d->workers[k].st);
 	t.refused = d->refused;
-	stats_log_stopped(&t);
+	pol_engine_stats(d->engine, clock_mono_us(), &st);
+	warn_pin_evictions(d, &st);
+	snprintf(ev, sizeof(ev), "%llu", (unsigned long long)(st.pin_evicted[0] + st.pin_evicted[1] + st.pin_evicted[2]));
+	snprintf(fo, sizeof(fo), "%llu", (unsigned long long)st.pin_followed);
+	snprintf(co, sizeof(co), "%llu", (unsigned long long)st.pin_corrected);
+	stats_log_stopped(&t, extra, sizeof(extra) / sizeof(extra[0]) / 2);
 }
 
 int daemon_run(struct daemon *d)

@@ -44,6 +44,7 @@ struct daemon {
 	ev_signal sig_term, sig_int, sig_hup;
 	ev_timer tick;
 	uint64_t refused;            /* connections over max_connections (stats-t.h) */
+	uint64_t pin_evicted[3];     /* the engine's pin_evicted at the last warning */
 	int exit_code;
 };
 

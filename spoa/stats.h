@@ -20,6 +20,7 @@ void stats_fold_agent(struct worker_stats *ws, const struct agent_counts *a, str
 /* Control thread: adds one worker's published counters into *t. */
 void stats_sum(struct spoa_totals *t, const struct worker_stats *ws);
 /* Control thread: the `stopped` log line: every counter with a log name, in list order. */
-void stats_log_stopped(const struct spoa_totals *t);
+/* extra: npairs more key/value strings for the line (the engine's figures). */
+void stats_log_stopped(const struct spoa_totals *t, const char *const *extra, size_t nextra);
 
 #endif /* STATS_H */

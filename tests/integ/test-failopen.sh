@@ -158,7 +158,8 @@ old=${PROC[hap]}
 table_used() { hap_cli "$1" "show table payspoa_pins/idem" | awk 'NR == 1 { u = $0 } END { sub(/.*used:/, "", u); print u + 0 }'; }
 before=$(table_used hap)
 start_bg hap2 env PAY_HTTP_ADDR="127.0.0.1:$P_HTTP" PAY_US_ADDR="127.0.0.1:$P_US" \
-	PAY_EU_ADDR="127.0.0.1:$P_EU" PAY_AGENT_ADDR="127.0.0.1:$P_AGENT" \
+	PAY_EU_ADDR="127.0.0.1:$P_EU" PAY_US2_ADDR="127.0.0.1:$P_US2" PAY_EU2_ADDR="127.0.0.1:$P_EU2" \
+	PAY_AGENT_ADDR="127.0.0.1:$P_AGENT" \
 	PAY_PEER_ADDR="127.0.0.1:${HAP_PEER[hap]}" PAY_STATS_SOCK="$T/hap2.sock" \
 	PAY_LOG_LEVEL=notice PAY_FAIL_CLOSED=0 "$HAPROXY_BIN" -db -f haproxy/haproxy.cfg -sf "$old"
 if wait_until 15 bash -c "! kill -0 $old 2>/dev/null"; then
@@ -181,14 +182,17 @@ bad=$(cat "$T"/r[123]-*.out | awk -F'|' '$5 != "true" || $3 !~ /^2/' | wc -l)
 expect retries_replayed_after_reload "retries not replayed by their first account" "$bad" 0
 
 # ---- the emulators' records: keys charged on two accounts --------------------------------
+# Every account of the policy (exploration and failover also use the standby accounts).
 keys() { curl -sS --max-time 5 "http://127.0.0.1:$1/__payapi/keys?prefix=fo-" | grep -o '"fo-[^"]*"' | sort -u; }
 keys "$P_US" >"$T/keys-us"; keys "$P_EU" >"$T/keys-eu"
+keys "$P_US2" >"$T/keys-us2"; keys "$P_EU2" >"$T/keys-eu2"
 nus=$(wc -l <"$T/keys-us") neu=$(wc -l <"$T/keys-eu")
-both=$(comm -12 "$T/keys-us" "$T/keys-eu" | wc -l)
+nus2=$(wc -l <"$T/keys-us2") neu2=$(wc -l <"$T/keys-eu2")
+both=$(cat "$T"/keys-us "$T"/keys-eu "$T"/keys-us2 "$T"/keys-eu2 | sort | uniq -d | wc -l)
 total=$((4 * (N_A + N_B + N_C)))
-echo "  keys charged: $nus on stripe_us, $neu on stripe_eu, $both on both (of $total)"
+echo "  keys charged: $nus on stripe_us, $neu on stripe_eu, $nus2 on stripe_us_standby, $neu2 on stripe_eu_standby, $both on two accounts (of $total)"
 expect zero_double_charges "keys charged on two accounts" "$both" 0
-expect every_key_charged_once "keys charged" "$((nus + neu))" "$total"
-expect eur_only_on_eu "EUR keys charged on stripe_us" "$(grep -c -- '-eur-' "$T/keys-us")" 0
+expect every_key_charged_once "keys charged" "$((nus + neu + nus2 + neu2))" "$total"
+expect eur_only_on_eu "EUR keys charged on a US account" "$(cat "$T/keys-us" "$T/keys-us2" | grep -c -- '-eur-')" 0
 
 integ_done

@@ -107,6 +107,8 @@ struct pol_view {
 	unsigned unans_slots;                /* a power of two, > (grace + 3 ticks) / tick */
 	uint64_t unans_grace_us;
 	struct pol_learn *L;                 /* control thread only */
+	_Atomic unsigned holds;              /* snapshots reading its pins (state.c): a
+	                                      * retired view is freed only at 0 */
 	uint64_t retired_epoch;              /* control thread only */
 	struct pol_view *next_retired;
 };

@@ -293,7 +293,7 @@ static void pol_reclaim(struct pol_engine *e, uint64_t min, uint32_t now_s)
 	struct pol_view **pv = &e->retired, *v, *cur = atomic_load(&e->view);
 
 	while ((v = *pv)) {
-		if (v->retired_epoch <= min) {
+		if (v->retired_epoch <= min && !atomic_load(&v->holds)) {
 			*pv = v->next_retired;
 			pol_merge_pins(cur, v, now_s);
 			pol_view_free(v);

@@ -136,6 +136,24 @@ void pin_put(struct pin_table *t, uint64_t key, unsigned backend, uint32_t now_s
 	pin_write(t, key, backend, exp > UINT32_MAX ? UINT32_MAX : (uint32_t)exp, now_s, false);
 }
 
+void pin_put_until(struct pin_table *t, uint64_t key, unsigned backend, uint32_t exp_s, uint32_t now_s)
+{
+	if (exp_s > now_s)
+		pin_write(t, key, backend, exp_s, now_s, true);
+}
+
+int pin_foreach(const struct pin_table *t, uint32_t now_s, pin_visit_fn cb, void *arg)
+{
+	size_t i, n = (size_t)(t->bmask + 1) * PIN_WAYS;
+	uint64_t k, m;
+	int rc;
+
+	for (i = 0; i < n; i++)
+		if (pin_read(&t->slots[i], &k, &m) && pin_exp(m) > now_s && (rc = cb(arg, k, pin_be(m), pin_exp(m))))
+			return rc;
+	return 0;
+}
+
 void pin_merge(struct pin_table *dst, const struct pin_table *src, const int *map, uint32_t now_s)
 {
 	size_t i, n = (size_t)(src->bmask + 1) * PIN_WAYS;

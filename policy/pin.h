@@ -19,6 +19,16 @@ int pin_get(const struct pin_table *t, uint64_t key, uint32_t now_s);
 /* Pins key to backend until now_s + ttl (an existing entry for key is replaced). */
 void pin_put(struct pin_table *t, uint64_t key, unsigned backend, uint32_t now_s);
 
+/* Pins key to backend until exp_s (snapshots: a restored pin keeps its age). An
+ * existing live entry for key is left alone. exp_s <= now_s: nothing. */
+void pin_put_until(struct pin_table *t, uint64_t key, unsigned backend, uint32_t exp_s, uint32_t now_s);
+
+/* Calls cb for every live entry (key, backend, expiry), reading slots lock-free like
+ * pin_get: safe while workers write (an entry written during the scan may be missed).
+ * Stops early when cb returns non-zero, and returns that value (else 0). */
+typedef int (*pin_visit_fn)(void *arg, uint64_t key, unsigned backend, uint32_t exp_s);
+int pin_foreach(const struct pin_table *t, uint32_t now_s, pin_visit_fn cb, void *arg);
+
 /* Copies the live entries of src into dst where dst has no live entry for the key,
  * keeping their expiry; backend b becomes map[b], or is dropped when map[b] < 0.
  * Used on reload. Safe while workers use both tables (an entry written to src during

@@ -969,7 +969,7 @@ static uint64_t pol_shift(uint64_t t, int64_t shift_us)
 	if (!t)
 		return 0;
 	if (shift_us >= 0)
-		return t + (uint64_t)shift_us > t ? t + (uint64_t)shift_us : UINT64_MAX;
+		return t + (uint64_t)shift_us >= t ? t + (uint64_t)shift_us : UINT64_MAX;
 	r = (int64_t)(t > (uint64_t)INT64_MAX ? INT64_MAX : t) + shift_us;
 	return r > 0 ? (uint64_t)r : 1;
 }

@@ -188,7 +188,10 @@ int pol_state_restore_pin(struct pol_state_import *im, const struct pol_pin_rec 
 	if (r->kind >= POL_PIN_KINDS || !r->backend)
 		goto drop;
 	t = (struct pin_table *)pol_pin_table(v, r->kind);
-	for (b = 0; b < p->nbackends && strcmp(p->backends[b].name, r->backend); b++)
+	/* The account is what a pin promises: the same name on another account is another
+	 * backend (a second charge), so the name counts only with its account. */
+	for (b = 0; b < p->nbackends && (strcmp(p->backends[b].name, r->backend) ||
+	                                 (r->account && strcmp(p->backends[b].account, r->account))); b++)
 		;
 	if (b == p->nbackends) {
 		/* vanished: another backend of its account keeps the promise */

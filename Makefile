@@ -3,6 +3,7 @@
 #   make payapi     the emulated payment API alone (tests/payapi/; also payspoa-sim)
 #   make run        demo on loopback: emulated payment API + HAProxy + payspoa
 #   make test       install missing Debian packages (as root), build, run every test layer
+#   make test-long  the long runs kept out of `make test` (200 SIGKILLs during snapshot writes)
 #   make asan       unit + protocol tests under AddressSanitizer + UBSan
 #   make tsan       threaded tests under ThreadSanitizer
 #   make fuzz       build the libFuzzer targets and run each briefly (FUZZ_SECONDS)
@@ -58,7 +59,7 @@ FOLDER_BIN   := $(foreach p,$(FOLDER_PROGS),$(BUILD)/$(subst :,/,$(p)))
 # its counters, not by every program that calls malloc.
 TEST_LIBS  := $(BUILD)/libpayspoa.a -lc $(BUILD)/libtest.a $(BUILD)/libpayspoa.a
 
-.PHONY: all run test deps deps-bench unit proto integ asan tsan fuzz bench bench-bin clean check-config unit-bin proto-bin
+.PHONY: test-long all run test deps deps-bench unit proto integ asan tsan fuzz bench bench-bin clean check-config unit-bin proto-bin
 all: payspoa bench-bin
 
 payspoa: $(BUILD)/payspoa
@@ -132,6 +133,10 @@ deps:
 test: deps
 	$(MAKE) all unit-bin proto-bin
 	tests/run all
+
+# Long runs: the same programs with larger counts (tests/run long).
+test-long: all proto-bin
+	tests/run long $(BUILD)
 
 unit-bin: $(UNIT_BIN)
 proto-bin: $(BUILD)/payspoa $(PROTO_BIN)

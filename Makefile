@@ -164,7 +164,7 @@ fuzz: $(FUZZ_BIN)
 # and the test library, compiled together.
 build/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz-check.c $(POLICY_SRC) $(SPOA_SRC) $(TLIB_SRC)
 	@mkdir -p build/fuzz
-	clang $(CPPFLAGS) $(INC_tests) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
+	clang $(CPPFLAGS) -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION $(INC_tests) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
 		$(shell pkg-config --cflags $(PKGS)) -o $@ $^ -lev $(shell pkg-config --libs $(PKGS)) -lm -pthread
 
 # h2load drives bench/run-http when vegeta is not installed (vegeta is not packaged).

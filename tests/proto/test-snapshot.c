@@ -71,6 +71,20 @@ static void setup(double interval_s, unsigned slots)
 	free(text);
 }
 
+/* The daemon's log must hold `needle` (waiting up to 5 s); else the case fails with the
+ * log shown. */
+static void expect_log(struct pp_daemon *d, const char *needle)
+{
+	char cmd[160];
+
+	if (pp_log_wait(d, needle, 5000))
+		return;
+	snprintf(cmd, sizeof(cmd), "sed 's/^/  log: /' '%s' >&2", d->log);
+	if (system(cmd) != 0)
+		fprintf(stderr, "  (no log)\n");
+	TEST_FAIL_("no %s in the daemon's log", needle);
+}
+
 static void gbp(struct sc_payreq *r, unsigned n)
 {
 	static char id[32], idem[65];
@@ -92,7 +106,7 @@ TEST(sigterm_writes_restart_routes_by_pin)
 
 	setup(0, 65536);
 	pp_start(&d, conf, NULL, 1, 0);
-	ASSERT(pp_log_has(&d, "state_cold_start"));
+	expect_log(&d, "state_cold_start");
 	c = pp_hello(d.addr);
 	gbp(&r, 7);
 	pp_decide(c, &r, 1, &a);
@@ -101,12 +115,12 @@ TEST(sigterm_writes_restart_routes_by_pin)
 	pp_close(c);
 	ASSERT_EQ(stat(state, &sb), -1); /* interval 0: nothing before SIGTERM */
 	ASSERT_EQ(pp_stop(&d, SIGTERM, 10000), 0);
-	ASSERT(pp_log_has(&d, "\"snapshot_written\",\"why\":\"SIGTERM\""));
+	expect_log(&d, "\"snapshot_written\",\"why\":\"SIGTERM\"");
 	ASSERT_EQ(stat(state, &sb), 0);
 	pp_cleanup();
 
 	pp_start(&d, conf, NULL, 1, 0);
-	ASSERT(pp_log_has(&d, "\"state_loaded\""));
+	expect_log(&d, "\"state_loaded\"");
 	ASSERT(pp_log_has(&d, "\"pins\":\"1\"") || pp_log_has(&d, "\"pins\":\"2\""));
 	c = pp_hello(d.addr);
 	/* the very first decision after the restart: the retry follows its pin */
@@ -144,7 +158,7 @@ TEST(sigusr1_writes_on_demand_and_bad_file_is_a_cold_start)
 	fputs("not a snapshot\n", f);
 	fclose(f);
 	pp_start(&d, conf, NULL, 1, 0);
-	ASSERT(pp_log_has(&d, "\"state_refused\""));
+	expect_log(&d, "\"state_refused\"");
 	ASSERT(pp_log_has(&d, "cold start"));
 	c = pp_hello(d.addr);
 	pp_decide(c, &r, 1, &a);

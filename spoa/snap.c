@@ -513,6 +513,7 @@ static int snap_pass(struct snap_rd *rd, const uint8_t *buf, size_t len, uint64_
 {
 	msgpack_unpacked u;
 	size_t off = 0, at;
+	uint64_t sum = SNAP_FNV0; /* of every byte before the object at `at` */
 	int idx = 0, rc = -1, r;
 
 	msgpack_unpacked_init(&u);
@@ -575,7 +576,7 @@ static int snap_pass(struct snap_rd *rd, const uint8_t *buf, size_t len, uint64_
 			}
 			rd->nnames = i;
 		} else {
-			r = snap_object(rd, &u.data, snap_fnv(SNAP_FNV0, buf, at), err, errlen);
+			r = snap_object(rd, &u.data, sum, err, errlen);
 			if (r < 0)
 				break;
 			if (r == 1) {
@@ -585,6 +586,7 @@ static int snap_pass(struct snap_rd *rd, const uint8_t *buf, size_t len, uint64_
 				break;
 			}
 		}
+		sum = snap_fnv(sum, buf + at, off - at);
 		idx++;
 	}
 	msgpack_unpacked_destroy(&u);

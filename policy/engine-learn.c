@@ -957,6 +957,7 @@ struct pol_rec_forecast {
 
 struct pol_rec_totals {
 	uint64_t opens, cuts, sheds, unans_missing, unans_fed, unans_late;
+	uint64_t shed_at_us, unans_witness_us; /* times */
 };
 
 /* A saved time on the new clock. 0 stays 0 ("never"); a time that would fall before
@@ -1055,7 +1056,8 @@ int pol_learn_save(const struct pol_view *v, uint64_t now_us, struct pol_rec **r
 				goto fail;
 		}
 	memset(u, 0, sizeof(*u));
-	u->t = (struct pol_rec_totals){ L->opens, L->cuts, L->sheds, L->unans_missing, L->unans_fed, L->unans_late };
+	u->t = (struct pol_rec_totals){ L->opens, L->cuts, L->sheds, L->unans_missing, L->unans_fed, L->unans_late,
+	                                L->shed_at_us, L->unans_witness_us };
 	if (pol_rec_add(recs, &n, POL_REC_TOTALS, "", "", &u->t, sizeof(u->t)))
 		goto fail;
 	for (i = 0; i < L->srt.cap; i++)
@@ -1180,6 +1182,8 @@ int pol_learn_restore_rec(struct pol_view *v, const struct pol_rec *r, int64_t s
 		L->unans_missing = t.unans_missing;
 		L->unans_fed = t.unans_fed;
 		L->unans_late = t.unans_late;
+		L->shed_at_us = pol_shift(t.shed_at_us, shift_us);
+		L->unans_witness_us = pol_shift(t.unans_witness_us, shift_us);
 		return 0;
 	}
 	default:

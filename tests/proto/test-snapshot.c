@@ -60,7 +60,8 @@ static void setup(double interval_s, unsigned slots)
 	snprintf(agent, sizeof(agent), "agent = {\n\tstate_file = \"%s\";\n\tstate_interval_s = %g;", state, interval_s);
 	fwrite(text, 1, (size_t)(hit - text), f);
 	fputs(agent, f);
-	text = strcpy(text, hit + strlen("agent = {")); /* the rest, edited once more below */
+	/* the rest, edited once more below */
+	memmove(text, hit + strlen("agent = {"), strlen(hit + strlen("agent = {")) + 1);
 	hit = strstr(text, "idem_slots = 65536;");
 	ASSERT(hit);
 	snprintf(idem, sizeof(idem), "idem_slots = %u;", slots);

@@ -3,12 +3,15 @@
  * vanished backends are dropped or kept on their account; a fingerprint mismatch keeps
  * pins and drops learned state; truncated, corrupt, foreign and future-version files are
  * refused whole (cold start). */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "engine-t.h"
 #include "policy.h"
 #include "pol-test.h"
 #include "snap.h"
@@ -508,6 +511,93 @@ TEST(bad_files_are_refused_whole)
 	teardown();
 }
 
+/* A snapshot written on its own thread while two workers decide (writing pins) and the
+ * control thread reloads twice: the captured view stays readable (held) until the
+ * capture is freed, then is reclaimed; ThreadSanitizer (make tsan) sees no race. */
+struct racer {
+	struct pol_engine *e;
+	unsigned worker;
+	_Atomic int *stop;
+};
+
+static void *racer_main(void *arg)
+{
+	struct racer *rc = arg;
+	char key[32];
+	unsigned n = 0;
+
+	while (!atomic_load(rc->stop)) {
+		struct pay_request rq;
+		struct pay_verdict v;
+
+		snprintf(key, sizeof(key), "w%u-%u", rc->worker, n++);
+		rq = charge(n % 2 ? "usd" : "eur", n % 2 ? "US" : "FR", key);
+		pol_decide(rc->e, rc->worker, &rq, T0 + n, &v);
+		pol_quiesce(rc->e, rc->worker);
+	}
+	pol_worker_idle(rc->e, rc->worker);
+	return NULL;
+}
+
+struct writer {
+	struct pol_state *st;
+	const char *path;
+	int rc;
+};
+
+static void *writer_main(void *arg)
+{
+	struct writer *w = arg;
+	struct snap_result r;
+	char e2[256];
+
+	w->rc = snap_write(w->st, WALL0, w->path, &r, e2, sizeof(e2));
+	return NULL;
+}
+
+TEST(write_while_deciding_and_reloading)
+{
+	struct pol_engine *e;
+	_Atomic int stop = 0;
+	struct racer rc[2];
+	struct writer w;
+	pthread_t th[2], wt;
+	char path[128], conf[128];
+	int i, k;
+
+	setup();
+	e = engine_variant("a", NULL, NULL, NULL);
+	pol_engine_free(e);
+	snprintf(conf, sizeof(conf), "%s/a.conf", dir);
+	e = pol_engine_new(pol_test_load(conf), 2, err, sizeof(err));
+	ASSERT(e != NULL);
+	snprintf(path, sizeof(path), "%s/state", dir);
+	for (i = 0; i < 2; i++) {
+		rc[i] = (struct racer){ e, (unsigned)i, &stop };
+		pthread_create(&th[i], NULL, racer_main, &rc[i]);
+	}
+	for (k = 0; k < 3; k++) {
+		w.st = pol_state_capture(e, T0);
+		w.path = path;
+		ASSERT(w.st != NULL);
+		pthread_create(&wt, NULL, writer_main, &w);
+		for (i = 0; i < 2; i++) {
+			ASSERT_EQ(pol_engine_swap(e, pol_test_load(conf), err, sizeof(err)), 0);
+			pol_tick(e, T0);
+		}
+		pthread_join(wt, NULL);
+		ASSERT_EQ(w.rc, 0);
+		pol_state_free(w.st);
+	}
+	atomic_store(&stop, 1);
+	for (i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	pol_tick(e, T0);
+	ASSERT(e->retired == NULL); /* every held view was freed once released */
+	pol_engine_free(e);
+	teardown();
+}
+
 int main(void)
 {
 	RUN(round_trip_restores_everything);
@@ -516,5 +606,6 @@ int main(void)
 	RUN(vanished_backends_dropped_or_kept_on_their_account);
 	RUN(fingerprint_mismatch_keeps_pins_drops_learned_state);
 	RUN(bad_files_are_refused_whole);
+	RUN(write_while_deciding_and_reloading);
 	return test_summary();
 }

@@ -4,6 +4,7 @@
 #   make run        demo on loopback: emulated payment API + HAProxy + payspoa
 #   make haproxy-config  regenerate the policy's block in haproxy/haproxy.cfg, snippet.cfg
 #   make test       install missing Debian packages (as root), build, run every test layer
+#   make test-long  the long runs kept out of `make test` (1 M-key pin flood, 200 SIGKILLs during snapshot writes)
 #   make asan       unit + protocol tests under AddressSanitizer + UBSan
 #   make tsan       threaded tests under ThreadSanitizer
 #   make fuzz       build the libFuzzer targets and run each briefly (FUZZ_SECONDS)
@@ -145,6 +146,10 @@ test: deps
 	$(MAKE) all unit-bin proto-bin
 	tests/run all
 
+# Long runs: the same programs with larger counts (tests/run long).
+test-long: all proto-bin
+	tests/run long $(BUILD)
+
 unit-bin: $(UNIT_BIN)
 proto-bin: $(BUILD)/payspoa $(PROTO_BIN)
 unit: unit-bin
@@ -153,9 +158,6 @@ proto: proto-bin
 	tests/run proto $(BUILD)
 integ: all
 	tests/run integ $(BUILD)
-# The long versions of tests that `make test` runs short (the 1 M-key pin flood).
-test-long: proto-bin
-	PAYSPOA_FLOOD_KEYS=1000000 tests/run proto $(BUILD)
 
 asan:
 	$(MAKE) VARIANT=asan SAN=address,undefined OPT="-O1 -g" unit-bin proto-bin
@@ -174,7 +176,7 @@ fuzz: $(FUZZ_BIN)
 # and the test library, compiled together.
 build/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz-check.c $(POLICY_SRC) $(SPOA_SRC) $(TLIB_SRC)
 	@mkdir -p build/fuzz
-	clang $(CPPFLAGS) $(INC_tests) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
+	clang $(CPPFLAGS) -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION $(INC_tests) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
 		$(shell pkg-config --cflags $(PKGS)) -o $@ $^ -lev $(shell pkg-config --libs $(PKGS)) -lm -pthread
 
 # h2load drives bench/run-http when vegeta is not installed (vegeta is not packaged).

@@ -13,6 +13,7 @@
 #include "forecast-t.h"
 #include "pin-t.h"
 #include "policy-t.h"
+#include "policy.h"
 #include "score-t.h"
 #include "srate-t.h"
 #include "thr-t.h"
@@ -110,6 +111,8 @@ struct pol_view {
 	unsigned unans_slots;                /* a power of two, > (grace + 3 ticks) / tick */
 	uint64_t unans_grace_us;
 	struct pol_learn *L;                 /* control thread only */
+	_Atomic unsigned holds;              /* snapshots reading its pins (state.c): a
+	                                      * retired view is freed only at 0 */
 	uint64_t retired_epoch;              /* control thread only */
 	struct pol_view *next_retired;
 };
@@ -125,15 +128,19 @@ struct pol_worker {
 } __attribute__((aligned(64)));
 
 /* Affinity, at engine level: pins outlive views (no copy on reload). Entries name
- * backends by a stable id: names are interned here, never reused (at most PIN_MAX_IDS
- * over the life of the process; a reload that needs more is refused). */
-enum { POL_PIN_IDEM, POL_PIN_OBJECT, POL_PIN_ACCOUNT, POL_PIN_TABLES };
+ * backends by a stable id: an id stands for one (backend name, account) pair, interned
+ * here and never reused or changed (at most PIN_MAX_IDS over the life of the process; a
+ * reload that needs more is refused). The account is part of the id because it is what
+ * a pin promises: a backend renamed onto another account is another backend. */
 
 struct pol_pins {
 	struct pin_table t[POL_PIN_TABLES];
-	unsigned nids;                            /* control thread */
+	_Atomic unsigned nids;                    /* control thread writes (release, after the
+	                                           * names); snapshot scans read (acquire) */
 	char name[PIN_MAX_IDS][POL_NAME_MAX + 1]; /* id → backend name */
-	char account[PIN_MAX_IDS][POL_NAME_MAX + 1]; /* ... and its account when last seen */
+	char account[PIN_MAX_IDS][POL_NAME_MAX + 1]; /* ... and its account */
+	_Atomic unsigned holds;                   /* snapshot captures scanning the tables
+	                                           * (state.c): retired generations wait */
 };
 
 struct pol_engine {

@@ -43,43 +43,59 @@ static void pol_view_free(struct pol_view *v)
 	free(v);
 }
 
-/* Gives every backend of p a pin id (a new name gets the next one) and maps the ids to
- * p's backends: by name, else to a backend of the same account, else -1. Returns 0, or
- * -1 when the ids are used up. Control thread. */
+/* The pin id of (name, account), interning a new pair; -1 when the ids are used up.
+ * Control thread. */
+static int pol_pin_intern(struct pol_pins *pp, const char *name, const char *account)
+{
+	unsigned id, n = atomic_load_explicit(&pp->nids, memory_order_relaxed);
+
+	for (id = 0; id < n; id++)
+		if (!strcmp(pp->name[id], name) && !strcmp(pp->account[id], account))
+			return (int)id;
+	if (n == PIN_MAX_IDS)
+		return -1;
+	snprintf(pp->name[n], sizeof(pp->name[n]), "%s", name);
+	snprintf(pp->account[n], sizeof(pp->account[n]), "%s", account);
+	atomic_store_explicit(&pp->nids, n + 1, memory_order_release);
+	return (int)n;
+}
+
+/* The backend of p a pin id routes to: its own (same name and account), else one of its
+ * account, else -1 (pin:gone). */
+static int pol_pin_backend(const struct pol_pins *pp, const struct policy *p, unsigned id)
+{
+	int j;
+
+	for (j = 0; j < p->nbackends; j++)
+		if (!strcmp(pp->name[id], p->backends[j].name) && !strcmp(pp->account[id], p->backends[j].account))
+			return j;
+	for (j = 0; j < p->nbackends; j++)
+		if (!strcmp(pp->account[id], p->backends[j].account))
+			return j;
+	return -1;
+}
+
+/* Gives every backend of p a pin id and maps every id to p's backends
+ * (pol_pin_backend). Returns 0, or -1 when the ids are used up. Control thread. */
 static int pol_pin_ids(struct pol_engine *e, struct pol_view *v, char *err, size_t errlen)
 {
 	struct pol_pins *pp = &e->pins;
 	const struct policy *p = v->p;
-	unsigned id;
-	int i, j;
+	unsigned id, n;
+	int i, got;
 
 	for (i = 0; i < p->nbackends; i++) {
-		for (id = 0; id < pp->nids && strcmp(pp->name[id], p->backends[i].name); id++)
-			;
-		if (id == pp->nids) {
-			if (pp->nids == PIN_MAX_IDS) {
-				snprintf(err, errlen, "%s: backend '%s': %d backend names were used since payspoa "
-				         "started, the most its pin tables can name: restart payspoa to load this policy",
-				         p->file, p->backends[i].name, PIN_MAX_IDS);
-				return -1;
-			}
-			snprintf(pp->name[id], sizeof(pp->name[id]), "%s", p->backends[i].name);
-			pp->nids++;
+		if ((got = pol_pin_intern(pp, p->backends[i].name, p->backends[i].account)) < 0) {
+			snprintf(err, errlen, "%s: backend '%s': %d backend names (or accounts) were used since "
+			         "payspoa started, the most its pin tables can name: restart payspoa to load this policy",
+			         p->file, p->backends[i].name, PIN_MAX_IDS);
+			return -1;
 		}
-		snprintf(pp->account[id], sizeof(pp->account[id]), "%s", p->backends[i].account);
-		v->pin_id[i] = (uint8_t)id;
+		v->pin_id[i] = (uint8_t)got;
 	}
-	for (id = 0; id < PIN_MAX_IDS; id++) {
-		v->pin_be[id] = -1;
-		for (j = 0; id < pp->nids && j < p->nbackends; j++)
-			if (!strcmp(pp->name[id], p->backends[j].name)) {
-				v->pin_be[id] = (int8_t)j;
-				break;
-			}
-		for (j = 0; id < pp->nids && v->pin_be[id] < 0 && j < p->nbackends; j++)
-			if (!strcmp(pp->account[id], p->backends[j].account))
-				v->pin_be[id] = (int8_t)j;
-	}
+	n = atomic_load_explicit(&pp->nids, memory_order_relaxed);
+	for (id = 0; id < PIN_MAX_IDS; id++)
+		v->pin_be[id] = (int8_t)(id < n ? pol_pin_backend(pp, p, id) : -1);
 	return 0;
 }
 
@@ -225,7 +241,7 @@ int pol_engine_verify(struct pol_engine *e, uint64_t now_us, bool pins, char *er
 	}
 	/* the pin tables are valid at any time (slots only move forward) */
 	for (i = 0; pins && i < POL_PIN_TABLES; i++)
-		if (pin_verify(&e->pins.t[i], e->pins.nids, err, errlen) < 0)
+		if (pin_verify(&e->pins.t[i], atomic_load(&e->pins.nids), err, errlen) < 0)
 			return -1;
 	return pol_view_verify(atomic_load(&e->view), now_us, e->reloads > 0, err, errlen);
 }
@@ -321,7 +337,7 @@ static void pol_reclaim(struct pol_engine *e, uint64_t min)
 	struct pol_view **pv = &e->retired, *v;
 
 	while ((v = *pv)) {
-		if (v->retired_epoch <= min) {
+		if (v->retired_epoch <= min && !atomic_load(&v->holds)) {
 			*pv = v->next_retired;
 			pol_view_free(v);
 		} else {
@@ -380,19 +396,21 @@ void pol_worker_idle(struct pol_engine *e, unsigned worker)
 
 void pol_tick(struct pol_engine *e, uint64_t now_us)
 {
-	uint64_t min = pol_min_seen(e), ep = atomic_load(&e->epoch) + 1;
+	uint64_t min = pol_min_seen(e), ep = atomic_load(&e->epoch) + 1, pin_min;
 	bool pub = false;
 	unsigned i, k;
 
 	pol_learn_tick(e, min, now_us);
 	pol_reclaim(e, min);
-	/* pin generations: what a tick retires is tagged with the epoch it then publishes */
+	/* pin generations: what a tick retires is tagged with the epoch it then publishes,
+	 * and freed only while no snapshot scans the tables (0: nothing is that old) */
+	pin_min = atomic_load(&e->pins.holds) ? 0 : min;
 	for (i = 0; i < POL_PIN_TABLES; i++) {
 		uint64_t claims = 0;
 
 		for (k = 0; k < e->nworkers; k++)
 			claims += atomic_load_explicit(&e->workers[k].c.pin_claims[i], memory_order_relaxed);
-		pub |= pin_tick(&e->pins.t[i], (uint32_t)(now_us / 1000000), claims, ep, min);
+		pub |= pin_tick(&e->pins.t[i], (uint32_t)(now_us / 1000000), claims, ep, pin_min);
 	}
 	if (pub)
 		atomic_fetch_add(&e->epoch, 1);
@@ -1581,11 +1599,11 @@ int pol_engine_forecast_info(struct pol_engine *e, unsigned i, uint64_t now_us, 
 	return 0;
 }
 
-/* ---- control thread: pins for snapshots ------------------------------------------------ */
+/* ---- pins for snapshots ---------------------------------------------------------------- */
 
 struct pol_pins_each {
-	struct pol_pins *pp;
-	unsigned table;
+	const struct pol_pins *pp;
+	unsigned table, nids;
 	pol_pin_fn *fn;
 	void *arg;
 };
@@ -1594,47 +1612,56 @@ static void pol_pins_each_one(void *arg, uint64_t key, unsigned id, uint32_t age
 {
 	struct pol_pins_each *a = arg;
 
-	if (id < a->pp->nids)
+	if (id < a->nids)
 		a->fn(a->arg, a->table, key, a->pp->name[id], a->pp->account[id], age_s);
 }
 
 void pol_engine_pins_each(struct pol_engine *e, uint64_t now_us, pol_pin_fn *fn, void *arg)
 {
-	struct pol_pins_each a = { &e->pins, 0, fn, arg };
+	struct pol_pins_each a = { &e->pins, 0, 0, fn, arg };
 
-	for (a.table = 0; a.table < POL_PIN_TABLES; a.table++)
+	for (a.table = 0; a.table < POL_PIN_TABLES; a.table++) {
+		/* ids interned after this load are in no entry this scan can trust yet */
+		a.nids = atomic_load_explicit(&e->pins.nids, memory_order_acquire);
 		pin_each(&e->pins.t[a.table], (uint32_t)(now_us / 1000000), pol_pins_each_one, &a);
+	}
+}
+
+void pol_engine_pins_hold(struct pol_engine *e, int delta)
+{
+	atomic_fetch_add(&e->pins.holds, (unsigned)delta);
 }
 
 int pol_engine_pin_restore(struct pol_engine *e, unsigned table, uint64_t key, const char *backend,
                            const char *account, uint32_t age_s, uint64_t now_us)
 {
 	struct pol_pins *pp = &e->pins;
-	const struct policy *p = atomic_load(&e->view)->p;
-	unsigned id;
-	int b;
+	const struct pol_view *v = atomic_load(&e->view);
+	const struct policy *p = v->p;
+	int b, id, rc = POL_PIN_KEPT;
 
 	if (table >= POL_PIN_TABLES || !backend || !account)
 		return -1;
-	/* the backend of that name, else one of its account: the id it has now */
-	for (b = 0; b < p->nbackends && strcmp(p->backends[b].name, backend); b++)
+	if (age_s >= pp->t[table].ttl_s)
+		return POL_PIN_EXPIRED;
+	/* the backend of that name on that account, else one of its account: its id now */
+	for (b = 0; b < p->nbackends && (strcmp(p->backends[b].name, backend) || strcmp(p->backends[b].account, account)); b++)
 		;
-	if (b == p->nbackends)
+	if (b == p->nbackends) {
+		rc = POL_PIN_REMAPPED;
 		for (b = 0; b < p->nbackends && strcmp(p->backends[b].account, account); b++)
 			;
-	if (b < p->nbackends) {
-		id = atomic_load(&e->view)->pin_id[b];
-	} else {
-		/* gone from the policy: interned so that its requests are refused (pin:gone) */
-		for (id = 0; id < pp->nids && strcmp(pp->name[id], backend); id++)
-			;
-		if (id == pp->nids) {
-			if (pp->nids == PIN_MAX_IDS)
-				return -1;
-			snprintf(pp->name[id], sizeof(pp->name[id]), "%s", backend);
-			snprintf(pp->account[id], sizeof(pp->account[id]), "%s", account);
-			pp->nids++;
-		}
 	}
-	return pin_restore(&pp->t[table], key, id, age_s, (uint32_t)(now_us / 1000000));
+	if (b < p->nbackends) {
+		id = v->pin_id[b];
+	} else {
+		/* the account is gone: an id of its own, which this view maps to no backend,
+		 * so that its requests are refused (pin:gone) */
+		rc = POL_PIN_GONE;
+		if ((id = pol_pin_intern(pp, backend, account)) < 0)
+			return -1;
+	}
+	if (pin_restore(&pp->t[table], key, (unsigned)id, age_s, (uint32_t)(now_us / 1000000)) < 0)
+		return -1;
+	return rc;
 }

@@ -90,6 +90,7 @@ struct pol_agent {
 	const char *admin_socket; /* NULL = none */
 	const char *metrics;      /* "host:port" or NULL */
 	const char *state_file;   /* NULL = no snapshots */
+	double state_interval_s;  /* between snapshots, 0 = only on SIGTERM / SIGUSR1 */
 	const char *log_level;    /* "debug", "info", "warning", "error" */
 };
 

@@ -23,7 +23,8 @@ struct pin_gen {
 	void *mem;
 	uint32_t nlines;
 	uint32_t t0_s;            /* became current */
-	uint32_t end_s;           /* stopped being current; 0 while it is */
+	_Atomic uint32_t end_s;   /* stopped being current; 0 while it is (snapshot scans
+	                           * read it while the control thread rotates) */
 	uint64_t seq;             /* 1, 2, ... in the order they became current */
 	uint64_t claims0, claims1; /* the table's claim count when it started / ended */
 	uint64_t retired_epoch;   /* control thread: freed once every worker passed it */
@@ -50,6 +51,8 @@ struct pin_table {
 	uint64_t claims;           /* control thread: the last count pin_tick was given */
 	struct pin_list *rlist;    /* retired lists and generations, waiting for a grace */
 	struct pin_gen *rgen;
+	_Atomic uint64_t restored; /* pins put back by pin_restore: counted as claims (those
+	                            * in older generations also in the current one's claims0) */
 	_Atomic uint64_t evicted;  /* live pins dropped before their TTL (memory cap) */
 	_Atomic uint64_t rotations, early; /* generations started; of those, for load */
 };

@@ -287,6 +287,7 @@ bool pin_tick(struct pin_table *t, uint32_t now_s, uint64_t claims, uint64_t epo
 	bool rotate, full;
 
 	pin_free_retired(t, min_seen);
+	claims += atomic_load(&t->restored);
 	t->claims = claims;
 	if (cur->t0_s == PIN_UNSET)
 		cur->t0_s = now_s; /* its claims0 stays 0: it took every claim so far */
@@ -339,6 +340,7 @@ uint64_t pin_live(const struct pin_table *t, uint64_t claims)
 	const struct pin_list *l = atomic_load(&t->list);
 	uint64_t from = l->g[0]->t0_s == PIN_UNSET ? 0 : l->g[0]->claims0;
 
+	claims += atomic_load(&t->restored);
 	return claims > from ? claims - from : 0;
 }
 
@@ -379,8 +381,12 @@ int pin_restore(struct pin_table *t, uint64_t key, unsigned id, uint32_t age_s, 
 		return 0;
 	k = age_s / t->period_s;
 	end = now_s > k * t->period_s ? now_s - k * t->period_s : 1;
-	if (k == 0)
-		return pin_claim(t, key, id) == PIN_FULL ? -1 : 0;
+	if (k == 0) {
+		if (pin_claim(t, key, id) == PIN_FULL)
+			return -1;
+		atomic_fetch_add(&t->restored, 1);
+		return 0;
+	}
 	for (i = 0; i + 1 < l->n; i++)
 		if (l->g[i]->end_s == end) {
 			g = l->g[i];
@@ -402,7 +408,13 @@ int pin_restore(struct pin_table *t, uint64_t key, unsigned id, uint32_t age_s, 
 		atomic_store(&t->list, nl);
 		free(l);
 	}
-	return pin_walk(g, key, 2, pin_entry(key, id), &at) == PW_FULL ? -1 : 0;
+	if (pin_walk(g, key, 2, pin_entry(key, id), &at) == PW_FULL)
+		return -1;
+	/* a claim made before the current generation started: not part of its share */
+	atomic_fetch_add(&t->restored, 1);
+	l = atomic_load(&t->list);
+	l->g[l->n - 1]->claims0++;
+	return 0;
 }
 
 int pin_verify(const struct pin_table *t, unsigned nids, char *err, size_t errlen)

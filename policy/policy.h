@@ -124,19 +124,27 @@ void pol_engine_stats(struct pol_engine *e, uint64_t now_us, struct pol_stats *o
 #define POL_NOW_UNKNOWN UINT64_MAX
 int pol_engine_verify(struct pol_engine *e, uint64_t now_us, bool pins, char *err, size_t errlen);
 
-/* ---- control thread: pins for snapshots ------------------------------------------------
+/* ---- pins for snapshots -----------------------------------------------------------------
  * Tables: 0 idempotency keys, 1 objects, 2 connected accounts. A pin is (table, key, the
- * backend it names and that backend's account when last seen, age): key is the table's
- * 64-bit hash as the engine keeps it (opaque, stable across restarts of the same build
- * family: the seeds are constants), age the youngest the pin can be, in seconds. */
+ * backend it names and that backend's account, age): key is the table's 64-bit hash as
+ * the engine keeps it (opaque, stable across restarts of the same build family: the seeds
+ * are constants), age the youngest the pin can be, in seconds. */
+enum pol_pin_table { POL_PIN_IDEM, POL_PIN_OBJECT, POL_PIN_ACCOUNT, POL_PIN_TABLES };
 typedef void pol_pin_fn(void *arg, unsigned table, uint64_t key, const char *backend, const char *account,
                         uint32_t age_s);
-/* Calls fn for every pin held. Control thread; workers may run (a pin claimed meanwhile
- * may be missed). */
+/* Calls fn for every pin held; workers may run (a pin claimed meanwhile may be missed).
+ * On the control thread, or on any thread between pol_engine_pins_hold(e, 1), made on
+ * the control thread, and pol_engine_pins_hold(e, -1): while held, the tables keep the
+ * memory of the generations they drop. */
 void pol_engine_pins_each(struct pol_engine *e, uint64_t now_us, pol_pin_fn *fn, void *arg);
-/* Puts one back, before workers decide: the backend by name, else a backend of the same
- * account (else it is kept, and its requests refused with pin:gone). A pin older than its
- * table's TTL is skipped. Returns 0, or -1 (no room, no backend id left, bad table). */
+void pol_engine_pins_hold(struct pol_engine *e, int delta);
+/* Puts one back, before workers decide. It follows the backend of that name on that
+ * account, else another backend of the account, else it is kept and its requests are
+ * refused with pin:gone: a pin never moves to another account. Returns POL_PIN_KEPT,
+ * POL_PIN_REMAPPED (another backend of its account), POL_PIN_GONE, POL_PIN_EXPIRED
+ * (older than its table's TTL: not restored), or -1 (no room, no backend id left, bad
+ * table). */
+enum { POL_PIN_KEPT, POL_PIN_REMAPPED, POL_PIN_GONE, POL_PIN_EXPIRED };
 int pol_engine_pin_restore(struct pol_engine *e, unsigned table, uint64_t key, const char *backend,
                            const char *account, uint32_t age_s, uint64_t now_us);
 

@@ -425,6 +425,8 @@ static const struct pol_setting ps_agent[] = {
 	       ps_agent_str, ps_show_agent_str, 1),
 	CUSTOM("state_file", P(agent.state_file), "string", "", "msgpack snapshot of the learned state",
 	       ps_agent_str, ps_show_agent_str, 2),
+	NUM("state_interval_s", agent.state_interval_s, 0, 86400, 60,
+	    "seconds between snapshots to state_file (also on SIGTERM and SIGUSR1); 0 = only then"),
 	CUSTOM("log_level", 0, "string", "`debug`, `info`, `warning`, `error`", "lowest level logged",
 	       ps_log_level, ps_show_log_level, 3),
 };

@@ -168,6 +168,12 @@ TEST(reload_remaps_or_refuses)
 	pol_decide(e, 0, &rq, 12 * SEC, &v);
 	ASSERT_EQ(v.verdict, PAY_ALLOW);
 	ASSERT_STREQ(v.backend, "pc");
+	/* the name pa now on acct_c: another backend, still refused */
+	swap_text(e, ONE("pa", "acct_c"), 0);
+	rq.idem = S("on-a");
+	pol_decide(e, 0, &rq, 12 * SEC, &v);
+	ASSERT_EQ(v.verdict, PAY_REJECT);
+	ASSERT(has_token(&v, "pin:gone"));
 	/* acct_a back under its old name: the pin is served again */
 	swap_text(e, POL_TEST_TWO_USD_ACCOUNTS "classes = ( { name = \"std\"; } );\n", 0);
 	rq.idem = S("on-a");
@@ -175,7 +181,7 @@ TEST(reload_remaps_or_refuses)
 	ASSERT_STREQ(v.backend, "pa");
 	ASSERT(has_token(&v, "pin:idem"));
 	pol_engine_stats(e, 13 * SEC, &st);
-	ASSERT_EQ(st.pin_gone, 1);
+	ASSERT_EQ(st.pin_gone, 2);
 	ASSERT_VALID_ENGINE(e);
 	pol_engine_free(e);
 }
@@ -327,8 +333,12 @@ TEST(pins_each_and_restore)
 	                    " currencies = [ \"usd\" ]; fee_schedule = \"a\"; } );\n"
 	                    "classes = ( { name = \"std\"; } );\n", 1);
 	for (i = 0; i < s.n; i++)
-		ASSERT_EQ(pol_engine_pin_restore(f, s.table[i], s.key[i], s.backend[i], s.account[i], s.age[i], 100 * SEC), 0);
-	ASSERT_EQ(pol_engine_pin_restore(f, 0, 12345, "pa", "acct_a", 86400, 100 * SEC), 0); /* too old: skipped */
+		ASSERT_EQ(pol_engine_pin_restore(f, s.table[i], s.key[i], s.backend[i], s.account[i], s.age[i], 100 * SEC),
+		          !strcmp(s.account[i], "acct_a") ? POL_PIN_REMAPPED : POL_PIN_GONE);
+	ASSERT_EQ(pol_engine_pin_restore(f, 0, 12345, "pa", "acct_a", 86400, 100 * SEC), POL_PIN_EXPIRED);
+	/* a backend of the same name on another account is another backend */
+	ASSERT_EQ(pol_engine_pin_restore(f, 0, 777, "pc", "acct_z", 0, 100 * SEC), POL_PIN_GONE);
+	ASSERT_EQ(pol_engine_pin_restore(f, 0, 778, "pc", "acct_c", 0, 100 * SEC), POL_PIN_KEPT);
 	pol_decide(f, 0, &rq, 100 * SEC, &v);
 	ASSERT_STREQ(v.backend, "pa_new");     /* same account */
 	ASSERT(has_token(&v, "pin:idem"));

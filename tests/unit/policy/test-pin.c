@@ -149,6 +149,7 @@ TEST(pin_each_restore_round_trip)
 	acc = (struct each_acc){ &b, 1080, 0 };
 	pin_each(&a, 1080, each_put, &acc);
 	ASSERT_EQ(acc.n, 80);
+	ASSERT_EQ(pin_live(&b, 0), 80); /* restored pins count as held */
 	for (now = 1000; now < 1080; now++)
 		ASSERT_EQ(pin_get(&b, K(now)), (int)(now % 5));
 	ASSERT_VALID(pin_verify(&b, 5, err, sizeof(err)));

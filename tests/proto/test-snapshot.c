@@ -62,12 +62,12 @@ static void setup(double interval_s, unsigned slots)
 	fputs(agent, f);
 	/* the rest, edited once more below */
 	memmove(text, hit + strlen("agent = {"), strlen(hit + strlen("agent = {")) + 1);
-	hit = strstr(text, "idem_slots = 65536;");
+	hit = strstr(text, "pinning = {");
 	ASSERT(hit);
-	snprintf(idem, sizeof(idem), "idem_slots = %u;", slots);
+	snprintf(idem, sizeof(idem), "pinning = {\n\tidem_slots = %u;", slots);
 	fwrite(text, 1, (size_t)(hit - text), f);
 	fputs(idem, f);
-	fputs(hit + strlen("idem_slots = 65536;"), f);
+	fputs(hit + strlen("pinning = {"), f);
 	fclose(f);
 	free(text);
 }
@@ -230,9 +230,10 @@ TEST(sigkill_during_writes_leaves_the_previous_snapshot_whole)
 	char tmp[160];
 	struct stat sb;
 
-	/* a write every 20 ms, each of 120k pins (~1.8 MB, fsync included): the daemon is
+	/* a write every 20 ms, each of 120k pins (~1.8 MB, fsync included; the table promises
+	 * 1 M pins over the TTL, so a quarter of it, one generation, holds them): the daemon is
 	 * writing most of the time, so most kills land inside a write */
-	setup(0.02, 1u << 18);
+	setup(0.02, 1u << 20);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", state);
 	seed_snapshot(n);
 	srand((unsigned)getpid());

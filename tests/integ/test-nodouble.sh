@@ -25,22 +25,22 @@ start_stack 's/rate = 100.0; burst = 100.0;/rate = 100000.0; burst = 100000.0;/'
 	'/^agent = {/a\	state_interval_s = 0;' \
 	"/^agent = {/a\\	state_file = \"$STATE\";"
 
-# mklist FILE KEY: the four kinds of payment in turn, each with Idempotency-Key KEY
-# (with {n} or {r}); request n of a run is always kind (n - 1) mod 4, so the same run
-# again retries the same payments with the same keys and bodies.
+# mklist FILE KEY: the four kinds of payment in turn (kind, amount, card country; the
+# currency is the kind's first three letters), each with Idempotency-Key KEY (with {n} or
+# {r}); request n of a run is always kind (n - 1) mod 4, so the same run again retries
+# the same payments with the same keys and bodies.
 mklist() {
-	local kind body card
-	: >"$1"
-	for kind in usd eur gbpus gbpgb; do
-		case $kind in
-		usd) body='amount=1200&currency=usd' card=US ;;
-		eur) body='amount=1300&currency=eur' card=DE ;;
-		gbpus) body='amount=1400&currency=gbp' card=US ;;
-		gbpgb) body='amount=1500&currency=gbp' card=GB ;;
-		esac
-		printf 'POST /v1/payment_intents %s&payment_method=pm_card_visa&confirm=true\n' "$body"
+	local kind amount card
+	while read -r kind amount card; do
+		printf 'POST /v1/payment_intents amount=%s&currency=%s&payment_method=pm_card_visa&confirm=true\n' \
+			"$amount" "${kind:0:3}"
 		printf '\tX-Card-Country: %s\n\tIdempotency-Key: %s\n' "$card" "$2"
-	done >>"$1"
+	done >"$1" <<-EOF
+		usd 1200 US
+		eur 1300 DE
+		gbpus 1400 US
+		gbpgb 1500 GB
+	EOF
 }
 
 # load NAME LIST LOADGEN-ARGS...: loadgen against HAProxy until done; lines in $T/NAME.out:
@@ -123,6 +123,12 @@ restart_agent() {
 		{ fail agent-up "spoe-payspoa/payspoa1 is '$(hap_server_status hap spoe-payspoa payspoa1)'"; exit 1; }
 }
 
+# pinned_by_haproxy CASE NAME N: HAProxy's table held a pin for every request of NAME.
+pinned_by_haproxy() {
+	expect "${1}_${2}_haproxy_pins" "requests of $2 HAProxy's table held a pin for" \
+		"$(count "$2" '$8 != "" && $8 != "0"')" "$3"
+}
+
 # pinned_by_agent CASE NAME N: every retry of batch NAME was advised by a payspoa pin
 # (reason pin:...) while HAProxy's table held nothing for it.
 pinned_by_agent() {
@@ -202,10 +208,8 @@ mklist "$T/list-c" 'nd-c-{n}'
 mklist "$T/list-cl" 'nd-cl-{n}'
 load c1 "$T/list-c" -c 4 -n $NC
 first c c1 $NC
-before=$(grep -c '"snapshot_written"' "$T/agent_b.log")
 kill -USR1 "${PROC[agent_b]}"
-if wait_until 10 bash -c "[ \$(grep -c '\"snapshot_written\".*SIGUSR1' '$T/agent_b.log') -gt 0 ]" &&
-	[ "$(grep -c '"snapshot_written"' "$T/agent_b.log")" -gt "$before" ]; then
+if wait_until 10 grep -q '"snapshot_written","why":"SIGUSR1"' "$T/agent_b.log"; then
 	pass c_snapshot_on_sigusr1
 else
 	fail c_snapshot_on_sigusr1 "no snapshot_written (SIGUSR1) line:" "$(tail -5 "$T/agent_b.log")"
@@ -215,6 +219,7 @@ first c c2 $NCL
 stop agent_b KILL
 load c3 "$T/list-cl" -c 4 -n $NCL    # agent dead: HAProxy's table alone
 retries c c3 $NCL
+pinned_by_haproxy c c3 $NCL
 clear_table c
 restart_agent c agent_c
 load c4 "$T/list-c" -c 4 -n $NC
@@ -239,8 +244,7 @@ if [ "${used:-0}" -ge $((ND + FLOOD)) ]; then pass d_haproxy_table_kept; else
 	fail d_haproxy_table_kept "payspoa_pins/idem holds '$used' entries, want at least $((ND + FLOOD))"; fi
 load d2 "$T/list-d" -c 4 -n $ND      # HAProxy's table and payspoa's pins
 retries d d2 $ND
-hp=$(count d2 '$8 != "" && $8 != "0"')
-expect d_d2_haproxy_pins "retries HAProxy's table held a pin for" "$hp" "$ND"
+pinned_by_haproxy d d2 $ND
 clear_table d
 load d3 "$T/list-d" -c 4 -n $ND      # payspoa's pins alone
 retries d d3 $ND

@@ -20,56 +20,23 @@
 #include "state.h"
 #include "test.h"
 
-static char dir[64], conf[128], state[128];
-
-static void dir_cleanup(void)
-{
-	char cmd[128];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "  could not remove %s\n", dir);
-}
+static char conf[128], state[128];
 
 /* conf/ copied into a fresh folder; payspoa.conf's agent section gets state_file and
  * state_interval_s, and its idempotency table room for `slots` pins. */
 static void setup(double interval_s, unsigned slots)
 {
-	char cmd[256], *text, *hit, agent[256], idem[64];
-	FILE *f;
-	long n;
+	char agent[256], pinning[64];
+	const char *from[] = { "agent = {", "pinning = {" }, *to[] = { agent, pinning };
+	const char *path = pp_conf_variant(0, NULL, NULL);
 
-	snprintf(dir, sizeof(dir), "/tmp/payspoa-ts-%d", (int)getpid());
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir -p '%s' && cp conf/*.conf '%s'/", dir, dir, dir);
-	ASSERT_EQ(system(cmd), 0);
-	atexit(dir_cleanup);
-	snprintf(conf, sizeof(conf), "%s/payspoa.conf", dir);
-	snprintf(state, sizeof(state), "%s/payspoa.state", dir);
-	f = fopen(conf, "r");
-	ASSERT(f);
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	rewind(f);
-	text = calloc(1, (size_t)n + 1);
-	ASSERT(text && fread(text, 1, (size_t)n, f) == (size_t)n);
-	fclose(f);
-	f = fopen(conf, "w");
-	ASSERT(f);
-	hit = strstr(text, "agent = {");
-	ASSERT(hit);
-	snprintf(agent, sizeof(agent), "agent = {\n\tstate_file = \"%s\";\n\tstate_interval_s = %g;", state, interval_s);
-	fwrite(text, 1, (size_t)(hit - text), f);
-	fputs(agent, f);
-	/* the rest, edited once more below */
-	memmove(text, hit + strlen("agent = {"), strlen(hit + strlen("agent = {")) + 1);
-	hit = strstr(text, "pinning = {");
-	ASSERT(hit);
-	snprintf(idem, sizeof(idem), "pinning = {\n\tidem_slots = %u;", slots);
-	fwrite(text, 1, (size_t)(hit - text), f);
-	fputs(idem, f);
-	fputs(hit + strlen("pinning = {"), f);
-	fclose(f);
-	free(text);
+	/* the snapshot beside the copy: a new copy starts without one, and goes at exit */
+	snprintf(state, sizeof(state), "%.*s/payspoa.state", (int)(strrchr(path, '/') - path), path);
+	snprintf(agent, sizeof(agent), "agent = {\n\tstate_file = \"%s\";\n\tstate_interval_s = %g;", state,
+	         interval_s);
+	snprintf(pinning, sizeof(pinning), "pinning = {\n\tidem_slots = %u;", slots);
+	path = pp_conf_variant(2, from, to);
+	snprintf(conf, sizeof(conf), "%s", path);
 }
 
 /* The daemon's log must hold `needle` (waiting up to 5 s); else the case fails with the

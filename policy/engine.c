@@ -1453,10 +1453,12 @@ void pol_observe(struct pol_engine *e, unsigned worker, const struct pay_outcome
 	/* The backend really used (be_name) wins over the advice: HAProxy may have fallen
 	 * back. The decision id only counts if it comes from the view in force. A log line
 	 * names the frontend when no backend was reached (HAProxy's own 429 shed, a
-	 * fail-closed 503): nothing to learn, whatever the advice was. */
+	 * fail-closed 503): nothing to learn, whatever the advice was, but the decision was
+	 * answered (HAProxy ended the request itself), so it is not judged missing. */
 	used = pol_backend_by_name(p, o->backend);
 	if (used < 0 && o->channel == PAY_CH_LOG) {
 		pol_count(&w->c.observe_unrouted);
+		pol_observe_answered(v, worker, did ? &d : NULL, now_us);
 		return;
 	}
 	if (used < 0 && did && d.gen == v->gen && d.backend < (unsigned)p->nbackends)

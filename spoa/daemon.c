@@ -417,6 +417,9 @@ struct daemon *daemon_new(const struct daemon_opts *o, char *err, size_t errlen)
 		d->agent.workers = n > 0 ? (int)n : 1;
 	}
 	d->nworkers = (unsigned)d->agent.workers;
+	/* The outcome socket before the listeners: once HAProxy can connect, it can log. */
+	if (d->agent.outcome_socket && outlog_open(&d->outlog, d->agent.outcome_socket, err, errlen) < 0)
+		goto fail;
 	/* Listeners first: a bad address fails before threads exist. */
 	d->nlisten = d->agent.nlisten;
 	for (int i = 0; i < d->nlisten; i++) {
@@ -426,10 +429,8 @@ struct daemon *daemon_new(const struct daemon_opts *o, char *err, size_t errlen)
 		if (d->lfd[i] < 0)
 			goto fail;
 	}
-	if (d->agent.outcome_socket && outlog_open(&d->outlog, d->agent.outcome_socket, err, errlen) < 0)
-		goto fail;
 	/* one engine slot per decision worker, one more for the outcome log reader */
-	d->engine = pol_engine_new(p, d->nworkers + (d->agent.outcome_socket != NULL), err, errlen);
+	d->engine = pol_engine_new(p, d->nworkers + d->outlog.opened, err, errlen);
 	p = NULL; /* the engine owns it, even on failure */
 	if (!d->engine)
 		goto fail;
@@ -511,7 +512,7 @@ int daemon_run(struct daemon *d)
 			goto stop;
 		}
 	}
-	if (d->agent.outcome_socket) {
+	if (d->outlog.opened) {
 		if (outlog_start(&d->outlog, d->engine, d->nworkers) < 0) {
 			log_json(LOG_LVL_ERROR, "outcome_reader_start_failed", NULL);
 			d->exit_code = 1;

@@ -107,7 +107,7 @@ TEST(outcome_socket_lines)
 	ASSERT_EQ(lstat(sock, &sb), 0);
 	ASSERT(S_ISSOCK(sb.st_mode));
 	ASSERT_EQ(sb.st_mode & 0777, 0660);
-	ASSERT(pp_log_has(&d, "\"event\":\"outcome_socket\""));
+	ASSERT(pp_log_wait(&d, "\"event\":\"outcome_socket\"", 5000));
 
 	c = pp_hello(d.addr);
 	sc_payreq_sample(&r, 1, id, idem);

@@ -152,8 +152,49 @@ TEST(outcome_socket_lines)
 	ASSERT(lstat(sock, &sb) < 0);
 }
 
+/* The two channels racing: each of 400 decisions is reported by pay-response (on a
+ * worker) and by its log line (on the reader) at nearly the same moment, in no set
+ * order; every 4th decision also gets a second log line. Exactly one report per extra is
+ * skipped, whichever thread came first: 400 + 100 duplicates, 900 observed. Under
+ * ThreadSanitizer (make tsan) this is the reader thread's race test. */
+TEST(channels_race_learned_once)
+{
+	enum { N = 400 };
+	struct pp_daemon d;
+	struct sc_conn *c;
+	struct sc_payreq r;
+	struct sc_ack a;
+	static char id[32], idem[65], dec[64], be[64], line[1024], want[128];
+	unsigned i;
+
+	make_conf();
+	pp_start(&d, conf, NULL, 2, 0);
+	ASSERT(pp_log_wait(&d, "\"event\":\"outcome_socket\"", 5000));
+	c = pp_hello(d.addr);
+	for (i = 0; i < N; i++) {
+		sc_payreq_sample(&r, i + 1, id, idem);
+		r.currency = i % 2 ? "eur" : "usd";
+		pp_decide(c, &r, 2 * i + 1, &a);
+		ASSERT(sc_ack_str(&a, "decision") != NULL);
+		snprintf(dec, sizeof(dec), "%s", sc_ack_str(&a, "decision"));
+		snprintf(be, sizeof(be), "%s", sc_ack_str(&a, "backend"));
+		line_for(line, sizeof(line), dec, be);
+		send_line(line, strlen(line));
+		pay_response(c, 2 * i + 2, dec, be);
+		if (i % 4 == 0)
+			send_line(line, strlen(line));
+	}
+	pp_close(c);
+	ASSERT_EQ(pp_stop(&d, SIGTERM, 10000), 0);
+	snprintf(want, sizeof(want), "\"outcomes\":\"%u\",\"outcomes_dup\":\"%u\",\"outcomes_bad\":\"0\"",
+	         2 * N + N / 4, N + N / 4);
+	if (!pp_log_has(&d, want))
+		TEST_FAIL_("no %s in the stopped line (see %s)", want, d.log);
+}
+
 int main(void)
 {
 	RUN(outcome_socket_lines);
+	RUN(channels_race_learned_once);
 	return test_summary();
 }

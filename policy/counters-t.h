@@ -28,6 +28,12 @@
 	X(spill,           counter, "decisions sent to another backend than the best one") \
 	X(observed,        counter, "outcomes observed (pay-response)") \
 	X(observe_bad,     counter, "outcomes with an unknown backend or a bad decision id") \
+	X(observed_log,    counter, "outcomes reported by HAProxy's log line (agent.outcome_socket)") \
+	X(observe_dup,     counter, "outcomes already learned from the other channel, skipped") \
+	X(observe_stale,   counter, "outcomes of decisions older than the once-only window, learned unchecked") \
+	X(observe_unrouted, counter, "log lines of requests that reached no backend (HAProxy's own 429 or 503), skipped") \
+	X(observe_queue_timeout, counter, "requests HAProxy's queue timed out (sQ): answered, not a backend failure") \
+	X(observe_client_gone, counter, "requests whose client left before any answer: answered, not a backend failure") \
 	X(learned_objects, counter, "objects pinned to the account that created them") \
 	X(dropped,         counter, "outcomes lost to a full worker ring") \
 	X(shed,            counter, "decisions refused with shed:forecast") \

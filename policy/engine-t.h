@@ -154,6 +154,19 @@ struct pol_engine {
 	struct pol_worker *workers;
 	struct pol_ring *rings;  /* one per worker */
 	struct pol_view *retired; /* control thread only */
+	/* Once-only outcomes (both channels configured: pay-response and the log line). Per
+	 * worker that decides, POL_SEEN_SLOTS marks indexed by the decision's sequence: slot
+	 * seq % slots holds (seq / slots) + 1 of the last decision whose outcome was learned.
+	 * The first channel to report raises it (CAS), the second finds it equal and is
+	 * skipped. Allocated only with agent.outcome_socket; NULL = no check. */
+	_Atomic uint32_t *outcome_seen;
 };
+
+/* 2^18 marks of 4 bytes per worker (1 MiB): at 20,000 decisions/s on one worker a slot
+ * is reused after 13 s, longer than any answer HAProxy waits for (timeout server 30 s is
+ * the exception: an answer older than the window is learned without the check and
+ * counted in observe_stale). */
+#define POL_SEEN_BITS  18u
+#define POL_SEEN_SLOTS (1u << POL_SEEN_BITS)
 
 #endif /* ENGINE_T_H */

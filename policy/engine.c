@@ -276,6 +276,16 @@ struct pol_engine *pol_engine_new(struct policy *p, unsigned nworkers, char *err
 			snprintf(err, errlen, "out of memory for the pin tables");
 			goto fail;
 		}
+	if (p->agent.outcome_socket) {
+		size_t n = (size_t)nworkers * POL_SEEN_SLOTS;
+
+		e->outcome_seen = aligned_alloc(64, n * sizeof(*e->outcome_seen));
+		if (!e->outcome_seen) {
+			snprintf(err, errlen, "out of memory for the once-only outcome marks");
+			goto fail;
+		}
+		memset(e->outcome_seen, 0, n * sizeof(*e->outcome_seen));
+	}
 	v = pol_view_new(e, p, err, errlen);
 	p = NULL;
 	if (!v)
@@ -289,6 +299,7 @@ fail:
 			pin_destroy(&e->pins.t[i]);
 		free(e->workers);
 		free(e->rings);
+		free(e->outcome_seen);
 	}
 	free(e);
 	return NULL;
@@ -312,6 +323,7 @@ void pol_engine_free(struct pol_engine *e)
 		pin_destroy(&e->pins.t[i]);
 	free(e->workers);
 	free(e->rings);
+	free(e->outcome_seen);
 	free(e);
 }
 
@@ -1358,6 +1370,61 @@ static void pol_observe_idem(struct pol_engine *e, struct pol_view *v, struct po
 		pol_count(&w->c.pin_corrected);
 }
 
+/* The answer to decision d (NULL: none) of this view: counted in its decision tick while
+ * that tick is open (until grace after it). The tick comes mod 2^16 (6553 s): the newest
+ * tick with those low bits, not after now. The answer counts for the backend advised
+ * (whose decision it was), even when HAProxy fell back elsewhere. Returns true when the
+ * tick has closed (a late answer), false otherwise (counted, or not a decision judged). */
+static bool pol_observe_answered(struct pol_view *v, unsigned worker, const struct pol_did *d, uint64_t now_us)
+{
+	uint32_t now_t, dt;
+
+	if (!d || d->gen != v->gen || !v->unans || d->backend >= (unsigned)v->p->nbackends || (d->flags & DID_F_QUEUED))
+		return false;
+	now_t = (uint32_t)(now_us / POL_UNANS_TICK_US);
+	dt = now_t - ((now_t - d->tick) & 0xffffu);
+	if (now_us < ((uint64_t)dt + 1) * POL_UNANS_TICK_US + v->unans_grace_us) {
+		pol_unans_count(v, worker, (int)d->backend, dt, true);
+		return false;
+	}
+	return true;
+}
+
+/* Once-only outcomes: the first report of decision (dw, seq) raises its mark and learns;
+ * a second report (the other channel) finds the mark equal. Lock-free (one CAS), no
+ * allocation. Returns 1 first, 0 already seen, 2 the slot holds a newer decision (the
+ * report is older than the window: learned, unchecked). */
+static int pol_seen_claim(struct pol_engine *e, unsigned dw, uint64_t seq)
+{
+	_Atomic uint32_t *m = &e->outcome_seen[(size_t)dw * POL_SEEN_SLOTS + (seq & (POL_SEEN_SLOTS - 1))];
+	uint32_t want = (uint32_t)(seq >> POL_SEEN_BITS) + 1, cur = atomic_load_explicit(m, memory_order_relaxed);
+
+	do {
+		if (cur == want)
+			return 0;
+		if (cur > want)
+			return 2;
+	} while (!atomic_compare_exchange_weak_explicit(m, &cur, want, memory_order_relaxed, memory_order_relaxed));
+	return 1;
+}
+
+/* What HAProxy's termination state (log channel) says besides the status: 'Q' in the
+ * second character, a 503 from HAProxy's own queue timeout (the backend was never
+ * tried); 'C' or 'c' first with no status, the client left before any answer. Neither
+ * judges the backend: the decision is answered, nothing is learned about its health. */
+enum pol_term { POL_TERM_BACKEND, POL_TERM_QUEUE, POL_TERM_CLIENT };
+
+static enum pol_term pol_term_of(const struct pay_outcome *o)
+{
+	if (!o->term.ptr || o->term.len < 2)
+		return POL_TERM_BACKEND;
+	if (o->term.ptr[1] == 'Q' && (o->status <= 0 || o->status == 503))
+		return POL_TERM_QUEUE;
+	if ((o->term.ptr[0] == 'C' || o->term.ptr[0] == 'c') && o->status <= 0)
+		return POL_TERM_CLIENT;
+	return POL_TERM_BACKEND;
+}
+
 void pol_observe(struct pol_engine *e, unsigned worker, const struct pay_outcome *o, uint64_t now_us)
 {
 	struct pol_worker *w = &e->workers[worker];
@@ -1367,12 +1434,33 @@ void pol_observe(struct pol_engine *e, unsigned worker, const struct pay_outcome
 	struct oc_class oc;
 	struct pol_did d;
 	bool did = pol_did_parse(o->decision, &d);
+	enum pol_term term = pol_term_of(o);
 	int used;
 
 	pol_count(&w->c.observed);
+	if (o->channel == PAY_CH_LOG)
+		pol_count(&w->c.observed_log);
+	if (did && e->outcome_seen && d.worker < e->nworkers) {
+		int first = pol_seen_claim(e, d.worker, d.seq);
+
+		if (first == 0) {
+			pol_count(&w->c.observe_dup);
+			return;
+		}
+		if (first == 2)
+			pol_count(&w->c.observe_stale);
+	}
 	/* The backend really used (be_name) wins over the advice: HAProxy may have fallen
-	 * back. The decision id only counts if it comes from the view in force. */
+	 * back. The decision id only counts if it comes from the view in force. A log line
+	 * names the frontend when no backend was reached (HAProxy's own 429 shed, a
+	 * fail-closed 503): nothing to learn, whatever the advice was, but the decision was
+	 * answered (HAProxy ended the request itself), so it is not judged missing. */
 	used = pol_backend_by_name(p, o->backend);
+	if (used < 0 && o->channel == PAY_CH_LOG) {
+		pol_count(&w->c.observe_unrouted);
+		pol_observe_answered(v, worker, did ? &d : NULL, now_us);
+		return;
+	}
 	if (used < 0 && did && d.gen == v->gen && d.backend < (unsigned)p->nbackends)
 		used = (int)d.backend;
 	if (used < 0 || (o->decision.ptr && !did)) {
@@ -1388,6 +1476,12 @@ void pol_observe(struct pol_engine *e, unsigned worker, const struct pay_outcome
 		        v->pin_id[used]);
 		pol_count(&w->c.pin_claims[POL_PIN_OBJECT]);
 		pol_count(&w->c.learned_objects);
+	}
+	if (term != POL_TERM_BACKEND) {
+		/* answered (so not judged missing), but the backend was not what failed */
+		pol_count(term == POL_TERM_QUEUE ? &w->c.observe_queue_timeout : &w->c.observe_client_gone);
+		pol_observe_answered(v, worker, did ? &d : NULL, now_us);
+		return;
 	}
 
 	/* The learning loop: classify, then hand the event to the control thread, which
@@ -1412,21 +1506,13 @@ void pol_observe(struct pol_engine *e, unsigned worker, const struct pay_outcome
 		ev.brand = (uint8_t)d.brand;
 		ev.endpoint = d.endpoint < (unsigned)p->thr.nendpoints ? (uint8_t)d.endpoint : 0xff;
 	}
-	/* The answer to a decision of this view: counted in its decision tick while that tick
-	 * is open (until grace after it), else flagged late, so that the control thread does
-	 * not count it twice (once missing, once answered). The tick comes mod 2^16 (6553 s):
-	 * the newest tick with those low bits, not after now. The answer counts for the
-	 * backend advised (whose decision it was), even when HAProxy fell back elsewhere. */
-	if (did && d.gen == v->gen && v->unans && d.backend < (unsigned)p->nbackends && !(d.flags & DID_F_QUEUED)) {
+	/* the answer, or a late one for the backend advised: flagged so that the control
+	 * thread does not count it twice (once missing, once answered) */
+	if (pol_observe_answered(v, worker, did ? &d : NULL, now_us) && (int)d.backend == used) {
 		uint32_t now_t = (uint32_t)(now_us / POL_UNANS_TICK_US);
-		uint32_t dt = now_t - ((now_t - d.tick) & 0xffffu);
 
-		if (now_us < ((uint64_t)dt + 1) * POL_UNANS_TICK_US + v->unans_grace_us) {
-			pol_unans_count(v, worker, (int)d.backend, dt, true);
-		} else if ((int)d.backend == used) {
-			ev.late = 1;
-			ev.dtick = dt;
-		}
+		ev.late = 1;
+		ev.dtick = now_t - ((now_t - d.tick) & 0xffffu);
 	}
 	pol_push(e, w, worker, &ev);
 }

@@ -237,6 +237,10 @@ static int ps_agent_str(struct cfg_ctx *c, const struct cfg_node *g, const struc
 	*dst = p->agent_buf[s->aux];
 	if (strcmp(s->name, "metrics") == 0)
 		return ps_listen_addr(c, cfg_get(g, s->name), *dst);
+	/* a unix socket path: absolute (HAProxy and payspoa may not share a directory) and
+	 * within sun_path's 108 bytes */
+	if (strcmp(s->name, "outcome_socket") == 0 && ((*dst)[0] != '/' || strlen(*dst) > 107))
+		return cfg_fail(c, cfg_get(g, s->name), "outcome_socket: an absolute path of at most 107 bytes");
 	return 0;
 }
 
@@ -427,6 +431,10 @@ static const struct pol_setting ps_agent[] = {
 	       ps_agent_str, ps_show_agent_str, 2),
 	NUM("state_interval_s", agent.state_interval_s, 0, 86400, 60,
 	    "seconds between snapshots to state_file (also on SIGTERM and SIGUSR1); 0 = only then"),
+	CUSTOM("outcome_socket", P(agent.outcome_socket), "string", "an absolute path",
+	       "unix datagram socket (mode 0660) where HAProxy logs one outcome line per request "
+	       "(`PAY_OUTCOMES=log`, haproxy/README.md); none = outcomes by `pay-response` only",
+	       ps_agent_str, ps_show_agent_str, 4),
 	CUSTOM("log_level", 0, "string", "`debug`, `info`, `warning`, `error`", "lowest level logged",
 	       ps_log_level, ps_show_log_level, 3),
 };
@@ -435,7 +443,7 @@ static void ps_agent_init(void *base)
 {
 	struct pol_agent *a = &((struct policy *)base)->agent;
 
-	a->admin_socket = a->metrics = a->state_file = NULL;
+	a->admin_socket = a->metrics = a->state_file = a->outcome_socket = NULL;
 }
 
 const struct pol_section pol_sec_agent = { "agent", "agent", "agent", ps_agent, N(ps_agent), ps_agent_init, false };

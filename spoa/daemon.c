@@ -417,6 +417,9 @@ struct daemon *daemon_new(const struct daemon_opts *o, char *err, size_t errlen)
 		d->agent.workers = n > 0 ? (int)n : 1;
 	}
 	d->nworkers = (unsigned)d->agent.workers;
+	/* The outcome socket before the listeners: once HAProxy can connect, it can log. */
+	if (d->agent.outcome_socket && outlog_open(&d->outlog, d->agent.outcome_socket, err, errlen) < 0)
+		goto fail;
 	/* Listeners first: a bad address fails before threads exist. */
 	d->nlisten = d->agent.nlisten;
 	for (int i = 0; i < d->nlisten; i++) {
@@ -426,7 +429,8 @@ struct daemon *daemon_new(const struct daemon_opts *o, char *err, size_t errlen)
 		if (d->lfd[i] < 0)
 			goto fail;
 	}
-	d->engine = pol_engine_new(p, d->nworkers, err, errlen);
+	/* one engine slot per decision worker, one more for the outcome log reader */
+	d->engine = pol_engine_new(p, d->nworkers + d->outlog.opened, err, errlen);
 	p = NULL; /* the engine owns it, even on failure */
 	if (!d->engine)
 		goto fail;
@@ -469,17 +473,22 @@ static void log_totals(struct daemon *d, unsigned nworkers)
 {
 	struct spoa_totals t = { 0 };
 	struct pol_stats st;
-	char ev[24], fo[24], co[24];
-	const char *extra[] = { "pins_evicted", ev, "pins_followed", fo, "pins_corrected", co };
+	char ev[24], fo[24], co[24], ob[24], du[24], bad[24];
+	const char *extra[] = { "pins_evicted", ev, "pins_followed", fo, "pins_corrected", co,
+	                        "outcomes", ob, "outcomes_dup", du, "outcomes_bad", bad };
 
 	for (unsigned k = 0; k < nworkers; k++)
 		stats_sum(&t, &d->workers[k].st);
+	stats_sum_reader(&t, &d->outlog.st);
 	t.refused = d->refused;
 	pol_engine_stats(d->engine, clock_mono_us(), &st);
 	warn_pin_evictions(d, &st);
 	snprintf(ev, sizeof(ev), "%llu", (unsigned long long)(st.pin_evicted[0] + st.pin_evicted[1] + st.pin_evicted[2]));
 	snprintf(fo, sizeof(fo), "%llu", (unsigned long long)st.pin_followed);
 	snprintf(co, sizeof(co), "%llu", (unsigned long long)st.pin_corrected);
+	snprintf(ob, sizeof(ob), "%llu", (unsigned long long)st.observed);
+	snprintf(du, sizeof(du), "%llu", (unsigned long long)st.observe_dup);
+	snprintf(bad, sizeof(bad), "%llu", (unsigned long long)st.observe_bad);
 	stats_log_stopped(&t, extra, sizeof(extra) / sizeof(extra[0]) / 2);
 }
 
@@ -502,6 +511,14 @@ int daemon_run(struct daemon *d)
 			d->exit_code = 1;
 			goto stop;
 		}
+	}
+	if (d->outlog.opened) {
+		if (outlog_start(&d->outlog, d->engine, d->nworkers) < 0) {
+			log_json(LOG_LVL_ERROR, "outcome_reader_start_failed", NULL);
+			d->exit_code = 1;
+			goto stop;
+		}
+		log_json(LOG_LVL_INFO, "outcome_socket", "path", d->outlog.path, NULL);
 	}
 	ev_timer_init(&d->accept_pause, on_accept_pause_end, 0.1, 0.);
 	d->accept_pause.data = d;
@@ -548,6 +565,7 @@ stop:
 		worker_stop(&d->workers[i]);
 	for (unsigned i = 0; i < started; i++)
 		worker_join(&d->workers[i]);
+	outlog_stop(&d->outlog); /* after the workers: the lines already sent are read */
 	snap_final(d);
 	log_totals(d, started);
 	return d->exit_code;
@@ -565,6 +583,7 @@ void daemon_free(struct daemon *d)
 	}
 	if (d->reserve_fd >= 0)
 		close(d->reserve_fd);
+	outlog_close(&d->outlog);
 	pol_engine_free(d->engine);
 	free(d->workers);
 	free(d->slots);

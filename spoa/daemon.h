@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "listen.h"
+#include "outlog.h"
 #include "policy.h"
 #include "snap.h"
 
@@ -57,6 +58,9 @@ struct daemon {
 	int snap_rc;
 	char snap_err[256];
 	struct snap_result snap_res;
+	/* the log outcome channel (agent.outcome_socket): its reader owns engine slot
+	 * nworkers, after the decision workers' */
+	struct outlog outlog;
 	uint64_t refused;            /* connections over max_connections (stats-t.h) */
 	uint64_t pin_evicted[3];     /* the engine's pin_evicted at the last warning */
 	int exit_code;

@@ -36,6 +36,13 @@ void stats_sum(struct spoa_totals *t, const struct worker_stats *ws)
 #undef X
 }
 
+void stats_sum_reader(struct spoa_totals *t, const struct outlog_stats *rs)
+{
+#define X(name, type, owner, log, help) STATS_IF(reader, owner, t->name += STAT_GET(rs->name);)
+	SPOA_STATS(X)
+#undef X
+}
+
 /* The run's totals in the `stopped` line: what an operator checks first after a restart
  * (were there protocol errors? resets? refusals?). */
 void stats_log_stopped(const struct spoa_totals *t, const char *const *extra, size_t nextra)

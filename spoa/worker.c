@@ -17,26 +17,10 @@
 #define LINGER_S 2.0 /* how long a closing connection may take to flush and see EOF */
 #define DRAIN_S 5.0  /* on SIGTERM: how long the workers may take to answer what has come */
 
-/* Take s off the worker's list of connections to flush (a closed slot may be claimed
- * again by the control thread at once: nothing of ours may point at it). The list holds
- * the connections read in one loop turn, so the walk is short and only on close. */
-static void slot_unpend(struct slot *s)
-{
-	struct slot **pp = &s->w->pending;
-
-	if (!s->pending)
-		return;
-	while (*pp != s)
-		pp = &(*pp)->pending_next;
-	*pp = s->pending_next;
-	s->pending = false;
-}
-
 static void slot_close(struct slot *s)
 {
 	struct worker *w = s->w;
 
-	slot_unpend(s);
 	ev_io_stop(w->loop, &s->io);
 	close(s->fd);
 	s->fd = -1;
@@ -262,42 +246,19 @@ static void on_io(struct ev_loop *loop, ev_io *io, int revents)
 		slot_drain(s);
 		return;
 	}
-	/* The answers leave in before_sleep, once every connection that woke this turn has
-	 * been read and decided: the ACKs of one turn reach HAProxy back to back, so its
-	 * threads find several at one wake-up instead of being woken once per connection
-	 * while we are still deciding for the next one. */
-	if (!s->pending) {
-		s->pending = true;
-		s->pending_next = s->w->pending;
-		s->w->pending = s;
+	if (slot_pump(s) < 0) {
+		stats_publish(s->w, &s->c);
+		slot_close(s);
+		return;
 	}
-}
-
-/* Write the answers of this loop turn (see on_io), one send per connection, and arm
- * each connection for what it needs next. */
-static void worker_flush(struct worker *w)
-{
-	struct slot *s;
-
-	if (w->pending)
-		w->agent.now_us = clock_mono_us(); /* slot_pump may decide frames held for room */
-	while ((s = w->pending) != NULL) {
-		w->pending = s->pending_next;
-		s->pending = false;
-		if (slot_pump(s) < 0) {
-			stats_publish(w, &s->c);
-			slot_close(s);
-			continue;
-		}
-		stats_publish(w, &s->c);
-		slot_arm(s);
-	}
+	stats_publish(s->w, &s->c);
+	slot_arm(s);
 }
 
 static void slot_begin(struct worker *w, struct slot *s)
 {
 	s->w = w;
-	s->reading = s->writing = s->shut = s->pending = false;
+	s->reading = s->writing = s->shut = false;
 	s->last_active = ev_now(w->loop);
 	s->closing_since = 0;
 	s->prev = NULL;
@@ -369,7 +330,6 @@ static void on_before_sleep(struct ev_loop *loop, ev_prepare *p, int revents)
 {
 	struct worker *w = (struct worker *)((char *)p - offsetof(struct worker, before_sleep));
 
-	worker_flush(w);
 	/* About to block: this worker holds nothing from the engine until its next
 	 * decision, so retired policy views need not wait for it to wake. */
 	pol_worker_idle(w->conf.engine, w->conf.idx);

@@ -27,9 +27,7 @@ struct slot {
 	bool reading;              /* EV_READ currently requested */
 	bool writing;              /* EV_WRITE currently requested */
 	bool shut;                 /* our last frame is out (SHUT_WR): reading only to see EOF */
-	bool pending;              /* on w->pending: answers to write before the loop sleeps */
 	struct worker *w;
-	struct slot *pending_next; /* the worker's list of connections to flush */
 	struct slot *next, *prev;  /* the worker's list of live connections */
 	struct slot *inbox_next;   /* hand-over from the control thread */
 	ev_tstamp last_active;     /* loop time of the last byte in or out */
@@ -52,14 +50,12 @@ struct worker {
 	pthread_t thread;
 	struct ev_loop *loop;
 	ev_async wake;             /* new connections, or stop */
-	ev_prepare before_sleep;   /* writes the turn's answers, then tells the engine we
-	                            * hold none of its views */
+	ev_prepare before_sleep;   /* tells the engine we hold none of its views */
 	ev_timer sweep;            /* idle and lingering connections, once a second */
 	struct worker_conf conf;
 	struct agent agent;
 	struct agent_counts agent_flushed;
 	struct slot *live;         /* list of this worker's connections */
-	struct slot *pending;      /* connections read this loop turn, written in before_sleep */
 	pthread_mutex_t inbox_lock;
 	struct slot *inbox;
 	_Atomic unsigned nconns;

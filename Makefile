@@ -60,7 +60,7 @@ FOLDER_BIN   := $(foreach p,$(FOLDER_PROGS),$(BUILD)/$(subst :,/,$(p)))
 # its counters, not by every program that calls malloc.
 TEST_LIBS  := $(BUILD)/libpayspoa.a -lc $(BUILD)/libtest.a $(BUILD)/libpayspoa.a
 
-.PHONY: haproxy-config all run test test-long deps deps-bench unit proto integ asan tsan fuzz bench bench-bin clean check-config unit-bin proto-bin
+.PHONY: haproxy-config all run test test-long deps deps-bench deps-hap3 unit proto integ asan tsan fuzz bench bench-bin clean check-config unit-bin proto-bin
 all: payspoa bench-bin
 
 payspoa: $(BUILD)/payspoa
@@ -179,9 +179,16 @@ build/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz-check.c $(POLICY_SRC) $(SPOA_SRC) $
 	clang $(CPPFLAGS) -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION $(INC_tests) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
 		$(shell pkg-config --cflags $(PKGS)) -o $@ $^ -lev $(shell pkg-config --libs $(PKGS)) -lm -pthread
 
-# h2load drives bench/run-http when vegeta is not installed (vegeta is not packaged).
+# h2load drives bench/run-http when vegeta is not installed (vegeta is not packaged:
+# with Go present, it is installed with go install; bench/run-e2e DRIVER=vegeta uses it).
 deps-bench: deps
 	@tests/deps nghttp2-client
+	@command -v vegeta >/dev/null || ! command -v go >/dev/null || go install github.com/tsenart/vegeta/v12@latest
+
+# Debian's own HAProxy 3.0 (trixie) and 3.x (sid) in private roots under /var/cache/payspoa;
+# prints the wrappers to use as HAPROXY_BIN (bench/hap-root).
+deps-hap3:
+	@bench/hap-root trixie && bench/hap-root sid
 
 bench: deps-bench all
 	bench/run

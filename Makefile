@@ -4,6 +4,7 @@
 #   make run        demo on loopback: emulated payment API + HAProxy + payspoa
 #   make haproxy-config  regenerate the policy's block in haproxy/haproxy.cfg, snippet.cfg
 #   make test       install missing Debian packages (as root), build, run every test layer
+#   make test-long  the long runs kept out of `make test` (1 M-key pin flood, 200 SIGKILLs during snapshot writes)
 #   make asan       unit + protocol tests under AddressSanitizer + UBSan
 #   make tsan       threaded tests under ThreadSanitizer
 #   make fuzz       build the libFuzzer targets and run each briefly (FUZZ_SECONDS)
@@ -59,7 +60,7 @@ FOLDER_BIN   := $(foreach p,$(FOLDER_PROGS),$(BUILD)/$(subst :,/,$(p)))
 # its counters, not by every program that calls malloc.
 TEST_LIBS  := $(BUILD)/libpayspoa.a -lc $(BUILD)/libtest.a $(BUILD)/libpayspoa.a
 
-.PHONY: haproxy-config all run test deps deps-bench unit proto integ asan tsan fuzz bench bench-bin clean check-config unit-bin proto-bin
+.PHONY: haproxy-config all run test test-long deps deps-bench deps-hap3 unit proto integ asan tsan fuzz bench bench-bin clean check-config unit-bin proto-bin
 all: payspoa bench-bin
 
 payspoa: $(BUILD)/payspoa
@@ -145,6 +146,10 @@ test: deps
 	$(MAKE) all unit-bin proto-bin
 	tests/run all
 
+# Long runs: the same programs with larger counts (tests/run long).
+test-long: all proto-bin
+	tests/run long $(BUILD)
+
 unit-bin: $(UNIT_BIN)
 proto-bin: $(BUILD)/payspoa $(PROTO_BIN)
 unit: unit-bin
@@ -171,12 +176,19 @@ fuzz: $(FUZZ_BIN)
 # and the test library, compiled together.
 build/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz-check.c $(POLICY_SRC) $(SPOA_SRC) $(TLIB_SRC)
 	@mkdir -p build/fuzz
-	clang $(CPPFLAGS) $(INC_tests) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
+	clang $(CPPFLAGS) -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION $(INC_tests) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
 		$(shell pkg-config --cflags $(PKGS)) -o $@ $^ -lev $(shell pkg-config --libs $(PKGS)) -lm -pthread
 
-# h2load drives bench/run-http when vegeta is not installed (vegeta is not packaged).
+# h2load drives bench/run-http when vegeta is not installed (vegeta is not packaged:
+# with Go present, it is installed with go install; bench/run-e2e DRIVER=vegeta uses it).
 deps-bench: deps
 	@tests/deps nghttp2-client
+	@command -v vegeta >/dev/null || ! command -v go >/dev/null || go install github.com/tsenart/vegeta/v12@latest
+
+# Debian's own HAProxy 3.0 (trixie) and 3.x (sid) in private roots under /var/cache/payspoa;
+# prints the wrappers to use as HAPROXY_BIN (bench/hap-root).
+deps-hap3:
+	@bench/hap-root trixie && bench/hap-root sid
 
 bench: deps-bench all
 	bench/run

@@ -28,18 +28,29 @@
 	X(spill,           counter, "decisions sent to another backend than the best one") \
 	X(observed,        counter, "outcomes observed (pay-response)") \
 	X(observe_bad,     counter, "outcomes with an unknown backend or a bad decision id") \
+	X(observed_log,    counter, "outcomes reported by HAProxy's log line (agent.outcome_socket)") \
+	X(observe_dup,     counter, "outcomes already learned from the other channel, skipped") \
+	X(observe_stale,   counter, "outcomes of decisions older than the once-only window, learned unchecked") \
+	X(observe_unrouted, counter, "log lines of requests that reached no backend (HAProxy's own 429 or 503), skipped") \
+	X(observe_queue_timeout, counter, "requests HAProxy's queue timed out (sQ): answered, not a backend failure") \
+	X(observe_client_gone, counter, "requests whose client left before any answer: answered, not a backend failure") \
 	X(learned_objects, counter, "objects pinned to the account that created them") \
 	X(dropped,         counter, "outcomes lost to a full worker ring") \
 	X(shed,            counter, "decisions refused with shed:forecast") \
 	X(probes,          counter, "half-open breaker probe requests sent") \
 	X(explored,        counter, "decisions that explored (Thompson draws)") \
 	X(breaker_avoided, counter, "decisions a breaker changed") \
-	X(anomaly_avoided, counter, "decisions an anomaly or breaker penalty changed")
+	X(anomaly_avoided, counter, "decisions an anomaly or breaker penalty changed") \
+	X(pin_followed,    counter, "idempotency claims lost to a simultaneous decision, which was followed") \
+	X(pin_gone,        counter, "decisions refused because their pinned backend and account left the policy (pin:gone)") \
+	X(pin_corrected,   counter, "idempotency pins rewritten to the backend HAProxy really used") \
+	X(pin_full,        counter, "claims that found no room in the current pin generation")
 
 #define POL_COUNTER_VECS(X) \
 	X(outcomes, counter, 7, "kind", \
 	  "success decline_customer decline_soft psp_error rate_limited lock_conflict client_error", \
-	  "outcomes by class (enum oc_kind)")
+	  "outcomes by class (enum oc_kind)") \
+	X(pin_claims, counter, 3, "table", "idem object account", "pin claims and rewrites, by table")
 
 #define POL_ENGINE_COUNTERS(X) \
 	X(reloads,          counter, "policy reloads applied") \
@@ -53,7 +64,8 @@
 #define POL_ENGINE_VECS(X) \
 	X(pin_live,    gauge,   3, "table", "idem object account", "live pins") \
 	X(pin_stored,  counter, 3, "table", "idem object account", "pins stored") \
-	X(pin_evicted, counter, 3, "table", "idem object account", "live pins evicted for room")
+	X(pin_evicted, counter, 3, "table", "idem object account", "pins dropped before their TTL (table too small)") \
+	X(pin_rotations, counter, 3, "table", "idem object account", "pin generations started (early ones for load too)")
 
 /* Cells of a worker's vector row: a power of two at least n, so that an index masked
  * with (room - 1) stays inside. */

@@ -8,6 +8,7 @@
  * alternately; a table is rewritten only once every worker has passed a quiescent point
  * since it was unpublished (the engine's QSBR epochs, as for views). */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -928,4 +929,281 @@ forecast:
 	off = strlen(err);
 	snprintf(err + off, errlen - off, " (forecast %d)", i);
 	return -1;
+}
+
+/* ---- snapshots (state.h) ---------------------------------------------------------------
+ * Each record's value is one of these flat structs, zeroed before it is filled (no
+ * stray padding bytes in a file). Times are on the engine clock of the capture; restore
+ * moves them by shift_us (pol_shift) and checks every module value before taking it. */
+
+struct pol_rec_backend {
+	struct brk brk;
+	struct anom anom;
+	double lat_ms;
+	uint64_t lat_seen_us, probe_batch_us, anom_seen_us;
+	uint32_t anom_samples;
+	uint32_t shown;
+};
+
+struct pol_rec_cell {
+	struct aimd a;
+	int64_t debt_ns;        /* the GCRA cell's tat - now: budget already booked ahead */
+};
+
+struct pol_rec_forecast {
+	struct fc fc;
+	double shed_share;
+};
+
+struct pol_rec_totals {
+	uint64_t opens, cuts, sheds, unans_missing, unans_fed, unans_late;
+	uint64_t shed_at_us, unans_witness_us; /* times */
+};
+
+/* A saved time on the new clock. 0 stays 0 ("never"); a time that would fall before
+ * the clock's origin is clamped to 1 (the new process's clock may have started later
+ * than the saved age: such an age is shortened to the process's uptime). */
+static uint64_t pol_shift(uint64_t t, int64_t shift_us)
+{
+	int64_t r;
+
+	if (!t)
+		return 0;
+	if (shift_us >= 0)
+		return t + (uint64_t)shift_us >= t ? t + (uint64_t)shift_us : UINT64_MAX;
+	r = (int64_t)(t > (uint64_t)INT64_MAX ? INT64_MAX : t) + shift_us;
+	return r > 0 ? (uint64_t)r : 1;
+}
+
+static int pol_rec_add(struct pol_rec *recs, size_t *n, uint8_t kind, const char *name, const char *name2,
+                       const void *val, uint32_t len)
+{
+	struct pol_rec *r = &recs[(*n)++];
+	void *m = malloc(len);
+
+	memset(r, 0, sizeof(*r));
+	if (!m)
+		return -1;
+	memcpy(m, val, len);
+	r->kind = kind;
+	snprintf(r->name, sizeof(r->name), "%s", name);
+	snprintf(r->name2, sizeof(r->name2), "%s", name2);
+	r->len = len;
+	r->val = m;
+	return 0;
+}
+
+void pol_learn_recs_free(struct pol_rec *recs, size_t n)
+{
+	size_t i;
+
+	if (!recs)
+		return;
+	for (i = 0; i < n; i++)
+		free((void *)recs[i].val);
+	free(recs);
+}
+
+int pol_learn_save(const struct pol_view *v, uint64_t now_us, struct pol_rec **recs_out, size_t *n_out,
+                   struct srt_entry **srt_out, size_t *nsrt_out)
+{
+	const struct policy *p = v->p;
+	const struct pol_learn *L = v->L;
+	size_t cap = (size_t)L->nb + (size_t)L->ncells + (size_t)L->na * (size_t)L->nc + 1, n = 0, ns = 0, i;
+	struct pol_rec *recs = calloc(cap, sizeof(*recs));
+	struct srt_entry *srt = calloc(L->srt.used ? L->srt.used : 1, sizeof(*srt));
+	union {
+		struct pol_rec_backend b;
+		struct pol_rec_cell c;
+		struct pol_rec_forecast f;
+		struct pol_rec_totals t;
+	} *u = malloc(sizeof(*u));
+	int a, c, k;
+
+	if (!recs || !srt || !u)
+		goto fail;
+	for (a = 0; a < L->nb; a++) {
+		memset(u, 0, sizeof(*u));
+		u->b.brk = L->brk[a];
+		u->b.anom = L->anom[a];
+		u->b.lat_ms = L->lat_ms[a];
+		u->b.lat_seen_us = L->lat_seen_us[a];
+		u->b.probe_batch_us = L->probe_batch_us[a];
+		u->b.anom_seen_us = L->anom_seen_us[a];
+		u->b.anom_samples = L->anom_samples[a];
+		u->b.shown = L->shown[a];
+		if (pol_rec_add(recs, &n, POL_REC_BACKEND, p->backends[a].name, "", &u->b, sizeof(u->b)))
+			goto fail;
+	}
+	for (k = 0; k < L->ncells; k++) {
+		uint64_t tat = atomic_load_explicit(&v->thr.cells[k].tat, memory_order_relaxed), now_ns = now_us * 1000;
+
+		a = k < L->na ? k : (k - L->na) / L->ne;
+		memset(u, 0, sizeof(*u));
+		u->c.a = L->aimd[k];
+		u->c.debt_ns = tat > now_ns ? (int64_t)(tat - now_ns) : 0;
+		if (pol_rec_add(recs, &n, POL_REC_CELL, p->accounts[a].id,
+		                k < L->na ? "" : p->thr.endpoints[(k - L->na) % L->ne].name, &u->c, sizeof(u->c)))
+			goto fail;
+	}
+	for (a = 0; a < L->na; a++)
+		for (c = 0; c < L->nc; c++) {
+			memset(u, 0, sizeof(*u));
+			u->f.fc = L->fc[a * L->nc + c];
+			u->f.shed_share = L->shed_share[a * L->nc + c];
+			if (pol_rec_add(recs, &n, POL_REC_FORECAST, p->accounts[a].id, p->classes[c].name, &u->f,
+			                sizeof(u->f)))
+				goto fail;
+		}
+	memset(u, 0, sizeof(*u));
+	u->t = (struct pol_rec_totals){ L->opens, L->cuts, L->sheds, L->unans_missing, L->unans_fed, L->unans_late,
+	                                L->shed_at_us, L->unans_witness_us };
+	if (pol_rec_add(recs, &n, POL_REC_TOTALS, "", "", &u->t, sizeof(u->t)))
+		goto fail;
+	for (i = 0; i < L->srt.cap; i++)
+		if (L->srt.e[i].key && ns < L->srt.used)
+			srt[ns++] = L->srt.e[i];
+	free(u);
+	*recs_out = recs;
+	*n_out = n;
+	*srt_out = srt;
+	*nsrt_out = ns;
+	return 0;
+fail:
+	free(u);
+	pol_learn_recs_free(recs, n);
+	free(srt);
+	return -1;
+}
+
+/* The breaker's window on the new clock: the newest bucket's index moves with the time,
+ * and the buckets rotate with it (bucket[epoch % n] is the newest). */
+static void pol_brk_shift(struct brk *b, uint64_t bucket_us, int64_t shift_us)
+{
+	struct brk_bucket old[BRK_MAX_BUCKETS];
+	uint64_t ne = pol_shift(b->epoch * bucket_us, shift_us) / bucket_us;
+	unsigned n = b->nbuckets, i;
+
+	memcpy(old, b->bucket, sizeof(old));
+	for (i = 0; i < n; i++)
+		b->bucket[(ne - i) % n] = old[(b->epoch - i) % n];
+	b->epoch = ne;
+	b->since_us = pol_shift(b->since_us, shift_us);
+	b->open_until_us = pol_shift(b->open_until_us, shift_us);
+	b->probe_batch_us = pol_shift(b->probe_batch_us, shift_us);
+}
+
+static bool pol_finite_nonneg(double x)
+{
+	return x >= 0 && !isinf(x);
+}
+
+int pol_learn_restore_rec(struct pol_view *v, const struct pol_rec *r, int64_t shift_us, uint64_t now_us)
+{
+	const struct policy *p = v->p;
+	struct pol_learn *L = v->L;
+	int a, c, k;
+
+	switch (r->kind) {
+	case POL_REC_BACKEND: {
+		struct pol_rec_backend b;
+
+		if (r->len != sizeof(b) || (a = POL_FIND_BACKEND(p, r->name)) < 0)
+			return 1;
+		memcpy(&b, r->val, sizeof(b));
+		if (brk_verify(&b.brk, NULL, 0) || anom_verify(&b.anom, NULL, 0) || !pol_finite_nonneg(b.lat_ms) ||
+		    b.shown > BRK_OPEN)
+			return 1;
+		pol_brk_shift(&b.brk, p->breaker.cfg.bucket_us, shift_us);
+		b.anom.since_us = pol_shift(b.anom.since_us, shift_us);
+		L->brk[a] = b.brk;
+		L->anom[a] = b.anom;
+		L->lat_ms[a] = b.lat_ms;
+		L->lat_seen_us[a] = pol_shift(b.lat_seen_us, shift_us);
+		L->probe_batch_us[a] = pol_shift(b.probe_batch_us, shift_us);
+		L->anom_seen_us[a] = pol_shift(b.anom_seen_us, shift_us);
+		L->anom_samples[a] = b.anom_samples;
+		L->shown[a] = (uint8_t)b.shown;
+		return 0;
+	}
+	case POL_REC_CELL: {
+		struct pol_rec_cell cl;
+		uint64_t tol;
+
+		if (r->len != sizeof(cl) || (a = POL_FIND_ACCOUNT(p, r->name)) < 0)
+			return 1;
+		if (!r->name2[0]) {
+			k = a;
+		} else {
+			int ep = POL_FIND_ENDPOINT(p, r->name2);
+
+			if (ep < 0)
+				return 1;
+			k = L->na + a * L->ne + ep;
+		}
+		memcpy(&cl, r->val, sizeof(cl));
+		cl.a.t_us = pol_shift(cl.a.t_us, shift_us);
+		cl.a.last_cut_us = pol_shift(cl.a.last_cut_us, shift_us);
+		if (aimd_verify(&cl.a, &L->acfg[k], NULL, 0) || cl.debt_ns < 0)
+			return 1;
+		L->aimd[k] = cl.a;
+		/* the booked debt, within the cell's tolerance (a token level, not a time) */
+		tol = v->thr.cells[k].tol_ns;
+		atomic_store(&v->thr.cells[k].tat, now_us * 1000 + ((uint64_t)cl.debt_ns < tol ? (uint64_t)cl.debt_ns : tol));
+		return 0;
+	}
+	case POL_REC_FORECAST: {
+		struct pol_rec_forecast f;
+
+		if (r->len != sizeof(f) || (a = POL_FIND_ACCOUNT(p, r->name)) < 0 ||
+		    (c = POL_FIND_CLASS(p, r->name2)) < 0)
+			return 1;
+		memcpy(&f, r->val, sizeof(f));
+		/* a new season length starts that forecaster over, as on reload */
+		if (fc_verify(&f.fc, NULL, 0) || f.fc.m != p->forecast.cfg.season || !(f.shed_share >= 0) ||
+		    !(f.shed_share <= 1))
+			return 1;
+		/* aligned seconds = now_us / 1e6 + phase_s must keep following the day */
+		f.fc.phase_s -= shift_us / 1000000;
+		L->fc[a * L->nc + c] = f.fc;
+		L->shed_share[a * L->nc + c] = f.shed_share;
+		atomic_store(&v->shed[a][c], f.shed_share >= 1 ? POL_SHED_ALL : (uint32_t)(f.shed_share * 4294967296.0));
+		return 0;
+	}
+	case POL_REC_TOTALS: {
+		struct pol_rec_totals t;
+
+		if (r->len != sizeof(t))
+			return 1;
+		memcpy(&t, r->val, sizeof(t));
+		L->opens = t.opens;
+		L->cuts = t.cuts;
+		L->sheds = t.sheds;
+		L->unans_missing = t.unans_missing;
+		L->unans_fed = t.unans_fed;
+		L->unans_late = t.unans_late;
+		L->shed_at_us = pol_shift(t.shed_at_us, shift_us);
+		L->unans_witness_us = pol_shift(t.unans_witness_us, shift_us);
+		return 0;
+	}
+	default:
+		return 1;
+	}
+}
+
+int pol_learn_restore_srt(struct pol_view *v, const struct srt_entry *e, int64_t shift_us)
+{
+	return srt_put(&v->L->srt, e->key, pol_shift(e->t_us, shift_us), e->s, e->f) ? 1 : 0;
+}
+
+void pol_learn_restored(struct pol_view *v, uint64_t now_us)
+{
+	struct pol_learn *L = v->L;
+
+	if (now_us > L->tmax)
+		L->tmax = now_us;
+	L->srt_dirty++;
+	L->pub_at_us = 0;
+	pol_publish_backends(v, L->tmax);
+	pol_publish_budgets(v, L->tmax);
 }

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "engine-t.h"
+#include "state.h"
 
 /* The master state, sized for v's policy and the engine's workers. Not defined in the
  * header: only engine-learn.c touches its fields. */
@@ -68,5 +69,22 @@ void pol_learn_unans_counts(const struct pol_view *v, uint64_t *missing, uint64_
 
 /* The account's or endpoint's adaptive rate now (cell index as in thr_state). */
 double pol_learn_rate(const struct pol_view *v, int cell, uint64_t now_us);
+
+/* ---- snapshots (state.h) ------------------------------------------------------------ */
+
+/* The learned records of v (one per backend, budget cell, account x class, and the
+ * totals) and the master posterior entries, copied at now_us into arrays the caller frees
+ * with pol_learn_recs_free (and free(*srt)). 0, or -1 when out of memory (nothing to free). */
+int pol_learn_save(const struct pol_view *v, uint64_t now_us, struct pol_rec **recs, size_t *n,
+                   struct srt_entry **srt, size_t *nsrt);
+void pol_learn_recs_free(struct pol_rec *recs, size_t n); /* accepts NULL */
+
+/* Restores one record into v by name, its times moved by shift_us and checked against
+ * v's policy: 0, or 1 when dropped (unknown name, wrong size, fails a *_verify). */
+int pol_learn_restore_rec(struct pol_view *v, const struct pol_rec *r, int64_t shift_us, uint64_t now_us);
+/* One posterior entry (keys hash backend names, so they need no remapping): 0 or 1. */
+int pol_learn_restore_srt(struct pol_view *v, const struct srt_entry *e, int64_t shift_us);
+/* After the records: the next tick publishes the posteriors at once. */
+void pol_learn_restored(struct pol_view *v, uint64_t now_us);
 
 #endif /* ENGINE_LEARN_H */

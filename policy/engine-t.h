@@ -13,6 +13,7 @@
 #include "forecast-t.h"
 #include "pin-t.h"
 #include "policy-t.h"
+#include "policy.h"
 #include "score-t.h"
 #include "srate-t.h"
 #include "thr-t.h"
@@ -93,7 +94,10 @@ struct pol_view {
 	uint64_t by_currency[POL_MAX_CURRENCIES]; /* backends presenting each currency */
 	uint64_t connect_hash[POL_MAX_CONNECT];   /* pstr_hash of each connect account */
 	struct thr_state thr;                /* rate budgets */
-	struct pin_table idem, object, account; /* affinity */
+	/* the engine's pin ids (struct pol_pins) in this policy: id → backend index (the
+	 * backend of that name, else one of the same account, else -1: pin:gone), and back */
+	int8_t pin_be[PIN_MAX_IDS];
+	uint8_t pin_id[POL_MAX_BACKENDS];
 	struct score_health health[POL_MAX_BACKENDS]; /* the learning loop's view of each backend */
 	/* per account and class: the share of decisions the forecasts shed, in 2^-32 units
 	 * (0 none, POL_SHED_ALL every one); control thread writes, decide reads relaxed */
@@ -107,6 +111,8 @@ struct pol_view {
 	unsigned unans_slots;                /* a power of two, > (grace + 3 ticks) / tick */
 	uint64_t unans_grace_us;
 	struct pol_learn *L;                 /* control thread only */
+	_Atomic unsigned holds;              /* snapshots reading its pins (state.c): a
+	                                      * retired view is freed only at 0 */
 	uint64_t retired_epoch;              /* control thread only */
 	struct pol_view *next_retired;
 };
@@ -121,7 +127,24 @@ struct pol_worker {
 	struct pol_counters c;
 } __attribute__((aligned(64)));
 
+/* Affinity, at engine level: pins outlive views (no copy on reload). Entries name
+ * backends by a stable id: an id stands for one (backend name, account) pair, interned
+ * here and never reused or changed (at most PIN_MAX_IDS over the life of the process; a
+ * reload that needs more is refused). The account is part of the id because it is what
+ * a pin promises: a backend renamed onto another account is another backend. */
+
+struct pol_pins {
+	struct pin_table t[POL_PIN_TABLES];
+	_Atomic unsigned nids;                    /* control thread writes (release, after the
+	                                           * names); snapshot scans read (acquire) */
+	char name[PIN_MAX_IDS][POL_NAME_MAX + 1]; /* id → backend name */
+	char account[PIN_MAX_IDS][POL_NAME_MAX + 1]; /* ... and its account */
+	_Atomic unsigned holds;                   /* snapshot captures scanning the tables
+	                                           * (state.c): retired generations wait */
+};
+
 struct pol_engine {
+	struct pol_pins pins;
 	_Atomic(struct pol_view *) view;
 	_Atomic uint64_t epoch;
 	unsigned nworkers;
@@ -131,6 +154,19 @@ struct pol_engine {
 	struct pol_worker *workers;
 	struct pol_ring *rings;  /* one per worker */
 	struct pol_view *retired; /* control thread only */
+	/* Once-only outcomes (both channels configured: pay-response and the log line). Per
+	 * worker that decides, POL_SEEN_SLOTS marks indexed by the decision's sequence: slot
+	 * seq % slots holds (seq / slots) + 1 of the last decision whose outcome was learned.
+	 * The first channel to report raises it (CAS), the second finds it equal and is
+	 * skipped. Allocated only with agent.outcome_socket; NULL = no check. */
+	_Atomic uint32_t *outcome_seen;
 };
+
+/* 2^18 marks of 4 bytes per worker (1 MiB): at 20,000 decisions/s on one worker a slot
+ * is reused after 13 s, longer than any answer HAProxy waits for (timeout server 30 s is
+ * the exception: an answer older than the window is learned without the check and
+ * counted in observe_stale). */
+#define POL_SEEN_BITS  18u
+#define POL_SEEN_SLOTS (1u << POL_SEEN_BITS)
 
 #endif /* ENGINE_T_H */

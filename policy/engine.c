@@ -39,11 +39,75 @@ static void pol_view_free(struct pol_view *v)
 	free(v->demand);
 	free(v->unans);
 	thr_destroy(&v->thr);
-	pin_destroy(&v->idem);
-	pin_destroy(&v->object);
-	pin_destroy(&v->account);
 	pol_free(v->p);
 	free(v);
+}
+
+/* The pin id of (name, account), interning a new pair; -1 when the ids are used up.
+ * Control thread. */
+static int pol_pin_intern(struct pol_pins *pp, const char *name, const char *account)
+{
+	unsigned id, n = atomic_load_explicit(&pp->nids, memory_order_relaxed);
+
+	for (id = 0; id < n; id++)
+		if (!strcmp(pp->name[id], name) && !strcmp(pp->account[id], account))
+			return (int)id;
+	if (n == PIN_MAX_IDS)
+		return -1;
+	snprintf(pp->name[n], sizeof(pp->name[n]), "%s", name);
+	snprintf(pp->account[n], sizeof(pp->account[n]), "%s", account);
+	atomic_store_explicit(&pp->nids, n + 1, memory_order_release);
+	return (int)n;
+}
+
+/* The backend of p a pin id routes to: its own (same name and account), else one of its
+ * account, else -1 (pin:gone). */
+static int pol_pin_backend(const struct pol_pins *pp, const struct policy *p, unsigned id)
+{
+	int j;
+
+	for (j = 0; j < p->nbackends; j++)
+		if (!strcmp(pp->name[id], p->backends[j].name) && !strcmp(pp->account[id], p->backends[j].account))
+			return j;
+	for (j = 0; j < p->nbackends; j++)
+		if (!strcmp(pp->account[id], p->backends[j].account))
+			return j;
+	return -1;
+}
+
+/* Gives every backend of p a pin id and maps every id to p's backends
+ * (pol_pin_backend). Returns 0, or -1 when the ids are used up. Control thread. */
+static int pol_pin_ids(struct pol_engine *e, struct pol_view *v, char *err, size_t errlen)
+{
+	struct pol_pins *pp = &e->pins;
+	const struct policy *p = v->p;
+	unsigned id, n;
+	int i, got;
+
+	for (i = 0; i < p->nbackends; i++) {
+		if ((got = pol_pin_intern(pp, p->backends[i].name, p->backends[i].account)) < 0) {
+			snprintf(err, errlen, "%s: backend '%s': %d backend names (or accounts) were used since "
+			         "payspoa started, the most its pin tables can name: restart payspoa to load this policy",
+			         p->file, p->backends[i].name, PIN_MAX_IDS);
+			return -1;
+		}
+		v->pin_id[i] = (uint8_t)got;
+	}
+	n = atomic_load_explicit(&pp->nids, memory_order_relaxed);
+	for (id = 0; id < PIN_MAX_IDS; id++)
+		v->pin_be[id] = (int8_t)(id < n ? pol_pin_backend(pp, p, id) : -1);
+	return 0;
+}
+
+/* The pin tables' promise: capacity (pins over the TTL) and TTL of each. */
+static void pol_pin_sizes(const struct policy *p, uint64_t cap[POL_PIN_TABLES], uint32_t ttl[POL_PIN_TABLES])
+{
+	cap[POL_PIN_IDEM] = p->pin.idem_slots;
+	cap[POL_PIN_OBJECT] = p->pin.object_slots;
+	cap[POL_PIN_ACCOUNT] = p->pin.account_slots;
+	ttl[POL_PIN_IDEM] = p->pin.idem_ttl_s;
+	ttl[POL_PIN_OBJECT] = p->pin.object_ttl_s;
+	ttl[POL_PIN_ACCOUNT] = p->pin.account_ttl_s;
 }
 
 /* Builds a view around p (taken in every case). */
@@ -59,11 +123,13 @@ static struct pol_view *pol_view_new(struct pol_engine *e, struct policy *p, cha
 	}
 	memset(v, 0, sizeof(*v));
 	v->p = p;
-	if (thr_init(&v->thr, p) || pin_init(&v->idem, p->pin.idem_slots, p->pin.idem_ttl_s) ||
-	    pin_init(&v->object, p->pin.object_slots, p->pin.object_ttl_s) ||
-	    pin_init(&v->account, p->pin.account_slots, p->pin.account_ttl_s)) {
+	if (thr_init(&v->thr, p)) {
 		pol_view_free(v);
 		goto oom;
+	}
+	if (pol_pin_ids(e, v, err, errlen) < 0) {
+		pol_view_free(v);
+		return NULL;
 	}
 	v->gen = e->next_gen++;
 	for (i = 0; i < p->nbackends; i++) {
@@ -113,36 +179,6 @@ oom:
 	return NULL;
 }
 
-/* map[old backend] = new backend with the same name, else one on the same account,
- * else -1. Sized for every value a pin slot can hold. */
-static void pol_backend_map(const struct policy *np, const struct policy *op, int map[128])
-{
-	int i, j;
-
-	for (i = 0; i < 128; i++)
-		map[i] = -1;
-	for (i = 0; i < op->nbackends; i++) {
-		for (j = 0; j < np->nbackends; j++)
-			if (strcmp(op->backends[i].name, np->backends[j].name) == 0)
-				break;
-		if (j == np->nbackends)
-			for (j = 0; j < np->nbackends; j++)
-				if (strcmp(op->backends[i].account, np->backends[j].account) == 0)
-					break;
-		map[i] = j < np->nbackends ? j : -1;
-	}
-}
-
-static void pol_merge_pins(struct pol_view *dst, const struct pol_view *src, uint32_t now_s)
-{
-	int map[128];
-
-	pol_backend_map(dst->p, src->p, map);
-	pin_merge(&dst->idem, &src->idem, map, now_s);
-	pin_merge(&dst->object, &src->object, map, now_s);
-	pin_merge(&dst->account, &src->account, map, now_s);
-}
-
 /* State that survives a reload for the names that survive: budgets, affinity, the
  * learned health and the admin's enable/disable. */
 static void pol_carry(struct pol_view *nv, const struct pol_view *ov)
@@ -151,7 +187,6 @@ static void pol_carry(struct pol_view *nv, const struct pol_view *ov)
 	uint64_t dis = atomic_load(&ov->disabled), ndis = 0;
 
 	thr_carry(&nv->thr, nv->p, &ov->thr, ov->p);
-	pol_merge_pins(nv, ov, 0);
 	for (i = 0; i < nv->p->nbackends; i++)
 		for (j = 0; j < ov->p->nbackends; j++) {
 			if (strcmp(nv->p->backends[i].name, ov->p->backends[j].name))
@@ -182,21 +217,14 @@ static uint64_t pol_max_wait_ns(const struct policy *p)
 
 /* now_us: as in pol_engine_verify. carried: v's budgets hold bookings made under an
  * older policy's tolerances (no bound on how far ahead they are). */
-static int pol_view_verify(const struct pol_view *v, uint64_t now_us, bool carried, bool pins, char *err,
-                           size_t errlen)
+static int pol_view_verify(const struct pol_view *v, uint64_t now_us, bool carried, char *err, size_t errlen)
 {
-	const struct pin_table *t[3] = { &v->idem, &v->object, &v->account };
 	bool known = now_us != POL_NOW_UNKNOWN;
-	uint32_t now_s = known ? (uint32_t)(now_us / 1000000) : UINT32_MAX; /* unknown: none live */
-	unsigned i;
 
 	if (thr_verify(&v->thr, v->p, known ? now_us * 1000 : 0, known && !carried ? pol_max_wait_ns(v->p) : UINT64_MAX,
 	               err, errlen) < 0 ||
 	    pol_learn_verify(v, err, errlen) < 0)
 		return -1;
-	for (i = 0; pins && i < 3; i++)
-		if (pin_verify(t[i], (unsigned)v->p->nbackends, now_s, err, errlen) < 0)
-			return -1;
 	return 0;
 }
 
@@ -211,7 +239,11 @@ int pol_engine_verify(struct pol_engine *e, uint64_t now_us, bool pins, char *er
 		if (head - tail > POL_RING_SIZE)
 			return pol_verify_fail(err, errlen, "ring of worker %u: head %u, tail %u", i, head, tail);
 	}
-	return pol_view_verify(atomic_load(&e->view), now_us, e->reloads > 0, pins, err, errlen);
+	/* the pin tables are valid at any time (slots only move forward) */
+	for (i = 0; pins && i < POL_PIN_TABLES; i++)
+		if (pin_verify(&e->pins.t[i], atomic_load(&e->pins.nids), err, errlen) < 0)
+			return -1;
+	return pol_view_verify(atomic_load(&e->view), now_us, e->reloads > 0, err, errlen);
 }
 
 /* ---- engine and reclamation -------------------------------------------------------- */
@@ -220,6 +252,8 @@ struct pol_engine *pol_engine_new(struct policy *p, unsigned nworkers, char *err
 {
 	struct pol_engine *e = calloc(1, sizeof(*e));
 	struct pol_view *v;
+	uint64_t cap[POL_PIN_TABLES];
+	uint32_t ttl[POL_PIN_TABLES];
 	unsigned i;
 
 	if (!e || nworkers == 0 || nworkers > 4096 ||
@@ -236,6 +270,22 @@ struct pol_engine *pol_engine_new(struct policy *p, unsigned nworkers, char *err
 		e->workers[i].rng = 0x5eed0000u + i; /* reproducible per worker */
 	}
 	atomic_init(&e->epoch, 1);
+	pol_pin_sizes(p, cap, ttl);
+	for (i = 0; i < POL_PIN_TABLES; i++)
+		if (pin_init(&e->pins.t[i], cap[i], ttl[i]) < 0) {
+			snprintf(err, errlen, "out of memory for the pin tables");
+			goto fail;
+		}
+	if (p->agent.outcome_socket) {
+		size_t n = (size_t)nworkers * POL_SEEN_SLOTS;
+
+		e->outcome_seen = aligned_alloc(64, n * sizeof(*e->outcome_seen));
+		if (!e->outcome_seen) {
+			snprintf(err, errlen, "out of memory for the once-only outcome marks");
+			goto fail;
+		}
+		memset(e->outcome_seen, 0, n * sizeof(*e->outcome_seen));
+	}
 	v = pol_view_new(e, p, err, errlen);
 	p = NULL;
 	if (!v)
@@ -245,8 +295,11 @@ struct pol_engine *pol_engine_new(struct policy *p, unsigned nworkers, char *err
 fail:
 	pol_free(p);
 	if (e) {
+		for (i = 0; i < POL_PIN_TABLES; i++)
+			pin_destroy(&e->pins.t[i]);
 		free(e->workers);
 		free(e->rings);
+		free(e->outcome_seen);
 	}
 	free(e);
 	return NULL;
@@ -255,6 +308,7 @@ fail:
 void pol_engine_free(struct pol_engine *e)
 {
 	struct pol_view *v, *n;
+	unsigned i;
 
 	if (!e)
 		return;
@@ -265,13 +319,15 @@ void pol_engine_free(struct pol_engine *e)
 		pol_view_free(v);
 	}
 	pol_view_free(atomic_load(&e->view));
+	for (i = 0; i < POL_PIN_TABLES; i++)
+		pin_destroy(&e->pins.t[i]);
 	free(e->workers);
 	free(e->rings);
+	free(e->outcome_seen);
 	free(e);
 }
 
-/* Frees the retired views no worker can still hold, after a last merge of the pins
- * workers wrote into them between the swap's copy and their next quiescent point. */
+/* The oldest epoch a worker may still hold memory from. */
 static uint64_t pol_min_seen(struct pol_engine *e)
 {
 	uint64_t min = POL_OFFLINE;
@@ -288,14 +344,13 @@ static uint64_t pol_min_seen(struct pol_engine *e)
 
 /* min: pol_min_seen() read before the rings were last drained, so every event pushed
  * through a view freed here has been merged. */
-static void pol_reclaim(struct pol_engine *e, uint64_t min, uint32_t now_s)
+static void pol_reclaim(struct pol_engine *e, uint64_t min)
 {
-	struct pol_view **pv = &e->retired, *v, *cur = atomic_load(&e->view);
+	struct pol_view **pv = &e->retired, *v;
 
 	while ((v = *pv)) {
-		if (v->retired_epoch <= min) {
+		if (v->retired_epoch <= min && !atomic_load(&v->holds)) {
 			*pv = v->next_retired;
-			pol_merge_pins(cur, v, now_s);
 			pol_view_free(v);
 		} else {
 			pv = &v->next_retired;
@@ -306,13 +361,19 @@ static void pol_reclaim(struct pol_engine *e, uint64_t min, uint32_t now_s)
 int pol_engine_swap(struct pol_engine *e, struct policy *p, char *err, size_t errlen)
 {
 	struct pol_view *nv = pol_view_new(e, p, err, errlen), *old;
+	uint64_t cap[POL_PIN_TABLES];
+	uint32_t ttl[POL_PIN_TABLES];
+	unsigned i;
 
 	if (!nv)
 		return -1;
 	pol_learn_drain(e, 0); /* the carried state includes every outcome reported so far */
 	old = atomic_load(&e->view);
 	pol_carry(nv, old);
-	POL_VERIFY(pol_view_verify, nv, POL_NOW_UNKNOWN, true, true);
+	POL_VERIFY(pol_view_verify, nv, POL_NOW_UNKNOWN, true);
+	pol_pin_sizes(nv->p, cap, ttl);
+	for (i = 0; i < POL_PIN_TABLES; i++)
+		pin_size(&e->pins.t[i], cap[i], ttl[i]); /* for the generations to come */
 	atomic_store(&e->view, nv);
 	old->retired_epoch = atomic_fetch_add(&e->epoch, 1) + 1;
 	old->next_retired = e->retired;
@@ -347,10 +408,24 @@ void pol_worker_idle(struct pol_engine *e, unsigned worker)
 
 void pol_tick(struct pol_engine *e, uint64_t now_us)
 {
-	uint64_t min = pol_min_seen(e);
+	uint64_t min = pol_min_seen(e), ep = atomic_load(&e->epoch) + 1, pin_min;
+	bool pub = false;
+	unsigned i, k;
 
 	pol_learn_tick(e, min, now_us);
-	pol_reclaim(e, min, (uint32_t)(now_us / 1000000));
+	pol_reclaim(e, min);
+	/* pin generations: what a tick retires is tagged with the epoch it then publishes,
+	 * and freed only while no snapshot scans the tables (0: nothing is that old) */
+	pin_min = atomic_load(&e->pins.holds) ? 0 : min;
+	for (i = 0; i < POL_PIN_TABLES; i++) {
+		uint64_t claims = 0;
+
+		for (k = 0; k < e->nworkers; k++)
+			claims += atomic_load_explicit(&e->workers[k].c.pin_claims[i], memory_order_relaxed);
+		pub |= pin_tick(&e->pins.t[i], (uint32_t)(now_us / 1000000), claims, ep, pin_min);
+	}
+	if (pub)
+		atomic_fetch_add(&e->epoch, 1);
 	/* once a second (the check scans the posterior tables); decisions may carry a later
 	 * time than this tick's: no bound on bookings */
 	if (POL_CHECKS_ON && now_us - e->verified_us >= 1000000) {
@@ -607,6 +682,7 @@ struct pol_rq {
 	uint64_t pinned;        /* backends of the pinned account, 0 = not pinned */
 	const char *pin_tok;
 	bool idem_hit, learn_account;
+	bool gone;              /* pinned to a backend whose account left the policy */
 };
 
 /* One decision as it goes through the steps of DESIGN.md §4 (pol_decide): each step
@@ -614,6 +690,7 @@ struct pol_rq {
  * stack; only `r` is zeroed (the arrays are written before they are read). */
 struct pol_ctx {
 	struct pol_view *v;
+	struct pol_pins *pins;
 	const struct policy *p;
 	struct pol_worker *w;
 	unsigned worker;
@@ -656,19 +733,31 @@ static int pol_connect_of(const struct pol_view *v, struct pay_str acct, uint64_
 	return -1;
 }
 
+/* The backend of this view a pin of table `t` names for key h, or -1 with no pin; with
+ * a pin whose backend and account left the policy, -1 and *gone. */
+static int pol_pin_get(const struct pol_ctx *x, int t, uint64_t h, bool *gone)
+{
+	int id = pin_get(&x->pins->t[t], h);
+
+	if (id < 0)
+		return -1;
+	if (x->v->pin_be[id] < 0)
+		*gone = true;
+	return x->v->pin_be[id];
+}
+
 /* The account holding an object the body names (a refund's payment_intent, a charge, a
  * customer), or -1 when none is known. */
-static int pol_body_object_owner(const struct pol_view *v, const struct pay_request *rq, uint32_t now_s)
+static int pol_body_object_owner(struct pol_ctx *x)
 {
+	const struct pay_request *rq = x->rq;
 	const struct pay_str *ref[] = { &rq->payment_intent, &rq->charge, &rq->customer };
-	const struct policy *p = v->p;
 	unsigned i;
 	int b;
 
 	for (i = 0; i < sizeof(ref) / sizeof(ref[0]); i++)
-		if (ref[i]->ptr && pol_is_object(p, ref[i]->ptr, ref[i]->len) &&
-		    (b = pin_get(&v->object, pstr_hash(ref[i]->ptr, ref[i]->len, SEED_OBJECT), now_s)) >= 0 &&
-		    b < p->nbackends)
+		if (ref[i]->ptr && pol_is_object(x->p, ref[i]->ptr, ref[i]->len) &&
+		    (b = pol_pin_get(x, POL_PIN_OBJECT, pstr_hash(ref[i]->ptr, ref[i]->len, SEED_OBJECT), &x->r.gone)) >= 0)
 			return b;
 	return -1;
 }
@@ -680,7 +769,6 @@ static void pol_step_pin(struct pol_ctx *x)
 	const struct pol_view *v = x->v;
 	const struct policy *p = x->p;
 	const struct pay_request *rq = x->rq;
-	uint32_t now_s = x->now_s;
 	struct pol_rq *r = &x->r;
 	const char *obj;
 	uint32_t olen;
@@ -692,21 +780,25 @@ static void pol_step_pin(struct pol_ctx *x)
 	if (rq->idem.ptr) {
 		/* (account, key) is the identity: the same key on two accounts is two charges. */
 		r->idem_h = pstr_hash(rq->idem.ptr, rq->idem.len, SEED_IDEM ^ r->acct_h);
-		if ((b = pin_get(&v->idem, r->idem_h, now_s)) >= 0 && b < p->nbackends) {
+		if ((b = pol_pin_get(x, POL_PIN_IDEM, r->idem_h, &r->gone)) >= 0) {
 			r->pin_tok = "pin:idem";
 			r->idem_hit = true;
 			goto pinned;
 		}
+		if (r->gone)
+			return;
 	}
 	if ((obj = pol_object_of(p, rq->path, &olen)) &&
-	    (b = pin_get(&v->object, pstr_hash(obj, olen, SEED_OBJECT), now_s)) >= 0 && b < p->nbackends) {
+	    (b = pol_pin_get(x, POL_PIN_OBJECT, pstr_hash(obj, olen, SEED_OBJECT), &r->gone)) >= 0) {
 		r->pin_tok = "pin:object";
 		goto pinned;
 	}
-	if ((b = pol_body_object_owner(v, rq, now_s)) >= 0) {
+	if (!r->gone && (b = pol_body_object_owner(x)) >= 0) {
 		r->pin_tok = "pin:object";
 		goto pinned;
 	}
+	if (r->gone)
+		return;
 	if (!rq->account.ptr)
 		return;
 	if ((c = pol_connect_of(v, rq->account, r->acct_h)) >= 0) {
@@ -714,10 +806,12 @@ static void pol_step_pin(struct pol_ctx *x)
 		r->pin_tok = "pin:connect";
 		return;
 	}
-	if ((b = pin_get(&v->account, r->acct_h, now_s)) >= 0 && b < p->nbackends) {
+	if ((b = pol_pin_get(x, POL_PIN_ACCOUNT, r->acct_h, &r->gone)) >= 0) {
 		r->pin_tok = "pin:account";
 		goto pinned;
 	}
+	if (r->gone)
+		return;
 	/* An unknown connected account: any platform may take it, then it stays there. */
 	if (v->connect)
 		r->restrict_to = v->connect;
@@ -1100,12 +1194,32 @@ static void pol_step_answer(struct pol_ctx *x)
 	BUG_ON(b < 0 || b >= x->p->nbackends); /* 6. degrade never leaves a request without one */
 	BUG_ON(!(x->cand >> b & 1) && b != x->probe); /* a candidate, or the probe of a held one */
 
-	/* Remember what must stick: a retry of this key, and the connected account's home. */
+	/* Remember what must stick, now that the request will reach an account (a rejected
+	 * one claims nothing: a flood above the budgets cannot fill the tables): a retry of
+	 * this key, and the connected account's home. The claim is the linearization point:
+	 * when a simultaneous decision claimed the key first, this one follows it. Its budget
+	 * token was taken on the account it leaves: one token too many there, one too few on
+	 * the winner's, per lost race (rare: two decisions of one key in the same instant). */
 	if (wait >= 0) {
-		if (x->rq->idem.ptr && !r->idem_hit)
-			pin_put(&v->idem, r->idem_h, (unsigned)b, x->now_s);
-		if (r->learn_account)
-			pin_put(&v->account, r->acct_h, (unsigned)b, x->now_s);
+		if (x->rq->idem.ptr && !r->idem_hit) {
+			int got = pin_claim(&x->pins->t[POL_PIN_IDEM], r->idem_h, v->pin_id[b]), nb;
+
+			pol_count(&w->c.pin_claims[POL_PIN_IDEM]);
+			if (got == PIN_FULL) {
+				pol_count(&w->c.pin_full);
+			} else if (got != v->pin_id[b]) {
+				pol_count(&w->c.pin_followed);
+				x->r.idem_hit = true;
+				if ((nb = v->pin_be[got]) >= 0 && !(x->p->backends[nb].same_account >> b & 1)) {
+					b = x->b = nb;
+					pol_reason(out, "pin:idem", NULL);
+				}
+			}
+		}
+		if (r->learn_account) {
+			pin_claim(&x->pins->t[POL_PIN_ACCOUNT], r->acct_h, v->pin_id[b]);
+			pol_count(&w->c.pin_claims[POL_PIN_ACCOUNT]);
+		}
 	}
 
 	out->backend = x->p->backends[b].name;
@@ -1147,6 +1261,27 @@ static void pol_step_answer(struct pol_ctx *x)
 		pol_count(&w->c.panic);
 }
 
+/* A request pinned (idempotency key, object, Connect account) to a backend whose
+ * account is no longer in the policy: sending it elsewhere could charge twice, so it is
+ * refused, with a reason the operator can find (pin:gone). */
+static void pol_step_gone(struct pol_ctx *x)
+{
+	struct pay_verdict *out = x->out;
+
+	out->backend = x->p->backends[x->p->default_backend].name;
+	out->class_name = x->cl->name;
+	out->prio = x->cl->prio;
+	out->offset_ms = x->cl->offset_ms;
+	out->verdict = PAY_REJECT;
+	out->retry_after_s = 3600;
+	out->decision_len = 0;
+	out->decision[0] = 0;
+	pol_reason(out, "pin:gone", NULL);
+	pol_count(&x->w->c.decisions);
+	pol_count(&x->w->c.reject);
+	pol_count(&x->w->c.pin_gone);
+}
+
 /* The decision, step by step as DESIGN.md §4 tells it. */
 void pol_decide(struct pol_engine *e, unsigned worker, const struct pay_request *rq,
                 uint64_t now_us, struct pay_verdict *out)
@@ -1155,6 +1290,7 @@ void pol_decide(struct pol_engine *e, unsigned worker, const struct pay_request 
 
 	x.w = &e->workers[worker];
 	x.v = pol_enter(e, x.w);
+	x.pins = &e->pins;
 	x.p = x.v->p;
 	x.worker = worker;
 	x.rq = rq;
@@ -1170,6 +1306,10 @@ void pol_decide(struct pol_engine *e, unsigned worker, const struct pay_request 
 
 	pol_step_classify(&x);
 	pol_step_pin(&x);
+	if (x.r.gone) {
+		pol_step_gone(&x);
+		return;
+	}
 	pol_step_filter(&x);    /* with 6. degrade when no candidate passes */
 	pol_step_score(&x);
 	pol_step_throttle(&x);
@@ -1204,6 +1344,87 @@ static void pol_push(struct pol_engine *e, struct pol_worker *w, unsigned worker
 	atomic_store_explicit(&r->head, h + 1, memory_order_release);
 }
 
+/* A late or absent decision: HAProxy used `used` for a keyed request, whatever payspoa
+ * advised or pinned. The key's pin must name that account, since that is where a retry
+ * finds the first attempt: claimed when there is none, rewritten in place when it names
+ * another account (also when the outcome has no valid decision id). */
+static void pol_observe_idem(struct pol_engine *e, struct pol_view *v, struct pol_worker *w,
+                             const struct pay_outcome *o, int used)
+{
+	const struct policy *p = v->p;
+	struct pin_table *t = &e->pins.t[POL_PIN_IDEM];
+	uint64_t acct_h, h;
+	int id, b;
+
+	if (!o->idem.ptr)
+		return;
+	acct_h = o->account.ptr ? pstr_hash(o->account.ptr, o->account.len, SEED_ACCOUNT) : 0;
+	h = pstr_hash(o->idem.ptr, o->idem.len, SEED_IDEM ^ acct_h);
+	id = pin_get(t, h);
+	if (id >= 0 && (b = v->pin_be[id]) >= 0 && (p->backends[b].same_account >> used & 1))
+		return; /* already on that account */
+	pol_count(&w->c.pin_claims[POL_PIN_IDEM]);
+	if (id < 0 && pin_claim(t, h, v->pin_id[used]) == (int)v->pin_id[used])
+		return;
+	if (pin_set(t, h, v->pin_id[used]) != PIN_FULL)
+		pol_count(&w->c.pin_corrected);
+}
+
+/* The answer to decision d (NULL: none) of this view: counted in its decision tick while
+ * that tick is open (until grace after it). The tick comes mod 2^16 (6553 s): the newest
+ * tick with those low bits, not after now. The answer counts for the backend advised
+ * (whose decision it was), even when HAProxy fell back elsewhere. Returns true when the
+ * tick has closed (a late answer), false otherwise (counted, or not a decision judged). */
+static bool pol_observe_answered(struct pol_view *v, unsigned worker, const struct pol_did *d, uint64_t now_us)
+{
+	uint32_t now_t, dt;
+
+	if (!d || d->gen != v->gen || !v->unans || d->backend >= (unsigned)v->p->nbackends || (d->flags & DID_F_QUEUED))
+		return false;
+	now_t = (uint32_t)(now_us / POL_UNANS_TICK_US);
+	dt = now_t - ((now_t - d->tick) & 0xffffu);
+	if (now_us < ((uint64_t)dt + 1) * POL_UNANS_TICK_US + v->unans_grace_us) {
+		pol_unans_count(v, worker, (int)d->backend, dt, true);
+		return false;
+	}
+	return true;
+}
+
+/* Once-only outcomes: the first report of decision (dw, seq) raises its mark and learns;
+ * a second report (the other channel) finds the mark equal. Lock-free (one CAS), no
+ * allocation. Returns 1 first, 0 already seen, 2 the slot holds a newer decision (the
+ * report is older than the window: learned, unchecked). */
+static int pol_seen_claim(struct pol_engine *e, unsigned dw, uint64_t seq)
+{
+	_Atomic uint32_t *m = &e->outcome_seen[(size_t)dw * POL_SEEN_SLOTS + (seq & (POL_SEEN_SLOTS - 1))];
+	uint32_t want = (uint32_t)(seq >> POL_SEEN_BITS) + 1, cur = atomic_load_explicit(m, memory_order_relaxed);
+
+	do {
+		if (cur == want)
+			return 0;
+		if (cur > want)
+			return 2;
+	} while (!atomic_compare_exchange_weak_explicit(m, &cur, want, memory_order_relaxed, memory_order_relaxed));
+	return 1;
+}
+
+/* What HAProxy's termination state (log channel) says besides the status: 'Q' in the
+ * second character, a 503 from HAProxy's own queue timeout (the backend was never
+ * tried); 'C' or 'c' first with no status, the client left before any answer. Neither
+ * judges the backend: the decision is answered, nothing is learned about its health. */
+enum pol_term { POL_TERM_BACKEND, POL_TERM_QUEUE, POL_TERM_CLIENT };
+
+static enum pol_term pol_term_of(const struct pay_outcome *o)
+{
+	if (!o->term.ptr || o->term.len < 2)
+		return POL_TERM_BACKEND;
+	if (o->term.ptr[1] == 'Q' && (o->status <= 0 || o->status == 503))
+		return POL_TERM_QUEUE;
+	if ((o->term.ptr[0] == 'C' || o->term.ptr[0] == 'c') && o->status <= 0)
+		return POL_TERM_CLIENT;
+	return POL_TERM_BACKEND;
+}
+
 void pol_observe(struct pol_engine *e, unsigned worker, const struct pay_outcome *o, uint64_t now_us)
 {
 	struct pol_worker *w = &e->workers[worker];
@@ -1213,12 +1434,33 @@ void pol_observe(struct pol_engine *e, unsigned worker, const struct pay_outcome
 	struct oc_class oc;
 	struct pol_did d;
 	bool did = pol_did_parse(o->decision, &d);
+	enum pol_term term = pol_term_of(o);
 	int used;
 
 	pol_count(&w->c.observed);
+	if (o->channel == PAY_CH_LOG)
+		pol_count(&w->c.observed_log);
+	if (did && e->outcome_seen && d.worker < e->nworkers) {
+		int first = pol_seen_claim(e, d.worker, d.seq);
+
+		if (first == 0) {
+			pol_count(&w->c.observe_dup);
+			return;
+		}
+		if (first == 2)
+			pol_count(&w->c.observe_stale);
+	}
 	/* The backend really used (be_name) wins over the advice: HAProxy may have fallen
-	 * back. The decision id only counts if it comes from the view in force. */
+	 * back. The decision id only counts if it comes from the view in force. A log line
+	 * names the frontend when no backend was reached (HAProxy's own 429 shed, a
+	 * fail-closed 503): nothing to learn, whatever the advice was, but the decision was
+	 * answered (HAProxy ended the request itself), so it is not judged missing. */
 	used = pol_backend_by_name(p, o->backend);
+	if (used < 0 && o->channel == PAY_CH_LOG) {
+		pol_count(&w->c.observe_unrouted);
+		pol_observe_answered(v, worker, did ? &d : NULL, now_us);
+		return;
+	}
 	if (used < 0 && did && d.gen == v->gen && d.backend < (unsigned)p->nbackends)
 		used = (int)d.backend;
 	if (used < 0 || (o->decision.ptr && !did)) {
@@ -1226,12 +1468,20 @@ void pol_observe(struct pol_engine *e, unsigned worker, const struct pay_outcome
 		if (used < 0)
 			return;
 	}
+	pol_observe_idem(e, v, w, o, used);
 	/* An object created on an account lives there: its later operations are pinned. */
 	if (o->status >= 200 && o->status < 300 && o->object.ptr &&
 	    pol_is_object(p, o->object.ptr, o->object.len)) {
-		pin_put(&v->object, pstr_hash(o->object.ptr, o->object.len, SEED_OBJECT), (unsigned)used,
-		        (uint32_t)(now_us / 1000000));
+		pin_set(&e->pins.t[POL_PIN_OBJECT], pstr_hash(o->object.ptr, o->object.len, SEED_OBJECT),
+		        v->pin_id[used]);
+		pol_count(&w->c.pin_claims[POL_PIN_OBJECT]);
 		pol_count(&w->c.learned_objects);
+	}
+	if (term != POL_TERM_BACKEND) {
+		/* answered (so not judged missing), but the backend was not what failed */
+		pol_count(term == POL_TERM_QUEUE ? &w->c.observe_queue_timeout : &w->c.observe_client_gone);
+		pol_observe_answered(v, worker, did ? &d : NULL, now_us);
+		return;
 	}
 
 	/* The learning loop: classify, then hand the event to the control thread, which
@@ -1256,21 +1506,13 @@ void pol_observe(struct pol_engine *e, unsigned worker, const struct pay_outcome
 		ev.brand = (uint8_t)d.brand;
 		ev.endpoint = d.endpoint < (unsigned)p->thr.nendpoints ? (uint8_t)d.endpoint : 0xff;
 	}
-	/* The answer to a decision of this view: counted in its decision tick while that tick
-	 * is open (until grace after it), else flagged late, so that the control thread does
-	 * not count it twice (once missing, once answered). The tick comes mod 2^16 (6553 s):
-	 * the newest tick with those low bits, not after now. The answer counts for the
-	 * backend advised (whose decision it was), even when HAProxy fell back elsewhere. */
-	if (did && d.gen == v->gen && v->unans && d.backend < (unsigned)p->nbackends && !(d.flags & DID_F_QUEUED)) {
+	/* the answer, or a late one for the backend advised: flagged so that the control
+	 * thread does not count it twice (once missing, once answered) */
+	if (pol_observe_answered(v, worker, did ? &d : NULL, now_us) && (int)d.backend == used) {
 		uint32_t now_t = (uint32_t)(now_us / POL_UNANS_TICK_US);
-		uint32_t dt = now_t - ((now_t - d.tick) & 0xffffu);
 
-		if (now_us < ((uint64_t)dt + 1) * POL_UNANS_TICK_US + v->unans_grace_us) {
-			pol_unans_count(v, worker, (int)d.backend, dt, true);
-		} else if ((int)d.backend == used) {
-			ev.late = 1;
-			ev.dtick = dt;
-		}
+		ev.late = 1;
+		ev.dtick = now_t - ((now_t - d.tick) & 0xffffu);
 	}
 	pol_push(e, w, worker, &ev);
 }
@@ -1367,10 +1609,10 @@ const size_t pol_stats_ndesc = sizeof(pol_stats_desc) / sizeof(pol_stats_desc[0]
 void pol_engine_stats(struct pol_engine *e, uint64_t now_us, struct pol_stats *out)
 {
 	struct pol_view *v = atomic_load(&e->view);
-	const struct pin_table *t[3] = { &v->idem, &v->object, &v->account };
-	uint32_t now_s = (uint32_t)(now_us / 1000000);
+	const struct pin_table *t[3] = { &e->pins.t[0], &e->pins.t[1], &e->pins.t[2] };
 	unsigned i, k;
 
+	(void)now_us;
 	memset(out, 0, sizeof(*out));
 	for (i = 0; i < e->nworkers; i++) {
 		const struct pol_counters *c = &e->workers[i].c;
@@ -1387,9 +1629,10 @@ void pol_engine_stats(struct pol_engine *e, uint64_t now_us, struct pol_stats *o
 	pol_learn_counts(v, &out->breaker_opens, &out->budget_cuts, &out->sheds);
 	pol_learn_unans_counts(v, &out->unanswered, &out->unanswered_fed, &out->unanswered_late);
 	for (i = 0; i < 3; i++) {
-		out->pin_live[i] = pin_live(t[i], now_s);
-		out->pin_stored[i] = atomic_load(&t[i]->stored);
+		out->pin_live[i] = pin_live(t[i], out->pin_claims[i]);
+		out->pin_stored[i] = out->pin_claims[i];
 		out->pin_evicted[i] = atomic_load(&t[i]->evicted);
+		out->pin_rotations[i] = atomic_load(&t[i]->rotations);
 	}
 	out->reloads = e->reloads;
 }
@@ -1440,4 +1683,71 @@ int pol_engine_forecast_info(struct pol_engine *e, unsigned i, uint64_t now_us, 
 	*out = (struct pol_forecast_info){ p->accounts[a].id, p->classes[c].name, f.now_rps, f.next_rps, f.day_rps,
 	                                   f.budget_rps, f.shed };
 	return 0;
+}
+
+/* ---- pins for snapshots ---------------------------------------------------------------- */
+
+struct pol_pins_each {
+	const struct pol_pins *pp;
+	unsigned table, nids;
+	pol_pin_fn *fn;
+	void *arg;
+};
+
+static void pol_pins_each_one(void *arg, uint64_t key, unsigned id, uint32_t age_s)
+{
+	struct pol_pins_each *a = arg;
+
+	if (id < a->nids)
+		a->fn(a->arg, a->table, key, a->pp->name[id], a->pp->account[id], age_s);
+}
+
+void pol_engine_pins_each(struct pol_engine *e, uint64_t now_us, pol_pin_fn *fn, void *arg)
+{
+	struct pol_pins_each a = { &e->pins, 0, 0, fn, arg };
+
+	for (a.table = 0; a.table < POL_PIN_TABLES; a.table++) {
+		/* ids interned after this load are in no entry this scan can trust yet */
+		a.nids = atomic_load_explicit(&e->pins.nids, memory_order_acquire);
+		pin_each(&e->pins.t[a.table], (uint32_t)(now_us / 1000000), pol_pins_each_one, &a);
+	}
+}
+
+void pol_engine_pins_hold(struct pol_engine *e, int delta)
+{
+	atomic_fetch_add(&e->pins.holds, (unsigned)delta);
+}
+
+int pol_engine_pin_restore(struct pol_engine *e, unsigned table, uint64_t key, const char *backend,
+                           const char *account, uint32_t age_s, uint64_t now_us)
+{
+	struct pol_pins *pp = &e->pins;
+	const struct pol_view *v = atomic_load(&e->view);
+	const struct policy *p = v->p;
+	int b, id, rc = POL_PIN_KEPT;
+
+	if (table >= POL_PIN_TABLES || !backend || !account)
+		return -1;
+	if (age_s >= pp->t[table].ttl_s)
+		return POL_PIN_EXPIRED;
+	/* the backend of that name on that account, else one of its account: its id now */
+	for (b = 0; b < p->nbackends && (strcmp(p->backends[b].name, backend) || strcmp(p->backends[b].account, account)); b++)
+		;
+	if (b == p->nbackends) {
+		rc = POL_PIN_REMAPPED;
+		for (b = 0; b < p->nbackends && strcmp(p->backends[b].account, account); b++)
+			;
+	}
+	if (b < p->nbackends) {
+		id = v->pin_id[b];
+	} else {
+		/* the account is gone: an id of its own, which this view maps to no backend,
+		 * so that its requests are refused (pin:gone) */
+		rc = POL_PIN_GONE;
+		if ((id = pol_pin_intern(pp, backend, account)) < 0)
+			return -1;
+	}
+	if (pin_restore(&pp->t[table], key, (unsigned)id, age_s, (uint32_t)(now_us / 1000000)) < 0)
+		return -1;
+	return rc;
 }

@@ -603,6 +603,88 @@ static int ld_learning(struct ld *l, const struct cfg_node *root)
 	return 0;
 }
 
+/* ---- pin sizing ---------------------------------------------------------------------- */
+
+/* Keyed requests per second the budgets may admit: every admitted request may carry an
+ * Idempotency-Key, so the idempotency table must hold this × its TTL. */
+static double ld_keyed_rate(const struct policy *p)
+{
+	double r = 0;
+	int i;
+
+	for (i = 0; i < p->naccounts; i++)
+		r += p->accounts[i].budget.rate;
+	return r;
+}
+
+uint64_t pol_pin_need(const struct policy *p)
+{
+	double n = ld_keyed_rate(p) * p->pin.idem_ttl_s;
+
+	return n > 536870912.0 ? 536870912u : (uint64_t)(n + 0.5);
+}
+
+static void ld_pin_size(struct policy *p)
+{
+	if (p->pin.idem_slots == 0)
+		p->pin.idem_slots = (uint32_t)pol_pin_need(p);
+	if (p->pin.idem_slots == 0)
+		p->pin.idem_slots = 64;
+}
+
+/* "10.4 h", "3 d", "45 min", "12 s" */
+static void ld_duration(char *b, size_t n, double s)
+{
+	if (s >= 2 * 86400)
+		snprintf(b, n, "%.3g d", s / 86400);
+	else if (s >= 3600)
+		snprintf(b, n, "%.3g h", s / 3600);
+	else if (s >= 60)
+		snprintf(b, n, "%.3g min", s / 60);
+	else
+		snprintf(b, n, "%.3g s", s);
+}
+
+/* "174", "420000", "0.0253" */
+static void ld_rate(char *b, size_t n, double r)
+{
+	snprintf(b, n, r >= 100 ? "%.0f" : "%.3g", r);
+}
+
+int pol_pin_guarantee(const struct policy *p, char *buf, size_t len)
+{
+	static const char *const what[] = { "idempotency", "object", "connected account" };
+	uint32_t cap[3] = { p->pin.idem_slots, p->pin.object_slots, p->pin.account_slots };
+	uint32_t ttl[3] = { p->pin.idem_ttl_s, p->pin.object_ttl_s, p->pin.account_ttl_s };
+	double rate = ld_keyed_rate(p);
+	char a[32], b[32], r1[32], r2[32];
+	size_t n = 0;
+	int i, shorter = 0;
+
+	if (len)
+		buf[0] = 0;
+	for (i = 0; i < 3 && n < len; i++) {
+		double up_to = (double)cap[i] / ttl[i];
+
+		ld_duration(a, sizeof(a), ttl[i]);
+		ld_rate(r1, sizeof(r1), up_to);
+		ld_rate(r2, sizeof(r2), rate);
+		if (i == 0 && up_to + 1e-9 < rate) {
+			ld_duration(b, sizeof(b), cap[i] / rate);
+			n += (size_t)snprintf(buf + n, len - n,
+			                      "%s pins are kept %s up to %s req/s of keyed requests; at the budgets' "
+			                      "%s req/s, for %s (pinning.idem_slots = %u, the budgets need %llu)\n",
+			                      what[i], a, r1, r2, b, cap[i], (unsigned long long)pol_pin_need(p));
+			shorter = 1;
+		} else {
+			n += (size_t)snprintf(buf + n, len - n, "%s pins are kept %s up to %s new %s/s%s\n", what[i],
+			                      a, r1, i == 0 ? "keys" : i == 1 ? "objects" : "accounts",
+			                      i == 0 ? " (what the budgets admit)" : "");
+		}
+	}
+	return shorter;
+}
+
 /* ---- entry points ------------------------------------------------------------------ */
 
 static struct policy *ld_build(const struct cfg_file *f, const char *name, char *err, size_t errlen)
@@ -632,6 +714,7 @@ static struct policy *ld_build(const struct cfg_file *f, const char *name, char 
 	    ld_connect(&l, root) ||
 	    ld_section(&l, root, &pol_sec_pinning) ||
 	    ld_throttle(&l, root) ||
+	    (ld_pin_size(l.p), 0) ||
 	    ld_section(&l, root, &pol_sec_scoring) ||
 	    ld_section(&l, root, &pol_sec_breaker) ||
 	    (b->open_max_us < b->open_base_us &&

@@ -44,8 +44,24 @@ struct pay_outcome {
 	struct pay_str rl_reason;    /* Stripe-Rate-Limited-Reason */
 	struct pay_str err_type, err_code, decline;
 	struct pay_str object;       /* $.id of the created object */
+	/* as in pay-request, sent whatever payspoa advised: the idempotency pin is corrected
+	 * to `backend` when it names another account (a late or absent decision) */
+	struct pay_str idem;         /* hex SHA-256 of the Idempotency-Key */
+	struct pay_str account;      /* Stripe-Account (part of the key's identity) */
+	/* HAProxy's termination state (`%ts`, two characters), log channel only: tells its
+	 * own queue timeout (`sQ`) and a client that left (`C?`, `c?`) from a backend that
+	 * failed (spoa/logline.c, policy/learning.md) */
+	struct pay_str term;
 	int64_t status;              /* HTTP status; 0 if absent */
 	int64_t latency_ms;          /* -1 if absent */
+	uint8_t channel;             /* enum pay_channel: who reported it */
+};
+
+/* The two outcome channels (spoa/README.md): a decision's outcome is learned from the
+ * first that reports it, the other is skipped and counted. */
+enum pay_channel {
+	PAY_CH_SPOE = 0,             /* the pay-response SPOE message */
+	PAY_CH_LOG,                  /* HAProxy's log line on agent.outcome_socket */
 };
 
 enum pay_verdict_kind {
@@ -86,6 +102,8 @@ struct pol_agent {
 	const char *admin_socket; /* NULL = none */
 	const char *metrics;      /* "host:port" or NULL */
 	const char *state_file;   /* NULL = no snapshots */
+	const char *outcome_socket; /* unix datagram path of the log outcome channel, NULL = none */
+	double state_interval_s;  /* between snapshots, 0 = only on SIGTERM / SIGUSR1 */
 	const char *log_level;    /* "debug", "info", "warning", "error" */
 };
 

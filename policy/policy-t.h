@@ -182,7 +182,7 @@ struct policy {
 
 	struct {
 		uint32_t idem_ttl_s, object_ttl_s, account_ttl_s;
-		uint32_t idem_slots, object_slots, account_slots; /* powers of two */
+		uint32_t idem_slots, object_slots, account_slots; /* pins kept for the TTL (load.c sizes idem) */
 		int nprefixes;
 		char prefixes[POL_MAX_PREFIXES][POL_PREFIX_MAX + 1];
 	} pin;

@@ -22,6 +22,14 @@ struct policy *pol_load_string(const char *text, const char *name, char *err, si
 void pol_free(struct policy *p); /* accepts NULL */
 const struct pol_agent *pol_agent(const struct policy *p);
 
+/* Idempotency pins the budgets need kept at once: the sum of the account budgets × the
+ * TTL (the default of pinning.idem_slots). */
+uint64_t pol_pin_need(const struct policy *p);
+/* What the pin tables promise, one line per table, into buf (`payspoa -c`): how long a
+ * pin is kept and up to which rate. Returns 1 when the idempotency table is smaller than
+ * the budgets need (the line then says the shorter guarantee at the budgets' rate). */
+int pol_pin_guarantee(const struct policy *p, char *buf, size_t len);
+
 /* Build an engine around p (the engine takes ownership of p) for `nworkers` threads. */
 struct pol_engine *pol_engine_new(struct policy *p, unsigned nworkers, char *err, size_t errlen);
 void pol_engine_free(struct pol_engine *e); /* accepts NULL; no worker may be inside */
@@ -115,6 +123,30 @@ void pol_engine_stats(struct pol_engine *e, uint64_t now_us, struct pol_stats *o
  * published) and when the engine is freed (pins included). */
 #define POL_NOW_UNKNOWN UINT64_MAX
 int pol_engine_verify(struct pol_engine *e, uint64_t now_us, bool pins, char *err, size_t errlen);
+
+/* ---- pins for snapshots -----------------------------------------------------------------
+ * Tables: 0 idempotency keys, 1 objects, 2 connected accounts. A pin is (table, key, the
+ * backend it names and that backend's account, age): key is the table's 64-bit hash as
+ * the engine keeps it (opaque, stable across restarts of the same build family: the seeds
+ * are constants), age the youngest the pin can be, in seconds. */
+enum pol_pin_table { POL_PIN_IDEM, POL_PIN_OBJECT, POL_PIN_ACCOUNT, POL_PIN_TABLES };
+typedef void pol_pin_fn(void *arg, unsigned table, uint64_t key, const char *backend, const char *account,
+                        uint32_t age_s);
+/* Calls fn for every pin held; workers may run (a pin claimed meanwhile may be missed).
+ * On the control thread, or on any thread between pol_engine_pins_hold(e, 1), made on
+ * the control thread, and pol_engine_pins_hold(e, -1): while held, the tables keep the
+ * memory of the generations they drop. */
+void pol_engine_pins_each(struct pol_engine *e, uint64_t now_us, pol_pin_fn *fn, void *arg);
+void pol_engine_pins_hold(struct pol_engine *e, int delta);
+/* Puts one back, before workers decide. It follows the backend of that name on that
+ * account, else another backend of the account, else it is kept and its requests are
+ * refused with pin:gone: a pin never moves to another account. Returns POL_PIN_KEPT,
+ * POL_PIN_REMAPPED (another backend of its account), POL_PIN_GONE, POL_PIN_EXPIRED
+ * (older than its table's TTL: not restored), or -1 (no room, no backend id left, bad
+ * table). */
+enum { POL_PIN_KEPT, POL_PIN_REMAPPED, POL_PIN_GONE, POL_PIN_EXPIRED };
+int pol_engine_pin_restore(struct pol_engine *e, unsigned table, uint64_t key, const char *backend,
+                           const char *account, uint32_t age_s, uint64_t now_us);
 
 /* Every field of struct pol_stats described, in list order; pol_stats_ndesc entries. */
 extern const struct pol_stats_desc pol_stats_desc[];

@@ -237,6 +237,10 @@ static int ps_agent_str(struct cfg_ctx *c, const struct cfg_node *g, const struc
 	*dst = p->agent_buf[s->aux];
 	if (strcmp(s->name, "metrics") == 0)
 		return ps_listen_addr(c, cfg_get(g, s->name), *dst);
+	/* a unix socket path: absolute (HAProxy and payspoa may not share a directory) and
+	 * within sun_path's 108 bytes */
+	if (strcmp(s->name, "outcome_socket") == 0 && ((*dst)[0] != '/' || strlen(*dst) > 107))
+		return cfg_fail(c, cfg_get(g, s->name), "outcome_socket: an absolute path of at most 107 bytes");
 	return 0;
 }
 
@@ -425,6 +429,12 @@ static const struct pol_setting ps_agent[] = {
 	       ps_agent_str, ps_show_agent_str, 1),
 	CUSTOM("state_file", P(agent.state_file), "string", "", "msgpack snapshot of the learned state",
 	       ps_agent_str, ps_show_agent_str, 2),
+	NUM("state_interval_s", agent.state_interval_s, 0, 86400, 60,
+	    "seconds between snapshots to state_file (also on SIGTERM and SIGUSR1); 0 = only then"),
+	CUSTOM("outcome_socket", P(agent.outcome_socket), "string", "an absolute path",
+	       "unix datagram socket (mode 0660) where HAProxy logs one outcome line per request "
+	       "(`PAY_OUTCOMES=log`, haproxy/README.md); none = outcomes by `pay-response` only",
+	       ps_agent_str, ps_show_agent_str, 4),
 	CUSTOM("log_level", 0, "string", "`debug`, `info`, `warning`, `error`", "lowest level logged",
 	       ps_log_level, ps_show_log_level, 3),
 };
@@ -433,21 +443,20 @@ static void ps_agent_init(void *base)
 {
 	struct pol_agent *a = &((struct policy *)base)->agent;
 
-	a->admin_socket = a->metrics = a->state_file = NULL;
+	a->admin_socket = a->metrics = a->state_file = a->outcome_socket = NULL;
 }
 
 const struct pol_section pol_sec_agent = { "agent", "agent", "agent", ps_agent, N(ps_agent), ps_agent_init, false };
 
 static const struct pol_setting ps_pinning[] = {
 	U32("idem_ttl_s", pin.idem_ttl_s, 60, 400 * 86400, 86400, "idempotency key pins (Stripe keeps keys ≥ 24 h)"),
-	{ "idem_slots", PS_POW2, P(pin.idem_slots), 64, 1 << 24, 65536,
-	  "table size (rounded up to a power of two), fixed at load", NULL, NULL, false, NULL, NULL, NULL, 0 },
+	U32("idem_slots", pin.idem_slots, 0, 536870912, 0,
+	    "pins the table keeps for their TTL; 0: what the budgets need (the sum of the account budgets × `idem_ttl_s`, "
+	    "every admitted request may carry a key); lower, `payspoa -c` prints the shorter guarantee (conf/README.md)"),
 	U32("object_ttl_s", pin.object_ttl_s, 60, 400 * 86400, 30 * 86400, "object id → account pins, learned from responses"),
-	{ "object_slots", PS_POW2, P(pin.object_slots), 64, 1 << 24, 65536, "table size, as `idem_slots`",
-	  NULL, NULL, false, NULL, NULL, NULL, 0 },
+	U32("object_slots", pin.object_slots, 64, 536870912, 65536, "pins kept for their TTL, as `idem_slots`"),
 	U32("account_ttl_s", pin.account_ttl_s, 60, 400 * 86400, 30 * 86400, "connected account → platform pins"),
-	{ "account_slots", PS_POW2, P(pin.account_slots), 64, 1 << 24, 4096, "table size, as `idem_slots`",
-	  NULL, NULL, false, NULL, NULL, NULL, 0 },
+	U32("account_slots", pin.account_slots, 64, 536870912, 4096, "pins kept for their TTL, as `idem_slots`"),
 	CUSTOM("object_prefixes", 0, "array of strings", "≤ 32, without `/` or `*`",
 	       "which `/v1/<objects>/<id>` ids are pinned", ps_prefixes, ps_show_prefixes, 0),
 };

@@ -251,6 +251,20 @@ static struct srt_entry *srt_get(struct srt_table *t, uint64_t key, uint64_t now
 	return &t->e[i];
 }
 
+int srt_put(struct srt_table *t, uint64_t key, uint64_t t_us, double s, double f)
+{
+	struct srt_entry *e;
+
+	if (!key || !(s >= 0) || !(f >= 0) || isinf(s) || isinf(f))
+		return -1;
+	e = srt_get(t, key, t_us);
+	srt_touch(t, (uint32_t)(e - t->e));
+	e->t_us = t_us;
+	e->s = s;
+	e->f = f;
+	return 0;
+}
+
 void srt_add(struct srt_table *t, const struct srt_seg *seg, double succ, double fail,
              uint64_t now_us)
 {

@@ -46,6 +46,11 @@ void srt_add(struct srt_table *t, const struct srt_seg *seg, double succ, double
 bool srt_add_outcome(struct srt_table *t, const struct srt_seg *seg, enum oc_kind k,
                      uint64_t now_us);
 
+/* Restores one saved entry (snapshots): key's discounted counts become s and f as of
+ * t_us, replacing what the table held for it (a full table evicts as srt_add does).
+ * Returns 0, or -1 when key is 0 or a count is negative or not finite (nothing done). */
+int srt_put(struct srt_table *t, uint64_t key, uint64_t t_us, double s, double f);
+
 /* The posterior for seg at now_us: the most specific level whose discounted count is
  * at least min_n; if none, the level with the most data; if no level has any, the prior
  * alone (level -1). Read-only: safe on a published copy from any thread. */

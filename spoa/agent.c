@@ -134,6 +134,8 @@ static int read_outcome(struct agent *a, const uint8_t **p, const uint8_t *end, 
 		else if (NAME_IS(k, "err_code")) arg_str(a, &d, &o->err_code);
 		else if (NAME_IS(k, "decline")) arg_str(a, &d, &o->decline);
 		else if (NAME_IS(k, "object")) arg_str(a, &d, &o->object);
+		else if (NAME_IS(k, "idem")) arg_str(a, &d, &o->idem);
+		else if (NAME_IS(k, "account")) arg_str(a, &d, &o->account);
 	}
 	return 0;
 }

@@ -9,4 +9,8 @@
  * decision path). Its origin is arbitrary; only differences mean anything. */
 uint64_t clock_mono_us(void);
 
+/* Wall-clock time in microseconds since the epoch (CLOCK_REALTIME): only for what must
+ * survive a restart (snapshots store when they were written), never for intervals. */
+uint64_t clock_wall_us(void);
+
 #endif /* CLOCK_H */

@@ -1,5 +1,6 @@
 /* daemon.c: the control thread. Listens and hands connections to workers, handles
- * signals (SIGTERM/SIGINT drain and exit, SIGHUP reload), runs the engine's tick.
+ * signals (SIGTERM/SIGINT drain and exit, SIGHUP reload, SIGUSR1 snapshot), runs the
+ * engine's tick, loads the snapshot at start and has snapshots written.
  * Everything that may block or allocate happens here, never on a worker. */
 #include <errno.h>
 #include <fcntl.h>
@@ -189,6 +190,147 @@ static void on_stop(struct ev_loop *loop, ev_signal *s, int revents)
 	(void)d;
 }
 
+/* ---- snapshots ---------------------------------------------------------------------- */
+
+static void snap_log(struct daemon *d, const char *why, int rc, const struct snap_result *r, uint64_t us,
+                     const char *err)
+{
+	char pins[24], recs[24], bytes[24], ms[24];
+
+	if (rc < 0) {
+		log_json(LOG_LVL_ERROR, "snapshot_failed", "why", why, "file", d->agent.state_file, "error", err,
+		         "keeping", "the previous snapshot", NULL);
+		return;
+	}
+	snprintf(pins, sizeof(pins), "%llu", (unsigned long long)r->pins);
+	snprintf(recs, sizeof(recs), "%llu", (unsigned long long)(r->recs + r->srt));
+	snprintf(bytes, sizeof(bytes), "%llu", (unsigned long long)r->bytes);
+	snprintf(ms, sizeof(ms), "%.1f", (double)us / 1000);
+	log_json(LOG_LVL_INFO, "snapshot_written", "why", why, "file", d->agent.state_file, "pins", pins,
+	         "records", recs, "bytes", bytes, "ms", ms, NULL);
+}
+
+static void *snap_thread_main(void *arg)
+{
+	struct daemon *d = arg;
+
+	d->snap_rc = snap_write(d->snap_st, d->snap_wall_us, d->agent.state_file, &d->snap_res, d->snap_err,
+	                        sizeof(d->snap_err));
+	ev_async_send(d->loop, &d->snap_done);
+	return NULL;
+}
+
+/* Captures the learned state (quick: what the control thread owns) and hands the
+ * encoding and the write, pins included (read lock-free), to a thread of its own, so
+ * neither the workers nor the tick and accept wait for the disk. One at a time: a
+ * request during a write is served when it ends. */
+static void snap_start(struct daemon *d, const char *why)
+{
+	sigset_t all, old;
+
+	if (!d->agent.state_file)
+		return;
+	if (d->snap_busy) {
+		d->snap_again = true;
+		return;
+	}
+	d->snap_t0_us = clock_mono_us();
+	d->snap_wall_us = clock_wall_us();
+	d->snap_st = pol_state_capture(d->engine, d->snap_t0_us);
+	if (!d->snap_st) {
+		snap_log(d, why, -1, NULL, 0, "out of memory capturing the state");
+		return;
+	}
+	d->snap_why = why;
+	/* the thread takes no signal: they are the control thread's */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	if (pthread_create(&d->snap_thread, NULL, snap_thread_main, d) != 0) {
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		pol_state_free(d->snap_st);
+		d->snap_st = NULL;
+		snap_log(d, why, -1, NULL, 0, "cannot start the snapshot thread");
+		return;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	d->snap_busy = true;
+}
+
+static void snap_finish(struct daemon *d)
+{
+	if (!d->snap_busy)
+		return;
+	pthread_join(d->snap_thread, NULL);
+	d->snap_busy = false;
+	pol_state_free(d->snap_st);
+	d->snap_st = NULL;
+	snap_log(d, d->snap_why, d->snap_rc, &d->snap_res, clock_mono_us() - d->snap_t0_us, d->snap_err);
+}
+
+static void on_snap_done(struct ev_loop *loop, ev_async *a, int revents)
+{
+	struct daemon *d = a->data;
+
+	snap_finish(d);
+	if (d->snap_again) {
+		d->snap_again = false;
+		snap_start(d, "requested during a write");
+	}
+}
+
+static void on_snap_timer(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	snap_start(t->data, "interval");
+}
+
+static void on_usr1(struct ev_loop *loop, ev_signal *s, int revents)
+{
+	snap_start(s->data, "SIGUSR1");
+}
+
+/* The last snapshot, after the drain: every decision is made, every worker stopped. */
+static void snap_final(struct daemon *d)
+{
+	if (!d->agent.state_file)
+		return;
+	snap_finish(d);
+	snap_start(d, "SIGTERM");
+	snap_finish(d);
+}
+
+/* At start, before the first decision: a missing file is a cold start; a refused one
+ * (truncated, corrupt, foreign, future version) too, with the reason. */
+static void snap_load_start(struct daemon *d)
+{
+	struct snap_result r;
+	char err[256], n[7][24];
+	uint64_t t0 = clock_mono_us();
+	int rc = snap_load(d->engine, d->agent.state_file, t0, clock_wall_us(), &r, err, sizeof(err));
+
+	if (rc == 1) {
+		log_json(LOG_LVL_INFO, "state_cold_start", "file", d->agent.state_file, "reason", "no snapshot yet", NULL);
+		return;
+	}
+	if (rc < 0) {
+		log_json(LOG_LVL_WARNING, "state_refused", "file", d->agent.state_file, "reason", err,
+		         "effect", "cold start", NULL);
+		return;
+	}
+	snprintf(n[0], sizeof(n[0]), "%llu", (unsigned long long)r.im.pins);
+	snprintf(n[1], sizeof(n[1]), "%llu", (unsigned long long)r.im.pins_dropped);
+	snprintf(n[2], sizeof(n[2]), "%llu", (unsigned long long)r.im.pins_remapped);
+	snprintf(n[3], sizeof(n[3]), "%llu", (unsigned long long)(r.im.recs + r.im.srt));
+	snprintf(n[4], sizeof(n[4]), "%llu", (unsigned long long)(r.im.recs_dropped + r.im.srt_dropped));
+	snprintf(n[5], sizeof(n[5]), "%.1f", (double)(clock_mono_us() - t0) / 1000);
+	snprintf(n[6], sizeof(n[6]), "%llu", (unsigned long long)r.im.pins_gone);
+	if (!r.learned)
+		log_json(LOG_LVL_WARNING, "state_learned_cold", "file", d->agent.state_file,
+		         "reason", "the policy's learning settings differ from the snapshot's (fingerprint)",
+		         "effect", "pins loaded, learned state starts cold", NULL);
+	log_json(LOG_LVL_INFO, "state_loaded", "file", d->agent.state_file, "pins", n[0], "pins_dropped", n[1],
+	         "pins_remapped", n[2], "pins_gone", n[6], "records", n[3], "records_dropped", n[4], "ms", n[5], NULL);
+}
+
 static void reload(struct daemon *d)
 {
 	char err[512];
@@ -207,11 +349,35 @@ static void on_hup(struct ev_loop *loop, ev_signal *s, int revents)
 	reload(s->data);
 }
 
+/* Pins dropped before their TTL (the tables are smaller than the traffic): one warning
+ * per table and tick at most, with how many since the last one and in all. */
+static void warn_pin_evictions(struct daemon *d, const struct pol_stats *st)
+{
+	static const char *const table[3] = { "idem", "object", "account" };
+	char n[24], total[24];
+	unsigned i;
+
+	for (i = 0; i < 3; i++) {
+		if (st->pin_evicted[i] == d->pin_evicted[i])
+			continue;
+		snprintf(n, sizeof(n), "%llu", (unsigned long long)(st->pin_evicted[i] - d->pin_evicted[i]));
+		snprintf(total, sizeof(total), "%llu", (unsigned long long)st->pin_evicted[i]);
+		log_json(LOG_LVL_WARNING, "pins_evicted", "table", table[i], "count", n, "total", total,
+		         "effect", "pins dropped before their TTL: the table is smaller than the traffic (conf/README.md, pinning)",
+		         NULL);
+		d->pin_evicted[i] = st->pin_evicted[i];
+	}
+}
+
 static void on_tick(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	struct daemon *d = t->data;
+	uint64_t now = clock_mono_us();
+	struct pol_stats st;
 
-	pol_tick(d->engine, clock_mono_us());
+	pol_tick(d->engine, now);
+	pol_engine_stats(d->engine, now, &st);
+	warn_pin_evictions(d, &st);
 }
 
 struct daemon *daemon_new(const struct daemon_opts *o, char *err, size_t errlen)
@@ -238,8 +404,6 @@ struct daemon *daemon_new(const struct daemon_opts *o, char *err, size_t errlen)
 		log_json(LOG_LVL_WARNING, "not_implemented", "setting", "agent.admin_socket", "effect", "ignored", NULL);
 	if (d->agent.metrics)
 		log_json(LOG_LVL_WARNING, "not_implemented", "setting", "agent.metrics", "effect", "ignored", NULL);
-	if (d->agent.state_file)
-		log_json(LOG_LVL_WARNING, "not_implemented", "setting", "agent.state_file", "effect", "ignored: learned state starts cold", NULL);
 	if (o->nlisten > 0) {
 		d->agent.nlisten = o->nlisten;
 		for (int i = 0; i < o->nlisten; i++)
@@ -253,6 +417,9 @@ struct daemon *daemon_new(const struct daemon_opts *o, char *err, size_t errlen)
 		d->agent.workers = n > 0 ? (int)n : 1;
 	}
 	d->nworkers = (unsigned)d->agent.workers;
+	/* The outcome socket before the listeners: once HAProxy can connect, it can log. */
+	if (d->agent.outcome_socket && outlog_open(&d->outlog, d->agent.outcome_socket, err, errlen) < 0)
+		goto fail;
 	/* Listeners first: a bad address fails before threads exist. */
 	d->nlisten = d->agent.nlisten;
 	for (int i = 0; i < d->nlisten; i++) {
@@ -262,10 +429,13 @@ struct daemon *daemon_new(const struct daemon_opts *o, char *err, size_t errlen)
 		if (d->lfd[i] < 0)
 			goto fail;
 	}
-	d->engine = pol_engine_new(p, d->nworkers, err, errlen);
+	/* one engine slot per decision worker, one more for the outcome log reader */
+	d->engine = pol_engine_new(p, d->nworkers + d->outlog.opened, err, errlen);
 	p = NULL; /* the engine owns it, even on failure */
 	if (!d->engine)
 		goto fail;
+	if (d->agent.state_file)
+		snap_load_start(d);
 	/* Connection slots and their buffers, all at boot. */
 	d->nslots = (unsigned)d->agent.max_connections;
 	d->in_size = (size_t)d->agent.max_frame_size + 4;
@@ -302,11 +472,24 @@ fail:
 static void log_totals(struct daemon *d, unsigned nworkers)
 {
 	struct spoa_totals t = { 0 };
+	struct pol_stats st;
+	char ev[24], fo[24], co[24], ob[24], du[24], bad[24];
+	const char *extra[] = { "pins_evicted", ev, "pins_followed", fo, "pins_corrected", co,
+	                        "outcomes", ob, "outcomes_dup", du, "outcomes_bad", bad };
 
 	for (unsigned k = 0; k < nworkers; k++)
 		stats_sum(&t, &d->workers[k].st);
+	stats_sum_reader(&t, &d->outlog.st);
 	t.refused = d->refused;
-	stats_log_stopped(&t);
+	pol_engine_stats(d->engine, clock_mono_us(), &st);
+	warn_pin_evictions(d, &st);
+	snprintf(ev, sizeof(ev), "%llu", (unsigned long long)(st.pin_evicted[0] + st.pin_evicted[1] + st.pin_evicted[2]));
+	snprintf(fo, sizeof(fo), "%llu", (unsigned long long)st.pin_followed);
+	snprintf(co, sizeof(co), "%llu", (unsigned long long)st.pin_corrected);
+	snprintf(ob, sizeof(ob), "%llu", (unsigned long long)st.observed);
+	snprintf(du, sizeof(du), "%llu", (unsigned long long)st.observe_dup);
+	snprintf(bad, sizeof(bad), "%llu", (unsigned long long)st.observe_bad);
+	stats_log_stopped(&t, extra, sizeof(extra) / sizeof(extra[0]) / 2);
 }
 
 int daemon_run(struct daemon *d)
@@ -329,6 +512,14 @@ int daemon_run(struct daemon *d)
 			goto stop;
 		}
 	}
+	if (d->outlog.opened) {
+		if (outlog_start(&d->outlog, d->engine, d->nworkers) < 0) {
+			log_json(LOG_LVL_ERROR, "outcome_reader_start_failed", NULL);
+			d->exit_code = 1;
+			goto stop;
+		}
+		log_json(LOG_LVL_INFO, "outcome_socket", "path", d->outlog.path, NULL);
+	}
 	ev_timer_init(&d->accept_pause, on_accept_pause_end, 0.1, 0.);
 	d->accept_pause.data = d;
 	for (int i = 0; i < d->nlisten; i++) {
@@ -344,6 +535,17 @@ int daemon_run(struct daemon *d)
 	ev_signal_start(d->loop, &d->sig_term);
 	ev_signal_start(d->loop, &d->sig_int);
 	ev_signal_start(d->loop, &d->sig_hup);
+	ev_signal_init(&d->sig_usr1, on_usr1, SIGUSR1);
+	d->sig_usr1.data = d;
+	ev_signal_start(d->loop, &d->sig_usr1);
+	ev_async_init(&d->snap_done, on_snap_done);
+	d->snap_done.data = d;
+	ev_async_start(d->loop, &d->snap_done);
+	if (d->agent.state_file && d->agent.state_interval_s > 0) {
+		ev_timer_init(&d->snap_timer, on_snap_timer, d->agent.state_interval_s, d->agent.state_interval_s);
+		d->snap_timer.data = d;
+		ev_timer_start(d->loop, &d->snap_timer);
+	}
 	ev_timer_init(&d->tick, on_tick, TICK_S, TICK_S);
 	d->tick.data = d;
 	ev_timer_start(d->loop, &d->tick);
@@ -363,6 +565,8 @@ stop:
 		worker_stop(&d->workers[i]);
 	for (unsigned i = 0; i < started; i++)
 		worker_join(&d->workers[i]);
+	outlog_stop(&d->outlog); /* after the workers: the lines already sent are read */
+	snap_final(d);
 	log_totals(d, started);
 	return d->exit_code;
 }
@@ -379,6 +583,7 @@ void daemon_free(struct daemon *d)
 	}
 	if (d->reserve_fd >= 0)
 		close(d->reserve_fd);
+	outlog_close(&d->outlog);
 	pol_engine_free(d->engine);
 	free(d->workers);
 	free(d->slots);

@@ -3,12 +3,15 @@
 #define DAEMON_H
 
 #include <ev.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "listen.h"
+#include "outlog.h"
 #include "policy.h"
+#include "snap.h"
 
 struct worker;
 struct slot;
@@ -41,9 +44,25 @@ struct daemon {
 	ev_async slot_freed;         /* rung by a worker that freed a slot while accepting paused */
 	_Atomic bool accept_paused;  /* read by workers (on_worker_slot_freed) */
 	int reserve_fd;              /* closed to accept-and-drop on EMFILE */
-	ev_signal sig_term, sig_int, sig_hup;
+	ev_signal sig_term, sig_int, sig_hup, sig_usr1;
 	ev_timer tick;
+	/* snapshots (agent.state_file): the control thread captures, a thread of its own
+	 * encodes and writes, snap_done brings the result back */
+	ev_timer snap_timer;
+	ev_async snap_done;
+	pthread_t snap_thread;
+	bool snap_busy, snap_again;  /* again: asked for while one was being written */
+	struct pol_state *snap_st;
+	const char *snap_why;
+	uint64_t snap_wall_us, snap_t0_us;
+	int snap_rc;
+	char snap_err[256];
+	struct snap_result snap_res;
+	/* the log outcome channel (agent.outcome_socket): its reader owns engine slot
+	 * nworkers, after the decision workers' */
+	struct outlog outlog;
 	uint64_t refused;            /* connections over max_connections (stats-t.h) */
+	uint64_t pin_evicted[3];     /* the engine's pin_evicted at the last warning */
 	int exit_code;
 };
 

@@ -14,6 +14,7 @@
 
 #include "cost.h"
 #include "hapcfg.h"
+#include "logline.h"
 
 /* HAProxy's stick-table expiry is a 32-bit count of milliseconds: at most 24.8 days. */
 #define HAPCFG_EXPIRE_MAX_S  (24u * 86400u)
@@ -24,6 +25,32 @@
 /* The agent's SPOE backend (payspoa.spoe.conf, `use-backend`). */
 #define HAPCFG_SPOE_BACKEND  "spoe-payspoa"
 #define HAPCFG_TABLES        "payspoa_pins"
+
+/* The outcome channel (PAY_OUTCOMES, read by HAProxy's conditional blocks when it parses
+ * the file, 2.4+): "log" and "both" send the log line, anything but "log" sends
+ * pay-response, so an unset or misspelt value keeps the pay-response default. */
+#define HAPCFG_IF_LOG   ".if streq(\"${PAY_OUTCOMES}\",log) || streq(\"${PAY_OUTCOMES}\",both)\n"
+#define HAPCFG_IF_SPOE  ".if !streq(\"${PAY_OUTCOMES}\",log)\n"
+
+/* The log line's fields (spoa/logline.h): key, HAProxy expression. Strings go through
+ * the json(utf8s) converter (2.6 has it; not the %{+json} log-format encoding, which
+ * 2.6 lacks); HAProxy prints "-" for an absent sample. The response's fields come from
+ * variables the http-response rules set: at log time the response is gone. */
+static const char *const hapcfg_log_fields[][2] = {
+	{ "decision", "%[var(txn.pay.decision),json(utf8s)]" },
+	{ "backend", "%[be_name,json(utf8s)]" },
+	{ "status", "%ST" },
+	{ "latency_ms", "%[date(0,ms),sub(txn.pay_t0)]" },
+	{ "term", "%ts" },
+	{ "should_retry", "%[var(txn.pay_sr),json(utf8s)]" },
+	{ "rl_reason", "%[var(txn.pay_rl),json(utf8s)]" },
+	{ "err_type", "%[var(txn.pay_et),json(utf8s)]" },
+	{ "err_code", "%[var(txn.pay_ec),json(utf8s)]" },
+	{ "decline", "%[var(txn.pay_dc),json(utf8s)]" },
+	{ "object", "%[var(txn.pay_new),json(utf8s)]" },
+	{ "idem", "%[var(txn.pay_idem),hex]" },
+	{ "account", "%[var(txn.pay_acct),json(utf8s)]" },
+};
 
 static const char hapcfg_fail_closed_body[] =
 	"'{\"error\":{\"type\":\"api_error\",\"code\":\"routing_unavailable\","
@@ -196,6 +223,18 @@ static void hapcfg_peers(FILE *f, const struct policy *p)
 	obj_ttl < p->pin.object_ttl_s ? " (at most 24 days in HAProxy)" : "", obj_n, obj_ttl);
 }
 
+/* The log-format argument's text, inside its double quotes: {"key":"expr",...} with every
+ * quote escaped for HAProxy's parser. */
+static void hapcfg_log_format(FILE *f)
+{
+	size_t k;
+
+	fputc('{', f);
+	for (k = 0; k < sizeof(hapcfg_log_fields) / sizeof(hapcfg_log_fields[0]); k++)
+		fprintf(f, "%s\\\"%s\\\":\\\"%s\\\"", k ? "," : "", hapcfg_log_fields[k][0], hapcfg_log_fields[k][1]);
+	fputc('}', f);
+}
+
 static void hapcfg_frontend_head(FILE *f, const struct policy *p)
 {
 	fprintf(f,
@@ -206,6 +245,19 @@ static void hapcfg_frontend_head(FILE *f, const struct policy *p)
 	"\t# req.body_param(...) reads the form-encoded body: buffer it.\n"
 	"\toption http-buffer-request\n"
 	"\tfilter spoe engine payspoa config payspoa.spoe.conf\n\n"
+	"\t# Outcomes (haproxy/README.md), chosen by PAY_OUTCOMES when HAProxy reads this file:\n"
+	"\t# spoe (default): the pay-response SPOE message, on the response path; log: one JSON\n"
+	"\t# line per request to payspoa's agent.outcome_socket (PAY_OUTCOME_SOCK), off the\n"
+	"\t# response path, which also reports HAProxy's own 502/503/504, queue timeouts and\n"
+	"\t# requests routed without advice; both: the two (payspoa learns each outcome once).\n"
+	HAPCFG_IF_LOG
+	"\tlog \"${PAY_OUTCOME_SOCK}\" len %d format raw local1 info\n"
+	"\tlog-format \"",
+	LOGLINE_MAX);
+	hapcfg_log_format(f);
+	fprintf(f, "\"\n"
+	"\thttp-request set-var(txn.pay_acct) req.hdr(Stripe-Account) if { req.hdr(Stripe-Account) -m found }\n"
+	".endif\n\n"
 	"\t# 1. Ask payspoa. On error or timeout nothing is set but txn.pay.error.\n"
 	"\thttp-request send-spoe-group payspoa pay-request\n"
 	"\t# Fail closed (PAY_FAIL_CLOSED=1): no advice -> 503 instead of the fallbacks below.\n"
@@ -215,7 +267,7 @@ static void hapcfg_frontend_head(FILE *f, const struct policy *p)
 	"\t# 3. Priority in the backend queue: lower class first; the offset (ms) delays.\n"
 	"\thttp-request set-priority-class var(txn.pay.prio) if { var(txn.pay.prio) -m found }\n"
 	"\thttp-request set-priority-offset var(txn.pay.offset) if { var(txn.pay.offset) -m found }\n"
-	"\t# Start of the upstream round trip, for pay-response's latency_ms.\n"
+	"\t# Start of the upstream round trip, for the outcome's latency_ms.\n"
 	"\thttp-request set-var(txn.pay_t0) date(0,ms)\n\n",
 	hapcfg_fail_closed_body);
 
@@ -333,11 +385,21 @@ static void hapcfg_response(FILE *f, const struct policy *p)
 	fprintf(f,
 	" } !{ var(txn.pay_new),table_gpt0(" HAPCFG_TABLES "/obj) -m int gt 0 }\n"
 	"\thttp-response sc-set-gpt0(2) be_id if { sc2_get_gpt0 -m int 0 }\n"
-	"\t# Report the outcome, after every rule whose variables it reads: when payspoa\n"
-	"\t# decided, and also when it did not (late) while its server is UP, so that it learns\n"
-	"\t# the backend really used; a late agent may hold such a response up to its\n"
-	"\t# timeout processing once more. A DOWN agent costs nothing.\n"
-	"\thttp-response send-spoe-group payspoa pay-response if { var(txn.pay.verdict) -m found } || { nbsrv(" HAPCFG_SPOE_BACKEND ") gt 0 }\n\n"
+	"\t# Report the outcome, after every rule whose variables it reads. log: the response's\n"
+	"\t# fields the log line prints (at log time the response is gone).\n"
+	HAPCFG_IF_LOG
+	"\thttp-response set-var(txn.pay_sr) res.hdr(Stripe-Should-Retry) if { res.hdr(Stripe-Should-Retry) -m found }\n"
+	"\thttp-response set-var(txn.pay_rl) res.hdr(Stripe-Rate-Limited-Reason) if { res.hdr(Stripe-Rate-Limited-Reason) -m found }\n"
+	"\thttp-response set-var(txn.pay_et) res.body,json_query('$.error.type') if pay_backend_used { status 400:599 }\n"
+	"\thttp-response set-var(txn.pay_ec) res.body,json_query('$.error.code') if pay_backend_used { status 400:599 }\n"
+	"\thttp-response set-var(txn.pay_dc) res.body,json_query('$.error.decline_code') if pay_backend_used { status 400:599 }\n"
+	".endif\n"
+	"\t# spoe: pay-response, when payspoa decided, and also when it did not (late) while its\n"
+	"\t# server is UP, so that it learns the backend really used; a late agent may hold such\n"
+	"\t# a response up to its timeout processing once more. A DOWN agent costs nothing.\n"
+	HAPCFG_IF_SPOE
+	"\thttp-response send-spoe-group payspoa pay-response if { var(txn.pay.verdict) -m found } || { nbsrv(" HAPCFG_SPOE_BACKEND ") gt 0 }\n"
+	".endif\n\n"
 	"\t# What payspoa advised and what HAProxy did, for the demo and the tests (drop these\n"
 	"\t# where clients must not see them). http-after-response also covers 429/503.\n");
 	{

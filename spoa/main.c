@@ -117,7 +117,10 @@ int main(int argc, char **argv)
 			fprintf(stderr, "%s\n", err);
 			return 1;
 		}
-		printf("%s: valid\n", o.config);
+		char promise[1024];
+
+		pol_pin_guarantee(p, promise, sizeof(promise));
+		printf("%s: valid\n%s", o.config, promise);
 		rc = haproxy_cfg ? hapcfg_check(stdout, p, haproxy_cfg) : 0;
 		pol_free(p);
 		if (haproxy_cfg && rc == 0)

@@ -6,7 +6,8 @@
  *   owner  who counts it: conn (struct conn_counts, per connection, no atomics: the
  *          worker folds and zeroes it), agent (struct agent_counts, per worker, folded
  *          as the difference since the last fold), worker (counted straight into the
- *          worker's struct worker_stats), daemon (the control thread's own)
+ *          worker's struct worker_stats), daemon (the control thread's own), reader
+ *          (the log outcome channel's reader thread: struct outlog_stats, spoa/outlog.h)
  *   log    the field's name in the `stopped` log line, or "" when it is not logged
  *          (tests and operators read those names: never rename one)
  *   help   one line for the metrics endpoint's HELP
@@ -45,7 +46,11 @@
 	X(bytes_in,         counter, worker, "",                 "bytes read from SPOP sockets") \
 	X(bytes_out,        counter, worker, "",                 "bytes written to SPOP sockets") \
 	X(reads,            counter, worker, "",                 "read calls on SPOP sockets") \
-	X(writes,           counter, worker, "",                 "send calls on SPOP sockets")
+	X(writes,           counter, worker, "",                 "send calls on SPOP sockets") \
+	X(log_lines,        counter, reader, "log_lines",        "outcome log lines received on agent.outcome_socket") \
+	X(log_malformed,    counter, reader, "log_malformed",    "outcome log lines that are not the expected JSON, dropped") \
+	X(log_truncated,    counter, reader, "log_truncated",    "outcome log lines cut short (by HAProxy's len or the reader's buffer), dropped") \
+	X(log_batches,      counter, reader, "",                 "recvmmsg calls that returned outcome log lines")
 
 /* STATS_IF_<owner>(owner', x) expands to x when owner' is that owner: the structs below
  * pick their fields from the one list by owner. */
@@ -53,14 +58,22 @@
 #define STATS_IS_conn_agent(x)
 #define STATS_IS_conn_worker(x)
 #define STATS_IS_conn_daemon(x)
+#define STATS_IS_conn_reader(x)
 #define STATS_IS_agent_conn(x)
 #define STATS_IS_agent_agent(x) x
 #define STATS_IS_agent_worker(x)
 #define STATS_IS_agent_daemon(x)
+#define STATS_IS_agent_reader(x)
 #define STATS_IS_worker_conn(x) x
 #define STATS_IS_worker_agent(x) x
 #define STATS_IS_worker_worker(x) x
 #define STATS_IS_worker_daemon(x)
+#define STATS_IS_worker_reader(x)
+#define STATS_IS_reader_conn(x)
+#define STATS_IS_reader_agent(x)
+#define STATS_IS_reader_worker(x)
+#define STATS_IS_reader_daemon(x)
+#define STATS_IS_reader_reader(x) x
 #define STATS_IF(want, owner, x) STATS_IS_##want##_##owner(x)
 
 /* Per-connection counters; the worker adds them into its statistics and zeroes them. */
@@ -85,7 +98,15 @@ struct worker_stats {
 #undef X
 };
 
-/* Every counter, summed over the workers, plus the daemon's own. */
+/* What the outcome log reader publishes: single writer (its thread), relaxed atomics,
+ * read by the control thread. */
+struct outlog_stats {
+#define X(name, type, owner, log, help) STATS_IF(reader, owner, _Atomic uint64_t name;)
+	SPOA_STATS(X)
+#undef X
+};
+
+/* Every counter, summed over the workers, plus the daemon's and the reader's own. */
 struct spoa_totals {
 #define X(name, type, owner, log, help) uint64_t name;
 	SPOA_STATS(X)

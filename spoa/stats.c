@@ -36,11 +36,18 @@ void stats_sum(struct spoa_totals *t, const struct worker_stats *ws)
 #undef X
 }
 
+void stats_sum_reader(struct spoa_totals *t, const struct outlog_stats *rs)
+{
+#define X(name, type, owner, log, help) STATS_IF(reader, owner, t->name += STAT_GET(rs->name);)
+	SPOA_STATS(X)
+#undef X
+}
+
 /* The run's totals in the `stopped` line: what an operator checks first after a restart
  * (were there protocol errors? resets? refusals?). */
-void stats_log_stopped(const struct spoa_totals *t)
+void stats_log_stopped(const struct spoa_totals *t, const char *const *extra, size_t nextra)
 {
-	const char *kv[2 * sizeof(stats_desc) / sizeof(stats_desc[0])];
+	const char *kv[2 * sizeof(stats_desc) / sizeof(stats_desc[0]) + 8];
 	char val[sizeof(stats_desc) / sizeof(stats_desc[0])][24];
 	size_t i, n = 0;
 
@@ -54,5 +61,7 @@ void stats_log_stopped(const struct spoa_totals *t)
 		kv[n++] = d->log;
 		kv[n++] = val[i];
 	}
+	for (i = 0; i < 2 * nextra && n < sizeof(kv) / sizeof(kv[0]); i++)
+		kv[n++] = extra[i];
 	log_json_kv(LOG_LVL_INFO, "stopped", kv, n / 2);
 }

@@ -3,7 +3,15 @@
  * simulated time, and prints one table per scenario (plus --json). Must not do I/O or
  * allocate inside the event loop; every random draw is deterministic in the seed.
  *
- *   payspoa-sim [--json FILE] [--seed N] [--scale X] [--strategy NAME]... scenario.conf...
+ *   payspoa-sim [--json FILE] [--seed N] [--scale X] [--strategy NAME]... [--restart-at S]
+ *               [--restart-cold] scenario.conf...
+ *
+ * --restart-at S: the payspoa strategies restart their engine S seconds into the run (of
+ * the scaled scenario): the state is saved to a snapshot file (spoa/snap.c, as the
+ * daemon writes it), a new engine is built from the same policy and loads it, and the
+ * run goes on with it (decisions in flight are answered to the new engine, as after a
+ * real restart). --restart-cold: the same restart without loading the snapshot (what a
+ * restart did before snapshots), for comparison.
  *
  * Model (bench/sim/scenarios/README.md has the schema and the definitions of each figure):
  * - a discrete-event loop (binary heap of arrivals, queued sends, responses, retries,
@@ -23,9 +31,12 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "policy.h"
 #include "scenario.h"
+#include "snap.h"
+#include "state.h"
 #include "sim-t.h"
 
 static const char *const sim_strategy_names[SIM_S_COUNT] = {
@@ -1268,8 +1279,52 @@ static int sim_arrival(struct sim_run *r)
 
 /* ---- one run ------------------------------------------------------------------------------ */
 
+static double sim_restart_at_s = -1; /* --restart-at, < 0: none */
+static bool sim_restart_cold;        /* --restart-cold: the restart loses the state */
+
+/* A restart of the engine at r->now through a snapshot file: save, build a new engine
+ * from the same policy, load, carry on. 0 or -1 (with the reason on stderr). */
+static int sim_restart(struct sim_run *r, const char *path)
+{
+	char dir[] = "/tmp/payspoa-sim.XXXXXX", file[64], err[512];
+	struct pol_state *st = pol_state_capture(r->e, r->now);
+	struct snap_result res;
+	struct policy *p;
+	struct pol_engine *e = NULL;
+	int rc = -1;
+
+	if (!st || !mkdtemp(dir)) {
+		fprintf(stderr, "payspoa-sim: restart: cannot capture the state\n");
+		pol_state_free(st);
+		return -1;
+	}
+	snprintf(file, sizeof(file), "%s/state", dir);
+	/* the simulated clock is the engine's: wall-clock time is taken as equal to it */
+	if (snap_write(st, r->now, file, &res, err, sizeof(err)))
+		goto out;
+	pol_state_free(st);
+	st = NULL;
+	if (!(p = pol_load(path, err, sizeof(err))) || !(e = pol_engine_new(p, 1, err, sizeof(err))))
+		goto out;
+	if (!sim_restart_cold && snap_load(e, file, r->now, r->now, &res, err, sizeof(err)))
+		goto out;
+	pol_engine_free(r->e);
+	r->e = e;
+	e = NULL;
+	rc = 0;
+out:
+	if (rc)
+		fprintf(stderr, "payspoa-sim: restart: %s\n", err);
+	pol_state_free(st);
+	pol_engine_free(e);
+	remove(file);
+	rmdir(dir);
+	return rc;
+}
+
 static int sim_run(const struct sim_scenario *sc, enum sim_strategy strat, struct sim_result *res)
 {
+	uint64_t restart_us = UINT64_MAX;
 	struct sim_run *r = calloc(1, sizeof(*r));
 	struct timespec w0, w1;
 	double peak = 0, acc;
@@ -1334,6 +1389,8 @@ static int sim_run(const struct sim_scenario *sc, enum sim_strategy strat, struc
 		}
 		res->has_breakers = true;
 		sim_push(r, 0, SIM_EV_TICK, 0);
+		if (sim_restart_at_s >= 0)
+			restart_us = (uint64_t)(sim_restart_at_s * SIM_US);
 	}
 	res->has_breakers |= strat == SIM_S_HAP;
 	if (strat == SIM_S_HAP)
@@ -1349,6 +1406,11 @@ static int sim_run(const struct sim_scenario *sc, enum sim_strategy strat, struc
 		if (ev.t > r->end + 300 * 1000000ULL)
 			break;
 		r->now = ev.t;
+		if (r->now >= restart_us) {
+			restart_us = UINT64_MAX;
+			if (sim_restart(r, strat == SIM_S_PAYSPOA ? sc->policy : sc->policy_nofc))
+				goto out;
+		}
 		switch (ev.kind) {
 		case SIM_EV_ARRIVAL:
 			if (sim_arrival(r))
@@ -1606,7 +1668,8 @@ static void sim_json_scenario(FILE *f, const struct sim_scenario *sc, const stru
 
 static void sim_usage(FILE *f)
 {
-	fprintf(f, "usage: payspoa-sim [--json FILE] [--seed N] [--scale X] [--strategy NAME]... scenario.conf...\n"
+	fprintf(f, "usage: payspoa-sim [--json FILE] [--seed N] [--scale X] [--strategy NAME]... [--restart-at SECONDS]\n"
+	           "                   [--restart-cold] scenario.conf...\n"
 	           "  strategies: payspoa payspoa-noforecast round-robin primary-backup static-cost oracle\n"
 	           "  (payspoa-noforecast runs only for scenarios that name policy_noforecast)\n");
 }
@@ -1634,6 +1697,10 @@ int main(int argc, char **argv)
 			free(sc);
 			return 0;
 		}
+		if (!strcmp(a, "--restart-cold")) {
+			sim_restart_cold = true;
+			continue;
+		}
 		if (!v)
 			goto usage;
 		i++;
@@ -1648,6 +1715,10 @@ int main(int argc, char **argv)
 		} else if (!strcmp(a, "--scale")) {
 			scale = strtod(v, &end);
 			if (*end || !(scale > 0 && scale <= 100))
+				goto usage;
+		} else if (!strcmp(a, "--restart-at")) {
+			sim_restart_at_s = strtod(v, &end);
+			if (*end || !(sim_restart_at_s >= 0))
 				goto usage;
 		} else if (!strcmp(a, "--strategy")) {
 			for (s = 0; s < SIM_S_COUNT && strcmp(sim_strategy_names[s], v); s++)

@@ -14,6 +14,64 @@
 #include "payspoa-proc.h"
 #include "test.h"
 
+static char conf_dir[64];
+
+static void conf_dir_cleanup(void)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", conf_dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "  could not remove %s\n", conf_dir);
+}
+
+const char *pp_conf_variant(size_t n, const char *const from[], const char *const to[])
+{
+	static char path[96];
+	char cmd[256], *text;
+	FILE *f;
+	long len;
+	size_t i;
+
+	if (!conf_dir[0]) {
+		snprintf(conf_dir, sizeof(conf_dir), "/tmp/payspoa-conf-%d", (int)getpid());
+		atexit(conf_dir_cleanup);
+	}
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir -p '%s' && cp conf/*.conf '%s'/", conf_dir, conf_dir, conf_dir);
+	ASSERT_EQ(system(cmd), 0);
+	snprintf(path, sizeof(path), "%s/payspoa.conf", conf_dir);
+	if (!n)
+		return path;
+	f = fopen(path, "r");
+	ASSERT(f);
+	ASSERT_EQ(fseek(f, 0, SEEK_END), 0);
+	len = ftell(f);
+	rewind(f);
+	text = calloc(1, (size_t)len + 1);
+	ASSERT(text && fread(text, 1, (size_t)len, f) == (size_t)len);
+	fclose(f);
+	for (i = 0; i < n; i++) {
+		char *hit = strstr(text, from[i]), *next;
+		size_t head = hit ? (size_t)(hit - text) : 0, fl = strlen(from[i]), tl = strlen(to[i]);
+
+		if (!hit)
+			TEST_FAIL_("conf/payspoa.conf no longer contains \"%s\"", from[i]);
+		next = malloc(strlen(text) - fl + tl + 1);
+		ASSERT(next);
+		memcpy(next, text, head);
+		memcpy(next + head, to[i], tl);
+		strcpy(next + head + tl, hit + fl);
+		free(text);
+		text = next;
+	}
+	f = fopen(path, "w");
+	ASSERT(f);
+	fputs(text, f);
+	fclose(f);
+	free(text);
+	return path;
+}
+
 /* The daemon of the running case, for pp_cleanup at exit. */
 static struct pp_daemon *pp_current;
 

@@ -25,6 +25,12 @@ struct pp_daemon {
 const char *pp_bin(void);
 const char *pp_conf(void);
 
+/* A copy of conf/ in a fresh folder (removed at exit) whose payspoa.conf has each from[i]
+ * replaced by to[i], first occurrence (the case fails when one is absent: a test that
+ * edits nothing proves nothing). Each call starts a new copy. Returns the copy's
+ * payspoa.conf (static storage; its folder is the same for the whole process). */
+const char *pp_conf_variant(size_t n, const char *const from[], const char *const to[]);
+
 /* A loopback TCP port free at the time of the call. */
 int pp_free_port(void);
 

@@ -3,7 +3,7 @@
  * anywhere but the numeric address it is given, never resolve a name, never follow a
  * redirect, and keep its memory bounded whatever the server does.
  *
- *   loadgen -a ADDR -f FILE [-r RATE | -c CONNS] [-d SECONDS] [-n COUNT] [-s STOPFILE]
+ *   loadgen -a ADDR -f FILE [-r RATE | -c CONNS [-l]] [-d SECONDS] [-n COUNT] [-s STOPFILE]
  *           [-t TIMEOUT] [-o HEADER]... [-q]
  *
  *   -a ADDR     where to send: 127.0.0.1:8080, [::1]:8080 (an http:// prefix and a trailing
@@ -15,6 +15,15 @@
  *               busy is not sent and is counted as missed
  *   -c CONNS    closed loop (without -r): CONNS connections, each sending its next
  *               request as soon as the previous one is answered (default 1)
+ *   -l          lockstep (closed loop only): rounds. All CONNS connections send their
+ *               request in the same loop turn, the round ends when every one of them has
+ *               ended (answered, failed or timed out), then the next round starts. Every
+ *               request of round r is list entry (r - 1) mod (entries), so "-c 2 -l" with
+ *               a key "pair-{r}" sends two identical requests at once per round. -n counts
+ *               requests (the last round may be partial), -d and -s let the round in
+ *               flight finish. A round in which a request failed without an answer is
+ *               followed by the next one at the next 10 ms turn (no spin against a
+ *               refusing server)
  *   -d SECONDS  stop sending after SECONDS           -n COUNT   stop after COUNT requests
  *   -s FILE     stop sending once FILE exists (looked at every 10 ms)
  *   -t SECONDS  per-request timeout (default 5): no complete answer by then → status 000
@@ -30,8 +39,10 @@
  *                           header says otherwise
  *   <space or tab>Name: value   a header of the request above
  * "{n}" anywhere in a path, body or header value is replaced by the request's sequence
- * number (1, 2, ...): unique idempotency keys, distinct query strings. Host defaults to
- * ADDR.
+ * number (1, 2, ...): unique idempotency keys, distinct query strings. "{r}" is replaced
+ * by the round number with -l (1, 2, ...: the same for every request of a round), and
+ * without -l by the sequence number (each request is a round of its own). Host defaults
+ * to ADDR.
  *
  * Output, on stdout, one line per request once it ends (not in start order: sort -n):
  *   START|LATENCY|STATUS|HEADER1|HEADER2...
@@ -39,8 +50,10 @@
  * base of bash's $EPOCHREALTIME), LATENCY microseconds from then to the last byte of the
  * answer (or to the failure), STATUS the HTTP status or 000 when there was no complete
  * answer (timeout, refused, reset), then the -o headers' values ('|' and control bytes
- * become '_'; empty when absent). Lines are flushed before the loop sleeps, so a reader
- * sees each one within a loop turn. The summary on stderr:
+ * become '_'; empty when absent). With -l the requests of one round share their START
+ * (issued in the same loop turn), so a script groups a round's lines by it. Lines are
+ * flushed before the loop sleeps, so a reader sees each one within a loop turn. The
+ * summary on stderr:
  *   loadgen: N sent in S s (R/s): N answered (2xx N, 3xx N, 4xx N, 5xx N), N timed out,
  *   N failed, N missed
  *
@@ -69,7 +82,7 @@
 
 #define LG_REQ_MAX   4096        /* requests in a list */
 #define LG_TPL_MAX   3072        /* bytes of one request's head or body template */
-#define LG_OUT_MAX   8192        /* one rendered request: head + body ({n} grows by <= 20) */
+#define LG_OUT_MAX   8192        /* one rendered request: head + body ({n}, {r} grow by <= 20) */
 #define LG_IN_MAX    16384       /* a response's head must fit; bodies are streamed */
 #define LG_HDR_MAX   8           /* -o columns */
 #define LG_HV_MAX    128         /* bytes kept of one -o header value */
@@ -120,6 +133,7 @@ static struct {
 	const char *hdr[LG_HDR_MAX];
 	unsigned nhdr;
 	bool quiet;
+	bool lockstep;            /* -l */
 	/* requests */
 	struct lg_req req[LG_REQ_MAX];
 	unsigned nreq;
@@ -131,6 +145,11 @@ static struct {
 	unsigned inflight;
 	uint64_t issued;          /* requests started (the last sequence number) */
 	uint64_t scheduled;       /* open loop: requests whose time has come */
+	uint64_t round;           /* -l: the current round (1, 2, ...), 0 before the first */
+	unsigned round_left;      /* -l: requests of the round not ended yet */
+	bool round_issuing;       /* -l: lg_round is issuing (an end now does not start one) */
+	bool round_failed;        /* -l: a request of the round ended without an answer */
+	bool round_due;           /* -l: the next round starts at the next 10 ms turn */
 	double t0;
 	bool stopping;
 	int signals;
@@ -143,12 +162,13 @@ static struct {
 } lg = { .timeout = 5.0 };
 
 static void lg_issue(struct lg_conn *c);
+static void lg_round(void);
 static void lg_stop(void);
 
 static void usage(void)
 {
 	fprintf(stderr,
-	        "usage: loadgen -a ADDR -f FILE [-r RATE | -c CONNS] [-d SECONDS] [-n COUNT]\n"
+	        "usage: loadgen -a ADDR -f FILE [-r RATE | -c CONNS [-l]] [-d SECONDS] [-n COUNT]\n"
 	        "               [-s STOPFILE] [-t TIMEOUT] [-o HEADER]... [-q]\n"
 	        "  (the full contract is at the top of tests/loadgen/loadgen.c)\n");
 	exit(2);
@@ -363,15 +383,15 @@ static void lg_load(const char *path)
 
 /* ---- one request ------------------------------------------------------------------------ */
 
-/* lg_render: template → dst with "{n}" replaced by seq. Returns the length, or -1 when it
- * does not fit in cap bytes. */
-static long lg_render(char *dst, size_t cap, const char *tpl, uint64_t seq)
+/* lg_render: template → dst with "{n}" replaced by seq and "{r}" by round. Returns the
+ * length, or -1 when it does not fit in cap bytes. */
+static long lg_render(char *dst, size_t cap, const char *tpl, uint64_t seq, uint64_t round)
 {
 	size_t n = 0;
 
 	for (const char *p = tpl; *p;) {
-		if (p[0] == '{' && p[1] == 'n' && p[2] == '}') {
-			int w = snprintf(dst + n, cap - n, "%" PRIu64, seq);
+		if (p[0] == '{' && (p[1] == 'n' || p[1] == 'r') && p[2] == '}') {
+			int w = snprintf(dst + n, cap - n, "%" PRIu64, p[1] == 'n' ? seq : round);
 
 			if (w < 0 || (size_t)w >= cap - n)
 				return -1;
@@ -441,9 +461,21 @@ static void lg_done(struct lg_conn *c, int status, bool timed_out)
 	}
 	putchar('\n');
 	lg.inflight--;
+	if (lg.lockstep) {
+		lg.round_left--;
+		lg.round_failed |= status == 0;
+	}
 	if (lg.stopping) {
 		if (lg.inflight == 0)
 			ev_break(lg.loop, EVBREAK_ALL);
+	} else if (lg.lockstep) {
+		/* the last of its round starts the next one, at once unless one failed */
+		if (lg.round_left == 0 && !lg.round_issuing) {
+			if (lg.round_failed)
+				lg.round_due = true;
+			else
+				lg_round();
+		}
 	} else if (lg.rate > 0 || status == 0) {
 		/* closed loop: a failed connection starts again at the next 10 ms turn, not
 		 * here (no recursion, no spin against a refusing server) */
@@ -510,7 +542,7 @@ static void lg_issue(struct lg_conn *c)
 	if (lg.stopping)
 		return;
 	seq = ++lg.issued;
-	r = &lg.req[(seq - 1) % lg.nreq];
+	r = &lg.req[((lg.lockstep ? lg.round : seq) - 1) % lg.nreq];
 	c->start = ev_now(lg.loop);
 	c->out_off = 0;
 	c->in_len = 0;
@@ -522,8 +554,8 @@ static void lg_issue(struct lg_conn *c)
 	lg.inflight++;
 	ev_timer_set(&c->timeout, lg.timeout, 0.0);
 	ev_timer_start(lg.loop, &c->timeout);
-	bl = lg_render(body, sizeof(body), r->body, seq);
-	hl = bl < 0 ? -1 : lg_render(c->out, sizeof(c->out), r->head, seq);
+	bl = lg_render(body, sizeof(body), r->body, seq, lg.lockstep ? lg.round : seq);
+	hl = bl < 0 ? -1 : lg_render(c->out, sizeof(c->out), r->head, seq, lg.lockstep ? lg.round : seq);
 	if (hl >= 0) {
 		if (r->send_length)
 			w = snprintf(c->out + hl, sizeof(c->out) - (size_t)hl, "Content-Length: %ld\r\n\r\n%s", bl, body);
@@ -546,6 +578,25 @@ static void lg_issue(struct lg_conn *c)
 	}
 	if (lg.count && lg.issued >= lg.count)
 		lg_stop();
+}
+
+/* lg_round: -l. The next round: every connection's request in this loop turn (one
+ * ev_now, so one START). A request that ends at once (cannot connect, cannot render)
+ * counts in the round like any other; the round's end is judged after the last issue. */
+static void lg_round(void)
+{
+	if (lg.stopping)
+		return;
+	lg.round++;
+	lg.round_failed = false;
+	lg.round_issuing = true;
+	for (unsigned i = 0; i < lg.conns && !lg.stopping; i++) {
+		lg.round_left++;
+		lg_issue(&lg.conn[i]);
+	}
+	lg.round_issuing = false;
+	if (lg.round_left == 0 && !lg.stopping)
+		lg.round_due = true;   /* all ended already: they failed; next turn */
 }
 
 /* ---- the answer ---------------------------------------------------------------------------- */
@@ -869,6 +920,10 @@ static void lg_house_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		lg_stop();
 	while (lg.rate == 0 && lg.nidle && !lg.stopping)
 		lg_issue(&lg.conn[lg.idle[--lg.nidle]]);
+	if (lg.round_due && !lg.stopping) {
+		lg.round_due = false;
+		lg_round();
+	}
 }
 
 static void lg_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
@@ -924,7 +979,7 @@ int main(int argc, char **argv)
 	uint64_t answered = 0;
 	int o;
 
-	while ((o = getopt(argc, argv, "a:f:r:c:d:n:s:t:o:qh")) != -1) {
+	while ((o = getopt(argc, argv, "a:f:r:c:d:n:s:t:o:lqh")) != -1) {
 		switch (o) {
 		case 'a': lg_addr(optarg); have_addr = true; break;
 		case 'f': file = optarg; break;
@@ -940,11 +995,14 @@ int main(int argc, char **argv)
 			lg.hdr[lg.nhdr++] = optarg;
 			break;
 		case 'q': lg.quiet = true; break;
+		case 'l': lg.lockstep = true; break;
 		default: usage();
 		}
 	}
 	if (!have_addr || !file || optind != argc)
 		usage();
+	if (lg.lockstep && lg.rate > 0)
+		die("%s", "-l (lockstep) is for the closed loop: not with -r");
 	if (lg.conns == 0)
 		lg.conns = lg.rate > 0 ? 256 : 1;
 	if (lg.conns > LG_CONN_MAX)
@@ -984,6 +1042,9 @@ int main(int argc, char **argv)
 	if (lg.rate > 0) {
 		ev_timer_init(&lg.tick, lg_tick_cb, 0.0, 0.0);
 		ev_timer_start(lg.loop, &lg.tick);
+	} else if (lg.lockstep) {
+		lg.nidle = 0;
+		lg_round();
 	} else {
 		lg.nidle = 0;
 		for (unsigned i = 0; i < lg.conns && !lg.stopping; i++)

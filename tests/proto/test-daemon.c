@@ -13,51 +13,10 @@
 #include "spop-client.h"
 #include "test.h"
 
-static void conf_cleanup(void)
-{
-	char cmd[96];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf /tmp/payspoa-td-%d", (int)getpid());
-	if (system(cmd) != 0)
-		fprintf(stderr, "  could not remove the policy copies\n");
-}
-
-/* A copy of conf/ in a fresh folder, with `from` replaced by `to` in payspoa.conf (the
- * replacement must happen: a test that edits nothing proves nothing). Returns the path
- * of the copied payspoa.conf in a static buffer. */
+/* A copy of conf/ with `from` replaced by `to` in payspoa.conf (NULL: unchanged). */
 static const char *conf_variant(const char *from, const char *to)
 {
-	static char dir[64], path[96];
-	char cmd[256], *text, *hit;
-	FILE *f;
-	long n;
-
-	snprintf(dir, sizeof(dir), "/tmp/payspoa-td-%d", (int)getpid());
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir -p '%s' && cp conf/*.conf '%s'/", dir, dir, dir);
-	ASSERT_EQ(system(cmd), 0);
-	snprintf(path, sizeof(path), "%s/payspoa.conf", dir);
-	atexit(conf_cleanup);
-	if (!from)
-		return path;
-	f = fopen(path, "r");
-	ASSERT(f);
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	rewind(f);
-	text = calloc(1, (size_t)n + 1);
-	ASSERT(text && fread(text, 1, (size_t)n, f) == (size_t)n);
-	fclose(f);
-	hit = strstr(text, from);
-	if (!hit)
-		TEST_FAIL_("conf/payspoa.conf no longer contains \"%s\"", from);
-	f = fopen(path, "w");
-	ASSERT(f);
-	fwrite(text, 1, (size_t)(hit - text), f);
-	fputs(to, f);
-	fputs(hit + strlen(from), f);
-	fclose(f);
-	free(text);
-	return path;
+	return pp_conf_variant(from ? 1 : 0, &from, &to);
 }
 
 static void write_file(const char *path, const char *text)

@@ -90,6 +90,7 @@ TEST(idem_pin_survives_unhealthy_account)
 	struct pay_verdict v;
 	int eu = backend_idx(e, "stripe_eu");
 
+	pol_tick(e, 100 * SEC); /* the pin tables' first generation starts */
 	rq.idem = S("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08");
 	pol_decide(e, 0, &rq, 100 * SEC, &v);
 	ASSERT_STREQ(v.backend, "stripe_eu");
@@ -121,9 +122,17 @@ TEST(idem_pin_survives_unhealthy_account)
 	pol_decide(e, 0, &rq, 104 * SEC, &v);
 	ASSERT(!has_token(&v, "pin:idem"));
 
-	/* Past the TTL (24 h) the pin is gone. */
+	/* Past the TTL (24 h) and the generation's period (6 h) the pin is gone: the control
+	 * thread rotates the generation at 6 h and drops it 24 h after that. */
 	rq.account = (struct pay_str){ 0 };
-	pol_decide(e, 0, &rq, 102 * SEC + 86401 * SEC, &v);
+	pol_decide(e, 0, &rq, (100 + 86400) * SEC, &v);
+	ASSERT(has_token(&v, "pin:idem")); /* no tick: nothing was dropped */
+	pol_tick(e, (100 + 21600) * SEC);
+	pol_tick(e, (100 + 21600 + 86400) * SEC);
+	pol_decide(e, 0, &rq, (100 + 21600 + 86400) * SEC, &v);
+	ASSERT(has_token(&v, "pin:idem")); /* 30 h old, within TTL + period */
+	pol_tick(e, (100 + 21600 + 86401) * SEC);
+	pol_decide(e, 0, &rq, (100 + 21600 + 86401) * SEC, &v);
 	ASSERT(!has_token(&v, "pin:idem"));
 	pol_engine_free(e);
 }

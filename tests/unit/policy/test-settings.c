@@ -133,7 +133,7 @@ TEST(breaker_open_time_20s)
 	pol_free(p);
 }
 
-/* Units: seconds → µs, milliseconds → µs, shares → permille, slots → powers of two. */
+/* Units: seconds → µs, milliseconds → µs, shares → permille; pin counts as given. */
 TEST(units_converted)
 {
 	char err[256];
@@ -148,7 +148,7 @@ TEST(units_converted)
 	ASSERT_EQ(p->breaker.cfg.bucket_us, 2000000); /* the default 10 s window over 5 buckets */
 	ASSERT_EQ(p->adaptive.cooldown_us, 750000);
 	ASSERT_EQ(p->adaptive.forget_us, 2500000);
-	ASSERT_EQ(p->pin.idem_slots, 128);
+	ASSERT_EQ(p->pin.idem_slots, 100);
 	pol_free(p);
 }
 

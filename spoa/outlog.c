@@ -1,0 +1,173 @@
+/* outlog.c: the log outcome channel's reader thread (see outlog.h). It is the only
+ * thread that uses its engine slot; it never blocks a decision worker and allocates
+ * nothing after outlog_open. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "logline.h"
+#include "outlog.h"
+#include "policy.h"
+#include "stats.h"
+
+/* Receive buffer asked for: 8 MiB holds ~30,000 lines of ~280 bytes, a second and more
+ * of traffic at the rates this agent is built for, while the reader catches up. The
+ * kernel caps it at net.core.rmem_max unless SO_RCVBUFFORCE is allowed (root). */
+#define OUTLOG_RCVBUF (8 * 1024 * 1024)
+
+int outlog_open(struct outlog *r, const char *path, char *err, size_t errlen)
+{
+	struct sockaddr_un sa;
+	struct stat sb;
+	int rcv = OUTLOG_RCVBUF;
+
+	memset(r, 0, sizeof(*r));
+	r->fd = r->wake[0] = r->wake[1] = -1;
+	r->opened = true;
+	if (strlen(path) >= sizeof(sa.sun_path) || strlen(path) >= sizeof(r->path)) {
+		snprintf(err, errlen, "outcome_socket %s: path too long", path);
+		return -1;
+	}
+	snprintf(r->path, sizeof(r->path), "%s", path);
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	memcpy(sa.sun_path, path, strlen(path));
+	r->bufs = malloc((size_t)OUTLOG_BATCH * (LOGLINE_MAX + 1));
+	r->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (!r->bufs || r->fd < 0 || pipe2(r->wake, O_CLOEXEC | O_NONBLOCK) < 0) {
+		snprintf(err, errlen, "outcome_socket %s: %s", path, strerror(errno));
+		goto fail;
+	}
+	/* A socket left by an earlier run is replaced; any other file is not ours. */
+	if (lstat(path, &sb) == 0 && S_ISSOCK(sb.st_mode))
+		unlink(path);
+	if (bind(r->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		snprintf(err, errlen, "outcome_socket %s: %s", path, strerror(errno));
+		goto fail;
+	}
+	r->bound = true;
+	if (chmod(path, 0660) < 0) {
+		snprintf(err, errlen, "outcome_socket %s: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (setsockopt(r->fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof(rcv)) < 0)
+		setsockopt(r->fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+	return 0;
+fail:
+	outlog_close(r);
+	return -1;
+}
+
+/* Everything queued on the socket, in batches: each line parsed and observed. Returns
+ * once the socket is empty. */
+static void outlog_drain(struct outlog *r)
+{
+	struct mmsghdr m[OUTLOG_BATCH];
+	struct iovec iov[OUTLOG_BATCH];
+
+	for (;;) {
+		int n, i;
+		uint64_t now;
+
+		for (i = 0; i < OUTLOG_BATCH; i++) {
+			iov[i].iov_base = r->bufs + (size_t)i * (LOGLINE_MAX + 1);
+			iov[i].iov_len = LOGLINE_MAX + 1; /* one more: a longer line shows as truncated */
+			memset(&m[i].msg_hdr, 0, sizeof(m[i].msg_hdr));
+			m[i].msg_hdr.msg_iov = &iov[i];
+			m[i].msg_hdr.msg_iovlen = 1;
+		}
+		n = recvmmsg(r->fd, m, OUTLOG_BATCH, MSG_DONTWAIT, NULL);
+		if (n <= 0)
+			return; /* EAGAIN: empty; EINTR or any other error: the next poll retries */
+		STAT_ADD(r->st.log_batches, 1);
+		STAT_ADD(r->st.log_lines, (uint64_t)n);
+		now = clock_mono_us();
+		for (i = 0; i < n; i++) {
+			struct pay_outcome o;
+			size_t len = m[i].msg_len;
+			int rc;
+
+			if ((m[i].msg_hdr.msg_flags & MSG_TRUNC) || len > LOGLINE_MAX) {
+				STAT_ADD(r->st.log_truncated, 1);
+				continue;
+			}
+			rc = logline_parse(iov[i].iov_base, len, &o);
+			if (rc == LOGLINE_TRUNCATED)
+				STAT_ADD(r->st.log_truncated, 1);
+			else if (rc < 0)
+				STAT_ADD(r->st.log_malformed, 1);
+			else
+				pol_observe(r->engine, r->slot, &o, now);
+		}
+		/* the outcomes hold no pointer into the view past pol_observe */
+		pol_quiesce(r->engine, r->slot);
+		if (n < OUTLOG_BATCH)
+			return;
+	}
+}
+
+static void *outlog_main(void *arg)
+{
+	struct outlog *r = arg;
+	struct pollfd pf[2] = { { r->fd, POLLIN, 0 }, { r->wake[0], POLLIN, 0 } };
+
+	for (;;) {
+		/* about to sleep: retired policy views need not wait for this thread */
+		pol_worker_idle(r->engine, r->slot);
+		if (poll(pf, 2, -1) < 0 && errno != EINTR)
+			break;
+		if (pf[0].revents)
+			outlog_drain(r);
+		if (pf[1].revents)
+			break;
+	}
+	outlog_drain(r); /* what HAProxy sent before the stop */
+	pol_worker_idle(r->engine, r->slot);
+	return NULL;
+}
+
+int outlog_start(struct outlog *r, struct pol_engine *e, unsigned slot)
+{
+	r->engine = e;
+	r->slot = slot;
+	if (pthread_create(&r->thread, NULL, outlog_main, r) != 0)
+		return -1;
+	r->running = true;
+	return 0;
+}
+
+void outlog_stop(struct outlog *r)
+{
+	if (!r->running)
+		return;
+	while (write(r->wake[1], "x", 1) < 0 && errno == EINTR)
+		;
+	pthread_join(r->thread, NULL);
+	r->running = false;
+}
+
+void outlog_close(struct outlog *r)
+{
+	if (!r->opened)
+		return;
+	if (r->bound)
+		unlink(r->path);
+	if (r->fd >= 0)
+		close(r->fd);
+	if (r->wake[0] >= 0)
+		close(r->wake[0]);
+	if (r->wake[1] >= 0)
+		close(r->wake[1]);
+	free(r->bufs);
+	r->fd = r->wake[0] = r->wake[1] = -1;
+	r->bufs = NULL;
+	r->opened = r->bound = false;
+}

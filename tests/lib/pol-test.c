@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "pol-test.h"
+#include "test.h"
 
 bool has_token(const struct pay_verdict *v, const char *tok)
 {
@@ -63,4 +64,20 @@ struct policy *pol_test_load(const char *file)
 	if (!p)
 		TEST_FAIL_("%s", err);
 	return p;
+}
+
+void pol_test_ticks(struct pol_engine *e, uint64_t from, uint64_t to)
+{
+	uint64_t t;
+
+	for (t = from + 50000; t <= to; t += 50000)
+		pol_tick(e, t);
+}
+
+const char *pol_test_breaker(struct pol_engine *e, unsigned i, uint64_t now)
+{
+	struct pol_learn_info li;
+
+	ASSERT_EQ(pol_engine_learn_info(e, i, now, &li), 0);
+	return li.breaker;
 }

@@ -39,4 +39,10 @@ struct pol_engine *pol_test_engine(const char *text, unsigned workers);
  * message. The caller frees it (pol_free) or hands it to an engine. */
 struct policy *pol_test_load(const char *file);
 
+/* Engine ticks every 50 ms in (from, to], as the daemon's control thread makes them. */
+void pol_test_ticks(struct pol_engine *e, uint64_t from, uint64_t to);
+
+/* The breaker state of backend i ("closed", "open", ...) as the engine reports it. */
+const char *pol_test_breaker(struct pol_engine *e, unsigned i, uint64_t now);
+
 #endif /* POL_TEST_H */

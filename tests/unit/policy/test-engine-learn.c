@@ -69,14 +69,6 @@ static void report(struct pol_engine *e, const char *backend, uint64_t now, int 
 	pol_observe(e, 0, &o, now);
 }
 
-static const char *breaker_of(struct pol_engine *e, unsigned i, uint64_t now)
-{
-	struct pol_learn_info li;
-
-	ASSERT_EQ(pol_engine_learn_info(e, i, now, &li), 0);
-	return li.breaker;
-}
-
 /* An outage of the first choice: a few failures, one tick, and traffic moves, saying why;
  * after the open time, probes go there; their successes close the breaker; traffic comes
  * back. Time table, 1 tick = 50 ms. */
@@ -96,7 +88,7 @@ TEST(outage_reroutes_then_probes_and_recovers)
 		v = pay_and_report(e, pol_test_usd_charge(), t + (uint64_t)(i + 1) * MS, 500, NULL, NULL, 20);
 	ASSERT_STREQ(v.backend, "pa"); /* not merged yet: the workers see the old view */
 	pol_tick(e, t + 50 * MS);
-	ASSERT_STREQ(breaker_of(e, 0, t + 50 * MS), "open");
+	ASSERT_STREQ(pol_test_breaker(e, 0, t + 50 * MS), "open");
 	v = pay_and_report(e, pol_test_usd_charge(), t + 60 * MS, 200, NULL, NULL, 300);
 	ASSERT_STREQ(v.backend, "pb");
 	ASSERT(has_token(&v, "breaker:pa"));
@@ -107,7 +99,7 @@ TEST(outage_reroutes_then_probes_and_recovers)
 	ASSERT_STREQ(v.backend, "pb");
 	/* t + 2.05 s: half-open, a batch of 2 probes */
 	pol_tick(e, t + 2050 * MS);
-	ASSERT_STREQ(breaker_of(e, 0, t + 2050 * MS), "half-open");
+	ASSERT_STREQ(pol_test_breaker(e, 0, t + 2050 * MS), "half-open");
 	for (i = 0; i < 4; i++) {
 		v = pay_and_report(e, pol_test_usd_charge(), t + (2060 + (uint64_t)i) * MS, 200, NULL, NULL, 300);
 		if (has_token(&v, "probe:pa")) {
@@ -117,7 +109,7 @@ TEST(outage_reroutes_then_probes_and_recovers)
 	}
 	ASSERT_EQ(probes, 2);
 	pol_tick(e, t + 2100 * MS);
-	ASSERT_STREQ(breaker_of(e, 0, t + 2100 * MS), "closed");
+	ASSERT_STREQ(pol_test_breaker(e, 0, t + 2100 * MS), "closed");
 	v = pay_and_report(e, pol_test_usd_charge(), t + 2110 * MS, 200, NULL, NULL, 300);
 	ASSERT_STREQ(v.backend, "pa");
 	ASSERT(!has_token(&v, "breaker:pa"));
@@ -137,9 +129,9 @@ TEST(recovery_forgets_incident_latency)
 	for (i = 0; i < 5; i++)
 		pay_and_report(e, pol_test_usd_charge(), t + (uint64_t)(i + 1) * MS, 504, NULL, NULL, 3000);
 	pol_tick(e, t + 50 * MS);
-	ASSERT_STREQ(breaker_of(e, 0, t + 50 * MS), "open");
+	ASSERT_STREQ(pol_test_breaker(e, 0, t + 50 * MS), "open");
 	pol_tick(e, t + 2050 * MS);
-	ASSERT_STREQ(breaker_of(e, 0, t + 2050 * MS), "half-open");
+	ASSERT_STREQ(pol_test_breaker(e, 0, t + 2050 * MS), "half-open");
 	for (i = 0; i < 4; i++) {
 		struct pay_request rq = pol_test_usd_charge();
 		struct pay_outcome o;
@@ -152,7 +144,7 @@ TEST(recovery_forgets_incident_latency)
 	}
 	ASSERT_EQ(probes, 2);
 	pol_tick(e, t + 2100 * MS);
-	ASSERT_STREQ(breaker_of(e, 0, t + 2100 * MS), "closed");
+	ASSERT_STREQ(pol_test_breaker(e, 0, t + 2100 * MS), "closed");
 	v = pay_and_report(e, pol_test_usd_charge(), t + 2110 * MS, 200, NULL, NULL, 300);
 	ASSERT_STREQ(v.backend, "pa");
 	pol_engine_free(e);
@@ -199,7 +191,7 @@ TEST(failed_probe_reopens_longer)
 		report(e, "pa", t, 503, 10);
 	pol_tick(e, t);
 	pol_tick(e, t + 1100 * MS);
-	ASSERT_STREQ(breaker_of(e, 0, t + 1100 * MS), "half-open");
+	ASSERT_STREQ(pol_test_breaker(e, 0, t + 1100 * MS), "half-open");
 	v = pay_and_report(e, pol_test_usd_charge(), t + 1110 * MS, 502, NULL, NULL, 10);
 	ASSERT(has_token(&v, "probe:pa"));
 	pol_tick(e, t + 1150 * MS);
@@ -229,8 +221,8 @@ TEST(decline_storm_opens_nothing)
 		t += 5 * MS;
 	}
 	pol_tick(e, t);
-	ASSERT_STREQ(breaker_of(e, 0, t), "closed");
-	ASSERT_STREQ(breaker_of(e, 1, t), "closed");
+	ASSERT_STREQ(pol_test_breaker(e, 0, t), "closed");
+	ASSERT_STREQ(pol_test_breaker(e, 1, t), "closed");
 	pol_engine_stats(e, t, &st);
 	ASSERT_EQ(st.breaker_opens, 0);
 	ASSERT(st.outcomes[1] > 0 && st.outcomes[2] > 0); /* customer and soft declines counted */
@@ -537,11 +529,11 @@ TEST(reload_carries_breaker_and_budget)
 		report(e, "pa", t, 500, 10);
 	pay_and_report(e, pol_test_usd_charge(), t, 429, NULL, "global-rate", 50);
 	pol_tick(e, t);
-	ASSERT_STREQ(breaker_of(e, 0, t), "open");
+	ASSERT_STREQ(pol_test_breaker(e, 0, t), "open");
 	snprintf(text, sizeof(text), "%s", BASE_POLICY);
 	ASSERT_EQ(pol_engine_swap(e, pol_load_string(text, "test", err, sizeof(err)), err, sizeof(err)), 0);
 	pol_tick(e, t + 50 * MS);
-	ASSERT_STREQ(breaker_of(e, 0, t + 50 * MS), "open");
+	ASSERT_STREQ(pol_test_breaker(e, 0, t + 50 * MS), "open");
 	ASSERT_EQ(pol_engine_budget_info(e, 0, t + 50 * MS, &bi), 0); /* acct_a got the 429 */
 	ASSERT(bi.rate < 71);
 	pol_engine_free(e);
@@ -560,7 +552,7 @@ TEST(breaker_override)
 	ASSERT_STREQ(v.backend, "pb");
 	ASSERT(has_token(&v, "breaker:pa"));
 	pol_tick(e, t + 50 * MS);
-	ASSERT_STREQ(breaker_of(e, 0, t + 50 * MS), "open");
+	ASSERT_STREQ(pol_test_breaker(e, 0, t + 50 * MS), "open");
 	ASSERT_EQ(pol_engine_set_breaker(e, "pa", POL_BREAKER_AUTO, t + 60 * MS), 0);
 	v = pay_and_report(e, pol_test_usd_charge(), t + 70 * MS, 200, NULL, NULL, 300);
 	ASSERT_STREQ(v.backend, "pa");

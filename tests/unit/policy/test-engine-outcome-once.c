@@ -55,22 +55,6 @@ static void report(struct pol_engine *e, const struct pay_verdict *v, unsigned c
 	pol_quiesce(e, slot);
 }
 
-static void ticks(struct pol_engine *e, uint64_t from, uint64_t to)
-{
-	uint64_t t;
-
-	for (t = from + 50 * MS; t <= to; t += 50 * MS)
-		pol_tick(e, t);
-}
-
-static const char *breaker_of(struct pol_engine *e, unsigned i, uint64_t now)
-{
-	struct pol_learn_info li;
-
-	ASSERT_EQ(pol_engine_learn_info(e, i, now, &li), 0);
-	return li.breaker;
-}
-
 /* Both channels report each of 5 failures, in either order: the breaker sees 5, not 10
  * (4 would not open it, so the count is exact on the other side too: each is learned). */
 TEST(both_channels_learned_once)
@@ -91,8 +75,8 @@ TEST(both_channels_learned_once)
 		report(e, &v, order[i].first, 502, order[i].first == PAY_CH_LOG ? "SH" : NULL, t + MS);
 		report(e, &v, order[i].second, 502, order[i].second == PAY_CH_LOG ? "SH" : NULL, t + 2 * MS);
 	}
-	ticks(e, 10 * SEC - 50 * MS, t + 100 * MS);
-	ASSERT_STREQ(breaker_of(e, 0, t + 100 * MS), "closed"); /* 4 failures, not 8 */
+	pol_test_ticks(e, 10 * SEC - 50 * MS, t + 100 * MS);
+	ASSERT_STREQ(pol_test_breaker(e, 0, t + 100 * MS), "closed"); /* 4 failures, not 8 */
 	pol_engine_stats(e, t, &st);
 	ASSERT_EQ(st.observed, 8);
 	ASSERT_EQ(st.observed_log, 4);
@@ -104,8 +88,8 @@ TEST(both_channels_learned_once)
 		report(e, &v, PAY_CH_LOG, 502, "SH", t + 201 * MS);
 		report(e, &v, PAY_CH_SPOE, 502, NULL, t + 202 * MS);
 	}
-	ticks(e, t + 100 * MS, t + 400 * MS);
-	ASSERT_STREQ(breaker_of(e, 0, t + 400 * MS), "open"); /* the fifth */
+	pol_test_ticks(e, t + 100 * MS, t + 400 * MS);
+	ASSERT_STREQ(pol_test_breaker(e, 0, t + 400 * MS), "open"); /* the fifth */
 	pol_engine_free(e);
 }
 
@@ -154,9 +138,9 @@ TEST(log_only_outcomes)
 			pol_quiesce(e, READER);
 		}
 		t_end = t + 1500 * MS; /* past grace: anything missing is judged */
-		ticks(e, t - 50 * MS * 10, t_end);
-		if (strcmp(breaker_of(e, 0, t_end), table[k].breaker))
-			TEST_FAIL_("row %u (%s): breaker %s, want %s", k, table[k].term, breaker_of(e, 0, t_end),
+		pol_test_ticks(e, t - 50 * MS * 10, t_end);
+		if (strcmp(pol_test_breaker(e, 0, t_end), table[k].breaker))
+			TEST_FAIL_("row %u (%s): breaker %s, want %s", k, table[k].term, pol_test_breaker(e, 0, t_end),
 			           table[k].breaker);
 		t = t_end;
 	}

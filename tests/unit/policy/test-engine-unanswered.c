@@ -51,23 +51,6 @@ static void answer(struct pol_engine *e, const struct pay_verdict *v, uint64_t n
 	pol_quiesce(e, 0);
 }
 
-/* Ticks every 50 ms in (from, to]. */
-static void ticks(struct pol_engine *e, uint64_t from, uint64_t to)
-{
-	uint64_t t;
-
-	for (t = from + 50 * MS; t <= to; t += 50 * MS)
-		pol_tick(e, t);
-}
-
-static const char *breaker_of(struct pol_engine *e, unsigned i, uint64_t now)
-{
-	struct pol_learn_info li;
-
-	ASSERT_EQ(pol_engine_learn_info(e, i, now, &li), 0);
-	return li.breaker;
-}
-
 /* n decisions at `at` that are answered right away (the witness that pay-response works). */
 static void healthy(struct pol_engine *e, uint64_t at, int n)
 {
@@ -95,7 +78,7 @@ TEST(hung_backend_opens_after_grace)
 	unsigned k = 0;
 
 	healthy(e, t0, 10);
-	ticks(e, t0 - 50 * MS, t0 + 1000 * MS);
+	pol_test_ticks(e, t0 - 50 * MS, t0 + 1000 * MS);
 	for (t = t0 + 1100 * MS; t < t0 + 2600 * MS; t += 10 * MS) {
 		if (t < t0 + 1800 * MS) {
 			v = decide(e, t);
@@ -104,9 +87,9 @@ TEST(hung_backend_opens_after_grace)
 		if (t % (50 * MS) == 0)
 			pol_tick(e, t);
 		if (k < sizeof(table) / sizeof(table[0]) && t == t0 + table[k].at_ms * MS) {
-			if (strcmp(breaker_of(e, 0, t), table[k].state))
+			if (strcmp(pol_test_breaker(e, 0, t), table[k].state))
 				TEST_FAIL_("at %llu ms: breaker %s, want %s", (unsigned long long)table[k].at_ms,
-				           breaker_of(e, 0, t), table[k].state);
+				           pol_test_breaker(e, 0, t), table[k].state);
 			k++;
 		}
 	}
@@ -150,7 +133,7 @@ TEST(queued_decisions_not_waited_for)
 		ASSERT_EQ(v.verdict, PAY_ALLOW);
 		answer(e, &v, t0 + (uint64_t)i * 100 * MS + 5 * MS);
 	}
-	ticks(e, t0 - 50 * MS, t0 + 1000 * MS);
+	pol_test_ticks(e, t0 - 50 * MS, t0 + 1000 * MS);
 	v = decide(e, t0 + 1000 * MS);
 	answer(e, &v, t0 + 1005 * MS);
 	for (i = 0; i < 19; i++) {
@@ -159,12 +142,12 @@ TEST(queued_decisions_not_waited_for)
 		queued += q[i].verdict == PAY_QUEUE;
 	}
 	ASSERT_EQ(queued, 19);
-	ticks(e, t0 + 1000 * MS, t0 + 4000 * MS);
-	ASSERT_STREQ(breaker_of(e, 0, t0 + 4000 * MS), "closed");
+	pol_test_ticks(e, t0 + 1000 * MS, t0 + 4000 * MS);
+	ASSERT_STREQ(pol_test_breaker(e, 0, t0 + 4000 * MS), "closed");
 	for (i = 0; i < 19; i++)
 		answer(e, &q[i], t0 + 4000 * MS);
-	ticks(e, t0 + 4000 * MS, t0 + 4500 * MS);
-	ASSERT_STREQ(breaker_of(e, 0, t0 + 4500 * MS), "closed");
+	pol_test_ticks(e, t0 + 4000 * MS, t0 + 4500 * MS);
+	ASSERT_STREQ(pol_test_breaker(e, 0, t0 + 4500 * MS), "closed");
 	pol_engine_stats(e, t0 + 4500 * MS, &st);
 	ASSERT_EQ(st.unanswered, 0);
 	ASSERT_EQ(st.breaker_opens, 0);
@@ -184,23 +167,23 @@ TEST(late_answers_count_once)
 	int i;
 
 	healthy(e, t0, 1);
-	ticks(e, t0 - 50 * MS, t0 + 1000 * MS);
+	pol_test_ticks(e, t0 - 50 * MS, t0 + 1000 * MS);
 	for (i = 0; i < 4; i++)
 		v[i] = decide(e, t0 + 1010 * MS);            /* tick t0/100ms + 10 */
-	ticks(e, t0 + 1000 * MS, t0 + 1700 * MS);           /* judged at 1.7 s */
-	ASSERT_STREQ(breaker_of(e, 0, t0 + 1700 * MS), "closed");
+	pol_test_ticks(e, t0 + 1000 * MS, t0 + 1700 * MS);           /* judged at 1.7 s */
+	ASSERT_STREQ(pol_test_breaker(e, 0, t0 + 1700 * MS), "closed");
 	pol_engine_stats(e, t0 + 1700 * MS, &st);
 	ASSERT_EQ(st.unanswered_fed, 4);
 	for (i = 0; i < 4; i++)
 		answer(e, &v[i], t0 + 1750 * MS);             /* late */
-	ticks(e, t0 + 1700 * MS, t0 + 2000 * MS);
+	pol_test_ticks(e, t0 + 1700 * MS, t0 + 2000 * MS);
 	pol_engine_stats(e, t0 + 2000 * MS, &st);
 	ASSERT_EQ(st.unanswered_late, 4);
-	ASSERT_STREQ(breaker_of(e, 0, t0 + 2000 * MS), "closed");
+	ASSERT_STREQ(pol_test_breaker(e, 0, t0 + 2000 * MS), "closed");
 	w = decide(e, t0 + 2010 * MS);
 	ASSERT_STREQ(w.backend, "pa");
-	ticks(e, t0 + 2000 * MS, t0 + 2700 * MS);
-	ASSERT_STREQ(breaker_of(e, 0, t0 + 2700 * MS), "open");
+	pol_test_ticks(e, t0 + 2000 * MS, t0 + 2700 * MS);
+	ASSERT_STREQ(pol_test_breaker(e, 0, t0 + 2700 * MS), "open");
 	pol_engine_free(e);
 }
 
@@ -226,7 +209,7 @@ TEST(guards_keep_breaker_closed)
 
 		if (cases[c].witness)
 			healthy(e, t0, 10);
-		ticks(e, t0 - 50 * MS, t0 + 1000 * MS);
+		pol_test_ticks(e, t0 - 50 * MS, t0 + 1000 * MS);
 		for (t = t0 + 1000 * MS; t < t0 + 4000 * MS; t += 100 * MS) {
 			for (i = 0; i < 10; i++) {
 				struct pay_verdict v = decide(e, t + 10 * MS);
@@ -234,12 +217,12 @@ TEST(guards_keep_breaker_closed)
 				if (i < cases[c].answered)
 					answer(e, &v, t + 50 * MS);
 			}
-			ticks(e, t, t + 100 * MS);
+			pol_test_ticks(e, t, t + 100 * MS);
 		}
-		ticks(e, t, t + 1000 * MS);
+		pol_test_ticks(e, t, t + 1000 * MS);
 		pol_engine_stats(e, t, &st);
-		if (strcmp(breaker_of(e, 0, t), "closed") || st.unanswered_fed)
-			TEST_FAIL_("case %u (%s): breaker %s, %llu fed", c, cases[c].why, breaker_of(e, 0, t),
+		if (strcmp(pol_test_breaker(e, 0, t), "closed") || st.unanswered_fed)
+			TEST_FAIL_("case %u (%s): breaker %s, %llu fed", c, cases[c].why, pol_test_breaker(e, 0, t),
 			           (unsigned long long)st.unanswered_fed);
 		pol_engine_free(e);
 	}
@@ -255,18 +238,18 @@ TEST(min_calls_then_whole_run_fed)
 	int n = 0;
 
 	healthy(e, t0, 3);
-	ticks(e, t0 - 50 * MS, t0 + 1000 * MS);
+	pol_test_ticks(e, t0 - 50 * MS, t0 + 1000 * MS);
 	for (t = t0 + 1000 * MS; n < 5; t += 300 * MS, n++) {
 		decide(e, t + 10 * MS);
-		ticks(e, t, t + 300 * MS);
+		pol_test_ticks(e, t, t + 300 * MS);
 		pol_engine_stats(e, t + 300 * MS, &st);
 		ASSERT_EQ(st.unanswered_fed, 0);
 	}
 	/* the 5th decision (at 2.21 s, tick 22) is judged at 2.9 s */
-	ticks(e, t, t0 + 2900 * MS);
+	pol_test_ticks(e, t, t0 + 2900 * MS);
 	pol_engine_stats(e, t0 + 2900 * MS, &st);
 	ASSERT_EQ(st.unanswered_fed, 5);
-	ASSERT_STREQ(breaker_of(e, 0, t0 + 2900 * MS), "open");
+	ASSERT_STREQ(pol_test_breaker(e, 0, t0 + 2900 * MS), "open");
 	pol_engine_free(e);
 }
 
@@ -282,36 +265,36 @@ TEST(probe_unanswered_reopens_answered_closes)
 	int i;
 
 	healthy(e, t0, 10);
-	ticks(e, t0 - 50 * MS, t0 + 1000 * MS);
+	pol_test_ticks(e, t0 - 50 * MS, t0 + 1000 * MS);
 	for (i = 0; i < 10; i++)
 		decide(e, t0 + 1010 * MS);
-	ticks(e, t0 + 1000 * MS, t0 + 1700 * MS);
-	ASSERT_STREQ(breaker_of(e, 0, t0 + 1700 * MS), "open");
+	pol_test_ticks(e, t0 + 1000 * MS, t0 + 1700 * MS);
+	ASSERT_STREQ(pol_test_breaker(e, 0, t0 + 1700 * MS), "open");
 	/* keep the witness fresh: pb answers */
-	for (t = t0 + 1700 * MS; t < t0 + 3800 * MS && strcmp(breaker_of(e, 0, t), "half-open"); t += 100 * MS) {
+	for (t = t0 + 1700 * MS; t < t0 + 3800 * MS && strcmp(pol_test_breaker(e, 0, t), "half-open"); t += 100 * MS) {
 		healthy(e, t + 10 * MS, 1);
-		ticks(e, t, t + 100 * MS);
+		pol_test_ticks(e, t, t + 100 * MS);
 	}
-	ASSERT_STREQ(breaker_of(e, 0, t), "half-open");
+	ASSERT_STREQ(pol_test_breaker(e, 0, t), "half-open");
 	v = decide(e, t + 10 * MS);
 	ASSERT_STREQ(v.backend, "pa");
-	ticks(e, t, t + 800 * MS);
+	pol_test_ticks(e, t, t + 800 * MS);
 	t += 800 * MS;
 	ASSERT_EQ(pol_engine_learn_info(e, 0, t, &li), 0);
 	ASSERT_STREQ(li.breaker, "open");
 	ASSERT_EQ(li.trips, 2);
 	/* 4 s later: half-open again; this probe is answered */
-	for (i = 0; i < 45 && strcmp(breaker_of(e, 0, t), "half-open"); i++, t += 100 * MS) {
+	for (i = 0; i < 45 && strcmp(pol_test_breaker(e, 0, t), "half-open"); i++, t += 100 * MS) {
 		healthy(e, t + 10 * MS, 1);
-		ticks(e, t, t + 100 * MS);
+		pol_test_ticks(e, t, t + 100 * MS);
 	}
-	ASSERT_STREQ(breaker_of(e, 0, t), "half-open");
+	ASSERT_STREQ(pol_test_breaker(e, 0, t), "half-open");
 	ASSERT(i >= 35); /* open 4 s (the second trip) */
 	v = decide(e, t + 10 * MS);
 	ASSERT_STREQ(v.backend, "pa");
 	answer(e, &v, t + 20 * MS);
-	ticks(e, t, t + 100 * MS);
-	ASSERT_STREQ(breaker_of(e, 0, t + 100 * MS), "closed");
+	pol_test_ticks(e, t, t + 100 * MS);
+	ASSERT_STREQ(pol_test_breaker(e, 0, t + 100 * MS), "closed");
 	pol_engine_free(e);
 }
 
@@ -336,8 +319,8 @@ TEST(other_view_and_no_decision)
 	snprintf(text, sizeof(text), "%slearning = { unanswered = { grace_ms = 500; }; };\n", POLICY);
 	ASSERT((p = pol_load_string(text, "test", err, sizeof(err))));
 	ASSERT_EQ(pol_engine_swap(e, p, err, sizeof(err)), 0);
-	ticks(e, t0 + 100 * MS, t0 + 3000 * MS);
-	ASSERT_STREQ(breaker_of(e, 0, t0 + 3000 * MS), "closed");
+	pol_test_ticks(e, t0 + 100 * MS, t0 + 3000 * MS);
+	ASSERT_STREQ(pol_test_breaker(e, 0, t0 + 3000 * MS), "closed");
 	for (i = 0; i < 10; i++)
 		answer(e, &v[i], t0 + 3000 * MS); /* old view: no accounting, breaker events */
 	o.backend = S("pa");
@@ -345,7 +328,7 @@ TEST(other_view_and_no_decision)
 	for (i = 0; i < 5; i++)
 		pol_observe(e, 0, &o, t0 + 3010 * MS); /* be_name only */
 	pol_tick(e, t0 + 3050 * MS);
-	ASSERT_STREQ(breaker_of(e, 0, t0 + 3050 * MS), "open");
+	ASSERT_STREQ(pol_test_breaker(e, 0, t0 + 3050 * MS), "open");
 	pol_engine_stats(e, t0 + 3050 * MS, &st);
 	ASSERT_EQ(st.unanswered_fed, 0);
 	pol_engine_free(e);

@@ -252,6 +252,7 @@ static void snap_start(struct daemon *d, const char *why)
 		snap_log(d, why, -1, NULL, 0, "cannot start the snapshot thread");
 		return;
 	}
+	pthread_setname_np(d->snap_thread, "payspoa-snap");
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	d->snap_busy = true;
 }

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -124,10 +125,17 @@ static void *outlog_main(void *arg)
 		pol_worker_idle(r->engine, r->slot);
 		if (poll(pf, 2, -1) < 0 && errno != EINTR)
 			break;
-		if (pf[0].revents)
-			outlog_drain(r);
 		if (pf[1].revents)
 			break;
+		if (pf[0].revents) {
+			struct timespec nap = { 0, OUTLOG_NAP_US * 1000L };
+
+			outlog_drain(r);
+			pol_worker_idle(r->engine, r->slot);
+			while (nanosleep(&nap, &nap) < 0 && errno == EINTR)
+				;
+			outlog_drain(r);
+		}
 	}
 	outlog_drain(r); /* what HAProxy sent before the stop */
 	pol_worker_idle(r->engine, r->slot);
@@ -140,6 +148,7 @@ int outlog_start(struct outlog *r, struct pol_engine *e, unsigned slot)
 	r->slot = slot;
 	if (pthread_create(&r->thread, NULL, outlog_main, r) != 0)
 		return -1;
+	pthread_setname_np(r->thread, "payspoa-outlog");
 	r->running = true;
 	return 0;
 }

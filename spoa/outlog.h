@@ -15,6 +15,13 @@ struct pol_engine;
 
 /* Lines read per recvmmsg call. */
 #define OUTLOG_BATCH 64
+/* After each drain the reader naps this long before it waits again, so that lines
+ * arriving one by one are read in batches: at most 1 / OUTLOG_NAP_US wake-ups per second
+ * whatever the request rate (one per line without it: a wake-up costs more than the line).
+ * Outcomes reach the engine up to this much later, nothing next to the seconds over
+ * which breakers and estimates move; the socket's buffer holds far more than a nap's
+ * worth of lines at any rate HAProxy sustains. */
+#define OUTLOG_NAP_US 2000
 
 struct outlog {
 	struct pol_engine *engine;

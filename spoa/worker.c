@@ -2,6 +2,7 @@
  * The decision path runs here: no allocation, no locks, no logging, no syscalls but
  * the socket's (read, send) and the monotonic clock (vDSO). */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -346,6 +347,8 @@ static void *worker_main(void *arg)
 
 int worker_start(struct worker *w, const struct worker_conf *conf)
 {
+	char name[16];
+
 	w->conf = *conf;
 	w->agent.engine = conf->engine;
 	w->agent.worker = conf->idx;
@@ -364,6 +367,9 @@ int worker_start(struct worker *w, const struct worker_conf *conf)
 		w->loop = NULL;
 		return -1;
 	}
+	/* named for top -H, perf and bench/run-e2e's per-thread figures */
+	snprintf(name, sizeof(name), "payspoa-w%u", conf->idx);
+	pthread_setname_np(w->thread, name);
 	return 0;
 }
 

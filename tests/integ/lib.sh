@@ -208,7 +208,10 @@ policy_copy() {
 	sed -i -e "s|^\([[:space:]]*admin_socket[[:space:]]*=\).*|\1 \"$dir/admin.sock\";|" \
 		-e "s|^\([[:space:]]*metrics[[:space:]]*=\).*|\1 \"127.0.0.1:$POLICY_METRICS\";|" \
 		-e "s|^\([[:space:]]*state_file[[:space:]]*=\).*|\1 \"$dir/state.msgpack\";|" \
+		-e "s|^\([[:space:]]*outcome_socket[[:space:]]*=\).*|\1 \"$dir/outcomes.sock\";|" \
 		"$f" || return 1
+	# HAProxy started from now on sends its outcome log lines to this copy's socket.
+	export PAY_OUTCOME_SOCK=$dir/outcomes.sock
 	for e in "$@"; do sed -i -e "$e" "$f" || return 1; done
 	POLICY=$f
 	"$PAYSPOA_BIN" -c -f "$POLICY" >"$dir/check.log" 2>&1 || {

@@ -5,7 +5,8 @@
 # 502 (a hangup) and 503 (a dead server) are reported, and a request routed without
 # advice moves its idempotency pin to the backend HAProxy really used.
 #
-# The policy is conf/payspoa.conf with the outcome socket in this test's folder, a fast
+# The policy is conf/payspoa.conf (its outcome socket moved to this test's folder by
+# policy_copy, which also points HAProxy's PAY_OUTCOME_SOCK at it), a fast
 # breaker (3 failures in a row) that stays open 30 s (so that what it diverts does not
 # change mid-test) and may eject every backend (each case opens its own), and the
 # unanswered-decision judge off: whatever opens a breaker here was reported by a log
@@ -21,8 +22,8 @@ for m in spoe log both; do
 done
 if [ -z "$bad" ]; then pass config_valid_every_channel; else fail config_valid_every_channel "refused or warned:$bad"; fi
 
-export PAY_OUTCOMES=log PAY_OUTCOME_SOCK=$T/pol/outcomes.sock
-start_stack "s|^\\([[:space:]]*\\)idle_timeout_ms = 30000;|&\\n\\1outcome_socket = \"$PAY_OUTCOME_SOCK\";|" \
+export PAY_OUTCOMES=log
+start_stack \
 	'$a breaker = { consecutive = 3; open_s = 30.0; open_max_s = 60.0; jitter = 0.0; probes = 2; window_s = 3.0; min_calls = 5; max_ejected = 1.0; };' \
 	'$a learning = { unanswered = { enabled = false; }; };'
 

@@ -39,12 +39,12 @@ static void make_conf(void)
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir -p '%s' && cp conf/*.conf '%s'/", dir, dir, dir);
 	ASSERT_EQ(system(cmd), 0);
 	atexit(cleanup);
-	snprintf(cmd, sizeof(cmd), "sed -i 's|^\\([[:space:]]*\\)idle_timeout_ms = 30000;|&\\n\\1outcome_socket = \"%s\";|' '%s'",
+	snprintf(cmd, sizeof(cmd), "sed -i 's|^\\([[:space:]]*outcome_socket[[:space:]]*=\\).*|\\1 \"%s\";|' '%s'",
 	         sock, conf);
 	ASSERT_EQ(system(cmd), 0);
 	snprintf(cmd, sizeof(cmd), "grep -q 'outcome_socket = \"%s\"' '%s'", sock, conf);
 	if (system(cmd) != 0)
-		TEST_FAIL_("conf/payspoa.conf no longer has the line idle_timeout_ms = 30000;");
+		TEST_FAIL_("conf/payspoa.conf no longer has an outcome_socket line");
 }
 
 static void send_line(const char *line, size_t len)

@@ -11,6 +11,9 @@
 . "$(dirname "$0")/lib.sh"
 
 need_stack
+# This test holds the SPOE contract, pay-response included: outcomes by SPOE here
+# (test-outcome-log.sh tests the log channel, haproxy.cfg's default).
+export PAY_OUTCOMES=spoe
 
 alloc_port P_HTTP; alloc_port P_HTTP2; alloc_port P_AGENT
 HAP=http://127.0.0.1:$P_HTTP

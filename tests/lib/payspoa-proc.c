@@ -14,32 +14,51 @@
 #include "payspoa-proc.h"
 #include "test.h"
 
-static char conf_dir[64];
+/* pp_conf_variant's folder, and pp_conf's (made once: daemons may run from it) */
+static char conf_dir[64], default_dir[64];
 
 static void conf_dir_cleanup(void)
 {
-	char cmd[128];
+	char cmd[160];
 
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", conf_dir);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'", conf_dir, default_dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "  could not remove %s\n", conf_dir);
+}
+
+/* conf/ copied into dir (made anew), its payspoa.conf's outcome socket moved into dir:
+ * never another run's (or the demo's) path. Returns that payspoa.conf in path. */
+static void conf_copy(const char *dir, char *path, size_t pathlen)
+{
+	char cmd[512];
+
+	if (!conf_dir[0] && !default_dir[0])
+		atexit(conf_dir_cleanup);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir -p '%s' && cp conf/*.conf '%s'/", dir, dir, dir);
+	ASSERT_EQ(system(cmd), 0);
+	snprintf(path, pathlen, "%s/payspoa.conf", dir);
+	snprintf(cmd, sizeof(cmd), "sed -i 's|^\\([[:space:]]*outcome_socket[[:space:]]*=\\).*|\\1 \"%s/outcomes.sock\";|' '%s'",
+	         dir, path);
+	ASSERT_EQ(system(cmd), 0);
 }
 
 const char *pp_conf_variant(size_t n, const char *const from[], const char *const to[])
 {
 	static char path[96];
-	char cmd[256], *text;
+	char *text;
 	FILE *f;
 	long len;
 	size_t i;
 
 	if (!conf_dir[0]) {
-		snprintf(conf_dir, sizeof(conf_dir), "/tmp/payspoa-conf-%d", (int)getpid());
-		atexit(conf_dir_cleanup);
+		char d[sizeof(conf_dir)];
+
+		snprintf(d, sizeof(d), "/tmp/payspoa-conf-%d", (int)getpid());
+		conf_copy(d, path, sizeof(path));
+		memcpy(conf_dir, d, sizeof(d));
+	} else {
+		conf_copy(conf_dir, path, sizeof(path));
 	}
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir -p '%s' && cp conf/*.conf '%s'/", conf_dir, conf_dir, conf_dir);
-	ASSERT_EQ(system(cmd), 0);
-	snprintf(path, sizeof(path), "%s/payspoa.conf", conf_dir);
 	if (!n)
 		return path;
 	f = fopen(path, "r");
@@ -86,7 +105,18 @@ const char *pp_conf(void)
 {
 	const char *c = getenv("PAYSPOA_CONF");
 
-	return c && *c ? c : "conf/payspoa.conf";
+	static char path[96];
+
+	if (c && *c)
+		return c;
+	if (!default_dir[0]) {
+		char d[sizeof(default_dir)];
+
+		snprintf(d, sizeof(d), "/tmp/payspoa-conf-%d.default", (int)getpid());
+		conf_copy(d, path, sizeof(path));
+		memcpy(default_dir, d, sizeof(d));
+	}
+	return path;
 }
 
 int pp_free_port(void)

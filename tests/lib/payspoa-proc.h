@@ -21,7 +21,8 @@ struct pp_daemon {
 };
 
 /* The daemon binary ($PAYSPOA_BIN, else ./payspoa) and the default policy
- * ($PAYSPOA_CONF, else conf/payspoa.conf). */
+ * ($PAYSPOA_CONF, else a copy of conf/ made once per process, removed at exit, whose
+ * outcome socket is in that copy's folder). */
 const char *pp_bin(void);
 const char *pp_conf(void);
 

@@ -108,7 +108,7 @@ TEST(ipv6_listener)
 		TEST_SKIP("no IPv6 loopback on this machine");
 	close(fd);
 	snprintf(addr, sizeof(addr), "[::1]:%d", pp_free_port());
-	pp_start(&d, "conf/payspoa.conf", addr, 1, 0);
+	pp_start(&d, pp_conf(), addr, 1, 0);
 	c = pp_hello(addr);
 	sample(&r, "usd");
 	pp_decide(c, &r, 7, &a);
@@ -165,7 +165,7 @@ TEST(emfile_survived)
 	int fds[150], n = 0, i;
 	FILE *f;
 
-	pp_start(&d, "conf/payspoa.conf", NULL, 1, 40);
+	pp_start(&d, pp_conf(), NULL, 1, 40);
 	for (i = 0; i < 150; i++) {
 		fds[n] = sc_connect(d.addr, 1000);
 		if (fds[n] >= 0)

@@ -4,6 +4,7 @@
 #   make run        demo on loopback: emulated payment API + HAProxy + payspoa
 #   make haproxy-config  regenerate the policy's block in haproxy/haproxy.cfg, snippet.cfg
 #   make test       install missing Debian packages (as root), build, run every test layer
+#   make test-matrix  the integration layer against HAProxy 2.6, 3.0 and 3.x (Debian's builds)
 #   make test-long  the long runs kept out of `make test` (1 M-key pin flood, 200 SIGKILLs during snapshot writes)
 #   make asan       unit + protocol tests under AddressSanitizer + UBSan
 #   make tsan       threaded tests under ThreadSanitizer
@@ -60,7 +61,7 @@ FOLDER_BIN   := $(foreach p,$(FOLDER_PROGS),$(BUILD)/$(subst :,/,$(p)))
 # its counters, not by every program that calls malloc.
 TEST_LIBS  := $(BUILD)/libpayspoa.a -lc $(BUILD)/libtest.a $(BUILD)/libpayspoa.a
 
-.PHONY: haproxy-config all run test test-long deps deps-bench deps-hap3 unit proto integ asan tsan fuzz bench bench-bin clean check-config unit-bin proto-bin
+.PHONY: haproxy-config all run test test-long test-matrix deps deps-bench deps-hap3 unit proto integ asan tsan fuzz bench bench-bin clean check-config unit-bin proto-bin
 all: payspoa bench-bin
 
 payspoa: $(BUILD)/payspoa
@@ -146,6 +147,11 @@ test: deps
 	$(MAKE) all unit-bin proto-bin
 	tests/run all
 
+# The integration layer against each HAProxy users run: Debian 12's 2.6, 13's 3.0 and
+# unstable's 3.x (tests/hap-root installs the last two into build/hap-roots).
+test-matrix: deps all
+	tests/run matrix $(BUILD)
+
 # Long runs: the same programs with larger counts (tests/run long).
 test-long: all proto-bin
 	tests/run long $(BUILD)
@@ -183,12 +189,12 @@ build/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz-check.c $(POLICY_SRC) $(SPOA_SRC) $
 # with Go present, it is installed with go install; bench/run-e2e DRIVER=vegeta uses it).
 deps-bench: deps
 	@tests/deps nghttp2-client
-	@command -v vegeta >/dev/null || ! command -v go >/dev/null || go install github.com/tsenart/vegeta/v12@latest
+	@command -v vegeta >/dev/null || ! command -v go >/dev/null || go install github.com/tsenart/vegeta/v12@v12.13.0
 
-# Debian's own HAProxy 3.0 (trixie) and 3.x (sid) in private roots under /var/cache/payspoa;
-# prints the wrappers to use as HAPROXY_BIN (bench/hap-root).
+# Debian's own HAProxy 3.0 (trixie) and 3.x (sid) in private roots under build/hap-roots;
+# prints the wrappers to use as HAPROXY_BIN (tests/hap-root).
 deps-hap3:
-	@bench/hap-root trixie && bench/hap-root sid
+	@tests/hap-root trixie && tests/hap-root sid
 
 bench: deps-bench all
 	bench/run

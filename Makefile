@@ -185,10 +185,9 @@ build/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz-check.c $(POLICY_SRC) $(SPOA_SRC) $
 	clang $(CPPFLAGS) -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION $(INC_tests) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
 		$(shell pkg-config --cflags $(PKGS)) -o $@ $^ -lev $(shell pkg-config --libs $(PKGS)) -lm -pthread
 
-# h2load drives bench/run-http when vegeta is not installed (vegeta is not packaged:
-# with Go present, it is installed with go install; bench/run-e2e DRIVER=vegeta uses it).
+# vegeta drives bench/run-http (bench/run-e2e DRIVER=vegeta). It is not packaged by
+# Debian: installed with go install when Go (>= 1.24) is present; else tests/loadgen drives.
 deps-bench: deps
-	@tests/deps nghttp2-client
 	@command -v vegeta >/dev/null || ! command -v go >/dev/null || go install github.com/tsenart/vegeta/v12@v12.13.0
 
 # Debian's own HAProxy 3.0 (trixie) and 3.x (sid) in private roots under build/hap-roots;

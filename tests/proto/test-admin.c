@@ -12,6 +12,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "payspoa-proc.h"
@@ -435,6 +436,54 @@ TEST(metrics_move_with_traffic)
 	ASSERT_EQ(pp_stop(&d, SIGTERM, 5000), 0);
 }
 
+/* Sampling while the admin reads the rings and /metrics is scraped: a child decides
+ * without pause on two connections (two workers write their rings) while the parent
+ * reads; every answer is whole (under TSan, the seqlock's reads and writes race by
+ * design and must be reported clean). */
+TEST(sampled_while_reading)
+{
+	struct pp_daemon d;
+	char sock[128], out[65536];
+	static char m[1 << 20];
+	int mport, reads = 0, status;
+	const char *conf = admin_conf(sock, sizeof(sock), &mport);
+	pid_t child;
+
+	pp_start(&d, conf, NULL, 2, 0);
+	admin(sock, "set sample 1\n", out, sizeof(out));
+	child = fork();
+	ASSERT(child >= 0);
+	if (child == 0) {
+		struct sc_conn *c1 = pp_hello(d.addr), *c2 = pp_hello(d.addr);
+		struct sc_ack a;
+
+		for (int i = 0; i < 1500; i++) {
+			decide(c1, NULL, &a);
+			decide(c2, NULL, &a);
+		}
+		_exit(0);
+	}
+	while (waitpid(child, &status, WNOHANG) == 0) {
+		const char *p = out;
+		int n = 0;
+
+		admin(sock, "show decisions 20\n", out, sizeof(out));
+		while ((p = strstr(p, "\ndecision ")))
+			p++, n++;
+		ASSERT(n <= 20);
+		ASSERT(strlen(out) >= 2 && !strcmp(out + strlen(out) - 2, "\n\n"));
+		ASSERT(!strstr(out, "?"));
+		http_get(mport, "GET /metrics HTTP/1.1\r\n\r\n", m, sizeof(m));
+		ASSERT(strstr(m, "\n# TYPE payspoa_metrics_scrapes_total counter\npayspoa_metrics_scrapes_total "));
+		reads++;
+	}
+	ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	admin(sock, "show decisions 1000\nshow info\n", out, sizeof(out));
+	ASSERT(strstr(out, "decisions: 3000\n"));
+	ASSERT_GE(reads, 1);
+	ASSERT_EQ(pp_stop(&d, SIGTERM, 5000), 0);
+}
+
 int main(int argc, char **argv)
 {
 	RUN(every_command_answers);
@@ -443,5 +492,6 @@ int main(int argc, char **argv)
 	RUN(hostile_clients);
 	RUN(live_socket_not_stolen_stale_replaced);
 	RUN(metrics_move_with_traffic);
+	RUN(sampled_while_reading);
 	return test_summary();
 }

@@ -14,11 +14,10 @@
 #include "stats.h"
 
 #define ADMIN_MAX_CLIENTS 16
-#define ADMIN_IN_MAX      4096        /* one command line at most */
+#define ADMIN_IN_MAX      ADMIN_LINE_MAX
 #define ADMIN_OUT_MAX     (256 * 1024)
 #define ADMIN_IDLE_S      60.0
 #define ADMIN_LINE_S      10.0
-#define ADMIN_MAX_WORDS   8
 #define ADMIN_SAMPLE_DEFAULT 64       /* every 64th decision is sampled while served */
 
 struct admin_cmd {
@@ -362,7 +361,7 @@ static void cmd_save(struct admin_cmd *c)
 static void admin_run(struct admin *a, struct ctl_cli *cli, char *line)
 {
 	struct admin_cmd c = { a, cli, { NULL }, 0, NULL, clock_mono_us() };
-	char copy[ADMIN_IN_MAX + 1], *p, *save = NULL;
+	char copy[ADMIN_IN_MAX + 1];
 
 	while (*line == ' ' || *line == '\t')
 		line++;
@@ -370,14 +369,12 @@ static void admin_run(struct admin *a, struct ctl_cli *cli, char *line)
 		return; /* an empty command: no answer (HAProxy does the same) */
 	snprintf(copy, sizeof(copy), "%s", line);
 	c.line = copy;
-	for (p = strtok_r(line, " \t", &save); p; p = strtok_r(NULL, " \t", &save)) {
-		if (c.n == ADMIN_MAX_WORDS) {
-			err1(&c, "Too many words.");
-			goto done;
-		}
-		c.w[c.n++] = p;
-	}
 	cli->truncated = false;
+	if ((c.n = admin_split(line, c.w, ADMIN_MAX_WORDS)) < 0) {
+		c.n = 0;
+		err1(&c, "Too many words.");
+		goto done;
+	}
 	if (!strcmp(c.w[0], "help") && c.n == 1)
 		cmd_help(&c);
 	else if (!strcmp(c.w[0], "quit") && c.n == 1)
@@ -426,35 +423,71 @@ done:
 	ctl_printf(cli, "\n");
 }
 
-/* ctl_conf.on_input: commands end at '\n' or ';'; at EOF the rest is one more. */
+int admin_split(char *line, char **w, int max)
+{
+	char *p = line;
+	int n = 0;
+
+	for (;;) {
+		p += strspn(p, " \t");
+		if (!*p)
+			return n;
+		if (n == max)
+			return -1;
+		w[n++] = p;
+		p += strcspn(p, " \t");
+		if (*p)
+			*p++ = 0;
+	}
+}
+
+int admin_next_command(const char *in, size_t len, bool eof, char *line, size_t *used)
+{
+	size_t n = 0, l;
+
+	while (n < len && in[n] != '\n' && in[n] != ';')
+		n++;
+	if (n >= ADMIN_LINE_MAX - 1) {
+		*used = 0;
+		return ADMIN_ERR_LONG;
+	}
+	if (n == len && !eof) {
+		*used = 0;
+		return 0;
+	}
+	*used = n < len ? n + 1 : n;
+	l = n;
+	if (l && in[l - 1] == '\r')
+		l--;
+	if (memchr(in, 0, l))
+		return ADMIN_ERR_NUL;
+	memcpy(line, in, l);
+	line[l] = 0;
+	return 1;
+}
+
+/* ctl_conf.on_input: one command after another while the output has room. */
 static void admin_on_input(struct ctl_cli *cli)
 {
 	struct admin *a = cli->srv->conf.arg;
-	char line[ADMIN_IN_MAX + 1];
+	char line[ADMIN_LINE_MAX];
 
-	while (cli->in_len && !cli->closing && ctl_pending(cli) <= ADMIN_OUT_MAX / 2) {
-		size_t n = 0, len;
+	while ((cli->in_len || cli->eof) && !cli->closing && ctl_pending(cli) <= ADMIN_OUT_MAX / 2) {
+		size_t used;
+		int rc = admin_next_command(cli->in, cli->in_len, cli->eof, line, &used);
 
-		while (n < cli->in_len && cli->in[n] != '\n' && cli->in[n] != ';')
-			n++;
-		if (n == cli->in_len && !cli->eof) {
-			if (cli->in_len == ADMIN_IN_MAX) {
-				ctl_printf(cli, "Command line too long (at most %d bytes).\n\n", ADMIN_IN_MAX - 1);
-				cli->closing = true;
-			}
-			return; /* incomplete */
+		if (rc == 0 || (rc == 1 && used == 0 && !cli->in_len))
+			return; /* incomplete, or nothing left at EOF */
+		if (rc == ADMIN_ERR_LONG) {
+			ctl_printf(cli, "Command line too long (at most %d bytes).\n\n", ADMIN_LINE_MAX - 2);
+			cli->closing = true;
+			return;
 		}
-		len = n;
-		if (len && cli->in[len - 1] == '\r')
-			len--;
-		memcpy(line, cli->in, len);
-		line[len] = 0;
-		ctl_consume(cli, n < cli->in_len ? n + 1 : n);
-		if (memchr(line, 0, len)) {
+		ctl_consume(cli, used);
+		if (rc == ADMIN_ERR_NUL)
 			ctl_printf(cli, "NUL byte in command.\n\n");
-			continue;
-		}
-		admin_run(a, cli, line);
+		else
+			admin_run(a, cli, line);
 	}
 }
 

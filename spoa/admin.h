@@ -28,4 +28,20 @@ void admin_start(struct admin *a, struct ev_loop *loop);
 void admin_stop(struct admin *a);
 void admin_close(struct admin *a);
 
+/* ---- the command parser (pure: also the fuzz target's entry, tests/fuzz/fuzz-admin.c) ---- */
+
+#define ADMIN_LINE_MAX 4096  /* bytes of input a command may take, its separator included */
+#define ADMIN_MAX_WORDS 8
+
+/* The next command of in[0, len): commands end at '\n' or ';' (a '\r' before the '\n'
+ * is dropped); at eof the rest is one more. Copies it, NUL-terminated, into line (at
+ * least ADMIN_LINE_MAX bytes) and sets *used to the bytes it takes. Returns 1 (a command,
+ * maybe empty), 0 (incomplete: wait for more), ADMIN_ERR_LONG (no end within
+ * ADMIN_LINE_MAX - 1 bytes), ADMIN_ERR_NUL (a NUL byte in it: *used skips it). */
+enum { ADMIN_ERR_LONG = -1, ADMIN_ERR_NUL = -2 };
+int admin_next_command(const char *in, size_t len, bool eof, char *line, size_t *used);
+/* Splits line in place on blanks into at most max words. Returns the count, or -1 when
+ * there are more. */
+int admin_split(char *line, char **w, int max);
+
 #endif /* ADMIN_H */

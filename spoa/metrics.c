@@ -281,50 +281,63 @@ static void reply(struct ctl_cli *cli, const char *status, const char *body)
 	           "Connection: close\r\n\r\n%s", status, strlen(body), body);
 }
 
-/* ctl_conf.on_input: one request per connection; the head must end within MET_IN_MAX. */
-static void metrics_on_input(struct ctl_cli *cli)
+int metrics_parse_head(const char *in, size_t len, size_t full, bool eof)
 {
-	struct metrics *m = cli->srv->conf.arg;
-	char *end = memmem(cli->in, cli->in_len, "\r\n\r\n", 4), *sp1, *sp2, *eol;
+	const char *end = memmem(in, len, "\r\n\r\n", 4), *eol, *sp1, *sp2, *path;
 	size_t plen;
 
 	if (!end)
-		end = memmem(cli->in, cli->in_len, "\n\n", 2);
-	if (!end) {
-		if (cli->in_len == MET_IN_MAX || cli->eof) {
-			m->bad_requests++;
-			reply(cli, cli->in_len == MET_IN_MAX ? "431 Request Header Fields Too Large" : "400 Bad Request",
-			      "bad request\n");
-			cli->closing = true;
-			ctl_consume(cli, cli->in_len);
-		}
-		return;
-	}
-	cli->closing = true; /* Connection: close, whatever the request */
-	eol = memchr(cli->in, '\n', cli->in_len);
-	sp1 = memchr(cli->in, ' ', (size_t)(eol - cli->in));
+		end = memmem(in, len, "\n\n", 2);
+	if (!end)
+		return len >= full ? 431 : eof ? 400 : 0;
+	eol = memchr(in, '\n', len); /* found: the empty line's end is one */
+	sp1 = memchr(in, ' ', (size_t)(eol - in));
 	sp2 = sp1 ? memchr(sp1 + 1, ' ', (size_t)(eol - sp1 - 1)) : NULL;
-	if (!sp1 || !sp2 || (size_t)(eol - sp2) < 9 || memcmp(sp2 + 1, "HTTP/1.", 7)) {
-		m->bad_requests++;
-		reply(cli, "400 Bad Request", "bad request\n");
-	} else if ((sp1 - cli->in != 3 || memcmp(cli->in, "GET", 3))) {
+	if (!sp1 || !sp2 || (size_t)(eol - sp2) < 9 || memcmp(sp2 + 1, "HTTP/1.", 7))
+		return 400;
+	if (sp1 - in != 3 || memcmp(in, "GET", 3))
+		return 405;
+	path = sp1 + 1;
+	for (plen = 0; path + plen < sp2 && path[plen] != '?'; plen++)
+		;
+	return plen == 8 && !memcmp(path, "/metrics", 8) ? 200 : 404;
+}
+
+/* ctl_conf.on_input: one request per connection (Connection: close). */
+static void metrics_on_input(struct ctl_cli *cli)
+{
+	struct metrics *m = cli->srv->conf.arg;
+	int st = metrics_parse_head(cli->in, cli->in_len, MET_IN_MAX, cli->eof);
+
+	if (st == 0)
+		return;
+	cli->closing = true;
+	ctl_consume(cli, cli->in_len);
+	switch (st) {
+	case 200:
+		m->scrapes++;
+		ctl_printf(cli, "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
+		           "Connection: close\r\n\r\n");
+		metrics_render(m->d, cli);
+		if (cli->truncated)
+			log_json(LOG_LVL_WARNING, "metrics_truncated", "limit_bytes", "4194304", NULL);
+		break;
+	case 404:
+		m->not_found++;
+		reply(cli, "404 Not Found", "not found: try /metrics\n");
+		break;
+	case 405:
 		m->bad_requests++;
 		reply(cli, "405 Method Not Allowed", "only GET\n");
-	} else {
-		plen = strcspn(sp1 + 1, "? ");
-		if (plen == 8 && !memcmp(sp1 + 1, "/metrics", 8)) {
-			m->scrapes++;
-			ctl_printf(cli, "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
-			           "Connection: close\r\n\r\n");
-			metrics_render(m->d, cli);
-			if (cli->truncated)
-				log_json(LOG_LVL_WARNING, "metrics_truncated", "limit_bytes", "4194304", NULL);
-		} else {
-			m->not_found++;
-			reply(cli, "404 Not Found", "not found: try /metrics\n");
-		}
+		break;
+	case 431:
+		m->bad_requests++;
+		reply(cli, "431 Request Header Fields Too Large", "request head too large\n");
+		break;
+	default:
+		m->bad_requests++;
+		reply(cli, "400 Bad Request", "bad request\n");
 	}
-	ctl_consume(cli, cli->in_len);
 }
 
 int metrics_open(struct metrics *m, struct daemon *d, const char *addr, char *err, size_t errlen)

@@ -33,4 +33,10 @@ void metrics_close(struct metrics *m);
 struct ctl_cli;
 void metrics_render(struct daemon *d, struct ctl_cli *cli);
 
+/* The request head in[0, len) (pure: also the fuzz target's entry): 0 while it is not
+ * complete (no empty line yet, and neither full nor at eof), else the HTTP status to
+ * answer: 200 for `GET /metrics` (a query string allowed), 404 another path, 405 another
+ * method, 400 malformed (or cut by eof), 431 a head that fills `full` bytes. */
+int metrics_parse_head(const char *in, size_t len, size_t full, bool eof);
+
 #endif /* METRICS_H */

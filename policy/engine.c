@@ -1654,6 +1654,7 @@ int pol_engine_set_enabled(struct pol_engine *e, const char *backend, bool enabl
 		atomic_fetch_and(&v->drained, ~(1ULL << i));
 	} else {
 		atomic_fetch_or(&v->disabled, 1ULL << i);
+		atomic_fetch_and(&v->drained, ~(1ULL << i));
 	}
 	return 0;
 }

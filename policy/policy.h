@@ -80,8 +80,8 @@ struct pol_backend_info {
 int pol_engine_backend_info(struct pol_engine *e, unsigned i, uint64_t now_us,
                             struct pol_backend_info *out);
 
-/* `set backend <b> enable|disable`: carried over reloads for names that survive (enable
- * also ends a drain). Returns 0, or -1 if no backend has that name. */
+/* `set backend <b> enable|disable`: carried over reloads for names that survive (either
+ * ends a drain). Returns 0, or -1 if no backend has that name. */
 int pol_engine_set_enabled(struct pol_engine *e, const char *backend, bool enabled);
 /* `set backend <b> drain`: the backend takes only pinned requests (idempotency retries,
  * objects, accounts it holds), no new traffic; ends a disable. Carried like disable.

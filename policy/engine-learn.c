@@ -855,6 +855,32 @@ int pol_learn_override(struct pol_view *v, int b, int mode, uint64_t now_us)
 	return 0;
 }
 
+int pol_learn_probe(struct pol_view *v, int b, bool ok, double latency_ms, uint64_t now_us)
+{
+	const struct policy *p = v->p;
+	struct pol_learn *L = v->L;
+	double typical;
+
+	if (b < 0 || b >= L->nb)
+		return -1;
+	if (now_us < L->tmax)
+		now_us = L->tmax;
+	L->tmax = now_us;
+	/* as pol_learn_event for a PSP error: a quick failure says nothing of how fast the
+	 * backend answers, so it counts at least the typical latency; a healthy probe's
+	 * latency goes to the chart but not to the learned latency scoring uses (a probe is
+	 * not a payment) */
+	typical = L->lat_ms[b] > 0 ? L->lat_ms[b] : p->backends[b].latency_ms;
+	if (latency_ms < 0 || (!ok && latency_ms < typical))
+		latency_ms = typical;
+	L->agg[b].n++;
+	L->agg[b].err += !ok;
+	L->agg[b].lat_ms += latency_ms;
+	brk_record(&L->brk[b], &p->breaker.cfg, ok ? BRK_EV_SUCCESS : BRK_EV_FAILURE,
+	           !ok && pol_may_open(L, p, now_us), now_us);
+	return 0;
+}
+
 void pol_learn_backend(const struct pol_view *v, int b, uint64_t now_us, struct pol_learn_backend *out)
 {
 	const struct pol_learn *L = v->L;

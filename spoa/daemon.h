@@ -8,10 +8,14 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "httpc.h"
 #include "listen.h"
 #include "outlog.h"
 #include "policy.h"
+#include "probe.h"
+#include "sdnotify.h"
 #include "snap.h"
+#include "webhook.h"
 
 struct worker;
 struct slot;
@@ -63,6 +67,13 @@ struct daemon {
 	struct outlog outlog;
 	uint64_t refused;            /* connections over max_connections (stats-t.h) */
 	uint64_t pin_evicted[3];     /* the engine's pin_evicted at the last warning */
+	/* operations (ops.c): systemd notifications, probes, webhooks */
+	struct sdn sdn;
+	ev_timer watchdog;           /* WATCHDOG=1 every WATCHDOG_USEC / 2 */
+	struct httpc *httpc;         /* libcurl multi on the control loop */
+	struct probe_set *probes;
+	struct probe_counts probe_old; /* counts of the probe sets a reload replaced */
+	struct webhook *webhook;
 	int exit_code;
 };
 

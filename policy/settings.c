@@ -805,8 +805,10 @@ static const struct pol_setting ps_backend[] = {
 	E(struct pol_backend, PS_NUM, "probe_timeout_s", probe_timeout_s, 0.05, 600, 2,
 	  "a probe without a complete answer this long has failed"),
 	E(struct pol_backend, PS_INT, "probe_status", probe_status, 100, 599, 200, "the status a healthy backend answers"),
-	E_STR(struct pol_backend, "probe_ca_file", probe_ca_file, false,
-	      "PEM file of the CAs an `https://` probe trusts (default: the system's store); peer and host are always verified"),
+	{ "probe_ca_file", PS_STR, offsetof(struct pol_backend, probe_ca_file), 0,
+	  sizeof(((struct pol_backend *)0)->probe_ca_file), DEF_INIT,
+	  "PEM file of the CAs an `https://` probe trusts (default: the system's store); peer and host are always verified",
+	  NULL, NULL, false, NULL, NULL, ps_show_none, 0 },
 };
 
 const struct pol_section pol_sec_backend = { "backends", NULL, "a backend", ps_backend, N(ps_backend), NULL, true };
@@ -839,10 +841,10 @@ static const struct pol_setting ps_webhooks[] = {
 	       "where each event is POSTed (spoa/README.md, Webhooks); none = no webhooks", ps_hook_urls, ps_show_none, 0),
 	{ "secret_file", PS_STR, P(hook.secret_file), 0, sizeof(((struct policy *)0)->hook.secret_file), DEF_INIT,
 	  "file holding the signing secret (read at start and reload; one trailing newline dropped)",
-	  NULL, NULL, false, NULL, NULL, NULL, 0 },
+	  NULL, NULL, false, NULL, NULL, ps_show_none, 0 },
 	{ "secret_env", PS_STR, P(hook.secret_env), 0, sizeof(((struct policy *)0)->hook.secret_env), DEF_INIT,
 	  "... or the environment variable holding it; `urls` needs one of the two", NULL, NULL, false, NULL, NULL,
-	  NULL, 0 },
+	  ps_show_none, 0 },
 	U32("queue", hook.queue, 1, 65536, 256, "deliveries waiting or in flight; an event past it is dropped (counted)"),
 	U32("retries", hook.retries, 0, 100, 8, "attempts after the first, for a timeout, a transport error or a non-2xx answer"),
 	NUM("backoff_s", hook.backoff_s, 0.01, 3600, 1, "wait before the first retry; doubles with each, times a jitter of 0.5..1"),

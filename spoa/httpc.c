@@ -58,12 +58,13 @@ static void httpc_reap(struct httpc *h)
 
 static void httpc_on_io(struct ev_loop *loop, ev_io *w, int revents)
 {
-	struct httpc_sock *s = (struct httpc_sock *)w;
+	/* the action may remove the socket, and free s with it (httpc_socket_cb): h first */
+	struct httpc *h = ((struct httpc_sock *)w)->h;
 	int flags = (revents & EV_READ ? CURL_CSELECT_IN : 0) | (revents & EV_WRITE ? CURL_CSELECT_OUT : 0);
 	int running;
 
-	curl_multi_socket_action(s->h->multi, w->fd, flags, &running);
-	httpc_reap(s->h);
+	curl_multi_socket_action(h->multi, w->fd, flags, &running);
+	httpc_reap(h);
 }
 
 static void httpc_on_timer(struct ev_loop *loop, ev_timer *t, int revents)

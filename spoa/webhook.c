@@ -230,6 +230,8 @@ void webhook_emit(struct webhook *w, const char *type, const char *data_json)
 				break;
 			}
 		}
+		if (it && !it->req.easy && httpc_req_init(&it->req, wh_done, it, w->timeout_s) < 0)
+			it = NULL; /* out of memory: as good as full */
 		if (!it) {
 			w->n.dropped++;
 			continue;
@@ -328,7 +330,9 @@ int webhook_reconfigure(struct webhook *w, const struct policy *p, char *err, si
 struct webhook *webhook_new(struct ev_loop *loop, struct httpc *h, const struct policy *p, char *err,
                             size_t errlen)
 {
-	unsigned n = p->hook.nurls ? p->hook.queue : 0, i;
+	/* the queue exists even without URLs (a reload may add some); each item's libcurl
+	 * handle is made at its first use */
+	unsigned n = p->hook.queue, i;
 	struct webhook *w = calloc(1, sizeof(*w) + n * sizeof(w->items[0]));
 
 	if (!w) {
@@ -342,10 +346,6 @@ struct webhook *webhook_new(struct ev_loop *loop, struct httpc *h, const struct 
 	for (i = 0; i < n; i++) {
 		struct wh_item *it = &w->items[i];
 
-		if (httpc_req_init(&it->req, wh_done, it, p->hook.timeout_s) < 0) {
-			snprintf(err, errlen, "webhooks: out of memory");
-			goto fail;
-		}
 		w->nitems++;
 		it->w = w;
 		ev_timer_init(&it->retry, wh_on_retry, 0., 0.);

@@ -21,8 +21,10 @@ struct webhook_counts {
 };
 
 /* From the policy's webhooks section (the secret is read now: call it before dropping
- * privileges). A policy without URLs gives an object that does nothing. NULL with err
- * filled: the secret cannot be read or is empty, or out of memory. */
+ * privileges). The queue (webhooks.queue items of ~1.4 KB, each item's libcurl handle
+ * made at its first use) is allocated even without URLs, so that a reload can add some;
+ * without URLs nothing is emitted. NULL with err filled: the secret cannot be read or is
+ * empty, or out of memory. */
 struct webhook *webhook_new(struct ev_loop *loop, struct httpc *h, const struct policy *p, char *err,
                             size_t errlen);
 /* Reload: new URLs, secret and attempt settings for the events to come (deliveries under

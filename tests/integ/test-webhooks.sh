@@ -125,4 +125,18 @@ dr=$(field webhooks_dropped agent2) fl=$(field webhooks_failed agent2) ev=$(fiel
 if [ "${dr:-0}" -ge 1 ] && [ "${fl:-0}" -ge 1 ] && [ "${ev:-0}" -ge 2 ]; then pass dropped_counted
 else fail dropped_counted "events '$ev' dropped '$dr' failed '$fl'"; fi
 
+# ---- webhooks turned on by a reload ------------------------------------------------------------
+
+payapi_mode "$P_EU" mode=healthy
+alloc_port P_AGENT3
+policy_copy "$T/pol3" "$BREAKER" "$probe" || { fail policy3 "$(cat "$T/pol3/check.log")"; exit 1; }
+start_payspoa agent3 "$P_AGENT3" "$POLICY" || { fail start-payspoa3 "$(tail -3 "$T/agent3.log")"; exit 1; }
+echo "webhooks = { urls = [ \"http://127.0.0.1:$P_RECV/reloaded\" ]; secret_file = \"$T/secret\"; backoff_s = 0.2; };" >>"$POLICY"
+: >"$T/recv.jsonl"
+kill -HUP "${PROC[agent3]}"
+wait_until 10 grep -q '"event":"reloaded"' "$T/agent3.log" || fail reload3 "$(tail -3 "$T/agent3.log")"
+payapi_mode "$P_EU" mode=failing
+if wait_until 30 has_opened; then pass webhooks_added_by_reload
+else fail webhooks_added_by_reload "receiver saw: $(tail -3 "$T/recv.jsonl")" "$(grep -i webhook "$T/agent3.log" | tail -3)"; fi
+
 integ_done

@@ -859,6 +859,7 @@ int pol_learn_probe(struct pol_view *v, int b, bool ok, double latency_ms, uint6
 {
 	const struct policy *p = v->p;
 	struct pol_learn *L = v->L;
+	enum brk_event ev;
 	double typical;
 
 	if (b < 0 || b >= L->nb)
@@ -866,18 +867,21 @@ int pol_learn_probe(struct pol_view *v, int b, bool ok, double latency_ms, uint6
 	if (now_us < L->tmax)
 		now_us = L->tmax;
 	L->tmax = now_us;
-	/* as pol_learn_event for a PSP error: a quick failure says nothing of how fast the
-	 * backend answers, so it counts at least the typical latency; a healthy probe's
-	 * latency goes to the chart but not to the learned latency scoring uses (a probe is
-	 * not a payment) */
+	/* A probe is not a payment: a health URL answers in a few ms where a payment takes
+	 * hundreds, so its own latency would pull the chart's mean down whenever payments
+	 * are few and alarm as a slowdown when they come back. It counts at the typical
+	 * latency, or its own when slower (a probe slower than payments is news); the
+	 * learned latency scoring uses is not touched. A failure likewise (as
+	 * pol_learn_event treats a PSP error). Slower than breaker.slow_ms: a slow call. */
 	typical = L->lat_ms[b] > 0 ? L->lat_ms[b] : p->backends[b].latency_ms;
-	if (latency_ms < 0 || (!ok && latency_ms < typical))
+	if (latency_ms < typical)
 		latency_ms = typical;
 	L->agg[b].n++;
 	L->agg[b].err += !ok;
 	L->agg[b].lat_ms += latency_ms;
-	brk_record(&L->brk[b], &p->breaker.cfg, ok ? BRK_EV_SUCCESS : BRK_EV_FAILURE,
-	           !ok && pol_may_open(L, p, now_us), now_us);
+	ev = !ok ? BRK_EV_FAILURE :
+	     p->breaker.slow_ms > 0 && latency_ms >= (double)p->breaker.slow_ms ? BRK_EV_SLOW : BRK_EV_SUCCESS;
+	brk_record(&L->brk[b], &p->breaker.cfg, ev, ev != BRK_EV_SUCCESS && pol_may_open(L, p, now_us), now_us);
 	return 0;
 }
 

@@ -101,6 +101,26 @@ TEST(healthy_probes_and_unknown_backend)
 	pol_engine_free(e);
 }
 
+/* A probe answered in time but slower than breaker.slow_ms is a slow call: slow ones at
+ * slow_rate open the breaker; the same probes answered quickly do not. */
+TEST(slow_probes_are_slow_calls)
+{
+	static const char pol[] = POL_TEST_TWO_USD_ACCOUNTS CLASSES
+		"breaker = { consecutive = 0; failure_rate = 0.5; slow_rate = 0.5; slow_ms = 1000; min_calls = 4;\n"
+		"            window_s = 10.0; jitter = 0.0; };\n";
+	struct pol_engine *e = pol_test_engine(pol, 1);
+	uint64_t t = 10 * SEC;
+	int i;
+
+	for (i = 0; i < 6; i++)
+		ASSERT_EQ(pol_engine_probe_result(e, "pb", true, 20.0, t + (uint64_t)i * 100 * MS), 0);
+	ASSERT_STREQ(pol_test_breaker(e, 1, t + SEC), "closed");
+	for (i = 0; i < 6; i++)
+		ASSERT_EQ(pol_engine_probe_result(e, "pa", true, 1500.0, t + (uint64_t)i * 100 * MS), 0);
+	ASSERT_STREQ(pol_test_breaker(e, 0, t + SEC), "open");
+	pol_engine_free(e);
+}
+
 TEST(loader_probe_and_webhook_settings)
 {
 	static const struct { const char *extra; const char *err; } bad[] = {
@@ -164,6 +184,7 @@ int main(void)
 	RUN(probes_open_and_close_the_breaker);
 	RUN(failed_probe_reopens);
 	RUN(healthy_probes_and_unknown_backend);
+	RUN(slow_probes_are_slow_calls);
 	RUN(loader_probe_and_webhook_settings);
 	return test_summary();
 }

@@ -133,6 +133,8 @@ policy_copy "$T/pol3" "$BREAKER" "$probe" || { fail policy3 "$(cat "$T/pol3/chec
 start_payspoa agent3 "$P_AGENT3" "$POLICY" || { fail start-payspoa3 "$(tail -3 "$T/agent3.log")"; exit 1; }
 echo "webhooks = { urls = [ \"http://127.0.0.1:$P_RECV/reloaded\" ]; secret_file = \"$T/secret\"; backoff_s = 0.2; };" >>"$POLICY"
 : >"$T/recv.jsonl"
+# (SIGHUP only once the daemon handles it: "started" is logged after its signal watchers)
+wait_until 10 grep -q '"event":"started"' "$T/agent3.log"
 kill -HUP "${PROC[agent3]}"
 wait_until 10 grep -q '"event":"reloaded"' "$T/agent3.log" || fail reload3 "$(tail -3 "$T/agent3.log")"
 payapi_mode "$P_EU" mode=failing

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # test-webhook-events.sh: the webhook events that payments cause, through the whole stack
 # (HAProxy, payspoa, the emulated accounts) to a verifying receiver (webhook-recv.py):
-# upstream 429s cut the account's adaptive budget (budget.cut), and more idempotency keys
-# than a 16-slot pin table holds evict pins before their TTL (pins.evicted). Every
-# delivery must verify.
+# upstream 429s cut the account's adaptive budget (budget.cut), more idempotency keys
+# than a 16-slot pin table holds evict pins before their TTL (pins.evicted), and
+# background traffic over a small budget is shed by the forecast and then no longer
+# (shedding.started, shedding.stopped). Every delivery must verify.
 . "$(dirname "$0")/lib.sh"
 
 need_stack
@@ -56,6 +57,28 @@ else
 	fail pins_evicted_event "receiver: $(tail -3 "$T/recv.jsonl")" "$(grep pins_evicted "$T/agent.log" | tail -2)"
 fi
 stop_load keys >/dev/null
+
+# background traffic (shed first) at 4 x what a 10 req/s account budget allows: the
+# forecast sheds it (shedding.started), and stops once the load stops (shedding.stopped)
+sed -i 's|account = { rate = 100.0; burst = 100.0; };|account = { rate = 10.0; burst = 10.0; };|' "$POLICY"
+wait_until 10 grep -q '"event":"started"' "$T/agent.log"
+kill -HUP "${PROC[agent]}"
+wait_until 10 eval '[ "$(grep -c "\"event\":\"reloaded\"" "$T/agent.log")" -ge 1 ]' || fail reload "$(tail -2 "$T/agent.log")"
+cat >"$T/bg.list" <<LIST
+GET /v1/balance
+	X-Pay-Class: background
+LIST
+start_load bg "$T/bg.list" -r 160
+if wait_until 30 has_event shedding.started; then
+	d=$(event shedding.started)
+	if echo "$d" | grep -q '"class": "background"'; then pass shedding_started_event
+	else fail shedding_started_event "$d"; fi
+else
+	fail shedding_started_event "receiver: $(tail -2 "$T/recv.jsonl")" "$(awk -F'|' '{ print $3 }' "$T/bg.out" | sort | uniq -c | head -5)"
+fi
+stop_load bg >/dev/null
+if wait_until 30 has_event shedding.stopped; then pass shedding_stopped_event
+else fail shedding_stopped_event "receiver: $(tail -2 "$T/recv.jsonl")"; fi
 
 # every delivery verified, none refused
 bad=$(grep -vc '"verdict": "ok"' "$T/recv.jsonl")

@@ -855,6 +855,36 @@ int pol_learn_override(struct pol_view *v, int b, int mode, uint64_t now_us)
 	return 0;
 }
 
+int pol_learn_probe(struct pol_view *v, int b, bool ok, double latency_ms, uint64_t now_us)
+{
+	const struct policy *p = v->p;
+	struct pol_learn *L = v->L;
+	enum brk_event ev;
+	double typical;
+
+	if (b < 0 || b >= L->nb)
+		return -1;
+	if (now_us < L->tmax)
+		now_us = L->tmax;
+	L->tmax = now_us;
+	/* A probe is not a payment: a health URL answers in a few ms where a payment takes
+	 * hundreds, so its own latency would pull the chart's mean down whenever payments
+	 * are few and alarm as a slowdown when they come back. It counts at the typical
+	 * latency, or its own when slower (a probe slower than payments is news); the
+	 * learned latency scoring uses is not touched. A failure likewise (as
+	 * pol_learn_event treats a PSP error). Slower than breaker.slow_ms: a slow call. */
+	typical = L->lat_ms[b] > 0 ? L->lat_ms[b] : p->backends[b].latency_ms;
+	if (latency_ms < typical)
+		latency_ms = typical;
+	L->agg[b].n++;
+	L->agg[b].err += !ok;
+	L->agg[b].lat_ms += latency_ms;
+	ev = !ok ? BRK_EV_FAILURE :
+	     p->breaker.slow_ms > 0 && latency_ms >= (double)p->breaker.slow_ms ? BRK_EV_SLOW : BRK_EV_SUCCESS;
+	brk_record(&L->brk[b], &p->breaker.cfg, ev, ev != BRK_EV_SUCCESS && pol_may_open(L, p, now_us), now_us);
+	return 0;
+}
+
 void pol_learn_backend(const struct pol_view *v, int b, uint64_t now_us, struct pol_learn_backend *out)
 {
 	const struct pol_learn *L = v->L;

@@ -42,6 +42,11 @@ void pol_learn_drain(struct pol_engine *e, uint64_t now_us);
 /* `set breaker <b> open|closed|auto` on the view in force: 0, or -1 (no such backend). */
 int pol_learn_override(struct pol_view *v, int backend, int mode, uint64_t now_us);
 
+/* An active probe's result for backend b (control thread): into b's breaker as a success
+ * or a failure and into its anomaly chart's current tick, as an outcome would be.
+ * latency_ms < 0: unknown. 0, or -1 (no such backend). */
+int pol_learn_probe(struct pol_view *v, int backend, bool ok, double latency_ms, uint64_t now_us);
+
 /* Read-only figures for the admin getters. */
 struct pol_learn_backend {
 	int breaker;        /* enum brk_state, override applied */

@@ -1765,6 +1765,16 @@ int pol_engine_set_breaker(struct pol_engine *e, const char *backend, enum pol_b
 	return pol_learn_override(v, i, brk_mode[mode], now_us);
 }
 
+int pol_engine_probe_result(struct pol_engine *e, const char *backend, bool ok, double latency_ms, uint64_t now_us)
+{
+	struct pol_view *v = atomic_load(&e->view);
+	int i = pol_backend_by_name(v->p, (struct pay_str){ backend, (uint32_t)strlen(backend) });
+
+	if (i < 0)
+		return -1;
+	return pol_learn_probe(v, i, ok, latency_ms, now_us);
+}
+
 int pol_engine_learn_info(struct pol_engine *e, unsigned i, uint64_t now_us, struct pol_learn_info *out)
 {
 	struct pol_view *v = atomic_load(&e->view);

@@ -691,7 +691,7 @@ static struct policy *ld_build(const struct cfg_file *f, const char *name, char 
 {
 	static const char *const keys[] = { "agent", "regions", "fee_schedules", "backends",
 		"default_backend", "classes", "classify", "compliance", "connect", "pinning", "throttle",
-		"scoring", "breaker", "learning", "anomaly", "forecast", "adaptive", "outcomes", NULL };
+		"scoring", "breaker", "learning", "anomaly", "forecast", "adaptive", "outcomes", "webhooks", NULL };
 	struct ld l = { .c = { .file = name, .err = err, .errlen = errlen } };
 	const struct cfg_node *root = cfg_root(f);
 	struct brk_cfg *b;
@@ -726,7 +726,12 @@ static struct policy *ld_build(const struct cfg_file *f, const char *name, char 
 	    ld_section(&l, root, &pol_sec_forecast) ||
 	    ld_check(&l, root, "forecast", fc_cfg_check(&l.p->forecast.cfg)) ||
 	    ld_section(&l, root, &pol_sec_adaptive) ||
-	    ld_section(&l, root, &pol_sec_outcomes))
+	    ld_section(&l, root, &pol_sec_outcomes) ||
+	    ld_section(&l, root, &pol_sec_webhooks) ||
+	    (l.p->hook.nurls && !l.p->hook.secret_file[0] && !l.p->hook.secret_env[0] &&
+	     cfg_fail(&l.c, cfg_get(root, "webhooks"), "webhooks: 'urls' needs 'secret_file' or 'secret_env'")) ||
+	    (l.p->hook.backoff_max_s < l.p->hook.backoff_s &&
+	     cfg_fail(&l.c, cfg_get(root, "webhooks"), "webhooks: 'backoff_max_s' must be >= 'backoff_s'")))
 		goto fail;
 	return l.p;
 fail:

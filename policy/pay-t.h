@@ -105,6 +105,7 @@ struct pol_agent {
 	const char *outcome_socket; /* unix datagram path of the log outcome channel, NULL = none */
 	double state_interval_s;  /* between snapshots, 0 = only on SIGTERM / SIGUSR1 */
 	const char *log_level;    /* "debug", "info", "warning", "error" */
+	const char *user, *group; /* drop privileges to these after binding, NULL = keep */
 };
 
 #endif /* PAY_T_H */

@@ -33,6 +33,8 @@
 #define POL_PATTERN_MAX     127
 #define POL_PREFIX_MAX      15
 #define POL_MAX_DECLINES    160  /* decline-table rules: built-in defaults + overrides */
+#define POL_URL_MAX         255  /* bytes of a probe or webhook URL, without NUL */
+#define POL_MAX_WEBHOOKS    4
 
 /* Region indices: 0..nregions-1 are the policy's `regions`; POL_REGION_OTHER is a
  * known country listed in no region; POL_REGION_UNKNOWN is an absent or malformed
@@ -85,6 +87,12 @@ struct pol_backend {
 	double latency_ms;              /* prior latency, for the latency penalty */
 	float p_auth[POL_MAX_REGIONS + 2]; /* prior P(auth) by card region; last = unknown */
 	uint64_t same_account;          /* mask of backends sharing this account */
+	/* Active probe (spoa/probe.c): probe_url "" = none. A probe is judged failed when it
+	 * times out, fails at the transport or TLS level, or answers another status. */
+	char probe_url[POL_URL_MAX + 1];
+	char probe_ca_file[256];        /* "" = the system's CA store */
+	double probe_interval_s, probe_timeout_s;
+	int probe_status;               /* the expected HTTP status */
 	int line;
 };
 
@@ -147,7 +155,7 @@ struct pol_connect {
 struct policy {
 	char file[256];
 	struct pol_agent agent;
-	char agent_buf[5][256];         /* storage behind the agent's optional strings */
+	char agent_buf[7][256];         /* storage behind the agent's optional strings */
 	char listen_buf[POL_MAX_LISTENERS][256];
 
 	int nregions;
@@ -247,6 +255,16 @@ struct policy {
 		double plateau, probe;         /* recovery after a cut: aimd_cfg's */
 		uint64_t forget_us;
 	} adaptive;
+	/* Signed webhooks (spoa/webhook.c): every event is POSTed to each URL. */
+	struct {
+		int nurls;
+		char urls[POL_MAX_WEBHOOKS][POL_URL_MAX + 1];
+		char secret_file[256];         /* the HMAC key: this file's bytes (one trailing newline dropped) */
+		char secret_env[64];           /* ... or this environment variable's */
+		uint32_t queue;                /* deliveries waiting or in flight, at most */
+		uint32_t retries;              /* attempts after the first */
+		double backoff_s, backoff_max_s, timeout_s;
+	} hook;
 	/* Outcome classification; oc.rules points at oc_rules (a policy never moves). */
 	struct oc_table oc;
 	struct oc_rule oc_rules[POL_MAX_DECLINES];

@@ -219,6 +219,14 @@ enum pol_breaker_mode { POL_BREAKER_AUTO = 0, POL_BREAKER_OPEN, POL_BREAKER_CLOS
 int pol_engine_set_breaker(struct pol_engine *e, const char *backend, enum pol_breaker_mode mode,
                            uint64_t now_us);
 
+/* An active probe's result (spoa/probe.c) for the backend of that name: a failure counts
+ * as a PSP error, a success as an answered call, in the breaker and the anomaly chart,
+ * the same way outcomes reach them (policy/learning.md, Probes); the posteriors and the
+ * budgets learn nothing from it. latency_ms < 0: unknown. Control thread. Returns 0, or
+ * -1 if no backend has that name (a probe of a backend a reload removed). */
+int pol_engine_probe_result(struct pol_engine *e, const char *backend, bool ok, double latency_ms,
+                            uint64_t now_us);
+
 struct pol_learn_info {
 	const char *name;
 	const char *breaker;    /* "closed", "degraded", "half-open", "open" */

@@ -401,6 +401,51 @@ static void ps_show_none(const void *base, const struct pol_setting *s, char *bu
 	snprintf(buf, size, "none");
 }
 
+/* An http:// or https:// URL of at most POL_URL_MAX bytes, without spaces or control
+ * characters (libcurl would take them as they are). */
+static int ps_url_check(struct cfg_ctx *c, const struct cfg_node *n, const char *what, const char *v)
+{
+	size_t i;
+
+	if (strncmp(v, "http://", 7) && strncmp(v, "https://", 8))
+		return cfg_fail(c, n, "%s '%s': expected an http:// or https:// URL", what, v);
+	for (i = 0; v[i]; i++)
+		if ((unsigned char)v[i] <= ' ' || v[i] == 0x7f)
+			return cfg_fail(c, n, "%s: a URL may not hold spaces or control characters", what);
+	return 0;
+}
+
+/* backends[].probe_url: base is the backend, s->off its field. */
+static int ps_probe_url(struct cfg_ctx *c, const struct cfg_node *g, const struct pol_setting *s, void *base)
+{
+	char *dst = (char *)base + s->off;
+	int rc;
+
+	dst[0] = 0;
+	if ((rc = cfg_str(c, g, s->name, 0, dst, POL_URL_MAX + 1)))
+		return rc < 0 ? -1 : 0;
+	return ps_url_check(c, cfg_get(g, s->name), s->name, dst);
+}
+
+/* webhooks.urls */
+static int ps_hook_urls(struct cfg_ctx *c, const struct cfg_node *g, const struct pol_setting *s, void *base)
+{
+	struct policy *p = base;
+	const struct cfg_node *a;
+	int i, rc;
+
+	p->hook.nurls = 0;
+	if ((rc = cfg_strlist(c, g, s->name, false, POL_MAX_WEBHOOKS, &a)))
+		return rc < 0 ? -1 : 0;
+	for (i = 0; i < cfg_count(a); i++) {
+		if (cfg_copy(c, cfg_at(a, i), s->name, cfg_elem_str(a, i), p->hook.urls[i], sizeof(p->hook.urls[i])) ||
+		    ps_url_check(c, cfg_at(a, i), "webhooks.urls", p->hook.urls[i]))
+			return -1;
+	}
+	p->hook.nurls = i;
+	return 0;
+}
+
 /* ---- the tables ------------------------------------------------------------------------- */
 
 #define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
@@ -437,6 +482,11 @@ static const struct pol_setting ps_agent[] = {
 	       ps_agent_str, ps_show_agent_str, 4),
 	CUSTOM("log_level", 0, "string", "`debug`, `info`, `warning`, `error`", "lowest level logged",
 	       ps_log_level, ps_show_log_level, 3),
+	CUSTOM("user", P(agent.user), "string", "a user name",
+	       "after binding, drop root for this user (setgroups, setgid, setuid); payspoa refuses to run "
+	       "when it cannot; none = keep the starting user", ps_agent_str, ps_show_agent_str, 5),
+	CUSTOM("group", P(agent.group), "string", "a group name", "the group to drop to (default: `user`'s own)",
+	       ps_agent_str, ps_show_agent_str, 6),
 };
 
 static void ps_agent_init(void *base)
@@ -444,6 +494,7 @@ static void ps_agent_init(void *base)
 	struct pol_agent *a = &((struct policy *)base)->agent;
 
 	a->admin_socket = a->metrics = a->state_file = a->outcome_socket = NULL;
+	a->user = a->group = NULL;
 }
 
 const struct pol_section pol_sec_agent = { "agent", "agent", "agent", ps_agent, N(ps_agent), ps_agent_init, false };
@@ -746,6 +797,18 @@ static const struct pol_setting ps_backend[] = {
 	{ "auth_rate", PS_CUSTOM, 0, 0, 1, 0.9, "prior P(authorised)", "0..1", "number", false, NULL, ps_auth_rate,
 	  ps_show_def, 0 },
 	BYCODE("auth_rates", "group", "`region = P` overrides of `auth_rate` by card region"),
+	{ "probe_url", PS_CUSTOM, offsetof(struct pol_backend, probe_url), 0, 0, DEF_INIT,
+	  "active probe: GET this URL every `probe_interval_s` (spoa/README.md, Probes); a failure feeds the "
+	  "breaker and the anomaly chart like a PSP error", "`http://` or `https://`, ≤ 255 bytes", "string", false,
+	  NULL, ps_probe_url, ps_show_none, 0 },
+	E(struct pol_backend, PS_NUM, "probe_interval_s", probe_interval_s, 0.05, 3600, 5, "seconds between probes"),
+	E(struct pol_backend, PS_NUM, "probe_timeout_s", probe_timeout_s, 0.05, 600, 2,
+	  "a probe without a complete answer this long has failed"),
+	E(struct pol_backend, PS_INT, "probe_status", probe_status, 100, 599, 200, "the status a healthy backend answers"),
+	{ "probe_ca_file", PS_STR, offsetof(struct pol_backend, probe_ca_file), 0,
+	  sizeof(((struct pol_backend *)0)->probe_ca_file), DEF_INIT,
+	  "PEM file of the CAs an `https://` probe trusts (default: the system's store); peer and host are always verified",
+	  NULL, NULL, false, NULL, NULL, ps_show_none, 0 },
 };
 
 const struct pol_section pol_sec_backend = { "backends", NULL, "a backend", ps_backend, N(ps_backend), NULL, true };
@@ -773,9 +836,28 @@ static const struct pol_setting ps_class[] = {
 
 const struct pol_section pol_sec_class = { "classes", NULL, "a class", ps_class, N(ps_class), NULL, true };
 
+static const struct pol_setting ps_webhooks[] = {
+	CUSTOM("urls", 0, "array of strings", "≤ 4 `http://` or `https://` URLs",
+	       "where each event is POSTed (spoa/README.md, Webhooks); none = no webhooks", ps_hook_urls, ps_show_none, 0),
+	{ "secret_file", PS_STR, P(hook.secret_file), 0, sizeof(((struct policy *)0)->hook.secret_file), DEF_INIT,
+	  "file holding the signing secret (read at start and reload; one trailing newline dropped)",
+	  NULL, NULL, false, NULL, NULL, ps_show_none, 0 },
+	{ "secret_env", PS_STR, P(hook.secret_env), 0, sizeof(((struct policy *)0)->hook.secret_env), DEF_INIT,
+	  "... or the environment variable holding it; `urls` needs one of the two", NULL, NULL, false, NULL, NULL,
+	  ps_show_none, 0 },
+	U32("queue", hook.queue, 1, 65536, 256, "deliveries waiting or in flight; an event past it is dropped (counted)"),
+	U32("retries", hook.retries, 0, 100, 8, "attempts after the first, for a timeout, a transport error or a non-2xx answer"),
+	NUM("backoff_s", hook.backoff_s, 0.01, 3600, 1, "wait before the first retry; doubles with each, times a jitter of 0.5..1"),
+	NUM("backoff_max_s", hook.backoff_max_s, 0.01, 86400, 300, "cap on the wait between attempts"),
+	NUM("timeout_s", hook.timeout_s, 0.05, 600, 10, "one attempt's time limit"),
+};
+
+const struct pol_section pol_sec_webhooks = { "webhooks", "webhooks", "webhooks", ps_webhooks, N(ps_webhooks),
+	NULL, false };
+
 const struct pol_section *const pol_sections[] = { &pol_sec_fee, &pol_sec_backend, &pol_sec_class, &pol_sec_agent, &pol_sec_pinning, &pol_sec_throttle,
 	&pol_sec_scoring, &pol_sec_breaker, &pol_sec_learning, &pol_sec_anomaly, &pol_sec_forecast,
-	&pol_sec_adaptive, &pol_sec_outcomes };
+	&pol_sec_adaptive, &pol_sec_outcomes, &pol_sec_webhooks };
 const int pol_nsections = N(pol_sections);
 
 /* ---- the reference ---------------------------------------------------------------------- */

@@ -19,6 +19,7 @@
 #include "conn.h"
 #include "daemon.h"
 #include "log.h"
+#include "ops.h"
 #include "stats.h"
 #include "worker.h"
 
@@ -186,6 +187,7 @@ static void on_stop(struct ev_loop *loop, ev_signal *s, int revents)
 	struct daemon *d = s->data;
 
 	log_json(LOG_LVL_INFO, "stopping", "signal", s->signum == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
+	ops_stopping(d);
 	ev_break(loop, EVBREAK_ALL);
 	(void)d;
 }
@@ -343,12 +345,15 @@ int daemon_reload(struct daemon *d, char *err, size_t errlen)
 {
 	struct policy *p = pol_load(d->opts.config, err, errlen);
 
+	ops_reloading(d);
 	if (!p || pol_engine_swap(d->engine, p, err, errlen) < 0) {
 		log_json(LOG_LVL_ERROR, "reload_failed", "file", d->opts.config, "error", err,
 		         "keeping", "previous policy", NULL);
+		ops_reloaded(d, NULL);
 		return -1;
 	}
 	log_json(LOG_LVL_INFO, "reloaded", "file", d->opts.config, NULL);
+	ops_reloaded(d, p); /* the engine owns p now, and keeps it until the next reload */
 	return 0;
 }
 
@@ -405,12 +410,14 @@ static void on_tick(struct ev_loop *loop, ev_timer *t, int revents)
 	pol_tick(d->engine, now);
 	pol_engine_stats(d->engine, now, &st);
 	warn_pin_evictions(d, &st);
+	ops_tick(d, now);
 }
 
 struct daemon *daemon_new(const struct daemon_opts *o, char *err, size_t errlen)
 {
 	struct daemon *d = calloc(1, sizeof(*d));
 	struct policy *p = NULL;
+	const struct policy *pol;
 	size_t slot_bytes;
 
 	if (!d) {
@@ -456,6 +463,7 @@ struct daemon *daemon_new(const struct daemon_opts *o, char *err, size_t errlen)
 	if (d->agent.metrics && metrics_open(&d->metrics, d, d->agent.metrics, err, errlen) < 0)
 		goto fail;
 	/* one engine slot per decision worker, one more for the outcome log reader */
+	pol = p;
 	d->engine = pol_engine_new(p, d->nworkers + d->outlog.opened, err, errlen);
 	p = NULL; /* the engine owns it, even on failure */
 	if (!d->engine)
@@ -487,6 +495,8 @@ struct daemon *daemon_new(const struct daemon_opts *o, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot start the event loop");
 		goto fail;
 	}
+	if (ops_open(d, pol, err, errlen) < 0)
+		goto fail;
 	return d;
 fail:
 	pol_free(p);
@@ -507,6 +517,7 @@ static void log_totals(struct daemon *d, unsigned nworkers)
 		stats_sum(&t, &d->workers[k].st);
 	stats_sum_reader(&t, &d->outlog.st);
 	t.refused = d->refused;
+	ops_totals(d, &t);
 	pol_engine_stats(d->engine, clock_mono_us(), &st);
 	warn_pin_evictions(d, &st);
 	snprintf(ev, sizeof(ev), "%llu", (unsigned long long)(st.pin_evicted[0] + st.pin_evicted[1] + st.pin_evicted[2]));
@@ -581,6 +592,7 @@ int daemon_run(struct daemon *d)
 	snprintf(nw, sizeof(nw), "%u", d->nworkers);
 	snprintf(mf, sizeof(mf), "%d", d->agent.max_frame_size);
 	log_json(LOG_LVL_INFO, "started", "workers", nw, "max_frame_size", mf, "policy", d->opts.config, NULL);
+	ops_ready(d);
 
 	ev_run(d->loop, 0);
 
@@ -617,6 +629,7 @@ void daemon_free(struct daemon *d)
 	outlog_close(&d->outlog);
 	admin_close(&d->admin);
 	metrics_close(&d->metrics);
+	ops_close(d);
 	pol_engine_free(d->engine);
 	free(d->workers);
 	free(d->slots);

@@ -9,12 +9,16 @@
 #include <stdint.h>
 
 #include "admin.h"
+#include "httpc.h"
 #include "listen.h"
 #include "metrics.h"
 #include "outlog.h"
 #include "policy.h"
+#include "probe.h"
+#include "sdnotify.h"
 #include "snap.h"
 #include "stats-t.h"
+#include "webhook.h"
 
 struct worker;
 struct slot;
@@ -73,6 +77,13 @@ struct daemon {
 	uint64_t snap_last_us;       /* how long it took */
 	uint64_t snap_written, snap_failed;
 	uint64_t pin_evicted[3];     /* the engine's pin_evicted at the last warning */
+	/* operations (ops.c): systemd notifications, probes, webhooks */
+	struct sdn sdn;
+	ev_timer watchdog;           /* WATCHDOG=1 every WATCHDOG_USEC / 2 */
+	struct httpc *httpc;         /* libcurl multi on the control loop */
+	struct probe_set *probes;
+	struct probe_counts probe_old; /* counts of the probe sets a reload replaced */
+	struct webhook *webhook;
 	int exit_code;
 };
 

@@ -50,7 +50,15 @@
 	X(log_lines,        counter, reader, "log_lines",        "outcome log lines received on agent.outcome_socket") \
 	X(log_malformed,    counter, reader, "log_malformed",    "outcome log lines that are not the expected JSON, dropped") \
 	X(log_truncated,    counter, reader, "log_truncated",    "outcome log lines cut short (by HAProxy's len or the reader's buffer), dropped") \
-	X(log_batches,      counter, reader, "",                 "recvmmsg calls that returned outcome log lines")
+	X(log_batches,      counter, reader, "",                 "recvmmsg calls that returned outcome log lines") \
+	X(probes_sent,      counter, daemon, "probes_sent",      "active probes sent (backends[].probe_url)") \
+	X(probes_failed,    counter, daemon, "probes_failed",    "active probes failed (transport, TLS, timeout or unexpected status)") \
+	X(probes_skipped,   counter, daemon, "",                 "probes not sent because the previous one was still running") \
+	X(webhook_events,   counter, daemon, "webhook_events",   "events emitted to webhooks (breaker, anomaly, shedding, budget cut, pin evictions)") \
+	X(webhooks_sent,    counter, daemon, "webhooks_sent",    "webhook deliveries answered 2xx") \
+	X(webhooks_retried, counter, daemon, "webhooks_retried", "webhook attempts after the first (backoff)") \
+	X(webhooks_failed,  counter, daemon, "webhooks_failed",  "webhook deliveries given up after webhooks.retries") \
+	X(webhooks_dropped, counter, daemon, "webhooks_dropped", "webhook deliveries dropped by a full queue (webhooks.queue)")
 
 /* STATS_IF_<owner>(owner', x) expands to x when owner' is that owner: the structs below
  * pick their fields from the one list by owner. */

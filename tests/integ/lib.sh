@@ -312,11 +312,14 @@ backend_port() {
 # with a copy of conf/payspoa.conf edited by the SED-EXPRs (see policy_copy), and haproxy
 # ("hap") with haproxy/haproxy.cfg; returns once HAProxy's spop-check sees the agent UP.
 # Sets P_HTTP, P_US, P_EU, P_US2, P_EU2, P_AGENT, POLICY, and HAP (the frontend's base
-# URL). Any failure ends the script with a FAIL.
+# URL). In the SED-EXPRs, @P_US@, @P_EU@, @P_US2@ and @P_EU2@ become the accounts' ports
+# (allocated here). Any failure ends the script with a FAIL.
 start_stack() {
 	alloc_port P_HTTP; alloc_port P_AGENT
 	HAP=http://127.0.0.1:$P_HTTP
 	start_accounts
+	set -- "${@//@P_US@/$P_US}"; set -- "${@//@P_EU@/$P_EU}"
+	set -- "${@//@P_US2@/$P_US2}"; set -- "${@//@P_EU2@/$P_EU2}"
 	policy_copy "$T/pol" "$@" ||
 		{ fail policy "cannot derive the policy: $(head -3 "$T/pol/check.log" 2>/dev/null)"; exit 1; }
 	start_payspoa agent "$P_AGENT" "$POLICY" || { fail start-payspoa "$(tail -5 "$T/agent.log")"; exit 1; }

@@ -105,6 +105,9 @@ struct pol_agent {
 	const char *outcome_socket; /* unix datagram path of the log outcome channel, NULL = none */
 	double state_interval_s;  /* between snapshots, 0 = only on SIGTERM / SIGUSR1 */
 	const char *log_level;    /* "debug", "info", "warning", "error" */
+	const char *log_syslog;   /* facility name, "none" = stderr */
+	const char *id_key_file;  /* HMAC key of logged identifiers (spoa/log.h), NULL = none */
+	const char *id_key_env;   /* environment variable holding it, NULL = none */
 };
 
 #endif /* PAY_T_H */

@@ -398,6 +398,15 @@ struct daemon *daemon_new(const struct daemon_opts *o, char *err, size_t errlen)
 	if (!p)
 		goto fail;
 	d->agent = *pol_agent(p);
+	log_set_syslog(d->agent.log_syslog); /* the loader admits known facilities only */
+	switch (log_id_key_load(d->agent.id_key_file, d->agent.id_key_env, err, errlen)) {
+	case -1:
+		goto fail;
+	case 1:
+		log_json(LOG_LVL_WARNING, "id_key_random", "reason", "neither agent.id_key_file nor agent.id_key_env is set",
+		         "effect", "identifiers in the logs are keyed per process: lines of two runs do not match", NULL);
+		break;
+	}
 	/* Accepted by the schema for the operations work to come; say so rather than let an
 	 * operator believe a socket is there. */
 	if (d->agent.admin_socket)

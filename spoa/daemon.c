@@ -380,6 +380,31 @@ static void on_tick(struct ev_loop *loop, ev_timer *t, int revents)
 	warn_pin_evictions(d, &st);
 }
 
+/* Closes listener i, and removes its socket file if it is a Unix one this process bound
+ * (never a running instance's, refused by listen_unix_claim). */
+static void daemon_unlisten(struct daemon *d, int i)
+{
+	if (d->lfd[i] < 0)
+		return;
+	if (d->laddr[i].ss.ss_family == AF_UNIX)
+		unlink(((struct sockaddr_un *)&d->laddr[i].ss)->sun_path);
+	close(d->lfd[i]);
+	d->lfd[i] = -1;
+}
+
+/* SIG_BLOCK or SIG_UNBLOCK the signals the control loop handles, in this thread. */
+static void daemon_mask_signals(int how)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGUSR1);
+	pthread_sigmask(how, &set, NULL);
+}
+
 struct daemon *daemon_new(const struct daemon_opts *o, char *err, size_t errlen)
 {
 	struct daemon *d = calloc(1, sizeof(*d));
@@ -392,6 +417,12 @@ struct daemon *daemon_new(const struct daemon_opts *o, char *err, size_t errlen)
 	}
 	d->opts = *o;
 	d->reserve_fd = -1;
+	/* The signals the control loop handles wait, blocked, until daemon_run has started
+	 * its watchers and unblocks them: a SIGHUP or SIGTERM that comes while the
+	 * policy is built, or as soon as the port accepts, is served then instead of
+	 * killing the process by its default action. Threads started meanwhile inherit the
+	 * mask, so these signals reach the control thread only. */
+	daemon_mask_signals(SIG_BLOCK);
 	for (int i = 0; i < POL_MAX_LISTENERS; i++)
 		d->lfd[i] = -1;
 	p = pol_load(o->config, err, errlen);
@@ -429,15 +460,11 @@ struct daemon *daemon_new(const struct daemon_opts *o, char *err, size_t errlen)
 	/* The outcome socket before the listeners: once HAProxy can connect, it can log. */
 	if (d->agent.outcome_socket && outlog_open(&d->outlog, d->agent.outcome_socket, err, errlen) < 0)
 		goto fail;
-	/* Listeners first: a bad address fails before threads exist. */
+	/* Addresses first: a bad one fails before anything is built. */
 	d->nlisten = d->agent.nlisten;
-	for (int i = 0; i < d->nlisten; i++) {
+	for (int i = 0; i < d->nlisten; i++)
 		if (listen_parse(d->agent.listen[i], &d->laddr[i], err, errlen) < 0)
 			goto fail;
-		d->lfd[i] = listen_open(&d->laddr[i], err, errlen);
-		if (d->lfd[i] < 0)
-			goto fail;
-	}
 	/* one engine slot per decision worker, one more for the outcome log reader */
 	d->engine = pol_engine_new(p, d->nworkers + d->outlog.opened, err, errlen);
 	p = NULL; /* the engine owns it, even on failure */
@@ -463,6 +490,13 @@ struct daemon *daemon_new(const struct daemon_opts *o, char *err, size_t errlen)
 		d->slots[i].fd = -1;
 		d->slots[i].c.in = d->bufs + i * slot_bytes;
 		d->slots[i].c.out = d->slots[i].c.in + d->in_size;
+	}
+	/* Listeners last, once the engine, its snapshot and the slots are ready: the port
+	 * accepts only when a connection can be served. */
+	for (int i = 0; i < d->nlisten; i++) {
+		d->lfd[i] = listen_open(&d->laddr[i], err, errlen);
+		if (d->lfd[i] < 0)
+			goto fail;
 	}
 	d->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	d->loop = ev_default_loop(EVFLAG_AUTO);
@@ -529,14 +563,7 @@ int daemon_run(struct daemon *d)
 		}
 		log_json(LOG_LVL_INFO, "outcome_socket", "path", d->outlog.path, NULL);
 	}
-	ev_timer_init(&d->accept_pause, on_accept_pause_end, 0.1, 0.);
-	d->accept_pause.data = d;
-	for (int i = 0; i < d->nlisten; i++) {
-		ev_io_init(&d->accept_io[i], on_accept, d->lfd[i], EV_READ);
-		d->accept_io[i].data = d;
-		log_json(LOG_LVL_INFO, "listening", "addr", d->laddr[i].text, NULL);
-	}
-	accept_set(d, true);
+	/* the workers run (with these signals blocked): now the control thread takes them */
 	ev_signal_init(&d->sig_term, on_stop, SIGTERM);
 	ev_signal_init(&d->sig_int, on_stop, SIGINT);
 	ev_signal_init(&d->sig_hup, on_hup, SIGHUP);
@@ -547,6 +574,15 @@ int daemon_run(struct daemon *d)
 	ev_signal_init(&d->sig_usr1, on_usr1, SIGUSR1);
 	d->sig_usr1.data = d;
 	ev_signal_start(d->loop, &d->sig_usr1);
+	daemon_mask_signals(SIG_UNBLOCK); /* libev leaves the mask alone: those pending arrive now */
+	ev_timer_init(&d->accept_pause, on_accept_pause_end, 0.1, 0.);
+	d->accept_pause.data = d;
+	for (int i = 0; i < d->nlisten; i++) {
+		ev_io_init(&d->accept_io[i], on_accept, d->lfd[i], EV_READ);
+		d->accept_io[i].data = d;
+		log_json(LOG_LVL_INFO, "listening", "addr", d->laddr[i].text, NULL);
+	}
+	accept_set(d, true);
 	ev_async_init(&d->snap_done, on_snap_done);
 	d->snap_done.data = d;
 	ev_async_start(d->loop, &d->snap_done);
@@ -566,10 +602,8 @@ int daemon_run(struct daemon *d)
 
 stop:
 	accept_set(d, false);
-	for (int i = 0; i < d->nlisten; i++) {
-		close(d->lfd[i]);
-		d->lfd[i] = -1;
-	}
+	for (int i = 0; i < d->nlisten; i++)
+		daemon_unlisten(d, i);
 	for (unsigned i = 0; i < started; i++)
 		worker_stop(&d->workers[i]);
 	for (unsigned i = 0; i < started; i++)
@@ -584,12 +618,8 @@ void daemon_free(struct daemon *d)
 {
 	if (!d)
 		return;
-	for (int i = 0; i < POL_MAX_LISTENERS; i++) {
-		if (d->lfd[i] >= 0)
-			close(d->lfd[i]);
-		if (i < d->nlisten && d->laddr[i].ss.ss_family == AF_UNIX)
-			unlink(((struct sockaddr_un *)&d->laddr[i].ss)->sun_path);
-	}
+	for (int i = 0; i < POL_MAX_LISTENERS; i++)
+		daemon_unlisten(d, i);
 	if (d->reserve_fd >= 0)
 		close(d->reserve_fd);
 	outlog_close(&d->outlog);

@@ -16,6 +16,8 @@ more() { [ "$(events "$1" "$2")" -gt "$3" ]; }
 # unix_up PATH: something accepts on the unix socket PATH.
 unix_up() { socat -u OPEN:/dev/null "UNIX-CONNECT:$1" 2>/dev/null; }
 
+# hup_served: the SIGHUP was taken as a reload, or the process is gone.
+hup_served() { log_has hup '"event":"reloaded"' || ! alive hup; }
 # --- sighup_at_first_accept: 20 starts, each sent SIGHUP the moment its port accepts.
 survived=0 details=() hp=
 for i in $(seq 20); do
@@ -27,7 +29,7 @@ for i in $(seq 20); do
 		sleep 0.005
 	done
 	kill -HUP "${PROC[hup]}" 2>/dev/null
-	if wait_until 10 log_has hup '"event":"reloaded"' && alive hup; then
+	if wait_until 10 hup_served && alive hup; then
 		survived=$((survived + 1))
 	else
 		details+=("try $i: $(tail -2 "$T/hup.log" | tr '\n' ' ')")

@@ -25,6 +25,8 @@
 #define TICK_S        0.05  /* engine tick (DESIGN.md §1) */
 #define OUT_BUF_SIZE  (64 * 1024)
 #define ACCEPT_BURST  64
+#define HOLD_S        1.0   /* how long a connection waits for a reclaimed slot */
+#define RECLAIM_EVERY_S 0.1 /* the workers are asked again this often while one waits */
 
 static void accept_set(struct daemon *d, bool on)
 {
@@ -132,6 +134,59 @@ static void accept_shed(struct daemon *d, int lfd, int err)
 	accept_pause(d, 0.1);
 }
 
+/* Hands the accepted fd to the claimed slot s, and the slot to a worker. */
+static void slot_seat(struct daemon *d, struct slot *s, int fd, bool is_unix)
+{
+	/* ACKs leave in batches already: Nagle would only hold the last one back until
+	 * HAProxy acknowledges the previous segment (~40 ms). */
+	if (!is_unix)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
+	s->fd = fd;
+	conn_init(&s->c, s->c.in, d->in_size, s->c.out, d->out_size, (uint32_t)d->agent.max_frame_size);
+	worker_give(worker_pick(d), s);
+}
+
+/* The held connection (on_accept) takes a slot freed since, and accepting resumes. */
+static void held_seat(struct daemon *d)
+{
+	struct slot *s;
+
+	if (d->held_fd < 0 || !(s = slot_claim(d)))
+		return;
+	slot_seat(d, s, d->held_fd, d->held_unix);
+	d->held_fd = -1;
+	ev_timer_stop(d->loop, &d->held_timer);
+	if (!ev_is_active(&d->accept_pause))
+		accept_set(d, true);
+}
+
+/* While a connection is held: every RECLAIM_EVERY_S, the workers close the connections
+ * that have not spoken SPOP in time (worker_reclaim). No slot came free within HOLD_S:
+ * the connection is refused, as before reclaiming existed, and accepting resumes when a
+ * slot frees (accept_full). */
+static void on_held_timer(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct daemon *d = t->data;
+
+	if (d->held_fd < 0) {
+		ev_timer_stop(loop, t);
+		return;
+	}
+	if (ev_now(loop) - d->held_since < HOLD_S) {
+		for (unsigned k = 0; k < d->nworkers; k++)
+			worker_reclaim(&d->workers[k]);
+		held_seat(d); /* a slot freed meanwhile */
+		return;
+	}
+	ev_timer_stop(loop, t);
+	close(d->held_fd);
+	d->held_fd = -1;
+	d->refused++;
+	if (d->refused == 1 || d->refused % 1000 == 0)
+		log_json(LOG_LVL_WARNING, "max_connections_reached", NULL);
+	accept_full(d);
+}
+
 static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
 {
 	struct daemon *d = io->data;
@@ -151,20 +206,20 @@ static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
 		}
 		s = slot_claim(d);
 		if (!s) {
-			d->refused++;
-			close(fd);
-			if (d->refused == 1 || d->refused % 1000 == 0)
-				log_json(LOG_LVL_WARNING, "max_connections_reached", NULL);
-			accept_full(d);
+			/* Every slot taken: this connection waits (accepting paused) while the
+			 * workers close their oldest HELLO-less ones; it gets the first slot freed,
+			 * or is refused after HOLD_S. Peers that hold slots without speaking SPOP
+			 * cannot lock a HAProxy out. */
+			d->held_fd = fd;
+			d->held_unix = d->laddr[io - d->accept_io].ss.ss_family == AF_UNIX;
+			d->held_since = ev_now(loop);
+			accept_set(d, false);
+			ev_timer_stop(d->loop, &d->held_timer);
+			ev_timer_set(&d->held_timer, 0., RECLAIM_EVERY_S);
+			ev_timer_start(d->loop, &d->held_timer); /* asks the workers at once */
 			return;
 		}
-		/* ACKs leave in batches already: Nagle would only hold the last one back
-		 * until HAProxy acknowledges the previous segment (~40 ms). */
-		if (d->laddr[io - d->accept_io].ss.ss_family != AF_UNIX)
-			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
-		s->fd = fd;
-		conn_init(&s->c, s->c.in, d->in_size, s->c.out, d->out_size, (uint32_t)d->agent.max_frame_size);
-		worker_give(worker_pick(d), s);
+		slot_seat(d, s, fd, d->laddr[io - d->accept_io].ss.ss_family == AF_UNIX);
 	}
 }
 
@@ -177,6 +232,10 @@ static void on_slot_freed(struct ev_loop *loop, ev_async *a, int revents)
 {
 	struct daemon *d = a->data;
 
+	if (d->held_fd >= 0) {
+		held_seat(d);
+		return;
+	}
 	if (atomic_load(&d->accept_paused) && !ev_is_active(&d->accept_pause))
 		accept_set(d, true);
 }
@@ -417,6 +476,7 @@ struct daemon *daemon_new(const struct daemon_opts *o, char *err, size_t errlen)
 	}
 	d->opts = *o;
 	d->reserve_fd = -1;
+	d->held_fd = -1;
 	/* The signals the control loop handles wait, blocked, until daemon_run has started
 	 * its watchers and unblocks them: a SIGHUP or SIGTERM that comes while the
 	 * policy is built, or as soon as the port accepts, is served then instead of
@@ -547,6 +607,7 @@ int daemon_run(struct daemon *d)
 	ev_async_start(d->loop, &d->slot_freed);
 	for (; started < d->nworkers; started++) {
 		struct worker_conf wc = { d->engine, started, d->agent.idle_timeout_ms / 1000.0,
+		                          d->agent.hello_timeout_ms / 1000.0, d->agent.frame_timeout_ms / 1000.0,
 		                          on_worker_slot_freed, d };
 
 		if (worker_start(&d->workers[started], &wc) < 0) {
@@ -577,6 +638,8 @@ int daemon_run(struct daemon *d)
 	daemon_mask_signals(SIG_UNBLOCK); /* libev leaves the mask alone: those pending arrive now */
 	ev_timer_init(&d->accept_pause, on_accept_pause_end, 0.1, 0.);
 	d->accept_pause.data = d;
+	ev_timer_init(&d->held_timer, on_held_timer, 0., RECLAIM_EVERY_S);
+	d->held_timer.data = d;
 	for (int i = 0; i < d->nlisten; i++) {
 		ev_io_init(&d->accept_io[i], on_accept, d->lfd[i], EV_READ);
 		d->accept_io[i].data = d;
@@ -622,6 +685,8 @@ void daemon_free(struct daemon *d)
 		daemon_unlisten(d, i);
 	if (d->reserve_fd >= 0)
 		close(d->reserve_fd);
+	if (d->held_fd >= 0)
+		close(d->held_fd);
 	outlog_close(&d->outlog);
 	pol_engine_free(d->engine);
 	free(d->workers);

@@ -107,4 +107,21 @@ start_bg third "$PAYSPOA_BIN" -f "$POLICY" -l "unix:$S"
 wait_until 10 unix_up "$S" && alive third && pass stale_socket_replaced ||
 	fail stale_socket_replaced "$(tail -2 "$T/third.log")"
 
+# --- payspoa -c --haproxy: the shipped haproxy.cfg matches the default policy; a copy with
+# stripe_eu renamed to stripe_apac fails both ways (a policy backend it lacks, a backend
+# the policy does not know), exit 1.
+"$PAYSPOA_BIN" -c -f conf/payspoa.conf --haproxy haproxy/haproxy.cfg >"$T/hc.out" 2>&1
+rc=$?
+[ "$rc" = 0 ] && grep -q "every backend matches the policy" "$T/hc.out" && pass check_haproxy_matches ||
+	fail check_haproxy_matches "exit $rc: $(tail -2 "$T/hc.out")"
+sed 's/\bstripe_eu\b/stripe_apac/g' haproxy/haproxy.cfg >"$T/hap-renamed.cfg"
+"$PAYSPOA_BIN" -c -f conf/payspoa.conf --haproxy "$T/hap-renamed.cfg" >"$T/hc.out" 2>&1
+rc=$?
+if [ "$rc" = 1 ] && grep -q "backend 'stripe_eu' of the policy" "$T/hc.out" &&
+	grep -q "backend 'stripe_apac' is not in the policy" "$T/hc.out"; then
+	pass check_haproxy_mismatch_both_ways
+else
+	fail check_haproxy_mismatch_both_ways "exit $rc:" "$(cat "$T/hc.out")"
+fi
+
 integ_done

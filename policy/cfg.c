@@ -1,11 +1,16 @@
 /* cfg.c: the project's only libconfig user: parses files and strings, and reads typed,
  * range-checked members with "file:line: message" errors (contracts in cfg.h).
  * Allocates only inside libconfig, at load; no logging, no globals. */
+#include <errno.h>
+#include <fcntl.h>
 #include <libconfig.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cfg.h"
 
@@ -34,10 +39,250 @@ static void cfg_parse_error(const config_t *cf, const char *name, char *err, siz
 		         config_error_line(cf), config_error_text(cf) ? config_error_text(cf) : "parse error");
 }
 
+/* ---- the pre-scan: what libconfig 1.5 gets wrong, refused before it parses -------------
+ * libconfig calls exit(2) on an @include of a directory, blocks forever opening a FIFO,
+ * follows include cycles until its depth limit, reads any size, stores 4294967297 as 1
+ * (atoi) and cuts a string at an embedded NUL. cfg_scan walks the text with libconfig's
+ * lexical rules (comments, strings, numbers, @include at the start of a line) and refuses
+ * each of those with file:line; cfg_scan_file opens every file itself, never blocking
+ * (O_NONBLOCK, regular files only), within CFG_MAX_FILE_BYTES and CFG_MAX_INCLUDES.
+ * libconfig then opens the same paths again: a file swapped for a FIFO in between is the
+ * one case left, and it needs write access to the policy's folder. */
+#define CFG_MAX_FILE_BYTES (16u << 20) /* a policy is kilobytes; a country list, less */
+#define CFG_MAX_INCLUDES   64          /* files per load, the top one included */
+#define CFG_MAX_DEPTH      10          /* libconfig's own include depth limit */
+
+struct cfg_scan {
+	const char *incdir;   /* NULL: @include refused (text without a folder) */
+	char *err;
+	size_t errlen;
+	unsigned nfiles;
+	unsigned depth;
+	dev_t dev[CFG_MAX_DEPTH + 1]; /* the files being scanned, outermost first */
+	ino_t ino[CFG_MAX_DEPTH + 1];
+};
+
+static int cfg_scan_file(struct cfg_scan *sc, const char *path, const char *from, unsigned line);
+
+__attribute__((format(printf, 4, 5)))
+static int cfg_scan_fail(struct cfg_scan *sc, const char *name, unsigned line, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	snprintf(sc->err, sc->errlen, "%s:%u: %.400s", name, line, msg);
+	return -1;
+}
+
+/* An integer literal at t[0..n) (digits, optional 0x and L suffix) that libconfig would
+ * wrap: without L it must fit 32 bits (a hex one may use all 32), with L 64 bits. */
+static bool cfg_int_wraps(const char *t, size_t n, bool neg)
+{
+	bool hex = n > 2 && t[0] == '0' && (t[1] == 'x' || t[1] == 'X');
+	bool l64 = n > 0 && (t[n - 1] == 'L');
+	unsigned long long v = 0, lim;
+	size_t i = hex ? 2 : 0, end = n;
+
+	while (end > i && t[end - 1] == 'L')
+		end--;
+	lim = l64 ? (hex ? UINT64_MAX : (unsigned long long)INT64_MAX + neg)
+	          : (hex ? UINT32_MAX : (unsigned long long)INT32_MAX + neg);
+	for (; i < end; i++) {
+		unsigned d = t[i] <= '9' ? (unsigned)(t[i] - '0') : (unsigned)((t[i] | 0x20) - 'a' + 10);
+		unsigned long long base = hex ? 16 : 10;
+
+		if (d >= base)
+			return false; /* not a number libconfig reads: its own error */
+		if (v > (lim - d) / base)
+			return true;
+		v = v * base + d;
+	}
+	return false;
+}
+
+/* Scans one file's text (len bytes, NUL bytes included). 0 or -1 with err. */
+static int cfg_scan_text(struct cfg_scan *sc, const char *name, const char *t, size_t len)
+{
+	unsigned line = 1;
+	bool bol = true; /* only blanks so far on this line */
+	size_t i = 0;
+
+	while (i < len) {
+		char c = t[i];
+
+		if (c == 0)
+			return cfg_scan_fail(sc, name, line, "a NUL byte in the file");
+		if (c == '\n') {
+			line++;
+			bol = true;
+			i++;
+		} else if (c == ' ' || c == '\t' || c == '\r') {
+			i++;
+		} else if (c == '#' || (c == '/' && i + 1 < len && t[i + 1] == '/')) {
+			while (i < len && t[i] != '\n' && t[i])
+				i++;
+		} else if (c == '/' && i + 1 < len && t[i + 1] == '*') {
+			for (i += 2; i < len && !(t[i] == '*' && i + 1 < len && t[i + 1] == '/'); i++) {
+				if (t[i] == 0)
+					return cfg_scan_fail(sc, name, line, "a NUL byte in the file");
+				line += t[i] == '\n';
+			}
+			i += 2;
+			bol = false;
+		} else if (c == '"') {
+			for (i++; i < len && t[i] != '"'; i++) {
+				if (t[i] == 0)
+					return cfg_scan_fail(sc, name, line, "a NUL byte in a string");
+				if (t[i] == '\\' && i + 1 < len) {
+					i++;
+					/* \x00 (any case, any number of 0 digits after x) is a NUL */
+					if (t[i] == 'x' && i + 2 < len && t[i + 1] == '0' && t[i + 2] == '0')
+						return cfg_scan_fail(sc, name, line, "a NUL (\\x00) inside a string: "
+						                     "it would cut the string short");
+				}
+				line += t[i] == '\n';
+			}
+			i++;
+			bol = false;
+		} else if (c == '@' && bol && len - i >= 8 && memcmp(t + i, "@include", 8) == 0) {
+			char inc[4096];
+			size_t k = 0;
+
+			for (i += 8; i < len && (t[i] == ' ' || t[i] == '\t'); i++)
+				;
+			if (i >= len || t[i] != '"')
+				return cfg_scan_fail(sc, name, line, "@include must be followed by \"file\"");
+			for (i++; i < len && t[i] != '"' && t[i] != '\n' && t[i] && k + 1 < sizeof(inc); i++)
+				inc[k++] = t[i];
+			if (i >= len || t[i] != '"')
+				return cfg_scan_fail(sc, name, line, "@include: unterminated or too long file name");
+			inc[k] = 0;
+			i++;
+			if (!sc->incdir)
+				return cfg_scan_fail(sc, name, line, "@include is only allowed in files");
+			/* libconfig 1.5 joins the include folder and the name, whatever the name */
+			{
+				char path[8192];
+
+				snprintf(path, sizeof(path), "%s/%s", sc->incdir, inc);
+				if (cfg_scan_file(sc, path, name, line) < 0)
+					return -1;
+			}
+			bol = false;
+		} else if ((c >= '0' && c <= '9') || ((c == '-' || c == '+') && i + 1 < len && t[i + 1] >= '0' &&
+		                                      t[i + 1] <= '9')) {
+			bool neg = c == '-';
+			size_t s = i + (c == '-' || c == '+'), e = s;
+
+			while (e < len && ((t[e] >= '0' && t[e] <= '9') || (t[e] >= 'a' && t[e] <= 'z') ||
+			                   (t[e] >= 'A' && t[e] <= 'Z') || t[e] == '.' || t[e] == '_' ||
+			                   ((t[e] == '-' || t[e] == '+') && (t[e - 1] | 0x20) == 'e')))
+				e++;
+			/* a float (a dot or an exponent, not hex) is libconfig's problem, not ours */
+			if (!memchr(t + s, '.', e - s) &&
+			    !((e - s < 2 || (t[s + 1] | 0x20) != 'x') && (memchr(t + s, 'e', e - s) || memchr(t + s, 'E', e - s))) &&
+			    cfg_int_wraps(t + s, e - s, neg)) {
+				char num[40];
+
+				snprintf(num, sizeof(num), "%.*s", (int)(e - i < 32 ? e - i : 32), t + i);
+				return cfg_scan_fail(sc, name, line,
+				                     "integer %s is out of range (libconfig would wrap it; "
+				                     "a 64-bit integer needs the L suffix)", num);
+			}
+			i = e;
+			bol = false;
+		} else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == '*') {
+			while (i < len && ((t[i] >= 'a' && t[i] <= 'z') || (t[i] >= 'A' && t[i] <= 'Z') || t[i] == '_' ||
+			                   t[i] == '-' || t[i] == '*' || (t[i] >= '0' && t[i] <= '9')))
+				i++;
+			bol = false;
+		} else {
+			i++;
+			bol = false;
+		}
+	}
+	return 0;
+}
+
+/* Opens path without ever blocking, refuses anything but a regular file within the
+ * bounds and any file already being scanned (a cycle), then scans its text. `from` and
+ * `line` name the @include (NULL for the top file). */
+static int cfg_scan_file(struct cfg_scan *sc, const char *path, const char *from, unsigned line)
+{
+	const char *who = from ? from : path;
+	struct stat st;
+	char *buf = NULL;
+	size_t got = 0;
+	int fd = -1, rc = -1;
+
+	if (++sc->nfiles > CFG_MAX_INCLUDES)
+		return cfg_scan_fail(sc, who, line, "more than %d files included", CFG_MAX_INCLUDES);
+	if (sc->depth > CFG_MAX_DEPTH)
+		return cfg_scan_fail(sc, who, line, "@include %s: nested too deep (10 levels at most)", path);
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		cfg_scan_fail(sc, who, line, "%s%s: %s", from ? "@include " : "cannot read ", path, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		cfg_scan_fail(sc, who, line, "%s%s: not a regular file (a directory, FIFO or device)",
+		              from ? "@include " : "", path);
+		goto out;
+	}
+	if ((unsigned long long)st.st_size > CFG_MAX_FILE_BYTES) {
+		cfg_scan_fail(sc, who, line, "%s: larger than 16 MiB", path);
+		goto out;
+	}
+	for (unsigned k = 0; k < sc->depth; k++) {
+		if (sc->dev[k] == st.st_dev && sc->ino[k] == st.st_ino) {
+			cfg_scan_fail(sc, who, line, "@include %s: a cycle (the file includes itself)", path);
+			goto out;
+		}
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf) {
+		cfg_scan_fail(sc, who, line, "%s: out of memory", path);
+		goto out;
+	}
+	while (got < (size_t)st.st_size) {
+		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break; /* shrank meanwhile: scan what is there */
+		got += (size_t)n;
+	}
+	sc->dev[sc->depth] = st.st_dev;
+	sc->ino[sc->depth] = st.st_ino;
+	sc->depth++;
+	rc = cfg_scan_text(sc, path, buf, got);
+	sc->depth--;
+out:
+	free(buf);
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+int cfg_check_text(const char *text, size_t len, const char *name, char *err, size_t errlen)
+{
+	struct cfg_scan sc = { .err = err, .errlen = errlen };
+
+	return cfg_scan_text(&sc, name, text, len);
+}
+
 struct cfg_file *cfg_read_file(const char *path, const char *incdir, char *err, size_t errlen)
 {
-	struct cfg_file *f = calloc(1, sizeof(*f));
+	struct cfg_scan sc = { .incdir = incdir, .err = err, .errlen = errlen };
+	struct cfg_file *f;
 
+	if (cfg_scan_file(&sc, path, NULL, 0) < 0)
+		return NULL;
+	f = calloc(1, sizeof(*f));
 	if (!f) {
 		snprintf(err, errlen, "%s:0: out of memory", path);
 		return NULL;
@@ -54,8 +299,11 @@ struct cfg_file *cfg_read_file(const char *path, const char *incdir, char *err, 
 
 struct cfg_file *cfg_read_string(const char *text, const char *name, char *err, size_t errlen)
 {
-	struct cfg_file *f = calloc(1, sizeof(*f));
+	struct cfg_file *f;
 
+	if (cfg_check_text(text, strlen(text), name, err, errlen) < 0)
+		return NULL;
+	f = calloc(1, sizeof(*f));
 	if (!f) {
 		snprintf(err, errlen, "%s:0: out of memory", name);
 		return NULL;

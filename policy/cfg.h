@@ -42,10 +42,16 @@ enum cfg_type { CFG_NONE = 0, CFG_GROUP, CFG_INT, CFG_FLOAT, CFG_STRING, CFG_BOO
 #define CFG_EMPTY_OK  2u /* "" is a value (else "'key' must not be empty") */
 #define CFG_STAR_ANY  4u /* "*" is stored as "" (the simulator's "any") */
 
-/* Parse a file; @include paths resolve against incdir. NULL: err holds file:line. */
+/* Parse a file; @include paths resolve against incdir. NULL: err holds file:line.
+ * Before libconfig sees them, the file and every file it includes are checked (cfg.c,
+ * the pre-scan): regular files only, opened without blocking, 16 MiB and 64 files at
+ * most, no cycle, no integer libconfig would wrap, no NUL in a string or the file. */
 struct cfg_file *cfg_read_file(const char *path, const char *incdir, char *err, size_t errlen);
 /* Parse text; `name` stands for the file in errors. NULL: err holds name:line. */
 struct cfg_file *cfg_read_string(const char *text, const char *name, char *err, size_t errlen);
+/* The pre-scan alone, on len bytes of text (NUL bytes included; @include refused):
+ * 0, or -1 with name:line in err. */
+int cfg_check_text(const char *text, size_t len, const char *name, char *err, size_t errlen);
 void cfg_close(struct cfg_file *f); /* accepts NULL */
 const struct cfg_node *cfg_root(const struct cfg_file *f);
 

@@ -99,6 +99,8 @@ struct pol_agent {
 	int max_connections;   /* whole process */
 	int max_frame_size;    /* bytes, 256..65532; we answer min(this, HAProxy's) */
 	int idle_timeout_ms;   /* a connection with nothing in flight closes after this */
+	int hello_timeout_ms;  /* ... one without a HELLO after this */
+	int frame_timeout_ms;  /* ... one with a frame unfinished this long */
 	const char *admin_socket; /* NULL = none */
 	const char *metrics;      /* "host:port" or NULL */
 	const char *state_file;   /* NULL = no snapshots */
@@ -106,6 +108,9 @@ struct pol_agent {
 	double state_interval_s;  /* between snapshots, 0 = only on SIGTERM / SIGUSR1 */
 	const char *log_level;    /* "debug", "info", "warning", "error" */
 	const char *user, *group; /* drop privileges to these after binding, NULL = keep */
+	const char *log_syslog;   /* facility name, "none" = stderr */
+	const char *id_key_file;  /* HMAC key of logged identifiers (spoa/log.h), NULL = none */
+	const char *id_key_env;   /* environment variable holding it, NULL = none */
 };
 
 #endif /* PAY_T_H */

@@ -155,7 +155,7 @@ struct pol_connect {
 struct policy {
 	char file[256];
 	struct pol_agent agent;
-	char agent_buf[7][256];         /* storage behind the agent's optional strings */
+	char agent_buf[9][256];         /* storage behind the agent's optional strings */
 	char listen_buf[POL_MAX_LISTENERS][256];
 
 	int nregions;

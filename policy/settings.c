@@ -251,28 +251,37 @@ static void ps_show_agent_str(const void *base, const struct pol_setting *s, cha
 	snprintf(buf, size, v ? "`\"%s\"`" : "none", v);
 }
 
-static int ps_log_level(struct cfg_ctx *c, const struct cfg_node *g, const struct pol_setting *s, void *base)
+/* Settings that take one word of a fixed list (aux indexes ps_choices); the first word
+ * is the default. The field is a const char * pointing at the list's own word. */
+static const char *const ps_choices[][12] = {
+	{ "info", "debug", "warning", "error", NULL },
+	{ "none", "daemon", "user", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7", NULL },
+};
+
+static int ps_agent_choice(struct cfg_ctx *c, const struct cfg_node *g, const struct pol_setting *s, void *base)
 {
-	static const char *const levels[] = { "debug", "info", "warning", "error", NULL };
-	struct policy *p = base;
-	char *v = p->agent_buf[s->aux];
+	const char *const *w = ps_choices[s->aux];
+	const char **dst = (const char **)(void *)((char *)base + s->off);
+	char v[32], list[160];
+	size_t n = 0;
 	int i, rc;
 
-	p->agent.log_level = "info";
-	if ((rc = cfg_str(c, g, s->name, 0, v, sizeof(p->agent_buf[s->aux]))))
+	*dst = w[0];
+	if ((rc = cfg_str(c, g, s->name, 0, v, sizeof(v))))
 		return rc < 0 ? -1 : 0;
-	for (i = 0; levels[i]; i++)
-		if (strcmp(levels[i], v) == 0)
-			break;
-	if (!levels[i])
-		return cfg_fail(c, cfg_get(g, s->name), "'log_level' must be \"debug\", \"info\", \"warning\" or \"error\"");
-	p->agent.log_level = levels[i];
-	return 0;
+	for (i = 0; w[i]; i++) {
+		if (strcmp(w[i], v) == 0) {
+			*dst = w[i];
+			return 0;
+		}
+		n += (size_t)snprintf(list + n, sizeof(list) - n, "%s\"%s\"", i ? ", " : "", w[i]);
+	}
+	return cfg_fail(c, cfg_get(g, s->name), "'%s' must be one of %s", s->name, list);
 }
 
-static void ps_show_log_level(const void *base, const struct pol_setting *s, char *buf, size_t size)
+static void ps_show_agent_choice(const void *base, const struct pol_setting *s, char *buf, size_t size)
 {
-	snprintf(buf, size, "`\"%s\"`", ((const struct policy *)base)->agent.log_level);
+	snprintf(buf, size, "`\"%s\"`", ps_choices[s->aux][0]);
 }
 
 static int ps_prefixes(struct cfg_ctx *c, const struct cfg_node *g, const struct pol_setting *s, void *base)
@@ -468,6 +477,10 @@ static const struct pol_setting ps_agent[] = {
 	INT("max_frame_size", agent.max_frame_size, 256, 65532, 16380, "bytes; payspoa answers min(this, HAProxy's)"),
 	INT("idle_timeout_ms", agent.idle_timeout_ms, 100, 86400000, 30000,
 	    "a connection with nothing in flight closes after this"),
+	INT("hello_timeout_ms", agent.hello_timeout_ms, 100, 60000, 2000,
+	    "a connection that has not completed its HELLO after this is closed (HAProxy's takes milliseconds)"),
+	INT("frame_timeout_ms", agent.frame_timeout_ms, 100, 600000, 5000,
+	    "a connection whose frame stays unfinished (or unanswered for want of the peer reading) this long is closed"),
 	CUSTOM("admin_socket", P(agent.admin_socket), "string", "", "path of the admin socket",
 	       ps_agent_str, ps_show_agent_str, 0),
 	CUSTOM("metrics", P(agent.metrics), "string", "`\"host:port\"`", "address of `GET /metrics`",
@@ -480,13 +493,23 @@ static const struct pol_setting ps_agent[] = {
 	       "unix datagram socket (mode 0660) where HAProxy logs one outcome line per request "
 	       "(`PAY_OUTCOMES=log`, haproxy/README.md); none = outcomes by `pay-response` only",
 	       ps_agent_str, ps_show_agent_str, 4),
-	CUSTOM("log_level", 0, "string", "`debug`, `info`, `warning`, `error`", "lowest level logged",
-	       ps_log_level, ps_show_log_level, 3),
+	CUSTOM("log_level", P(agent.log_level), "string", "`debug`, `info`, `warning`, `error`", "lowest level logged",
+	       ps_agent_choice, ps_show_agent_choice, 0),
+	CUSTOM("log_syslog", P(agent.log_syslog), "string", "`none`, `daemon`, `user`, `local0`..`local7`",
+	       "syslog facility the JSON lines go to instead of stderr; none = stderr",
+	       ps_agent_choice, ps_show_agent_choice, 1),
 	CUSTOM("user", P(agent.user), "string", "a user name",
 	       "after binding, drop root for this user (setgroups, setgid, setuid); payspoa refuses to run "
 	       "when it cannot; none = keep the starting user", ps_agent_str, ps_show_agent_str, 5),
 	CUSTOM("group", P(agent.group), "string", "a group name", "the group to drop to (default: `user`'s own)",
 	       ps_agent_str, ps_show_agent_str, 6),
+	CUSTOM("id_key_file", P(agent.id_key_file), "string", "a path",
+	       "file whose bytes (16 at least) key the HMAC-SHA256 that stands for any identifier a log names; "
+	       "neither this nor `id_key_env`: a random key per process (a warning says so)",
+	       ps_agent_str, ps_show_agent_str, 7),
+	CUSTOM("id_key_env", P(agent.id_key_env), "string", "a variable name",
+	       "environment variable holding that key, when `id_key_file` is not set",
+	       ps_agent_str, ps_show_agent_str, 8),
 };
 
 static void ps_agent_init(void *base)
@@ -495,6 +518,7 @@ static void ps_agent_init(void *base)
 
 	a->admin_socket = a->metrics = a->state_file = a->outcome_socket = NULL;
 	a->user = a->group = NULL;
+	a->id_key_file = a->id_key_env = NULL;
 }
 
 const struct pol_section pol_sec_agent = { "agent", "agent", "agent", ps_agent, N(ps_agent), ps_agent_init, false };

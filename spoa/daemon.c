@@ -26,6 +26,8 @@
 #define TICK_S        0.05  /* engine tick (DESIGN.md §1) */
 #define OUT_BUF_SIZE  (64 * 1024)
 #define ACCEPT_BURST  64
+#define HOLD_S        1.0   /* how long a connection waits for a reclaimed slot */
+#define RECLAIM_EVERY_S 0.1 /* the workers are asked again this often while one waits */
 
 static void accept_set(struct daemon *d, bool on)
 {
@@ -133,6 +135,59 @@ static void accept_shed(struct daemon *d, int lfd, int err)
 	accept_pause(d, 0.1);
 }
 
+/* Hands the accepted fd to the claimed slot s, and the slot to a worker. */
+static void slot_seat(struct daemon *d, struct slot *s, int fd, bool is_unix)
+{
+	/* ACKs leave in batches already: Nagle would only hold the last one back until
+	 * HAProxy acknowledges the previous segment (~40 ms). */
+	if (!is_unix)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
+	s->fd = fd;
+	conn_init(&s->c, s->c.in, d->in_size, s->c.out, d->out_size, (uint32_t)d->agent.max_frame_size);
+	worker_give(worker_pick(d), s);
+}
+
+/* The held connection (on_accept) takes a slot freed since, and accepting resumes. */
+static void held_seat(struct daemon *d)
+{
+	struct slot *s;
+
+	if (d->held_fd < 0 || !(s = slot_claim(d)))
+		return;
+	slot_seat(d, s, d->held_fd, d->held_unix);
+	d->held_fd = -1;
+	ev_timer_stop(d->loop, &d->held_timer);
+	if (!ev_is_active(&d->accept_pause))
+		accept_set(d, true);
+}
+
+/* While a connection is held: every RECLAIM_EVERY_S, the workers close the connections
+ * that have not spoken SPOP in time (worker_reclaim). No slot came free within HOLD_S:
+ * the connection is refused, as before reclaiming existed, and accepting resumes when a
+ * slot frees (accept_full). */
+static void on_held_timer(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct daemon *d = t->data;
+
+	if (d->held_fd < 0) {
+		ev_timer_stop(loop, t);
+		return;
+	}
+	if (ev_now(loop) - d->held_since < HOLD_S) {
+		for (unsigned k = 0; k < d->nworkers; k++)
+			worker_reclaim(&d->workers[k]);
+		held_seat(d); /* a slot freed meanwhile */
+		return;
+	}
+	ev_timer_stop(loop, t);
+	close(d->held_fd);
+	d->held_fd = -1;
+	d->refused++;
+	if (d->refused == 1 || d->refused % 1000 == 0)
+		log_json(LOG_LVL_WARNING, "max_connections_reached", NULL);
+	accept_full(d);
+}
+
 static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
 {
 	struct daemon *d = io->data;
@@ -152,20 +207,20 @@ static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
 		}
 		s = slot_claim(d);
 		if (!s) {
-			d->refused++;
-			close(fd);
-			if (d->refused == 1 || d->refused % 1000 == 0)
-				log_json(LOG_LVL_WARNING, "max_connections_reached", NULL);
-			accept_full(d);
+			/* Every slot taken: this connection waits (accepting paused) while the
+			 * workers close their oldest HELLO-less ones; it gets the first slot freed,
+			 * or is refused after HOLD_S. Peers that hold slots without speaking SPOP
+			 * cannot lock a HAProxy out. */
+			d->held_fd = fd;
+			d->held_unix = d->laddr[io - d->accept_io].ss.ss_family == AF_UNIX;
+			d->held_since = ev_now(loop);
+			accept_set(d, false);
+			ev_timer_stop(d->loop, &d->held_timer);
+			ev_timer_set(&d->held_timer, 0., RECLAIM_EVERY_S);
+			ev_timer_start(d->loop, &d->held_timer); /* asks the workers at once */
 			return;
 		}
-		/* ACKs leave in batches already: Nagle would only hold the last one back
-		 * until HAProxy acknowledges the previous segment (~40 ms). */
-		if (d->laddr[io - d->accept_io].ss.ss_family != AF_UNIX)
-			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
-		s->fd = fd;
-		conn_init(&s->c, s->c.in, d->in_size, s->c.out, d->out_size, (uint32_t)d->agent.max_frame_size);
-		worker_give(worker_pick(d), s);
+		slot_seat(d, s, fd, d->laddr[io - d->accept_io].ss.ss_family == AF_UNIX);
 	}
 }
 
@@ -178,6 +233,10 @@ static void on_slot_freed(struct ev_loop *loop, ev_async *a, int revents)
 {
 	struct daemon *d = a->data;
 
+	if (d->held_fd >= 0) {
+		held_seat(d);
+		return;
+	}
 	if (atomic_load(&d->accept_paused) && !ev_is_active(&d->accept_pause))
 		accept_set(d, true);
 }
@@ -413,6 +472,31 @@ static void on_tick(struct ev_loop *loop, ev_timer *t, int revents)
 	ops_tick(d, now);
 }
 
+/* Closes listener i, and removes its socket file if it is a Unix one this process bound
+ * (never a running instance's, refused by listen_unix_claim). */
+static void daemon_unlisten(struct daemon *d, int i)
+{
+	if (d->lfd[i] < 0)
+		return;
+	if (d->laddr[i].ss.ss_family == AF_UNIX)
+		unlink(((struct sockaddr_un *)&d->laddr[i].ss)->sun_path);
+	close(d->lfd[i]);
+	d->lfd[i] = -1;
+}
+
+/* SIG_BLOCK or SIG_UNBLOCK the signals the control loop handles, in this thread. */
+static void daemon_mask_signals(int how)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGUSR1);
+	pthread_sigmask(how, &set, NULL);
+}
+
 struct daemon *daemon_new(const struct daemon_opts *o, char *err, size_t errlen)
 {
 	struct daemon *d = calloc(1, sizeof(*d));
@@ -426,12 +510,28 @@ struct daemon *daemon_new(const struct daemon_opts *o, char *err, size_t errlen)
 	}
 	d->opts = *o;
 	d->reserve_fd = -1;
+	d->held_fd = -1;
+	/* The signals the control loop handles wait, blocked, until daemon_run has started
+	 * its watchers and unblocks them: a SIGHUP or SIGTERM that comes while the
+	 * policy is built, or as soon as the port accepts, is served then instead of
+	 * killing the process by its default action. Threads started meanwhile inherit the
+	 * mask, so these signals reach the control thread only. */
+	daemon_mask_signals(SIG_BLOCK);
 	for (int i = 0; i < POL_MAX_LISTENERS; i++)
 		d->lfd[i] = -1;
 	p = pol_load(o->config, err, errlen);
 	if (!p)
 		goto fail;
 	d->agent = *pol_agent(p);
+	log_set_syslog(d->agent.log_syslog); /* the loader admits known facilities only */
+	switch (log_id_key_load(d->agent.id_key_file, d->agent.id_key_env, err, errlen)) {
+	case -1:
+		goto fail;
+	case 1:
+		log_json(LOG_LVL_WARNING, "id_key_random", "reason", "neither agent.id_key_file nor agent.id_key_env is set",
+		         "effect", "identifiers in the logs are keyed per process: lines of two runs do not match", NULL);
+		break;
+	}
 	if (o->nlisten > 0) {
 		d->agent.nlisten = o->nlisten;
 		for (int i = 0; i < o->nlisten; i++)
@@ -448,20 +548,11 @@ struct daemon *daemon_new(const struct daemon_opts *o, char *err, size_t errlen)
 	/* The outcome socket before the listeners: once HAProxy can connect, it can log. */
 	if (d->agent.outcome_socket && outlog_open(&d->outlog, d->agent.outcome_socket, err, errlen) < 0)
 		goto fail;
-	/* Listeners first: a bad address fails before threads exist. */
+	/* Addresses first: a bad one fails before anything is built. */
 	d->nlisten = d->agent.nlisten;
-	for (int i = 0; i < d->nlisten; i++) {
+	for (int i = 0; i < d->nlisten; i++)
 		if (listen_parse(d->agent.listen[i], &d->laddr[i], err, errlen) < 0)
 			goto fail;
-		d->lfd[i] = listen_open(&d->laddr[i], err, errlen);
-		if (d->lfd[i] < 0)
-			goto fail;
-	}
-	/* the operations sockets: a bad address or a live instance's socket fails here */
-	if (d->agent.admin_socket && admin_open(&d->admin, d, d->agent.admin_socket, err, errlen) < 0)
-		goto fail;
-	if (d->agent.metrics && metrics_open(&d->metrics, d, d->agent.metrics, err, errlen) < 0)
-		goto fail;
 	/* one engine slot per decision worker, one more for the outcome log reader */
 	pol = p;
 	d->engine = pol_engine_new(p, d->nworkers + d->outlog.opened, err, errlen);
@@ -489,6 +580,18 @@ struct daemon *daemon_new(const struct daemon_opts *o, char *err, size_t errlen)
 		d->slots[i].c.in = d->bufs + i * slot_bytes;
 		d->slots[i].c.out = d->slots[i].c.in + d->in_size;
 	}
+	/* Listeners last, once the engine, its snapshot and the slots are ready: the port
+	 * accepts only when a connection can be served. */
+	for (int i = 0; i < d->nlisten; i++) {
+		d->lfd[i] = listen_open(&d->laddr[i], err, errlen);
+		if (d->lfd[i] < 0)
+			goto fail;
+	}
+	/* the operations sockets: a bad address or a live instance's socket fails here */
+	if (d->agent.admin_socket && admin_open(&d->admin, d, d->agent.admin_socket, err, errlen) < 0)
+		goto fail;
+	if (d->agent.metrics && metrics_open(&d->metrics, d, d->agent.metrics, err, errlen) < 0)
+		goto fail;
 	d->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	d->loop = ev_default_loop(EVFLAG_AUTO);
 	if (!d->loop) {
@@ -541,6 +644,7 @@ int daemon_run(struct daemon *d)
 	ev_async_start(d->loop, &d->slot_freed);
 	for (; started < d->nworkers; started++) {
 		struct worker_conf wc = { d->engine, started, d->agent.idle_timeout_ms / 1000.0,
+		                          d->agent.hello_timeout_ms / 1000.0, d->agent.frame_timeout_ms / 1000.0,
 		                          on_worker_slot_freed, d };
 
 		if (worker_start(&d->workers[started], &wc) < 0) {
@@ -557,14 +661,7 @@ int daemon_run(struct daemon *d)
 		}
 		log_json(LOG_LVL_INFO, "outcome_socket", "path", d->outlog.path, NULL);
 	}
-	ev_timer_init(&d->accept_pause, on_accept_pause_end, 0.1, 0.);
-	d->accept_pause.data = d;
-	for (int i = 0; i < d->nlisten; i++) {
-		ev_io_init(&d->accept_io[i], on_accept, d->lfd[i], EV_READ);
-		d->accept_io[i].data = d;
-		log_json(LOG_LVL_INFO, "listening", "addr", d->laddr[i].text, NULL);
-	}
-	accept_set(d, true);
+	/* the workers run (with these signals blocked): now the control thread takes them */
 	ev_signal_init(&d->sig_term, on_stop, SIGTERM);
 	ev_signal_init(&d->sig_int, on_stop, SIGINT);
 	ev_signal_init(&d->sig_hup, on_hup, SIGHUP);
@@ -575,6 +672,17 @@ int daemon_run(struct daemon *d)
 	ev_signal_init(&d->sig_usr1, on_usr1, SIGUSR1);
 	d->sig_usr1.data = d;
 	ev_signal_start(d->loop, &d->sig_usr1);
+	daemon_mask_signals(SIG_UNBLOCK); /* libev leaves the mask alone: those pending arrive now */
+	ev_timer_init(&d->accept_pause, on_accept_pause_end, 0.1, 0.);
+	d->accept_pause.data = d;
+	ev_timer_init(&d->held_timer, on_held_timer, 0., RECLAIM_EVERY_S);
+	d->held_timer.data = d;
+	for (int i = 0; i < d->nlisten; i++) {
+		ev_io_init(&d->accept_io[i], on_accept, d->lfd[i], EV_READ);
+		d->accept_io[i].data = d;
+		log_json(LOG_LVL_INFO, "listening", "addr", d->laddr[i].text, NULL);
+	}
+	accept_set(d, true);
 	ev_async_init(&d->snap_done, on_snap_done);
 	d->snap_done.data = d;
 	ev_async_start(d->loop, &d->snap_done);
@@ -600,10 +708,8 @@ stop:
 	accept_set(d, false);
 	admin_stop(&d->admin);
 	metrics_stop(&d->metrics);
-	for (int i = 0; i < d->nlisten; i++) {
-		close(d->lfd[i]);
-		d->lfd[i] = -1;
-	}
+	for (int i = 0; i < d->nlisten; i++)
+		daemon_unlisten(d, i);
 	for (unsigned i = 0; i < started; i++)
 		worker_stop(&d->workers[i]);
 	for (unsigned i = 0; i < started; i++)
@@ -618,14 +724,12 @@ void daemon_free(struct daemon *d)
 {
 	if (!d)
 		return;
-	for (int i = 0; i < POL_MAX_LISTENERS; i++) {
-		if (d->lfd[i] >= 0)
-			close(d->lfd[i]);
-		if (i < d->nlisten && d->laddr[i].ss.ss_family == AF_UNIX)
-			unlink(((struct sockaddr_un *)&d->laddr[i].ss)->sun_path);
-	}
+	for (int i = 0; i < POL_MAX_LISTENERS; i++)
+		daemon_unlisten(d, i);
 	if (d->reserve_fd >= 0)
 		close(d->reserve_fd);
+	if (d->held_fd >= 0)
+		close(d->held_fd);
 	outlog_close(&d->outlog);
 	admin_close(&d->admin);
 	metrics_close(&d->metrics);

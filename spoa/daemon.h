@@ -51,6 +51,10 @@ struct daemon {
 	ev_async slot_freed;         /* rung by a worker that freed a slot while accepting paused */
 	_Atomic bool accept_paused;  /* read by workers (on_worker_slot_freed) */
 	int reserve_fd;              /* closed to accept-and-drop on EMFILE */
+	int held_fd;                 /* accepted with every slot taken, waiting for a reclaimed one */
+	bool held_unix;
+	ev_tstamp held_since;
+	ev_timer held_timer;         /* asks for reclaims, refuses held_fd after HOLD_S */
 	ev_signal sig_term, sig_int, sig_hup, sig_usr1;
 	ev_timer tick;
 	/* snapshots (agent.state_file): the control thread captures, a thread of its own

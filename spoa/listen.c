@@ -71,17 +71,55 @@ bad:
 	return -1;
 }
 
+int listen_unix_claim(const char *path, int type, char *err, size_t errlen)
+{
+	struct sockaddr_un un = { .sun_family = AF_UNIX };
+	struct stat st;
+	int fd, rc, e;
+
+	if (lstat(path, &st) < 0)
+		return 0; /* nothing there: bind says what else is wrong */
+	if (!S_ISSOCK(st.st_mode)) {
+		snprintf(err, errlen, "%s: exists and is not a socket (left as it is)", path);
+		return -1;
+	}
+	if (strlen(path) >= sizeof(un.sun_path)) {
+		snprintf(err, errlen, "%s: path too long", path);
+		return -1;
+	}
+	memcpy(un.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	rc = connect(fd, (struct sockaddr *)&un, sizeof(un));
+	e = errno;
+	close(fd);
+	/* a full backlog (EAGAIN) is a live listener too */
+	if (rc == 0 || e == EAGAIN || e == EINPROGRESS) {
+		snprintf(err, errlen, "%s: another process is serving this socket (a running payspoa?); refusing to take it over",
+		         path);
+		return -1;
+	}
+	if (e != ECONNREFUSED) {
+		snprintf(err, errlen, "%s: cannot tell whether it is in use: %s", path, strerror(e));
+		return -1;
+	}
+	if (unlink(path) < 0 && errno != ENOENT) {
+		snprintf(err, errlen, "%s: stale socket: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 int listen_open(const struct listen_addr *a, char *err, size_t errlen)
 {
 	int fd, one = 1;
 
-	if (a->ss.ss_family == AF_UNIX) {
-		const char *path = ((const struct sockaddr_un *)&a->ss)->sun_path;
-		struct stat st;
-
-		if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
-			unlink(path);
-	}
+	if (a->ss.ss_family == AF_UNIX &&
+	    listen_unix_claim(((const struct sockaddr_un *)&a->ss)->sun_path, SOCK_STREAM, err, errlen) < 0)
+		return -1;
 	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		goto fail;

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "listen.h"
 #include "logline.h"
 #include "outlog.h"
 #include "policy.h"
@@ -27,7 +28,6 @@
 int outlog_open(struct outlog *r, const char *path, char *err, size_t errlen)
 {
 	struct sockaddr_un sa;
-	struct stat sb;
 	int rcv = OUTLOG_RCVBUF;
 
 	memset(r, 0, sizeof(*r));
@@ -47,9 +47,10 @@ int outlog_open(struct outlog *r, const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "outcome_socket %s: %s", path, strerror(errno));
 		goto fail;
 	}
-	/* A socket left by an earlier run is replaced; any other file is not ours. */
-	if (lstat(path, &sb) == 0 && S_ISSOCK(sb.st_mode))
-		unlink(path);
+	/* A socket left by an earlier run is replaced, a live one refused; any other file
+	 * is not ours. */
+	if (listen_unix_claim(path, SOCK_DGRAM, err, errlen) < 0)
+		goto fail;
 	if (bind(r->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		snprintf(err, errlen, "outcome_socket %s: %s", path, strerror(errno));
 		goto fail;

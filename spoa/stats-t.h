@@ -32,6 +32,9 @@
 	X(protocol_errors,  counter, worker, "protocol_errors",  "connections we closed for a protocol error") \
 	X(resets,           counter, worker, "resets",           "connections the peer reset (EPIPE, ECONNRESET)") \
 	X(idle_closed,      counter, worker, "idle_closed",      "connections closed after agent.idle_timeout_ms") \
+	X(hello_timeouts,   counter, worker, "hello_timeouts",   "connections closed without a HELLO within agent.hello_timeout_ms") \
+	X(frame_timeouts,   counter, worker, "frame_timeouts",   "connections closed with a frame unfinished for agent.frame_timeout_ms") \
+	X(reclaimed,        counter, worker, "reclaimed",        "connections still without a HELLO closed to seat a new one when every slot was taken") \
 	X(refused,          counter, daemon, "refused",          "connections refused over agent.max_connections") \
 	X(frames_in,        counter, conn,   "",                 "SPOP frames received") \
 	X(notify,           counter, conn,   "",                 "NOTIFY frames received") \

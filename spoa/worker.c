@@ -142,6 +142,17 @@ static unsigned slot_answer(struct slot *s)
 	return n;
 }
 
+/* The frame deadline's books, after `handled` frames were answered: bytes left in `in`
+ * (a frame begun, or frames waiting for the peer to read our answers) start the clock
+ * unless it runs already; a frame answered restarts it; an empty `in` stops it. */
+static void slot_progress(struct slot *s, unsigned handled)
+{
+	if (s->c.in_len == 0)
+		s->stuck_since = 0;
+	else if (handled > 0 || s->stuck_since == 0)
+		s->stuck_since = ev_now(s->w->loop);
+}
+
 /* Read until the socket is empty, `in` is full or `out` has no room, answering as the
  * bytes come. Returns -1 when the connection is gone, 1 when a read found the socket
  * empty, 0 otherwise (a short read most likely emptied it; libev tells if not). */
@@ -162,7 +173,7 @@ static int slot_read(struct slot *s)
 			STAT_ADD(w->st.bytes_in, (uint64_t)n);
 			c->in_len += (size_t)n;
 			s->last_active = ev_now(w->loop);
-			slot_answer(s);
+			slot_progress(s, slot_answer(s));
 			if ((size_t)n < room)
 				break; /* the socket is most likely empty: spare a read */
 			continue;
@@ -190,7 +201,10 @@ static int slot_pump(struct slot *s)
 			return -1;
 		if (s->c.out_len > s->c.out_off)
 			return 1;
-		if (slot_answer(s) == 0)
+		unsigned n = slot_answer(s);
+
+		slot_progress(s, n);
+		if (n == 0)
 			return 0;
 	}
 }
@@ -266,7 +280,8 @@ static void slot_begin(struct worker *w, struct slot *s)
 {
 	s->w = w;
 	s->reading = s->writing = s->shut = false;
-	s->last_active = ev_now(w->loop);
+	s->last_active = s->opened_at = ev_now(w->loop);
+	s->stuck_since = 0;
 	s->closing_since = 0;
 	s->prev = NULL;
 	s->next = w->live;
@@ -277,6 +292,26 @@ static void slot_begin(struct worker *w, struct slot *s)
 	STAT_ADD(w->st.conns_total, 1);
 	ev_io_init(&s->io, on_io, s->fd, EV_READ);
 	slot_arm(s);
+}
+
+/* Closes a connection that holds its slot without speaking SPOP: no goodbye (it never
+ * said hello), no linger. */
+static void slot_drop(struct slot *s, _Atomic uint64_t *counter)
+{
+	STAT_ADD(*counter, 1);
+	stats_publish(s->w, &s->c);
+	slot_close(s);
+}
+
+static void worker_close_silent(struct worker *w, ev_tstamp now)
+{
+	struct slot *s, *next;
+
+	for (s = w->live; s; s = next) {
+		next = s->next;
+		if (s->c.state == CONN_ST_HELLO && now - s->opened_at >= WORKER_RECLAIM_AGE_S)
+			slot_drop(s, &w->st.reclaimed);
+	}
 }
 
 static void on_wake(struct ev_loop *loop, ev_async *a, int revents)
@@ -292,6 +327,8 @@ static void on_wake(struct ev_loop *loop, ev_async *a, int revents)
 		next = s->inbox_next;
 		slot_begin(w, s);
 	}
+	if (atomic_exchange(&w->reclaim, false))
+		worker_close_silent(w, ev_now(loop));
 	if (atomic_load(&w->stopping)) {
 		if (w->stop_deadline == 0)
 			w->stop_deadline = ev_now(loop) + DRAIN_S;
@@ -315,6 +352,10 @@ static void on_sweep(struct ev_loop *loop, ev_timer *t, int revents)
 		if (s->c.state == CONN_ST_CLOSING) {
 			if (now - s->closing_since > LINGER_S)
 				slot_close(s); /* the peer does not read: give up on the goodbye */
+		} else if (s->c.state == CONN_ST_HELLO && now - s->opened_at > w->conf.hello_timeout_s) {
+			slot_drop(s, &w->st.hello_timeouts);
+		} else if (s->stuck_since != 0 && now - s->stuck_since > w->conf.frame_timeout_s) {
+			slot_drop(s, &w->st.frame_timeouts);
 		} else if (idle > 0 && now - s->last_active > idle) {
 			STAT_ADD(w->st.idle_closed, 1);
 			conn_disconnect(&s->c, SPOP_ST_TIMEOUT, "idle timeout");
@@ -393,6 +434,12 @@ void worker_give(struct worker *w, struct slot *s)
 unsigned worker_nconns(const struct worker *w)
 {
 	return atomic_load_explicit(&w->nconns, memory_order_relaxed);
+}
+
+void worker_reclaim(struct worker *w)
+{
+	atomic_store(&w->reclaim, true);
+	ev_async_send(w->loop, &w->wake);
 }
 
 void worker_stop(struct worker *w)

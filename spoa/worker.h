@@ -32,6 +32,8 @@ struct slot {
 	struct slot *next, *prev;  /* the worker's list of live connections */
 	struct slot *inbox_next;   /* hand-over from the control thread */
 	ev_tstamp last_active;     /* loop time of the last byte in or out */
+	ev_tstamp opened_at;       /* loop time the worker took it (the HELLO deadline) */
+	ev_tstamp stuck_since;     /* bytes of a frame waiting since (0: none; frame deadline) */
 	ev_tstamp closing_since;
 	struct conn c;
 };
@@ -41,6 +43,8 @@ struct worker_conf {
 	struct pol_engine *engine;
 	unsigned idx;              /* the worker's index in the engine (pol_decide's `worker`) */
 	double idle_timeout_s;     /* close connections silent this long; <= 0: never */
+	double hello_timeout_s;    /* close connections without a HELLO this long */
+	double frame_timeout_s;    /* close connections whose `in` holds a frame this long */
 	/* Called on the worker thread right after a slot was released (a seq_cst store of
 	 * in_use = false), so the slots' owner can resume accepting; must not block. */
 	void (*slot_freed)(void *arg);
@@ -61,6 +65,7 @@ struct worker {
 	struct slot *inbox;
 	_Atomic unsigned nconns;
 	_Atomic bool stopping;
+	_Atomic bool reclaim;      /* set by worker_reclaim: close the HELLO-less connections */
 	ev_tstamp stop_deadline;
 	struct worker_stats st;    /* published counters (stats-t.h) */
 	/* metrics: the time from a read's first byte to its answers written, once per
@@ -75,6 +80,14 @@ void worker_give(struct worker *w, struct slot *s);
 /* Control thread: ask w to drain its connections and exit; then join it. */
 void worker_stop(struct worker *w);
 void worker_join(struct worker *w);
+/* Control thread, every slot taken and a connection waiting: w closes its connections
+ * that have not completed their HELLO for WORKER_RECLAIM_AGE_S, freeing their slots.
+ * Under that pressure the HELLO deadline shrinks from agent.hello_timeout_ms to this: a
+ * HAProxy completes its HELLO in milliseconds (and gives up after its own `timeout
+ * hello`, 500 ms in haproxy/payspoa.spoe.conf), so only peers that hold slots without
+ * speaking SPOP are closed, while the age spares HAProxy's connections in flight. */
+#define WORKER_RECLAIM_AGE_S 0.2
+void worker_reclaim(struct worker *w);
 /* Any thread: connections given to w and not yet closed (relaxed: a load hint). */
 unsigned worker_nconns(const struct worker *w);
 

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -209,40 +210,52 @@ TEST(emfile_survived)
 	ASSERT_EQ(pp_stop(&d, SIGTERM, 5000), 0);
 }
 
-/* At max_connections, a connection freed while the control thread pauses accepting must
- * resume it (a lost wake-up left new connections in the backlog until another close).
- * 2 slots: A and B are served; C knocks and A closes at once; when C was refused, D must
- * still get its AGENT-HELLO promptly. The race is narrow: 250 rounds, bounded in time. */
+/* Connects to addr and sends a HAPROXY-HELLO without waiting for the answer. */
+static void hello_sent(const char *addr, struct sc_conn *c)
+{
+	uint8_t buf[512];
+	struct spop_wbuf w = spop_wbuf_init(buf, sizeof(buf));
+	size_t n = spop_haproxy_hello(&w, "2.0", 16380, "pipelining", false, "test");
+	int fd = sc_connect(addr, 1000);
+
+	ASSERT(fd >= 0);
+	sc_conn_init(c, fd);
+	ASSERT_EQ(sc_send_all(fd, buf, n, 1000), 0);
+}
+
+/* At max_connections, a new connection is held (accepting paused) until a slot frees,
+ * and a slot freed while the control thread pauses must seat it (a lost wake-up left it
+ * waiting until refused). 2 slots: A and B are served; C knocks and sends its HELLO while
+ * A closes at once; C must get its AGENT-HELLO. The race is narrow: 250 rounds, bounded
+ * in time; the first round waits before closing A, so C surely is held. */
 TEST(slot_freed_while_pausing_resumes_accept)
 {
 	const char *conf = conf_variant("max_connections = 512;", "max_connections = 2;");
 	struct pp_daemon d;
 	uint64_t end;
-	int round, refused = 0;
+	int round;
 
 	pp_start(&d, conf, NULL, 2, 0);
 	end = sc_now_us() + 25 * 1000000ull;
 	for (round = 0; round < 250 && sc_now_us() < end; round++) {
-		struct sc_conn *a = pp_hello(d.addr), *b = pp_hello(d.addr), *dd;
+		struct sc_conn *a = pp_hello(d.addr), *b = pp_hello(d.addr);
 		struct sc_conn cc;
 		struct spop_frame f;
-		int c = sc_connect(d.addr, 1000);
+		int r;
 
-		ASSERT(c >= 0);
+		hello_sent(d.addr, &cc);
+		if (round == 0) /* held, not refused, not answered: no slot yet */
+			ASSERT_EQ(sc_read_frame(&cc, &f, 300), SC_TIMEOUT);
 		pp_close(a);
-		sc_conn_init(&cc, c);
-		if (sc_read_frame(&cc, &f, 300) == SC_CLOSED) {
-			refused++;
-			sc_sleep_ms(20); /* A's slot is free by now: accepting must have resumed */
-			dd = pp_hello(d.addr); /* fails the case if no AGENT-HELLO within 5 s */
-			pp_close(dd);
-		}
-		close(c);
+		r = sc_read_frame(&cc, &f, 3000);
+		if (r != SC_FRAME || f.type != SPOP_FRM_AGENT_HELLO)
+			TEST_FAIL_("round %d: the connection waiting for a slot got no AGENT-HELLO (%s)", round,
+			           r == SC_CLOSED ? "refused" : r == SC_TIMEOUT ? "silence" : "bad frame");
+		close(cc.fd);
 		pp_close(b);
 		sc_sleep_ms(2);
 	}
-	printf("  %d rounds, %d refusals\n", round, refused);
-	ASSERT(refused > 0); /* the case really ran at the limit */
+	printf("  %d rounds\n", round);
 	ASSERT_EQ(pp_stop(&d, SIGTERM, 5000), 0);
 }
 
@@ -309,6 +322,75 @@ TEST(reload_bad_file_keeps_old_policy)
 	ASSERT(pp_log_has(&d, "\"protocol_errors\":\"0\""));
 }
 
+/* Peers that never complete a HELLO or a frame held slots for as long as the attack
+ * lasted (600 silent sockets locked HAProxy's health check out for 31 s; one byte every
+ * 5 s, indefinitely). With 64 slots: a trickler that completed its HELLO and sends a
+ * NOTIFY a byte at a time, then 600 silent sockets; a real SPOP client must still get
+ * its AGENT-HELLO and a decision (pp_hello fails the case past ~5 s), the trickler is
+ * closed by the frame deadline, the silent sockets by reclaiming and the HELLO deadline. */
+TEST(silent_peers_lock_out_haproxy)
+{
+	static const char *const from[] = { "max_connections = 512;", "idle_timeout_ms = 30000;" };
+	static const char *const to[] = { "max_connections = 64;",
+		"idle_timeout_ms = 30000;\n\thello_timeout_ms = 1000;\n\tframe_timeout_ms = 2000;" };
+	const char *conf = pp_conf_variant(2, from, to);
+	struct rlimit rl;
+	struct pp_daemon d;
+	struct sc_conn *trick, *c;
+	struct sc_payreq r;
+	struct sc_ack a;
+	struct spop_frame f;
+	uint8_t notify[1024];
+	size_t nlen, sent = 0;
+	int silent[600], n = 0, rc = SC_TIMEOUT;
+	uint64_t t0, deadline;
+
+	ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	rl.rlim_cur = rl.rlim_max;
+	setrlimit(RLIMIT_NOFILE, &rl);
+	pp_start(&d, conf, NULL, 2, 0);
+	trick = pp_hello(d.addr);
+	nlen = sc_notify_sample(notify, sizeof(notify), 1, 1, 1);
+	ASSERT(nlen > 8);
+	ASSERT_EQ(sc_send_all(trick->fd, notify, 1, 1000), 0);
+	sent = 1;
+	for (n = 0; n < 600; n++) {
+		silent[n] = sc_connect(d.addr, 2000);
+		ASSERT(silent[n] >= 0); /* the backlog (1024) takes them all */
+	}
+	t0 = sc_now_us();
+	c = pp_hello(d.addr);
+	printf("  AGENT-HELLO after %.2f s behind 600 silent sockets\n", (double)(sc_now_us() - t0) / 1e6);
+	sample(&r, "usd");
+	pp_decide(c, &r, 3, &a);
+	ASSERT_STREQ(sc_ack_str(&a, "verdict"), "allow");
+	/* the trickler: a byte every 500 ms never finishes its frame within 2 s; closed */
+	deadline = sc_now_us() + 10 * 1000000ull;
+	while (sc_now_us() < deadline && sent < nlen) {
+		rc = sc_read_frame(trick, &f, 500);
+		if (rc == SC_CLOSED)
+			break;
+		if (sc_send_all(trick->fd, notify + sent, 1, 500) < 0) {
+			rc = SC_CLOSED;
+			break;
+		}
+		sent++;
+	}
+	ASSERT_EQ(rc, SC_CLOSED);
+	ASSERT(sent < nlen);
+	/* the client that speaks SPOP is still served */
+	pp_decide(c, &r, 5, &a);
+	ASSERT_STREQ(sc_ack_str(&a, "verdict"), "allow");
+	pp_close(c);
+	close(trick->fd);
+	free(trick);
+	for (int i = 0; i < n; i++)
+		close(silent[i]);
+	ASSERT_EQ(pp_stop(&d, SIGTERM, 5000), 0);
+	ASSERT(pp_log_has(&d, "\"frame_timeouts\":\"1\""));
+	ASSERT(!pp_log_has(&d, "\"reclaimed\":\"0\"") || !pp_log_has(&d, "\"hello_timeouts\":\"0\""));
+}
+
 int main(int argc, char **argv)
 {
 	RUN(check_valid_policy);
@@ -319,6 +401,7 @@ int main(int argc, char **argv)
 	RUN(idle_timeout);
 	RUN(emfile_survived);
 	RUN(slot_freed_while_pausing_resumes_accept);
+	RUN(silent_peers_lock_out_haproxy);
 	RUN(reload_applies_new_policy);
 	RUN(reload_bad_file_keeps_old_policy);
 	return test_summary();

@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "policy-t.h"
 #include "policy.h"
@@ -243,6 +245,144 @@ TEST(string_refuses_include)
 	ASSERT(strstr(err, "@include") != NULL);
 }
 
+/* ---- the pre-scan (cfg.c): regression tests named after the bugs ---------------------- */
+
+/* Writes n bytes of text (NUL bytes allowed) to dir/name; its path into path. */
+static void write_file(const char *dir, const char *name, const char *text, size_t n, char *path, size_t size)
+{
+	FILE *f;
+
+	snprintf(path, size, "%s/%s", dir, name);
+	f = fopen(path, "w");
+	ASSERT(f != NULL);
+	ASSERT_EQ(fwrite(text, 1, n, f), n);
+	fclose(f);
+}
+
+/* Writes dir/main.conf = MINI + extra, which must fail to load at `where` with `what`. */
+static void expect_main_error(const char *dir, const char *extra, const char *where, const char *what)
+{
+	char text[1024], path[256];
+	int n = snprintf(text, sizeof(text), "%s%s", MINI, extra);
+
+	write_file(dir, "main.conf", text, (size_t)n, path, sizeof(path));
+	if (pol_load(path, err, sizeof(err)) != NULL)
+		TEST_FAIL_("%s loaded, expected \"%s\"", path, what);
+	if (!strstr(err, where) || !strstr(err, what))
+		TEST_FAIL_("got \"%s\", expected \"%s ...%s\"", err, where, what);
+}
+
+/* Removes the files the cases made, then their folder. */
+static void clean_dir(char *dir)
+{
+	static const char *const names[] = { "main.conf", "a.conf", "big.conf", "fifo", "nul.conf" };
+	char path[256];
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		unlink(path);
+	}
+	snprintf(path, sizeof(path), "%s/sub", dir);
+	rmdir(path);
+	rmdir(dir);
+}
+
+/* main.conf includes `name`, made by make(path, mode) (mkdir, mkfifo): refused with
+ * file:line, and so is `name` given as the policy file itself. */
+static void expect_special_include(const char *name, int (*make)(const char *, mode_t))
+{
+	char dir[] = "/tmp/pol-load-XXXXXX", path[256], inc[64];
+
+	ASSERT(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	ASSERT_EQ(make(path, 0700), 0);
+	ASSERT(pol_load(path, err, sizeof(err)) == NULL);
+	ASSERT(strstr(err, "not a regular file") != NULL);
+	snprintf(inc, sizeof(inc), "@include \"%s\"\n", name);
+	expect_main_error(dir, inc, "main.conf:5: ", "not a regular file");
+	clean_dir(dir);
+}
+
+/* libconfig called exit(2) on an @include of a directory: -c and a reload died. */
+TEST(include_directory_exits_process)
+{
+	expect_special_include("sub", mkdir);
+}
+
+/* An @include of a FIFO blocked the loader (and the control thread) forever; the case's
+ * time limit catches a hang. */
+TEST(include_fifo_hangs_loader)
+{
+	expect_special_include("fifo", mkfifo);
+}
+
+/* A file that includes itself, directly or through another, is refused at once; the
+ * same file twice side by side is no cycle. */
+TEST(include_cycle)
+{
+	static const char twice[] = MINI "@include \"a.conf\"\n@include \"a.conf\"\n";
+	char dir[] = "/tmp/pol-load-XXXXXX", path[256];
+	struct policy *p;
+
+	ASSERT(mkdtemp(dir) != NULL);
+	write_file(dir, "a.conf", "# a\n@include \"main.conf\"\n", 25, path, sizeof(path));
+	expect_main_error(dir, "@include \"a.conf\"\n", "a.conf:2: ", "cycle");
+	write_file(dir, "a.conf", "# nothing\n", 10, path, sizeof(path));
+	write_file(dir, "main.conf", twice, sizeof(twice) - 1, path, sizeof(path));
+	p = pol_load(path, err, sizeof(err));
+	if (!p)
+		TEST_FAIL_("%s", err);
+	pol_free(p);
+	clean_dir(dir);
+}
+
+/* A huge include (here a sparse 17 MiB file) is refused before anything reads it. */
+TEST(include_huge_file)
+{
+	char dir[] = "/tmp/pol-load-XXXXXX", path[256];
+
+	ASSERT(mkdtemp(dir) != NULL);
+	write_file(dir, "big.conf", "", 0, path, sizeof(path));
+	ASSERT_EQ(truncate(path, 17 << 20), 0);
+	expect_main_error(dir, "@include \"big.conf\"\n", "main.conf:5: ", "larger than 16 MiB");
+	clean_dir(dir);
+}
+
+/* max_connections = 4294967297 was read as 1 (libconfig's atoi). */
+TEST(int_setting_wraps_at_2_32)
+{
+	struct policy *p;
+
+	expect_error(MINI "agent = { max_connections = 4294967297; };\n", 5, "out of range");
+	expect_error(MINI "agent = { max_connections = 2147483648; };\n", 5, "out of range");
+	expect_error(MINI "agent = { max_connections = 0x100000001; };\n", 5, "out of range");
+	expect_error(MINI "agent = { max_connections = -2147483649; };\n", 5, "out of range");
+	expect_error(MINI "agent = { max_connections = 99999999999999999999L; };\n", 5, "out of range");
+	/* in range, 64-bit with L, and digits in a comment are left to the loader */
+	p = load_str(MINI "agent = { max_connections = 2048; idle_timeout_ms = 60000L; };\n"
+	                  "# 4294967297 in a comment\n");
+	if (!p)
+		TEST_FAIL_("%s", err);
+	ASSERT_EQ(pol_agent(p)->max_connections, 2048);
+	ASSERT_EQ(pol_agent(p)->idle_timeout_ms, 60000);
+	pol_free(p);
+}
+
+/* "in\x00fo" was silently cut to "in"; a raw NUL byte in the file too. */
+TEST(nul_in_string_truncates)
+{
+	static const char raw[] = MINI "agent = { log_level = \"in\0fo\"; };\n";
+	char dir[] = "/tmp/pol-load-XXXXXX", path[256];
+
+	expect_error(MINI "agent = { log_level = \"in\\x00fo\"; };\n", 5, "NUL");
+	ASSERT(mkdtemp(dir) != NULL);
+	write_file(dir, "nul.conf", raw, sizeof(raw) - 1, path, sizeof(path));
+	ASSERT(pol_load(path, err, sizeof(err)) == NULL);
+	ASSERT(strstr(err, "nul.conf:5: ") != NULL);
+	ASSERT(strstr(err, "NUL") != NULL);
+	clean_dir(dir);
+}
+
 int main(void)
 {
 	RUN(load_default_conf);
@@ -254,5 +394,11 @@ int main(void)
 	RUN(include_relative_to_file);
 	RUN(missing_file);
 	RUN(string_refuses_include);
+	RUN(include_directory_exits_process);
+	RUN(include_fifo_hangs_loader);
+	RUN(include_cycle);
+	RUN(include_huge_file);
+	RUN(int_setting_wraps_at_2_32);
+	RUN(nul_in_string_truncates);
 	return test_summary();
 }

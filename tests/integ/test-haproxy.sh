@@ -242,10 +242,10 @@ fi
 stop agent2 KILL
 us_before=$(payapi_stat "$P_US" requests)
 through_hap "$HAP2" POST /v1/payment_intents -d amount=500 -d currency=usd -d payment_method=pm_card_visa -d confirm=true
-code2=$CODE retry2=$(hdr retry-after) err2=$(hdr x-pay-error) show2=$(show_last)
+code2=$CODE retry2="$(hdr retry-after) $(hdr stripe-should-retry) $(jfield code)" err2=$(hdr x-pay-error) show2=$(show_last)
 through_hap "$HAP" GET /v1/charges   # the fail-open instance, at the same moment
 us_after=$(payapi_stat "$P_US" requests)
-if [ "$code2" = 503 ] && [ "$retry2" = 1 ] && [ -n "$err2" ] && [ "$CODE" = 200 ] &&
+if [ "$code2" = 503 ] && [ "$retry2" = "1 true routing_unavailable" ] && [ -n "$err2" ] && [ "$CODE" = 200 ] &&
 	[ "$((us_after - us_before))" = 1 ]; then
 	pass fail_closed_denies_without_agent
 else

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # test-payapi.sh: the emulated payment API on its own. The other integration tests trust
 # what it says (which instance answered, 404 for objects it does not hold, replays), so
-# its behaviour is pinned down here: Stripe-shaped answers, ownership, idempotency,
-# declines, the fault modes, and survival of malformed and hostile input.
+# its behaviour is pinned down here: Stripe-shaped answers, what Stripe's SDKs send,
+# lists, ownership, idempotency, declines, the fault modes (dropped first attempts
+# included), and survival of malformed and hostile input.
 . "$(dirname "$0")/lib.sh"
 
 need curl
@@ -72,6 +73,31 @@ fi
 req "$A" POST /v1/customers -H 'Idempotency-Key: k-1' -d description=other
 expect idempotency_key_reuse_400 "status, type" "$CODE $(jfield type)" "400 idempotency_error"
 
+# What Stripe's SDKs send: nested parameters (the Node SDK indexes arrays), Stripe-Version
+# and the client headers; accepted, and the intent has Stripe's payment_method_types.
+req "$A" POST /v1/payment_intents -H 'Stripe-Version: 2026-11-18.endive' \
+	-H 'X-Stripe-Client-User-Agent: {"bindings_version":"23.2.0","lang":"node"}' \
+	-H 'User-Agent: Stripe/v1 NodeBindings/23.2.0' --data-urlencode 'payment_method_types[0]=card' \
+	--data-urlencode 'metadata[order_id]=A 17' --data-urlencode 'expand[0]=latest_charge' \
+	--data-urlencode 'payment_method_types[]=card' -d amount=900 -d currency=usd
+expect sdk_params_accepted "status, object, types" \
+	"$CODE $(jfield object) $(grep -o '"payment_method_types":\["card"\]' "$T/body")" \
+	'200 payment_intent "payment_method_types":["card"]'
+
+# Lists: Stripe's cursor (starting_after, as the SDKs' auto-pagination sends it) and the
+# filters by object (refunds and charges of a payment intent, intents of a customer).
+req "$A" POST /v1/refunds -d payment_intent="$mpi" -d amount=500
+r2=$(jfield id)
+req "$A" GET "/v1/refunds?payment_intent=$mpi&limit=1"
+l1="$(jfield object) $(jfield id) $(grep -o '"has_more":[a-z]*' "$T/body") $(jfield url)"
+req "$A" GET "/v1/refunds?payment_intent=$mpi&limit=1&starting_after=$r2"
+l2="$(grep -o '"id":"re_[A-Za-z0-9]*"' "$T/body" | wc -l) $(grep -o '"has_more":[a-z]*' "$T/body")"
+req "$A" GET "/v1/refunds?payment_intent=pi_none"
+l3=$(grep -c '"id":"re_' "$T/body")
+req "$A" GET "/v1/refunds?starting_after=bad-id!"
+expect list_cursor_and_filters "first page, next page, other intent, bad cursor" \
+	"$l1 / $l2 / $l3 / $CODE" "list $r2 \"has_more\":true /v1/refunds / 1 \"has_more\":false / 0 / 400"
+
 # ---- declines, as Stripe's test payment methods and as a header -----------------------------------
 
 req "$A" POST /v1/payment_intents -d amount=700 -d currency=usd \
@@ -120,6 +146,27 @@ req "$B" GET /v1/charges
 h1=$CODE
 payapi_mode "$P_B" mode=healthy
 expect hangup_mode "answer while hanging up" "$h1" 000
+
+# A first attempt dropped before the key is read (a connection broken before Stripe got the
+# request: nothing saved), by a magic key or by drop_first; the retry with the same key runs.
+req "$B" POST /v1/payment_intents -H 'Idempotency-Key: t-payapi-drop-first-1' -d amount=100 -d currency=usd
+d1=$CODE
+req "$B" POST /v1/payment_intents -H 'Idempotency-Key: t-payapi-drop-first-1' -d amount=100 -d currency=usd
+d2="$CODE $(hdr idempotent-replayed)"
+req "$B" POST /v1/payment_intents -H 'Idempotency-Key: t-payapi-drop-first-1' -d amount=100 -d currency=usd
+d3="$CODE $(hdr idempotent-replayed)"
+payapi_mode "$P_B" drop_first=1
+req "$B" POST /v1/customers -H 'Idempotency-Key: t-df-2'
+d4=$CODE
+req "$B" POST /v1/customers -H 'Idempotency-Key: t-df-2'
+d5=$CODE
+req "$B" POST /v1/customers
+d6=$CODE
+mode=$(curl -sS --max-time 5 "$B/__payapi/mode" | grep -o '"drop_first":[0-9.]*')
+payapi_mode "$P_B" mode=healthy
+expect drop_first "magic key: drop, run, replay; drop_first=1: drop, run, unkeyed; dropped; mode" \
+	"$d1 $d2 $d3 / $d4 $d5 $d6 / $(payapi_stat "$P_B" dropped_first) $mode" \
+	'000 200  200 true / 000 200 200 / 2 "drop_first":1'
 
 req "$B" POST /__payapi/mode -d mode=sideways
 expect bad_mode_400 status "$CODE" 400

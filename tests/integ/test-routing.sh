@@ -107,11 +107,13 @@ else
 	fail checkout_served_during_shedding "$(sort "$T/co.out" | uniq -c)"
 fi
 
-# The 429 is HAProxy's, shaped like Stripe's rate-limit error.
+# The 429 is HAProxy's, shaped like Stripe's rate-limit error, with the header Stripe's
+# SDKs obey first (a shed is retried after a delay).
 h=$(grep -l -i '^x-pay-verdict: reject' "$T"/bg/r* 2>/dev/null | head -1)
 [ -n "$h" ] && load_saved "$h"
 if [ -n "$h" ] && [ "$CODE" = 429 ] && [ "$(jfield type)" = invalid_request_error ] &&
 	[ "$(jfield code)" = rate_limit ] && [[ "$(hdr retry-after)" =~ ^[1-9][0-9]*$ ]] &&
+	[ "$(hdr stripe-should-retry)" = true ] &&
 	[ "$(hdr content-type)" = application/json ] && [ -z "$(hdr x-payapi-instance)" ]; then
 	pass reject_is_stripe_shaped
 else

@@ -52,6 +52,7 @@ static void pa_obj_json(struct pa_jw *w, const struct pa_obj *o)
 		jw_id_or_null(w, "customer", o->link2);
 		jw_id_or_null(w, "latest_charge", o->link);
 		jw_id_or_null(w, "payment_method", o->pm);
+		jw_cstr(w, ",\"payment_method_types\":[\"card\"]");
 		break;
 	case PA_CH:
 		jw_fmt(w, ",\"amount\":%" PRId64 ",\"amount_captured\":%" PRId64
@@ -99,15 +100,34 @@ static void pa_reply_list(struct pa_resp *rs, const struct pa_req *rq, enum pa_t
                           uint64_t acct)
 {
 	struct pa_jw *w = &rs->body;
-	char lim[16];
+	char lim[16], after[64], pi_f[64], cus_f[64];
 	uint64_t limit = 10, i, n = 0, scanned = 0;
-	bool more = false;
+	bool more = false, started;
+	int na = pa_param(rq->query, rq->query_len, "starting_after", after, sizeof(after));
+	int npi = pa_param(rq->query, rq->query_len, "payment_intent", pi_f, sizeof(pi_f));
+	int ncus = pa_param(rq->query, rq->query_len, "customer", cus_f, sizeof(cus_f));
 
 	if (pa_param(rq->query, rq->query_len, "limit", lim, sizeof(lim)) >= 0 &&
 	    (!pa_parse_u64(lim, strlen(lim), 100, &limit) || limit == 0)) {
 		pa_invalid(rs, "limit");
 		return;
 	}
+	/* Stripe's cursor (the SDKs' auto-pagination sends it) and the filters the flows use:
+	 * refunds and charges of a payment intent, payment intents and subscriptions of a
+	 * customer. Lists are newest first, so "after" means older. */
+	if (na == -2 || (na >= 0 && !pa_token_ok(after, (size_t)na, sizeof(after) - 1))) {
+		pa_invalid(rs, "starting_after");
+		return;
+	}
+	if (npi == -2 || (npi >= 0 && !pa_token_ok(pi_f, (size_t)npi, sizeof(pi_f) - 1))) {
+		pa_invalid(rs, "payment_intent");
+		return;
+	}
+	if (ncus == -2 || (ncus >= 0 && !pa_token_ok(cus_f, (size_t)ncus, sizeof(cus_f) - 1))) {
+		pa_invalid(rs, "customer");
+		return;
+	}
+	started = na < 0;
 	w->len = 0;
 	jw_cstr(w, "{\"object\":\"list\",\"url\":");
 	jw_qstr(w, rq->path, rq->path_len);
@@ -119,6 +139,15 @@ static void pa_reply_list(struct pa_resp *rs, const struct pa_req *rq, enum pa_t
 
 		if (!(o->flags & PA_OBJ_LIVE) || o->type != type || o->acct != acct ||
 		    o->status == ST_DELETED)
+			continue;
+		if (!started) {
+			started = strcmp(o->id, after) == 0;
+			continue;
+		}
+		if (npi >= 0 && ((type != PA_CH && type != PA_RE) || strcmp(o->link, pi_f)))
+			continue;
+		if (ncus >= 0 && (type == PA_PI ? strcmp(o->link2, cus_f) :
+		                  type == PA_SUB ? strcmp(o->link, cus_f) : 1))
 			continue;
 		if (n == limit) {
 			more = true;
@@ -713,6 +742,8 @@ void pa_handle(struct pa_resp *rs, const struct pa_req *rq)
 		rh = pa_fnv(PA_FNV_BASIS, meth_names[rq->method], strlen(meth_names[rq->method]));
 		rh = pa_fnv(pa_fnv(rh, rq->path, rq->path_len), "?", 1);
 		rh = pa_fnv(rh, rq->body, rq->body_len);
+		if (pa_fault_drop_first(rs, rq, k1, k2))
+			return;
 		e = pa_idem_find(k1, k2);
 		if (e && e->req != rh) {
 			pa_simple_error(rs, 400, "idempotency_error", NULL, NULL,

@@ -21,9 +21,10 @@ static void pa_mode_json(struct pa_jw *w)
 	const struct pa_behaviour *b = &pa.bhv;
 
 	jw_fmt(w, "{\"instance\":\"%s\",\"mode\":\"%s\",\"error_rate\":%g,\"error_status\":%u,"
-	       "\"latency_ms\":%u,\"rate_limit\":%u,\"lock_rate\":%g,\"hangup\":%s}",
+	       "\"latency_ms\":%u,\"rate_limit\":%u,\"lock_rate\":%g,\"hangup\":%s,"
+	       "\"drop_first\":%g}",
 	       pa.name, pa_mode_names[b->mode], b->error_rate, b->error_status, b->latency_ms,
-	       b->rate_limit, b->lock_rate, b->hangup ? "true" : "false");
+	       b->rate_limit, b->lock_rate, b->hangup ? "true" : "false", b->drop_first);
 }
 
 static void pa_stats_json(struct pa_jw *w)
@@ -43,8 +44,9 @@ static void pa_stats_json(struct pa_jw *w)
 	jw_fmt(w, "},\"replays\":%" PRIu64 ",\"injected_errors\":%" PRIu64 ",\"rate_limited\":%"
 	       PRIu64 ",\"lock_timeouts\":%" PRIu64 ",\"hangups\":%" PRIu64 ",\"bad_requests\":%"
 	       PRIu64 ",\"connections\":%" PRIu64 ",\"active_connections\":%u,\"objects\":%" PRIu64
-	       "}", s->replays, s->injected_errors, s->rate_limited, s->lock_timeouts, s->hangups,
-	       s->bad_requests, s->connections, pa.nconn, s->objects);
+	       ",\"dropped_first\":%" PRIu64 "}", s->replays, s->injected_errors, s->rate_limited,
+	       s->lock_timeouts, s->hangups, s->bad_requests, s->connections, pa.nconn, s->objects,
+	       s->dropped_first);
 }
 
 /* GET /__payapi/keys[?prefix=P]: the key log (payapi.h), oldest first, only the keys that
@@ -104,7 +106,7 @@ static void pa_control_mode(struct pa_resp *rs, const struct pa_req *rq)
 	struct pa_behaviour b = pa.bhv;
 	char v[32];
 	int n, m;
-	bool err_rate_given, latency_given, rate_given, lock_given, status_given;
+	bool err_rate_given, latency_given, rate_given, lock_given, status_given, drop_given;
 
 	n = pa_param(rq->body, rq->body_len, "mode", v, sizeof(v));
 	if (n >= 0) {
@@ -125,7 +127,8 @@ static void pa_control_mode(struct pa_resp *rs, const struct pa_req *rq)
 	    !pa_knob(rs, rq, "error_status", 500, 599, &b.error_status, NULL, &status_given) ||
 	    !pa_knob(rs, rq, "latency_ms", 0, 120000, &b.latency_ms, NULL, &latency_given) ||
 	    !pa_knob(rs, rq, "rate_limit", 0, 1000000, &b.rate_limit, NULL, &rate_given) ||
-	    !pa_knob(rs, rq, "lock_rate", 0, 0, NULL, &b.lock_rate, &lock_given))
+	    !pa_knob(rs, rq, "lock_rate", 0, 0, NULL, &b.lock_rate, &lock_given) ||
+	    !pa_knob(rs, rq, "drop_first", 0, 0, NULL, &b.drop_first, &drop_given))
 		return;
 	/* a mode without its knob gets a sensible one */
 	if (b.mode == PA_FAILING && !err_rate_given)
@@ -220,6 +223,32 @@ bool pa_fault_lock(struct pa_resp *rs)
 	                "This object cannot be accessed right now because another API "
 	                "request or Stripe process is currently accessing it.");
 	rs->should_retry = "true";
+	return true;
+}
+
+static struct {
+	uint64_t k1[PA_DROP_CAP], k2[PA_DROP_CAP];
+	uint64_t seq;
+} pa_dropped;
+
+bool pa_fault_drop_first(struct pa_resp *rs, const struct pa_req *rq, uint64_t k1, uint64_t k2)
+{
+	size_t i, n = pa_dropped.seq < PA_DROP_CAP ? (size_t)pa_dropped.seq : PA_DROP_CAP;
+	size_t mlen = strlen(PA_DROP_MAGIC);
+	bool magic = false;
+
+	for (i = 0; rq->idem_len >= mlen && i + mlen <= rq->idem_len && !magic; i++)
+		magic = memcmp(rq->idem + i, PA_DROP_MAGIC, mlen) == 0;
+	if (!magic && !(pa.bhv.drop_first > 0 && pa_rand01() < pa.bhv.drop_first))
+		return false;
+	for (i = 0; i < n; i++)
+		if (pa_dropped.k1[i] == k1 && pa_dropped.k2[i] == k2)
+			return false;   /* a retry: it goes through */
+	i = (size_t)(pa_dropped.seq++ % PA_DROP_CAP);
+	pa_dropped.k1[i] = k1;
+	pa_dropped.k2[i] = k2;
+	pa.st.dropped_first++;
+	rs->hangup = true;
 	return true;
 }
 

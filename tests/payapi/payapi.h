@@ -29,6 +29,9 @@
 #define PA_KEYLOG_CAP  16384   /* idempotency keys that created objects, newest kept */
 #define PA_KEYLOG_LEN  64      /* bytes of each key kept (longer keys are cut) */
 #define PA_FNV_BASIS   0xcbf29ce484222325ULL
+#define PA_DROP_CAP    4096    /* keys whose first attempt was dropped, newest kept */
+/* An Idempotency-Key containing this has its first attempt dropped, whatever the mode. */
+#define PA_DROP_MAGIC  "payapi-drop-first"
 
 /* ---- form.c: strings, numbers, form and query parameters ----------------------------- */
 
@@ -73,6 +76,7 @@ struct pa_behaviour {
 	unsigned rate_limit;    /* requests per second; 0 = unlimited */
 	double lock_rate;       /* probability of a 429 lock_timeout (no rate-limit header) */
 	bool hangup;            /* close connections without answering */
+	double drop_first;      /* probability that a new key's first attempt is dropped */
 };
 
 struct pa_stats {
@@ -83,6 +87,7 @@ struct pa_stats {
 	uint64_t rate_limited;
 	uint64_t lock_timeouts;
 	uint64_t hangups;
+	uint64_t dropped_first;  /* first attempts of a key dropped (drop_first, PA_DROP_MAGIC) */
 	uint64_t bad_requests;   /* malformed HTTP, answered 4xx and closed */
 	uint64_t connections;
 	uint64_t objects;        /* objects created */
@@ -252,6 +257,11 @@ void pa_control(struct pa_resp *rs, const struct pa_req *rq);
 bool pa_fault_refuse(struct pa_resp *rs);   /* hangup, rate limit */
 bool pa_fault_lock(struct pa_resp *rs);
 bool pa_fault_error(struct pa_resp *rs);
+/* The first attempt of a key (k1, k2: its hashes) is dropped (rs->hangup) before it is
+ * looked up or saved, as a connection that breaks before Stripe reads the request: with
+ * probability drop_first, or always when the key contains PA_DROP_MAGIC. Its retries,
+ * with the same key, are never dropped (the newest PA_DROP_CAP keys are remembered). */
+bool pa_fault_drop_first(struct pa_resp *rs, const struct pa_req *rq, uint64_t k1, uint64_t k2);
 
 /* ---- conn.c: connections on the loop ------------------------------------------------------ */
 

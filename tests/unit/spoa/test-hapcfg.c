@@ -151,8 +151,30 @@ TEST(currency_without_backend_refused)
 	p = load(text);
 	out = generate(p, "x");
 	ASSERT(strstr(out, "http-request deny deny_status 503"));
+	/* a retry cannot succeed: Stripe's SDKs are told not to */
+	ASSERT(strstr(out, "currency_not_routable"));
+	ASSERT(strstr(out, "hdr Stripe-Should-Retry false if !pay_pinned !pay_known_backend"));
 	ASSERT(strstr(out, "{ var(txn.pay_cur) -m str eur }"));
 	ASSERT(!strstr(out, "-m str usd eur"));
+	free(out);
+	pol_free(p);
+}
+
+/* HAProxy's own answers tell Stripe's SDKs whether to retry (Stripe-Should-Retry, which
+ * they obey first): a shed and fail closed yes, a request pinned to a vanished account
+ * no, and that rule comes first (the first deny that matches answers). */
+TEST(local_answers_tell_sdks_whether_to_retry)
+{
+	struct policy *p = load(NULL);
+	char *out = generate(p, "x");
+	const char *gone = strstr(out, "hdr Stripe-Should-Retry false if { var(txn.pay.verdict) -m str reject } { var(txn.pay.reason) -m sub pin:gone }");
+	const char *shed = strstr(out, "hdr Stripe-Should-Retry true if { var(txn.pay.verdict) -m str reject }\n");
+
+	ASSERT(gone && shed && gone < shed);
+	ASSERT(strstr(out, "deny_status 429 content-type application/json string '{\"error\":{\"type\":\"invalid_request_error\",\"code\":\"rate_limit\","));
+	ASSERT(strstr(out, "hdr Retry-After 1 hdr Stripe-Should-Retry true if { env(PAY_FAIL_CLOSED) -m str 1 }"));
+	/* a list filtered by a payment goes where the payment is */
+	ASSERT(strstr(out, "http-request set-var(txn.pay_obj) url_param(payment_intent) if !{ var(txn.pay_obj) -m found }"));
 	free(out);
 	pol_free(p);
 }
@@ -195,6 +217,7 @@ int main(void)
 	RUN(backend_id_stable);
 	RUN(per_currency_fallback);
 	RUN(currency_without_backend_refused);
+	RUN(local_answers_tell_sdks_whether_to_retry);
 	RUN(check_haproxy_file);
 	return test_summary();
 }

@@ -1,0 +1,102 @@
+# tests/integ/sdk-lib.sh: the cases test-sdk-node.sh and test-sdk-python.sh share (sourced
+# instead of lib.sh, which it sources; sdk_cases once the stack runs): Stripe's own SDK
+# runs the flows of
+# tests/integ/sdk-<lang>/flows.* through HAProxy and payspoa in two load shapes, then the
+# emulated accounts are asked what they saw.
+#
+# SDK_RUN (an array) is the command that runs the flows without its last five arguments:
+# RUN FLOWS CONCURRENCY MAX_RETRIES PAUSE_MS. The flows are seven kinds in turn (create +
+# confirm, manual capture, refunds, lists, Connect, declines, the SDK's own retry after a
+# dropped first attempt), so every seventh is a retry flow.
+#
+#   within: 1 client, 150 ms between flows (at most ~7 flows/s, well below the default
+#           policy's 25/s per endpoint and 100/s per account), max retries 2 (the SDKs'
+#           default): no shed, no retry but the injected ones;
+#   above:  24 clients back to back, no pause (hundreds of requests/s on loopback),
+#           max retries 10: payspoa sheds with 429 + Stripe-Should-Retry: true, the SDK
+#           backs off by itself (0.5 s doubling to 5 s, jittered; Retry-After is ignored)
+#           and every flow completes.
+# Then: no Idempotency-Key created objects on two accounts, and each account dropped
+# exactly as many first attempts as retry flows it finally served (a retry that landed on
+# another account than its first attempt would be dropped there too, and counted twice).
+
+INTEG_TIMEOUT=${INTEG_TIMEOUT:-300}
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+need jq
+need_stack
+
+SDK_ACCOUNTS="stripe_us stripe_eu stripe_us_standby stripe_eu_standby"
+SDK_RUN_ID=$RANDOM$$
+
+# sdk_flows NAME FLOWS CONCURRENCY MAX_RETRIES PAUSE_MS: output in $T/NAME.out, the
+# summary's JSON in $T/NAME.json, exit status in FLOWS_RC.
+sdk_flows() {
+	local name=$1
+	shift
+	"${SDK_RUN[@]}" "$SDK_RUN_ID$name" "$@" >"$T/$name.out" 2>"$T/$name.err"
+	FLOWS_RC=$?
+	sed -n 's/^SUMMARY //p' "$T/$name.out" >"$T/$name.json"
+}
+# sj NAME EXPR: a jq expression on run NAME's summary.
+sj() { jq -r "$2" "$T/$1.json" 2>/dev/null; }
+sdk_bad_flows() { grep '^FLOW .* bad ' "$T/$1.out" | head -5; tail -3 "$T/$1.err"; }
+
+# sdk_cases: every case, both shapes.
+sdk_cases() {
+	local a dropped served total=0 dups nkeys bad=()
+
+	sdk_flows within 28 1 2 150
+	if [ "$FLOWS_RC" = 0 ] && [ "$(sj within .bad)" = 0 ] && [ "$(sj within .flows)" = 28 ]; then
+		pass within_budget_flows_end_as_documented
+	else
+		fail within_budget_flows_end_as_documented "$(sdk_bad_flows within)"
+	fi
+	# 4 retry flows: 4 keys retried once, no shed. The SDK sees a dropped attempt as
+	# HAProxy's 502, or as a closed connection (0) when HAProxy had reused its server
+	# connection: it then closes the client's connection too, so that the client retries.
+	if [ "$(sj within '.statuses["429"] // 0')" = 0 ] && [ "$(sj within .keys_retried)" = 4 ] &&
+		[ "$(sj within '(.statuses["502"] // 0) + (.statuses["0"] // 0)')" = 4 ]; then
+		pass within_budget_no_shed_only_injected_retries
+	else
+		fail within_budget_no_shed_only_injected_retries "summary: $(cat "$T/within.json")"
+	fi
+
+	sdk_flows above 168 24 10 0
+	echo "  above: $(cat "$T/above.json")"
+	if [ "$FLOWS_RC" = 0 ] && [ "$(sj above .bad)" = 0 ] && [ "$(sj above .flows)" = 168 ]; then
+		pass above_budget_none_failed
+	else
+		fail above_budget_none_failed "$(sdk_bad_flows above)" "summary: $(cat "$T/above.json")"
+	fi
+	# it really was above the budgets: payspoa shed. No flow expects a 429: with none
+	# failed, every 429 seen was retried by the SDK.
+	if [ "$(sj above '.statuses["429"] // 0')" -gt 0 ] 2>/dev/null; then
+		pass above_budget_shed_and_sdk_retried
+	else
+		fail above_budget_shed_and_sdk_retried "summary: $(cat "$T/above.json")"
+	fi
+
+	: >"$T/keys"
+	for a in $SDK_ACCOUNTS; do
+		curl -sS --max-time 5 "http://127.0.0.1:$(backend_port "$a")/__payapi/keys" |
+			jq -r '.keys[]' | sort -u | sed "s/^/$a /" >>"$T/keys"
+	done
+	dups=$(awk '{ print $2 }' "$T/keys" | sort | uniq -d)
+	nkeys=$(wc -l <"$T/keys")
+	if [ -z "$dups" ] && [ "$nkeys" -gt 100 ]; then
+		pass no_key_charged_on_two_accounts
+	else
+		fail no_key_charged_on_two_accounts "$nkeys keys; on two accounts: $(echo "$dups" | head -5 | tr '\n' ' ')"
+	fi
+	for a in $SDK_ACCOUNTS; do
+		dropped=$(payapi_stat "$(backend_port "$a")" dropped_first)
+		served=$(( $(sj within ".retry_flows_by_instance.$a // 0") + $(sj above ".retry_flows_by_instance.$a // 0") ))
+		total=$((total + ${dropped:-0}))
+		[ "${dropped:-x}" = "$served" ] || bad+=("$a: dropped $dropped first attempts, served $served retry flows")
+	done
+	if [ ${#bad[@]} -eq 0 ] && [ "$total" = $((4 + 24)) ]; then
+		pass sdk_retries_land_on_first_account
+	else
+		fail sdk_retries_land_on_first_account "dropped in all: $total, want 28" "${bad[@]}"
+	fi
+}

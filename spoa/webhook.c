@@ -196,9 +196,7 @@ static void wh_attempt(struct wh_item *it)
 	}
 	snprintf(hdr, sizeof(hdr), "Payspoa-Signature: %s", sig);
 	it->hdrs = curl_slist_append(NULL, "Content-Type: application/json");
-	if (it->hdrs)
-		it->hdrs = curl_slist_append(it->hdrs, hdr);
-	if (!it->hdrs) {
+	if (!it->hdrs || !curl_slist_append(it->hdrs, hdr)) { /* appends in place, or fails */
 		wh_failed_attempt(it, "out of memory");
 		return;
 	}

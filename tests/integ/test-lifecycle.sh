@@ -126,4 +126,24 @@ else
 	fail check_haproxy_mismatch_both_ways "exit $rc:" "$(cat "$T/hc.out")"
 fi
 
+# --- the identifier key: a key file that cannot be read stops the start with a clear
+# error; a readable one is used (no id_key_random warning); none: the warning says so.
+key_policy() { sed "s|^\([[:space:]]*\)idle_timeout_ms = 30000;|&\n\1id_key_file = \"$1\";|" "$T/policy.good" >"$POLICY"; }
+key_policy "$T/no-such-key"
+alloc_port KP
+timeout -k 5 20 "$PAYSPOA_BIN" -f "$POLICY" -l "127.0.0.1:$KP" >"$T/key.out" 2>&1
+rc=$?
+[ "$rc" = 1 ] && grep -q '"event":"start_failed".*id_key_file .*no-such-key' "$T/key.out" &&
+	pass id_key_file_unreadable_refused || fail id_key_file_unreadable_refused "exit $rc: $(tail -2 "$T/key.out")"
+head -c 32 /dev/urandom >"$T/id.key"
+key_policy "$T/id.key"
+start_bg keyed "$PAYSPOA_BIN" -f "$POLICY" -l "127.0.0.1:$KP"
+if wait_port keyed "$KP" && ! log_has keyed id_key_random && log_has main id_key_random; then
+	pass id_key_file_used
+else
+	fail id_key_file_used "$(head -3 "$T/keyed.log")"
+fi
+stop keyed
+cp "$T/policy.good" "$POLICY"
+
 integ_done

@@ -2,7 +2,9 @@
 # test-lifecycle.sh: nothing an operator or a neighbour does stops the daemon. Regression
 # tests named after the bugs: a SIGHUP as soon as the port accepts (killed 20 of 20),
 # an @include of a FIFO or a directory on reload (hang, exit 2), a second instance on the
-# same unix socket (stole it), a stale socket left by a SIGKILL (must be replaced).
+# same unix socket (stole it), a stale socket left by a SIGKILL (must be replaced); and
+# payspoa -c --haproxy both ways. Each payspoa -c runs under timeout: a hang (the FIFO)
+# fails its case instead of stalling the script.
 . "$(dirname "$0")/lib.sh"
 
 need socat
@@ -60,7 +62,7 @@ for kind in fifo dir; do
 		fail "reload_include_$kind" "$(tail -3 "$T/main.log")"
 	fi
 	# payspoa -c says the same, file:line, and exits 1 (libconfig's exit 2 is gone)
-	"$PAYSPOA_BIN" -c -f "$POLICY" >"$T/check.out" 2>&1
+	timeout -k 5 20 "$PAYSPOA_BIN" -c -f "$POLICY" >"$T/check.out" 2>&1
 	rc=$?
 	if [ "$rc" = 1 ] && grep -qF "payspoa.conf:$line: @include" "$T/check.out"; then
 		pass "check_include_$kind"
@@ -82,7 +84,7 @@ unset "PROC[main]"
 # --- max_connections = 4294967297 (read as 1 by libconfig): -c refuses it with file:line.
 sed 's/^\([[:space:]]*max_connections[[:space:]]*=\).*/\1 4294967297;/' "$T/policy.good" >"$POLICY"
 grep -q 'max_connections = 4294967297' "$POLICY" || sed -i 's/^agent = {/agent = {\n\tmax_connections = 4294967297;/' "$POLICY"
-"$PAYSPOA_BIN" -c -f "$POLICY" >"$T/check.out" 2>&1
+timeout -k 5 20 "$PAYSPOA_BIN" -c -f "$POLICY" >"$T/check.out" 2>&1
 rc=$?
 [ "$rc" = 1 ] && grep -q "payspoa.conf:[0-9]*: integer 4294967297 is out of range" "$T/check.out" &&
 	pass max_connections_2_32_refused || fail max_connections_2_32_refused "exit $rc: $(head -2 "$T/check.out")"
@@ -110,12 +112,12 @@ wait_until 10 unix_up "$S" && alive third && pass stale_socket_replaced ||
 # --- payspoa -c --haproxy: the shipped haproxy.cfg matches the default policy; a copy with
 # stripe_eu renamed to stripe_apac fails both ways (a policy backend it lacks, a backend
 # the policy does not know), exit 1.
-"$PAYSPOA_BIN" -c -f conf/payspoa.conf --haproxy haproxy/haproxy.cfg >"$T/hc.out" 2>&1
+timeout -k 5 20 "$PAYSPOA_BIN" -c -f conf/payspoa.conf --haproxy haproxy/haproxy.cfg >"$T/hc.out" 2>&1
 rc=$?
 [ "$rc" = 0 ] && grep -q "every backend matches the policy" "$T/hc.out" && pass check_haproxy_matches ||
 	fail check_haproxy_matches "exit $rc: $(tail -2 "$T/hc.out")"
 sed 's/\bstripe_eu\b/stripe_apac/g' haproxy/haproxy.cfg >"$T/hap-renamed.cfg"
-"$PAYSPOA_BIN" -c -f conf/payspoa.conf --haproxy "$T/hap-renamed.cfg" >"$T/hc.out" 2>&1
+timeout -k 5 20 "$PAYSPOA_BIN" -c -f conf/payspoa.conf --haproxy "$T/hap-renamed.cfg" >"$T/hc.out" 2>&1
 rc=$?
 if [ "$rc" = 1 ] && grep -q "backend 'stripe_eu' of the policy" "$T/hc.out" &&
 	grep -q "backend 'stripe_apac' is not in the policy" "$T/hc.out"; then
@@ -123,5 +125,25 @@ if [ "$rc" = 1 ] && grep -q "backend 'stripe_eu' of the policy" "$T/hc.out" &&
 else
 	fail check_haproxy_mismatch_both_ways "exit $rc:" "$(cat "$T/hc.out")"
 fi
+
+# --- the identifier key: a key file that cannot be read stops the start with a clear
+# error; a readable one is used (no id_key_random warning); none: the warning says so.
+key_policy() { sed "s|^\([[:space:]]*\)idle_timeout_ms = 30000;|&\n\1id_key_file = \"$1\";|" "$T/policy.good" >"$POLICY"; }
+key_policy "$T/no-such-key"
+alloc_port KP
+timeout -k 5 20 "$PAYSPOA_BIN" -f "$POLICY" -l "127.0.0.1:$KP" >"$T/key.out" 2>&1
+rc=$?
+[ "$rc" = 1 ] && grep -q '"event":"start_failed".*id_key_file .*no-such-key' "$T/key.out" &&
+	pass id_key_file_unreadable_refused || fail id_key_file_unreadable_refused "exit $rc: $(tail -2 "$T/key.out")"
+head -c 32 /dev/urandom >"$T/id.key"
+key_policy "$T/id.key"
+start_bg keyed "$PAYSPOA_BIN" -f "$POLICY" -l "127.0.0.1:$KP"
+if wait_port keyed "$KP" && ! log_has keyed id_key_random && log_has main id_key_random; then
+	pass id_key_file_used
+else
+	fail id_key_file_used "$(head -3 "$T/keyed.log")"
+fi
+stop keyed
+cp "$T/policy.good" "$POLICY"
 
 integ_done

@@ -5,8 +5,9 @@
 # (hashed by HAProxy into pay-request's idem), the object id in the path, the headers
 # pay-request forwards as they are (X-Card-Brand, X-Card-Funding, X-Pay-Class), the
 # form fields it forwards (customer) and Stripe-Account, which the log outcome channel
-# (PAY_OUTCOMES=log) carries too. Then payspoa's log (stderr, at debug level) and its
-# snapshot file must hold none of them, nor the plain SHA-256 of a key.
+# (PAY_OUTCOMES=log) carries too. Then payspoa's log (stderr, at debug level), its
+# snapshot file, every answer of its admin socket (show decisions sampling every
+# decision) and a /metrics scrape must hold none of them, nor the plain SHA-256 of a key.
 # Not vacuous: a socat relay between HAProxy and payspoa records the SPOP bytes, which
 # must hold the planted values; payapi's key log must hold the raw key; payspoa must
 # have pinned the key (pin:idem on the replay) and counted the outcome lines.
@@ -27,10 +28,12 @@ SECRETS=("$CARD" "$CARD2" "4111111111111111" "$IDEM" "$SK" "$EMAIL" "$IDEM_SHA")
 
 # The stack of start_stack, with a relay in the SPOP path: HAProxy → socat → payspoa.
 export PAY_OUTCOMES=log PAY_OUTCOME_SOCK=$T/pol/outcomes.sock
-alloc_port P_HTTP; alloc_port P_AGENT; alloc_port P_RELAY
+alloc_port P_HTTP; alloc_port P_AGENT; alloc_port P_RELAY; alloc_port P_METRICS
 HAP=http://127.0.0.1:$P_HTTP
 start_accounts
-policy_copy "$T/pol" "s|^\\([[:space:]]*\\)idle_timeout_ms = 30000;|&\\n\\1outcome_socket = \"$PAY_OUTCOME_SOCK\";\\n\\1state_file = \"$T/pol/state.msgpack\";|" ||
+# (policy_copy moves the outcome socket to $T/pol/outcomes.sock; the admin socket and
+# /metrics are on, their answers searched too)
+policy_copy "$T/pol" "s|^\\([[:space:]]*\\)idle_timeout_ms = 30000;|&\\n\\1admin_socket = \"$T/admin.sock\";\\n\\1metrics = \"127.0.0.1:$P_METRICS\";\\n\\1state_file = \"$T/pol/state.msgpack\";|" ||
 	{ fail policy "$(head -3 "$T/pol/check.log")"; exit 1; }
 grep -q "outcome_socket" "$POLICY" || { fail policy "no outcome_socket in $POLICY"; exit 1; }
 start_payspoa agent "$P_AGENT" "$POLICY" || { fail start-payspoa "$(tail -5 "$T/agent.log")"; exit 1; }
@@ -39,6 +42,10 @@ wait_port relay "$P_RELAY" || { fail start-relay "$(tail -3 "$T/relay.log")"; ex
 start_haproxy hap "$P_HTTP" "$P_US" "$P_EU" "$P_RELAY" || { fail start-haproxy "$(tail -5 "$T/hap.log")"; exit 1; }
 wait_until 10 hap_server_is hap spoe-payspoa payspoa1 UP ||
 	{ fail agent-up "spoe-payspoa/payspoa1 is '$(hap_server_status hap spoe-payspoa payspoa1)'"; exit 1; }
+
+need socat
+admin() { printf '%s\n' "$1" | timeout 10 socat - "UNIX-CONNECT:$T/admin.sock"; }
+admin "set sample 1" >/dev/null   # every decision sampled: show decisions shows them all
 
 # pay [CURL-ARGS...]: a payment carrying the secrets in every forwarded field.
 pay() {
@@ -75,6 +82,14 @@ curl -sS --max-time 5 "http://127.0.0.1:$P_US/__payapi/keys?prefix=order-$r" "ht
 	grep -qF -- "\"$IDEM\"" && pass raw_key_reached_payapi ||
 	fail raw_key_reached_payapi "payapi's key log lacks $IDEM; first payment: $first"
 
+# What an operator sees: every admin answer and a /metrics scrape.
+admin "show info; show backends; show classes; show breakers; show budgets; show forecast; show learning; show pins; show decisions 100" >"$T/admin.out"
+curl -s --max-time 10 "http://127.0.0.1:$P_METRICS/metrics" >"$T/metrics.out"
+# (not vacuous: the scrape has payspoa's series, and show decisions the sampled payments)
+grep -q '^payspoa_decisions' "$T/metrics.out" && [ "$(grep -c '^decision .* checkout ' "$T/admin.out")" -ge 2 ] &&
+	pass admin_and_metrics_read ||
+	fail admin_and_metrics_read "metrics: $(head -c 200 "$T/metrics.out")" "admin: $(head -c 300 "$T/admin.out")"
+
 # The snapshot (binary) now and at the stop, and payspoa's whole log.
 kill -USR1 "${PROC[agent]}"
 wait_until 10 grep -q '"event":"snapshot_written","why":"SIGUSR1"' "$T/agent.log" ||
@@ -87,7 +102,7 @@ outcomes=$(grep '"event":"stopped"' "$T/agent.log" | grep -o '"outcomes":"[0-9]*
 [ "${outcomes:-0}" -ge 4 ] && pass outcome_lines_reached_payspoa ||
 	fail outcome_lines_reached_payspoa "outcomes counted: '${outcomes:-none}', want >= 4"
 
-files=("$T/agent.log")
+files=("$T/agent.log" "$T/admin.out" "$T/metrics.out")
 [ -s "$T/pol/state.msgpack" ] && files+=("$T/pol/state.msgpack") || fail snapshot "no snapshot file"
 [ "$(wc -l <"$T/agent.log")" -ge 5 ] || fail log-written "payspoa wrote almost nothing: $(cat "$T/agent.log")"
 # leaks FILE: one line per secret found in FILE (any case), and per Luhn-valid run of 13

@@ -130,9 +130,37 @@ static bool sim_active(const struct sim_incident *in, double t)
 	return t >= in->start_s && t < in->end_s;
 }
 
+/* Incident scope: the incident is on backend b (or on all, backend -1) and touches a
+ * request of segment s. A request that is not a card payment (s NULL: object
+ * operations, plain requests, health checks) is touched only by unscoped incidents. */
+static bool sim_match_any(const struct sim_match *m)
+{
+	return !m->cur[0] && !m->region[0] && !m->brand[0] && !m->funding[0];
+}
+
+static bool sim_hits(const struct sim_scenario *sc, const struct sim_incident *in, int b, const struct sim_segment *s)
+{
+	if (in->backend >= 0 && in->backend != b)
+		return false;
+	return s ? sim_seg_match(sc, &in->m, s) : sim_match_any(&in->m);
+}
+
+/* How much of an incident's effect is in force at t, 0..1: 1 while active, or the
+ * linear ramp from 0 at start_s to 1 at start_s + ramp_s; 0 outside [start, end). */
+static double sim_ramp(const struct sim_incident *in, double t)
+{
+	if (!sim_active(in, t))
+		return 0;
+	if (in->ramp_s > 0 && t < in->start_s + in->ramp_s)
+		return (t - in->start_s) / in->ramp_s;
+	return 1;
+}
+
 /* True P(auth) of segment s on backend b at t; *p_calm is the same without decline
- * storms (the storm's extra declines are the customers' fault). */
-static double sim_p_auth(const struct sim_scenario *sc, int b, const struct sim_segment *s, double t, double *p_calm)
+ * storms (the storm's extra declines carry the storm's decline code, *storm_answer: an
+ * enum sim_answer, the customer's insufficient_funds unless the incident says). */
+static double sim_p_auth(const struct sim_scenario *sc, int b, const struct sim_segment *s, double t, double *p_calm,
+                         int *storm_answer)
 {
 	const struct sim_backend *be = &sc->backends[b];
 	double p = be->auth, storm = 1;
@@ -143,17 +171,22 @@ static double sim_p_auth(const struct sim_scenario *sc, int b, const struct sim_
 			p = be->auth_rules[i].p;
 			break;
 		}
+	if (storm_answer)
+		*storm_answer = SIM_INC_DECLINE_FUNDS;
 	for (i = 0; i < sc->nincidents; i++) {
 		const struct sim_incident *in = &sc->incidents[i];
+		double g;
 
-		if ((in->backend >= 0 && in->backend != b) || !sim_seg_match(sc, &in->m, s))
+		if (!sim_hits(sc, in, b, s))
 			continue;
 		if (in->kind == SIM_INC_AUTH_DRIFT && t >= in->start_s) {
 			double f = (t - in->start_s) / (in->end_s - in->start_s);
 
 			p += (f > 1 ? 1 : f) * (in->to - p);
-		} else if (in->kind == SIM_INC_DECLINES && sim_active(in, t)) {
-			storm *= in->factor;
+		} else if (in->kind == SIM_INC_DECLINES && (g = sim_ramp(in, t)) > 0) {
+			storm *= 1 + (in->factor - 1) * g;
+			if (storm_answer)
+				*storm_answer = in->decline;
 		}
 	}
 	*p_calm = p;
@@ -161,7 +194,8 @@ static double sim_p_auth(const struct sim_scenario *sc, int b, const struct sim_
 	return p > 1 ? 1 : p;
 }
 
-static double sim_error_rate(const struct sim_scenario *sc, int b, double t)
+/* Share of 500s for segment s (NULL: not a card payment) on b at t. */
+static double sim_error_rate(const struct sim_scenario *sc, int b, const struct sim_segment *s, double t)
 {
 	double ok = 1 - sc->backends[b].error_rate;
 	int i;
@@ -169,13 +203,13 @@ static double sim_error_rate(const struct sim_scenario *sc, int b, double t)
 	for (i = 0; i < sc->nincidents; i++) {
 		const struct sim_incident *in = &sc->incidents[i];
 
-		if (in->kind == SIM_INC_BROWNOUT && in->backend == b && sim_active(in, t))
-			ok *= 1 - in->error_rate;
+		if (in->kind == SIM_INC_BROWNOUT && sim_hits(sc, in, b, s))
+			ok *= 1 - in->error_rate * sim_ramp(in, t);
 	}
 	return 1 - ok;
 }
 
-static double sim_latency_factor(const struct sim_scenario *sc, int b, double t)
+static double sim_latency_factor(const struct sim_scenario *sc, int b, const struct sim_segment *s, double t)
 {
 	double f = 1;
 	int i;
@@ -183,21 +217,21 @@ static double sim_latency_factor(const struct sim_scenario *sc, int b, double t)
 	for (i = 0; i < sc->nincidents; i++) {
 		const struct sim_incident *in = &sc->incidents[i];
 
-		if (in->kind == SIM_INC_LATENCY && in->backend == b && sim_active(in, t))
-			f *= in->factor;
+		if (in->kind == SIM_INC_LATENCY && sim_hits(sc, in, b, s))
+			f *= 1 + (in->factor - 1) * sim_ramp(in, t);
 	}
 	return f;
 }
 
-/* 0: up; 1: fast 503s; 2: timeouts. */
-static int sim_outage(const struct sim_scenario *sc, int b, double t)
+/* 0: up; 1: fast 503s; 2: timeouts (for segment s, NULL: not a card payment). */
+static int sim_outage(const struct sim_scenario *sc, int b, const struct sim_segment *s, double t)
 {
 	int i;
 
 	for (i = 0; i < sc->nincidents; i++) {
 		const struct sim_incident *in = &sc->incidents[i];
 
-		if (in->kind == SIM_INC_OUTAGE && in->backend == b && sim_active(in, t))
+		if (in->kind == SIM_INC_OUTAGE && sim_hits(sc, in, b, s) && sim_active(in, t))
 			return in->timeouts ? 2 : 1;
 	}
 	return 0;
@@ -241,8 +275,10 @@ static double sim_account_rate(const struct sim_scenario *sc, int a, double t)
 	for (i = 0; i < sc->nincidents; i++) {
 		const struct sim_incident *in = &sc->incidents[i];
 
-		if (in->kind == SIM_INC_RATE_LIMIT && sc->backends[in->backend].acct == a && sim_active(in, t))
-			return in->rate;
+		double g;
+
+		if (in->kind == SIM_INC_RATE_LIMIT && sc->backends[in->backend].acct == a && (g = sim_ramp(in, t)) > 0)
+			return sc->accounts[a].rate + (in->rate - sc->accounts[a].rate) * g;
 	}
 	return sc->accounts[a].rate;
 }
@@ -294,7 +330,13 @@ struct sim_ev {
 /* Answers a response can carry, with the Stripe error fields HAProxy extracts. */
 enum sim_answer {
 	SIM_A_OK = 0, SIM_A_SOFT_GENERIC, SIM_A_SOFT_DNH, SIM_A_HARD_FUNDS, SIM_A_HARD_CVC,
-	SIM_A_MISSING, SIM_A_BADCUR, SIM_A_API, SIM_A_RATE, SIM_A_TIMEOUT, SIM_A_NOSERVER,
+	SIM_A_MISSING, SIM_A_BADCUR, SIM_A_API, SIM_A_RATE, SIM_A_TIMEOUT, SIM_A_NOSERVER, SIM_A_PROCESSING,
+	SIM_A_ISSUER_NA,
+};
+
+/* enum sim_decline → the answer a decline storm's extra decline carries. */
+static const uint8_t sim_storm_answers[SIM_INC_DECLINE_COUNT] = {
+	SIM_A_HARD_FUNDS, SIM_A_SOFT_GENERIC, SIM_A_SOFT_DNH, SIM_A_PROCESSING, SIM_A_ISSUER_NA,
 };
 
 static const struct {
@@ -311,6 +353,8 @@ static const struct {
 	[SIM_A_RATE] = { "invalid_request_error", "rate_limit", NULL },
 	[SIM_A_TIMEOUT] = { NULL, NULL, NULL },
 	[SIM_A_NOSERVER] = { NULL, NULL, NULL },
+	[SIM_A_PROCESSING] = { "card_error", "processing_error", "processing_error" },
+	[SIM_A_ISSUER_NA] = { "card_error", "card_declined", "issuer_not_available" },
 };
 
 /* A logical request: one client's request and its retries, alive until its final
@@ -634,10 +678,11 @@ static void sim_send(struct sim_run *r, uint32_t slot, int b)
 	struct sim_req *q = &r->reqs[slot];
 	const struct sim_class *cl = &sc->classes[q->cls];
 	const struct sim_segment *sg = &sc->segs[q->seg];
+	const struct sim_segment *card = cl->kind == SIM_CHARGE ? sg : NULL; /* incident scope */
 	double t = sim_t_s(r->now), lat, u, p, p_calm;
 	uint64_t seed = sc->seed;
 	unsigned at = q->attempt;
-	int out;
+	int out, storm;
 
 	q->backend = (uint8_t)b;
 	q->local = false;
@@ -646,7 +691,7 @@ static void sim_send(struct sim_run *r, uint32_t slot, int b)
 		q->reserved = false;
 	}
 	r->res->upstream++;
-	lat = be->lat_median_ms * sim_latency_factor(sc, b, t) *
+	lat = (be->lat_median_ms + be->load_ms * (r->inflight[b] - 1)) * sim_latency_factor(sc, b, card, t) *
 	      exp(be->lat_sigma * sim_normal(sim_coin(seed, q->id, at, (unsigned)b, SIM_P_LAT1),
 	                                     sim_coin(seed, q->id, at, (unsigned)b, SIM_P_LAT2)));
 	if (sim_bucket(r, be->acct) < 1) {
@@ -659,14 +704,14 @@ static void sim_send(struct sim_run *r, uint32_t slot, int b)
 		goto done;
 	}
 	r->tokens[be->acct] -= 1;
-	if ((out = sim_outage(sc, b, t))) {
+	if ((out = sim_outage(sc, b, card, t))) {
 		q->status = out == 2 ? 504 : 503;
 		q->answer = out == 2 ? SIM_A_TIMEOUT : SIM_A_API;
 		q->latency_ms = (int32_t)sim_lat_ms(out == 2 ? be->timeout_ms : 20 + lat * 0.1);
 		r->res->up5xx++;
 		goto done;
 	}
-	if (sim_coin(seed, q->id, at, (unsigned)b, SIM_P_ERR) < sim_error_rate(sc, b, t)) {
+	if (sim_coin(seed, q->id, at, (unsigned)b, SIM_P_ERR) < sim_error_rate(sc, b, card, t)) {
 		q->status = 500;
 		q->answer = SIM_A_API;
 		q->latency_ms = (int32_t)sim_lat_ms(lat);
@@ -689,13 +734,13 @@ static void sim_send(struct sim_run *r, uint32_t slot, int b)
 	} else if (cl->kind == SIM_CHARGE) {
 		/* One issuer coin for every backend: a request authorised on a worse backend is
 		 * authorised on a better one too (common random numbers). */
-		p = sim_p_auth(sc, b, sg, t, &p_calm);
+		p = sim_p_auth(sc, b, sg, t, &p_calm, &storm);
 		u = sim_coin(seed, q->id, at, 0, SIM_P_AUTH);
 		if (u >= p) {
 			double d = sim_coin(seed, q->id, at, 1, SIM_P_DECLINE);
 
-			if (u < p_calm) /* a storm's extra decline: the customer's card */
-				q->answer = SIM_A_HARD_FUNDS;
+			if (u < p_calm) /* a storm's extra decline: its code (default the customer's card) */
+				q->answer = sim_storm_answers[storm];
 			else if (sim_coin(seed, q->id, at, 0, SIM_P_DECLINE) < be->soft_declines)
 				q->answer = d < 0.7 ? SIM_A_SOFT_GENERIC : SIM_A_SOFT_DNH;
 			else
@@ -835,18 +880,19 @@ static void sim_choose_static(struct sim_run *r, const struct sim_req *q, struct
 
 /* P(a request to b at t gets an answer from the issuer): not an outage, no 500, not
  * past the timeout (lognormal tail). */
-static double sim_p_answer(const struct sim_scenario *sc, int b, double t)
+static double sim_p_answer(const struct sim_run *r, int b, const struct sim_segment *s, double t)
 {
+	const struct sim_scenario *sc = r->sc;
 	const struct sim_backend *be = &sc->backends[b];
-	double med = be->lat_median_ms * sim_latency_factor(sc, b, t), p_in_time = 1;
+	double med = (be->lat_median_ms + be->load_ms * r->inflight[b]) * sim_latency_factor(sc, b, s, t), p_in_time = 1;
 
-	if (sim_outage(sc, b, t))
+	if (sim_outage(sc, b, s, t))
 		return 0;
 	if (be->lat_sigma > 0)
 		p_in_time = 0.5 * erfc(-(log(be->timeout_ms / med)) / (be->lat_sigma * M_SQRT2));
 	else if (med > be->timeout_ms)
 		p_in_time = 0;
-	return (1 - sim_error_rate(sc, b, t)) * p_in_time;
+	return (1 - sim_error_rate(sc, b, s, t)) * p_in_time;
 }
 
 /* The oracle: the true probabilities and fees at this instant, the true buckets. It
@@ -873,12 +919,13 @@ static void sim_choose_oracle(struct sim_run *r, struct sim_req *q, struct sim_c
 			continue;
 		if (cl->kind == SIM_CHARGE && q->exec_acct >= 0 && be->acct != q->exec_acct)
 			continue; /* a retry stays on the account that holds its key */
-		v = sim_p_answer(sc, b, t);
+		v = sim_p_answer(r, b, cl->kind == SIM_CHARGE ? sg : NULL, t);
 		if (cl->kind == SIM_CHARGE)
-			v *= sim_p_auth(sc, b, sg, t, &p_calm) * ((double)q->amount - sim_fee(sc, b, sg, (double)q->amount)) * usd;
+			v *= sim_p_auth(sc, b, sg, t, &p_calm, NULL) * ((double)q->amount - sim_fee(sc, b, sg, (double)q->amount)) * usd;
 		else
 			v *= 1000;
-		v -= 0.05 * be->lat_median_ms * sim_latency_factor(sc, b, t);
+		v -= 0.05 * (be->lat_median_ms + be->load_ms * r->inflight[b]) *
+		     sim_latency_factor(sc, b, cl->kind == SIM_CHARGE ? sg : NULL, t);
 		if (v > best_any) {
 			best_any = v;
 			any = b;
@@ -1080,9 +1127,9 @@ static void sim_check(struct sim_run *r, int b)
 {
 	const struct sim_scenario *sc = r->sc;
 	double t = sim_t_s(r->now);
-	bool ok = !sim_outage(sc, b, t) &&
-	          sim_coin(sc->seed, r->hap[b].checks, 0, (unsigned)b, SIM_P_CHECK) >= sim_error_rate(sc, b, t) &&
-	          sc->backends[b].lat_median_ms * sim_latency_factor(sc, b, t) < 2000;
+	bool ok = !sim_outage(sc, b, NULL, t) &&
+	          sim_coin(sc->seed, r->hap[b].checks, 0, (unsigned)b, SIM_P_CHECK) >= sim_error_rate(sc, b, NULL, t) &&
+	          sc->backends[b].lat_median_ms * sim_latency_factor(sc, b, NULL, t) < 2000;
 
 	r->hap[b].checks++;
 	if (ok) {

@@ -130,7 +130,7 @@ static int sc_backend(struct cfg_ctx *l, struct sim_scenario *sc, const struct c
 {
 	static const char *const keys[] = { "name", "account", "region", "currencies", "settlement", "fees",
 		"auth", "auth_rules", "latency_ms", "latency_sigma", "timeout_ms", "error_rate",
-		"soft_declines", "rate_limit", NULL };
+		"soft_declines", "rate_limit", "latency_load_ms", NULL };
 	static const char *const akeys[] = { "match", "p", NULL };
 	static const char *const rlkeys[] = { "rate", "burst", NULL };
 	const struct cfg_node *s;
@@ -149,7 +149,8 @@ static int sc_backend(struct cfg_ctx *l, struct sim_scenario *sc, const struct c
 	    sc_cur_mask(l, sc, g, "currencies", &b->currencies) ||
 	    cfg_num(l, g, "auth", false, 0, 1, &b->auth) || cfg_num(l, g, "latency_ms", false, 0.1, 1e6, &b->lat_median_ms) ||
 	    cfg_num(l, g, "latency_sigma", false, 0, 3, &b->lat_sigma) || cfg_num(l, g, "timeout_ms", false, 1, 1e7, &b->timeout_ms) ||
-	    cfg_num(l, g, "error_rate", false, 0, 1, &b->error_rate) || cfg_num(l, g, "soft_declines", false, 0, 1, &b->soft_declines))
+	    cfg_num(l, g, "error_rate", false, 0, 1, &b->error_rate) || cfg_num(l, g, "soft_declines", false, 0, 1, &b->soft_declines) ||
+	    cfg_num(l, g, "latency_load_ms", false, 0, 1e5, &b->load_ms))
 		return -1;
 	if (!b->name[0] || !b->account[0] || !b->region[0])
 		return cfg_fail(l, g, "a backend needs a name, an account and a region");
@@ -327,10 +328,12 @@ static int sc_traffic(struct cfg_ctx *l, struct sim_scenario *sc, const struct c
 static int sc_incident(struct cfg_ctx *l, struct sim_scenario *sc, const struct cfg_node *g, struct sim_incident *in)
 {
 	static const char *const keys[] = { "name", "kind", "backend", "start_s", "end_s", "mode", "error_rate",
-		"factor", "to", "rate", "match", "detect", NULL };
+		"factor", "to", "rate", "match", "detect", "ramp_s", "decline", NULL };
+	static const char *const declines[SIM_INC_DECLINE_COUNT] = { "insufficient_funds", "generic_decline",
+		"do_not_honor", "processing_error", "issuer_not_available" };
 	static const char *const kinds[SIM_INC_COUNT] = { "outage", "brownout", "latency", "auth_drift",
 		"decline_storm", "rate_limit" };
-	char kind[32] = "", backend[SIM_NAME] = "", mode[16] = "503";
+	char kind[32] = "", backend[SIM_NAME] = "", mode[16] = "503", decline[32] = "insufficient_funds";
 	int k;
 
 	in->factor = 1;
@@ -342,8 +345,15 @@ static int sc_incident(struct cfg_ctx *l, struct sim_scenario *sc, const struct 
 	    cfg_num(l, g, "start_s", false, 0, 1e9, &in->start_s) || cfg_num(l, g, "end_s", false, 0, 1e9, &in->end_s) ||
 	    sc_str(l, g, "mode", mode, sizeof(mode)) || cfg_num(l, g, "error_rate", false, 0, 1, &in->error_rate) ||
 	    cfg_num(l, g, "factor", false, 0, 1e4, &in->factor) || cfg_num(l, g, "to", false, 0, 1, &in->to) ||
-	    cfg_num(l, g, "rate", false, 0, 1e6, &in->rate) || sc_match(l, g, "match", &in->m))
+	    cfg_num(l, g, "rate", false, 0, 1e6, &in->rate) || sc_match(l, g, "match", &in->m) ||
+	    cfg_num(l, g, "ramp_s", false, 0, 1e9, &in->ramp_s) || sc_str(l, g, "decline", decline, sizeof(decline)))
 		return -1;
+	for (k = 0; k < SIM_INC_DECLINE_COUNT && strcmp(declines[k], decline); k++)
+		;
+	if (k == SIM_INC_DECLINE_COUNT)
+		return cfg_fail(l, g, "decline must be insufficient_funds, generic_decline, do_not_honor, "
+		                     "processing_error or issuer_not_available");
+	in->decline = k;
 	for (k = 0; k < SIM_INC_COUNT && strcmp(kinds[k], kind); k++)
 		;
 	if (k == SIM_INC_COUNT)
@@ -540,5 +550,6 @@ void sc_scale(struct sim_scenario *sc, double x)
 	for (i = 0; i < sc->nincidents; i++) {
 		sc->incidents[i].start_s *= x;
 		sc->incidents[i].end_s *= x;
+		sc->incidents[i].ramp_s *= x;
 	}
 }

@@ -70,6 +70,7 @@ struct sim_backend {
 	struct sim_auth_rule auth_rules[SIM_MAX_AUTH]; /* first match wins */
 	double lat_median_ms, lat_sigma; /* lognormal latency */
 	double timeout_ms;      /* HAProxy `timeout server`: the client sees 504 after it */
+	double load_ms;         /* latency grows with load: median + load_ms per request in flight there */
 	double error_rate;      /* baseline share of 500s */
 	double soft_declines;   /* share of declines that are soft (generic, do_not_honor) */
 };
@@ -125,6 +126,17 @@ enum sim_incident_kind {
 	SIM_INC_COUNT
 };
 
+/* The decline code of a decline storm's extra declines: the customer's fault, a soft
+ * decline, or the issuer's side (what a better-connected acquirer may get past). */
+enum sim_decline {
+	SIM_INC_DECLINE_FUNDS = 0, /* insufficient_funds (default) */
+	SIM_INC_DECLINE_GENERIC,   /* generic_decline */
+	SIM_INC_DECLINE_DNH,       /* do_not_honor */
+	SIM_INC_DECLINE_PROCESSING,/* processing_error */
+	SIM_INC_DECLINE_ISSUER_NA, /* issuer_not_available */
+	SIM_INC_DECLINE_COUNT
+};
+
 struct sim_incident {
 	char name[SIM_NAME];
 	enum sim_incident_kind kind;
@@ -135,7 +147,9 @@ struct sim_incident {
 	double factor;          /* latency multiplier, decline-storm P(auth) multiplier */
 	double to;              /* auth drift: P(auth) reached at end_s (kept after) */
 	double rate;            /* rate limit: requests/s during the incident */
-	struct sim_match m;     /* drift and decline storm: affected segments */
+	double ramp_s;          /* the effect grows linearly from 0 at start_s to full at start_s + ramp_s */
+	int decline;            /* decline storm: enum sim_decline of its extra declines */
+	struct sim_match m;     /* affected segments ("" = all; not rate_limit) */
 	bool detect;            /* time to detect is measured (backend health incidents) */
 };
 

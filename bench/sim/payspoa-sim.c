@@ -38,6 +38,9 @@
 #include "snap.h"
 #include "state.h"
 #include "sim-t.h"
+#include "world.h"
+#include <sys/mman.h>
+#include <sys/wait.h>
 
 static const char *const sim_strategy_names[SIM_S_COUNT] = {
 	"payspoa", "payspoa-noforecast", "round-robin", "primary-backup", "static-cost", "oracle",
@@ -1711,12 +1714,312 @@ static void sim_json_scenario(FILE *f, const struct sim_scenario *sc, const stru
 	fprintf(f, "}}");
 }
 
+/* ---- random worlds ------------------------------------------------------------------------ */
+
+/* The strategies a random world runs: payspoa, the baselines, the oracle. */
+static const enum sim_strategy sim_world_strats[] = { SIM_S_PAYSPOA, SIM_S_RR, SIM_S_HAP, SIM_S_STATIC, SIM_S_ORACLE };
+#define SIM_WORLD_NSTRATS (sizeof(sim_world_strats) / sizeof(sim_world_strats[0]))
+
+/* One world's figures, written by the worker process that ran it (shared memory). */
+struct sim_world_sum {
+	uint64_t wseed;
+	bool ok;
+	bool incidents;          /* the world has incidents */
+	bool limited;            /* a rate-limit incident, or an account's true limit under 2x the peak arrival rate */
+	int nbackends, naccounts;
+	char kinds[96];          /* incident kinds, comma-separated */
+	double headline[SIM_S_COUNT], auth[SIM_S_COUNT];
+	uint64_t breaker_false, breaker_opens, away_false, checkout_shed, up429;
+	double wall_s;
+};
+
+static int sim_world_one(uint64_t wseed, const char *dir, struct sim_scenario *sc, struct sim_world_sum *w)
+{
+	struct sim_result res[SIM_S_COUNT];
+	char path[1024], err[512], pol[1024];
+	double peak = 0, t;
+	size_t k;
+	int i;
+
+	memset(w, 0, sizeof(*w));
+	w->wseed = wseed;
+	if (world_write(wseed, dir, path, sizeof(path), err, sizeof(err)) || sc_load(path, sc, err, sizeof(err))) {
+		fprintf(stderr, "payspoa-sim: world %llu: %s\n", (unsigned long long)wseed, err);
+		return -1;
+	}
+	snprintf(pol, sizeof(pol), "%s", sc->policy);
+	w->nbackends = sc->nbackends;
+	w->naccounts = sc->naccounts;
+	w->incidents = sc->nincidents > 0;
+	for (t = 0; t < sc->duration_s; t += 1)
+		if (sim_rate_at(sc, t) > peak)
+			peak = sim_rate_at(sc, t);
+	for (i = 0; i < sc->naccounts; i++)
+		w->limited |= sc->accounts[i].rate < 2 * peak;
+	for (i = 0; i < sc->nincidents; i++) {
+		static const char *const kn[SIM_INC_COUNT] = { "outage", "brownout", "latency", "auth_drift",
+			"decline_storm", "rate_limit" };
+		size_t l = strlen(w->kinds);
+
+		w->limited |= sc->incidents[i].kind == SIM_INC_RATE_LIMIT;
+		snprintf(w->kinds + l, sizeof(w->kinds) - l, "%s%s%s", l ? "," : "", kn[sc->incidents[i].kind],
+		         sc->incidents[i].m.cur[0] || sc->incidents[i].m.region[0] || sc->incidents[i].m.brand[0] ||
+		         sc->incidents[i].m.funding[0] ? "(seg)" : "");
+	}
+	for (k = 0; k < SIM_WORLD_NSTRATS; k++) {
+		enum sim_strategy s = sim_world_strats[k];
+
+		if (sim_run(sc, s, &res[s]))
+			return -1;
+		w->headline[s] = sim_headline_value(sc, &res[s]);
+		w->auth[s] = sim_auth_rate(&res[s]);
+		w->wall_s += res[s].wall_s;
+	}
+	w->breaker_false = res[SIM_S_PAYSPOA].breaker_false;
+	w->breaker_opens = res[SIM_S_PAYSPOA].breaker_opens;
+	w->away_false = res[SIM_S_PAYSPOA].away_false;
+	w->up429 = res[SIM_S_PAYSPOA].up429;
+	w->checkout_shed = sc->checkout >= 0 ? res[SIM_S_PAYSPOA].shed[sc->checkout] : 0;
+	remove(path);
+	remove(pol);
+	w->ok = true;
+	return 0;
+}
+
+static int sim_cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Mean, worst (largest) and the value 10 % of worlds exceed (nearest rank) of v[n]. */
+struct sim_stat {
+	double mean, worst, p90;
+};
+
+static struct sim_stat sim_stat(double *v, int n)
+{
+	struct sim_stat st = { 0, 0, 0 };
+	int i;
+
+	if (n == 0)
+		return st;
+	qsort(v, (size_t)n, sizeof(*v), sim_cmp_double);
+	for (i = 0; i < n; i++)
+		st.mean += v[i] / n;
+	st.worst = v[n - 1];
+	st.p90 = v[(int)ceil(0.9 * n) - 1];
+	return st;
+}
+
+/* The best non-oracle baseline of world w on the headline (higher is better). */
+static enum sim_strategy sim_world_best_base(const struct sim_world_sum *w)
+{
+	enum sim_strategy best = SIM_S_RR;
+	size_t k;
+
+	for (k = 0; k < SIM_WORLD_NSTRATS; k++) {
+		enum sim_strategy s = sim_world_strats[k];
+
+		if (s != SIM_S_PAYSPOA && s != SIM_S_ORACLE && w->headline[s] > w->headline[best])
+			best = s;
+	}
+	return best;
+}
+
+static void sim_json_stat(FILE *f, const char *key, struct sim_stat st, int n)
+{
+	fprintf(f, "\"%s\":{\"worlds\":%d,\"mean\":%.4f,\"worst\":%.4f,\"p90\":%.4f}", key, n, st.mean, st.worst, st.p90);
+}
+
+/* --random N --seed S: N worlds, `jobs` worker processes, the summary on stdout (and in
+ * JSON). Returns the exit status. */
+static int sim_random(unsigned n, uint64_t seed, int jobs, const char *json)
+{
+	struct sim_world_sum *ws = mmap(NULL, sizeof(*ws) * n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	char dir[] = "/tmp/payspoa-sim-worlds.XXXXXX";
+	double *gap = NULL, *gapb = NULL, *gapq = NULL, *gapa = NULL;
+	struct sim_stat so, sb, sq, sa;
+	int j, rc = 1, nok = 0, nq = 0, lost = 0, below05 = 0, quiet_over = 0, oracle_beaten = 0, brk_worlds = 0;
+	int shed_worlds = 0, nunlim = 0;
+	uint64_t brk = 0, away = 0, shed = 0;
+	unsigned k;
+	FILE *f = NULL;
+
+	if (ws == MAP_FAILED || !mkdtemp(dir)) {
+		fprintf(stderr, "payspoa-sim: --random: %s\n", strerror(errno));
+		return 1;
+	}
+	memset(ws, 0, sizeof(*ws) * n);
+	fflush(stdout);
+	for (j = 0; j < jobs; j++) {
+		pid_t pid = fork();
+
+		if (pid < 0) {
+			fprintf(stderr, "payspoa-sim: fork: %s\n", strerror(errno));
+			jobs = j;
+			break;
+		}
+		if (pid == 0) {
+			struct sim_scenario *sc = malloc(sizeof(*sc));
+
+			for (k = (unsigned)j; sc && k < n; k += (unsigned)jobs)
+				sim_world_one(world_seed(seed, k), dir, sc, &ws[k]);
+			free(sc);
+			_exit(0);
+		}
+	}
+	while (wait(NULL) > 0 || errno == EINTR)
+		;
+	rmdir(dir);
+	gap = calloc(n, sizeof(*gap));
+	gapb = calloc(n, sizeof(*gapb));
+	gapq = calloc(n, sizeof(*gapq));
+	gapa = calloc(n, sizeof(*gapa));
+	if (!gap || !gapb || !gapq || !gapa)
+		goto out;
+	for (k = 0; k < n; k++) {
+		const struct sim_world_sum *w = &ws[k];
+		double hp = w->headline[SIM_S_PAYSPOA];
+		enum sim_strategy bb;
+		size_t i;
+
+		if (!w->ok)
+			continue;
+		bb = sim_world_best_base(w);
+		gap[nok] = w->headline[SIM_S_ORACLE] - hp;
+		gapb[nok] = w->headline[bb] - hp;
+		lost += gapb[nok] > 0;
+		below05 += gapb[nok] > 0.5;
+		for (i = 0; i < SIM_WORLD_NSTRATS; i++)
+			if (w->headline[sim_world_strats[i]] > w->headline[SIM_S_ORACLE]) {
+				oracle_beaten++;
+				break;
+			}
+		if (!w->incidents) {
+			gapq[nq] = w->headline[SIM_S_ORACLE] - hp;
+			gapa[nq] = w->auth[SIM_S_ORACLE] - w->auth[SIM_S_PAYSPOA];
+			quiet_over += w->nbackends <= 4 && gapa[nq] > 0.3;
+			nq++;
+		}
+		brk += w->breaker_false;
+		away += w->away_false;
+		brk_worlds += w->breaker_false > 0;
+		if (!w->limited) {
+			nunlim++;
+			shed += w->checkout_shed;
+			shed_worlds += w->checkout_shed > 0;
+		}
+		nok++;
+	}
+	so = sim_stat(gap, nok);
+	sb = sim_stat(gapb, nok);
+	sq = sim_stat(gapq, nq);
+	sa = sim_stat(gapa, nq);
+	printf("\n== %u random worlds, seed %llu (world seeds %llu..%llu), %d ran; headline checkout_success "
+	       "(points, positive = payspoa below)\n",
+	       n, (unsigned long long)seed, (unsigned long long)world_seed(seed, 0),
+	       (unsigned long long)world_seed(seed, n - 1), nok);
+	printf("gap to the oracle:                mean %6.3f  worst %6.3f  10%% of worlds above %6.3f\n", so.mean,
+	       so.worst, so.p90);
+	printf("gap to the best baseline:         mean %6.3f  worst %6.3f  10%% of worlds above %6.3f\n", sb.mean,
+	       sb.worst, sb.p90);
+	printf("worlds payspoa lost to a baseline: %d of %d (%.1f %%), by more than 0.5 pt: %d\n", lost, nok,
+	       nok ? 100.0 * lost / nok : 0, below05);
+	printf("no-incident worlds (%d): headline gap to the oracle mean %.3f worst %.3f; auth-rate gap mean %.3f "
+	       "worst %.3f; with 2-4 backends over 0.3 pt: %d\n",
+	       nq, sq.mean, sq.worst, sa.mean, sa.worst, quiet_over);
+	printf("false breaker opens: %llu in %d worlds; false routing-away episodes: %llu\n", (unsigned long long)brk,
+	       brk_worlds, (unsigned long long)away);
+	printf("checkout sheds without a rate limit (%d worlds): %llu in %d worlds\n", nunlim, (unsigned long long)shed,
+	       shed_worlds);
+	printf("worlds where a strategy beat the oracle: %d\n", oracle_beaten);
+	if (lost)
+		printf("lost worlds (world seed: payspoa vs best baseline, incidents):\n");
+	for (k = 0; k < n; k++) {
+		const struct sim_world_sum *w = &ws[k];
+		enum sim_strategy bb = sim_world_best_base(w);
+
+		if (w->ok && w->headline[bb] > w->headline[SIM_S_PAYSPOA])
+			printf("  %llu: %.2f vs %s %.2f (-%.2f pt), oracle %.2f; %d backends; %s\n",
+			       (unsigned long long)w->wseed, w->headline[SIM_S_PAYSPOA], sim_strategy_names[bb], w->headline[bb],
+			       w->headline[bb] - w->headline[SIM_S_PAYSPOA], w->headline[SIM_S_ORACLE], w->nbackends,
+			       w->kinds[0] ? w->kinds : "no incident");
+	}
+	for (k = 0; k < n; k++)
+		if (!ws[k].ok)
+			printf("world %llu did not run (see stderr)\n", (unsigned long long)ws[k].wseed);
+	if (json) {
+		if (!(f = fopen(json, "w"))) {
+			fprintf(stderr, "payspoa-sim: %s: %s\n", json, strerror(errno));
+			goto out;
+		}
+		fprintf(f, "{\"random\":{\"seed\":%llu,\"worlds\":%u,\"ran\":%d,\"headline\":\"checkout_success\",\"summary\":{",
+		        (unsigned long long)seed, n, nok);
+		sim_json_stat(f, "gap_oracle", so, nok);
+		fputc(',', f);
+		sim_json_stat(f, "gap_best_baseline", sb, nok);
+		fputc(',', f);
+		sim_json_stat(f, "quiet_gap_oracle", sq, nq);
+		fputc(',', f);
+		sim_json_stat(f, "quiet_auth_gap_oracle", sa, nq);
+		fprintf(f, ",\"lost\":%d,\"lost_over_0_5\":%d,\"quiet_2_4_over_0_3\":%d,\"breaker_false\":%llu,"
+		           "\"breaker_false_worlds\":%d,\"away_false\":%llu,\"unlimited_worlds\":%d,"
+		           "\"checkout_shed_unlimited\":%llu,\"checkout_shed_unlimited_worlds\":%d,\"oracle_beaten\":%d},"
+		           "\n\"world_list\":[",
+		        lost, below05, quiet_over, (unsigned long long)brk, brk_worlds, (unsigned long long)away, nunlim,
+		        (unsigned long long)shed, shed_worlds, oracle_beaten);
+		for (k = 0; k < n; k++) {
+			const struct sim_world_sum *w = &ws[k];
+			size_t i;
+
+			fprintf(f, "%s\n{\"world_seed\":%llu,\"ran\":%s,\"backends\":%d,\"accounts\":%d,\"incidents\":",
+			        k ? "," : "", (unsigned long long)w->wseed, w->ok ? "true" : "false", w->nbackends,
+			        w->naccounts);
+			sim_json_str(f, w->kinds);
+			fprintf(f, ",\"limited\":%s,\"breaker_opens\":%llu,\"breaker_false\":%llu,\"away_false\":%llu,"
+			           "\"checkout_shed\":%llu,\"upstream_429\":%llu,\"wall_s\":%.3f,\"headline\":{",
+			        w->limited ? "true" : "false", (unsigned long long)w->breaker_opens,
+			        (unsigned long long)w->breaker_false, (unsigned long long)w->away_false,
+			        (unsigned long long)w->checkout_shed, (unsigned long long)w->up429, w->wall_s);
+			for (i = 0; i < SIM_WORLD_NSTRATS; i++)
+				fprintf(f, "%s\"%s\":%.4f", i ? "," : "", sim_strategy_names[sim_world_strats[i]],
+				        w->headline[sim_world_strats[i]]);
+			fprintf(f, "},\"auth_rate\":{");
+			for (i = 0; i < SIM_WORLD_NSTRATS; i++)
+				fprintf(f, "%s\"%s\":%.4f", i ? "," : "", sim_strategy_names[sim_world_strats[i]],
+				        w->auth[sim_world_strats[i]]);
+			fprintf(f, "}}");
+		}
+		fprintf(f, "\n]}}\n");
+		if (ferror(f) | fclose(f)) {
+			f = NULL;
+			fprintf(stderr, "payspoa-sim: %s: write failed\n", json);
+			goto out;
+		}
+		f = NULL;
+	}
+	rc = nok == (int)n ? 0 : 1;
+out:
+	if (f)
+		fclose(f);
+	free(gap);
+	free(gapb);
+	free(gapq);
+	free(gapa);
+	munmap(ws, sizeof(*ws) * n);
+	return rc;
+}
+
 /* ---- main ------------------------------------------------------------------------------- */
 
 static void sim_usage(FILE *f)
 {
 	fprintf(f, "usage: payspoa-sim [--json FILE] [--seed N] [--scale X] [--strategy NAME]... [--restart-at SECONDS]\n"
 	           "                   [--restart-cold] scenario.conf...\n"
+	           "       payspoa-sim --random N [--seed S] [--jobs J] [--json FILE]\n"
+	           "       payspoa-sim --print-world WORLD_SEED [--out DIR]\n"
 	           "  strategies: payspoa payspoa-noforecast round-robin primary-backup static-cost oracle\n"
 	           "  (payspoa-noforecast runs only for scenarios that name policy_noforecast)\n");
 }
@@ -1731,11 +2034,15 @@ int main(int argc, char **argv)
 	struct sim_result res[SIM_S_COUNT];
 	FILE *jf = NULL;
 	char err[512];
+	const char *out_dir = ".";
+	unsigned long long nrandom = 0, print_world = 0;
+	bool want_print = false;
+	long jobs = sysconf(_SC_NPROCESSORS_ONLN);
 	int i, s, rc = 1, nsc = 0;
 
 	if (!sc)
 		return 1;
-	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
+	for (i = 1; i < argc && argv[i][0] == '-' && argv[i][1]; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		char *end;
 
@@ -1759,6 +2066,18 @@ int main(int argc, char **argv)
 			if (errno || *end)
 				goto usage;
 			seed_set = true;
+		} else if (!strcmp(a, "--random") || !strcmp(a, "--print-world")) {
+			errno = 0;
+			*(!strcmp(a, "--random") ? &nrandom : &print_world) = strtoull(v, &end, 0);
+			if (errno || *end || (!strcmp(a, "--random") && (nrandom == 0 || nrandom > 1000000)))
+				goto usage;
+			want_print |= !strcmp(a, "--print-world");
+		} else if (!strcmp(a, "--jobs")) {
+			jobs = strtol(v, &end, 0);
+			if (*end || jobs < 1 || jobs > 256)
+				goto usage;
+		} else if (!strcmp(a, "--out")) {
+			out_dir = v;
 		} else if (!strcmp(a, "--scale")) {
 			scale = strtod(v, &end);
 			if (*end || !(scale > 0 && scale <= 100))
@@ -1776,6 +2095,25 @@ int main(int argc, char **argv)
 		} else {
 			goto usage;
 		}
+	}
+	if (want_print) {
+		char path[1024];
+
+		if (i != argc)
+			goto usage;
+		if (world_write(print_world, out_dir, path, sizeof(path), err, sizeof(err))) {
+			fprintf(stderr, "payspoa-sim: %s\n", err);
+			goto out;
+		}
+		printf("%s\n", path);
+		rc = 0;
+		goto out;
+	}
+	if (nrandom) {
+		if (i != argc)
+			goto usage;
+		rc = sim_random((unsigned)nrandom, seed_set ? seed : 1, jobs < 1 ? 1 : (int)jobs, json);
+		goto out;
 	}
 	if (i == argc)
 		goto usage;

@@ -334,7 +334,7 @@ struct sim_ev {
 enum sim_answer {
 	SIM_A_OK = 0, SIM_A_SOFT_GENERIC, SIM_A_SOFT_DNH, SIM_A_HARD_FUNDS, SIM_A_HARD_CVC,
 	SIM_A_MISSING, SIM_A_BADCUR, SIM_A_API, SIM_A_RATE, SIM_A_TIMEOUT, SIM_A_NOSERVER, SIM_A_PROCESSING,
-	SIM_A_ISSUER_NA,
+	SIM_A_ISSUER_NA, SIM_A_RATE_EP,
 };
 
 /* enum sim_decline → the answer a decline storm's extra decline carries. */
@@ -358,6 +358,7 @@ static const struct {
 	[SIM_A_NOSERVER] = { NULL, NULL, NULL },
 	[SIM_A_PROCESSING] = { "card_error", "processing_error", "processing_error" },
 	[SIM_A_ISSUER_NA] = { "card_error", "card_declined", "issuer_not_available" },
+	[SIM_A_RATE_EP] = { "invalid_request_error", "rate_limit", NULL },
 };
 
 /* A logical request: one client's request and its retries, alive until its final
@@ -416,6 +417,8 @@ struct sim_run {
 
 	double tokens[SIM_MAX_ACCOUNTS];
 	uint64_t bucket_t[SIM_MAX_ACCOUNTS];
+	double ep_tokens[SIM_MAX_ENDPOINTS]; /* true per-endpoint buckets (sc->endpoints) */
+	uint64_t ep_t[SIM_MAX_ENDPOINTS];
 	double reserved[SIM_MAX_ACCOUNTS]; /* tokens promised to requests the oracle queued */
 
 	uint64_t obj_id[SIM_OBJ_RING];
@@ -668,6 +671,27 @@ static double sim_bucket(struct sim_run *r, int a)
 	return r->tokens[a];
 }
 
+/* The true endpoint bucket that counts class cls on account a, refilled to now, or -1
+ * (at most one per request: the first that matches). */
+static int sim_endpoint(struct sim_run *r, int a, unsigned cls)
+{
+	const struct sim_scenario *sc = r->sc;
+	int i;
+
+	for (i = 0; i < sc->nendpoints; i++) {
+		const struct sim_endpoint *ep = &sc->endpoints[i];
+		double tok;
+
+		if (ep->acct != a || !(ep->classes & (1U << cls)))
+			continue;
+		tok = r->ep_tokens[i] + sim_t_s(r->now - r->ep_t[i]) * ep->rate;
+		r->ep_tokens[i] = tok > ep->burst ? ep->burst : tok;
+		r->ep_t[i] = r->now;
+		return i;
+	}
+	return -1;
+}
+
 static uint32_t sim_lat_ms(double ms)
 {
 	return ms < 1 ? 1 : ms > 3.6e6 ? 3600000 : (uint32_t)ms;
@@ -685,7 +709,7 @@ static void sim_send(struct sim_run *r, uint32_t slot, int b)
 	double t = sim_t_s(r->now), lat, u, p, p_calm;
 	uint64_t seed = sc->seed;
 	unsigned at = q->attempt;
-	int out, storm;
+	int out, storm, ep = sim_endpoint(r, be->acct, q->cls);
 
 	q->backend = (uint8_t)b;
 	q->local = false;
@@ -697,9 +721,9 @@ static void sim_send(struct sim_run *r, uint32_t slot, int b)
 	lat = (be->lat_median_ms + be->load_ms * (r->inflight[b] - 1)) * sim_latency_factor(sc, b, card, t) *
 	      exp(be->lat_sigma * sim_normal(sim_coin(seed, q->id, at, (unsigned)b, SIM_P_LAT1),
 	                                     sim_coin(seed, q->id, at, (unsigned)b, SIM_P_LAT2)));
-	if (sim_bucket(r, be->acct) < 1) {
+	if (sim_bucket(r, be->acct) < 1 || (ep >= 0 && r->ep_tokens[ep] < 1)) {
 		q->status = 429;
-		q->answer = SIM_A_RATE;
+		q->answer = r->tokens[be->acct] < 1 ? SIM_A_RATE : SIM_A_RATE_EP;
 		q->latency_ms = (int32_t)sim_lat_ms(15 + lat * 0.05);
 		r->res->up429++;
 		if ((int)q->cls == sc->checkout)
@@ -707,6 +731,8 @@ static void sim_send(struct sim_run *r, uint32_t slot, int b)
 		goto done;
 	}
 	r->tokens[be->acct] -= 1;
+	if (ep >= 0)
+		r->ep_tokens[ep] -= 1;
 	if ((out = sim_outage(sc, b, card, t))) {
 		q->status = out == 2 ? 504 : 503;
 		q->answer = out == 2 ? SIM_A_TIMEOUT : SIM_A_API;
@@ -908,7 +934,7 @@ static void sim_choose_oracle(struct sim_run *r, struct sim_req *q, struct sim_c
 	const struct sim_segment *sg = &sc->segs[q->seg];
 	double t = sim_t_s(r->now), best = -1e300, best_any = -1e300;
 	bool high = (int)q->cls == sc->checkout || cl->kind == SIM_OBJECT;
-	int b, any = -1;
+	int b, ep, any = -1;
 
 	c->backend = -1;
 	for (b = 0; b < sc->nbackends; b++) {
@@ -933,14 +959,17 @@ static void sim_choose_oracle(struct sim_run *r, struct sim_req *q, struct sim_c
 			best_any = v;
 			any = b;
 		}
-		if (sim_bucket(r, be->acct) - r->reserved[be->acct] >= need && v > best) {
+		ep = sim_endpoint(r, be->acct, q->cls);
+		if (sim_bucket(r, be->acct) - r->reserved[be->acct] >= need && (ep < 0 || r->ep_tokens[ep] >= 1) &&
+		    v > best) {
 			best = v;
 			c->backend = b;
 		}
 	}
 	if (c->backend >= 0)
 		return;
-	if (high && any >= 0) {
+	/* An endpoint's own bucket is not reserved: the oracle holds nothing for an empty one. */
+	if (high && any >= 0 && ((ep = sim_endpoint(r, sc->backends[any].acct, q->cls)) < 0 || r->ep_tokens[ep] >= 1)) {
 		int a = sc->backends[any].acct;
 		double need = 1 + ((int)q->cls == sc->checkout ? 0 : 0.2 * sc->accounts[a].burst);
 		double wait = (need + r->reserved[a] - r->tokens[a]) / sim_account_rate(sc, a, t);
@@ -1057,7 +1086,7 @@ static void sim_observe_payspoa(struct sim_run *r, const struct sim_req *q)
 	o.status = q->status;
 	o.latency_ms = q->latency_ms;
 	if (q->status == 429)
-		o.rl_reason = SIM_STR("global-rate");
+		o.rl_reason = q->answer == SIM_A_RATE_EP ? SIM_STR("endpoint-rate") : SIM_STR("global-rate");
 	if (q->status == 402)
 		o.should_retry = SIM_STR("false");
 	else if (q->status >= 500)
@@ -1331,6 +1360,8 @@ static int sim_arrival(struct sim_run *r)
 
 static double sim_restart_at_s = -1; /* --restart-at, < 0: none */
 static bool sim_restart_cold;        /* --restart-cold: the restart loses the state */
+static const char *sim_warm_path;    /* --warm-start: snapshot loaded into payspoa's engine at t = 0 */
+static const char *sim_save_path;    /* --save-state: payspoa's state written there at the end */
 
 /* A restart of the engine at r->now through a snapshot file: save, build a new engine
  * from the same policy, load, carry on. 0 or -1 (with the reason on stderr). */
@@ -1417,6 +1448,8 @@ static int sim_run(const struct sim_scenario *sc, enum sim_strategy strat, struc
 		r->seg_cdf[i] = (i ? r->seg_cdf[i - 1] : 0) + sc->segs[i].share / acc;
 	for (i = 0; i < sc->naccounts; i++)
 		r->tokens[i] = sc->accounts[i].burst;
+	for (i = 0; i < sc->nendpoints; i++)
+		r->ep_tokens[i] = sc->endpoints[i].burst;
 	for (i = 0; i < sc->nbackends; i++)
 		r->hap[i].up = true;
 	for (i = 0; i < sc->nincidents; i++) {
@@ -1441,6 +1474,21 @@ static int sim_run(const struct sim_scenario *sc, enum sim_strategy strat, struc
 		sim_push(r, 0, SIM_EV_TICK, 0);
 		if (sim_restart_at_s >= 0)
 			restart_us = (uint64_t)(sim_restart_at_s * SIM_US);
+		/* A warm start: the daemon restarted right after writing the snapshot (age 0),
+		 * with this scenario's policy (a different policy loads pins only). */
+		if (sim_warm_path) {
+			struct snap_result sr;
+			int lrc = snap_load(r->e, sim_warm_path, 0, 0, &sr, err, sizeof(err));
+
+			if (lrc) {
+				fprintf(stderr, "payspoa-sim: --warm-start %s: %s\n", sim_warm_path,
+				        lrc > 0 ? "no such file" : err);
+				goto out;
+			}
+			fprintf(stderr, "payspoa-sim: warm start (%s): %llu records, %llu posteriors, %llu pins; learned %s\n",
+			        sim_strategy_names[strat], (unsigned long long)sr.im.recs, (unsigned long long)sr.im.srt,
+			        (unsigned long long)sr.im.pins, sr.learned ? "yes" : "no (another engine fingerprint)");
+		}
 	}
 	res->has_breakers |= strat == SIM_S_HAP;
 	if (strat == SIM_S_HAP)
@@ -1492,6 +1540,17 @@ static int sim_run(const struct sim_scenario *sc, enum sim_strategy strat, struc
 			pol_quiesce(r->e, 0);
 	}
 	clock_gettime(CLOCK_MONOTONIC, &w1);
+	if (sim_save_path && strat == SIM_S_PAYSPOA) {
+		struct pol_state *st = pol_state_capture(r->e, r->now);
+		struct snap_result sr;
+
+		if (!st || snap_write(st, r->now, sim_save_path, &sr, err, sizeof(err))) {
+			fprintf(stderr, "payspoa-sim: --save-state %s: %s\n", sim_save_path, st ? err : "cannot capture the state");
+			pol_state_free(st);
+			goto out;
+		}
+		pol_state_free(st);
+	}
 	res->wall_s = (double)(w1.tv_sec - w0.tv_sec) + (double)(w1.tv_nsec - w0.tv_nsec) / 1e9;
 	for (i = 0; i < sc->nincidents; i++) {
 		const struct sim_det *d = &r->det[i];
@@ -2017,7 +2076,7 @@ out:
 static void sim_usage(FILE *f)
 {
 	fprintf(f, "usage: payspoa-sim [--json FILE] [--seed N] [--scale X] [--strategy NAME]... [--restart-at SECONDS]\n"
-	           "                   [--restart-cold] scenario.conf...\n"
+	           "                   [--restart-cold] [--warm-start SNAPSHOT] [--save-state SNAPSHOT] scenario.conf...\n"
 	           "       payspoa-sim --random N [--seed S] [--jobs J] [--json FILE]\n"
 	           "       payspoa-sim --print-world WORLD_SEED [--out DIR]\n"
 	           "  strategies: payspoa payspoa-noforecast round-robin primary-backup static-cost oracle\n"
@@ -2082,6 +2141,10 @@ int main(int argc, char **argv)
 			scale = strtod(v, &end);
 			if (*end || !(scale > 0 && scale <= 100))
 				goto usage;
+		} else if (!strcmp(a, "--warm-start")) {
+			sim_warm_path = v;
+		} else if (!strcmp(a, "--save-state")) {
+			sim_save_path = v;
 		} else if (!strcmp(a, "--restart-at")) {
 			sim_restart_at_s = strtod(v, &end);
 			if (*end || !(sim_restart_at_s >= 0))

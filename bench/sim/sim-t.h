@@ -81,6 +81,17 @@ struct sim_account {
 	double rate, burst;     /* requests/s, requests */
 };
 
+/* A true per-endpoint limit of one account (Stripe limits some endpoints below the
+ * account's global rate): its own token bucket, 429 + `endpoint-rate` when empty. */
+#define SIM_MAX_ENDPOINTS 8
+struct sim_endpoint {
+	int acct;
+	char method[8];         /* "" = any */
+	char path[96];          /* glob (fnmatch) against the request's path */
+	double rate, burst;
+	uint32_t classes;       /* bit = class index whose requests it counts (set at load) */
+};
+
 struct sim_currency {
 	char code[SIM_CODE];
 	double usd;             /* US cents per minor unit */
@@ -183,6 +194,8 @@ struct sim_scenario {
 	struct sim_backend backends[SIM_MAX_BACKENDS];
 	int naccounts;
 	struct sim_account accounts[SIM_MAX_ACCOUNTS];
+	int nendpoints;
+	struct sim_endpoint endpoints[SIM_MAX_ENDPOINTS];
 
 	/* traffic */
 	double rate;            /* mean arrivals per second before shapes and surges */

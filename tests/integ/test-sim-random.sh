@@ -68,4 +68,68 @@ for s in round-robin primary-backup static-cost; do
 	check "random-payspoa-beats-$s" "$p > $v" "mean checkout success over $N worlds, payspoa vs $s"
 done
 check "random-oracle-beats-payspoa" "$o > $p" "mean checkout success over $N worlds, oracle vs payspoa"
+
+# ---- scenario features ---------------------------------------------------------------------
+# world INCIDENTS [EXTRA]: a two-entity scenario at 100 req/s for 120 s (it lives beside
+# the shipped ones: its includes are relative), run under round robin; JSON in $T/$1.json.
+S=bench/sim/scenarios
+trap 'rm -f $S/.test-feat-$$-*.conf' EXIT
+feat() {
+	local name=$1 inc=$2 extra=${3:-} f=$S/.test-feat-$$-$1.conf
+	cat >"$f" <<-EOF2
+	name = "$name"; policy = "policy/two-entities.conf"; seed = 3; duration_s = 120.0;
+	headline = "checkout_success"; primary = "stripe_us";
+	@include "truth-two-entities.inc"
+	traffic = {
+		rate = 100.0;
+	@include "mix-two-entities.inc"
+	};
+	incidents = ( $inc );
+	$extra
+	EOF2
+	"$SIM" --strategy round-robin --strategy oracle --json "$T/$name.json" "$f" >"$T/$name.txt" 2>"$T/$name.err"
+}
+fv() { jq -r --arg g "$2" ".scenarios[0].strategies[\$g].$3" "$T/$1.json"; }
+bo='name = "b"; kind = "brownout"; backend = "stripe_us"; start_s = 20.0; end_s = 100.0; error_rate = 0.5;'
+if feat calm "" && feat bo "{ $bo }" && feat bo-eur "{ $bo match = \"eur/*/*/*\"; }" &&
+	feat bo-ramp "{ $bo ramp_s = 80.0; }"; then
+	calm=$(fv calm round-robin upstream_5xx) all=$(fv bo round-robin upstream_5xx)
+	eur=$(fv bo-eur round-robin upstream_5xx) ramp=$(fv bo-ramp round-robin upstream_5xx)
+	check "feature-scope" "$eur > 4 * $calm && $eur < 0.5 * $all" \
+		"round-robin 5xx: no incident $calm, brownout of EUR payments only $eur, of everything $all"
+	check "feature-ramp" "$ramp > 0.3 * $all && $ramp < 0.7 * $all" \
+		"round-robin 5xx: brownout ramped in over its whole length $ramp, at once $all"
+else
+	fail "feature-scope-ramp-runs" "$(cat "$T"/calm.err "$T"/bo*.err 2>/dev/null | head -3)"
+fi
+# True per-endpoint limits: captures limited to 5/s on each account draw 429s (with
+# `endpoint-rate`), checkout none; the oracle, which sees the buckets, stays under them.
+ep='endpoint_limits = ( { account = "acct_us"; method = "POST"; path = "/v1/payment_intents/*/capture"; rate = 5.0; },
+	{ account = "acct_eu"; method = "POST"; path = "/v1/payment_intents/*/capture"; rate = 5.0; } );'
+if feat ep "" "$ep"; then
+	check "feature-endpoint-limit" \
+		"$(fv ep round-robin upstream_429) > 50 && $(fv ep round-robin upstream_429_checkout) == 0 && $(fv calm round-robin upstream_429) == 0 && $(fv ep oracle upstream_429) < $(fv ep round-robin upstream_429) / 4" \
+		"upstream 429s with a 5/s capture limit (round robin, oracle) and without"
+else
+	fail "feature-endpoint-limit" "$(head -3 "$T/ep.err")"
+fi
+# Decline codes: every code of a decline storm is accepted, an unknown one refused with file:line.
+if feat dc "{ name = \"s\"; kind = \"decline_storm\"; backend = \"stripe_us\"; start_s = 20.0; end_s = 60.0; factor = 0.5; decline = \"issuer_not_available\"; }" &&
+	! feat dcbad "{ name = \"s\"; kind = \"decline_storm\"; start_s = 20.0; end_s = 60.0; factor = 0.5; decline = \"nope\"; }" &&
+	grep -q "test-feat-$$-dcbad.conf:[0-9]*: decline must be" "$T/dcbad.err" &&
+	check "feature-decline-code" "$(fv dc round-robin auth_rate) < $(fv calm round-robin auth_rate) - 1" \
+		"round-robin authorisation with an issuer_not_available storm vs none"; then
+	:
+else
+	fail "feature-decline-code" "$(cat "$T/dc.err" "$T/dcbad.err" 2>/dev/null | head -3)"
+fi
+# Warm start: the state payspoa learned on one seed, loaded at t = 0 of a run on another.
+if "$SIM" --scale 0.2 --seed 11 --strategy payspoa --save-state "$T/state" $S/eea-entities.conf >/dev/null 2>"$T/ws1.err" &&
+	"$SIM" --scale 0.2 --seed 12 --strategy payspoa --warm-start "$T/state" $S/eea-entities.conf >/dev/null 2>"$T/ws2.err" &&
+	grep -q "warm start (payspoa): [1-9][0-9]* records.*learned yes" "$T/ws2.err" &&
+	! "$SIM" --scale 0.2 --strategy payspoa --warm-start "$T/nothing" $S/eea-entities.conf >/dev/null 2>&1; then
+	pass "feature-warm-start"
+else
+	fail "feature-warm-start" "$(head -3 "$T/ws1.err" "$T/ws2.err")"
+fi
 integ_done

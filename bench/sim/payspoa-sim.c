@@ -392,11 +392,17 @@ struct sim_req {
 #define SIM_PRE_S 30.0           /* pre-incident share is measured over this window */
 
 /* Time-to-detect state of one incident. */
+struct sim_watch {
+	int64_t bin;                 /* current 250 ms bin since the watch's origin, -1 before */
+	uint32_t n, k;               /* requests of the bin, sent to the incident's backend */
+};
+
 struct sim_det {
 	uint64_t pre_n, pre_k;       /* routable requests of the segment before, sent there */
-	int64_t bin;                 /* current bin since the start, -1 before */
-	uint32_t n, k;
+	struct sim_watch det;        /* from start_s: until the share drops */
 	bool done;
+	struct sim_watch ret;        /* from end_s: until it is back */
+	bool rdone;                  /* the share came back */
 };
 
 /* One strategy's run of one scenario. */
@@ -561,6 +567,14 @@ static void sim_hex(char *o, uint64_t v, int w)
 
 /* ---- results bookkeeping ------------------------------------------------------------ */
 
+/* The time-series bin of now (the last one holds the drain after the end). */
+static struct sim_bin *sim_series_bin(struct sim_run *r)
+{
+	uint64_t i = (uint64_t)(sim_t_s(r->now) / r->res->series_bin_s);
+
+	return &r->res->series[i < r->res->nbins ? i : r->res->nbins - 1];
+}
+
 /* A drop: k of n requests went to a backend that had share s0. True when k/n <= s0/2 and
  * k is 4 standard deviations under n·s0 (so binomial noise is not a detection). */
 static bool sim_dropped(uint32_t n, uint32_t k, double s0)
@@ -610,6 +624,27 @@ reset:
 	memset(r->bin_k, 0, sizeof(r->bin_k));
 }
 
+/* Feeds a routed request of an incident's segments (dt seconds after the watch's origin;
+ * `there`: sent to the incident's backend) into 250 ms bins. When a bin of at least 4
+ * requests closes, it passes when its share dropped (sim_dropped against s0), or with
+ * `back` when it is at least 3/4 of s0: returns the end of that bin (seconds since the
+ * origin), else -1. */
+static double sim_watch(struct sim_watch *w, double dt, bool there, double s0, bool back)
+{
+	int64_t nb = (int64_t)(dt * SIM_US / SIM_BIN_US);
+	double hit = -1;
+
+	if (nb != w->bin) {
+		if (w->bin >= 0 && w->n >= 4 && (back ? w->k >= 0.75 * w->n * s0 : sim_dropped(w->n, w->k, s0)))
+			hit = (double)(w->bin + 1) * SIM_BIN_US / SIM_US;
+		w->bin = nb;
+		w->n = w->k = 0;
+	}
+	w->n++;
+	w->k += there;
+	return hit;
+}
+
 /* A routable request (a creation, first attempt, not shed) went to backend b. */
 static void sim_note_route(struct sim_run *r, const struct sim_req *q, int b)
 {
@@ -624,12 +659,31 @@ static void sim_note_route(struct sim_run *r, const struct sim_req *q, int b)
 	}
 	r->bin_n++;
 	r->bin_k[b]++;
+	r->res->seg_to[q->seg][b]++;
+	if (r->res->series) {
+		struct sim_bin *sb = sim_series_bin(r);
+
+		sb->created++;
+		sb->to[b]++;
+	}
 	for (i = 0; i < sc->nincidents; i++) {
 		const struct sim_incident *in = &sc->incidents[i];
 		struct sim_det *d = &r->det[i];
-		int64_t nb;
 
-		if (!in->detect || d->done || !sim_seg_match(sc, &in->m, &sc->segs[q->seg]))
+		if (!in->detect || !sim_seg_match(sc, &in->m, &sc->segs[q->seg]))
+			continue;
+		double s0 = d->pre_n ? (double)d->pre_k / d->pre_n : 0, hit;
+
+		if (d->done && !d->rdone && t >= in->end_s) {
+			/* After the repair: the first bin whose share is back to 3/4 of the
+			 * pre-incident share ends the wait. */
+			if ((hit = sim_watch(&d->ret, t - in->end_s, b == in->backend, s0, true)) >= 0) {
+				r->res->return_s[i] = hit;
+				d->rdone = true;
+			}
+			continue;
+		}
+		if (d->done)
 			continue;
 		if (t < in->start_s) {
 			if (t >= in->start_s - SIM_PRE_S) {
@@ -638,22 +692,10 @@ static void sim_note_route(struct sim_run *r, const struct sim_req *q, int b)
 			}
 			continue;
 		}
-		if (t >= in->end_s)
-			continue;
-		nb = (int64_t)((t - in->start_s) * SIM_US / SIM_BIN_US);
-		if (nb != d->bin) {
-			double s0 = d->pre_n ? (double)d->pre_k / d->pre_n : 0;
-
-			if (d->bin >= 0 && d->n >= 4 && sim_dropped(d->n, d->k, s0)) {
-				r->res->detect_s[i] = (double)(d->bin + 1) * SIM_BIN_US / SIM_US;
-				d->done = true;
-				continue;
-			}
-			d->bin = nb;
-			d->n = d->k = 0;
+		if (t < in->end_s && (hit = sim_watch(&d->det, t - in->start_s, b == in->backend, s0, false)) >= 0) {
+			r->res->detect_s[i] = hit;
+			d->done = true;
 		}
-		d->n++;
-		d->k += b == in->backend;
 	}
 }
 
@@ -726,6 +768,8 @@ static void sim_send(struct sim_run *r, uint32_t slot, int b)
 		q->answer = r->tokens[be->acct] < 1 ? SIM_A_RATE : SIM_A_RATE_EP;
 		q->latency_ms = (int32_t)sim_lat_ms(15 + lat * 0.05);
 		r->res->up429++;
+		if (r->res->series)
+			sim_series_bin(r)->up429++;
 		if ((int)q->cls == sc->checkout)
 			r->res->up429_checkout++;
 		goto done;
@@ -1237,6 +1281,8 @@ static int sim_attempt(struct sim_run *r, uint32_t slot)
 	}
 	if (c.verdict == PAY_REJECT) {
 		r->res->shed[q->cls]++;
+		if (r->res->series)
+			sim_series_bin(r)->shed[q->cls]++;
 		sim_retry_or_end(r, slot, (uint64_t)(c.retry_after_s > 0 ? c.retry_after_s : 1) * 1000000);
 		return 0;
 	}
@@ -1263,6 +1309,14 @@ static int sim_attempt(struct sim_run *r, uint32_t slot)
 	return 0;
 }
 
+/* The latency histogram's bin of ms: [1.05^i, 1.05^(i+1)). */
+static unsigned sim_lat_bin(int32_t ms)
+{
+	double i = ms > 1 ? log((double)ms) / log(1.05) : 0;
+
+	return i >= SIM_LAT_BINS - 1 ? SIM_LAT_BINS - 1 : (unsigned)i;
+}
+
 static void sim_done(struct sim_run *r, uint32_t slot)
 {
 	const struct sim_scenario *sc = r->sc;
@@ -1274,6 +1328,7 @@ static void sim_done(struct sim_run *r, uint32_t slot)
 
 	if (upstream) {
 		r->inflight[b]--;
+		res->lat_hist[sim_lat_bin(q->latency_ms)]++;
 		if (r->strat <= SIM_S_PAYSPOA_NOFC)
 			sim_observe_payspoa(r, q);
 		else if (r->strat == SIM_S_HAP)
@@ -1287,6 +1342,8 @@ static void sim_done(struct sim_run *r, uint32_t slot)
 			uint32_t i = r->obj_n++ % SIM_OBJ_RING;
 
 			res->charges_ok++;
+			if (res->series)
+				sim_series_bin(r)->ok++;
 			res->volume_usd += (double)q->amount * usd;
 			res->fees_usd += sim_fee(sc, q->backend, sg, (double)q->amount) * usd;
 			r->obj_id[i] = q->id;
@@ -1295,6 +1352,8 @@ static void sim_done(struct sim_run *r, uint32_t slot)
 		sim_free(r, slot);
 	} else if (q->status == 402) {
 		res->charges_declined++;
+		if (res->series)
+			sim_series_bin(r)->declined++;
 		sim_free(r, slot);
 	} else if (q->status == 429 || q->status >= 500) {
 		sim_retry_or_end(r, slot, sim_backoff_us(r, q));
@@ -1362,6 +1421,8 @@ static double sim_restart_at_s = -1; /* --restart-at, < 0: none */
 static bool sim_restart_cold;        /* --restart-cold: the restart loses the state */
 static const char *sim_warm_path;    /* --warm-start: snapshot loaded into payspoa's engine at t = 0 */
 static const char *sim_save_path;    /* --save-state: payspoa's state written there at the end */
+static bool sim_series_on;           /* --series or --plot: keep each run's time series */
+static double sim_series_bin_opt;    /* --series-bin: seconds per bin, 0 = duration / 300 */
 
 /* A restart of the engine at r->now through a snapshot file: save, build a new engine
  * from the same policy, load, carry on. 0 or -1 (with the reason on stderr). */
@@ -1415,6 +1476,12 @@ static int sim_run(const struct sim_scenario *sc, enum sim_strategy strat, struc
 
 	memset(res, 0, sizeof(*res));
 	res->strategy = strat;
+	if (sim_series_on) {
+		res->series_bin_s = sim_series_bin_opt > 0 ? sim_series_bin_opt : sc->duration_s / 300;
+		res->nbins = (uint32_t)ceil(sc->duration_s / res->series_bin_s) + 1; /* + the drain */
+		if (!(res->series = calloc(res->nbins, sizeof(*res->series))))
+			goto oom;
+	}
 	if (!r)
 		goto oom;
 	r->sc = sc;
@@ -1453,8 +1520,9 @@ static int sim_run(const struct sim_scenario *sc, enum sim_strategy strat, struc
 	for (i = 0; i < sc->nbackends; i++)
 		r->hap[i].up = true;
 	for (i = 0; i < sc->nincidents; i++) {
-		r->det[i].bin = -1;
 		res->detect_s[i] = SIM_DETECT_NEVER;
+		res->return_s[i] = SIM_DETECT_NEVER;
+		r->det[i].det.bin = r->det[i].ret.bin = -1;
 	}
 
 	if (strat <= SIM_S_PAYSPOA_NOFC) {
@@ -1557,6 +1625,8 @@ static int sim_run(const struct sim_scenario *sc, enum sim_strategy strat, struc
 
 		if (sc->incidents[i].detect && !d->done && (!d->pre_n || (double)d->pre_k / d->pre_n < 0.1))
 			res->detect_s[i] = SIM_DETECT_UNUSED;
+		if (!d->done)
+			res->return_s[i] = SIM_DETECT_UNUSED;
 	}
 	res->ran = true;
 	rc = 0;
@@ -1634,6 +1704,65 @@ static void sim_fmt_detect(char *o, size_t n, double d)
 		snprintf(o, n, "%.2fs", d);
 }
 
+/* The q-quantile (0..1) of the upstream answers' latency, ms (the geometric middle of its
+ * histogram bin), 0 without answers. */
+static double sim_lat_q(const struct sim_result *x, double q)
+{
+	uint64_t n = 0, acc = 0;
+	int i;
+
+	for (i = 0; i < SIM_LAT_BINS; i++)
+		n += x->lat_hist[i];
+	for (i = 0; n && i < SIM_LAT_BINS; i++)
+		if ((acc += x->lat_hist[i]) >= q * (double)n)
+			return pow(1.05, i + 0.5);
+	return 0;
+}
+
+/* The second block under a scenario's table: latency percentiles, the time until
+ * traffic came back after each repair, and each segment's routing shares. */
+static void sim_print_figures(const struct sim_scenario *sc, const struct sim_result *res)
+{
+	char buf[64];
+	int s, i, g, b;
+
+	printf("   latency of upstream answers (ms) and time until traffic returns after each repair:\n");
+	for (s = 0; s < SIM_S_COUNT; s++) {
+		const struct sim_result *x = &res[s];
+
+		if (!x->ran)
+			continue;
+		printf("%-19s p50 %6.0f  p90 %6.0f  p99 %6.0f", sim_strategy_names[s], sim_lat_q(x, 0.5), sim_lat_q(x, 0.9),
+		       sim_lat_q(x, 0.99));
+		for (i = 0; i < sc->nincidents; i++)
+			if (sc->incidents[i].detect) {
+				sim_fmt_detect(buf, sizeof(buf), x->return_s[i]);
+				printf("  %s %s", sc->incidents[i].name,
+				       x->return_s[i] == SIM_DETECT_UNUSED ? "-" : buf);
+			}
+		printf("\n");
+	}
+	printf("   routing shares per segment (creations, %%, backends in file order):\n");
+	for (g = 0; g < sc->nsegs; g++) {
+		const struct sim_segment *sg = &sc->segs[g];
+
+		printf("   %s/%s/%s/%s/%s:", sc->cur[sg->cur].code, sg->country, sg->region, sg->brand, sg->funding);
+		for (s = 0; s < SIM_S_COUNT; s++) {
+			const struct sim_result *x = &res[s];
+			uint64_t n = 0;
+
+			if (!x->ran)
+				continue;
+			for (b = 0; b < sc->nbackends; b++)
+				n += x->seg_to[g][b];
+			printf("  %s", sim_strategy_names[s]);
+			for (b = 0; b < sc->nbackends; b++)
+				printf("%s%.0f", b ? "/" : " ", sim_pct(x->seg_to[g][b], n));
+		}
+		printf("\n");
+	}
+}
+
 static void sim_print_table(const struct sim_scenario *sc, const struct sim_result *res, double scale)
 {
 	const struct sim_result *best = NULL;
@@ -1690,6 +1819,7 @@ static void sim_print_table(const struct sim_scenario *sc, const struct sim_resu
 	}
 	printf("   * best non-oracle on the headline; dec/s: wall clock of decisions only; away(fp): routing-away "
 	       "episodes (on calm backends); brk(fp): breaker opens / HAProxy mark-downs (on calm backends)\n");
+	sim_print_figures(sc, res);
 }
 
 static void sim_json_str(FILE *f, const char *s)
@@ -1702,6 +1832,26 @@ static void sim_json_str(FILE *f, const char *s)
 			fputc(*s, f);
 	}
 	fputc('"', f);
+}
+
+/* The members "incident": seconds of the incidents with `detect`: a number, "never", or
+ * `unused` (already JSON) for SIM_DETECT_UNUSED. */
+static void sim_json_times(FILE *f, const struct sim_scenario *sc, const double *v, const char *unused)
+{
+	bool first = true;
+	int i;
+
+	for (i = 0; i < sc->nincidents; i++) {
+		if (!sc->incidents[i].detect)
+			continue;
+		fprintf(f, "%s", first ? "" : ",");
+		first = false;
+		sim_json_str(f, sc->incidents[i].name);
+		if (v[i] >= 0)
+			fprintf(f, ":%.3f", v[i]);
+		else
+			fprintf(f, ":%s", v[i] == SIM_DETECT_UNUSED ? unused : "\"never\"");
+	}
 }
 
 static void sim_json_scenario(FILE *f, const struct sim_scenario *sc, const struct sim_result *res, double scale,
@@ -1755,16 +1905,23 @@ static void sim_json_scenario(FILE *f, const struct sim_scenario *sc, const stru
 			        (unsigned long long)x->breaker_opens, (unsigned long long)x->breaker_false);
 		else
 			fprintf(f, "\"breaker_opens\":null,\"breaker_false\":null,\"detect_s\":{");
-		for (i = 0, first = true; i < sc->nincidents; i++) {
-			if (!sc->incidents[i].detect)
-				continue;
-			fprintf(f, "%s", first ? "" : ",");
-			first = false;
-			sim_json_str(f, sc->incidents[i].name);
-			if (x->detect_s[i] >= 0)
-				fprintf(f, ":%.3f", x->detect_s[i]);
-			else
-				fprintf(f, ":\"%s\"", x->detect_s[i] == SIM_DETECT_UNUSED ? "unused" : "never");
+		sim_json_times(f, sc, x->detect_s, "\"unused\"");
+		fprintf(f, "},\"return_s\":{");
+		sim_json_times(f, sc, x->return_s, "null");
+		fprintf(f, "},\"latency_ms\":{\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f},\"segment_shares\":{",
+		        sim_lat_q(x, 0.5), sim_lat_q(x, 0.9), sim_lat_q(x, 0.99));
+		for (i = 0; i < sc->nsegs; i++) {
+			const struct sim_segment *sg = &sc->segs[i];
+			uint64_t n = 0;
+			int b;
+
+			for (b = 0; b < sc->nbackends; b++)
+				n += x->seg_to[i][b];
+			fprintf(f, "%s\"%s/%s/%s/%s/%s\":{", i ? "," : "", sc->cur[sg->cur].code, sg->country, sg->region,
+			        sg->brand, sg->funding);
+			for (b = 0; b < sc->nbackends; b++)
+				fprintf(f, "%s\"%s\":%.4f", b ? "," : "", sc->backends[b].name, n ? (double)x->seg_to[i][b] / n : 0);
+			fprintf(f, "}");
 		}
 		fprintf(f, "},\"decisions_per_s\":%.0f,\"wall_s\":%.3f}",
 		        x->decide_ns > 0 ? (double)x->attempts / x->decide_ns * 1e9 : 0, x->wall_s);

@@ -229,6 +229,18 @@ enum sim_strategy {
 #define SIM_DETECT_UNUSED (-1.0) /* the strategy sent < 10 % of the segment there before */
 #define SIM_DETECT_NEVER  (-2.0) /* it kept sending until the incident ended */
 
+/* One bin of a strategy's time series (--series, --plot). Counts by time of the event:
+ * issuer answers when they arrive, creations and sheds when decided, 429s when sent. */
+struct sim_bin {
+	uint32_t ok, declined;               /* final issuer answers of charges */
+	uint32_t created;                    /* creations routed (first attempts, not shed) */
+	uint32_t to[SIM_MAX_BACKENDS];       /* of those, per backend */
+	uint32_t shed[SIM_MAX_CLASSES];
+	uint32_t up429;
+};
+
+#define SIM_LAT_BINS 400   /* latency histogram: bin i holds [1.05^i, 1.05^(i+1)) ms */
+
 /* What one strategy achieved on one scenario. Counts are over logical requests (a
  * client's request with all its retries) unless said otherwise. */
 struct sim_result {
@@ -252,6 +264,13 @@ struct sim_result {
 	uint64_t breaker_opens, breaker_false; /* opens, opens on calm backends */
 	uint64_t dropped;                    /* requests lost because the pool was full */
 	double detect_s[SIM_MAX_INCIDENTS];  /* seconds, or SIM_DETECT_* */
+	double return_s[SIM_MAX_INCIDENTS];  /* after the repair, seconds until the share is back to 3/4
+	                                      * of the pre-incident one; NEVER, or UNUSED when never detected */
+	uint64_t seg_to[SIM_MAX_SEGS][SIM_MAX_BACKENDS]; /* creations routed, per segment and backend */
+	uint32_t lat_hist[SIM_LAT_BINS];     /* upstream answers' latency */
+	struct sim_bin *series;              /* NULL, or nbins bins of series_bin_s (caller frees) */
+	uint32_t nbins;
+	double series_bin_s;
 	double decide_ns;                    /* wall clock spent in decisions */
 	double wall_s;                       /* wall clock of the whole run */
 };

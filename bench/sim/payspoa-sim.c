@@ -38,6 +38,7 @@
 #include "snap.h"
 #include "state.h"
 #include "sim-t.h"
+#include "series.h"
 #include "world.h"
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -2234,6 +2235,7 @@ static void sim_usage(FILE *f)
 {
 	fprintf(f, "usage: payspoa-sim [--json FILE] [--seed N] [--scale X] [--strategy NAME]... [--restart-at SECONDS]\n"
 	           "                   [--restart-cold] [--warm-start SNAPSHOT] [--save-state SNAPSHOT] scenario.conf...\n"
+	           "                   [--series FILE.csv] [--plot DIR] [--series-bin SECONDS]\n"
 	           "       payspoa-sim --random N [--seed S] [--jobs J] [--json FILE]\n"
 	           "       payspoa-sim --print-world WORLD_SEED [--out DIR]\n"
 	           "  strategies: payspoa payspoa-noforecast round-robin primary-backup static-cost oracle\n"
@@ -2247,10 +2249,11 @@ int main(int argc, char **argv)
 	bool want[SIM_S_COUNT] = { false }, any = false, seed_set = false;
 	unsigned long long seed = 0;
 	struct sim_scenario *sc = malloc(sizeof(*sc));
-	struct sim_result res[SIM_S_COUNT];
+	static struct sim_result res[SIM_S_COUNT]; /* static: zeroed, and kept off the stack */
 	FILE *jf = NULL;
 	char err[512];
-	const char *out_dir = ".";
+	const char *out_dir = ".", *series_path = NULL, *plot_dir = NULL;
+	FILE *sf = NULL;
 	unsigned long long nrandom = 0, print_world = 0;
 	bool want_print = false;
 	long jobs = sysconf(_SC_NPROCESSORS_ONLN);
@@ -2298,6 +2301,16 @@ int main(int argc, char **argv)
 			scale = strtod(v, &end);
 			if (*end || !(scale > 0 && scale <= 100))
 				goto usage;
+		} else if (!strcmp(a, "--series")) {
+			series_path = v;
+			sim_series_on = true;
+		} else if (!strcmp(a, "--plot")) {
+			plot_dir = v;
+			sim_series_on = true;
+		} else if (!strcmp(a, "--series-bin")) {
+			sim_series_bin_opt = strtod(v, &end);
+			if (*end || !(sim_series_bin_opt > 0))
+				goto usage;
 		} else if (!strcmp(a, "--warm-start")) {
 			sim_warm_path = v;
 		} else if (!strcmp(a, "--save-state")) {
@@ -2332,6 +2345,7 @@ int main(int argc, char **argv)
 	if (nrandom) {
 		if (i != argc)
 			goto usage;
+		sim_series_on = false; /* no time series over random worlds */
 		rc = sim_random((unsigned)nrandom, seed_set ? seed : 1, jobs < 1 ? 1 : (int)jobs, json);
 		goto out;
 	}
@@ -2339,6 +2353,10 @@ int main(int argc, char **argv)
 		goto usage;
 	if (json && !(jf = fopen(json, "w"))) {
 		fprintf(stderr, "payspoa-sim: %s: %s\n", json, strerror(errno));
+		goto out;
+	}
+	if (series_path && !(sf = fopen(series_path, "w"))) {
+		fprintf(stderr, "payspoa-sim: %s: %s\n", series_path, strerror(errno));
 		goto out;
 	}
 	if (jf)
@@ -2362,6 +2380,21 @@ int main(int argc, char **argv)
 		fflush(stdout);
 		if (jf)
 			sim_json_scenario(jf, sc, res, scale, nsc == 0);
+		if (sf)
+			series_csv(sf, sc, res, sim_strategy_names, nsc == 0);
+		if (plot_dir) {
+			char path[1024];
+
+			snprintf(path, sizeof(path), "%s/%s.html", plot_dir, sc->name);
+			if (series_html(path, sc, res, sim_strategy_names, err, sizeof(err))) {
+				fprintf(stderr, "payspoa-sim: %s\n", err);
+				goto out;
+			}
+		}
+		for (s = 0; s < SIM_S_COUNT; s++) {
+			free(res[s].series);
+			res[s].series = NULL;
+		}
 		nsc++;
 	}
 	if (jf)
@@ -2372,6 +2405,12 @@ usage:
 	sim_usage(stderr);
 	rc = 2;
 out:
+	for (s = 0; s < SIM_S_COUNT; s++)
+		free(res[s].series);
+	if (sf && (ferror(sf) | fclose(sf)) && rc == 0) {
+		fprintf(stderr, "payspoa-sim: %s: write failed\n", series_path);
+		rc = 1;
+	}
 	if (jf && fclose(jf) && rc == 0) {
 		fprintf(stderr, "payspoa-sim: %s: write failed\n", json);
 		rc = 1;

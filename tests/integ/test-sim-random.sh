@@ -123,6 +123,26 @@ if feat dc "{ name = \"s\"; kind = \"decline_storm\"; backend = \"stripe_us\"; s
 else
 	fail "feature-decline-code" "$(cat "$T/dc.err" "$T/dcbad.err" 2>/dev/null | head -3)"
 fi
+# Time series and plots: the CSV holds every strategy's series; the page is one
+# self-contained file (inline SVG, no script, nothing fetched) with 4 panels per strategy
+# and the incident marked.
+mkdir -p "$T/plot"
+if "$SIM" --scale 0.2 --series "$T/s.csv" --plot "$T/plot" $S/regional-outage.conf >/dev/null 2>"$T/plot.err"; then
+	h=$T/plot/regional-outage.html
+	nstrat=$(awk -F, 'NR > 1 { print $2 }' "$T/s.csv" | sort -u | wc -l)
+	nser=$(awk -F, 'NR > 1 && $2 == "payspoa" { print $4 }' "$T/s.csv" | sort -u | tr '\n' ' ')
+	expect "feature-series-csv" "strategies in the CSV; payspoa's series" "$nstrat; $nser" \
+		"5; auth_rate charges share:stripe_eu share:stripe_us shed:background shed:capture shed:checkout shed:read upstream_429 "
+	if [ "$(grep -c '<svg ' "$h")" = 20 ] && ! grep -qi '<script\|<link\|src=\|href=' "$h" &&
+		[ "$(grep -o 'http[^"]*' "$h" | sort -u)" = "http://www.w3.org/2000/svg" ] &&
+		grep -q '<title>us-outage 60-84 s</title>' "$h"; then
+		pass "feature-plot-html"
+	else
+		fail "feature-plot-html" "$(grep -c '<svg ' "$h") panels; $(grep -o '<title>[^<]*' "$h" | sort -u | head -3)"
+	fi
+else
+	fail "feature-series" "$(head -3 "$T/plot.err")"
+fi
 # Warm start: the state payspoa learned on one seed, loaded at t = 0 of a run on another.
 if "$SIM" --scale 0.2 --seed 11 --strategy payspoa --save-state "$T/state" $S/eea-entities.conf >/dev/null 2>"$T/ws1.err" &&
 	"$SIM" --scale 0.2 --seed 12 --strategy payspoa --warm-start "$T/state" $S/eea-entities.conf >/dev/null 2>"$T/ws2.err" &&

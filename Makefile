@@ -179,6 +179,10 @@ build/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz-check.c $(POLICY_SRC) $(SPOA_SRC) $
 	clang $(CPPFLAGS) -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION $(INC_tests) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
 		$(shell pkg-config --cflags $(PKGS)) -o $@ $^ -lev $(shell pkg-config --libs $(PKGS)) -lm -pthread
 
+# The simulator's scenario loader is fuzzed too: its source and include path join the rule.
+build/fuzz/fuzz-scenario: bench/sim/scenario.c
+build/fuzz/fuzz-scenario: INC_tests += -Ibench/sim
+
 # h2load drives bench/run-http when vegeta is not installed (vegeta is not packaged:
 # with Go present, it is installed with go install; bench/run-e2e DRIVER=vegeta uses it).
 deps-bench: deps

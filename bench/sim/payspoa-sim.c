@@ -4,7 +4,10 @@
  * allocate inside the event loop; every random draw is deterministic in the seed.
  *
  *   payspoa-sim [--json FILE] [--seed N] [--scale X] [--strategy NAME]... [--restart-at S]
- *               [--restart-cold] scenario.conf...
+ *               [--restart-cold] [--warm-start SNAP] [--save-state SNAP] [--series FILE.csv]
+ *               [--plot DIR] [--series-bin S] scenario.conf...
+ *   payspoa-sim --random N [--seed S] [--jobs J] [--json FILE]   (random worlds: world.c)
+ *   payspoa-sim --print-world WORLD_SEED [--out DIR]
  *
  * --restart-at S: the payspoa strategies restart their engine S seconds into the run (of
  * the scaled scenario): the state is saved to a snapshot file (spoa/snap.c, as the
@@ -1946,7 +1949,7 @@ struct sim_world_sum {
 	int nbackends, naccounts;
 	char kinds[96];          /* incident kinds, comma-separated */
 	double headline[SIM_S_COUNT], auth[SIM_S_COUNT];
-	uint64_t breaker_false, breaker_opens, away_false, checkout_shed, up429;
+	uint64_t breaker_false, breaker_opens, away_false, checkout_shed, shed, up429;
 	double wall_s;
 };
 
@@ -1997,6 +2000,7 @@ static int sim_world_one(uint64_t wseed, const char *dir, struct sim_scenario *s
 	w->away_false = res[SIM_S_PAYSPOA].away_false;
 	w->up429 = res[SIM_S_PAYSPOA].up429;
 	w->checkout_shed = sc->checkout >= 0 ? res[SIM_S_PAYSPOA].shed[sc->checkout] : 0;
+	w->shed = sim_shed_total(sc, &res[SIM_S_PAYSPOA]);
 	remove(path);
 	remove(pol);
 	w->ok = true;
@@ -2060,7 +2064,7 @@ static int sim_random(unsigned n, uint64_t seed, int jobs, const char *json)
 	struct sim_stat so, sb, sq, sa;
 	int j, rc = 1, nok = 0, nq = 0, lost = 0, below05 = 0, quiet_over = 0, oracle_beaten = 0, brk_worlds = 0;
 	int shed_worlds = 0, nunlim = 0;
-	uint64_t brk = 0, away = 0, shed = 0;
+	uint64_t brk = 0, away = 0, shed = 0, shed_all = 0;
 	unsigned k;
 	FILE *f = NULL;
 
@@ -2126,6 +2130,7 @@ static int sim_random(unsigned n, uint64_t seed, int jobs, const char *json)
 		if (!w->limited) {
 			nunlim++;
 			shed += w->checkout_shed;
+			shed_all += w->shed;
 			shed_worlds += w->checkout_shed > 0;
 		}
 		nok++;
@@ -2149,8 +2154,8 @@ static int sim_random(unsigned n, uint64_t seed, int jobs, const char *json)
 	       nq, sq.mean, sq.worst, sa.mean, sa.worst, quiet_over);
 	printf("false breaker opens: %llu in %d worlds; false routing-away episodes: %llu\n", (unsigned long long)brk,
 	       brk_worlds, (unsigned long long)away);
-	printf("checkout sheds without a rate limit (%d worlds): %llu in %d worlds\n", nunlim, (unsigned long long)shed,
-	       shed_worlds);
+	printf("checkout sheds without a rate limit (%d worlds): %llu in %d worlds; sheds of every class there: %llu\n",
+	       nunlim, (unsigned long long)shed, shed_worlds, (unsigned long long)shed_all);
 	printf("worlds where a strategy beat the oracle: %d\n", oracle_beaten);
 	if (lost)
 		printf("lost worlds (world seed: payspoa vs best baseline, incidents):\n");
@@ -2183,10 +2188,11 @@ static int sim_random(unsigned n, uint64_t seed, int jobs, const char *json)
 		sim_json_stat(f, "quiet_auth_gap_oracle", sa, nq);
 		fprintf(f, ",\"lost\":%d,\"lost_over_0_5\":%d,\"quiet_2_4_over_0_3\":%d,\"breaker_false\":%llu,"
 		           "\"breaker_false_worlds\":%d,\"away_false\":%llu,\"unlimited_worlds\":%d,"
-		           "\"checkout_shed_unlimited\":%llu,\"checkout_shed_unlimited_worlds\":%d,\"oracle_beaten\":%d},"
+		           "\"checkout_shed_unlimited\":%llu,\"checkout_shed_unlimited_worlds\":%d,\"shed_unlimited\":%llu,"
+		           "\"oracle_beaten\":%d},"
 		           "\n\"world_list\":[",
 		        lost, below05, quiet_over, (unsigned long long)brk, brk_worlds, (unsigned long long)away, nunlim,
-		        (unsigned long long)shed, shed_worlds, oracle_beaten);
+		        (unsigned long long)shed, shed_worlds, (unsigned long long)shed_all, oracle_beaten);
 		for (k = 0; k < n; k++) {
 			const struct sim_world_sum *w = &ws[k];
 			size_t i;
@@ -2196,10 +2202,11 @@ static int sim_random(unsigned n, uint64_t seed, int jobs, const char *json)
 			        w->naccounts);
 			sim_json_str(f, w->kinds);
 			fprintf(f, ",\"limited\":%s,\"breaker_opens\":%llu,\"breaker_false\":%llu,\"away_false\":%llu,"
-			           "\"checkout_shed\":%llu,\"upstream_429\":%llu,\"wall_s\":%.3f,\"headline\":{",
+			           "\"checkout_shed\":%llu,\"shed\":%llu,\"upstream_429\":%llu,\"wall_s\":%.3f,\"headline\":{",
 			        w->limited ? "true" : "false", (unsigned long long)w->breaker_opens,
 			        (unsigned long long)w->breaker_false, (unsigned long long)w->away_false,
-			        (unsigned long long)w->checkout_shed, (unsigned long long)w->up429, w->wall_s);
+			        (unsigned long long)w->checkout_shed, (unsigned long long)w->shed, (unsigned long long)w->up429,
+			        w->wall_s);
 			for (i = 0; i < SIM_WORLD_NSTRATS; i++)
 				fprintf(f, "%s\"%s\":%.4f", i ? "," : "", sim_strategy_names[sim_world_strats[i]],
 				        w->headline[sim_world_strats[i]]);

@@ -1003,6 +1003,10 @@ static void sim_choose_oracle(struct sim_run *r, struct sim_req *q, struct sim_c
 			v *= 1000;
 		v -= 0.05 * (be->lat_median_ms + be->load_ms * r->inflight[b]) *
 		     sim_latency_factor(sc, b, cl->kind == SIM_CHARGE ? sg : NULL, t);
+		/* A server at maxconn queues the request in HAProxy (up to `timeout queue`, then
+		 * a 503): chosen only when every server with room is out. */
+		if (r->inflight[b] >= (uint32_t)sc->maxconn)
+			v -= 1e12;
 		if (v > best_any) {
 			best_any = v;
 			any = b;

@@ -997,6 +997,8 @@ static void sim_choose_oracle(struct sim_run *r, struct sim_req *q, struct sim_c
 		if (cl->kind == SIM_CHARGE && q->exec_acct >= 0 && be->acct != q->exec_acct)
 			continue; /* a retry stays on the account that holds its key */
 		v = sim_p_answer(r, b, cl->kind == SIM_CHARGE ? sg : NULL, t);
+		if (v < 0.01)
+			continue; /* down (an outage): a shed frees the client sooner than a failure */
 		if (cl->kind == SIM_CHARGE)
 			v *= sim_p_auth(sc, b, sg, t, &p_calm, NULL) * ((double)q->amount - sim_fee(sc, b, sg, (double)q->amount)) * usd;
 		else

@@ -191,6 +191,10 @@ build/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz-check.c $(POLICY_SRC) $(SPOA_SRC) $
 	clang $(CPPFLAGS) -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION $(INC_tests) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
 		$(shell pkg-config --cflags $(PKGS)) -o $@ $^ -lev $(shell pkg-config --libs $(PKGS)) -lm -pthread
 
+# The simulator's scenario loader is fuzzed too: its source and include path join the rule.
+build/fuzz/fuzz-scenario: bench/sim/scenario.c
+build/fuzz/fuzz-scenario: INC_tests += -Ibench/sim
+
 # vegeta drives bench/run-http (bench/run-e2e DRIVER=vegeta). It is not packaged by
 # Debian: installed with go install when Go (>= 1.24) is present; else tests/loadgen drives.
 deps-bench: deps

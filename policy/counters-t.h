@@ -46,11 +46,24 @@
 	X(pin_corrected,   counter, "idempotency pins rewritten to the backend HAProxy really used") \
 	X(pin_full,        counter, "claims that found no room in the current pin generation")
 
+/* The reason tokens a verdict can carry (pay_verdict.reason), declared once: the engine
+ * writes them by index (enum pol_reason_tok, engine.c) and counts each one it writes. */
+#define POL_REASONS(X) \
+	X(PIN_IDEM, "pin:idem") X(PIN_OBJECT, "pin:object") X(PIN_CONNECT, "pin:connect") \
+	X(PIN_ACCOUNT, "pin:account") X(PIN_DOWN, "pin:down") X(PIN_GONE, "pin:gone") \
+	X(PANIC, "panic") X(COST, "cost") X(ONLY, "only") X(EXPLORE, "explore") \
+	X(BREAKER, "breaker") X(ANOMALY, "anomaly") X(PROBE, "probe") X(SPILL, "spill") \
+	X(BUDGET, "budget") X(SHED, "shed")
+#define POL_REASON_WORD(id, word) word " "
+#define POL_NREASONS 16
+
 #define POL_COUNTER_VECS(X) \
 	X(outcomes, counter, 7, "kind", \
 	  "success decline_customer decline_soft psp_error rate_limited lock_conflict client_error", \
 	  "outcomes by class (enum oc_kind)") \
-	X(pin_claims, counter, 3, "table", "idem object account", "pin claims and rewrites, by table")
+	X(pin_claims, counter, 3, "table", "idem object account", "pin claims and rewrites, by table") \
+	X(reasons, counter, POL_NREASONS, "reason", POL_REASONS(POL_REASON_WORD), \
+	  "reason tokens written into verdicts (a verdict may carry several)")
 
 #define POL_ENGINE_COUNTERS(X) \
 	X(reloads,          counter, "policy reloads applied") \

@@ -1207,3 +1207,47 @@ void pol_learn_restored(struct pol_view *v, uint64_t now_us)
 	pol_publish_backends(v, L->tmax);
 	pol_publish_budgets(v, L->tmax);
 }
+
+/* ---- admin: posteriors by segment ------------------------------------------------------ */
+
+int pol_learn_segs(const struct pol_view *v, int b, uint64_t now_us, struct pol_seg_info *out, unsigned max)
+{
+	const struct policy *p = v->p;
+	struct pol_seg_info all[1 + POL_MAX_CURRENCIES], t;
+	unsigned n = 0, i, j;
+	int c;
+
+	if (b < 0 || b >= p->nbackends)
+		return -1;
+	for (c = -1; c < p->ncurrencies; c++) {
+		struct srt_seg seg = { v->bcode[b], c < 0 ? 0 : p->currencies[c], 0, 0, 0 };
+		struct srt_post post;
+		struct pol_seg_info *o = &all[n];
+
+		srt_level_post(&v->L->srt, &seg, c < 0 ? SRT_L_BACKEND : SRT_L_CURRENCY, now_us, &post);
+		if (c >= 0 && post.level < 0)
+			continue; /* nothing learned in that currency */
+		memset(o->currency, 0, sizeof(o->currency));
+		if (c >= 0) { /* 24-bit packed lower-case code, first letter highest (load.c) */
+			o->currency[0] = (char)(seg.currency >> 16 & 0xff);
+			o->currency[1] = (char)(seg.currency >> 8 & 0xff);
+			o->currency[2] = (char)(seg.currency & 0xff);
+		}
+		o->n = post.n;
+		o->mean = srt_mean(&post);
+		o->sd = srt_sd(&post);
+		n++;
+	}
+	/* the whole traffic first, then the currencies by observations (insertion sort: a few
+	 * dozen at most) */
+	for (i = 2; i < n; i++) {
+		t = all[i];
+		for (j = i; j > 1 && all[j - 1].n < t.n; j--)
+			all[j] = all[j - 1];
+		all[j] = t;
+	}
+	if (n > max)
+		n = max;
+	memcpy(out, all, n * sizeof(*out));
+	return (int)n;
+}

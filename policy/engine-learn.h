@@ -60,6 +60,9 @@ struct pol_learn_forecast {
 void pol_learn_forecast(const struct pol_view *v, int account, int cls, uint64_t now_us,
                         struct pol_learn_forecast *out);
 
+/* pol_engine_learn_segs on v's master posteriors. */
+int pol_learn_segs(const struct pol_view *v, int b, uint64_t now_us, struct pol_seg_info *out, unsigned max);
+
 /* Cumulative figures: breaker openings, budget cuts, sheds (carried over reloads). */
 void pol_learn_counts(const struct pol_view *v, uint64_t *opens, uint64_t *cuts, uint64_t *sheds);
 

@@ -91,6 +91,7 @@ struct pol_view {
 	uint64_t enabled;                    /* backends enabled in the file */
 	uint64_t connect;                    /* Connect platforms */
 	_Atomic uint64_t disabled;           /* backends disabled by the admin */
+	_Atomic uint64_t drained;            /* backends drained by the admin: pinned requests only */
 	uint64_t by_currency[POL_MAX_CURRENCIES]; /* backends presenting each currency */
 	uint64_t connect_hash[POL_MAX_CONNECT];   /* pstr_hash of each connect account */
 	struct thr_state thr;                /* rate budgets */
@@ -102,6 +103,9 @@ struct pol_view {
 	/* per account and class: the share of decisions the forecasts shed, in 2^-32 units
 	 * (0 none, POL_SHED_ALL every one); control thread writes, decide reads relaxed */
 	_Atomic uint32_t shed[POL_MAX_ACCOUNTS][POL_MAX_CLASSES];
+	_Atomic uint64_t *route;             /* [worker][backend][class][verdict] decisions,
+	                                      * per worker stride route_stride; owner-written */
+	unsigned route_stride;
 	_Atomic(struct srt_table *) srt_pub; /* posterior snapshot (QSBR, see engine-learn.c) */
 	_Atomic uint64_t *demand;            /* [worker][account][class] decisions, per worker
 	                                      * stride demand_stride; owner-written */
@@ -123,6 +127,7 @@ struct pol_view {
 struct pol_worker {
 	_Atomic uint64_t seen;   /* epoch at the last quiescent point, or POL_OFFLINE */
 	uint64_t seq;            /* decision sequence, owner thread only */
+	uint32_t sample_n;       /* decisions since the last sample, owner thread only */
 	uint64_t rng;            /* exploration PRNG state, owner thread only */
 	struct pol_counters c;
 } __attribute__((aligned(64)));
@@ -143,6 +148,19 @@ struct pol_pins {
 	                                           * (state.c): retired generations wait */
 };
 
+/* A worker's ring of sampled decisions (pol_engine_samples): a slot's seq is odd while its
+ * owner rewrites it; the words are struct pol_sample, moved as relaxed atomics so that a
+ * read racing a write is a torn copy the seq check rejects, not undefined behaviour. */
+#define POL_SAMPLE_WORDS ((sizeof(struct pol_sample) + 7) / 8)
+struct pol_sample_slot {
+	_Atomic uint32_t seq;
+	_Atomic uint64_t w[POL_SAMPLE_WORDS];
+};
+struct pol_sample_ring {
+	_Atomic uint64_t n;      /* samples written (the next goes to n % POL_SAMPLE_RING) */
+	struct pol_sample_slot slot[POL_SAMPLE_RING];
+} __attribute__((aligned(64)));
+
 struct pol_engine {
 	struct pol_pins pins;
 	_Atomic(struct pol_view *) view;
@@ -153,6 +171,8 @@ struct pol_engine {
 	uint64_t verified_us;    /* control thread only: last pol_engine_verify of a tick (bug.h) */
 	struct pol_worker *workers;
 	struct pol_ring *rings;  /* one per worker */
+	struct pol_sample_ring *samples; /* one per worker */
+	_Atomic uint32_t sample_every;   /* 0: no sampling */
 	struct pol_view *retired; /* control thread only */
 	/* Once-only outcomes (both channels configured: pay-response and the log line). Per
 	 * worker that decides, POL_SEEN_SLOTS marks indexed by the decision's sequence: slot

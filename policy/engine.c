@@ -37,6 +37,7 @@ static void pol_view_free(struct pol_view *v)
 		return;
 	pol_learn_free(v->L);
 	free(v->demand);
+	free(v->route);
 	free(v->unans);
 	thr_destroy(&v->thr);
 	pol_free(v->p);
@@ -155,6 +156,13 @@ static struct pol_view *pol_view_new(struct pol_engine *e, struct policy *p, cha
 		goto oom;
 	}
 	memset(v->demand, 0, sizeof(*v->demand) * v->demand_stride * e->nworkers);
+	v->route_stride = ((unsigned)(p->nbackends * p->nclasses * 3) + 7) & ~7u;
+	v->route = aligned_alloc(64, sizeof(*v->route) * v->route_stride * e->nworkers);
+	if (!v->route) {
+		pol_view_free(v);
+		goto oom;
+	}
+	memset(v->route, 0, sizeof(*v->route) * v->route_stride * e->nworkers);
 	if (p->learn.unans.enabled) {
 		/* a slot is reused one ring later: the ring outlasts grace + the judge's margin
 		 * + a late tick (engine-learn.c), with a second to spare */
@@ -184,7 +192,7 @@ oom:
 static void pol_carry(struct pol_view *nv, const struct pol_view *ov)
 {
 	int i, j;
-	uint64_t dis = atomic_load(&ov->disabled), ndis = 0;
+	uint64_t dis = atomic_load(&ov->disabled), ndis = 0, dr = atomic_load(&ov->drained), ndr = 0;
 
 	thr_carry(&nv->thr, nv->p, &ov->thr, ov->p);
 	for (i = 0; i < nv->p->nbackends; i++)
@@ -196,8 +204,11 @@ static void pol_carry(struct pol_view *nv, const struct pol_view *ov)
 			atomic_store(&nv->health[i].latency_us, atomic_load(&ov->health[j].latency_us));
 			if (dis & (1ULL << j))
 				ndis |= 1ULL << i;
+			if (dr & (1ULL << j))
+				ndr |= 1ULL << i;
 		}
 	atomic_store(&nv->disabled, ndis);
+	atomic_store(&nv->drained, ndr);
 	pol_learn_carry(nv, ov);
 }
 
@@ -258,12 +269,14 @@ struct pol_engine *pol_engine_new(struct policy *p, unsigned nworkers, char *err
 
 	if (!e || nworkers == 0 || nworkers > 4096 ||
 	    !(e->workers = aligned_alloc(64, sizeof(*e->workers) * nworkers)) ||
-	    !(e->rings = aligned_alloc(64, sizeof(*e->rings) * nworkers))) {
+	    !(e->rings = aligned_alloc(64, sizeof(*e->rings) * nworkers)) ||
+	    !(e->samples = aligned_alloc(64, sizeof(*e->samples) * nworkers))) {
 		snprintf(err, errlen, "%s", nworkers && nworkers <= 4096 ? "out of memory" : "bad worker count");
 		goto fail;
 	}
 	memset(e->workers, 0, sizeof(*e->workers) * nworkers);
 	memset(e->rings, 0, sizeof(*e->rings) * nworkers);
+	memset(e->samples, 0, sizeof(*e->samples) * nworkers);
 	e->nworkers = nworkers;
 	for (i = 0; i < nworkers; i++) {
 		atomic_init(&e->workers[i].seen, POL_OFFLINE);
@@ -299,6 +312,7 @@ fail:
 			pin_destroy(&e->pins.t[i]);
 		free(e->workers);
 		free(e->rings);
+		free(e->samples);
 		free(e->outcome_seen);
 	}
 	free(e);
@@ -323,6 +337,7 @@ void pol_engine_free(struct pol_engine *e)
 		pin_destroy(&e->pins.t[i]);
 	free(e->workers);
 	free(e->rings);
+	free(e->samples);
 	free(e->outcome_seen);
 	free(e);
 }
@@ -680,7 +695,7 @@ struct pol_rq {
 	uint64_t idem_h, acct_h;
 	uint64_t restrict_to;   /* Connect platforms for an unknown connected account */
 	uint64_t pinned;        /* backends of the pinned account, 0 = not pinned */
-	const char *pin_tok;
+	int pin_tok;                 /* enum pol_reason_tok + 1, 0 = no pin */
 	bool idem_hit, learn_account;
 	bool gone;              /* pinned to a backend whose account left the policy */
 };
@@ -721,6 +736,26 @@ struct pol_ctx {
 	int64_t wait;                /* 0 allow, > 0 queue (ns), < 0 reject (-Retry-After, ns) */
 	const char *which;           /* the budget that refused */
 };
+
+/* The reason tokens (counters-t.h), by index. */
+enum pol_reason_tok {
+#define X(id, word) POL_R_##id,
+	POL_REASONS(X)
+#undef X
+};
+static const char *const pol_reason_word[] = {
+#define X(id, word) word,
+	POL_REASONS(X)
+#undef X
+};
+_Static_assert(sizeof(pol_reason_word) / sizeof(pol_reason_word[0]) == POL_NREASONS, "POL_NREASONS");
+
+/* A reason token (and its argument) into the verdict, counted. */
+static void pol_why(struct pol_ctx *x, int tok, const char *arg)
+{
+	pol_reason(x->out, pol_reason_word[tok], arg);
+	pol_count(&x->w->c.reasons[tok & (POL_VEC_ROOM(POL_NREASONS) - 1)]);
+}
 
 static int pol_connect_of(const struct pol_view *v, struct pay_str acct, uint64_t h)
 {
@@ -781,7 +816,7 @@ static void pol_step_pin(struct pol_ctx *x)
 		/* (account, key) is the identity: the same key on two accounts is two charges. */
 		r->idem_h = pstr_hash(rq->idem.ptr, rq->idem.len, SEED_IDEM ^ r->acct_h);
 		if ((b = pol_pin_get(x, POL_PIN_IDEM, r->idem_h, &r->gone)) >= 0) {
-			r->pin_tok = "pin:idem";
+			r->pin_tok = 1 + POL_R_PIN_IDEM;
 			r->idem_hit = true;
 			goto pinned;
 		}
@@ -790,11 +825,11 @@ static void pol_step_pin(struct pol_ctx *x)
 	}
 	if ((obj = pol_object_of(p, rq->path, &olen)) &&
 	    (b = pol_pin_get(x, POL_PIN_OBJECT, pstr_hash(obj, olen, SEED_OBJECT), &r->gone)) >= 0) {
-		r->pin_tok = "pin:object";
+		r->pin_tok = 1 + POL_R_PIN_OBJECT;
 		goto pinned;
 	}
 	if (!r->gone && (b = pol_body_object_owner(x)) >= 0) {
-		r->pin_tok = "pin:object";
+		r->pin_tok = 1 + POL_R_PIN_OBJECT;
 		goto pinned;
 	}
 	if (r->gone)
@@ -803,11 +838,11 @@ static void pol_step_pin(struct pol_ctx *x)
 		return;
 	if ((c = pol_connect_of(v, rq->account, r->acct_h)) >= 0) {
 		r->pinned = p->connect[c].backends;
-		r->pin_tok = "pin:connect";
+		r->pin_tok = 1 + POL_R_PIN_CONNECT;
 		return;
 	}
 	if ((b = pol_pin_get(x, POL_PIN_ACCOUNT, r->acct_h, &r->gone)) >= 0) {
-		r->pin_tok = "pin:account";
+		r->pin_tok = 1 + POL_R_PIN_ACCOUNT;
 		goto pinned;
 	}
 	if (r->gone)
@@ -860,7 +895,8 @@ static uint64_t pol_relax(struct pol_ctx *x, uint64_t usable, uint64_t fit)
 	return 1ULL << x->p->default_backend;
 }
 
-/* 3. filter the candidates: enabled (by the file and the admin), serving the currency,
+/* 3. filter the candidates: enabled (by the file and the admin; a drained backend only
+ * for a pinned request, whose retry must find its first attempt), serving the currency,
  * allowed by compliance, within the pin or the Connect restriction, and healthy; the
  * ones only their health kept out are `held` (`probing` when half-open). */
 static void pol_step_filter(struct pol_ctx *x)
@@ -880,6 +916,8 @@ static void pol_step_filter(struct pol_ctx *x)
 		else if (st == SCORE_PROBE)
 			probing |= 1ULL << i;
 	}
+	if (!r->pinned)
+		usable &= ~atomic_load_explicit(&v->drained, memory_order_relaxed);
 	fit = r->cur == POL_CUR_NONE ? v->all : r->cur == POL_CUR_UNKNOWN ? 0 : v->by_currency[r->cur];
 	fit &= pol_compliance(p, r);
 	if (!r->pinned)
@@ -895,11 +933,11 @@ static void pol_step_filter(struct pol_ctx *x)
 		x->cand = pol_relax(x, usable, fit);
 	}
 	if (r->pin_tok)
-		pol_reason(x->out, r->pin_tok, NULL);
+		pol_why(x, r->pin_tok - 1, NULL);
 	if (x->down)
-		pol_reason(x->out, "pin:down", NULL);
+		pol_why(x, POL_R_PIN_DOWN, NULL);
 	if (x->panic)
-		pol_reason(x->out, "panic", NULL);
+		pol_why(x, POL_R_PANIC, NULL);
 }
 
 /* P(auth) of each backend in cand into P[]: the posterior snapshot's counts for the
@@ -1089,9 +1127,9 @@ static void pol_step_score(struct pol_ctx *x)
 	}
 	x->best = score_best(x->s, cand);
 	if (!x->r.pinned && !x->panic)
-		pol_reason(x->out, (cand & (cand - 1)) ? "cost" : "only", NULL);
+		pol_why(x, (cand & (cand - 1)) ? POL_R_COST : POL_R_ONLY, NULL);
 	if (explored) {
-		pol_reason(x->out, "explore", NULL);
+		pol_why(x, POL_R_EXPLORE, NULL);
 		pol_count(&x->w->c.explored);
 	}
 	/* what the forecasts see: the demand offered to the account of the first choice
@@ -1106,11 +1144,11 @@ static void pol_why_not_best(struct pol_ctx *x)
 	int c, why;
 
 	if (x->held && (c = score_best(x->raw, x->scored)) >= 0 && (x->held >> c & 1) && c != x->b) {
-		pol_reason(x->out, "breaker", x->p->backends[c].name);
+		pol_why(x, POL_R_BREAKER, x->p->backends[c].name);
 		pol_count(&x->w->c.breaker_avoided);
 	} else if (x->penalised && (c = score_best(x->raw, x->cand)) != x->best && c >= 0) {
 		why = (int)atomic_load_explicit(&x->v->health[c].why, memory_order_relaxed);
-		pol_reason(x->out, why & SCORE_WHY_ANOMALY ? "anomaly" : "breaker", x->p->backends[c].name);
+		pol_why(x, why & SCORE_WHY_ANOMALY ? POL_R_ANOMALY : POL_R_BREAKER, x->p->backends[c].name);
 		pol_count(&x->w->c.anomaly_avoided);
 	}
 }
@@ -1132,7 +1170,7 @@ static void pol_step_throttle(struct pol_ctx *x)
 		if (!pol_shed(v, x->w, x->probe, x->r.cls, &x->u) &&
 		    pol_take(v, &x->r, x->probe, x->now_ns, x->share, 0, &x->which) == 0) {
 			x->b = x->probe;
-			pol_reason(x->out, "probe", x->p->backends[x->b].name);
+			pol_why(x, POL_R_PROBE, x->p->backends[x->b].name);
 			pol_count(&x->w->c.probes);
 		} else {
 			atomic_fetch_add_explicit(&v->health[x->probe].probes, 1, memory_order_relaxed);
@@ -1149,7 +1187,7 @@ static void pol_step_throttle(struct pol_ctx *x)
 	if (x->b != x->probe)
 		pol_why_not_best(x);
 	if (x->b >= 0 && x->b != x->best && x->b != x->probe) {
-		pol_reason(x->out, "spill", NULL);
+		pol_why(x, POL_R_SPILL, NULL);
 		pol_count(&x->w->c.spill);
 	}
 	/* the account a shed or spilled request is offered to next sees it too, whether its
@@ -1171,12 +1209,70 @@ static void pol_step_degrade(struct pol_ctx *x)
 		x->b = x->first;
 		x->wait = pol_take(x->v, &x->r, x->b, x->now_ns, x->share, (uint64_t)x->cl->queue_ms * 1000000,
 		                   &x->which);
-		pol_reason(x->out, "budget", x->which);
+		pol_why(x, POL_R_BUDGET, x->which);
 	} else {
 		x->b = x->best;
 		x->wait = -(int64_t)x->p->forecast.retry_after_s * 1000000000;
-		pol_reason(x->out, "shed", "forecast");
+		pol_why(x, POL_R_SHED, "forecast");
 		pol_count(&x->w->c.shed);
+	}
+}
+
+/* Decisions by backend, class and verdict (pol_engine_route_info), once out->verdict is
+ * set. */
+static inline void pol_route_count(struct pol_ctx *x, int b)
+{
+	pol_count(&x->v->route[(size_t)x->worker * x->v->route_stride +
+	                       ((unsigned)b * (unsigned)x->p->nclasses + (unsigned)x->r.cls) * 3 + x->out->verdict]);
+}
+
+/* A sampled decision into the worker's ring (pol_engine_samples): the slot's seq goes odd,
+ * the words are stored, the seq goes even again (release), then the count. */
+static void pol_sample(struct pol_engine *e, struct pol_ctx *x, bool scored)
+{
+	struct pol_sample_ring *ring = &e->samples[x->worker];
+	uint64_t n = atomic_load_explicit(&ring->n, memory_order_relaxed);
+	struct pol_sample_slot *slot = &ring->slot[n % POL_SAMPLE_RING];
+	uint32_t seq = atomic_load_explicit(&slot->seq, memory_order_relaxed);
+	union { struct pol_sample s; uint64_t w[POL_SAMPLE_WORDS]; } u;
+	uint64_t m;
+	unsigned k, i;
+	int c;
+
+	memset(&u, 0, sizeof(u));
+	u.s.t_us = x->now_us;
+	u.s.seq = x->w->seq;
+	u.s.gen = x->v->gen;
+	u.s.worker = (uint8_t)x->worker;
+	u.s.backend = (uint8_t)(x->b >= 0 ? x->b : x->p->default_backend);
+	u.s.cls = (uint8_t)x->r.cls;
+	u.s.verdict = (uint8_t)x->out->verdict;
+	for (m = scored ? x->scored : 0, k = 0; m && k < POL_SAMPLE_CAND; m &= m - 1, k++) {
+		c = __builtin_ctzll(m);
+		u.s.cand[k].backend = (uint8_t)c;
+		u.s.cand[k].flags = (uint8_t)(((x->cand >> c & 1) ? POL_SAMPLE_F_CAND : POL_SAMPLE_F_HELD) |
+		                              (c == x->b ? POL_SAMPLE_F_CHOSEN : 0));
+		u.s.cand[k].score = (float)x->s[c];
+		u.s.cand[k].raw = (float)x->raw[c];
+	}
+	u.s.ncand = (uint8_t)k;
+	memcpy(u.s.reason, x->out->reason, x->out->reason_len + 1u);
+	atomic_store_explicit(&slot->seq, seq + 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+	for (i = 0; i < POL_SAMPLE_WORDS; i++)
+		atomic_store_explicit(&slot->w[i], u.w[i], memory_order_relaxed);
+	atomic_store_explicit(&slot->seq, seq + 2, memory_order_release);
+	atomic_store_explicit(&ring->n, n + 1, memory_order_release);
+}
+
+/* Every sample_every-th decision of this worker is sampled (one relaxed load when off). */
+static inline void pol_sample_maybe(struct pol_engine *e, struct pol_ctx *x, bool scored)
+{
+	uint32_t every = atomic_load_explicit(&e->sample_every, memory_order_relaxed);
+
+	if (every && ++x->w->sample_n >= every) {
+		x->w->sample_n = 0;
+		pol_sample(e, x, scored);
 	}
 }
 
@@ -1212,7 +1308,7 @@ static void pol_step_answer(struct pol_ctx *x)
 				x->r.idem_hit = true;
 				if ((nb = v->pin_be[got]) >= 0 && !(x->p->backends[nb].same_account >> b & 1)) {
 					b = x->b = nb;
-					pol_reason(out, "pin:idem", NULL);
+					pol_why(x, POL_R_PIN_IDEM, NULL);
 				}
 			}
 		}
@@ -1246,6 +1342,7 @@ static void pol_step_answer(struct pol_ctx *x)
 	 * offset says: only what goes upstream at once is waited for */
 	if (wait == 0 && v->unans)
 		pol_unans_count(v, x->worker, b, x->tick, false);
+	pol_route_count(x, b);
 	pol_did_write(out, &(struct pol_did){ v->gen, (unsigned)b, (unsigned)r->cls,
 	                                      r->cur < 0 ? 0xff : (unsigned)r->cur, r->funding,
 	                                      (r->idem_hit ? DID_F_IDEM : 0) | (wait > 0 ? DID_F_QUEUED : 0),
@@ -1276,7 +1373,8 @@ static void pol_step_gone(struct pol_ctx *x)
 	out->retry_after_s = 3600;
 	out->decision_len = 0;
 	out->decision[0] = 0;
-	pol_reason(out, "pin:gone", NULL);
+	pol_why(x, POL_R_PIN_GONE, NULL);
+	pol_route_count(x, x->p->default_backend);
 	pol_count(&x->w->c.decisions);
 	pol_count(&x->w->c.reject);
 	pol_count(&x->w->c.pin_gone);
@@ -1307,7 +1405,9 @@ void pol_decide(struct pol_engine *e, unsigned worker, const struct pay_request 
 	pol_step_classify(&x);
 	pol_step_pin(&x);
 	if (x.r.gone) {
+		x.b = -1;
 		pol_step_gone(&x);
+		pol_sample_maybe(e, &x, false);
 		return;
 	}
 	pol_step_filter(&x);    /* with 6. degrade when no candidate passes */
@@ -1315,6 +1415,7 @@ void pol_decide(struct pol_engine *e, unsigned worker, const struct pay_request 
 	pol_step_throttle(&x);
 	pol_step_degrade(&x);
 	pol_step_answer(&x);
+	pol_sample_maybe(e, &x, true);
 }
 
 /* ---- outcomes ----------------------------------------------------------------------- */
@@ -1533,6 +1634,7 @@ int pol_engine_backend_info(struct pol_engine *e, unsigned i, uint64_t now_us, s
 	out->entity = b->entity;
 	out->enabled = b->enabled;
 	out->admin_disabled = (atomic_load(&v->disabled) >> i) & 1;
+	out->admin_drained = (atomic_load(&v->drained) >> i) & 1;
 	out->state = (int)atomic_load(&v->health[i].state);
 	out->p_auth = score_p_auth(b, &v->health[i], POL_REGION_UNKNOWN);
 	out->latency_ms = score_latency(b, &v->health[i]);
@@ -1547,10 +1649,25 @@ int pol_engine_set_enabled(struct pol_engine *e, const char *backend, bool enabl
 
 	if (i < 0)
 		return -1;
-	if (enabled)
+	if (enabled) {
 		atomic_fetch_and(&v->disabled, ~(1ULL << i));
-	else
+		atomic_fetch_and(&v->drained, ~(1ULL << i));
+	} else {
 		atomic_fetch_or(&v->disabled, 1ULL << i);
+		atomic_fetch_and(&v->drained, ~(1ULL << i));
+	}
+	return 0;
+}
+
+int pol_engine_set_drained(struct pol_engine *e, const char *backend)
+{
+	struct pol_view *v = atomic_load(&e->view);
+	int i = pol_backend_by_name(v->p, (struct pay_str){ backend, (uint32_t)strlen(backend) });
+
+	if (i < 0)
+		return -1;
+	atomic_fetch_or(&v->drained, 1ULL << i);
+	atomic_fetch_and(&v->disabled, ~(1ULL << i));
 	return 0;
 }
 
@@ -1683,6 +1800,82 @@ int pol_engine_forecast_info(struct pol_engine *e, unsigned i, uint64_t now_us, 
 	*out = (struct pol_forecast_info){ p->accounts[a].id, p->classes[c].name, f.now_rps, f.next_rps, f.day_rps,
 	                                   f.budget_rps, f.shed };
 	return 0;
+}
+
+int pol_engine_route_info(struct pol_engine *e, unsigned i, struct pol_route_info *out)
+{
+	struct pol_view *v = atomic_load(&e->view);
+	const struct policy *p = v->p;
+	unsigned nc = (unsigned)p->nclasses, w;
+
+	if (i >= (unsigned)p->nbackends * nc * 3)
+		return -1;
+	out->backend = p->backends[i / (nc * 3)].name;
+	out->class_name = p->classes[(i / 3) % nc].name;
+	out->verdict = (enum pay_verdict_kind)(i % 3);
+	out->count = 0;
+	for (w = 0; w < e->nworkers; w++)
+		out->count += atomic_load_explicit(&v->route[(size_t)w * v->route_stride + i], memory_order_relaxed);
+	return 0;
+}
+
+void pol_engine_set_sampling(struct pol_engine *e, unsigned every)
+{
+	atomic_store(&e->sample_every, every);
+}
+
+unsigned pol_engine_sampling(struct pol_engine *e)
+{
+	return atomic_load(&e->sample_every);
+}
+
+size_t pol_engine_samples(struct pol_engine *e, struct pol_sample *out, size_t max)
+{
+	size_t got = 0;
+	unsigned w, k, i;
+
+	for (w = 0; w < e->nworkers && got < max; w++) {
+		struct pol_sample_ring *ring = &e->samples[w];
+		uint64_t n = atomic_load_explicit(&ring->n, memory_order_acquire);
+
+		for (k = 0; k < POL_SAMPLE_RING && k < n && got < max; k++) {
+			struct pol_sample_slot *slot = &ring->slot[(n - 1 - k) % POL_SAMPLE_RING];
+			union { struct pol_sample s; uint64_t w[POL_SAMPLE_WORDS]; } u;
+			uint32_t s1 = atomic_load_explicit(&slot->seq, memory_order_acquire), s2;
+
+			if (s1 & 1)
+				continue;
+			for (i = 0; i < POL_SAMPLE_WORDS; i++)
+				u.w[i] = atomic_load_explicit(&slot->w[i], memory_order_relaxed);
+			atomic_thread_fence(memory_order_acquire);
+			s2 = atomic_load_explicit(&slot->seq, memory_order_relaxed);
+			if (s1 != s2 || s1 == 0)
+				continue; /* rewritten meanwhile, or never written */
+			u.s.reason[PAY_REASON_MAX] = 0;
+			u.s.ncand = u.s.ncand > POL_SAMPLE_CAND ? POL_SAMPLE_CAND : u.s.ncand;
+			out[got++] = u.s;
+		}
+	}
+	return got;
+}
+
+const char *pol_engine_sample_backend(struct pol_engine *e, const struct pol_sample *s, unsigned backend)
+{
+	struct pol_view *v = atomic_load(&e->view);
+
+	return s->gen == v->gen && backend < (unsigned)v->p->nbackends ? v->p->backends[backend].name : NULL;
+}
+
+const char *pol_engine_sample_class(struct pol_engine *e, const struct pol_sample *s)
+{
+	struct pol_view *v = atomic_load(&e->view);
+
+	return s->gen == v->gen && s->cls < v->p->nclasses ? v->p->classes[s->cls].name : NULL;
+}
+
+int pol_engine_learn_segs(struct pol_engine *e, unsigned b, uint64_t now_us, struct pol_seg_info *out, unsigned max)
+{
+	return pol_learn_segs(atomic_load(&e->view), (int)b, now_us, out, max);
 }
 
 /* ---- pins for snapshots ---------------------------------------------------------------- */

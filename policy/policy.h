@@ -69,6 +69,7 @@ struct pol_backend_info {
 	const char *name, *account, *entity;
 	bool enabled;           /* in the policy file */
 	bool admin_disabled;    /* `set backend <b> disable` */
+	bool admin_drained;     /* `set backend <b> drain` */
 	int state;              /* 0 up, 1 probing (half-open), 2 down (breaker open) */
 	double p_auth;          /* the P(auth) scoring uses for an unknown card region */
 	double latency_ms;      /* likewise */
@@ -79,9 +80,13 @@ struct pol_backend_info {
 int pol_engine_backend_info(struct pol_engine *e, unsigned i, uint64_t now_us,
                             struct pol_backend_info *out);
 
-/* `set backend <b> enable|disable`: carried over reloads for names that survive.
- * Returns 0, or -1 if no backend has that name. */
+/* `set backend <b> enable|disable`: carried over reloads for names that survive (either
+ * ends a drain). Returns 0, or -1 if no backend has that name. */
 int pol_engine_set_enabled(struct pol_engine *e, const char *backend, bool enabled);
+/* `set backend <b> drain`: the backend takes only pinned requests (idempotency retries,
+ * objects, accounts it holds), no new traffic; ends a disable. Carried like disable.
+ * Returns 0, or -1 if no backend has that name. */
+int pol_engine_set_drained(struct pol_engine *e, const char *backend);
 
 struct pol_class_info {
 	const char *name;
@@ -123,6 +128,59 @@ void pol_engine_stats(struct pol_engine *e, uint64_t now_us, struct pol_stats *o
  * published) and when the engine is freed (pins included). */
 #define POL_NOW_UNKNOWN UINT64_MAX
 int pol_engine_verify(struct pol_engine *e, uint64_t now_us, bool pins, char *err, size_t errlen);
+
+/* Decisions by backend, class and verdict, counted by the workers into the view in force
+ * (they start again from 0 on a reload: Prometheus takes that as a counter reset).
+ * Entry i: backend i / (nclasses * 3), class (i / 3) % nclasses, verdict i % 3 (enum
+ * pay_verdict_kind). Returns 0, or -1 past the last one. */
+struct pol_route_info {
+	const char *backend, *class_name;
+	enum pay_verdict_kind verdict;
+	uint64_t count;
+};
+int pol_engine_route_info(struct pol_engine *e, unsigned i, struct pol_route_info *out);
+
+/* A live sample of decisions (`show decisions`): every `every`th decision of each worker
+ * (0: none, the default) is copied into that worker's ring of POL_SAMPLE_RING, with its
+ * reasons and the score of each backend it scored. The worker is the ring's only writer
+ * (no lock, no allocation: a seqlock per slot); the control thread reads. */
+#define POL_SAMPLE_RING 32
+#define POL_SAMPLE_CAND 16
+struct pol_sample {
+	uint64_t t_us;          /* when it was decided (the worker's clock, monotonic) */
+	uint64_t seq;           /* the worker's decision sequence */
+	uint16_t gen;           /* the view whose backend and class indices these are */
+	uint8_t worker, backend, cls, verdict, ncand;
+	struct {
+		uint8_t backend;
+		uint8_t flags;      /* POL_SAMPLE_F_* */
+		float score, raw;   /* expected value (minor units), with and without penalty */
+	} cand[POL_SAMPLE_CAND];
+	char reason[PAY_REASON_MAX + 1];
+};
+#define POL_SAMPLE_F_CAND   1u /* a candidate (passed the filters) */
+#define POL_SAMPLE_F_HELD   2u /* scored, but only its health kept it out */
+#define POL_SAMPLE_F_CHOSEN 4u
+/* Control thread: sample every `every`th decision per worker (0: stop). */
+void pol_engine_set_sampling(struct pol_engine *e, unsigned every);
+unsigned pol_engine_sampling(struct pol_engine *e);
+/* Control thread: the samples held, newest first per worker, at most max into out (a
+ * slot being rewritten is skipped). Names: pol_engine_sample_names. Returns the count. */
+size_t pol_engine_samples(struct pol_engine *e, struct pol_sample *out, size_t max);
+/* The backend and class names of a sample, or NULL when its view is no longer in force. */
+const char *pol_engine_sample_backend(struct pol_engine *e, const struct pol_sample *s, unsigned backend);
+const char *pol_engine_sample_class(struct pol_engine *e, const struct pol_sample *s);
+
+/* `show learning`: backend b's posteriors of P(auth) by segment (its whole traffic, then
+ * each currency of the policy), most observations first, at most max into out. Returns
+ * the count, or -1 past the last backend. */
+struct pol_seg_info {
+	char currency[4];       /* ISO code, lower case; "" for the backend's whole traffic */
+	double n;               /* discounted observations */
+	double mean, sd;        /* the posterior's, prior included */
+};
+int pol_engine_learn_segs(struct pol_engine *e, unsigned b, uint64_t now_us, struct pol_seg_info *out,
+                          unsigned max);
 
 /* ---- pins for snapshots -----------------------------------------------------------------
  * Tables: 0 idempotency keys, 1 objects, 2 connected accounts. A pin is (table, key, the

@@ -350,6 +350,25 @@ void srt_lookup(const struct srt_table *t, const struct srt_seg *seg, uint64_t n
 	}
 }
 
+void srt_level_post(const struct srt_table *t, const struct srt_seg *seg, enum srt_level lv, uint64_t now_us,
+                    struct srt_post *out)
+{
+	long at = srt_find(t, srt_key(seg, lv));
+
+	out->a = t->cfg.prior_a;
+	out->b = t->cfg.prior_b;
+	out->n = 0;
+	out->level = -1;
+	if (at >= 0) {
+		double d = srt_decay(t, t->e[at].t_us, now_us);
+
+		out->a += t->e[at].s * d;
+		out->b += t->e[at].f * d;
+		out->n = srt_weight(t, &t->e[at], now_us);
+		out->level = (int)lv;
+	}
+}
+
 double srt_mean(const struct srt_post *p)
 {
 	return p->a / (p->a + p->b);

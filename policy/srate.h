@@ -61,6 +61,11 @@ void srt_lookup(const struct srt_table *t, const struct srt_seg *seg, uint64_t n
 double srt_count(const struct srt_table *t, const struct srt_seg *seg, enum srt_level lv,
                  uint64_t now_us);
 
+/* The posterior of exactly one level of seg (the prior alone, level -1, when that level
+ * has no entry). Read-only. For `show learning`. */
+void srt_level_post(const struct srt_table *t, const struct srt_seg *seg, enum srt_level lv, uint64_t now_us,
+                    struct srt_post *out);
+
 /* Posterior mean a/(a+b) and standard deviation sqrt(ab / ((a+b)^2 (a+b+1))). */
 double srt_mean(const struct srt_post *p);
 double srt_sd(const struct srt_post *p);

@@ -209,6 +209,8 @@ int agent_notify(struct agent *a, const uint8_t *p, const uint8_t *end, struct s
 			if (read_outcome(a, &p, end, nargs, &o) < 0)
 				return -1;
 			pol_observe(a->engine, a->worker, &o, a->now_us);
+			if (a->upstream && o.latency_ms >= 0)
+				hist_add(a->upstream, (uint64_t)o.latency_ms * 1000, 1);
 			a->counts.responses++;
 		} else {
 			struct spop_str k;

@@ -6,6 +6,7 @@
 
 #include <stdint.h>
 
+#include "hist.h"
 #include "spop-t.h"
 #include "stats-t.h"
 
@@ -18,6 +19,7 @@ struct agent {
 	unsigned worker;
 	uint64_t now_us;     /* set by the worker once per batch */
 	struct agent_counts counts;
+	struct hist *upstream;  /* latencies pay-response reports (metrics), or NULL */
 };
 
 /* Answer the NOTIFY payload [p, end): writes set-var actions into *w, never none, never

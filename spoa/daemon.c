@@ -266,6 +266,13 @@ static void snap_finish(struct daemon *d)
 	pol_state_free(d->snap_st);
 	d->snap_st = NULL;
 	snap_log(d, d->snap_why, d->snap_rc, &d->snap_res, clock_mono_us() - d->snap_t0_us, d->snap_err);
+	if (d->snap_rc < 0) {
+		d->snap_failed++;
+	} else {
+		d->snap_written++;
+		d->snap_last_wall_us = d->snap_wall_us;
+		d->snap_last_us = clock_mono_us() - d->snap_t0_us;
+	}
 }
 
 static void on_snap_done(struct ev_loop *loop, ev_async *a, int revents)
@@ -332,22 +339,41 @@ static void snap_load_start(struct daemon *d)
 	         "pins_remapped", n[2], "pins_gone", n[6], "records", n[3], "records_dropped", n[4], "ms", n[5], NULL);
 }
 
-static void reload(struct daemon *d)
+int daemon_reload(struct daemon *d, char *err, size_t errlen)
 {
-	char err[512];
-	struct policy *p = pol_load(d->opts.config, err, sizeof(err));
+	struct policy *p = pol_load(d->opts.config, err, errlen);
 
-	if (!p || pol_engine_swap(d->engine, p, err, sizeof(err)) < 0) {
+	if (!p || pol_engine_swap(d->engine, p, err, errlen) < 0) {
 		log_json(LOG_LVL_ERROR, "reload_failed", "file", d->opts.config, "error", err,
 		         "keeping", "previous policy", NULL);
-		return;
+		return -1;
 	}
 	log_json(LOG_LVL_INFO, "reloaded", "file", d->opts.config, NULL);
+	return 0;
 }
 
 static void on_hup(struct ev_loop *loop, ev_signal *s, int revents)
 {
-	reload(s->data);
+	char err[512];
+
+	daemon_reload(s->data, err, sizeof(err));
+}
+
+int daemon_save(struct daemon *d, const char *why)
+{
+	if (!d->agent.state_file)
+		return -1;
+	snap_start(d, why);
+	return 0;
+}
+
+void daemon_totals(struct daemon *d, struct spoa_totals *t)
+{
+	memset(t, 0, sizeof(*t));
+	for (unsigned k = 0; k < d->nworkers; k++)
+		stats_sum(t, &d->workers[k].st);
+	stats_sum_reader(t, &d->outlog.st);
+	t->refused = d->refused;
 }
 
 /* Pins dropped before their TTL (the tables are smaller than the traffic): one warning
@@ -399,12 +425,6 @@ struct daemon *daemon_new(const struct daemon_opts *o, char *err, size_t errlen)
 	if (!p)
 		goto fail;
 	d->agent = *pol_agent(p);
-	/* Accepted by the schema for the operations work to come; say so rather than let an
-	 * operator believe a socket is there. */
-	if (d->agent.admin_socket)
-		log_json(LOG_LVL_WARNING, "not_implemented", "setting", "agent.admin_socket", "effect", "ignored", NULL);
-	if (d->agent.metrics)
-		log_json(LOG_LVL_WARNING, "not_implemented", "setting", "agent.metrics", "effect", "ignored", NULL);
 	if (o->nlisten > 0) {
 		d->agent.nlisten = o->nlisten;
 		for (int i = 0; i < o->nlisten; i++)
@@ -430,6 +450,11 @@ struct daemon *daemon_new(const struct daemon_opts *o, char *err, size_t errlen)
 		if (d->lfd[i] < 0)
 			goto fail;
 	}
+	/* the operations sockets: a bad address or a live instance's socket fails here */
+	if (d->agent.admin_socket && admin_open(&d->admin, d, d->agent.admin_socket, err, errlen) < 0)
+		goto fail;
+	if (d->agent.metrics && metrics_open(&d->metrics, d, d->agent.metrics, err, errlen) < 0)
+		goto fail;
 	/* one engine slot per decision worker, one more for the outcome log reader */
 	d->engine = pol_engine_new(p, d->nworkers + d->outlog.opened, err, errlen);
 	p = NULL; /* the engine owns it, even on failure */
@@ -550,6 +575,9 @@ int daemon_run(struct daemon *d)
 	ev_timer_init(&d->tick, on_tick, TICK_S, TICK_S);
 	d->tick.data = d;
 	ev_timer_start(d->loop, &d->tick);
+	d->started_us = clock_mono_us();
+	admin_start(&d->admin, d->loop);
+	metrics_start(&d->metrics, d->loop);
 	snprintf(nw, sizeof(nw), "%u", d->nworkers);
 	snprintf(mf, sizeof(mf), "%d", d->agent.max_frame_size);
 	log_json(LOG_LVL_INFO, "started", "workers", nw, "max_frame_size", mf, "policy", d->opts.config, NULL);
@@ -558,6 +586,8 @@ int daemon_run(struct daemon *d)
 
 stop:
 	accept_set(d, false);
+	admin_stop(&d->admin);
+	metrics_stop(&d->metrics);
 	for (int i = 0; i < d->nlisten; i++) {
 		close(d->lfd[i]);
 		d->lfd[i] = -1;
@@ -585,6 +615,8 @@ void daemon_free(struct daemon *d)
 	if (d->reserve_fd >= 0)
 		close(d->reserve_fd);
 	outlog_close(&d->outlog);
+	admin_close(&d->admin);
+	metrics_close(&d->metrics);
 	pol_engine_free(d->engine);
 	free(d->workers);
 	free(d->slots);

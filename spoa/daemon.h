@@ -8,10 +8,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "admin.h"
 #include "listen.h"
+#include "metrics.h"
 #include "outlog.h"
 #include "policy.h"
 #include "snap.h"
+#include "stats-t.h"
 
 struct worker;
 struct slot;
@@ -62,6 +65,13 @@ struct daemon {
 	 * nworkers, after the decision workers' */
 	struct outlog outlog;
 	uint64_t refused;            /* connections over max_connections (stats-t.h) */
+	/* operations (admin.c, metrics.c): served on this loop, never on a worker */
+	struct admin admin;
+	struct metrics metrics;
+	uint64_t started_us;         /* monotonic, at daemon_run */
+	uint64_t snap_last_wall_us;  /* wall clock of the last snapshot written, 0 none */
+	uint64_t snap_last_us;       /* how long it took */
+	uint64_t snap_written, snap_failed;
 	uint64_t pin_evicted[3];     /* the engine's pin_evicted at the last warning */
 	int exit_code;
 };
@@ -71,5 +81,12 @@ struct daemon *daemon_new(const struct daemon_opts *o, char *err, size_t errlen)
 /* Run until SIGTERM/SIGINT; drains, then returns the exit code. */
 int daemon_run(struct daemon *d);
 void daemon_free(struct daemon *d);
+
+/* Control thread, for the admin socket: reload the policy file as SIGHUP does (0, or -1
+ * with err filled, the old policy kept); have a snapshot written as SIGUSR1 does (0, or -1
+ * when no agent.state_file is set); every daemon counter summed (stats-t.h). */
+int daemon_reload(struct daemon *d, char *err, size_t errlen);
+int daemon_save(struct daemon *d, const char *why);
+void daemon_totals(struct daemon *d, struct spoa_totals *t);
 
 #endif /* DAEMON_H */

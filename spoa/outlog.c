@@ -106,7 +106,11 @@ static void outlog_drain(struct outlog *r)
 			else if (rc < 0)
 				STAT_ADD(r->st.log_malformed, 1);
 			else
+			{
 				pol_observe(r->engine, r->slot, &o, now);
+				if (o.latency_ms >= 0)
+					hist_add(&r->upstream, (uint64_t)o.latency_ms * 1000, 1);
+			}
 		}
 		/* the outcomes hold no pointer into the view past pol_observe */
 		pol_quiesce(r->engine, r->slot);

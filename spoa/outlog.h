@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 
+#include "hist.h"
 #include "stats-t.h"
 
 struct pol_engine;
@@ -33,6 +34,7 @@ struct outlog {
 	char path[108];
 	char *bufs;              /* OUTLOG_BATCH × (LOGLINE_MAX + 1), allocated at open */
 	struct outlog_stats st;  /* published counters (stats-t.h, owner reader) */
+	struct hist upstream;    /* latencies the log lines report (metrics) */
 };
 
 /* Creates the socket at path (an existing socket file there is replaced), mode 0660,

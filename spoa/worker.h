@@ -13,6 +13,7 @@
 
 #include "agent.h"
 #include "conn-t.h"
+#include "hist.h"
 #include "stats.h"
 
 struct pol_engine;
@@ -62,6 +63,9 @@ struct worker {
 	_Atomic bool stopping;
 	ev_tstamp stop_deadline;
 	struct worker_stats st;    /* published counters (stats-t.h) */
+	/* metrics: the time from a read's first byte to its answers written, once per
+	 * decision of that read; the latencies pay-response reports */
+	struct hist decide_lat, upstream;
 };
 
 /* Starts w's thread with its settings; returns 0, or -1 (nothing to undo). */

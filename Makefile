@@ -139,7 +139,7 @@ haproxy-config: payspoa
 # --- tests ------------------------------------------------------------------------
 # deps: install what the tests need from Debian (root) or say exactly what to install.
 DEBS := build-essential pkg-config libev-dev libconfig-dev libmsgpack-dev \
-        libcurl4-openssl-dev libssl-dev haproxy clang libclang-rt-14-dev curl socat jq prometheus
+        libcurl4-openssl-dev libssl-dev haproxy clang libclang-rt-14-dev curl socat jq prometheus tmux
 deps:
 	@tests/deps $(DEBS)
 

@@ -36,6 +36,9 @@ static void err1(struct admin_cmd *c, const char *msg)
 	ctl_printf(c->cli, "%s\n", msg);
 }
 
+/* The one-line error of a command, and out of it. */
+#define CMD_FAIL(c, msg) do { err1((c), (msg)); return; } while (0)
+
 /* A state change, logged with who asked (SO_PEERCRED) and how it went. */
 static void audit(struct admin_cmd *c, const char *result)
 {
@@ -195,11 +198,11 @@ static void cmd_show_learning(struct admin_cmd *c)
 	if (c->n > k && (only = backend_index(e, c->w[k])) >= 0)
 		k++;
 	else if (c->n > k && count_arg(c->w[k], 65) < 0)
-		return err1(c, "No such backend.");
+		CMD_FAIL(c, "No such backend.");
 	if (c->n > k && (top = count_arg(c->w[k++], 65)) < 0)
-		return err1(c, "Expects a count between 1 and 65.");
+		CMD_FAIL(c, "Expects a count between 1 and 65.");
 	if (c->n > k)
-		return err1(c, "Too many arguments: show learning [<backend>] [<n>].");
+		CMD_FAIL(c, "Too many arguments: show learning [<backend>] [<n>].");
 	ctl_printf(c->cli, "# backend segment n mean sd\n");
 	for (unsigned i = 0; pol_engine_backend_info(e, i, 0, &b) == 0; i++) {
 		int n;
@@ -256,12 +259,12 @@ static void cmd_show_decisions(struct admin_cmd *c)
 	long want = 10;
 
 	if (c->n > 3)
-		return err1(c, "Too many arguments: show decisions [<n>].");
+		CMD_FAIL(c, "Too many arguments: show decisions [<n>].");
 	if (c->n == 3 && (want = count_arg(c->w[2], 1000)) < 0)
-		return err1(c, "Expects a count between 1 and 1000.");
+		CMD_FAIL(c, "Expects a count between 1 and 1000.");
 	s = malloc(max * sizeof(*s));
 	if (!s)
-		return err1(c, "Out of memory.");
+		CMD_FAIL(c, "Out of memory.");
 	n = pol_engine_samples(e, s, max);
 	qsort(s, n, sizeof(*s), sample_newer);
 	ctl_printf(c->cli, "# sample_every=%u; per decision: age_s worker seq class backend verdict reason, "
@@ -276,9 +279,9 @@ static void cmd_show_decisions(struct admin_cmd *c)
 		for (unsigned k = 0; k < s[i].ncand; k++) {
 			const char *cb = pol_engine_sample_backend(e, &s[i], s[i].cand[k].backend);
 
-			ctl_printf(c->cli, "  %s %.2f %.2f %s%s%s\n", cb ? cb : "(reloaded)", s[i].cand[k].score,
+			ctl_printf(c->cli, "  %s %.2f %.2f %s%s\n", cb ? cb : "(reloaded)", s[i].cand[k].score,
 			           s[i].cand[k].raw, s[i].cand[k].flags & POL_SAMPLE_F_CAND ? "candidate" : "held",
-			           s[i].cand[k].flags & POL_SAMPLE_F_CHOSEN ? ",chosen" : "", "");
+			           s[i].cand[k].flags & POL_SAMPLE_F_CHOSEN ? ",chosen" : "");
 		}
 	}
 	free(s);
@@ -294,15 +297,15 @@ static void cmd_set(struct admin_cmd *c)
 		long v = c->n == 3 ? strtol(c->w[2], &end, 10) : -1;
 
 		if (c->n != 3 || !*c->w[2] || *end || v < 0 || v > 1000000)
-			return err1(c, "Usage: set sample <n> (0..1000000, 0 = off).");
+			CMD_FAIL(c, "Usage: set sample <n> (0..1000000, 0 = off).");
 		pol_engine_set_sampling(e, (unsigned)v);
 		audit(c, "done");
 		return;
 	}
 	if (c->n != 4 || (strcmp(c->w[1], "breaker") && strcmp(c->w[1], "backend")))
-		return err1(c, "Usage: set breaker <backend> open|closed|auto, set backend <backend> enable|disable|drain.");
+		CMD_FAIL(c, "Usage: set breaker <backend> open|closed|auto, set backend <backend> enable|disable|drain.");
 	if (backend_index(e, c->w[2]) < 0)
-		return err1(c, "No such backend.");
+		CMD_FAIL(c, "No such backend.");
 	if (!strcmp(c->w[1], "breaker")) {
 		enum pol_breaker_mode m;
 
@@ -313,17 +316,17 @@ static void cmd_set(struct admin_cmd *c)
 		else if (!strcmp(c->w[3], "auto"))
 			m = POL_BREAKER_AUTO;
 		else
-			return err1(c, "Expects open, closed or auto.");
+			CMD_FAIL(c, "Expects open, closed or auto.");
 		rc = pol_engine_set_breaker(e, c->w[2], m, c->now_us);
 	} else if (!strcmp(c->w[3], "enable") || !strcmp(c->w[3], "disable")) {
 		rc = pol_engine_set_enabled(e, c->w[2], c->w[3][0] == 'e');
 	} else if (!strcmp(c->w[3], "drain")) {
 		rc = pol_engine_set_drained(e, c->w[2]);
 	} else {
-		return err1(c, "Expects enable, disable or drain.");
+		CMD_FAIL(c, "Expects enable, disable or drain.");
 	}
 	if (rc < 0)
-		return err1(c, "No such backend.");
+		CMD_FAIL(c, "No such backend.");
 	audit(c, "done");
 }
 
@@ -332,7 +335,7 @@ static void cmd_reload(struct admin_cmd *c)
 	char err[512];
 
 	if (c->n != 1)
-		return err1(c, "Usage: reload.");
+		CMD_FAIL(c, "Usage: reload.");
 	if (daemon_reload(c->a->d, err, sizeof(err)) < 0) {
 		audit(c, "failed");
 		for (char *p = err; *p; p++)
@@ -348,10 +351,10 @@ static void cmd_reload(struct admin_cmd *c)
 static void cmd_save(struct admin_cmd *c)
 {
 	if (c->n != 2 || strcmp(c->w[1], "state"))
-		return err1(c, "Usage: save state.");
+		CMD_FAIL(c, "Usage: save state.");
 	if (daemon_save(c->a->d, "admin socket") < 0) {
 		audit(c, "refused: no state_file");
-		return err1(c, "No agent.state_file in the policy: nothing to save to.");
+		CMD_FAIL(c, "No agent.state_file in the policy: nothing to save to.");
 	}
 	audit(c, "started");
 	ctl_printf(c->cli, "Snapshot started (see the log for snapshot_written).\n");

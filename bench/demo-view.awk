@@ -139,7 +139,7 @@ FILENAME == RETRIES {
 	split($0, w, " ")
 	pairs++
 	if (w[5] == "true") replayed++
-	if (w[1] == w[3] && w[2] == w[4]) same++
+	if (w[2] == w[4] && w[2] != "-") same++
 	next
 }
 

@@ -14,7 +14,7 @@ INTEG_TIMEOUT=${INTEG_TIMEOUT:-300}
 
 need_stack
 need tmux
-DUR=100              # the story compressed into 100 s: outage at 15 s, recovery 40, sale 60, calm 85
+DUR=100              # the story compressed into 100 s: outage at 15 s, recovery 40, sale 60, calm 80
 TMUX_SOCK=$T/tmux.sock
 tmx() { tmux -S "$TMUX_SOCK" "$@"; }
 

@@ -197,7 +197,8 @@ END {
 		if (shedding[c]) state = state " SHEDDING"
 		printf "%-11s %8d %8d %8d  %9d %9d %9d  %s\n", c, a, q, r, tot[c, "allow"], tot[c, "queue"], tot[c, "reject"], state
 	}
-	printf "\nFEES      paid $%.2f, static rule (all via stripe_us) $%.2f: %s  (%d payments, $%.0f)\n", paid, static, (static > 0 ? sprintf("%+.1f%%", 100 * (paid - static) / static) : "-"), charged, volume
-	printf "RETRIES   %d sent again with their key: %d to the same account; charged on two accounts: %d\n", pairs, same, DOUBLE
-	printf "LOAD      sent %d: ok %d, declined %d, shed %d, failed %d | %d s: ok %d dec %d shed %d fail %d\n", sent, ok, declined, shed429, failed, WINDOW, recent["2xx"], recent["402"], recent["429"], recent["000"] + recent["500"] + recent["502"] + recent["503"] + recent["504"]
+	# Each line fits 100 columns with six-digit counts.
+	printf "\nFEES      paid $%.2f vs $%.2f static (all via stripe_us): %s over %d payments\n", paid, static, (static > 0 ? sprintf("%+.1f%%", 100 * (paid - static) / static) : "-"), charged
+	printf "RETRIES   %d resent with their key, %d to the same account; charged on two accounts: %d\n", pairs, same, DOUBLE
+	printf "LOAD      since start ok %d dec %d shed %d fail %d | last %d s ok %d dec %d shed %d fail %d\n", ok, declined, shed429, failed, WINDOW, recent["2xx"], recent["402"], recent["429"], recent["000"] + recent["500"] + recent["502"] + recent["503"] + recent["504"]
 }

@@ -95,7 +95,13 @@ left_running() {
 run_demo story DEMO_DURATION=$DUR
 STORY_PORTS=$DEMO_PORTS STORY_PID=$PANE_PID
 
-if wait_until 60 on_screen story '^payspoa demo' '^1/5 Healthy' '^BACKEND' '^stripe_us_standby ' '^checkout +[0-9]+' '^FEES +paid'; then
+# view_up: the whole view on one capture, its title on the pane's first line (a line that
+# wrapped would have scrolled it away).
+view_up() {
+	on_screen story '^1/5 Healthy' '^BACKEND' '^stripe_us_standby ' '^checkout +[0-9]+' '^FEES +paid' '^EVENTS' &&
+		head -1 "$T/screen" | grep -q '^payspoa demo '
+}
+if wait_until 60 view_up; then
 	pass view-up
 else
 	fail view-up "no view within 60 s:" "$(show_screen)"

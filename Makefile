@@ -205,4 +205,4 @@ clean:
 # Keep the objects of single-file programs (make would delete them as intermediates).
 .SECONDARY:
 
--include $(shell find build -name '*.d' 2>/dev/null)
+-include $(shell find build -path build/hap-roots -prune -o -type f -name '*.d' -print 2>/dev/null)

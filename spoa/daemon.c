@@ -438,6 +438,13 @@ struct daemon *daemon_new(const struct daemon_opts *o, char *err, size_t errlen)
 		d->agent.workers = n > 0 ? (int)n : 1;
 	}
 	d->nworkers = (unsigned)d->agent.workers;
+	/* The operations sockets before the listeners (a bad address or a live instance's
+	 * admin socket fails before anything else is bound; once the SPOP port accepts, they
+	 * accept too, answered from daemon_run on). */
+	if (d->agent.admin_socket && admin_open(&d->admin, d, d->agent.admin_socket, err, errlen) < 0)
+		goto fail;
+	if (d->agent.metrics && metrics_open(&d->metrics, d, d->agent.metrics, err, errlen) < 0)
+		goto fail;
 	/* The outcome socket before the listeners: once HAProxy can connect, it can log. */
 	if (d->agent.outcome_socket && outlog_open(&d->outlog, d->agent.outcome_socket, err, errlen) < 0)
 		goto fail;
@@ -450,11 +457,6 @@ struct daemon *daemon_new(const struct daemon_opts *o, char *err, size_t errlen)
 		if (d->lfd[i] < 0)
 			goto fail;
 	}
-	/* the operations sockets: a bad address or a live instance's socket fails here */
-	if (d->agent.admin_socket && admin_open(&d->admin, d, d->agent.admin_socket, err, errlen) < 0)
-		goto fail;
-	if (d->agent.metrics && metrics_open(&d->metrics, d, d->agent.metrics, err, errlen) < 0)
-		goto fail;
 	/* one engine slot per decision worker, one more for the outcome log reader */
 	d->engine = pol_engine_new(p, d->nworkers + d->outlog.opened, err, errlen);
 	p = NULL; /* the engine owns it, even on failure */

@@ -139,7 +139,7 @@ haproxy-config: payspoa
 # --- tests ------------------------------------------------------------------------
 # deps: install what the tests need from Debian (root) or say exactly what to install.
 DEBS := build-essential pkg-config libev-dev libconfig-dev libmsgpack-dev \
-        libcurl4-openssl-dev libssl-dev haproxy clang libclang-rt-14-dev curl socat jq prometheus \
+        libcurl4-openssl-dev libssl-dev haproxy clang libclang-rt-14-dev curl socat jq prometheus tmux \
         python3 openssl systemd util-linux
 # Node.js and npm for tests/integ/test-sdk-node.sh (Stripe's Node SDK from the npm
 # registry; a Node.js from elsewhere that brings its own npm is kept), Python's venv for
@@ -215,4 +215,4 @@ clean:
 # Keep the objects of single-file programs (make would delete them as intermediates).
 .SECONDARY:
 
--include $(shell find build -name '*.d' 2>/dev/null)
+-include $(shell find build -path build/hap-roots -prune -o -type f -name '*.d' -print 2>/dev/null)

@@ -146,6 +146,7 @@ DEBS := build-essential pkg-config libev-dev libconfig-dev libmsgpack-dev \
 # test-sdk-python.sh (Stripe's Python SDK from PyPI).
 deps:
 	@tests/deps $(DEBS)
+	@tests/host-settings
 	@command -v node >/dev/null && command -v npm >/dev/null || tests/deps nodejs npm
 	@python3 -c 'import ensurepip, venv' 2>/dev/null || tests/deps python3-venv
 

@@ -662,7 +662,14 @@ int daemon_run(struct daemon *d)
 			d->exit_code = 1;
 			goto stop;
 		}
-		log_json(LOG_LVL_INFO, "outcome_socket", "path", d->outlog.path, NULL);
+		char q[16];
+
+		snprintf(q, sizeof(q), "%u", d->outlog.qlen);
+		log_json(LOG_LVL_INFO, "outcome_socket", "path", d->outlog.path, "queue", q, NULL);
+		if (d->outlog.qlen < OUTLOG_QLEN_GOOD)
+			log_json(LOG_LVL_WARNING, "outcome_queue_short", "max_dgram_qlen", q,
+			         "effect", "HAProxy drops outcome lines once this many wait (its DroppedLogs)",
+			         "fix", "sysctl -w net.unix.max_dgram_qlen=512 (systemd's default)", NULL);
 	}
 	/* the workers run (with these signals blocked): now the control thread takes them */
 	ev_signal_init(&d->sig_term, on_stop, SIGTERM);

@@ -25,6 +25,21 @@
  * kernel caps it at net.core.rmem_max unless SO_RCVBUFFORCE is allowed (root). */
 #define OUTLOG_RCVBUF (8 * 1024 * 1024)
 
+/* How many datagrams the kernel queues on a unix socket before the sender gets EAGAIN
+ * (net.unix.max_dgram_qlen; the kernel's default, 10, when it cannot be read). */
+static unsigned outlog_kernel_qlen(void)
+{
+	FILE *f = fopen("/proc/sys/net/unix/max_dgram_qlen", "r");
+	unsigned q = 10;
+
+	if (f) {
+		if (fscanf(f, "%u", &q) != 1 || q == 0)
+			q = 10;
+		fclose(f);
+	}
+	return q;
+}
+
 int outlog_open(struct outlog *r, const char *path, char *err, size_t errlen)
 {
 	struct sockaddr_un sa;
@@ -60,6 +75,7 @@ int outlog_open(struct outlog *r, const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "outcome_socket %s: %s", path, strerror(errno));
 		goto fail;
 	}
+	r->qlen = outlog_kernel_qlen();
 	if (setsockopt(r->fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof(rcv)) < 0)
 		setsockopt(r->fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
 	return 0;
@@ -69,9 +85,11 @@ fail:
 }
 
 /* Everything queued on the socket, in batches: each line parsed and observed. Returns
- * once the socket is empty. */
-static void outlog_drain(struct outlog *r)
+ * once the socket is empty, with the number of lines read. */
+static unsigned outlog_drain(struct outlog *r)
 {
+	unsigned total = 0;
+
 	struct mmsghdr m[OUTLOG_BATCH];
 	struct iovec iov[OUTLOG_BATCH];
 
@@ -88,9 +106,10 @@ static void outlog_drain(struct outlog *r)
 		}
 		n = recvmmsg(r->fd, m, OUTLOG_BATCH, MSG_DONTWAIT, NULL);
 		if (n <= 0)
-			return; /* EAGAIN: empty; EINTR or any other error: the next poll retries */
+			return total; /* EAGAIN: empty; EINTR or any other error: the next poll retries */
 		STAT_ADD(r->st.log_batches, 1);
 		STAT_ADD(r->st.log_lines, (uint64_t)n);
+		total += (unsigned)n;
 		now = clock_mono_us();
 		for (i = 0; i < n; i++) {
 			struct pay_outcome o;
@@ -116,14 +135,26 @@ static void outlog_drain(struct outlog *r)
 		/* the outcomes hold no pointer into the view past pol_observe */
 		pol_quiesce(r->engine, r->slot);
 		if (n < OUTLOG_BATCH)
-			return;
+			return total;
 	}
+}
+
+/* The next nap (µs) after n lines came during a nap of nap_us: as long as lets the queue
+ * fill to a quarter of what the kernel holds (r->qlen datagrams; HAProxy drops the
+ * lines past that) at the rate just seen, at most OUTLOG_NAP_US. */
+static unsigned outlog_next_nap(const struct outlog *r, unsigned nap_us, unsigned n)
+{
+	uint64_t quarter = r->qlen / 4 ? r->qlen / 4 : 1, next;
+
+	next = n ? (uint64_t)nap_us * quarter / n : OUTLOG_NAP_US;
+	return next > OUTLOG_NAP_US ? OUTLOG_NAP_US : (unsigned)next;
 }
 
 static void *outlog_main(void *arg)
 {
 	struct outlog *r = arg;
 	struct pollfd pf[2] = { { r->fd, POLLIN, 0 }, { r->wake[0], POLLIN, 0 } };
+	unsigned nap_us = OUTLOG_NAP_US, n;
 
 	for (;;) {
 		/* about to sleep: retired policy views need not wait for this thread */
@@ -132,14 +163,23 @@ static void *outlog_main(void *arg)
 			break;
 		if (pf[1].revents)
 			break;
-		if (pf[0].revents) {
-			struct timespec nap = { 0, OUTLOG_NAP_US * 1000L };
+		if (!pf[0].revents)
+			continue;
+		/* Lines come: read them in batches, napping between drains while they keep
+		 * coming. Too fast for a nap worth having (a small queue, a high rate): each
+		 * poll wakes for what is there. */
+		for (n = outlog_drain(r); n > 0; n = outlog_drain(r)) {
+			struct timespec nap;
 
-			outlog_drain(r);
+			nap_us = outlog_next_nap(r, nap_us, n);
+			if (nap_us < OUTLOG_NAP_MIN_US) {
+				nap_us = OUTLOG_NAP_MIN_US;
+				break;
+			}
+			nap = (struct timespec){ 0, nap_us * 1000L };
 			pol_worker_idle(r->engine, r->slot);
 			while (nanosleep(&nap, &nap) < 0 && errno == EINTR)
 				;
-			outlog_drain(r);
 		}
 	}
 	outlog_drain(r); /* what HAProxy sent before the stop */

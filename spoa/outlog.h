@@ -16,13 +16,19 @@ struct pol_engine;
 
 /* Lines read per recvmmsg call. */
 #define OUTLOG_BATCH 64
-/* After each drain the reader naps this long before it waits again, so that lines
- * arriving one by one are read in batches: at most 1 / OUTLOG_NAP_US wake-ups per second
- * whatever the request rate (one per line without it: a wake-up costs more than the line).
- * Outcomes reach the engine up to this much later, nothing next to the seconds over
- * which breakers and estimates move; the socket's buffer holds far more than a nap's
- * worth of lines at any rate HAProxy sustains. */
+/* While lines keep coming, the reader naps between drains, so that lines arriving one
+ * by one are read in batches (a wake-up costs more than a line): at most OUTLOG_NAP_US,
+ * and short enough that a nap's lines fill a quarter of the socket's queue at the rate
+ * last seen. That queue is net.unix.max_dgram_qlen datagrams whatever the buffer's
+ * bytes (10 by the kernel's default, 512 once systemd set it at boot): past it HAProxy
+ * drops lines (its DroppedLogs). A nap that would be under OUTLOG_NAP_MIN_US is not
+ * taken: the reader waits in poll and reads what each wake-up finds. Outcomes reach the
+ * engine at most a nap later, nothing next to the seconds over which breakers and
+ * estimates move. */
 #define OUTLOG_NAP_US 2000
+#define OUTLOG_NAP_MIN_US 100
+/* Below this net.unix.max_dgram_qlen the daemon warns at start (systemd's default). */
+#define OUTLOG_QLEN_GOOD 512
 
 struct outlog {
 	struct pol_engine *engine;
@@ -33,6 +39,7 @@ struct outlog {
 	bool opened, bound, running;
 	char path[108];
 	char *bufs;              /* OUTLOG_BATCH × (LOGLINE_MAX + 1), allocated at open */
+	unsigned qlen;           /* net.unix.max_dgram_qlen at open (see OUTLOG_NAP_US) */
 	struct outlog_stats st;  /* published counters (stats-t.h, owner reader) */
 	struct hist upstream;    /* latencies the log lines report (metrics) */
 };

@@ -128,7 +128,9 @@ fi
 
 # --- the identifier key: a key file that cannot be read stops the start with a clear
 # error; a readable one is used (no id_key_random warning); none: the warning says so.
-key_policy() { sed "s|^\([[:space:]]*\)idle_timeout_ms = 30000;|&\n\1id_key_file = \"$1\";|" "$T/policy.good" >"$POLICY"; }
+# (its own outcome socket: the main instance still serves the policy's)
+key_policy() { sed -e "s|^\([[:space:]]*\)idle_timeout_ms = 30000;|&\n\1id_key_file = \"$1\";|" \
+	-e "s|^\([[:space:]]*outcome_socket[[:space:]]*=\).*|\1 \"$T/keyed-outcomes.sock\";|" "$T/policy.good" >"$POLICY"; }
 key_policy "$T/no-such-key"
 alloc_port KP
 timeout -k 5 20 "$PAYSPOA_BIN" -f "$POLICY" -l "127.0.0.1:$KP" >"$T/key.out" 2>&1

@@ -14,7 +14,7 @@
 CC       ?= cc
 VARIANT  ?= release
 BUILD    := build/$(VARIANT)
-PKGS     := libconfig msgpack libcurl openssl
+PKGS     := libconfig msgpack libcurl openssl hiredis
 OPT      ?= -O2 -g
 WARN     := -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wformat=2 \
             -Wmissing-prototypes -Wno-unused-parameter
@@ -138,7 +138,8 @@ haproxy-config: payspoa
 # --- tests ------------------------------------------------------------------------
 # deps: install what the tests need from Debian (root) or say exactly what to install.
 DEBS := build-essential pkg-config libev-dev libconfig-dev libmsgpack-dev \
-        libcurl4-openssl-dev libssl-dev haproxy clang libclang-rt-14-dev curl socat jq
+        libcurl4-openssl-dev libssl-dev haproxy clang libclang-rt-14-dev curl socat jq \
+        libhiredis-dev redis-server
 deps:
 	@tests/deps $(DEBS)
 

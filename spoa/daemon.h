@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "fleet-t.h"
 #include "listen.h"
 #include "outlog.h"
 #include "policy.h"
@@ -61,6 +62,10 @@ struct daemon {
 	/* the log outcome channel (agent.outcome_socket): its reader owns engine slot
 	 * nworkers, after the decision workers' */
 	struct outlog outlog;
+	/* the fleet (fleet.redis): pins shared through Redis, on this loop; off when
+	 * fleet_on is false */
+	struct fleet fleet;
+	bool fleet_on;
 	uint64_t refused;            /* connections over max_connections (stats-t.h) */
 	uint64_t pin_evicted[3];     /* the engine's pin_evicted at the last warning */
 	int exit_code;

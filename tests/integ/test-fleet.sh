@@ -176,4 +176,39 @@ load d_retry3 3 "$T/c.list" "$N"
 retried d d_retry3
 keys_on_accounts d fleet-c-
 
+# ---- (e) HAProxys sharing their pin tables (peers), one node's payspoa absent ------------
+# Three more HAProxys, each naming the two others as peers of payspoa_pins; node 2's
+# payspoa is stopped: its HAProxy routes retries by the table its peers filled.
+declare -A P_PEERN=() P_HTTPE=()
+for i in 1 2 3; do alloc_port "P_PEERN[$i]"; alloc_port "P_HTTPE[$i]"; done
+agent_of=([1]="${P_AGENTN[1]}" [2]="${P_AGENTN[2]}" [3]="${P_AGENTN[3]}")
+for i in 1 2 3; do
+	peers=() k=1
+	for j in 1 2 3; do
+		[ "$j" = "$i" ] && continue
+		peers+=("PAY_PEER${k}_NAME=hp$j" "PAY_PEER${k}_ADDR=127.0.0.1:${P_PEERN[$j]}")
+		k=$((k + 1))
+	done
+	start_haproxy "hp$i" "${P_HTTPE[$i]}" "$P_US" "$P_EU" "${agent_of[$i]}" \
+		"PAY_PEER_NAME=hp$i" "PAY_PEER_ADDR=127.0.0.1:${P_PEERN[$i]}" "${peers[@]}" ||
+		{ fail "start-haproxy-peers-$i" "$(tail -5 "$T/hp$i.log")"; exit 1; }
+done
+wait_until 10 hap_server_is hp1 spoe-payspoa payspoa1 UP || fail e_agent1_up "$(hap_server_status hp1 spoe-payspoa payspoa1)"
+stop a2
+wait_until 10 hap_server_is hp2 spoe-payspoa payspoa1 DOWN || fail e_agent2_down "$(hap_server_status hp2 spoe-payspoa payspoa1)"
+table_used() { hap_cli "$1" "show table payspoa_pins/idem" | awk 'NR == 1 { sub(/.*used:/, ""); print $0 + 0 }'; }
+table_ge() { [ "$(table_used "$1")" -ge "$2" ]; }
+pay_list "$T/e.list" 'fleet-e-{n}'
+P_HTTPN_SAVED=${P_HTTPN[1]}
+P_HTTPN[1]=${P_HTTPE[1]}; P_HTTPN[2]=${P_HTTPE[2]}
+load e_first 1 "$T/e.list" "$N"
+expect e_first_answered "2xx answers of $N first attempts on node 1" "$(count e_first '$3 ~ /^2/')" "$N"
+if wait_until 10 table_ge hp2 "$N"; then pass e_tables_shared
+else fail e_tables_shared "node 2's HAProxy holds $(table_used hp2) idempotency pins, $N expected"; fi
+load e_retry2 2 "$T/e.list" "$N"
+got=$(count e_retry2 '$3 ~ /^2/ && $5 == "true" && $8 != "" && $8 != "0"')
+expect e_retries_without_agent_same_account "retries on node 2 (no payspoa) replayed by their first account, by HAProxy's shared pin" "$got" "$N"
+keys_on_accounts e fleet-e-
+P_HTTPN[1]=$P_HTTPN_SAVED
+
 integ_done

@@ -63,7 +63,7 @@ struct fleet {
 	struct ev_loop *loop;
 	struct pol_engine *engine;
 	struct pol_fleet cfg;
-	char node[128];
+	char node[128];               /* FLEET_NODE_MAX (fleetmsg.h) */
 	const char *prefix;
 	char channel[96];
 	struct redisAsyncContext *cmd, *sub;

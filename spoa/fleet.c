@@ -24,6 +24,7 @@
 
 #include "clock.h"
 #include "fleet.h"
+#include "fleetmsg.h"
 #include "log.h"
 
 enum { FP_HEARTBEAT, FP_PUBLISH, FP_SCAN };
@@ -31,7 +32,6 @@ enum { FP_HEARTBEAT, FP_PUBLISH, FP_SCAN };
 #define FLEET_BACKOFF_MIN_MS 50u
 #define FLEET_SCAN_COUNT     "1000"
 #define FLEET_REP_BATCH      512u  /* re-published pins per poll at most */
-#define FLEET_NAME_MAX       64u   /* a backend or account name with its NUL (POL_NAME_MAX + 1) */
 
 /* The heartbeat: this node's key, its place in the set of nodes, the nodes whose expiry
  * passed dropped; returns how many are left. Redis's clock decides expiry, so the
@@ -137,21 +137,6 @@ static void fleet_lag(struct fleet *f, uint64_t sent_wall_us)
 	f->st.lag_samples++;
 }
 
-/* "<backend> <account>" into the two (NUL-terminated copies). Returns 0 or -1. */
-static int fleet_parse_value(const char *v, size_t len, char *be, char *acct, size_t size)
-{
-	const char *sp = memchr(v, ' ', len);
-	size_t bl, al;
-
-	if (!sp || (bl = (size_t)(sp - v)) == 0 || bl >= size || (al = len - bl - 1) == 0 || al >= size)
-		return -1;
-	memcpy(be, v, bl);
-	be[bl] = 0;
-	memcpy(acct, sp + 1, al);
-	acct[al] = 0;
-	return memchr(acct, ' ', al) ? -1 : 0;
-}
-
 static void fleet_apply(struct fleet *f, unsigned table, uint64_t key, const char *be, const char *acct)
 {
 	int rc = pol_engine_pin_apply(f->engine, table, key, be, acct);
@@ -162,56 +147,20 @@ static void fleet_apply(struct fleet *f, unsigned table, uint64_t key, const cha
 		f->st.pins_moved++;
 }
 
-/* P:pin:<t>:<16 hex digits> → table and key. Returns 0 or -1. */
-static int fleet_parse_key(const struct fleet *f, const char *k, size_t len, unsigned *table, uint64_t *key)
-{
-	size_t pl = strlen(f->prefix);
-	char hex[17], *end;
-
-	if (len != pl + 5 + 2 + 16 || memcmp(k, f->prefix, pl) != 0 || memcmp(k + pl, ":pin:", 5) != 0 ||
-	    k[pl + 5] < '0' || k[pl + 5] >= '0' + POL_PIN_TABLES || k[pl + 6] != ':')
-		return -1;
-	*table = (unsigned)(k[pl + 5] - '0');
-	memcpy(hex, k + pl + 7, 16);
-	hex[16] = 0;
-	errno = 0;
-	*key = strtoull(hex, &end, 16);
-	return errno || *end ? -1 : 0;
-}
-
 /* A message on the channel: another node's pin (our own come back too: skipped). */
 static void fleet_on_message(struct fleet *f, const char *m, size_t len)
 {
-	char buf[512], *tok[6], *save = NULL, *s;
-	char *end;
-	unsigned table, n = 0;
-	uint64_t key, wall;
+	struct fleet_msg msg;
 
-	if (len >= sizeof(buf)) {
+	if (fleet_msg_parse(m, len, &msg) < 0) {
 		f->st.pins_failed++;
 		return;
 	}
-	memcpy(buf, m, len);
-	buf[len] = 0;
-	for (s = strtok_r(buf, " ", &save); s && n < 6; s = strtok_r(NULL, " ", &save))
-		tok[n++] = s;
-	if (n != 6 || strtok_r(NULL, " ", &save)) {
-		f->st.pins_failed++;
-		return;
-	}
-	if (strcmp(tok[0], f->node) == 0)
+	if (strcmp(msg.node, f->node) == 0)
 		return;
 	f->st.pins_received++;
-	errno = 0;
-	table = (unsigned)strtoul(tok[1], &end, 10);
-	key = strtoull(tok[2], &end, 16);
-	wall = strtoull(tok[5], &end, 10);
-	if (errno || table >= POL_PIN_TABLES || *end) {
-		f->st.pins_failed++;
-		return;
-	}
-	fleet_apply(f, table, key, tok[3], tok[4]);
-	fleet_lag(f, wall);
+	fleet_apply(f, msg.table, msg.key, msg.backend, msg.account);
+	fleet_lag(f, msg.wall_us);
 }
 
 /* ---- publishing this node's pins ----------------------------------------------------- */
@@ -230,7 +179,7 @@ static void fleet_on_publish(redisAsyncContext *ac, void *reply, void *priv)
 		return;
 	}
 	/* another node claimed the key first: its account is the fleet's */
-	if (r->type != REDIS_REPLY_STRING || fleet_parse_value(r->str, r->len, be, acct, sizeof(be)) < 0) {
+	if (r->type != REDIS_REPLY_STRING || fleet_value_parse(r->str, r->len, be, acct) < 0) {
 		f->st.pins_failed++;
 		return;
 	}
@@ -245,14 +194,18 @@ static int fleet_publish(struct fleet *f, unsigned table, uint64_t key, const ch
                          uint32_t ttl_ms, bool force, uint64_t wall_us)
 {
 	char k[160], val[2 * FLEET_NAME_MAX], ttl[16], msg[512];
+	struct fleet_msg m = { .table = table, .key = key, .wall_us = wall_us };
 	const char *argv[10];
 	size_t len[10];
 	int i;
 
-	snprintf(k, sizeof(k), "%s:pin:%u:%016" PRIx64, f->prefix, table, key);
-	snprintf(val, sizeof(val), "%s %s", backend, account);
+	memcpy(m.node, f->node, sizeof(m.node));
+	snprintf(m.backend, sizeof(m.backend), "%s", backend);
+	snprintf(m.account, sizeof(m.account), "%s", account);
+	fleet_key_format(k, sizeof(k), f->prefix, table, key);
+	fleet_value_format(val, sizeof(val), backend, account);
 	snprintf(ttl, sizeof(ttl), "%" PRIu32, ttl_ms ? ttl_ms : 1);
-	snprintf(msg, sizeof(msg), "%s %u %016" PRIx64 " %s %s %" PRIu64, f->node, table, key, backend, account, wall_us);
+	fleet_msg_format(msg, sizeof(msg), &m);
 	argv[0] = "EVAL";
 	argv[1] = fleet_lua_publish;
 	argv[2] = "1";
@@ -365,8 +318,8 @@ static void fleet_on_scan(redisAsyncContext *ac, void *reply, void *priv)
 		const redisReply *k = r->element[i], *v = r->element[i + 1];
 
 		if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING ||
-		    fleet_parse_key(f, k->str, k->len, &table, &key) < 0 ||
-		    fleet_parse_value(v->str, v->len, be, acct, sizeof(be)) < 0) {
+		    fleet_key_parse(f->prefix, k->str, k->len, &table, &key) < 0 ||
+		    fleet_value_parse(v->str, v->len, be, acct) < 0) {
 			f->st.pins_failed++;
 			continue;
 		}

@@ -1,7 +1,11 @@
 /* test-engine-journal.c: the pure side of a fleet (policy/engine.c): the pin journal that
  * workers fill and the control thread drains (claims once, corrections forced, a full ring
  * counted, nothing when off), and pol_engine_pin_apply, which puts another node's pin in
- * force while workers decide (claimed, kept, moved to the fleet's account, gone). */
+ * force while workers decide (claimed, kept, moved to the fleet's account, gone); and the
+ * rings under ThreadSanitizer (`make tsan`): workers deciding while the control thread
+ * drains and applies. */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -167,6 +171,80 @@ TEST(apply_other_nodes_pins)
 	pol_engine_free(b);
 }
 
+/* ---- workers and the control thread at once ------------------------------------------ */
+
+#define FLOOD_POLICY POLICY "throttle = { account = { rate = 1000000.0; burst = 1000000.0; }; };\n"
+#define FLOOD_WORKERS 2
+#define FLOOD_KEYS    20000
+
+struct flood {
+	struct pol_engine *e;
+	atomic_int running;
+	unsigned long long claims;
+};
+
+struct flood_arg {
+	struct flood *f;
+	unsigned worker;
+};
+
+static void *flood_main(void *arg)
+{
+	struct flood_arg *a = arg;
+	struct pay_request rq = pol_test_usd_charge();
+	struct pay_verdict v;
+	char key[32];
+	int i;
+
+	for (i = 0; i < FLOOD_KEYS; i++) {
+		snprintf(key, sizeof(key), "w%u-%d", a->worker, i);
+		rq.idem = (struct pay_str){ key, (uint32_t)strlen(key) };
+		pol_decide(a->f->e, a->worker, &rq, SEC + (uint64_t)i * 10, &v);
+		pol_quiesce(a->f->e, a->worker);
+	}
+	pol_worker_idle(a->f->e, a->worker);
+	atomic_fetch_sub(&a->f->running, 1);
+	return NULL;
+}
+
+static void count_note(void *arg, unsigned table, uint64_t key, const char *backend, const char *account, bool force,
+                       uint64_t at_us)
+{
+	(*(unsigned long long *)arg)++;
+}
+
+TEST(drain_while_workers_decide)
+{
+	struct flood f = { pol_test_engine(FLOOD_POLICY, FLOOD_WORKERS), FLOOD_WORKERS, 0 };
+	struct flood_arg args[FLOOD_WORKERS];
+	pthread_t th[FLOOD_WORKERS];
+	unsigned long long notes = 0;
+	struct pol_stats st;
+	uint64_t k = 0;
+	unsigned i;
+
+	ASSERT_EQ(pol_engine_journal(f.e, 1024), 0);
+	for (i = 0; i < FLOOD_WORKERS; i++) {
+		args[i] = (struct flood_arg){ &f, i };
+		ASSERT_EQ(pthread_create(&th[i], NULL, flood_main, &args[i]), 0);
+	}
+	/* the control thread: drains, and applies other nodes' pins (their own keys) */
+	while (atomic_load(&f.running) > 0) {
+		pol_engine_journal_drain(f.e, 256, count_note, &notes);
+		pol_engine_pin_apply(f.e, POL_PIN_IDEM, 0x9e3779b97f4a7c15ULL * ++k, "pb", "acct_b");
+	}
+	for (i = 0; i < FLOOD_WORKERS; i++)
+		pthread_join(th[i], NULL);
+	while (pol_engine_journal_drain(f.e, 256, count_note, &notes) > 0)
+		;
+	pol_engine_stats(f.e, 2 * SEC, &st);
+	/* every claim is a note taken or a note counted as dropped, never both, never lost */
+	ASSERT_EQ(st.pin_claims[POL_PIN_IDEM], FLOOD_WORKERS * FLOOD_KEYS);
+	ASSERT_EQ(notes + st.journal_full, FLOOD_WORKERS * FLOOD_KEYS);
+	ASSERT_GE(notes, 1024);
+	pol_engine_free(f.e);
+}
+
 int main(void)
 {
 	RUN(off_by_default);
@@ -174,5 +252,6 @@ int main(void)
 	RUN(correction_is_forced);
 	RUN(full_journal_is_counted);
 	RUN(apply_other_nodes_pins);
+	RUN(drain_while_workers_decide);
 	return test_summary();
 }

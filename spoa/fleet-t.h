@@ -4,6 +4,7 @@
 
 #include <ev.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "policy.h"
@@ -36,6 +37,11 @@ struct fleet_stats {
 #define X(name, type, help) uint64_t name;
 	FLEET_STATS(X)
 #undef X
+};
+
+struct fleet_stats_desc {   /* a counter as a metrics endpoint shows it */
+	const char *name, *type, *help;
+	size_t off;                 /* of its value in struct fleet_stats */
 };
 
 #define FLEET_INFLIGHT  4096u  /* commands awaiting a reply on the command connection */

@@ -12,6 +12,7 @@
  * and a node that finds another account there moves its own pin to it. A rewrite to what
  * HAProxy really used (force) overwrites. */
 #include <errno.h>
+#include <stddef.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -642,25 +643,27 @@ void fleet_stats(struct fleet *f, struct fleet_stats *out)
 	*out = f->st;
 }
 
+const struct fleet_stats_desc fleet_stats_desc[] = {
+#define X(name, type, help) { #name, #type, help, offsetof(struct fleet_stats, name) },
+	FLEET_STATS(X)
+#undef X
+};
+const size_t fleet_stats_ndesc = sizeof(fleet_stats_desc) / sizeof(fleet_stats_desc[0]);
+
 /* One line with every counter (FLEET_STATS order). */
 static void fleet_log_stats(struct fleet *f, enum log_level lvl, const char *event, const struct fleet_stats *st)
 {
-	static const char *const names[] = {
-#define X(name, type, help) #name,
-		FLEET_STATS(X)
-#undef X
-	};
-	enum { N = sizeof(names) / sizeof(names[0]) };
+	enum { N = sizeof(fleet_stats_desc) / sizeof(fleet_stats_desc[0]) };
 	char val[N][24];
 	const char *kv[2 * (N + 1)];
-	const uint64_t *v = (const uint64_t *)(const void *)st;
 	size_t i;
 
 	kv[0] = "node";
 	kv[1] = f->node;
 	for (i = 0; i < N; i++) {
-		snprintf(val[i], sizeof(val[i]), "%" PRIu64, v[i]);
-		kv[2 + 2 * i] = names[i];
+		snprintf(val[i], sizeof(val[i]), "%" PRIu64,
+		         *(const uint64_t *)(const void *)((const char *)st + fleet_stats_desc[i].off));
+		kv[2 + 2 * i] = fleet_stats_desc[i].name;
 		kv[3 + 2 * i] = val[i];
 	}
 	log_json_kv(lvl, event, kv, N + 1);

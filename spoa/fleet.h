@@ -18,4 +18,9 @@ void fleet_stop(struct fleet *f);
 /* The counters now (lag percentiles computed from the histogram). */
 void fleet_stats(struct fleet *f, struct fleet_stats *out);
 
+/* Every field of FLEET_STATS, in list order, for a metrics endpoint; fleet_stats_ndesc
+ * entries. */
+extern const struct fleet_stats_desc fleet_stats_desc[];
+extern const size_t fleet_stats_ndesc;
+
 #endif /* FLEET_H */

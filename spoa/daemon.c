@@ -596,6 +596,7 @@ void daemon_free(struct daemon *d)
 	if (d->reserve_fd >= 0)
 		close(d->reserve_fd);
 	outlog_close(&d->outlog);
+	fleet_free(&d->fleet);
 	pol_engine_free(d->engine);
 	free(d->workers);
 	free(d->slots);

@@ -56,6 +56,21 @@ struct fleet_pending {
 	uint8_t kind, table;
 };
 
+#define FLEET_BATCH    128u  /* pins per publishing script */
+#define FLEET_BATCHES  32u   /* batches in flight at most (one being built) */
+
+/* Pins written to Redis by one script call: their texts while it is being built, their
+ * table and key until its reply (a conflict is applied to them). */
+struct fleet_batch {
+	unsigned n;
+	uint8_t table[FLEET_BATCH];
+	uint64_t key[FLEET_BATCH];
+	char force[FLEET_BATCH + 1];  /* '1' or '0' per pin: ARGV[1] */
+	struct {
+		char key[160], value[2 * 64], ttl[16], msg[400];
+	} text[FLEET_BATCH];
+};
+
 struct fleet_rep {  /* a live local pin, waiting for the resync to publish it again */
 	uint64_t key;
 	const char *backend, *account; /* the engine's interned names: stable */
@@ -83,6 +98,11 @@ struct fleet {
 	ev_timer poll, hb, retry;
 	struct fleet_pending pend[FLEET_INFLIGHT];
 	uint32_t p_head, p_tail;
+	struct fleet_batch *batch;   /* FLEET_BATCHES, a ring: b_tail awaits its reply first */
+	uint32_t b_head, b_tail;                 /* batch[b_head] is being built */
+	const char *argv[3 + 4 * FLEET_BATCH + 2];
+	size_t argvlen[3 + 4 * FLEET_BATCH + 2];
+	char nkeys[16];
 	/* resync: scanning the fleet's pins, then re-publishing this node's */
 	bool scanning;
 	char cursor[24];

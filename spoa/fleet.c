@@ -32,7 +32,7 @@ enum { FP_HEARTBEAT, FP_PUBLISH, FP_SCAN };
 
 #define FLEET_BACKOFF_MIN_MS 50u
 #define FLEET_SCAN_COUNT     "1000"
-#define FLEET_REP_BATCH      512u  /* re-published pins per poll at most */
+#define FLEET_REP_BATCH      1024u /* re-published pins per poll at most */
 
 /* The heartbeat: this node's key, its place in the set of nodes, the nodes whose expiry
  * passed dropped; returns how many are left. Redis's clock decides expiry, so the
@@ -45,20 +45,25 @@ static const char fleet_lua_heartbeat[] =
 	"redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now) "
 	"return redis.call('ZCARD', KEYS[2])";
 
-/* A pin: ARGV value, ttl ms, channel, message, force. Returns 1 when written and
- * published, 0 when Redis held the same value, else the value Redis holds (another node
- * claimed the key first). */
+/* A batch of pins: KEYS their keys; ARGV[1] one force flag per pin ('1': a rewrite),
+ * ARGV[2] the channel, then per pin its value, ttl ms and message. Per pin, returns 1
+ * when written and published, 0 when Redis held the same value, else the value Redis
+ * holds (another node claimed the key first). */
 static const char fleet_lua_publish[] =
-	"if ARGV[5] == '1' then "
-	"  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) "
-	"elseif not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then "
-	"  local v = redis.call('GET', KEYS[1]) "
-	"  if v == ARGV[1] then return 0 end "
-	"  if v then return v end "
-	"  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) "
+	"local out = {} "
+	"for i = 1, #KEYS do "
+	"  local v, ttl, msg = ARGV[3 * i], ARGV[3 * i + 1], ARGV[3 * i + 2] "
+	"  local r = 1 "
+	"  if string.sub(ARGV[1], i, i) == '1' then "
+	"    redis.call('SET', KEYS[i], v, 'PX', ttl) "
+	"  elseif not redis.call('SET', KEYS[i], v, 'NX', 'PX', ttl) then "
+	"    local cur = redis.call('GET', KEYS[i]) "
+	"    if cur == v then r = 0 elseif cur then r = cur else redis.call('SET', KEYS[i], v, 'PX', ttl) end "
+	"  end "
+	"  if r == 1 then redis.call('PUBLISH', ARGV[2], msg) end "
+	"  out[i] = r "
 	"end "
-	"redis.call('PUBLISH', ARGV[3], ARGV[4]) "
-	"return 1";
+	"return out";
 
 /* One step of the scan of the fleet's pins: {next cursor, key, value, key, value, ...}. */
 static const char fleet_lua_scan[] =
@@ -169,56 +174,108 @@ static void fleet_on_message(struct fleet *f, const char *m, size_t len)
 static void fleet_on_publish(redisAsyncContext *ac, void *reply, void *priv)
 {
 	struct fleet *f = priv;
-	struct fleet_pending p = fleet_pop(f);
 	const redisReply *r = reply;
+	const struct fleet_batch *b;
 	char be[FLEET_NAME_MAX], acct[FLEET_NAME_MAX];
+	size_t i;
 
+	fleet_pop(f);
+	if (f->b_head == f->b_tail)
+		return; /* dropped meanwhile */
+	b = &f->batch[f->b_tail++ % FLEET_BATCHES];
 	if (!fleet_reply_ok(f, r))
 		return;
-	if (r->type == REDIS_REPLY_INTEGER) {
-		f->st.pins_published += r->integer == 1;
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != b->n) {
+		f->st.redis_errors++;
 		return;
 	}
-	/* another node claimed the key first: its account is the fleet's */
-	if (r->type != REDIS_REPLY_STRING || fleet_value_parse(r->str, r->len, be, acct) < 0) {
-		f->st.pins_failed++;
-		return;
-	}
-	if (pol_engine_pin_apply(f->engine, p.table, p.key, be, acct) == POL_PIN_MOVED) {
-		f->st.pins_conflicts++;
-		f->st.pins_moved++;
+	for (i = 0; i < r->elements; i++) {
+		const redisReply *e = r->element[i];
+
+		if (e->type == REDIS_REPLY_INTEGER) {
+			f->st.pins_published += e->integer == 1;
+			continue;
+		}
+		/* another node claimed the key first: its account is the fleet's */
+		if (e->type != REDIS_REPLY_STRING || fleet_value_parse(e->str, e->len, be, acct) < 0) {
+			f->st.pins_failed++;
+			continue;
+		}
+		if (pol_engine_pin_apply(f->engine, b->table[i], b->key[i], be, acct) == POL_PIN_MOVED) {
+			f->st.pins_conflicts++;
+			f->st.pins_moved++;
+		}
 	}
 }
 
-/* Writes and publishes one pin (ttl_ms of life left). Returns 0, or -1 (not sent). */
+/* Sends the batch being built, if any. Returns 0, or -1 (not sent: its pins are lost
+ * until the next resync, and counted in pins_unpublished). */
+static int fleet_flush(struct fleet *f)
+{
+	struct fleet_batch *b = &f->batch[f->b_head % FLEET_BATCHES];
+	size_t i, n = b->n;
+
+	if (n == 0)
+		return 0;
+	b->force[n] = 0;
+	f->argv[0] = "EVAL";
+	f->argv[1] = fleet_lua_publish;
+	f->argv[2] = f->nkeys;
+	snprintf(f->nkeys, sizeof(f->nkeys), "%zu", n);
+	for (i = 0; i < n; i++) {
+		f->argv[3 + i] = b->text[i].key;
+		f->argv[3 + n + 2 + 3 * i] = b->text[i].value;
+		f->argv[3 + n + 2 + 3 * i + 1] = b->text[i].ttl;
+		f->argv[3 + n + 2 + 3 * i + 2] = b->text[i].msg;
+	}
+	f->argv[3 + n] = b->force;
+	f->argv[3 + n + 1] = f->channel;
+	for (i = 0; i < 3 + 4 * n + 2; i++)
+		f->argvlen[i] = strlen(f->argv[i]);
+	if (fleet_send(f, fleet_on_publish, FP_PUBLISH, 0, 0, (int)(3 + 4 * n + 2), f->argv, f->argvlen) < 0) {
+		f->st.pins_unpublished += n;
+		b->n = 0;
+		return -1;
+	}
+	f->b_head++;
+	f->batch[f->b_head % FLEET_BATCHES].n = 0;
+	return 0;
+}
+
+/* Room for this many more pins before the batches in flight are all taken. */
+static size_t fleet_room(const struct fleet *f)
+{
+	uint32_t busy = f->b_head - f->b_tail;
+
+	if (!f->cmd_up || busy >= FLEET_BATCHES - 1)
+		return 0;
+	return (size_t)(FLEET_BATCHES - 1 - busy) * FLEET_BATCH - f->batch[f->b_head % FLEET_BATCHES].n;
+}
+
+/* Adds one pin (ttl_ms of life left) to the batch being built, sent when full (or by the
+ * poll). Returns 0, or -1 (no room: not queued). */
 static int fleet_publish(struct fleet *f, unsigned table, uint64_t key, const char *backend, const char *account,
                          uint32_t ttl_ms, bool force, uint64_t wall_us)
 {
-	char k[160], val[2 * FLEET_NAME_MAX], ttl[16], msg[512];
+	struct fleet_batch *b;
 	struct fleet_msg m = { .table = table, .key = key, .wall_us = wall_us };
-	const char *argv[10];
-	size_t len[10];
-	int i;
 
+	if (fleet_room(f) == 0)
+		return -1;
+	b = &f->batch[f->b_head % FLEET_BATCHES];
 	memcpy(m.node, f->node, sizeof(m.node));
 	snprintf(m.backend, sizeof(m.backend), "%s", backend);
 	snprintf(m.account, sizeof(m.account), "%s", account);
-	fleet_key_format(k, sizeof(k), f->prefix, table, key);
-	fleet_value_format(val, sizeof(val), backend, account);
-	snprintf(ttl, sizeof(ttl), "%" PRIu32, ttl_ms ? ttl_ms : 1);
-	fleet_msg_format(msg, sizeof(msg), &m);
-	argv[0] = "EVAL";
-	argv[1] = fleet_lua_publish;
-	argv[2] = "1";
-	argv[3] = k;
-	argv[4] = val;
-	argv[5] = ttl;
-	argv[6] = f->channel;
-	argv[7] = msg;
-	argv[8] = force ? "1" : "0";
-	for (i = 0; i < 9; i++)
-		len[i] = strlen(argv[i]);
-	return fleet_send(f, fleet_on_publish, FP_PUBLISH, (uint8_t)table, key, 9, argv, len);
+	fleet_key_format(b->text[b->n].key, sizeof(b->text[0].key), f->prefix, table, key);
+	fleet_value_format(b->text[b->n].value, sizeof(b->text[0].value), backend, account);
+	snprintf(b->text[b->n].ttl, sizeof(b->text[0].ttl), "%" PRIu32, ttl_ms ? ttl_ms : 1);
+	fleet_msg_format(b->text[b->n].msg, sizeof(b->text[0].msg), &m);
+	b->table[b->n] = (uint8_t)table;
+	b->key[b->n] = key;
+	b->force[b->n] = force ? '1' : '0';
+	if (++b->n == FLEET_BATCH)
+		fleet_flush(f);
+	return 0;
 }
 
 static void fleet_on_note(void *arg, unsigned table, uint64_t key, const char *backend, const char *account,
@@ -275,7 +332,7 @@ static void fleet_republish(struct fleet *f)
 {
 	unsigned sent = 0;
 
-	while (f->irep < f->nrep && sent < FLEET_REP_BATCH && fleet_inflight(f) < FLEET_INFLIGHT / 2) {
+	while (f->irep < f->nrep && sent < FLEET_REP_BATCH && fleet_room(f) > FLEET_BATCHES / 2 * FLEET_BATCH) {
 		const struct fleet_rep *r = &f->rep[f->irep];
 
 		if (fleet_publish(f, r->table, r->key, r->backend, r->account, r->ttl_ms, false, clock_wall_us()) < 0)
@@ -284,6 +341,7 @@ static void fleet_republish(struct fleet *f)
 		f->st.pins_republished++;
 		sent++;
 	}
+	fleet_flush(f);
 	if (f->irep == f->nrep) {
 		free(f->rep);
 		f->rep = NULL;
@@ -498,6 +556,9 @@ static void fleet_drop(struct fleet *f, const char *why)
 	if (s)
 		redisAsyncFree(s);
 	f->p_tail = f->p_head;
+	f->st.pins_unpublished += f->batch[f->b_head % FLEET_BATCHES].n;
+	f->batch[f->b_head % FLEET_BATCHES].n = 0;
+	f->b_tail = f->b_head;
 	f->scanning = false;
 	free(f->rep);
 	f->rep = NULL;
@@ -567,7 +628,7 @@ static void fleet_on_poll(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	struct fleet *f = t->data;
 	uint64_t now = clock_mono_us(), limit = (uint64_t)f->cfg.timeout_ms * 1000;
-	uint32_t room;
+	size_t room;
 
 	if ((f->cmd || f->sub) && !(f->cmd_up && f->sub_up) && now - f->attempt_us > limit) {
 		f->st.timeouts++;
@@ -579,8 +640,9 @@ static void fleet_on_poll(struct ev_loop *loop, ev_timer *t, int revents)
 	if (f->rep)
 		fleet_republish(f);
 	/* drain always (the rings must not fill while Redis is away); publish when synced */
-	room = f->live ? FLEET_INFLIGHT - fleet_inflight(f) : UINT32_MAX;
+	room = f->live ? fleet_room(f) : SIZE_MAX;
 	pol_engine_journal_drain(f->engine, room, fleet_on_note, f);
+	fleet_flush(f);
 }
 
 /* ---- the module's entry points ------------------------------------------------------- */
@@ -603,11 +665,20 @@ int fleet_prepare(struct fleet *f, struct pol_engine *e, const struct pol_fleet 
 	}
 	snprintf(f->channel, sizeof(f->channel), "%s:pins", f->prefix);
 	f->backoff_ms = FLEET_BACKOFF_MIN_MS;
-	if (pol_engine_journal(e, cfg->journal_slots) < 0) {
+	if (!(f->batch = calloc(FLEET_BATCHES, sizeof(*f->batch))) || pol_engine_journal(e, cfg->journal_slots) < 0) {
 		snprintf(err, errlen, "fleet: out of memory for the pin journals");
+		fleet_free(f);
 		return -1;
 	}
 	return 0;
+}
+
+void fleet_free(struct fleet *f)
+{
+	free(f->batch);
+	f->batch = NULL;
+	free(f->rep);
+	f->rep = NULL;
 }
 
 void fleet_start(struct fleet *f, struct ev_loop *loop)
@@ -678,6 +749,7 @@ void fleet_stop(struct fleet *f)
 	/* the last pins the workers made (sent only if the connection flushes before the
 	 * close below: a node that stops leaves the rest to its snapshot and next resync) */
 	pol_engine_journal_drain(f->engine, SIZE_MAX, fleet_on_note, f);
+	fleet_flush(f);
 	f->stopping = true;
 	ev_timer_stop(f->loop, &f->poll);
 	ev_timer_stop(f->loop, &f->hb);

@@ -15,6 +15,8 @@ void fleet_start(struct fleet *f, struct ev_loop *loop);
 /* After the workers stopped: publishes nothing more, closes the connections, logs the
  * totals (`fleet_stopped`). Accepts a fleet never prepared. */
 void fleet_stop(struct fleet *f);
+/* Frees what fleet_prepare allocated; accepts a fleet never prepared (zeroed). */
+void fleet_free(struct fleet *f);
 /* The counters now (lag percentiles computed from the histogram). */
 void fleet_stats(struct fleet *f, struct fleet_stats *out);
 

@@ -7,6 +7,7 @@
 #       and 3 are advised by the replicated pin (pin:idem, HAProxy's own table empty on
 #       those nodes) and replayed by the account that holds the key; zero keys charged on
 #       two accounts;
+#   (b2) Redis frozen (SIGSTOP): commands time out, decisions go on, resync on SIGCONT;
 #   (c) Redis killed mid-run: decisions go on (every request answered with payspoa's
 #       verdict), each node says so (fleet_redis_down, redis_up 0, pins unpublished); a
 #       node restarted while Redis is down serves;
@@ -129,6 +130,19 @@ keys_on_accounts b fleet-b-
 lag2=$(stat a2 lag_p99_us)
 echo "  replication lag on node 2: p50 $(stat a2 lag_p50_us) µs, p99 $lag2 µs ($(stat a2 lag_samples) pins)"
 
+# ---- (b2) Redis frozen (SIGSTOP): slower than fleet.timeout_ms ---------------------------
+# Its socket still accepts; nothing answers. Commands time out, decisions go on.
+kill -STOP "${PROC[redis]}"
+if wait_until 10 stat_ge a1 timeouts 1 && wait_until 10 stat_eq a1 redis_up 0; then pass b2_node1_times_out
+else fail b2_node1_times_out "timeouts=$(stat a1 timeouts) redis_up=$(stat a1 redis_up)"; fi
+pay_list "$T/b2.list" 'fleet-s-{n}'
+load b2_first 1 "$T/b2.list" 40
+expect b2_decided_while_frozen "answers with payspoa's verdict while Redis is frozen" \
+	"$(count b2_first '$3 ~ /^2/ && $6 != ""')" 40
+kill -CONT "${PROC[redis]}"
+if wait_until 15 stat_ge a1 resyncs 2 && wait_until 10 stat_eq a1 redis_up 1; then pass b2_node1_resynced_after_thaw
+else fail b2_node1_resynced_after_thaw "resyncs=$(stat a1 resyncs) redis_up=$(stat a1 redis_up)"; fi
+
 # ---- (c) Redis killed mid-run -------------------------------------------------------------
 stop redis KILL
 for i in 1 2 3; do
@@ -162,7 +176,7 @@ for n in a1 a2 a3b; do
 		fail "d_${n}_resynced" "$(grep fleet "$T/$n.log" | tail -3)"
 	fi
 done
-wait_until 15 stat_ge a1 resyncs 2 || fail d_a1_second_resync "resyncs=$(stat a1 resyncs)"
+wait_until 15 stat_ge a1 resyncs 3 || fail d_a1_third_resync "resyncs=$(stat a1 resyncs)"
 if [ "$(stat a1 pins_republished)" -ge $((2 * N)) ]; then pass d_node1_republished
 else fail d_node1_republished "pins_republished=$(stat a1 pins_republished), at least $((2 * N)) expected"; fi
 wait_until 10 bash -c "[ \"\$(timeout 5 redis-cli -h 127.0.0.1 -p $P_REDIS --scan --pattern 'payspoa:pin:0:*' | wc -l)\" -ge $((2 * N)) ]" ||

@@ -15,7 +15,7 @@
 CC       ?= cc
 VARIANT  ?= release
 BUILD    := build/$(VARIANT)
-PKGS     := libconfig msgpack libcurl openssl
+PKGS     := libconfig msgpack libcurl openssl hiredis
 OPT      ?= -O2 -g
 WARN     := -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wformat=2 \
             -Wmissing-prototypes -Wno-unused-parameter
@@ -140,7 +140,7 @@ haproxy-config: payspoa
 # deps: install what the tests need from Debian (root) or say exactly what to install.
 DEBS := build-essential pkg-config libev-dev libconfig-dev libmsgpack-dev \
         libcurl4-openssl-dev libssl-dev haproxy clang libclang-rt-14-dev curl socat jq prometheus tmux \
-        python3 openssl systemd util-linux
+        python3 openssl systemd util-linux libhiredis-dev redis-server
 # Node.js and npm for tests/integ/test-sdk-node.sh (Stripe's Node SDK from the npm
 # registry; a Node.js from elsewhere that brings its own npm is kept), Python's venv for
 # test-sdk-python.sh (Stripe's Python SDK from PyPI).

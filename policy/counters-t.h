@@ -44,7 +44,8 @@
 	X(pin_followed,    counter, "idempotency claims lost to a simultaneous decision, which was followed") \
 	X(pin_gone,        counter, "decisions refused because their pinned backend and account left the policy (pin:gone)") \
 	X(pin_corrected,   counter, "idempotency pins rewritten to the backend HAProxy really used") \
-	X(pin_full,        counter, "claims that found no room in the current pin generation")
+	X(pin_full,        counter, "claims that found no room in the current pin generation") \
+	X(journal_full,    counter, "pins not journaled for the fleet: the worker's journal was full (resync covers them)")
 
 /* The reason tokens a verdict can carry (pay_verdict.reason), declared once: the engine
  * writes them by index (enum pol_reason_tok, engine.c) and counts each one it writes. */

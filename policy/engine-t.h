@@ -146,6 +146,9 @@ struct pol_pins {
 	char account[PIN_MAX_IDS][POL_NAME_MAX + 1]; /* ... and its account */
 	_Atomic unsigned holds;                   /* snapshot captures scanning the tables
 	                                           * (state.c): retired generations wait */
+	/* Pins made here, for a fleet (pol_engine_journal): one ring per engine slot, its
+	 * worker the only producer, the control thread the only consumer. NULL = off. */
+	struct pol_journal *journal;
 };
 
 /* A worker's ring of sampled decisions (pol_engine_samples): a slot's seq is odd while its
@@ -180,6 +183,24 @@ struct pol_engine {
 	 * The first channel to report raises it (CAS), the second finds it equal and is
 	 * skipped. Allocated only with agent.outcome_socket; NULL = no check. */
 	_Atomic uint32_t *outcome_seen;
+};
+
+/* A pin this node made (claimed or rewritten), as the fleet publishes it. */
+struct pol_pin_note {
+	uint64_t key;
+	uint64_t us;             /* when: the decision's or outcome's monotonic time */
+	uint8_t table, id;
+	bool force;              /* a rewrite to what HAProxy really used (else a claim) */
+};
+
+/* Single-producer single-consumer: head written by the worker (release), tail by the
+ * control thread (release); mask + 1 entries (a power of two). A full ring drops the
+ * note and counts journal_full (the fleet's resync re-publishes every live pin). */
+struct pol_journal {
+	_Atomic uint64_t head __attribute__((aligned(64)));
+	_Atomic uint64_t tail __attribute__((aligned(64)));
+	uint64_t mask;
+	struct pol_pin_note *note;
 };
 
 /* 2^18 marks of 4 bytes per worker (1 MiB): at 20,000 decisions/s on one worker a slot

@@ -335,6 +335,11 @@ void pol_engine_free(struct pol_engine *e)
 	pol_view_free(atomic_load(&e->view));
 	for (i = 0; i < POL_PIN_TABLES; i++)
 		pin_destroy(&e->pins.t[i]);
+	if (e->pins.journal) {
+		for (i = 0; i < e->nworkers; i++)
+			free(e->pins.journal[i].note);
+		free(e->pins.journal);
+	}
 	free(e->workers);
 	free(e->rings);
 	free(e->samples);
@@ -452,6 +457,26 @@ void pol_tick(struct pol_engine *e, uint64_t now_us)
 static inline void pol_count(_Atomic uint64_t *c)
 {
 	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1, memory_order_relaxed);
+}
+
+/* A pin this worker made, for the fleet to publish (pol_engine_journal; nothing when
+ * off). Wait-free: a full ring drops the note and counts it. */
+static inline void pol_journal_note(struct pol_pins *pp, unsigned worker, struct pol_worker *w,
+                                    unsigned table, uint64_t key, unsigned id, bool force, uint64_t now_us)
+{
+	struct pol_journal *j;
+	uint64_t h;
+
+	if (!pp->journal)
+		return;
+	j = &pp->journal[worker];
+	h = atomic_load_explicit(&j->head, memory_order_relaxed);
+	if (h - atomic_load_explicit(&j->tail, memory_order_acquire) > j->mask) {
+		pol_count(&w->c.journal_full);
+		return;
+	}
+	j->note[h & j->mask] = (struct pol_pin_note){ key, now_us, (uint8_t)table, (uint8_t)id, force };
+	atomic_store_explicit(&j->head, h + 1, memory_order_release);
 }
 
 /* ---- request features ---------------------------------------------------------------- */
@@ -1303,7 +1328,9 @@ static void pol_step_answer(struct pol_ctx *x)
 			pol_count(&w->c.pin_claims[POL_PIN_IDEM]);
 			if (got == PIN_FULL) {
 				pol_count(&w->c.pin_full);
-			} else if (got != v->pin_id[b]) {
+			} else if (got == v->pin_id[b]) {
+				pol_journal_note(x->pins, x->worker, w, POL_PIN_IDEM, r->idem_h, (unsigned)got, false, x->now_us);
+			} else {
 				pol_count(&w->c.pin_followed);
 				x->r.idem_hit = true;
 				if ((nb = v->pin_be[got]) >= 0 && !(x->p->backends[nb].same_account >> b & 1)) {
@@ -1313,7 +1340,8 @@ static void pol_step_answer(struct pol_ctx *x)
 			}
 		}
 		if (r->learn_account) {
-			pin_claim(&x->pins->t[POL_PIN_ACCOUNT], r->acct_h, v->pin_id[b]);
+			if (pin_claim(&x->pins->t[POL_PIN_ACCOUNT], r->acct_h, v->pin_id[b]) == v->pin_id[b])
+				pol_journal_note(x->pins, x->worker, w, POL_PIN_ACCOUNT, r->acct_h, v->pin_id[b], false, x->now_us);
 			pol_count(&w->c.pin_claims[POL_PIN_ACCOUNT]);
 		}
 	}
@@ -1450,7 +1478,7 @@ static void pol_push(struct pol_engine *e, struct pol_worker *w, unsigned worker
  * finds the first attempt: claimed when there is none, rewritten in place when it names
  * another account (also when the outcome has no valid decision id). */
 static void pol_observe_idem(struct pol_engine *e, struct pol_view *v, struct pol_worker *w,
-                             const struct pay_outcome *o, int used)
+                             const struct pay_outcome *o, int used, uint64_t now_us)
 {
 	const struct policy *p = v->p;
 	struct pin_table *t = &e->pins.t[POL_PIN_IDEM];
@@ -1465,10 +1493,14 @@ static void pol_observe_idem(struct pol_engine *e, struct pol_view *v, struct po
 	if (id >= 0 && (b = v->pin_be[id]) >= 0 && (p->backends[b].same_account >> used & 1))
 		return; /* already on that account */
 	pol_count(&w->c.pin_claims[POL_PIN_IDEM]);
-	if (id < 0 && pin_claim(t, h, v->pin_id[used]) == (int)v->pin_id[used])
+	if (id < 0 && pin_claim(t, h, v->pin_id[used]) == (int)v->pin_id[used]) {
+		pol_journal_note(&e->pins, (unsigned)(w - e->workers), w, POL_PIN_IDEM, h, v->pin_id[used], false, now_us);
 		return;
-	if (pin_set(t, h, v->pin_id[used]) != PIN_FULL)
+	}
+	if (pin_set(t, h, v->pin_id[used]) != PIN_FULL) {
 		pol_count(&w->c.pin_corrected);
+		pol_journal_note(&e->pins, (unsigned)(w - e->workers), w, POL_PIN_IDEM, h, v->pin_id[used], true, now_us);
+	}
 }
 
 /* The answer to decision d (NULL: none) of this view: counted in its decision tick while
@@ -1569,12 +1601,16 @@ void pol_observe(struct pol_engine *e, unsigned worker, const struct pay_outcome
 		if (used < 0)
 			return;
 	}
-	pol_observe_idem(e, v, w, o, used);
+	pol_observe_idem(e, v, w, o, used, now_us);
 	/* An object created on an account lives there: its later operations are pinned. */
 	if (o->status >= 200 && o->status < 300 && o->object.ptr &&
 	    pol_is_object(p, o->object.ptr, o->object.len)) {
-		pin_set(&e->pins.t[POL_PIN_OBJECT], pstr_hash(o->object.ptr, o->object.len, SEED_OBJECT),
-		        v->pin_id[used]);
+		uint64_t oh = pstr_hash(o->object.ptr, o->object.len, SEED_OBJECT);
+
+		int was = pin_set(&e->pins.t[POL_PIN_OBJECT], oh, v->pin_id[used]);
+
+		if (was != PIN_FULL && was != (int)v->pin_id[used])
+			pol_journal_note(&e->pins, worker, w, POL_PIN_OBJECT, oh, v->pin_id[used], true, now_us);
 		pol_count(&w->c.pin_claims[POL_PIN_OBJECT]);
 		pol_count(&w->c.learned_objects);
 	}
@@ -1953,4 +1989,96 @@ int pol_engine_pin_restore(struct pol_engine *e, unsigned table, uint64_t key, c
 	if (pin_restore(&pp->t[table], key, (unsigned)id, age_s, (uint32_t)(now_us / 1000000)) < 0)
 		return -1;
 	return rc;
+}
+
+int pol_engine_journal(struct pol_engine *e, uint32_t slots)
+{
+	struct pol_journal *j;
+	uint64_t n = 1;
+	unsigned i;
+
+	if (e->pins.journal || slots == 0)
+		return e->pins.journal ? 0 : -1;
+	while (n < slots)
+		n <<= 1;
+	if (!(j = calloc(e->nworkers, sizeof(*j))))
+		return -1;
+	for (i = 0; i < e->nworkers; i++) {
+		j[i].mask = n - 1;
+		if (!(j[i].note = malloc(n * sizeof(*j[i].note)))) {
+			while (i--)
+				free(j[i].note);
+			free(j);
+			return -1;
+		}
+	}
+	e->pins.journal = j;
+	return 0;
+}
+
+size_t pol_engine_journal_drain(struct pol_engine *e, size_t max, pol_pin_note_fn *fn, void *arg)
+{
+	struct pol_pins *pp = &e->pins;
+	unsigned i, nids = atomic_load_explicit(&pp->nids, memory_order_acquire);
+	size_t done = 0;
+
+	if (!pp->journal)
+		return 0;
+	for (i = 0; i < e->nworkers && done < max; i++) {
+		struct pol_journal *j = &pp->journal[i];
+		uint64_t t = atomic_load_explicit(&j->tail, memory_order_relaxed);
+		uint64_t h = atomic_load_explicit(&j->head, memory_order_acquire);
+
+		for (; t != h && done < max; t++, done++) {
+			struct pol_pin_note n = j->note[t & j->mask];
+
+			if (n.id < nids)
+				fn(arg, n.table, n.key, pp->name[n.id], pp->account[n.id], n.force, n.us);
+		}
+		atomic_store_explicit(&j->tail, t, memory_order_release);
+	}
+	return done;
+}
+
+int pol_engine_pin_apply(struct pol_engine *e, unsigned table, uint64_t key, const char *backend,
+                         const char *account)
+{
+	struct pol_pins *pp = &e->pins;
+	const struct pol_view *v = atomic_load(&e->view);
+	const struct policy *p = v->p;
+	int b, id, got, rc = POL_PIN_KEPT;
+
+	if (table >= POL_PIN_TABLES || !backend || !account)
+		return -1;
+	for (b = 0; b < p->nbackends && (strcmp(p->backends[b].name, backend) || strcmp(p->backends[b].account, account)); b++)
+		;
+	if (b == p->nbackends) {
+		rc = POL_PIN_REMAPPED;
+		for (b = 0; b < p->nbackends && strcmp(p->backends[b].account, account); b++)
+			;
+	}
+	if (b == p->nbackends) {
+		rc = POL_PIN_GONE;
+		if ((id = pol_pin_intern(pp, backend, account)) < 0)
+			return -1;
+	} else {
+		id = v->pin_id[b];
+	}
+	got = pin_claim(&pp->t[table], key, (unsigned)id);
+	if (got == PIN_FULL)
+		return -1;
+	if (got == id)
+		return rc;
+	/* held here on a backend of the same account: nothing to change */
+	if (got < (int)atomic_load(&pp->nids) && strcmp(pp->account[got], account) == 0)
+		return rc;
+	/* on another account: the fleet's pin wins (this node's decision lost the race) */
+	if (pin_set(&pp->t[table], key, (unsigned)id) == PIN_FULL)
+		return -1;
+	return POL_PIN_MOVED;
+}
+
+uint32_t pol_engine_pin_ttl(struct pol_engine *e, unsigned table)
+{
+	return table < POL_PIN_TABLES ? e->pins.t[table].ttl_s : 0;
 }

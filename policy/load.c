@@ -119,6 +119,27 @@ static int ld_check(struct ld *l, const struct cfg_node *root, const char *what,
 	return why ? cfg_fail(&l->c, cfg_get(root, what), "%s: %s", what, why) : 0;
 }
 
+/* The fleet's settings that depend on each other; NULL when they hold. */
+static const char *ld_fleet_check(const struct pol_fleet *f)
+{
+	const char *c;
+
+	if (f->node_ttl_ms < 2 * f->heartbeat_ms)
+		return "'node_ttl_ms' must be at least twice 'heartbeat_ms' (one lost heartbeat drops no node)";
+	if (f->redis[0] && strncmp(f->redis, "unix:", 5) != 0 &&
+	    (!(c = strrchr(f->redis, ':')) || c == f->redis || !c[1]))
+		return "'redis': \"host:port\" or \"unix:/path\"";
+	if (strncmp(f->redis, "unix:", 5) == 0 && f->redis[5] != '/')
+		return "'redis': a unix socket is an absolute path (\"unix:/path\")";
+	for (c = f->node; *c; c++)
+		if (*c <= ' ' || *c == '\x7f')
+			return "'node': no spaces or control characters";
+	for (c = f->prefix; *c; c++)
+		if (*c <= ' ' || *c == '\x7f')
+			return "'prefix': no spaces or control characters";
+	return NULL;
+}
+
 /* ---- regions and fee schedules ----------------------------------------------------- */
 
 static int ld_regions(struct ld *l, const struct cfg_node *root)
@@ -691,7 +712,7 @@ static struct policy *ld_build(const struct cfg_file *f, const char *name, char 
 {
 	static const char *const keys[] = { "agent", "regions", "fee_schedules", "backends",
 		"default_backend", "classes", "classify", "compliance", "connect", "pinning", "throttle",
-		"scoring", "breaker", "learning", "anomaly", "forecast", "adaptive", "outcomes", "webhooks", NULL };
+		"scoring", "breaker", "learning", "anomaly", "forecast", "adaptive", "outcomes", "webhooks", "fleet", NULL };
 	struct ld l = { .c = { .file = name, .err = err, .errlen = errlen } };
 	const struct cfg_node *root = cfg_root(f);
 	struct brk_cfg *b;
@@ -731,7 +752,9 @@ static struct policy *ld_build(const struct cfg_file *f, const char *name, char 
 	    (l.p->hook.nurls && !l.p->hook.secret_file[0] && !l.p->hook.secret_env[0] &&
 	     cfg_fail(&l.c, cfg_get(root, "webhooks"), "webhooks: 'urls' needs 'secret_file' or 'secret_env'")) ||
 	    (l.p->hook.backoff_max_s < l.p->hook.backoff_s &&
-	     cfg_fail(&l.c, cfg_get(root, "webhooks"), "webhooks: 'backoff_max_s' must be >= 'backoff_s'")))
+	     cfg_fail(&l.c, cfg_get(root, "webhooks"), "webhooks: 'backoff_max_s' must be >= 'backoff_s'")) ||
+	    ld_section(&l, root, &pol_sec_fleet) ||
+	    ld_check(&l, root, "fleet", ld_fleet_check(&l.p->fleet)))
 		goto fail;
 	return l.p;
 fail:
@@ -782,4 +805,9 @@ void pol_free(struct policy *p)
 const struct pol_agent *pol_agent(const struct policy *p)
 {
 	return &p->agent;
+}
+
+const struct pol_fleet *pol_fleet(const struct policy *p)
+{
+	return &p->fleet;
 }

@@ -113,4 +113,16 @@ struct pol_agent {
 	const char *id_key_env;   /* environment variable holding it, NULL = none */
 };
 
+/* A fleet of nodes sharing pins through Redis (spoa/fleet.c); off while redis is "". */
+struct pol_fleet {
+	char redis[256];        /* "host:port" or "unix:/path"; "" = one node, no Redis */
+	char node[64];          /* this node's name in the fleet; "" = host name and pid */
+	char prefix[64];        /* of every Redis key and channel; "" = "payspoa" */
+	int timeout_ms;         /* a Redis command unanswered this long: connection dropped */
+	int heartbeat_ms;       /* between heartbeats */
+	int node_ttl_ms;        /* a node silent this long is dropped */
+	int reconnect_max_ms;   /* reconnect backoff, doubling from 50 ms up to this */
+	uint32_t journal_slots; /* pins each worker may make between two drains */
+};
+
 #endif /* PAY_T_H */

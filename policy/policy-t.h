@@ -155,6 +155,7 @@ struct pol_connect {
 struct policy {
 	char file[256];
 	struct pol_agent agent;
+	struct pol_fleet fleet;
 	char agent_buf[9][256];         /* storage behind the agent's optional strings */
 	char listen_buf[POL_MAX_LISTENERS][256];
 

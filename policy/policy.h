@@ -21,6 +21,7 @@ struct policy *pol_load(const char *path, char *err, size_t errlen);
 struct policy *pol_load_string(const char *text, const char *name, char *err, size_t errlen);
 void pol_free(struct policy *p); /* accepts NULL */
 const struct pol_agent *pol_agent(const struct policy *p);
+const struct pol_fleet *pol_fleet(const struct policy *p);
 
 /* Idempotency pins the budgets need kept at once: the sum of the account budgets × the
  * TTL (the default of pinning.idem_slots). */
@@ -205,6 +206,32 @@ void pol_engine_pins_hold(struct pol_engine *e, int delta);
 enum { POL_PIN_KEPT, POL_PIN_REMAPPED, POL_PIN_GONE, POL_PIN_EXPIRED };
 int pol_engine_pin_restore(struct pol_engine *e, unsigned table, uint64_t key, const char *backend,
                            const char *account, uint32_t age_s, uint64_t now_us);
+
+/* ---- pins across a fleet (spoa/fleet.c) -------------------------------------------------
+ * Control thread. pol_engine_journal turns on the pin journal before workers decide: each
+ * engine slot gets a ring of `slots` notes (rounded up to a power of two), into which its
+ * worker writes every pin it makes (an idempotency or account claim won, an idempotency
+ * pin corrected, an object pinned), wait-free; a full ring drops the note (journal_full).
+ * Returns 0, or -1 (no memory, slots 0). Cannot be turned off. */
+int pol_engine_journal(struct pol_engine *e, uint32_t slots);
+/* Takes up to max notes out of the journals, oldest first per slot, and calls fn for each
+ * with the backend and account its id names, whether it rewrote a pin to what HAProxy
+ * really used (force; else it claimed a new one) and when (the monotonic µs of the
+ * decision or outcome). Returns how many were taken (0 when off). */
+typedef void pol_pin_note_fn(void *arg, unsigned table, uint64_t key, const char *backend, const char *account,
+                             bool force, uint64_t at_us);
+size_t pol_engine_journal_drain(struct pol_engine *e, size_t max, pol_pin_note_fn *fn, void *arg);
+/* Applies a pin another node made, while workers decide: claimed when the key has none
+ * (in the current generation: kept up to one period longer than its TTL left), left alone
+ * when it is held on the same account, rewritten when held on another account (the
+ * fleet's pin wins: POL_PIN_MOVED). The backend is found as pol_engine_pin_restore does.
+ * Returns POL_PIN_KEPT, POL_PIN_REMAPPED, POL_PIN_GONE, POL_PIN_MOVED, or -1 (no room, no
+ * id left, bad table). Not journaled: a pin applied here is not published again. */
+enum { POL_PIN_MOVED = POL_PIN_EXPIRED + 1 };
+/* A table's TTL in force, seconds (0: bad table). */
+uint32_t pol_engine_pin_ttl(struct pol_engine *e, unsigned table);
+int pol_engine_pin_apply(struct pol_engine *e, unsigned table, uint64_t key, const char *backend,
+                         const char *account);
 
 /* Every field of struct pol_stats described, in list order; pol_stats_ndesc entries. */
 extern const struct pol_stats_desc pol_stats_desc[];

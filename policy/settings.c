@@ -879,9 +879,36 @@ static const struct pol_setting ps_webhooks[] = {
 const struct pol_section pol_sec_webhooks = { "webhooks", "webhooks", "webhooks", ps_webhooks, N(ps_webhooks),
 	NULL, false };
 
+/* A string of the fleet: "none" when empty. */
+static void ps_show_fleet_str(const void *base, const struct pol_setting *s, char *buf, size_t size)
+{
+	const char *v = (const char *)base + s->off;
+
+	snprintf(buf, size, v[0] ? "`\"%s\"`" : "none", v);
+}
+
+#define FSTR(n, f, doc) \
+	{ n, PS_STR, P(fleet.f), 0, sizeof(((struct policy *)0)->fleet.f), DEF_INIT, doc, NULL, NULL, false, NULL, NULL, \
+	  ps_show_fleet_str, 0 }
+static const struct pol_setting ps_fleet[] = {
+	FSTR("redis", redis, "Redis of the fleet, `\"host:port\"` or `\"unix:/path\"`; none = one node, nothing shared"),
+	FSTR("node", node, "this node's name in the fleet, unique in it; none = host name and process id"),
+	FSTR("prefix", prefix, "of every Redis key and channel of the fleet (fleets may share a Redis); none = `payspoa`"),
+	INT("timeout_ms", fleet.timeout_ms, 5, 60000, 250,
+	    "a Redis command unanswered this long drops the connection (then reconnects with backoff)"),
+	INT("heartbeat_ms", fleet.heartbeat_ms, 10, 60000, 1000, "between heartbeats (this node's key, the nodes seen)"),
+	INT("node_ttl_ms", fleet.node_ttl_ms, 20, 600000, 3000, "a node without a heartbeat this long leaves the fleet"),
+	INT("reconnect_max_ms", fleet.reconnect_max_ms, 50, 600000, 2000, "reconnect backoff: 50 ms doubling up to this"),
+	U32("journal_slots", fleet.journal_slots, 64, 16777216, 65536,
+	    "pins each worker may make between two drains of its journal (every 50 ms tick and at each Redis reply)"),
+};
+#undef FSTR
+
+const struct pol_section pol_sec_fleet = { "fleet", "fleet", "fleet", ps_fleet, N(ps_fleet), NULL, false };
+
 const struct pol_section *const pol_sections[] = { &pol_sec_fee, &pol_sec_backend, &pol_sec_class, &pol_sec_agent, &pol_sec_pinning, &pol_sec_throttle,
 	&pol_sec_scoring, &pol_sec_breaker, &pol_sec_learning, &pol_sec_anomaly, &pol_sec_forecast,
-	&pol_sec_adaptive, &pol_sec_outcomes, &pol_sec_webhooks };
+	&pol_sec_adaptive, &pol_sec_outcomes, &pol_sec_webhooks, &pol_sec_fleet };
 const int pol_nsections = N(pol_sections);
 
 /* ---- the reference ---------------------------------------------------------------------- */

@@ -74,7 +74,7 @@ struct pol_section {
 /* Singleton sections and list elements, in the order of conf/README.md. */
 extern const struct pol_section pol_sec_agent, pol_sec_pinning, pol_sec_throttle, pol_sec_scoring,
 	pol_sec_breaker, pol_sec_learning, pol_sec_anomaly, pol_sec_forecast, pol_sec_adaptive,
-	pol_sec_outcomes, pol_sec_fee, pol_sec_backend, pol_sec_class, pol_sec_webhooks;
+	pol_sec_outcomes, pol_sec_fleet, pol_sec_fee, pol_sec_backend, pol_sec_class, pol_sec_webhooks;
 extern const struct pol_section *const pol_sections[];
 extern const int pol_nsections;
 

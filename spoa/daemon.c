@@ -18,6 +18,7 @@
 #include "clock.h"
 #include "conn.h"
 #include "daemon.h"
+#include "fleet.h"
 #include "log.h"
 #include "ops.h"
 #include "stats.h"
@@ -503,6 +504,7 @@ struct daemon *daemon_new(const struct daemon_opts *o, char *err, size_t errlen)
 	struct daemon *d = calloc(1, sizeof(*d));
 	struct policy *p = NULL;
 	const struct policy *pol;
+	const struct policy *p0; /* p, owned by the engine (its fleet settings) */
 	size_t slot_bytes;
 
 	if (!d) {
@@ -563,12 +565,18 @@ struct daemon *daemon_new(const struct daemon_opts *o, char *err, size_t errlen)
 			goto fail;
 	/* one engine slot per decision worker, one more for the outcome log reader */
 	pol = p;
+	p0 = p;
 	d->engine = pol_engine_new(p, d->nworkers + d->outlog.opened, err, errlen);
 	p = NULL; /* the engine owns it, even on failure */
 	if (!d->engine)
 		goto fail;
 	if (d->agent.state_file)
 		snap_load_start(d);
+	if (pol_fleet(p0)->redis[0]) {
+		if (fleet_prepare(&d->fleet, d->engine, pol_fleet(p0), err, errlen) < 0)
+			goto fail;
+		d->fleet_on = true;
+	}
 	/* Connection slots and their buffers, all at boot. */
 	d->nslots = (unsigned)d->agent.max_connections;
 	d->in_size = (size_t)d->agent.max_frame_size + 4;
@@ -707,6 +715,8 @@ int daemon_run(struct daemon *d)
 	d->started_us = clock_mono_us();
 	admin_start(&d->admin, d->loop);
 	metrics_start(&d->metrics, d->loop);
+	if (d->fleet_on)
+		fleet_start(&d->fleet, d->loop);
 	snprintf(nw, sizeof(nw), "%u", d->nworkers);
 	snprintf(mf, sizeof(mf), "%d", d->agent.max_frame_size);
 	log_json(LOG_LVL_INFO, "started", "workers", nw, "max_frame_size", mf, "policy", d->opts.config, NULL);
@@ -725,6 +735,8 @@ stop:
 	for (unsigned i = 0; i < started; i++)
 		worker_join(&d->workers[i]);
 	outlog_stop(&d->outlog); /* after the workers: the lines already sent are read */
+	if (d->fleet_on)
+		fleet_stop(&d->fleet); /* after the readers: their last pins are in the journals */
 	snap_final(d);
 	log_totals(d, started);
 	return d->exit_code;
@@ -744,6 +756,7 @@ void daemon_free(struct daemon *d)
 	admin_close(&d->admin);
 	metrics_close(&d->metrics);
 	ops_close(d);
+	fleet_free(&d->fleet);
 	pol_engine_free(d->engine);
 	free(d->workers);
 	free(d->slots);

@@ -10,6 +10,7 @@
 
 #include "admin.h"
 #include "httpc.h"
+#include "fleet-t.h"
 #include "listen.h"
 #include "metrics.h"
 #include "outlog.h"
@@ -72,6 +73,10 @@ struct daemon {
 	/* the log outcome channel (agent.outcome_socket): its reader owns engine slot
 	 * nworkers, after the decision workers' */
 	struct outlog outlog;
+	/* the fleet (fleet.redis): pins shared through Redis, on this loop; off when
+	 * fleet_on is false */
+	struct fleet fleet;
+	bool fleet_on;
 	uint64_t refused;            /* connections over max_connections (stats-t.h) */
 	/* operations (admin.c, metrics.c): served on this loop, never on a worker */
 	struct admin admin;

@@ -25,6 +25,7 @@
 /* The agent's SPOE backend (payspoa.spoe.conf, `use-backend`). */
 #define HAPCFG_SPOE_BACKEND  "spoe-payspoa"
 #define HAPCFG_TABLES        "payspoa_pins"
+#define HAPCFG_FLEET_PEERS   8  /* other nodes a fleet's pin tables name (PAY_PEER1..8) */
 
 /* The outcome channel (PAY_OUTCOMES, read by HAProxy's conditional blocks when it parses
  * the file, 2.4+): "log" and "both" send the log line, anything but "log" sends
@@ -204,6 +205,7 @@ static void hapcfg_peers(FILE *f, const struct policy *p)
 	double rate = hapcfg_rate(p);
 	uint32_t obj_ttl = p->pin.object_ttl_s;
 	double idem_n = rate * p->pin.idem_ttl_s, obj_n;
+	unsigned n;
 
 	if (obj_ttl > HAPCFG_EXPIRE_MAX_S)
 		obj_ttl = HAPCFG_EXPIRE_MAX_S;
@@ -220,19 +222,29 @@ static void hapcfg_peers(FILE *f, const struct policy *p)
 	"# HAProxy-side pins: the backend (be_id) that first answered an idempotency key or an\n"
 	"# object, kept even when payspoa is down or late. Read on every request: a pin found\n"
 	"# here wins over payspoa's advice. The local peer hands the tables to the new process\n"
-	"# on a reload (haproxy -sf); it needs \"localpeer payspoa\" in global (or -L payspoa)\n"
+	"# on a reload (haproxy -sf); it needs \"localpeer payspoa\" (or PAY_PEER_NAME) in global\n"
 	"# and a free PAY_PEER_ADDR per HAProxy instance. Sized for every key the budgets admit\n"
 	"# over the TTL (%.0f req/s), at most %.0f entries (~210 bytes each, allocated as\n"
 	"# used); when a table is full its oldest entries are dropped, so at the full budget\n"
 	"# rate a key keeps its pin for %.1f h and an object for %.1f h (haproxy/README.md).\n"
 	"peers " HAPCFG_TABLES "\n"
-	"\tpeer payspoa \"${PAY_PEER_ADDR}\"\n"
+	"\t# this HAProxy: PAY_PEER_NAME (payspoa when unset), global's localpeer\n"
+	"\tpeer \"${PAY_PEER_NAME-payspoa}\" \"${PAY_PEER_ADDR}\"\n",
+	rate, HAPCFG_SIZE_MAX, hapcfg_hours(idem_n, rate, p->pin.idem_ttl_s),
+	hapcfg_hours(obj_n, rate, obj_ttl));
+	/* A fleet (README.md, "Fleet"): the other nodes' HAProxys share the tables, so that a
+	 * retry on a node whose payspoa is absent still finds its pin. Every node names every
+	 * other one, with the same names as their localpeer. HAProxy 3.2 reads the lines of a
+	 * skipped .if block too and warns about an empty argument: hence the defaults. */
+	fprintf(f, "\t# a fleet: the other nodes' HAProxys, PAY_PEER<n>_NAME (their localpeer) and _ADDR\n");
+	for (n = 1; n <= HAPCFG_FLEET_PEERS; n++)
+		fprintf(f, ".if defined(PAY_PEER%u_ADDR)\n\tpeer \"${PAY_PEER%u_NAME-unset}\" \"${PAY_PEER%u_ADDR-127.0.0.1:1}\"\n.endif\n", n, n, n);
+	fprintf(f,
 	"\t# SHA-256 of Idempotency-Key (32 bytes) -> be_id, for pinning.idem_ttl_s\n"
 	"\ttable idem type binary len 32 size %.0f expire %us store gpt0\n"
 	"\t# object ids with the policy's prefixes -> be_id, for pinning.object_ttl_s%s\n"
 	"\ttable obj type string len 48 size %.0f expire %us store gpt0\n\n",
-	rate, HAPCFG_SIZE_MAX, hapcfg_hours(idem_n, rate, p->pin.idem_ttl_s),
-	hapcfg_hours(obj_n, rate, obj_ttl), idem_n, p->pin.idem_ttl_s,
+	idem_n, p->pin.idem_ttl_s,
 	obj_ttl < p->pin.object_ttl_s ? " (at most 24 days in HAProxy)" : "", obj_n, obj_ttl);
 }
 

@@ -338,6 +338,24 @@ start_stack() {
 		{ fail agent-up "spoe-payspoa/payspoa1 is '$(hap_server_status hap spoe-payspoa payspoa1)'"; exit 1; }
 }
 
+# pay_list FILE KEY: the four kinds of payment in turn (kind, amount, card country; the
+# currency is the kind's first three letters), each with Idempotency-Key KEY (with {n} or
+# {r}); request n of a run is always kind (n - 1) mod 4, so the same run again retries
+# the same payments with the same keys and bodies.
+pay_list() {
+	local kind amount card
+	while read -r kind amount card; do
+		printf 'POST /v1/payment_intents amount=%s&currency=%s&payment_method=pm_card_visa&confirm=true\n' \
+			"$amount" "${kind:0:3}"
+		printf '\tX-Card-Country: %s\n\tIdempotency-Key: %s\n' "$card" "$2"
+	done >"$1" <<-EOF
+		usd 1200 US
+		eur 1300 DE
+		gbpus 1400 US
+		gbpgb 1500 GB
+	EOF
+}
+
 # ---- HTTP -----------------------------------------------------------------------------
 
 # req BASE METHOD PATH [CURL-ARGS...]: one request; sets CODE (000 when no answer), the

@@ -25,24 +25,6 @@ start_stack 's/rate = 100.0; burst = 100.0;/rate = 100000.0; burst = 100000.0;/'
 	'/^agent = {/a\	state_interval_s = 0;' \
 	"/^agent = {/a\\	state_file = \"$STATE\";"
 
-# mklist FILE KEY: the four kinds of payment in turn (kind, amount, card country; the
-# currency is the kind's first three letters), each with Idempotency-Key KEY (with {n} or
-# {r}); request n of a run is always kind (n - 1) mod 4, so the same run again retries
-# the same payments with the same keys and bodies.
-mklist() {
-	local kind amount card
-	while read -r kind amount card; do
-		printf 'POST /v1/payment_intents amount=%s&currency=%s&payment_method=pm_card_visa&confirm=true\n' \
-			"$amount" "${kind:0:3}"
-		printf '\tX-Card-Country: %s\n\tIdempotency-Key: %s\n' "$card" "$2"
-	done >"$1" <<-EOF
-		usd 1200 US
-		eur 1300 DE
-		gbpus 1400 US
-		gbpgb 1500 GB
-	EOF
-}
-
 # load NAME LIST LOADGEN-ARGS...: loadgen against HAProxy until done; lines in $T/NAME.out:
 # start|latency|status|instance|replayed|verdict|reason|haproxy-pin|advised-backend
 load() {
@@ -148,7 +130,7 @@ pinned_by_agent() {
 # in the same loop turn; the two meet in HAProxy and in payspoa at once (one claim wins
 # the key, the other follows it), the next round starts when both are answered.
 PAIRS=1000
-mklist "$T/list-a" 'nd-a-{r}'
+pay_list "$T/list-a" 'nd-a-{r}'
 load a1 "$T/list-a" -c 2 -l -n $((2 * PAIRS))
 first a a1 $((2 * PAIRS))
 rounds=$(awk -F'|' '{ n[$1]++ } END { for (s in n) if (n[s] == 2) r++; print r + 0 }' "$T/a1.out")
@@ -178,7 +160,7 @@ keys_on_accounts a nd-a- "$PAIRS"
 
 # ---- b. SIGTERM restart: the snapshot written after the drain remembers -------------------------
 NB=400
-mklist "$T/list-b" 'nd-b-{n}'
+pay_list "$T/list-b" 'nd-b-{n}'
 load b1 "$T/list-b" -c 4 -n $NB
 first b b1 $NB
 stop agent TERM
@@ -204,8 +186,8 @@ keys_on_accounts b nd-b- $NB
 # ones after the table is cleared and a new payspoa has loaded the snapshot. The late
 # keys are not retried after the clear: nothing would remember them, by design.
 NC=400 NCL=200
-mklist "$T/list-c" 'nd-c-{n}'
-mklist "$T/list-cl" 'nd-cl-{n}'
+pay_list "$T/list-c" 'nd-c-{n}'
+pay_list "$T/list-cl" 'nd-cl-{n}'
 load c1 "$T/list-c" -c 4 -n $NC
 first c c1 $NC
 kill -USR1 "${PROC[agent_b]}"
@@ -233,8 +215,8 @@ keys_on_accounts c nd-c $((NC + NCL))    # nd-c-* and nd-cl-*
 # the flood stays below what would make an account forget the first attempts (at most
 # three kinds of four, 15,000 keys, on one account).
 ND=500 FLOOD=${NODOUBLE_FLOOD:-20000}
-mklist "$T/list-d" 'nd-d-{n}'
-mklist "$T/list-f" 'nd-f-{n}'
+pay_list "$T/list-d" 'nd-d-{n}'
+pay_list "$T/list-f" 'nd-f-{n}'
 load d1 "$T/list-d" -c 4 -n $ND
 first d d1 $ND
 load flood "$T/list-f" -c 8 -n "$FLOOD"

@@ -62,7 +62,7 @@ TEST(load_default_conf)
 TEST(load_examples)
 {
 	static const char *const files[] = { "conf/examples/multi-entity.conf", "conf/examples/connect.conf",
-		"conf/examples/low-budget.conf" };
+		"conf/examples/low-budget.conf", "conf/examples/fleet.conf" };
 	unsigned i;
 
 	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
@@ -145,6 +145,11 @@ TEST(errors_have_file_line)
 		{ MINI "throttle = { accounts = ( { account = \"acct_9\"; rate = 5.0; } ); };\n", 5, "undefined account" },
 		{ MINI "throttle = { account = { rate = 0.0; }; };\n", 5, "out of range" },
 		{ MINI "scoring = { load_cost = -1.0; };\n", 5, "out of range" },
+		{ MINI "fleet = { redis = \"redis-host\"; };\n", 5, "host:port" },
+		{ MINI "fleet = { redis = \"unix:relative.sock\"; };\n", 5, "absolute path" },
+		{ MINI "fleet = { heartbeat_ms = 1000; node_ttl_ms = 1500; };\n", 5, "twice 'heartbeat_ms'" },
+		{ MINI "fleet = { node = \"a b\"; };\n", 5, "'node'" },
+		{ MINI "fleet = { timeout_ms = 1; };\n", 5, "out of range" },
 		{ "fee_schedules = ( { name = \"f\"; percent = 101.0; } );\n", 1, "out of range" },
 		{ "fee_schedules = ( { name = \"f\"; percent = 1.0;\n rates = ( { interchange = 0.2; percent = 1.0; } ); } );\n",
 		  2, "either 'percent' or IC++" },

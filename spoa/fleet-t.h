@@ -1,0 +1,117 @@
+/* fleet-t.h: a fleet of nodes sharing pins through Redis (fleet.c). Types only. */
+#ifndef FLEET_T_H
+#define FLEET_T_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "policy.h"
+
+/* FLEET_STATS(X): the fleet's counters and gauges, X(name, type, help), declared once;
+ * the control thread alone writes them (struct fleet_stats), the `fleet_stopped` log
+ * line and the metrics read them. */
+#define FLEET_STATS(X) \
+	X(redis_up,         gauge,   "1 while both Redis connections are up and the pins are resynchronised, else 0") \
+	X(nodes,            gauge,   "nodes seen in the fleet at the last heartbeat (this one included; last known while Redis is away)") \
+	X(connects,         counter, "Redis connections made (commands and subscription, counted once per pair)") \
+	X(disconnects,      counter, "times the fleet lost Redis (connection error, closed, or a command timed out)") \
+	X(timeouts,         counter, "Redis commands or connects unanswered within fleet.timeout_ms (the connection is dropped)") \
+	X(redis_errors,     counter, "Redis error replies and failed connection attempts") \
+	X(heartbeats,       counter, "heartbeats answered") \
+	X(resyncs,          counter, "resynchronisations completed (live pins loaded from Redis and this node's re-published)") \
+	X(pins_published,   counter, "pins this node made, written to Redis and published to the fleet") \
+	X(pins_unpublished, counter, "pins made while Redis was away (published again by the next resync)") \
+	X(pins_received,    counter, "pins of other nodes received on the channel") \
+	X(pins_loaded,      counter, "pins of the fleet loaded from Redis by a resync") \
+	X(pins_republished, counter, "live local pins written again to Redis by a resync") \
+	X(pins_conflicts,   counter, "pins this node made on one account that the fleet held on another (lost the race: moved)") \
+	X(pins_moved,       counter, "local pins rewritten to the fleet's account (conflicts and corrections from other nodes)") \
+	X(pins_failed,      counter, "fleet pins not applied here (no room in the table, no backend id left, malformed)") \
+	X(lag_p50_us,       gauge,   "replication lag, median: from the pin's decision on its node to its application here, µs") \
+	X(lag_p99_us,       gauge,   "replication lag, 99th percentile, µs") \
+	X(lag_samples,      counter, "pins received whose lag was measured")
+
+struct fleet_stats {
+#define X(name, type, help) uint64_t name;
+	FLEET_STATS(X)
+#undef X
+};
+
+struct fleet_stats_desc {   /* a counter as a metrics endpoint shows it */
+	const char *name, *type, *help;
+	size_t off;                 /* of its value in struct fleet_stats */
+};
+
+#define FLEET_INFLIGHT  4096u  /* commands awaiting a reply on the command connection */
+#define FLEET_LAG_BINS  2048u  /* lag histogram: 100 µs bins up to 204.7 ms, the last one open */
+#define FLEET_POLL_S    0.002  /* journal drain and command timeouts */
+
+/* What a command awaiting its reply was: replies come in order, so a FIFO of these
+ * tells every callback its command (and how long it has waited). */
+struct fleet_pending {
+	uint64_t sent_us;
+	uint64_t key;
+	uint8_t kind, table;
+};
+
+#define FLEET_BATCH    128u  /* pins per publishing script */
+#define FLEET_BATCHES  32u   /* batches in flight at most (one being built) */
+
+/* Pins written to Redis by one script call: their texts while it is being built, their
+ * table and key until its reply (a conflict is applied to them). */
+struct fleet_batch {
+	unsigned n;
+	uint8_t table[FLEET_BATCH];
+	uint64_t key[FLEET_BATCH];
+	char force[FLEET_BATCH + 1];  /* '1' or '0' per pin: ARGV[1] */
+	struct {
+		char key[160], value[2 * 64], ttl[16], msg[400];
+	} text[FLEET_BATCH];
+};
+
+struct fleet_rep {  /* a live local pin, waiting for the resync to publish it again */
+	uint64_t key;
+	const char *backend, *account; /* the engine's interned names: stable */
+	uint32_t ttl_ms;
+	uint8_t table;
+};
+
+struct redisAsyncContext;
+
+struct fleet {
+	struct ev_loop *loop;
+	struct pol_engine *engine;
+	struct pol_fleet cfg;
+	char node[128];               /* FLEET_NODE_MAX (fleetmsg.h) */
+	const char *prefix;
+	char channel[96];
+	struct redisAsyncContext *cmd, *sub;
+	bool cmd_up, sub_up;          /* connected */
+	bool live;                    /* publishing pins as they come (the resync collected the rest) */
+	bool synced;                  /* the resync after the last connect is done */
+	bool stopping;
+	bool was_up;                  /* a connection was tried: later failures log once per outage */
+	uint64_t attempt_us;          /* the current connection attempt started */
+	unsigned backoff_ms;
+	ev_timer poll, hb, retry;
+	struct fleet_pending pend[FLEET_INFLIGHT];
+	uint32_t p_head, p_tail;
+	struct fleet_batch *batch;   /* FLEET_BATCHES, a ring: b_tail awaits its reply first */
+	uint32_t b_head, b_tail;                 /* batch[b_head] is being built */
+	const char *argv[3 + 4 * FLEET_BATCH + 2];
+	size_t argvlen[3 + 4 * FLEET_BATCH + 2];
+	char nkeys[16];
+	/* resync: scanning the fleet's pins, then re-publishing this node's */
+	bool scanning;
+	char cursor[24];
+	struct fleet_rep *rep;
+	size_t nrep, irep;
+	uint64_t lag_bin[FLEET_LAG_BINS];
+	uint64_t lag_max_us;
+	struct fleet_stats st;
+	struct fleet_stats logged;    /* at the last fleet_stats line (debug) */
+};
+
+#endif /* FLEET_T_H */

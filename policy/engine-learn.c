@@ -152,6 +152,7 @@ struct pol_learn *pol_learn_new(const struct pol_view *v)
 		c->plateau = p->adaptive.plateau;
 		c->probe = p->adaptive.probe;
 		c->forget_us = p->adaptive.forget_us;
+		c->hold_us = p->adaptive.hold_us;
 		aimd_init(&L->aimd[i], c, 0);
 		L->interval_ns[i] = atomic_load(&v->thr.cells[i].interval_ns);
 	}

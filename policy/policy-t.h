@@ -246,6 +246,7 @@ struct policy {
 		uint64_t cooldown_us;
 		double plateau, probe;         /* recovery after a cut: aimd_cfg's */
 		uint64_t forget_us;
+		uint64_t hold_us;              /* held at the level last cut this long: probe above */
 	} adaptive;
 	/* Outcome classification; oc.rules points at oc_rules (a policy never moves). */
 	struct oc_table oc;

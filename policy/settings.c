@@ -656,9 +656,12 @@ static const struct pol_setting ps_adaptive[] = {
 	{ "cooldown_ms", PS_MS_US, P(adaptive.cooldown_us), 0, 600000, 2000, "at most one cut per this long",
 	  NULL, NULL, false, NULL, NULL, NULL, 0 },
 	NUM("plateau", adaptive.plateau, 0.01, 1, 0.95, "full-speed recovery up to this share of the level last cut"),
-	NUM("probe", adaptive.probe, 0.01, 1, 0.3, "then `probe × increase_per_s` up to that level, and no further"),
+	NUM("probe", adaptive.probe, 0.01, 1, 0.3, "then `probe × increase_per_s` up to that level, held there `probe_after_s`"),
 	SEC("forget_s", adaptive.forget_us, 1, 86400, 300,
 	    "this long after the last cut the level is forgotten (recovery goes on to the configured rate)"),
+	SEC("probe_after_s", adaptive.hold_us, 1, 86400, 20,
+	    "held at the level last cut this long without a 429: climb above it at `increase_per_s` (a lifted "
+	    "limit); a 429 there goes back to the plateau and doubles the wait, up to `forget_s`"),
 };
 
 const struct pol_section pol_sec_adaptive = { "adaptive", "adaptive", "adaptive", ps_adaptive, N(ps_adaptive),

@@ -658,7 +658,7 @@ static void pol_learn_event(struct pol_view *cur, const struct pol_view *src, co
 			lat = typical;
 		L->agg[b].n++;
 		L->agg[b].err += oc.kind == OC_PSP_ERROR;
-		L->agg[b].lat_ms += lat;
+		L->agg[b].lat_ms += anom_clip_latency(&L->anom[b], &p->anomaly.cfg, lat);
 		if (ev->latency_ms >= 0 && oc.kind != OC_PSP_ERROR)
 			L->lat_ms[b] = L->lat_ms[b] > 0 ? L->lat_ms[b] + p->learn.latency_alpha * (lat - L->lat_ms[b]) : lat;
 	}

@@ -612,6 +612,10 @@ static const struct pol_setting ps_anomaly[] = {
 	NUM("lat_min_sd_ms", anomaly.cfg.lat_min_sd_ms, 0, 600000, DEF_INIT, "floor on the latency's σ"),
 	NUM("lat_min_delta_ms", anomaly.cfg.lat_min_delta_ms, 0, 600000, DEF_INIT,
 	    "smallest latency rise that may alarm"),
+	NUM("lat_min_rise", anomaly.cfg.lat_min_rise, 0, 100, DEF_INIT,
+	    "and at least this share of the learned mean latency"),
+	NUM("lat_clip", anomaly.cfg.lat_clip, 0, 1000, DEF_INIT,
+	    "one answer counts at most this multiple of the learned mean latency; 0 = no clipping"),
 	NUM("factor", anomaly.cfg.factor, 0, 1, DEF_INIT, "score factor per chart in alarm"),
 };
 

@@ -38,6 +38,10 @@
 #include "snap.h"
 #include "state.h"
 #include "sim-t.h"
+#include "series.h"
+#include "world.h"
+#include <sys/mman.h>
+#include <sys/wait.h>
 
 static const char *const sim_strategy_names[SIM_S_COUNT] = {
 	"payspoa", "payspoa-noforecast", "round-robin", "primary-backup", "static-cost", "oracle",
@@ -130,9 +134,37 @@ static bool sim_active(const struct sim_incident *in, double t)
 	return t >= in->start_s && t < in->end_s;
 }
 
+/* Incident scope: the incident is on backend b (or on all, backend -1) and touches a
+ * request of segment s. A request that is not a card payment (s NULL: object
+ * operations, plain requests, health checks) is touched only by unscoped incidents. */
+static bool sim_match_any(const struct sim_match *m)
+{
+	return !m->cur[0] && !m->region[0] && !m->brand[0] && !m->funding[0];
+}
+
+static bool sim_hits(const struct sim_scenario *sc, const struct sim_incident *in, int b, const struct sim_segment *s)
+{
+	if (in->backend >= 0 && in->backend != b)
+		return false;
+	return s ? sim_seg_match(sc, &in->m, s) : sim_match_any(&in->m);
+}
+
+/* How much of an incident's effect is in force at t, 0..1: 1 while active, or the
+ * linear ramp from 0 at start_s to 1 at start_s + ramp_s; 0 outside [start, end). */
+static double sim_ramp(const struct sim_incident *in, double t)
+{
+	if (!sim_active(in, t))
+		return 0;
+	if (in->ramp_s > 0 && t < in->start_s + in->ramp_s)
+		return (t - in->start_s) / in->ramp_s;
+	return 1;
+}
+
 /* True P(auth) of segment s on backend b at t; *p_calm is the same without decline
- * storms (the storm's extra declines are the customers' fault). */
-static double sim_p_auth(const struct sim_scenario *sc, int b, const struct sim_segment *s, double t, double *p_calm)
+ * storms (the storm's extra declines carry the storm's decline code, *storm_answer: an
+ * enum sim_answer, the customer's insufficient_funds unless the incident says). */
+static double sim_p_auth(const struct sim_scenario *sc, int b, const struct sim_segment *s, double t, double *p_calm,
+                         int *storm_answer)
 {
 	const struct sim_backend *be = &sc->backends[b];
 	double p = be->auth, storm = 1;
@@ -143,17 +175,22 @@ static double sim_p_auth(const struct sim_scenario *sc, int b, const struct sim_
 			p = be->auth_rules[i].p;
 			break;
 		}
+	if (storm_answer)
+		*storm_answer = SIM_INC_DECLINE_FUNDS;
 	for (i = 0; i < sc->nincidents; i++) {
 		const struct sim_incident *in = &sc->incidents[i];
+		double g;
 
-		if ((in->backend >= 0 && in->backend != b) || !sim_seg_match(sc, &in->m, s))
+		if (!sim_hits(sc, in, b, s))
 			continue;
 		if (in->kind == SIM_INC_AUTH_DRIFT && t >= in->start_s) {
 			double f = (t - in->start_s) / (in->end_s - in->start_s);
 
 			p += (f > 1 ? 1 : f) * (in->to - p);
-		} else if (in->kind == SIM_INC_DECLINES && sim_active(in, t)) {
-			storm *= in->factor;
+		} else if (in->kind == SIM_INC_DECLINES && (g = sim_ramp(in, t)) > 0) {
+			storm *= 1 + (in->factor - 1) * g;
+			if (storm_answer)
+				*storm_answer = in->decline;
 		}
 	}
 	*p_calm = p;
@@ -161,7 +198,8 @@ static double sim_p_auth(const struct sim_scenario *sc, int b, const struct sim_
 	return p > 1 ? 1 : p;
 }
 
-static double sim_error_rate(const struct sim_scenario *sc, int b, double t)
+/* Share of 500s for segment s (NULL: not a card payment) on b at t. */
+static double sim_error_rate(const struct sim_scenario *sc, int b, const struct sim_segment *s, double t)
 {
 	double ok = 1 - sc->backends[b].error_rate;
 	int i;
@@ -169,13 +207,13 @@ static double sim_error_rate(const struct sim_scenario *sc, int b, double t)
 	for (i = 0; i < sc->nincidents; i++) {
 		const struct sim_incident *in = &sc->incidents[i];
 
-		if (in->kind == SIM_INC_BROWNOUT && in->backend == b && sim_active(in, t))
-			ok *= 1 - in->error_rate;
+		if (in->kind == SIM_INC_BROWNOUT && sim_hits(sc, in, b, s))
+			ok *= 1 - in->error_rate * sim_ramp(in, t);
 	}
 	return 1 - ok;
 }
 
-static double sim_latency_factor(const struct sim_scenario *sc, int b, double t)
+static double sim_latency_factor(const struct sim_scenario *sc, int b, const struct sim_segment *s, double t)
 {
 	double f = 1;
 	int i;
@@ -183,21 +221,21 @@ static double sim_latency_factor(const struct sim_scenario *sc, int b, double t)
 	for (i = 0; i < sc->nincidents; i++) {
 		const struct sim_incident *in = &sc->incidents[i];
 
-		if (in->kind == SIM_INC_LATENCY && in->backend == b && sim_active(in, t))
-			f *= in->factor;
+		if (in->kind == SIM_INC_LATENCY && sim_hits(sc, in, b, s))
+			f *= 1 + (in->factor - 1) * sim_ramp(in, t);
 	}
 	return f;
 }
 
-/* 0: up; 1: fast 503s; 2: timeouts. */
-static int sim_outage(const struct sim_scenario *sc, int b, double t)
+/* 0: up; 1: fast 503s; 2: timeouts (for segment s, NULL: not a card payment). */
+static int sim_outage(const struct sim_scenario *sc, int b, const struct sim_segment *s, double t)
 {
 	int i;
 
 	for (i = 0; i < sc->nincidents; i++) {
 		const struct sim_incident *in = &sc->incidents[i];
 
-		if (in->kind == SIM_INC_OUTAGE && in->backend == b && sim_active(in, t))
+		if (in->kind == SIM_INC_OUTAGE && sim_hits(sc, in, b, s) && sim_active(in, t))
 			return in->timeouts ? 2 : 1;
 	}
 	return 0;
@@ -241,8 +279,10 @@ static double sim_account_rate(const struct sim_scenario *sc, int a, double t)
 	for (i = 0; i < sc->nincidents; i++) {
 		const struct sim_incident *in = &sc->incidents[i];
 
-		if (in->kind == SIM_INC_RATE_LIMIT && sc->backends[in->backend].acct == a && sim_active(in, t))
-			return in->rate;
+		double g;
+
+		if (in->kind == SIM_INC_RATE_LIMIT && sc->backends[in->backend].acct == a && (g = sim_ramp(in, t)) > 0)
+			return sc->accounts[a].rate + (in->rate - sc->accounts[a].rate) * g;
 	}
 	return sc->accounts[a].rate;
 }
@@ -294,7 +334,13 @@ struct sim_ev {
 /* Answers a response can carry, with the Stripe error fields HAProxy extracts. */
 enum sim_answer {
 	SIM_A_OK = 0, SIM_A_SOFT_GENERIC, SIM_A_SOFT_DNH, SIM_A_HARD_FUNDS, SIM_A_HARD_CVC,
-	SIM_A_MISSING, SIM_A_BADCUR, SIM_A_API, SIM_A_RATE, SIM_A_TIMEOUT, SIM_A_NOSERVER,
+	SIM_A_MISSING, SIM_A_BADCUR, SIM_A_API, SIM_A_RATE, SIM_A_TIMEOUT, SIM_A_NOSERVER, SIM_A_PROCESSING,
+	SIM_A_ISSUER_NA, SIM_A_RATE_EP,
+};
+
+/* enum sim_decline → the answer a decline storm's extra decline carries. */
+static const uint8_t sim_storm_answers[SIM_INC_DECLINE_COUNT] = {
+	SIM_A_HARD_FUNDS, SIM_A_SOFT_GENERIC, SIM_A_SOFT_DNH, SIM_A_PROCESSING, SIM_A_ISSUER_NA,
 };
 
 static const struct {
@@ -311,6 +357,9 @@ static const struct {
 	[SIM_A_RATE] = { "invalid_request_error", "rate_limit", NULL },
 	[SIM_A_TIMEOUT] = { NULL, NULL, NULL },
 	[SIM_A_NOSERVER] = { NULL, NULL, NULL },
+	[SIM_A_PROCESSING] = { "card_error", "processing_error", "processing_error" },
+	[SIM_A_ISSUER_NA] = { "card_error", "card_declined", "issuer_not_available" },
+	[SIM_A_RATE_EP] = { "invalid_request_error", "rate_limit", NULL },
 };
 
 /* A logical request: one client's request and its retries, alive until its final
@@ -344,11 +393,17 @@ struct sim_req {
 #define SIM_PRE_S 30.0           /* pre-incident share is measured over this window */
 
 /* Time-to-detect state of one incident. */
+struct sim_watch {
+	int64_t bin;                 /* current 250 ms bin since the watch's origin, -1 before */
+	uint32_t n, k;               /* requests of the bin, sent to the incident's backend */
+};
+
 struct sim_det {
 	uint64_t pre_n, pre_k;       /* routable requests of the segment before, sent there */
-	int64_t bin;                 /* current bin since the start, -1 before */
-	uint32_t n, k;
+	struct sim_watch det;        /* from start_s: until the share drops */
 	bool done;
+	struct sim_watch ret;        /* from end_s: until it is back */
+	bool rdone;                  /* the share came back */
 };
 
 /* One strategy's run of one scenario. */
@@ -369,6 +424,8 @@ struct sim_run {
 
 	double tokens[SIM_MAX_ACCOUNTS];
 	uint64_t bucket_t[SIM_MAX_ACCOUNTS];
+	double ep_tokens[SIM_MAX_ENDPOINTS]; /* true per-endpoint buckets (sc->endpoints) */
+	uint64_t ep_t[SIM_MAX_ENDPOINTS];
 	double reserved[SIM_MAX_ACCOUNTS]; /* tokens promised to requests the oracle queued */
 
 	uint64_t obj_id[SIM_OBJ_RING];
@@ -511,6 +568,14 @@ static void sim_hex(char *o, uint64_t v, int w)
 
 /* ---- results bookkeeping ------------------------------------------------------------ */
 
+/* The time-series bin of now (the last one holds the drain after the end). */
+static struct sim_bin *sim_series_bin(struct sim_run *r)
+{
+	uint64_t i = (uint64_t)(sim_t_s(r->now) / r->res->series_bin_s);
+
+	return &r->res->series[i < r->res->nbins ? i : r->res->nbins - 1];
+}
+
 /* A drop: k of n requests went to a backend that had share s0. True when k/n <= s0/2 and
  * k is 4 standard deviations under n·s0 (so binomial noise is not a detection). */
 static bool sim_dropped(uint32_t n, uint32_t k, double s0)
@@ -560,6 +625,27 @@ reset:
 	memset(r->bin_k, 0, sizeof(r->bin_k));
 }
 
+/* Feeds a routed request of an incident's segments (dt seconds after the watch's origin;
+ * `there`: sent to the incident's backend) into 250 ms bins. When a bin of at least 4
+ * requests closes, it passes when its share dropped (sim_dropped against s0), or with
+ * `back` when it is at least 3/4 of s0: returns the end of that bin (seconds since the
+ * origin), else -1. */
+static double sim_watch(struct sim_watch *w, double dt, bool there, double s0, bool back)
+{
+	int64_t nb = (int64_t)(dt * SIM_US / SIM_BIN_US);
+	double hit = -1;
+
+	if (nb != w->bin) {
+		if (w->bin >= 0 && w->n >= 4 && (back ? w->k >= 0.75 * w->n * s0 : sim_dropped(w->n, w->k, s0)))
+			hit = (double)(w->bin + 1) * SIM_BIN_US / SIM_US;
+		w->bin = nb;
+		w->n = w->k = 0;
+	}
+	w->n++;
+	w->k += there;
+	return hit;
+}
+
 /* A routable request (a creation, first attempt, not shed) went to backend b. */
 static void sim_note_route(struct sim_run *r, const struct sim_req *q, int b)
 {
@@ -574,12 +660,31 @@ static void sim_note_route(struct sim_run *r, const struct sim_req *q, int b)
 	}
 	r->bin_n++;
 	r->bin_k[b]++;
+	r->res->seg_to[q->seg][b]++;
+	if (r->res->series) {
+		struct sim_bin *sb = sim_series_bin(r);
+
+		sb->created++;
+		sb->to[b]++;
+	}
 	for (i = 0; i < sc->nincidents; i++) {
 		const struct sim_incident *in = &sc->incidents[i];
 		struct sim_det *d = &r->det[i];
-		int64_t nb;
 
-		if (!in->detect || d->done || !sim_seg_match(sc, &in->m, &sc->segs[q->seg]))
+		if (!in->detect || !sim_seg_match(sc, &in->m, &sc->segs[q->seg]))
+			continue;
+		double s0 = d->pre_n ? (double)d->pre_k / d->pre_n : 0, hit;
+
+		if (d->done && !d->rdone && t >= in->end_s) {
+			/* After the repair: the first bin whose share is back to 3/4 of the
+			 * pre-incident share ends the wait. */
+			if ((hit = sim_watch(&d->ret, t - in->end_s, b == in->backend, s0, true)) >= 0) {
+				r->res->return_s[i] = hit;
+				d->rdone = true;
+			}
+			continue;
+		}
+		if (d->done)
 			continue;
 		if (t < in->start_s) {
 			if (t >= in->start_s - SIM_PRE_S) {
@@ -588,22 +693,10 @@ static void sim_note_route(struct sim_run *r, const struct sim_req *q, int b)
 			}
 			continue;
 		}
-		if (t >= in->end_s)
-			continue;
-		nb = (int64_t)((t - in->start_s) * SIM_US / SIM_BIN_US);
-		if (nb != d->bin) {
-			double s0 = d->pre_n ? (double)d->pre_k / d->pre_n : 0;
-
-			if (d->bin >= 0 && d->n >= 4 && sim_dropped(d->n, d->k, s0)) {
-				r->res->detect_s[i] = (double)(d->bin + 1) * SIM_BIN_US / SIM_US;
-				d->done = true;
-				continue;
-			}
-			d->bin = nb;
-			d->n = d->k = 0;
+		if (t < in->end_s && (hit = sim_watch(&d->det, t - in->start_s, b == in->backend, s0, false)) >= 0) {
+			r->res->detect_s[i] = hit;
+			d->done = true;
 		}
-		d->n++;
-		d->k += b == in->backend;
 	}
 }
 
@@ -621,6 +714,27 @@ static double sim_bucket(struct sim_run *r, int a)
 	return r->tokens[a];
 }
 
+/* The true endpoint bucket that counts class cls on account a, refilled to now, or -1
+ * (at most one per request: the first that matches). */
+static int sim_endpoint(struct sim_run *r, int a, unsigned cls)
+{
+	const struct sim_scenario *sc = r->sc;
+	int i;
+
+	for (i = 0; i < sc->nendpoints; i++) {
+		const struct sim_endpoint *ep = &sc->endpoints[i];
+		double tok;
+
+		if (ep->acct != a || !(ep->classes & (1U << cls)))
+			continue;
+		tok = r->ep_tokens[i] + sim_t_s(r->now - r->ep_t[i]) * ep->rate;
+		r->ep_tokens[i] = tok > ep->burst ? ep->burst : tok;
+		r->ep_t[i] = r->now;
+		return i;
+	}
+	return -1;
+}
+
 static uint32_t sim_lat_ms(double ms)
 {
 	return ms < 1 ? 1 : ms > 3.6e6 ? 3600000 : (uint32_t)ms;
@@ -634,10 +748,11 @@ static void sim_send(struct sim_run *r, uint32_t slot, int b)
 	struct sim_req *q = &r->reqs[slot];
 	const struct sim_class *cl = &sc->classes[q->cls];
 	const struct sim_segment *sg = &sc->segs[q->seg];
+	const struct sim_segment *card = cl->kind == SIM_CHARGE ? sg : NULL; /* incident scope */
 	double t = sim_t_s(r->now), lat, u, p, p_calm;
 	uint64_t seed = sc->seed;
 	unsigned at = q->attempt;
-	int out;
+	int out, storm, ep = sim_endpoint(r, be->acct, q->cls);
 
 	q->backend = (uint8_t)b;
 	q->local = false;
@@ -646,27 +761,31 @@ static void sim_send(struct sim_run *r, uint32_t slot, int b)
 		q->reserved = false;
 	}
 	r->res->upstream++;
-	lat = be->lat_median_ms * sim_latency_factor(sc, b, t) *
+	lat = (be->lat_median_ms + be->load_ms * (r->inflight[b] - 1)) * sim_latency_factor(sc, b, card, t) *
 	      exp(be->lat_sigma * sim_normal(sim_coin(seed, q->id, at, (unsigned)b, SIM_P_LAT1),
 	                                     sim_coin(seed, q->id, at, (unsigned)b, SIM_P_LAT2)));
-	if (sim_bucket(r, be->acct) < 1) {
+	if (sim_bucket(r, be->acct) < 1 || (ep >= 0 && r->ep_tokens[ep] < 1)) {
 		q->status = 429;
-		q->answer = SIM_A_RATE;
+		q->answer = r->tokens[be->acct] < 1 ? SIM_A_RATE : SIM_A_RATE_EP;
 		q->latency_ms = (int32_t)sim_lat_ms(15 + lat * 0.05);
 		r->res->up429++;
+		if (r->res->series)
+			sim_series_bin(r)->up429++;
 		if ((int)q->cls == sc->checkout)
 			r->res->up429_checkout++;
 		goto done;
 	}
 	r->tokens[be->acct] -= 1;
-	if ((out = sim_outage(sc, b, t))) {
+	if (ep >= 0)
+		r->ep_tokens[ep] -= 1;
+	if ((out = sim_outage(sc, b, card, t))) {
 		q->status = out == 2 ? 504 : 503;
 		q->answer = out == 2 ? SIM_A_TIMEOUT : SIM_A_API;
 		q->latency_ms = (int32_t)sim_lat_ms(out == 2 ? be->timeout_ms : 20 + lat * 0.1);
 		r->res->up5xx++;
 		goto done;
 	}
-	if (sim_coin(seed, q->id, at, (unsigned)b, SIM_P_ERR) < sim_error_rate(sc, b, t)) {
+	if (sim_coin(seed, q->id, at, (unsigned)b, SIM_P_ERR) < sim_error_rate(sc, b, card, t)) {
 		q->status = 500;
 		q->answer = SIM_A_API;
 		q->latency_ms = (int32_t)sim_lat_ms(lat);
@@ -689,13 +808,13 @@ static void sim_send(struct sim_run *r, uint32_t slot, int b)
 	} else if (cl->kind == SIM_CHARGE) {
 		/* One issuer coin for every backend: a request authorised on a worse backend is
 		 * authorised on a better one too (common random numbers). */
-		p = sim_p_auth(sc, b, sg, t, &p_calm);
+		p = sim_p_auth(sc, b, sg, t, &p_calm, &storm);
 		u = sim_coin(seed, q->id, at, 0, SIM_P_AUTH);
 		if (u >= p) {
 			double d = sim_coin(seed, q->id, at, 1, SIM_P_DECLINE);
 
-			if (u < p_calm) /* a storm's extra decline: the customer's card */
-				q->answer = SIM_A_HARD_FUNDS;
+			if (u < p_calm) /* a storm's extra decline: its code (default the customer's card) */
+				q->answer = sim_storm_answers[storm];
 			else if (sim_coin(seed, q->id, at, 0, SIM_P_DECLINE) < be->soft_declines)
 				q->answer = d < 0.7 ? SIM_A_SOFT_GENERIC : SIM_A_SOFT_DNH;
 			else
@@ -835,18 +954,19 @@ static void sim_choose_static(struct sim_run *r, const struct sim_req *q, struct
 
 /* P(a request to b at t gets an answer from the issuer): not an outage, no 500, not
  * past the timeout (lognormal tail). */
-static double sim_p_answer(const struct sim_scenario *sc, int b, double t)
+static double sim_p_answer(const struct sim_run *r, int b, const struct sim_segment *s, double t)
 {
+	const struct sim_scenario *sc = r->sc;
 	const struct sim_backend *be = &sc->backends[b];
-	double med = be->lat_median_ms * sim_latency_factor(sc, b, t), p_in_time = 1;
+	double med = (be->lat_median_ms + be->load_ms * r->inflight[b]) * sim_latency_factor(sc, b, s, t), p_in_time = 1;
 
-	if (sim_outage(sc, b, t))
+	if (sim_outage(sc, b, s, t))
 		return 0;
 	if (be->lat_sigma > 0)
 		p_in_time = 0.5 * erfc(-(log(be->timeout_ms / med)) / (be->lat_sigma * M_SQRT2));
 	else if (med > be->timeout_ms)
 		p_in_time = 0;
-	return (1 - sim_error_rate(sc, b, t)) * p_in_time;
+	return (1 - sim_error_rate(sc, b, s, t)) * p_in_time;
 }
 
 /* The oracle: the true probabilities and fees at this instant, the true buckets. It
@@ -859,7 +979,7 @@ static void sim_choose_oracle(struct sim_run *r, struct sim_req *q, struct sim_c
 	const struct sim_segment *sg = &sc->segs[q->seg];
 	double t = sim_t_s(r->now), best = -1e300, best_any = -1e300;
 	bool high = (int)q->cls == sc->checkout || cl->kind == SIM_OBJECT;
-	int b, any = -1;
+	int b, ep, any = -1;
 
 	c->backend = -1;
 	for (b = 0; b < sc->nbackends; b++) {
@@ -873,24 +993,28 @@ static void sim_choose_oracle(struct sim_run *r, struct sim_req *q, struct sim_c
 			continue;
 		if (cl->kind == SIM_CHARGE && q->exec_acct >= 0 && be->acct != q->exec_acct)
 			continue; /* a retry stays on the account that holds its key */
-		v = sim_p_answer(sc, b, t);
+		v = sim_p_answer(r, b, cl->kind == SIM_CHARGE ? sg : NULL, t);
 		if (cl->kind == SIM_CHARGE)
-			v *= sim_p_auth(sc, b, sg, t, &p_calm) * ((double)q->amount - sim_fee(sc, b, sg, (double)q->amount)) * usd;
+			v *= sim_p_auth(sc, b, sg, t, &p_calm, NULL) * ((double)q->amount - sim_fee(sc, b, sg, (double)q->amount)) * usd;
 		else
 			v *= 1000;
-		v -= 0.05 * be->lat_median_ms * sim_latency_factor(sc, b, t);
+		v -= 0.05 * (be->lat_median_ms + be->load_ms * r->inflight[b]) *
+		     sim_latency_factor(sc, b, cl->kind == SIM_CHARGE ? sg : NULL, t);
 		if (v > best_any) {
 			best_any = v;
 			any = b;
 		}
-		if (sim_bucket(r, be->acct) - r->reserved[be->acct] >= need && v > best) {
+		ep = sim_endpoint(r, be->acct, q->cls);
+		if (sim_bucket(r, be->acct) - r->reserved[be->acct] >= need && (ep < 0 || r->ep_tokens[ep] >= 1) &&
+		    v > best) {
 			best = v;
 			c->backend = b;
 		}
 	}
 	if (c->backend >= 0)
 		return;
-	if (high && any >= 0) {
+	/* An endpoint's own bucket is not reserved: the oracle holds nothing for an empty one. */
+	if (high && any >= 0 && ((ep = sim_endpoint(r, sc->backends[any].acct, q->cls)) < 0 || r->ep_tokens[ep] >= 1)) {
 		int a = sc->backends[any].acct;
 		double need = 1 + ((int)q->cls == sc->checkout ? 0 : 0.2 * sc->accounts[a].burst);
 		double wait = (need + r->reserved[a] - r->tokens[a]) / sim_account_rate(sc, a, t);
@@ -1007,7 +1131,7 @@ static void sim_observe_payspoa(struct sim_run *r, const struct sim_req *q)
 	o.status = q->status;
 	o.latency_ms = q->latency_ms;
 	if (q->status == 429)
-		o.rl_reason = SIM_STR("global-rate");
+		o.rl_reason = q->answer == SIM_A_RATE_EP ? SIM_STR("endpoint-rate") : SIM_STR("global-rate");
 	if (q->status == 402)
 		o.should_retry = SIM_STR("false");
 	else if (q->status >= 500)
@@ -1080,9 +1204,9 @@ static void sim_check(struct sim_run *r, int b)
 {
 	const struct sim_scenario *sc = r->sc;
 	double t = sim_t_s(r->now);
-	bool ok = !sim_outage(sc, b, t) &&
-	          sim_coin(sc->seed, r->hap[b].checks, 0, (unsigned)b, SIM_P_CHECK) >= sim_error_rate(sc, b, t) &&
-	          sc->backends[b].lat_median_ms * sim_latency_factor(sc, b, t) < 2000;
+	bool ok = !sim_outage(sc, b, NULL, t) &&
+	          sim_coin(sc->seed, r->hap[b].checks, 0, (unsigned)b, SIM_P_CHECK) >= sim_error_rate(sc, b, NULL, t) &&
+	          sc->backends[b].lat_median_ms * sim_latency_factor(sc, b, NULL, t) < 2000;
 
 	r->hap[b].checks++;
 	if (ok) {
@@ -1158,6 +1282,8 @@ static int sim_attempt(struct sim_run *r, uint32_t slot)
 	}
 	if (c.verdict == PAY_REJECT) {
 		r->res->shed[q->cls]++;
+		if (r->res->series)
+			sim_series_bin(r)->shed[q->cls]++;
 		sim_retry_or_end(r, slot, (uint64_t)(c.retry_after_s > 0 ? c.retry_after_s : 1) * 1000000);
 		return 0;
 	}
@@ -1184,6 +1310,14 @@ static int sim_attempt(struct sim_run *r, uint32_t slot)
 	return 0;
 }
 
+/* The latency histogram's bin of ms: [1.05^i, 1.05^(i+1)). */
+static unsigned sim_lat_bin(int32_t ms)
+{
+	double i = ms > 1 ? log((double)ms) / log(1.05) : 0;
+
+	return i >= SIM_LAT_BINS - 1 ? SIM_LAT_BINS - 1 : (unsigned)i;
+}
+
 static void sim_done(struct sim_run *r, uint32_t slot)
 {
 	const struct sim_scenario *sc = r->sc;
@@ -1195,6 +1329,7 @@ static void sim_done(struct sim_run *r, uint32_t slot)
 
 	if (upstream) {
 		r->inflight[b]--;
+		res->lat_hist[sim_lat_bin(q->latency_ms)]++;
 		if (r->strat <= SIM_S_PAYSPOA_NOFC)
 			sim_observe_payspoa(r, q);
 		else if (r->strat == SIM_S_HAP)
@@ -1208,6 +1343,8 @@ static void sim_done(struct sim_run *r, uint32_t slot)
 			uint32_t i = r->obj_n++ % SIM_OBJ_RING;
 
 			res->charges_ok++;
+			if (res->series)
+				sim_series_bin(r)->ok++;
 			res->volume_usd += (double)q->amount * usd;
 			res->fees_usd += sim_fee(sc, q->backend, sg, (double)q->amount) * usd;
 			r->obj_id[i] = q->id;
@@ -1216,6 +1353,8 @@ static void sim_done(struct sim_run *r, uint32_t slot)
 		sim_free(r, slot);
 	} else if (q->status == 402) {
 		res->charges_declined++;
+		if (res->series)
+			sim_series_bin(r)->declined++;
 		sim_free(r, slot);
 	} else if (q->status == 429 || q->status >= 500) {
 		sim_retry_or_end(r, slot, sim_backoff_us(r, q));
@@ -1281,6 +1420,10 @@ static int sim_arrival(struct sim_run *r)
 
 static double sim_restart_at_s = -1; /* --restart-at, < 0: none */
 static bool sim_restart_cold;        /* --restart-cold: the restart loses the state */
+static const char *sim_warm_path;    /* --warm-start: snapshot loaded into payspoa's engine at t = 0 */
+static const char *sim_save_path;    /* --save-state: payspoa's state written there at the end */
+static bool sim_series_on;           /* --series or --plot: keep each run's time series */
+static double sim_series_bin_opt;    /* --series-bin: seconds per bin, 0 = duration / 300 */
 
 /* A restart of the engine at r->now through a snapshot file: save, build a new engine
  * from the same policy, load, carry on. 0 or -1 (with the reason on stderr). */
@@ -1334,6 +1477,12 @@ static int sim_run(const struct sim_scenario *sc, enum sim_strategy strat, struc
 
 	memset(res, 0, sizeof(*res));
 	res->strategy = strat;
+	if (sim_series_on) {
+		res->series_bin_s = sim_series_bin_opt > 0 ? sim_series_bin_opt : sc->duration_s / 300;
+		res->nbins = (uint32_t)ceil(sc->duration_s / res->series_bin_s) + 1; /* + the drain */
+		if (!(res->series = calloc(res->nbins, sizeof(*res->series))))
+			goto oom;
+	}
 	if (!r)
 		goto oom;
 	r->sc = sc;
@@ -1367,11 +1516,14 @@ static int sim_run(const struct sim_scenario *sc, enum sim_strategy strat, struc
 		r->seg_cdf[i] = (i ? r->seg_cdf[i - 1] : 0) + sc->segs[i].share / acc;
 	for (i = 0; i < sc->naccounts; i++)
 		r->tokens[i] = sc->accounts[i].burst;
+	for (i = 0; i < sc->nendpoints; i++)
+		r->ep_tokens[i] = sc->endpoints[i].burst;
 	for (i = 0; i < sc->nbackends; i++)
 		r->hap[i].up = true;
 	for (i = 0; i < sc->nincidents; i++) {
-		r->det[i].bin = -1;
 		res->detect_s[i] = SIM_DETECT_NEVER;
+		res->return_s[i] = SIM_DETECT_NEVER;
+		r->det[i].det.bin = r->det[i].ret.bin = -1;
 	}
 
 	if (strat <= SIM_S_PAYSPOA_NOFC) {
@@ -1391,6 +1543,21 @@ static int sim_run(const struct sim_scenario *sc, enum sim_strategy strat, struc
 		sim_push(r, 0, SIM_EV_TICK, 0);
 		if (sim_restart_at_s >= 0)
 			restart_us = (uint64_t)(sim_restart_at_s * SIM_US);
+		/* A warm start: the daemon restarted right after writing the snapshot (age 0),
+		 * with this scenario's policy (a different policy loads pins only). */
+		if (sim_warm_path) {
+			struct snap_result sr;
+			int lrc = snap_load(r->e, sim_warm_path, 0, 0, &sr, err, sizeof(err));
+
+			if (lrc) {
+				fprintf(stderr, "payspoa-sim: --warm-start %s: %s\n", sim_warm_path,
+				        lrc > 0 ? "no such file" : err);
+				goto out;
+			}
+			fprintf(stderr, "payspoa-sim: warm start (%s): %llu records, %llu posteriors, %llu pins; learned %s\n",
+			        sim_strategy_names[strat], (unsigned long long)sr.im.recs, (unsigned long long)sr.im.srt,
+			        (unsigned long long)sr.im.pins, sr.learned ? "yes" : "no (another engine fingerprint)");
+		}
 	}
 	res->has_breakers |= strat == SIM_S_HAP;
 	if (strat == SIM_S_HAP)
@@ -1442,12 +1609,25 @@ static int sim_run(const struct sim_scenario *sc, enum sim_strategy strat, struc
 			pol_quiesce(r->e, 0);
 	}
 	clock_gettime(CLOCK_MONOTONIC, &w1);
+	if (sim_save_path && strat == SIM_S_PAYSPOA) {
+		struct pol_state *st = pol_state_capture(r->e, r->now);
+		struct snap_result sr;
+
+		if (!st || snap_write(st, r->now, sim_save_path, &sr, err, sizeof(err))) {
+			fprintf(stderr, "payspoa-sim: --save-state %s: %s\n", sim_save_path, st ? err : "cannot capture the state");
+			pol_state_free(st);
+			goto out;
+		}
+		pol_state_free(st);
+	}
 	res->wall_s = (double)(w1.tv_sec - w0.tv_sec) + (double)(w1.tv_nsec - w0.tv_nsec) / 1e9;
 	for (i = 0; i < sc->nincidents; i++) {
 		const struct sim_det *d = &r->det[i];
 
 		if (sc->incidents[i].detect && !d->done && (!d->pre_n || (double)d->pre_k / d->pre_n < 0.1))
 			res->detect_s[i] = SIM_DETECT_UNUSED;
+		if (!d->done)
+			res->return_s[i] = SIM_DETECT_UNUSED;
 	}
 	res->ran = true;
 	rc = 0;
@@ -1525,6 +1705,65 @@ static void sim_fmt_detect(char *o, size_t n, double d)
 		snprintf(o, n, "%.2fs", d);
 }
 
+/* The q-quantile (0..1) of the upstream answers' latency, ms (the geometric middle of its
+ * histogram bin), 0 without answers. */
+static double sim_lat_q(const struct sim_result *x, double q)
+{
+	uint64_t n = 0, acc = 0;
+	int i;
+
+	for (i = 0; i < SIM_LAT_BINS; i++)
+		n += x->lat_hist[i];
+	for (i = 0; n && i < SIM_LAT_BINS; i++)
+		if ((acc += x->lat_hist[i]) >= q * (double)n)
+			return pow(1.05, i + 0.5);
+	return 0;
+}
+
+/* The second block under a scenario's table: latency percentiles, the time until
+ * traffic came back after each repair, and each segment's routing shares. */
+static void sim_print_figures(const struct sim_scenario *sc, const struct sim_result *res)
+{
+	char buf[64];
+	int s, i, g, b;
+
+	printf("   latency of upstream answers (ms) and time until traffic returns after each repair:\n");
+	for (s = 0; s < SIM_S_COUNT; s++) {
+		const struct sim_result *x = &res[s];
+
+		if (!x->ran)
+			continue;
+		printf("%-19s p50 %6.0f  p90 %6.0f  p99 %6.0f", sim_strategy_names[s], sim_lat_q(x, 0.5), sim_lat_q(x, 0.9),
+		       sim_lat_q(x, 0.99));
+		for (i = 0; i < sc->nincidents; i++)
+			if (sc->incidents[i].detect) {
+				sim_fmt_detect(buf, sizeof(buf), x->return_s[i]);
+				printf("  %s %s", sc->incidents[i].name,
+				       x->return_s[i] == SIM_DETECT_UNUSED ? "-" : buf);
+			}
+		printf("\n");
+	}
+	printf("   routing shares per segment (creations, %%, backends in file order):\n");
+	for (g = 0; g < sc->nsegs; g++) {
+		const struct sim_segment *sg = &sc->segs[g];
+
+		printf("   %s/%s/%s/%s/%s:", sc->cur[sg->cur].code, sg->country, sg->region, sg->brand, sg->funding);
+		for (s = 0; s < SIM_S_COUNT; s++) {
+			const struct sim_result *x = &res[s];
+			uint64_t n = 0;
+
+			if (!x->ran)
+				continue;
+			for (b = 0; b < sc->nbackends; b++)
+				n += x->seg_to[g][b];
+			printf("  %s", sim_strategy_names[s]);
+			for (b = 0; b < sc->nbackends; b++)
+				printf("%s%.0f", b ? "/" : " ", sim_pct(x->seg_to[g][b], n));
+		}
+		printf("\n");
+	}
+}
+
 static void sim_print_table(const struct sim_scenario *sc, const struct sim_result *res, double scale)
 {
 	const struct sim_result *best = NULL;
@@ -1581,6 +1820,7 @@ static void sim_print_table(const struct sim_scenario *sc, const struct sim_resu
 	}
 	printf("   * best non-oracle on the headline; dec/s: wall clock of decisions only; away(fp): routing-away "
 	       "episodes (on calm backends); brk(fp): breaker opens / HAProxy mark-downs (on calm backends)\n");
+	sim_print_figures(sc, res);
 }
 
 static void sim_json_str(FILE *f, const char *s)
@@ -1593,6 +1833,26 @@ static void sim_json_str(FILE *f, const char *s)
 			fputc(*s, f);
 	}
 	fputc('"', f);
+}
+
+/* The members "incident": seconds of the incidents with `detect`: a number, "never", or
+ * `unused` (already JSON) for SIM_DETECT_UNUSED. */
+static void sim_json_times(FILE *f, const struct sim_scenario *sc, const double *v, const char *unused)
+{
+	bool first = true;
+	int i;
+
+	for (i = 0; i < sc->nincidents; i++) {
+		if (!sc->incidents[i].detect)
+			continue;
+		fprintf(f, "%s", first ? "" : ",");
+		first = false;
+		sim_json_str(f, sc->incidents[i].name);
+		if (v[i] >= 0)
+			fprintf(f, ":%.3f", v[i]);
+		else
+			fprintf(f, ":%s", v[i] == SIM_DETECT_UNUSED ? unused : "\"never\"");
+	}
 }
 
 static void sim_json_scenario(FILE *f, const struct sim_scenario *sc, const struct sim_result *res, double scale,
@@ -1646,16 +1906,23 @@ static void sim_json_scenario(FILE *f, const struct sim_scenario *sc, const stru
 			        (unsigned long long)x->breaker_opens, (unsigned long long)x->breaker_false);
 		else
 			fprintf(f, "\"breaker_opens\":null,\"breaker_false\":null,\"detect_s\":{");
-		for (i = 0, first = true; i < sc->nincidents; i++) {
-			if (!sc->incidents[i].detect)
-				continue;
-			fprintf(f, "%s", first ? "" : ",");
-			first = false;
-			sim_json_str(f, sc->incidents[i].name);
-			if (x->detect_s[i] >= 0)
-				fprintf(f, ":%.3f", x->detect_s[i]);
-			else
-				fprintf(f, ":\"%s\"", x->detect_s[i] == SIM_DETECT_UNUSED ? "unused" : "never");
+		sim_json_times(f, sc, x->detect_s, "\"unused\"");
+		fprintf(f, "},\"return_s\":{");
+		sim_json_times(f, sc, x->return_s, "null");
+		fprintf(f, "},\"latency_ms\":{\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f},\"segment_shares\":{",
+		        sim_lat_q(x, 0.5), sim_lat_q(x, 0.9), sim_lat_q(x, 0.99));
+		for (i = 0; i < sc->nsegs; i++) {
+			const struct sim_segment *sg = &sc->segs[i];
+			uint64_t n = 0;
+			int b;
+
+			for (b = 0; b < sc->nbackends; b++)
+				n += x->seg_to[i][b];
+			fprintf(f, "%s\"%s/%s/%s/%s/%s\":{", i ? "," : "", sc->cur[sg->cur].code, sg->country, sg->region,
+			        sg->brand, sg->funding);
+			for (b = 0; b < sc->nbackends; b++)
+				fprintf(f, "%s\"%s\":%.4f", b ? "," : "", sc->backends[b].name, n ? (double)x->seg_to[i][b] / n : 0);
+			fprintf(f, "}");
 		}
 		fprintf(f, "},\"decisions_per_s\":%.0f,\"wall_s\":%.3f}",
 		        x->decide_ns > 0 ? (double)x->attempts / x->decide_ns * 1e9 : 0, x->wall_s);
@@ -1664,12 +1931,313 @@ static void sim_json_scenario(FILE *f, const struct sim_scenario *sc, const stru
 	fprintf(f, "}}");
 }
 
+/* ---- random worlds ------------------------------------------------------------------------ */
+
+/* The strategies a random world runs: payspoa, the baselines, the oracle. */
+static const enum sim_strategy sim_world_strats[] = { SIM_S_PAYSPOA, SIM_S_RR, SIM_S_HAP, SIM_S_STATIC, SIM_S_ORACLE };
+#define SIM_WORLD_NSTRATS (sizeof(sim_world_strats) / sizeof(sim_world_strats[0]))
+
+/* One world's figures, written by the worker process that ran it (shared memory). */
+struct sim_world_sum {
+	uint64_t wseed;
+	bool ok;
+	bool incidents;          /* the world has incidents */
+	bool limited;            /* a rate-limit incident, or an account's true limit under 2x the peak arrival rate */
+	int nbackends, naccounts;
+	char kinds[96];          /* incident kinds, comma-separated */
+	double headline[SIM_S_COUNT], auth[SIM_S_COUNT];
+	uint64_t breaker_false, breaker_opens, away_false, checkout_shed, up429;
+	double wall_s;
+};
+
+static int sim_world_one(uint64_t wseed, const char *dir, struct sim_scenario *sc, struct sim_world_sum *w)
+{
+	struct sim_result res[SIM_S_COUNT];
+	char path[1024], err[512], pol[1024];
+	double peak = 0, t;
+	size_t k;
+	int i;
+
+	memset(w, 0, sizeof(*w));
+	w->wseed = wseed;
+	if (world_write(wseed, dir, path, sizeof(path), err, sizeof(err)) || sc_load(path, sc, err, sizeof(err))) {
+		fprintf(stderr, "payspoa-sim: world %llu: %s\n", (unsigned long long)wseed, err);
+		return -1;
+	}
+	snprintf(pol, sizeof(pol), "%s", sc->policy);
+	w->nbackends = sc->nbackends;
+	w->naccounts = sc->naccounts;
+	w->incidents = sc->nincidents > 0;
+	for (t = 0; t < sc->duration_s; t += 1)
+		if (sim_rate_at(sc, t) > peak)
+			peak = sim_rate_at(sc, t);
+	for (i = 0; i < sc->naccounts; i++)
+		w->limited |= sc->accounts[i].rate < 2 * peak;
+	for (i = 0; i < sc->nincidents; i++) {
+		static const char *const kn[SIM_INC_COUNT] = { "outage", "brownout", "latency", "auth_drift",
+			"decline_storm", "rate_limit" };
+		size_t l = strlen(w->kinds);
+
+		w->limited |= sc->incidents[i].kind == SIM_INC_RATE_LIMIT;
+		snprintf(w->kinds + l, sizeof(w->kinds) - l, "%s%s%s", l ? "," : "", kn[sc->incidents[i].kind],
+		         sc->incidents[i].m.cur[0] || sc->incidents[i].m.region[0] || sc->incidents[i].m.brand[0] ||
+		         sc->incidents[i].m.funding[0] ? "(seg)" : "");
+	}
+	for (k = 0; k < SIM_WORLD_NSTRATS; k++) {
+		enum sim_strategy s = sim_world_strats[k];
+
+		if (sim_run(sc, s, &res[s]))
+			return -1;
+		w->headline[s] = sim_headline_value(sc, &res[s]);
+		w->auth[s] = sim_auth_rate(&res[s]);
+		w->wall_s += res[s].wall_s;
+	}
+	w->breaker_false = res[SIM_S_PAYSPOA].breaker_false;
+	w->breaker_opens = res[SIM_S_PAYSPOA].breaker_opens;
+	w->away_false = res[SIM_S_PAYSPOA].away_false;
+	w->up429 = res[SIM_S_PAYSPOA].up429;
+	w->checkout_shed = sc->checkout >= 0 ? res[SIM_S_PAYSPOA].shed[sc->checkout] : 0;
+	remove(path);
+	remove(pol);
+	w->ok = true;
+	return 0;
+}
+
+static int sim_cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Mean, worst (largest) and the value 10 % of worlds exceed (nearest rank) of v[n]. */
+struct sim_stat {
+	double mean, worst, p90;
+};
+
+static struct sim_stat sim_stat(double *v, int n)
+{
+	struct sim_stat st = { 0, 0, 0 };
+	int i;
+
+	if (n == 0)
+		return st;
+	qsort(v, (size_t)n, sizeof(*v), sim_cmp_double);
+	for (i = 0; i < n; i++)
+		st.mean += v[i] / n;
+	st.worst = v[n - 1];
+	st.p90 = v[(int)ceil(0.9 * n) - 1];
+	return st;
+}
+
+/* The best non-oracle baseline of world w on the headline (higher is better). */
+static enum sim_strategy sim_world_best_base(const struct sim_world_sum *w)
+{
+	enum sim_strategy best = SIM_S_RR;
+	size_t k;
+
+	for (k = 0; k < SIM_WORLD_NSTRATS; k++) {
+		enum sim_strategy s = sim_world_strats[k];
+
+		if (s != SIM_S_PAYSPOA && s != SIM_S_ORACLE && w->headline[s] > w->headline[best])
+			best = s;
+	}
+	return best;
+}
+
+static void sim_json_stat(FILE *f, const char *key, struct sim_stat st, int n)
+{
+	fprintf(f, "\"%s\":{\"worlds\":%d,\"mean\":%.4f,\"worst\":%.4f,\"p90\":%.4f}", key, n, st.mean, st.worst, st.p90);
+}
+
+/* --random N --seed S: N worlds, `jobs` worker processes, the summary on stdout (and in
+ * JSON). Returns the exit status. */
+static int sim_random(unsigned n, uint64_t seed, int jobs, const char *json)
+{
+	struct sim_world_sum *ws = mmap(NULL, sizeof(*ws) * n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	char dir[] = "/tmp/payspoa-sim-worlds.XXXXXX";
+	double *gap = NULL, *gapb = NULL, *gapq = NULL, *gapa = NULL;
+	struct sim_stat so, sb, sq, sa;
+	int j, rc = 1, nok = 0, nq = 0, lost = 0, below05 = 0, quiet_over = 0, oracle_beaten = 0, brk_worlds = 0;
+	int shed_worlds = 0, nunlim = 0;
+	uint64_t brk = 0, away = 0, shed = 0;
+	unsigned k;
+	FILE *f = NULL;
+
+	if (ws == MAP_FAILED || !mkdtemp(dir)) {
+		fprintf(stderr, "payspoa-sim: --random: %s\n", strerror(errno));
+		return 1;
+	}
+	memset(ws, 0, sizeof(*ws) * n);
+	fflush(stdout);
+	for (j = 0; j < jobs; j++) {
+		pid_t pid = fork();
+
+		if (pid < 0) {
+			fprintf(stderr, "payspoa-sim: fork: %s\n", strerror(errno));
+			jobs = j;
+			break;
+		}
+		if (pid == 0) {
+			struct sim_scenario *sc = malloc(sizeof(*sc));
+
+			for (k = (unsigned)j; sc && k < n; k += (unsigned)jobs)
+				sim_world_one(world_seed(seed, k), dir, sc, &ws[k]);
+			free(sc);
+			_exit(0);
+		}
+	}
+	while (wait(NULL) > 0 || errno == EINTR)
+		;
+	rmdir(dir);
+	gap = calloc(n, sizeof(*gap));
+	gapb = calloc(n, sizeof(*gapb));
+	gapq = calloc(n, sizeof(*gapq));
+	gapa = calloc(n, sizeof(*gapa));
+	if (!gap || !gapb || !gapq || !gapa)
+		goto out;
+	for (k = 0; k < n; k++) {
+		const struct sim_world_sum *w = &ws[k];
+		double hp = w->headline[SIM_S_PAYSPOA];
+		enum sim_strategy bb;
+		size_t i;
+
+		if (!w->ok)
+			continue;
+		bb = sim_world_best_base(w);
+		gap[nok] = w->headline[SIM_S_ORACLE] - hp;
+		gapb[nok] = w->headline[bb] - hp;
+		lost += gapb[nok] > 0;
+		below05 += gapb[nok] > 0.5;
+		for (i = 0; i < SIM_WORLD_NSTRATS; i++)
+			if (w->headline[sim_world_strats[i]] > w->headline[SIM_S_ORACLE]) {
+				oracle_beaten++;
+				break;
+			}
+		if (!w->incidents) {
+			gapq[nq] = w->headline[SIM_S_ORACLE] - hp;
+			gapa[nq] = w->auth[SIM_S_ORACLE] - w->auth[SIM_S_PAYSPOA];
+			quiet_over += w->nbackends <= 4 && gapa[nq] > 0.3;
+			nq++;
+		}
+		brk += w->breaker_false;
+		away += w->away_false;
+		brk_worlds += w->breaker_false > 0;
+		if (!w->limited) {
+			nunlim++;
+			shed += w->checkout_shed;
+			shed_worlds += w->checkout_shed > 0;
+		}
+		nok++;
+	}
+	so = sim_stat(gap, nok);
+	sb = sim_stat(gapb, nok);
+	sq = sim_stat(gapq, nq);
+	sa = sim_stat(gapa, nq);
+	printf("\n== %u random worlds, seed %llu (world seeds %llu..%llu), %d ran; headline checkout_success "
+	       "(points, positive = payspoa below)\n",
+	       n, (unsigned long long)seed, (unsigned long long)world_seed(seed, 0),
+	       (unsigned long long)world_seed(seed, n - 1), nok);
+	printf("gap to the oracle:                mean %6.3f  worst %6.3f  10%% of worlds above %6.3f\n", so.mean,
+	       so.worst, so.p90);
+	printf("gap to the best baseline:         mean %6.3f  worst %6.3f  10%% of worlds above %6.3f\n", sb.mean,
+	       sb.worst, sb.p90);
+	printf("worlds payspoa lost to a baseline: %d of %d (%.1f %%), by more than 0.5 pt: %d\n", lost, nok,
+	       nok ? 100.0 * lost / nok : 0, below05);
+	printf("no-incident worlds (%d): headline gap to the oracle mean %.3f worst %.3f; auth-rate gap mean %.3f "
+	       "worst %.3f; with 2-4 backends over 0.3 pt: %d\n",
+	       nq, sq.mean, sq.worst, sa.mean, sa.worst, quiet_over);
+	printf("false breaker opens: %llu in %d worlds; false routing-away episodes: %llu\n", (unsigned long long)brk,
+	       brk_worlds, (unsigned long long)away);
+	printf("checkout sheds without a rate limit (%d worlds): %llu in %d worlds\n", nunlim, (unsigned long long)shed,
+	       shed_worlds);
+	printf("worlds where a strategy beat the oracle: %d\n", oracle_beaten);
+	if (lost)
+		printf("lost worlds (world seed: payspoa vs best baseline, incidents):\n");
+	for (k = 0; k < n; k++) {
+		const struct sim_world_sum *w = &ws[k];
+		enum sim_strategy bb = sim_world_best_base(w);
+
+		if (w->ok && w->headline[bb] > w->headline[SIM_S_PAYSPOA])
+			printf("  %llu: %.2f vs %s %.2f (-%.2f pt), oracle %.2f; %d backends; %s\n",
+			       (unsigned long long)w->wseed, w->headline[SIM_S_PAYSPOA], sim_strategy_names[bb], w->headline[bb],
+			       w->headline[bb] - w->headline[SIM_S_PAYSPOA], w->headline[SIM_S_ORACLE], w->nbackends,
+			       w->kinds[0] ? w->kinds : "no incident");
+	}
+	for (k = 0; k < n; k++)
+		if (!ws[k].ok)
+			printf("world %llu did not run (see stderr)\n", (unsigned long long)ws[k].wseed);
+	if (json) {
+		if (!(f = fopen(json, "w"))) {
+			fprintf(stderr, "payspoa-sim: %s: %s\n", json, strerror(errno));
+			goto out;
+		}
+		fprintf(f, "{\"random\":{\"seed\":%llu,\"worlds\":%u,\"ran\":%d,\"headline\":\"checkout_success\",\"summary\":{",
+		        (unsigned long long)seed, n, nok);
+		sim_json_stat(f, "gap_oracle", so, nok);
+		fputc(',', f);
+		sim_json_stat(f, "gap_best_baseline", sb, nok);
+		fputc(',', f);
+		sim_json_stat(f, "quiet_gap_oracle", sq, nq);
+		fputc(',', f);
+		sim_json_stat(f, "quiet_auth_gap_oracle", sa, nq);
+		fprintf(f, ",\"lost\":%d,\"lost_over_0_5\":%d,\"quiet_2_4_over_0_3\":%d,\"breaker_false\":%llu,"
+		           "\"breaker_false_worlds\":%d,\"away_false\":%llu,\"unlimited_worlds\":%d,"
+		           "\"checkout_shed_unlimited\":%llu,\"checkout_shed_unlimited_worlds\":%d,\"oracle_beaten\":%d},"
+		           "\n\"world_list\":[",
+		        lost, below05, quiet_over, (unsigned long long)brk, brk_worlds, (unsigned long long)away, nunlim,
+		        (unsigned long long)shed, shed_worlds, oracle_beaten);
+		for (k = 0; k < n; k++) {
+			const struct sim_world_sum *w = &ws[k];
+			size_t i;
+
+			fprintf(f, "%s\n{\"world_seed\":%llu,\"ran\":%s,\"backends\":%d,\"accounts\":%d,\"incidents\":",
+			        k ? "," : "", (unsigned long long)w->wseed, w->ok ? "true" : "false", w->nbackends,
+			        w->naccounts);
+			sim_json_str(f, w->kinds);
+			fprintf(f, ",\"limited\":%s,\"breaker_opens\":%llu,\"breaker_false\":%llu,\"away_false\":%llu,"
+			           "\"checkout_shed\":%llu,\"upstream_429\":%llu,\"wall_s\":%.3f,\"headline\":{",
+			        w->limited ? "true" : "false", (unsigned long long)w->breaker_opens,
+			        (unsigned long long)w->breaker_false, (unsigned long long)w->away_false,
+			        (unsigned long long)w->checkout_shed, (unsigned long long)w->up429, w->wall_s);
+			for (i = 0; i < SIM_WORLD_NSTRATS; i++)
+				fprintf(f, "%s\"%s\":%.4f", i ? "," : "", sim_strategy_names[sim_world_strats[i]],
+				        w->headline[sim_world_strats[i]]);
+			fprintf(f, "},\"auth_rate\":{");
+			for (i = 0; i < SIM_WORLD_NSTRATS; i++)
+				fprintf(f, "%s\"%s\":%.4f", i ? "," : "", sim_strategy_names[sim_world_strats[i]],
+				        w->auth[sim_world_strats[i]]);
+			fprintf(f, "}}");
+		}
+		fprintf(f, "\n]}}\n");
+		if (ferror(f) | fclose(f)) {
+			f = NULL;
+			fprintf(stderr, "payspoa-sim: %s: write failed\n", json);
+			goto out;
+		}
+		f = NULL;
+	}
+	rc = nok == (int)n ? 0 : 1;
+out:
+	if (f)
+		fclose(f);
+	free(gap);
+	free(gapb);
+	free(gapq);
+	free(gapa);
+	munmap(ws, sizeof(*ws) * n);
+	return rc;
+}
+
 /* ---- main ------------------------------------------------------------------------------- */
 
 static void sim_usage(FILE *f)
 {
 	fprintf(f, "usage: payspoa-sim [--json FILE] [--seed N] [--scale X] [--strategy NAME]... [--restart-at SECONDS]\n"
-	           "                   [--restart-cold] scenario.conf...\n"
+	           "                   [--restart-cold] [--warm-start SNAPSHOT] [--save-state SNAPSHOT] scenario.conf...\n"
+	           "                   [--series FILE.csv] [--plot DIR] [--series-bin SECONDS]\n"
+	           "       payspoa-sim --random N [--seed S] [--jobs J] [--json FILE]\n"
+	           "       payspoa-sim --print-world WORLD_SEED [--out DIR]\n"
 	           "  strategies: payspoa payspoa-noforecast round-robin primary-backup static-cost oracle\n"
 	           "  (payspoa-noforecast runs only for scenarios that name policy_noforecast)\n");
 }
@@ -1681,14 +2249,19 @@ int main(int argc, char **argv)
 	bool want[SIM_S_COUNT] = { false }, any = false, seed_set = false;
 	unsigned long long seed = 0;
 	struct sim_scenario *sc = malloc(sizeof(*sc));
-	struct sim_result res[SIM_S_COUNT];
+	static struct sim_result res[SIM_S_COUNT]; /* static: zeroed, and kept off the stack */
 	FILE *jf = NULL;
 	char err[512];
+	const char *out_dir = ".", *series_path = NULL, *plot_dir = NULL;
+	FILE *sf = NULL;
+	unsigned long long nrandom = 0, print_world = 0;
+	bool want_print = false;
+	long jobs = sysconf(_SC_NPROCESSORS_ONLN);
 	int i, s, rc = 1, nsc = 0;
 
 	if (!sc)
 		return 1;
-	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
+	for (i = 1; i < argc && argv[i][0] == '-' && argv[i][1]; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		char *end;
 
@@ -1712,10 +2285,36 @@ int main(int argc, char **argv)
 			if (errno || *end)
 				goto usage;
 			seed_set = true;
+		} else if (!strcmp(a, "--random") || !strcmp(a, "--print-world")) {
+			errno = 0;
+			*(!strcmp(a, "--random") ? &nrandom : &print_world) = strtoull(v, &end, 0);
+			if (errno || *end || (!strcmp(a, "--random") && (nrandom == 0 || nrandom > 1000000)))
+				goto usage;
+			want_print |= !strcmp(a, "--print-world");
+		} else if (!strcmp(a, "--jobs")) {
+			jobs = strtol(v, &end, 0);
+			if (*end || jobs < 1 || jobs > 256)
+				goto usage;
+		} else if (!strcmp(a, "--out")) {
+			out_dir = v;
 		} else if (!strcmp(a, "--scale")) {
 			scale = strtod(v, &end);
 			if (*end || !(scale > 0 && scale <= 100))
 				goto usage;
+		} else if (!strcmp(a, "--series")) {
+			series_path = v;
+			sim_series_on = true;
+		} else if (!strcmp(a, "--plot")) {
+			plot_dir = v;
+			sim_series_on = true;
+		} else if (!strcmp(a, "--series-bin")) {
+			sim_series_bin_opt = strtod(v, &end);
+			if (*end || !(sim_series_bin_opt > 0))
+				goto usage;
+		} else if (!strcmp(a, "--warm-start")) {
+			sim_warm_path = v;
+		} else if (!strcmp(a, "--save-state")) {
+			sim_save_path = v;
 		} else if (!strcmp(a, "--restart-at")) {
 			sim_restart_at_s = strtod(v, &end);
 			if (*end || !(sim_restart_at_s >= 0))
@@ -1730,10 +2329,34 @@ int main(int argc, char **argv)
 			goto usage;
 		}
 	}
+	if (want_print) {
+		char path[1024];
+
+		if (i != argc)
+			goto usage;
+		if (world_write(print_world, out_dir, path, sizeof(path), err, sizeof(err))) {
+			fprintf(stderr, "payspoa-sim: %s\n", err);
+			goto out;
+		}
+		printf("%s\n", path);
+		rc = 0;
+		goto out;
+	}
+	if (nrandom) {
+		if (i != argc)
+			goto usage;
+		sim_series_on = false; /* no time series over random worlds */
+		rc = sim_random((unsigned)nrandom, seed_set ? seed : 1, jobs < 1 ? 1 : (int)jobs, json);
+		goto out;
+	}
 	if (i == argc)
 		goto usage;
 	if (json && !(jf = fopen(json, "w"))) {
 		fprintf(stderr, "payspoa-sim: %s: %s\n", json, strerror(errno));
+		goto out;
+	}
+	if (series_path && !(sf = fopen(series_path, "w"))) {
+		fprintf(stderr, "payspoa-sim: %s: %s\n", series_path, strerror(errno));
 		goto out;
 	}
 	if (jf)
@@ -1757,6 +2380,21 @@ int main(int argc, char **argv)
 		fflush(stdout);
 		if (jf)
 			sim_json_scenario(jf, sc, res, scale, nsc == 0);
+		if (sf)
+			series_csv(sf, sc, res, sim_strategy_names, nsc == 0);
+		if (plot_dir) {
+			char path[1024];
+
+			snprintf(path, sizeof(path), "%s/%s.html", plot_dir, sc->name);
+			if (series_html(path, sc, res, sim_strategy_names, err, sizeof(err))) {
+				fprintf(stderr, "payspoa-sim: %s\n", err);
+				goto out;
+			}
+		}
+		for (s = 0; s < SIM_S_COUNT; s++) {
+			free(res[s].series);
+			res[s].series = NULL;
+		}
 		nsc++;
 	}
 	if (jf)
@@ -1767,6 +2405,12 @@ usage:
 	sim_usage(stderr);
 	rc = 2;
 out:
+	for (s = 0; s < SIM_S_COUNT; s++)
+		free(res[s].series);
+	if (sf && (ferror(sf) | fclose(sf)) && rc == 0) {
+		fprintf(stderr, "payspoa-sim: %s: write failed\n", series_path);
+		rc = 1;
+	}
 	if (jf && fclose(jf) && rc == 0) {
 		fprintf(stderr, "payspoa-sim: %s: write failed\n", json);
 		rc = 1;

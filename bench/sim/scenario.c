@@ -2,6 +2,7 @@
  * a struct sim_scenario, through the policy's config helpers (policy/cfg.h). Strict like
  * the policy loader: an unknown key, a wrong type or a dangling name is an error
  * "file:line: message". Allocates only inside the config reader while loading. */
+#include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,16 @@ static int sc_backend_index(const struct sim_scenario *sc, const char *name)
 		if (strcmp(sc->backends[i].name, name) == 0)
 			return i;
 	return -1;
+}
+
+/* An account's index by name (accounts come from the backends), -1 if none. */
+static int sc_account_index(const struct sim_scenario *sc, const char *name)
+{
+	int a = 0;
+
+	while (a < sc->naccounts && strcmp(sc->accounts[a].name, name))
+		a++;
+	return a < sc->naccounts ? a : -1;
 }
 
 /* A segment pattern "cur/region/brand/funding" ("*" or an empty field matches all). */
@@ -130,7 +141,7 @@ static int sc_backend(struct cfg_ctx *l, struct sim_scenario *sc, const struct c
 {
 	static const char *const keys[] = { "name", "account", "region", "currencies", "settlement", "fees",
 		"auth", "auth_rules", "latency_ms", "latency_sigma", "timeout_ms", "error_rate",
-		"soft_declines", "rate_limit", NULL };
+		"soft_declines", "rate_limit", "latency_load_ms", NULL };
 	static const char *const akeys[] = { "match", "p", NULL };
 	static const char *const rlkeys[] = { "rate", "burst", NULL };
 	const struct cfg_node *s;
@@ -149,7 +160,8 @@ static int sc_backend(struct cfg_ctx *l, struct sim_scenario *sc, const struct c
 	    sc_cur_mask(l, sc, g, "currencies", &b->currencies) ||
 	    cfg_num(l, g, "auth", false, 0, 1, &b->auth) || cfg_num(l, g, "latency_ms", false, 0.1, 1e6, &b->lat_median_ms) ||
 	    cfg_num(l, g, "latency_sigma", false, 0, 3, &b->lat_sigma) || cfg_num(l, g, "timeout_ms", false, 1, 1e7, &b->timeout_ms) ||
-	    cfg_num(l, g, "error_rate", false, 0, 1, &b->error_rate) || cfg_num(l, g, "soft_declines", false, 0, 1, &b->soft_declines))
+	    cfg_num(l, g, "error_rate", false, 0, 1, &b->error_rate) || cfg_num(l, g, "soft_declines", false, 0, 1, &b->soft_declines) ||
+	    cfg_num(l, g, "latency_load_ms", false, 0, 1e5, &b->load_ms))
 		return -1;
 	if (!b->name[0] || !b->account[0] || !b->region[0])
 		return cfg_fail(l, g, "a backend needs a name, an account and a region");
@@ -327,10 +339,12 @@ static int sc_traffic(struct cfg_ctx *l, struct sim_scenario *sc, const struct c
 static int sc_incident(struct cfg_ctx *l, struct sim_scenario *sc, const struct cfg_node *g, struct sim_incident *in)
 {
 	static const char *const keys[] = { "name", "kind", "backend", "start_s", "end_s", "mode", "error_rate",
-		"factor", "to", "rate", "match", "detect", NULL };
+		"factor", "to", "rate", "match", "detect", "ramp_s", "decline", NULL };
+	static const char *const declines[SIM_INC_DECLINE_COUNT] = { "insufficient_funds", "generic_decline",
+		"do_not_honor", "processing_error", "issuer_not_available" };
 	static const char *const kinds[SIM_INC_COUNT] = { "outage", "brownout", "latency", "auth_drift",
 		"decline_storm", "rate_limit" };
-	char kind[32] = "", backend[SIM_NAME] = "", mode[16] = "503";
+	char kind[32] = "", backend[SIM_NAME] = "", mode[16] = "503", decline[32] = "insufficient_funds";
 	int k;
 
 	in->factor = 1;
@@ -342,8 +356,15 @@ static int sc_incident(struct cfg_ctx *l, struct sim_scenario *sc, const struct 
 	    cfg_num(l, g, "start_s", false, 0, 1e9, &in->start_s) || cfg_num(l, g, "end_s", false, 0, 1e9, &in->end_s) ||
 	    sc_str(l, g, "mode", mode, sizeof(mode)) || cfg_num(l, g, "error_rate", false, 0, 1, &in->error_rate) ||
 	    cfg_num(l, g, "factor", false, 0, 1e4, &in->factor) || cfg_num(l, g, "to", false, 0, 1, &in->to) ||
-	    cfg_num(l, g, "rate", false, 0, 1e6, &in->rate) || sc_match(l, g, "match", &in->m))
+	    cfg_num(l, g, "rate", false, 0, 1e6, &in->rate) || sc_match(l, g, "match", &in->m) ||
+	    cfg_num(l, g, "ramp_s", false, 0, 1e9, &in->ramp_s) || sc_str(l, g, "decline", decline, sizeof(decline)))
 		return -1;
+	for (k = 0; k < SIM_INC_DECLINE_COUNT && strcmp(declines[k], decline); k++)
+		;
+	if (k == SIM_INC_DECLINE_COUNT)
+		return cfg_fail(l, g, "decline must be insufficient_funds, generic_decline, do_not_honor, "
+		                     "processing_error or issuer_not_available");
+	in->decline = k;
 	for (k = 0; k < SIM_INC_COUNT && strcmp(kinds[k], kind); k++)
 		;
 	if (k == SIM_INC_COUNT)
@@ -372,11 +393,55 @@ static int sc_incident(struct cfg_ctx *l, struct sim_scenario *sc, const struct 
 	return 0;
 }
 
+/* endpoint_limits: true per-endpoint buckets; each counts the classes whose request
+ * (method, and path with "{id}" standing for an object id) its glob matches. After the
+ * backends and the traffic. */
+static int sc_endpoints(struct cfg_ctx *l, struct sim_scenario *sc, const struct cfg_node *root)
+{
+	static const char *const keys[] = { "account", "method", "path", "rate", "burst", NULL };
+	const struct cfg_node *s;
+	int i, c, rc;
+
+	if (!(s = sc_list(l, root, "endpoint_limits", false, &rc)))
+		return rc;
+	for (i = 0; i < cfg_count(s); i++) {
+		const struct cfg_node *e = cfg_at(s, i);
+		struct sim_endpoint *ep = &sc->endpoints[i];
+		char acct[SIM_NAME] = "";
+
+		if (i >= SIM_MAX_ENDPOINTS)
+			return cfg_fail(l, e, "at most %d endpoint limits", SIM_MAX_ENDPOINTS);
+		ep->rate = ep->burst = -1;
+		if (!cfg_is_group(e) || cfg_keys(l, e, "", keys) || sc_str(l, e, "account", acct, sizeof(acct)) ||
+		    sc_str(l, e, "method", ep->method, sizeof(ep->method)) || sc_str(l, e, "path", ep->path, sizeof(ep->path)) ||
+		    cfg_num(l, e, "rate", false, 0.01, 1e6, &ep->rate) || cfg_num(l, e, "burst", false, 1, 1e6, &ep->burst))
+			return -1;
+		if ((ep->acct = sc_account_index(sc, acct)) < 0 || !ep->path[0] || ep->rate < 0)
+			return cfg_fail(l, e, "an endpoint limit needs an account of some backend, a path and a rate");
+		if (ep->burst < 0)
+			ep->burst = ep->rate;
+		for (c = 0; c < sc->nclasses; c++) {
+			const struct sim_class *cl = &sc->classes[c];
+			const char *brace = strstr(cl->path, "{id}");
+			char req[160];
+
+			if (brace)
+				snprintf(req, sizeof(req), "%.*spi_0%s", (int)(brace - cl->path), cl->path, brace + 4);
+			else
+				snprintf(req, sizeof(req), "%s", cl->path);
+			if ((!ep->method[0] || !strcasecmp(ep->method, cl->method)) && fnmatch(ep->path, req, 0) == 0)
+				ep->classes |= 1U << c;
+		}
+		sc->nendpoints = i + 1;
+	}
+	return 0;
+}
+
 int sc_load(const char *path, struct sim_scenario *sc, char *err, size_t errlen)
 {
 	static const char *const keys[] = { "name", "description", "policy", "policy_noforecast", "seed",
 		"duration_s", "tick_ms", "headline", "primary", "currencies", "backends", "rate_limits", "traffic",
-		"incidents", "haproxy", NULL };
+		"incidents", "haproxy", "endpoint_limits", NULL };
 	static const char *const hkeys[] = { "maxconn", "timeout_queue_s", NULL };
 	static const char *const rlkeys[] = { "account", "rate", "burst", NULL };
 	static const char *const heads[] = { "checkout_success", "auth_rate", "fees_bps", "upstream_429" };
@@ -486,9 +551,7 @@ int sc_load(const char *path, struct sim_scenario *sc, char *err, size_t errlen)
 
 		if (!cfg_is_group(e) || cfg_keys(&l, e, "", rlkeys) || sc_str(&l, e, "account", acct, sizeof(acct)))
 			goto out;
-		for (a = 0; a < sc->naccounts && strcmp(sc->accounts[a].name, acct); a++)
-			;
-		if (a == sc->naccounts) {
+		if ((a = sc_account_index(sc, acct)) < 0) {
 			cfg_fail(&l, e, "rate_limits: no backend has account '%s'", acct);
 			goto out;
 		}
@@ -506,6 +569,8 @@ int sc_load(const char *path, struct sim_scenario *sc, char *err, size_t errlen)
 		goto out;
 	}
 	if (sc_traffic(&l, sc, s))
+		goto out;
+	if (sc_endpoints(&l, sc, root))
 		goto out;
 	s = sc_list(&l, root, "incidents", false, &rc);
 	if (rc)
@@ -540,5 +605,6 @@ void sc_scale(struct sim_scenario *sc, double x)
 	for (i = 0; i < sc->nincidents; i++) {
 		sc->incidents[i].start_s *= x;
 		sc->incidents[i].end_s *= x;
+		sc->incidents[i].ramp_s *= x;
 	}
 }

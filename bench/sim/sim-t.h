@@ -70,6 +70,7 @@ struct sim_backend {
 	struct sim_auth_rule auth_rules[SIM_MAX_AUTH]; /* first match wins */
 	double lat_median_ms, lat_sigma; /* lognormal latency */
 	double timeout_ms;      /* HAProxy `timeout server`: the client sees 504 after it */
+	double load_ms;         /* latency grows with load: median + load_ms per request in flight there */
 	double error_rate;      /* baseline share of 500s */
 	double soft_declines;   /* share of declines that are soft (generic, do_not_honor) */
 };
@@ -78,6 +79,17 @@ struct sim_backend {
 struct sim_account {
 	char name[SIM_NAME];
 	double rate, burst;     /* requests/s, requests */
+};
+
+/* A true per-endpoint limit of one account (Stripe limits some endpoints below the
+ * account's global rate): its own token bucket, 429 + `endpoint-rate` when empty. */
+#define SIM_MAX_ENDPOINTS 8
+struct sim_endpoint {
+	int acct;
+	char method[8];         /* "" = any */
+	char path[96];          /* glob (fnmatch) against the request's path */
+	double rate, burst;
+	uint32_t classes;       /* bit = class index whose requests it counts (set at load) */
 };
 
 struct sim_currency {
@@ -125,6 +137,17 @@ enum sim_incident_kind {
 	SIM_INC_COUNT
 };
 
+/* The decline code of a decline storm's extra declines: the customer's fault, a soft
+ * decline, or the issuer's side (what a better-connected acquirer may get past). */
+enum sim_decline {
+	SIM_INC_DECLINE_FUNDS = 0, /* insufficient_funds (default) */
+	SIM_INC_DECLINE_GENERIC,   /* generic_decline */
+	SIM_INC_DECLINE_DNH,       /* do_not_honor */
+	SIM_INC_DECLINE_PROCESSING,/* processing_error */
+	SIM_INC_DECLINE_ISSUER_NA, /* issuer_not_available */
+	SIM_INC_DECLINE_COUNT
+};
+
 struct sim_incident {
 	char name[SIM_NAME];
 	enum sim_incident_kind kind;
@@ -135,7 +158,9 @@ struct sim_incident {
 	double factor;          /* latency multiplier, decline-storm P(auth) multiplier */
 	double to;              /* auth drift: P(auth) reached at end_s (kept after) */
 	double rate;            /* rate limit: requests/s during the incident */
-	struct sim_match m;     /* drift and decline storm: affected segments */
+	double ramp_s;          /* the effect grows linearly from 0 at start_s to full at start_s + ramp_s */
+	int decline;            /* decline storm: enum sim_decline of its extra declines */
+	struct sim_match m;     /* affected segments ("" = all; not rate_limit) */
 	bool detect;            /* time to detect is measured (backend health incidents) */
 };
 
@@ -169,6 +194,8 @@ struct sim_scenario {
 	struct sim_backend backends[SIM_MAX_BACKENDS];
 	int naccounts;
 	struct sim_account accounts[SIM_MAX_ACCOUNTS];
+	int nendpoints;
+	struct sim_endpoint endpoints[SIM_MAX_ENDPOINTS];
 
 	/* traffic */
 	double rate;            /* mean arrivals per second before shapes and surges */
@@ -202,6 +229,18 @@ enum sim_strategy {
 #define SIM_DETECT_UNUSED (-1.0) /* the strategy sent < 10 % of the segment there before */
 #define SIM_DETECT_NEVER  (-2.0) /* it kept sending until the incident ended */
 
+/* One bin of a strategy's time series (--series, --plot). Counts by time of the event:
+ * issuer answers when they arrive, creations and sheds when decided, 429s when sent. */
+struct sim_bin {
+	uint32_t ok, declined;               /* final issuer answers of charges */
+	uint32_t created;                    /* creations routed (first attempts, not shed) */
+	uint32_t to[SIM_MAX_BACKENDS];       /* of those, per backend */
+	uint32_t shed[SIM_MAX_CLASSES];
+	uint32_t up429;
+};
+
+#define SIM_LAT_BINS 400   /* latency histogram: bin i holds [1.05^i, 1.05^(i+1)) ms */
+
 /* What one strategy achieved on one scenario. Counts are over logical requests (a
  * client's request with all its retries) unless said otherwise. */
 struct sim_result {
@@ -225,6 +264,13 @@ struct sim_result {
 	uint64_t breaker_opens, breaker_false; /* opens, opens on calm backends */
 	uint64_t dropped;                    /* requests lost because the pool was full */
 	double detect_s[SIM_MAX_INCIDENTS];  /* seconds, or SIM_DETECT_* */
+	double return_s[SIM_MAX_INCIDENTS];  /* after the repair, seconds until the share is back to 3/4
+	                                      * of the pre-incident one; NEVER, or UNUSED when never detected */
+	uint64_t seg_to[SIM_MAX_SEGS][SIM_MAX_BACKENDS]; /* creations routed, per segment and backend */
+	uint32_t lat_hist[SIM_LAT_BINS];     /* upstream answers' latency */
+	struct sim_bin *series;              /* NULL, or nbins bins of series_bin_s (caller frees) */
+	uint32_t nbins;
+	double series_bin_s;
 	double decide_ns;                    /* wall clock spent in decisions */
 	double wall_s;                       /* wall clock of the whole run */
 };

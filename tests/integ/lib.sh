@@ -47,6 +47,15 @@ fail() {
 expect() {
 	if [ "$3" = "$4" ]; then pass "$1"; else fail "$1" "$2: got '$3', want '$4'"; fi
 }
+# check NAME "A OP B" DETAIL: passes when the awk comparison holds (numbers only).
+check() {
+	local name=$1 expr=$2 detail=$3
+	if awk "BEGIN { exit !($expr) }" </dev/null 2>/dev/null; then
+		pass "$name"
+	else
+		fail "$name" "$detail: $expr does not hold"
+	fi
+}
 # need CMD...: a prerequisite; without it the script stops with a FAIL (never a skip:
 # a test that cannot run has not passed).
 need() {

@@ -25,16 +25,6 @@ val() {
 	jq -r --arg s "$2" --arg g "$3" ".scenarios[] | select(.scenario == \$s) | .strategies[\$g].$4" "$T/$1.json"
 }
 
-# check NAME "A OP B" DETAIL: passes when the awk comparison holds (numbers only).
-check() {
-	local name=$1 expr=$2 detail=$3
-	if awk "BEGIN { exit !($expr) }" </dev/null 2>/dev/null; then
-		pass "$name"
-	else
-		fail "$name" "$detail: $expr does not hold"
-	fi
-}
-
 # ---- the simulator itself ----------------------------------------------------------------
 
 if run all 0.3 $S/regional-outage.conf $S/brownout.conf $S/latency-spike.conf $S/auth-drift.conf \

@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# test-sim-random.sh: the simulator's random worlds (payspoa-sim --random, --print-world)
+# and its scenario features (segment scopes, ramps, decline codes, latency under load),
+# with assertions on direction only (which strategy does better, which run sees more
+# errors), never on timing. A few worlds with a fixed seed: the full 200-world figures
+# are a benchmark (bench/sim/scenarios/README.md, "Random worlds"), not a test.
+# Output: "PASS name" / "FAIL name" per case (tests/integ/lib.sh).
+. "$(dirname "$0")/lib.sh"
+
+need jq
+SIM=${SIM_BIN:-$BUILD/bench/sim/payspoa-sim}
+[ -x "$SIM" ] || { fail "prerequisite" "$SIM not built (make $SIM)"; integ_done; }
+N=12
+
+# mean FILE STRATEGY: a strategy's mean checkout success over the worlds of FILE.
+mean() {
+	jq -r --arg s "$2" '.random.world_list | map(.headline[$s]) | add / length' "$1"
+}
+
+if "$SIM" --random $N --seed 1 --jobs 2 --json "$T/r1.json" >"$T/r1.txt" 2>"$T/r1.err" &&
+	jq -e ".random.ran == $N and (.random.world_list | length) == $N" "$T/r1.json" >/dev/null; then
+	pass "random-runs"
+else
+	fail "random-runs" "exit or JSON: $(head -3 "$T/r1.err" "$T/r1.txt")"
+	integ_done
+fi
+
+# Reproducible: one worker or two, the same figures (wall clock aside); another seed,
+# other worlds.
+strip='del(.. | .wall_s?)'
+"$SIM" --random $N --seed 1 --jobs 1 --json "$T/r1b.json" >/dev/null 2>"$T/r1b.err"
+if [ "$(jq -S "$strip" "$T/r1.json")" = "$(jq -S "$strip" "$T/r1b.json")" ]; then
+	pass "random-deterministic"
+else
+	fail "random-deterministic" "two runs of seed 1 (jobs 2, jobs 1) differ"
+fi
+"$SIM" --random 3 --seed 2 --json "$T/r2.json" >/dev/null 2>"$T/r2.err"
+if [ "$(jq -c '.random.world_list | map(.headline)' "$T/r2.json")" != \
+	"$(jq -c '.random.world_list[:3] | map(.headline)' "$T/r1.json")" ]; then
+	pass "random-seed"
+else
+	fail "random-seed" "--seed 2 drew the worlds of seed 1"
+fi
+
+# A printed world runs alone with the figures it had in the summary.
+w=$(jq -r '.random.world_list[3].world_seed' "$T/r1.json")
+mkdir -p "$T/w"
+if p=$("$SIM" --print-world "$w" --out "$T/w") && [ "$p" = "$T/w/world-$w.conf" ] &&
+	"$SIM" --json "$T/w.json" "$p" >/dev/null 2>"$T/w.err"; then
+	a=$(jq -r '.scenarios[0].strategies | [.payspoa.checkout_success, .oracle.checkout_success, .["static-cost"].checkout_success] | @tsv' "$T/w.json")
+	b=$(jq -r '.random.world_list[3].headline | [.payspoa, .oracle, .["static-cost"]] | @tsv' "$T/r1.json")
+	if [ "$a" = "$b" ]; then
+		pass "random-print-world"
+	else
+		fail "random-print-world" "world $w alone: $a, in the summary: $b"
+	fi
+else
+	fail "random-print-world" "$(head -3 "$T/w.err")"
+fi
+
+# Direction: the oracle is the best on average, and payspoa beats the baselines that
+# do not learn (round robin, primary/backup, static cost) on average.
+o=$(mean "$T/r1.json" oracle)
+p=$(mean "$T/r1.json" payspoa)
+for s in round-robin primary-backup static-cost; do
+	v=$(mean "$T/r1.json" "$s")
+	check "random-oracle-beats-$s" "$o > $v" "mean checkout success over $N worlds, oracle vs $s"
+	check "random-payspoa-beats-$s" "$p > $v" "mean checkout success over $N worlds, payspoa vs $s"
+done
+check "random-oracle-beats-payspoa" "$o > $p" "mean checkout success over $N worlds, oracle vs payspoa"
+
+# ---- scenario features ---------------------------------------------------------------------
+# world INCIDENTS [EXTRA]: a two-entity scenario at 100 req/s for 120 s (it lives beside
+# the shipped ones: its includes are relative), run under round robin; JSON in $T/$1.json.
+S=bench/sim/scenarios
+trap 'rm -f $S/.test-feat-$$-*.conf' EXIT
+feat() {
+	local name=$1 inc=$2 extra=${3:-} f=$S/.test-feat-$$-$1.conf
+	cat >"$f" <<-EOF2
+	name = "$name"; policy = "policy/two-entities.conf"; seed = 3; duration_s = 120.0;
+	headline = "checkout_success"; primary = "stripe_us";
+	@include "truth-two-entities.inc"
+	traffic = {
+		rate = 100.0;
+	@include "mix-two-entities.inc"
+	};
+	incidents = ( $inc );
+	$extra
+	EOF2
+	"$SIM" --strategy round-robin --strategy oracle --json "$T/$name.json" "$f" >"$T/$name.txt" 2>"$T/$name.err"
+}
+fv() { jq -r --arg g "$2" ".scenarios[0].strategies[\$g].$3" "$T/$1.json"; }
+bo='name = "b"; kind = "brownout"; backend = "stripe_us"; start_s = 20.0; end_s = 100.0; error_rate = 0.5;'
+if feat calm "" && feat bo "{ $bo }" && feat bo-eur "{ $bo match = \"eur/*/*/*\"; }" &&
+	feat bo-ramp "{ $bo ramp_s = 80.0; }"; then
+	calm=$(fv calm round-robin upstream_5xx) all=$(fv bo round-robin upstream_5xx)
+	eur=$(fv bo-eur round-robin upstream_5xx) ramp=$(fv bo-ramp round-robin upstream_5xx)
+	check "feature-scope" "$eur > 4 * $calm && $eur < 0.5 * $all" \
+		"round-robin 5xx: no incident $calm, brownout of EUR payments only $eur, of everything $all"
+	check "feature-ramp" "$ramp > 0.3 * $all && $ramp < 0.7 * $all" \
+		"round-robin 5xx: brownout ramped in over its whole length $ramp, at once $all"
+else
+	fail "feature-scope-ramp-runs" "$(cat "$T"/calm.err "$T"/bo*.err 2>/dev/null | head -3)"
+fi
+# True per-endpoint limits: captures limited to 5/s on each account draw 429s (with
+# `endpoint-rate`), checkout none; the oracle, which sees the buckets, stays under them.
+ep='endpoint_limits = ( { account = "acct_us"; method = "POST"; path = "/v1/payment_intents/*/capture"; rate = 5.0; },
+	{ account = "acct_eu"; method = "POST"; path = "/v1/payment_intents/*/capture"; rate = 5.0; } );'
+if feat ep "" "$ep"; then
+	check "feature-endpoint-limit" \
+		"$(fv ep round-robin upstream_429) > 50 && $(fv ep round-robin upstream_429_checkout) == 0 && $(fv calm round-robin upstream_429) == 0 && $(fv ep oracle upstream_429) < $(fv ep round-robin upstream_429) / 4" \
+		"upstream 429s with a 5/s capture limit (round robin, oracle) and without"
+else
+	fail "feature-endpoint-limit" "$(head -3 "$T/ep.err")"
+fi
+# Decline codes: every code of a decline storm is accepted, an unknown one refused with file:line.
+if feat dc "{ name = \"s\"; kind = \"decline_storm\"; backend = \"stripe_us\"; start_s = 20.0; end_s = 60.0; factor = 0.5; decline = \"issuer_not_available\"; }" &&
+	! feat dcbad "{ name = \"s\"; kind = \"decline_storm\"; start_s = 20.0; end_s = 60.0; factor = 0.5; decline = \"nope\"; }" &&
+	grep -q "test-feat-$$-dcbad.conf:[0-9]*: decline must be" "$T/dcbad.err" &&
+	check "feature-decline-code" "$(fv dc round-robin auth_rate) < $(fv calm round-robin auth_rate) - 1" \
+		"round-robin authorisation with an issuer_not_available storm vs none"; then
+	:
+else
+	fail "feature-decline-code" "$(cat "$T/dc.err" "$T/dcbad.err" 2>/dev/null | head -3)"
+fi
+# Time series and plots: the CSV holds every strategy's series; the page is one
+# self-contained file (inline SVG, no script, nothing fetched) with 4 panels per strategy
+# and the incident marked.
+mkdir -p "$T/plot"
+if "$SIM" --scale 0.2 --series "$T/s.csv" --plot "$T/plot" $S/regional-outage.conf >/dev/null 2>"$T/plot.err"; then
+	h=$T/plot/regional-outage.html
+	nstrat=$(awk -F, 'NR > 1 { print $2 }' "$T/s.csv" | sort -u | wc -l)
+	nser=$(awk -F, 'NR > 1 && $2 == "payspoa" { print $4 }' "$T/s.csv" | sort -u | tr '\n' ' ')
+	expect "feature-series-csv" "strategies in the CSV; payspoa's series" "$nstrat; $nser" \
+		"5; auth_rate charges share:stripe_eu share:stripe_us shed:background shed:capture shed:checkout shed:read upstream_429 "
+	if [ "$(grep -c '<svg ' "$h")" = 20 ] && ! grep -qi '<script\|<link\|src=\|href=' "$h" &&
+		[ "$(grep -o 'http[^"]*' "$h" | sort -u)" = "http://www.w3.org/2000/svg" ] &&
+		grep -q '<title>us-outage 60-84 s</title>' "$h"; then
+		pass "feature-plot-html"
+	else
+		fail "feature-plot-html" "$(grep -c '<svg ' "$h") panels; $(grep -o '<title>[^<]*' "$h" | sort -u | head -3)"
+	fi
+else
+	fail "feature-series" "$(head -3 "$T/plot.err")"
+fi
+# Warm start: the state payspoa learned on one seed, loaded at t = 0 of a run on another.
+if "$SIM" --scale 0.2 --seed 11 --strategy payspoa --save-state "$T/state" $S/eea-entities.conf >/dev/null 2>"$T/ws1.err" &&
+	"$SIM" --scale 0.2 --seed 12 --strategy payspoa --warm-start "$T/state" $S/eea-entities.conf >/dev/null 2>"$T/ws2.err" &&
+	grep -q "warm start (payspoa): [1-9][0-9]* records.*learned yes" "$T/ws2.err" &&
+	! "$SIM" --scale 0.2 --strategy payspoa --warm-start "$T/nothing" $S/eea-entities.conf >/dev/null 2>&1; then
+	pass "feature-warm-start"
+else
+	fail "feature-warm-start" "$(head -3 "$T/ws1.err" "$T/ws2.err")"
+fi
+integ_done

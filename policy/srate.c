@@ -353,24 +353,19 @@ void srt_lookup(const struct srt_table *t, const struct srt_seg *seg, uint64_t n
 void srt_lookup_tree(const struct srt_table *t, const struct srt_seg *seg, uint64_t now_us, double p0,
                      double m, struct srt_post *out)
 {
-	double p = p0, w = m, k = t->cfg.min_n > 0 ? t->cfg.min_n : 1, d = 1;
-	uint64_t dt_us = UINT64_MAX;
+	double p = p0, w = m, k = t->cfg.min_n > 0 ? t->cfg.min_n : 1;
 	int lv;
 
 	*out = (struct srt_post){ p0 * m, (1 - p0) * m, 0, -1 };
 	for (lv = SRT_LEVELS - 1; lv >= 0; lv--) {
 		long at = srt_find(t, srt_key(seg, (enum srt_level)lv));
 		const struct srt_entry *e;
-		double a, b;
+		double d, a, b;
 
 		if (at < 0)
 			break;
 		e = &t->e[at];
-		/* one record stamps every level with the same time: one exp2 per lookup */
-		if (e->t_us != dt_us) {
-			d = srt_decay(t, e->t_us, now_us);
-			dt_us = e->t_us;
-		}
+		d = srt_decay(t, e->t_us, now_us);
 		a = w * p + e->s * d;
 		b = w * (1 - p) + e->f * d;
 		*out = (struct srt_post){ a, b, (e->s + e->f) * d, lv };

@@ -903,10 +903,8 @@ static void pol_step_filter(struct pol_ctx *x)
 }
 
 /* P(auth) of each backend in cand into P[]: the posterior snapshot's counts for the
- * request's segment by hierarchical shrinkage (srt_lookup_tree): the backend's counts on
- * top of a Beta prior that is the policy's auth_rate for the card region, worth
- * prior_weight observations, each finer level on top of its parent's estimate worth
- * min_n. With
+ * request's segment (most specific level with enough data) on top of a Beta prior that is
+ * the policy's auth_rate for the card region, worth prior_weight observations. With
  * probability `eps` (the class's exploration share) and some data to explore on, Thompson
  * draws instead, with the floor that keeps re-testing a recovered backend (srt_scores).
  * Returns whether it explored. */
@@ -925,18 +923,22 @@ static bool pol_p_auth(struct pol_view *v, struct pol_worker *w, const struct po
 		t = NULL; /* nothing learned yet: the priors decide, no lookups */
 	while (cand) {
 		int i = __builtin_ctzll(cand);
-		double p0 = p->backends[i].p_auth[reg];
+		double p0 = p->backends[i].p_auth[reg], sc = 0, fc = 0;
 
 		cand &= cand - 1;
 		p0 = p0 < 0.001 ? 0.001 : p0 > 0.999 ? 0.999 : p0;
 		if (t) {
 			struct srt_seg seg = { v->bcode[i], r->curcode, r->country, r->brand, r->funding };
+			struct srt_post sp;
 
-			srt_lookup_tree(t, &seg, now_us, p0, m, &post[n]);
-			data |= post[n].n > 0;
-		} else {
-			post[n] = (struct srt_post){ p0 * m, (1 - p0) * m, 0, -1 };
+			srt_lookup(t, &seg, now_us, &sp);
+			sc = sp.a - t->cfg.prior_a;
+			fc = sp.b - t->cfg.prior_b;
+			sc = sc > 0 ? sc : 0;
+			fc = fc > 0 ? fc : 0;
+			data |= sc + fc > 0;
 		}
+		post[n] = (struct srt_post){ p0 * m + sc, (1 - p0) * m + fc, sc + fc, 0 };
 		P[i] = post[n].a / (post[n].a + post[n].b);
 		idx[n++] = i;
 	}

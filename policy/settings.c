@@ -565,8 +565,7 @@ static const struct pol_setting ps_learning[] = {
 	    "counts halve after this long; 0 = never (why 300 s: `policy/learning.md`)"),
 	NUM("prior_weight", learn.prior_weight, 0.01, 1e6, 20,
 	    "the backend's `auth_rate`/`auth_rates` is a Beta prior worth this many outcomes"),
-	NUM("min_n", learn.cfg.min_n, 0, 1e9, 60,
-	    "shrinkage: a segment level's own outcomes outweigh its parent level's estimate once they reach this many"),
+	NUM("min_n", learn.cfg.min_n, 0, 1e9, 30, "a segment level is used once its discounted count reaches this"),
 	{ "max_n", PS_NUM, P(learn.cfg.max_n), 0, 1e9, 200,
 	  "evidence cap: at this discounted count each new outcome displaces as much old weight, so a busy segment's "
 	  "window is its last ~`max_n` outcomes and a quiet one's the half-life; 0 = time only",

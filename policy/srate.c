@@ -350,30 +350,6 @@ void srt_lookup(const struct srt_table *t, const struct srt_seg *seg, uint64_t n
 	}
 }
 
-void srt_lookup_tree(const struct srt_table *t, const struct srt_seg *seg, uint64_t now_us, double p0,
-                     double m, struct srt_post *out)
-{
-	double p = p0, w = m, k = t->cfg.min_n > 0 ? t->cfg.min_n : 1;
-	int lv;
-
-	*out = (struct srt_post){ p0 * m, (1 - p0) * m, 0, -1 };
-	for (lv = SRT_LEVELS - 1; lv >= 0; lv--) {
-		long at = srt_find(t, srt_key(seg, (enum srt_level)lv));
-		const struct srt_entry *e;
-		double d, a, b;
-
-		if (at < 0)
-			break;
-		e = &t->e[at];
-		d = srt_decay(t, e->t_us, now_us);
-		a = w * p + e->s * d;
-		b = w * (1 - p) + e->f * d;
-		*out = (struct srt_post){ a, b, (e->s + e->f) * d, lv };
-		p = a / (a + b);
-		w = k;
-	}
-}
-
 double srt_mean(const struct srt_post *p)
 {
 	return p->a / (p->a + p->b);

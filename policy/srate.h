@@ -51,18 +51,6 @@ bool srt_add_outcome(struct srt_table *t, const struct srt_seg *seg, enum oc_kin
  * Returns 0, or -1 when key is 0 or a count is negative or not finite (nothing done). */
 int srt_put(struct srt_table *t, uint64_t key, uint64_t t_us, double s, double f);
 
-/* The posterior for seg at now_us by hierarchical shrinkage (interpolated, as back-off
- * smoothing of n-gram models: a parent's counts include its children's): the backend
- * level's counts on top of a Beta prior of mean p0 worth m outcomes; each finer level's
- * counts on top of a Beta prior whose mean is its parent's estimate, worth k outcomes
- * (k = the table's min_n: a level's own data outweighs its parent's once it holds that
- * many). out->a, out->b are the finest level's posterior (prior included), out->n its
- * discounted count, out->level the finest level found (-1: none, the prior alone).
- * Levels are walked coarsest first and the walk stops at the first missing key (records
- * create the coarser keys first). Read-only: safe on a published copy from any thread. */
-void srt_lookup_tree(const struct srt_table *t, const struct srt_seg *seg, uint64_t now_us, double p0,
-                     double m, struct srt_post *out);
-
 /* The posterior for seg at now_us: the most specific level whose discounted count is
  * at least min_n; if none, the level with the most data; if no level has any, the prior
  * alone (level -1). Read-only: safe on a published copy from any thread. */

@@ -156,9 +156,7 @@ TEST(recovery_forgets_incident_latency)
  * successes from moving P(auth): this case is about latency alone.) */
 TEST(idle_latency_returns_to_prior)
 {
-	/* P(auth) frozen at the priors: the backend levels' prior and every finer level's
-	 * shrinkage towards its parent outweigh any data */
-	struct pol_engine *e = engine("learning = { prior_weight = 1000000.0; min_n = 1000000.0; max_n = 0.0; };\n");
+	struct pol_engine *e = engine("learning = { prior_weight = 1000000.0; };\n");
 	uint64_t t = 10 * SEC, u;
 	struct pay_verdict v;
 	int i;
@@ -544,9 +542,7 @@ TEST(reload_carries_breaker_and_budget)
 /* The admin's override: open forces traffic away, auto gives the breaker back. */
 TEST(breaker_override)
 {
-	/* P(auth) frozen at the priors (pb's one success would count at every level of its
-	 * segment): only the override decides */
-	struct pol_engine *e = engine("learning = { prior_weight = 1000000.0; min_n = 1000000.0; max_n = 0.0; };\n");
+	struct pol_engine *e = engine("");
 	uint64_t t = 10 * SEC;
 	struct pay_verdict v;
 

@@ -23,6 +23,11 @@ struct aimd_cfg {
 	double plateau;       /* (0, 1]: fast recovery up to this share of w_max (0.95) */
 	double probe;         /* (0, 1]: share of ai_per_s above the plateau (0.3) */
 	uint64_t forget_us;   /* w_max forgotten this long after the last cut (300 s) */
+	/* Once the budget has held w_max this long without a cut, it probes above it at
+	 * ai_per_s (a lifted limit is found in seconds, not forget_us). A probe that draws
+	 * a 429 below w_max / md is cheap: back to plateau x w_max, and the next probe
+	 * waits twice as long (at most forget_us). 0 means the default (20 s). */
+	uint64_t hold_us;
 };
 
 /* One budget's state: a plain value, written by the control thread; workers read
@@ -37,6 +42,8 @@ struct aimd {
 	uint32_t locks;       /* lock-conflict 429s seen (never cut) */
 	uint32_t has_cut;     /* 0 until the first cut: no cool-down before it */
 	double w_max;         /* budget just before the last cut, req/s (0: none yet) */
+	uint64_t hold_us;     /* wait at w_max before the next probe above it (0: cfg's) */
+	uint32_t probes_failed; /* probes above w_max that drew a 429 (cheap cuts) */
 };
 
 #endif /* AIMD_T_H */

@@ -29,13 +29,23 @@ struct anom_cfg {
 	double err_min_delta;  /* smallest error-rate rise that may alarm (0.05) */
 	double lat_min_sd_ms;  /* floor on the latency sd (5 ms) */
 	double lat_min_delta_ms; /* smallest latency rise that may alarm (50 ms) */
+	double lat_min_rise;   /* and at least this share of the learned mean latency (0.5):
+	                        * the mean of a few lognormal answers is skewed, and a
+	                        * backend half again as slow as its normal is not broken */
+	double lat_clip;       /* answers pool at most this x the normal mean (4; 0 = off):
+	                        * anom_clip_latency() */
 	double factor;         /* score factor per chart in alarm, 0..1 (0.5) */
 };
 
-/* One EWMA chart (Roberts 1959, with an online baseline). */
+/* One EWMA chart (Roberts 1959, with an online baseline). A sample is the mean of the
+ * n answers pooled into it, so its variance is var / n: var is the spread of one
+ * answer (learned as n x the squared deviation of the sample mean), and the limits
+ * follow both the backend's own spread and the evidence behind each point. */
 struct anom_chart {
-	double mean, var; /* in-control baseline of the metric */
+	double mean, var; /* in-control baseline: mean, and variance of one answer */
 	double z;         /* EWMA statistic */
+	double zw;        /* sum of lambda^2 (1 - lambda)^2i / n_i over the samples in z:
+	                   * var(z) = var x zw (lambda / (n (2 - lambda)) at a constant n) */
 	uint32_t above;   /* consecutive samples above the control limit */
 	uint32_t below;   /* in alarm: consecutive samples under the exit line */
 };

@@ -22,6 +22,8 @@ void anom_cfg_default(struct anom_cfg *c)
 	c->err_min_delta = 0.05;
 	c->lat_min_sd_ms = 5;
 	c->lat_min_delta_ms = 50;
+	c->lat_min_rise = 0.5;
+	c->lat_clip = 4;
 	c->factor = 0.5;
 }
 
@@ -41,7 +43,8 @@ const char *anom_cfg_check(const struct anom_cfg *c)
 	if (c->enter_samples < 1 || c->exit_samples < 1)
 		return "enter/exit samples must be >= 1";
 	if (!(c->err_min_sd >= 0) || !(c->err_min_delta >= 0) ||
-	    !(c->lat_min_sd_ms >= 0) || !(c->lat_min_delta_ms >= 0))
+	    !(c->lat_min_sd_ms >= 0) || !(c->lat_min_delta_ms >= 0) || !(c->lat_min_rise >= 0) ||
+	    !(c->lat_clip >= 0))
 		return "minimum sd and delta must be >= 0";
 	if (!(c->factor >= 0 && c->factor <= 1))
 		return "factor must be in [0, 1]";
@@ -53,32 +56,38 @@ void anom_init(struct anom *a, uint64_t now_us)
 	*a = (struct anom){ .state = ANOM_NORMAL, .since_us = now_us };
 }
 
-static void anom_learn(struct anom_chart *ch, double x, double r)
+/* Learns the baseline from a sample x, the mean of n answers, at rate r: the mean, and
+ * the variance of one answer (n x the sample mean's squared deviation). */
+static void anom_learn(struct anom_chart *ch, double x, double n, double r)
 {
 	double d = x - ch->mean;
 
-	ch->var = (1 - r) * (ch->var + r * d * d);
+	ch->var = (1 - r) * (ch->var + r * n * d * d);
 	ch->mean += r * d;
 }
 
-/* One sample into one chart; returns whether the chart is in alarm afterwards. */
-static int anom_chart_step(struct anom_chart *ch, const struct anom_cfg *c, double x,
-                           int alarm, uint32_t samples, double min_sd, double min_delta)
+/* One sample (the mean x of n answers) into one chart; returns whether the chart is in
+ * alarm afterwards. min_sd floors the sd of a sample; the limit is at least min_delta,
+ * and at least rise x the learned mean. */
+static int anom_chart_step(struct anom_chart *ch, const struct anom_cfg *c, double x, double n,
+                           int alarm, uint32_t samples, double min_sd, double min_delta, double rise)
 {
-	double sd, sz, ucl, exit;
+	double sd, sz, ucl, exit, l = c->lambda;
 
 	if (samples <= c->warmup) {
 		double r = 1.0 / samples;
 
-		anom_learn(ch, x, r > c->base_lambda ? r : c->base_lambda);
+		anom_learn(ch, x, n, r > c->base_lambda ? r : c->base_lambda);
 		ch->z = ch->mean;
+		ch->zw = l / (n * (2 - l));
 		return 0;
 	}
-	ch->z = c->lambda * x + (1 - c->lambda) * ch->z;
-	sd = sqrt(ch->var);
-	if (sd < min_sd)
-		sd = min_sd;
-	sz = sd * sqrt(c->lambda / (2 - c->lambda));
+	ch->z = l * x + (1 - l) * ch->z;
+	ch->zw = l * l / n + (1 - l) * (1 - l) * ch->zw;
+	sd = sqrt(ch->var / n);
+	sz = sd < min_sd ? min_sd * sqrt(l / (2 - l)) : sqrt(ch->var * ch->zw);
+	if (rise > 0 && rise * ch->mean > min_delta)
+		min_delta = rise * ch->mean;
 	ucl = ch->mean + (c->limit_k * sz > min_delta ? c->limit_k * sz : min_delta);
 	/* the exit line scales like the limit: exit_k == limit_k means no hysteresis */
 	min_delta *= c->exit_k / c->limit_k;
@@ -98,9 +107,9 @@ static int anom_chart_step(struct anom_chart *ch, const struct anom_cfg *c, doub
 		}
 	}
 	if (!alarm && x <= ucl)
-		anom_learn(ch, x, c->base_lambda);
+		anom_learn(ch, x, n, c->base_lambda);
 	else if (c->alarm_lambda > 0)
-		anom_learn(ch, x, c->alarm_lambda);
+		anom_learn(ch, x, n, c->alarm_lambda);
 	return alarm;
 }
 
@@ -108,7 +117,7 @@ enum anom_state anom_tick(struct anom *a, const struct anom_cfg *c, uint64_t n,
                           uint64_t errors, double lat_sum_ms, uint64_t now_us)
 {
 	uint8_t alarms = 0;
-	double er, lat;
+	double er, lat, np;
 
 	a->pend_n += n;
 	a->pend_err += errors < n ? errors : n;
@@ -116,17 +125,20 @@ enum anom_state anom_tick(struct anom *a, const struct anom_cfg *c, uint64_t n,
 	if (a->pend_n == 0 || a->pend_n < c->min_requests)
 		return (enum anom_state)a->state;
 
-	er = (double)a->pend_err / (double)a->pend_n;
-	lat = a->pend_lat_ms / (double)a->pend_n;
+	np = (double)a->pend_n;
+	er = (double)a->pend_err / np;
+	lat = a->pend_lat_ms / np;
 	a->pend_n = a->pend_err = 0;
 	a->pend_lat_ms = 0;
 	a->samples++;
 
-	if (anom_chart_step(&a->err, c, er, !!(a->alarms & ANOM_ERR), a->samples,
-	                    c->err_min_sd, c->err_min_delta))
+	/* n = 1 for the error chart: it learns the spread of its samples as they come
+	 * (scaled per answer, brownout seed 6 moved by -0.4 pt: policy/learning.md) */
+	if (anom_chart_step(&a->err, c, er, 1, !!(a->alarms & ANOM_ERR), a->samples,
+	                    c->err_min_sd, c->err_min_delta, 0))
 		alarms |= ANOM_ERR;
-	if (anom_chart_step(&a->lat, c, lat, !!(a->alarms & ANOM_LAT), a->samples,
-	                    c->lat_min_sd_ms, c->lat_min_delta_ms))
+	if (anom_chart_step(&a->lat, c, lat, np, !!(a->alarms & ANOM_LAT), a->samples,
+	                    c->lat_min_sd_ms, c->lat_min_delta_ms, c->lat_min_rise))
 		alarms |= ANOM_LAT;
 	a->alarms = alarms;
 	if ((alarms ? ANOM_DEGRADED : ANOM_NORMAL) != a->state) {
@@ -134,6 +146,15 @@ enum anom_state anom_tick(struct anom *a, const struct anom_cfg *c, uint64_t n,
 		a->since_us = now_us;
 	}
 	return (enum anom_state)a->state;
+}
+
+double anom_clip_latency(const struct anom *a, const struct anom_cfg *c, double lat_ms)
+{
+	double cap = c->lat_clip * a->lat.mean;
+
+	if (!(c->lat_clip > 0) || a->samples <= c->warmup || !(cap > 0))
+		return lat_ms;
+	return lat_ms > cap ? cap : lat_ms;
 }
 
 void anom_clear(struct anom *a, uint64_t now_us)
@@ -168,9 +189,10 @@ const char *anom_state_name(enum anom_state s)
 
 static int anom_chart_verify(const struct anom_chart *ch, const char *name, char *err, size_t errlen)
 {
-	if (!isfinite(ch->mean) || !isfinite(ch->var) || !isfinite(ch->z) || !(ch->var >= 0))
-		return pol_verify_fail(err, errlen, "anomaly: %s chart mean %g, variance %g, z %g", name, ch->mean,
-		                       ch->var, ch->z);
+	if (!isfinite(ch->mean) || !isfinite(ch->var) || !isfinite(ch->z) || !(ch->var >= 0) || !isfinite(ch->zw) ||
+	    !(ch->zw >= 0))
+		return pol_verify_fail(err, errlen, "anomaly: %s chart mean %g, variance %g, z %g, weight %g", name,
+		                       ch->mean, ch->var, ch->z, ch->zw);
 	return 0;
 }
 

@@ -36,6 +36,14 @@ void anom_init(struct anom *a, uint64_t now_us);
 enum anom_state anom_tick(struct anom *a, const struct anom_cfg *c, uint64_t n,
                           uint64_t errors, double lat_sum_ms, uint64_t now_us);
 
+/* One answer's latency as the latency chart should pool it: at most lat_clip x the
+ * learned normal mean once warmed up (winsorised). The mean of a few answers from a
+ * widely spread (lognormal) backend is dominated by its rare slow ones, and its
+ * variance, learned online, mostly underestimated: clipped, a hang still shows as
+ * lat_clip x the normal, while one slow answer in thirty moves the mean by at most
+ * lat_clip / 30 of it. */
+double anom_clip_latency(const struct anom *a, const struct anom_cfg *c, double lat_ms);
+
 /* Forget an alarm without changing the baselines: the backend was shown healthy another
  * way (its breaker's probes succeeded) or has had no traffic to judge it on for a long
  * time (a degraded backend scored down may get none, and could never clear). The charts

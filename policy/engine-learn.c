@@ -152,6 +152,7 @@ struct pol_learn *pol_learn_new(const struct pol_view *v)
 		c->plateau = p->adaptive.plateau;
 		c->probe = p->adaptive.probe;
 		c->forget_us = p->adaptive.forget_us;
+		c->hold_us = p->adaptive.hold_us;
 		aimd_init(&L->aimd[i], c, 0);
 		L->interval_ns[i] = atomic_load(&v->thr.cells[i].interval_ns);
 	}
@@ -657,7 +658,7 @@ static void pol_learn_event(struct pol_view *cur, const struct pol_view *src, co
 			lat = typical;
 		L->agg[b].n++;
 		L->agg[b].err += oc.kind == OC_PSP_ERROR;
-		L->agg[b].lat_ms += lat;
+		L->agg[b].lat_ms += anom_clip_latency(&L->anom[b], &p->anomaly.cfg, lat);
 		if (ev->latency_ms >= 0 && oc.kind != OC_PSP_ERROR)
 			L->lat_ms[b] = L->lat_ms[b] > 0 ? L->lat_ms[b] + p->learn.latency_alpha * (lat - L->lat_ms[b]) : lat;
 	}

@@ -255,6 +255,7 @@ struct policy {
 		uint64_t cooldown_us;
 		double plateau, probe;         /* recovery after a cut: aimd_cfg's */
 		uint64_t forget_us;
+		uint64_t hold_us;              /* held at the level last cut this long: probe above */
 	} adaptive;
 	/* Signed webhooks (spoa/webhook.c): every event is POSTed to each URL. */
 	struct {

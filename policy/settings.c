@@ -687,6 +687,10 @@ static const struct pol_setting ps_anomaly[] = {
 	NUM("lat_min_sd_ms", anomaly.cfg.lat_min_sd_ms, 0, 600000, DEF_INIT, "floor on the latency's σ"),
 	NUM("lat_min_delta_ms", anomaly.cfg.lat_min_delta_ms, 0, 600000, DEF_INIT,
 	    "smallest latency rise that may alarm"),
+	NUM("lat_min_rise", anomaly.cfg.lat_min_rise, 0, 100, DEF_INIT,
+	    "and at least this share of the learned mean latency"),
+	NUM("lat_clip", anomaly.cfg.lat_clip, 0, 1000, DEF_INIT,
+	    "one answer counts at most this multiple of the learned mean latency; 0 = no clipping"),
 	NUM("factor", anomaly.cfg.factor, 0, 1, DEF_INIT, "score factor per chart in alarm"),
 };
 
@@ -731,9 +735,12 @@ static const struct pol_setting ps_adaptive[] = {
 	{ "cooldown_ms", PS_MS_US, P(adaptive.cooldown_us), 0, 600000, 2000, "at most one cut per this long",
 	  NULL, NULL, false, NULL, NULL, NULL, 0 },
 	NUM("plateau", adaptive.plateau, 0.01, 1, 0.95, "full-speed recovery up to this share of the level last cut"),
-	NUM("probe", adaptive.probe, 0.01, 1, 0.3, "then `probe × increase_per_s` up to that level, and no further"),
+	NUM("probe", adaptive.probe, 0.01, 1, 0.3, "then `probe × increase_per_s` up to that level, held there `probe_after_s`"),
 	SEC("forget_s", adaptive.forget_us, 1, 86400, 300,
 	    "this long after the last cut the level is forgotten (recovery goes on to the configured rate)"),
+	SEC("probe_after_s", adaptive.hold_us, 1, 86400, 20,
+	    "held at the level last cut this long without a 429: climb above it at `increase_per_s` (a lifted "
+	    "limit); a 429 there goes back to the plateau and doubles the wait, up to `forget_s`"),
 };
 
 const struct pol_section pol_sec_adaptive = { "adaptive", "adaptive", "adaptive", ps_adaptive, N(ps_adaptive),

@@ -154,7 +154,7 @@ TEST(every_command_answers)
 	ASSERT(strstr(out, "stripe_us acct_us_payspoa up enabled closed normal 1.000"));
 	ASSERT(strstr(out, "\ncheckout -100 "));
 	ASSERT(strstr(out, "\nstripe_eu closed normal 0 "));
-	ASSERT(strstr(out, "\nacct_us_payspoa payment_intents "));
+	ASSERT(strstr(out, "\nacct_us_payspoa payment_intents.create "));
 	ASSERT(strstr(out, "\nacct_us_payspoa checkout "));
 	ASSERT(strstr(out, "# backend segment n mean sd\nstripe_us all "));
 	ASSERT(strstr(out, "\nidem 20 20 0 "));

@@ -5,7 +5,7 @@
 #   make haproxy-config  regenerate the policy's block in haproxy/haproxy.cfg, snippet.cfg
 #   make test       install missing Debian packages (as root), build, run every test layer
 #   make test-matrix  the integration layer against HAProxy 2.6, 3.0 and 3.x (Debian's builds)
-#   make test-long  the long runs kept out of `make test` (1 M-key pin flood, 200 SIGKILLs during snapshot writes)
+#   make test-long  the long runs kept out of `make test` (1 M-key pin flood, 200 SIGKILLs during snapshot writes, make run's story in tmux)
 #   make asan       unit + protocol tests under AddressSanitizer + UBSan
 #   make tsan       threaded tests under ThreadSanitizer
 #   make fuzz       build the libFuzzer targets and run each briefly (FUZZ_SECONDS)

@@ -10,7 +10,7 @@
 # Every check waits for text on the screen with a generous upper bound (the screen is
 # polled), never a fixed sleep; the story's phases are times, the test only waits for them.
 INTEG_TIMEOUT=${INTEG_TIMEOUT:-300}
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../integ/lib.sh"
 
 need_stack
 need tmux

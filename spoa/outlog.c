@@ -171,6 +171,10 @@ static void *outlog_main(void *arg)
 		for (n = outlog_drain(r); n > 0; n = outlog_drain(r)) {
 			struct timespec nap;
 
+			/* a stop asked while lines keep coming (HAProxy logs on after our
+			 * workers stopped): seen here, not only in the outer poll */
+			if (poll(&pf[1], 1, 0) > 0)
+				goto stop;
 			nap_us = outlog_next_nap(r, nap_us, n);
 			if (nap_us < OUTLOG_NAP_MIN_US) {
 				nap_us = OUTLOG_NAP_MIN_US;
@@ -182,6 +186,7 @@ static void *outlog_main(void *arg)
 				;
 		}
 	}
+stop:
 	outlog_drain(r); /* what HAProxy sent before the stop */
 	pol_worker_idle(r->engine, r->slot);
 	return NULL;

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "payspoa-proc.h"
@@ -192,9 +193,49 @@ TEST(channels_race_learned_once)
 		TEST_FAIL_("no %s in the stopped line (see %s)", want, d.log);
 }
 
+/* Regression: a SIGTERM while HAProxy goes on logging (it does: only our workers stop).
+ * The reader naps between drains for as long as lines keep coming, and saw the stop only
+ * when it went back to poll, which a steady stream never let it do: the daemon never
+ * exited. Three children send a line every 20 µs each for up to 30 s (a stream without a
+ * 2-ms gap, most of the time on this machine); the daemon must exit. */
+TEST(sigterm_while_lines_keep_coming)
+{
+	enum { SENDERS = 3 };
+	struct pp_daemon d;
+	pid_t sender[SENDERS];
+	static const char junk[] = "not an outcome line";
+
+	make_conf();
+	pp_start(&d, conf, NULL, 1, 0);
+	ASSERT(pp_log_wait(&d, "\"event\":\"outcome_socket\"", 5000));
+	for (int k = 0; k < SENDERS; k++) {
+		sender[k] = fork();
+		ASSERT(sender[k] >= 0);
+		if (sender[k] == 0) { /* nothing of the test library here: it is the parent's */
+			struct sockaddr_un sa = { .sun_family = AF_UNIX };
+			int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+
+			memcpy(sa.sun_path, sock, strlen(sock));
+			for (int i = 0; fd >= 0 && i < 1500000; i++) {
+				(void)sendto(fd, junk, sizeof(junk) - 1, 0, (struct sockaddr *)&sa, sizeof(sa));
+				usleep(20);
+			}
+			_exit(0);
+		}
+	}
+	usleep(300 * 1000); /* the reader is in its drain-and-nap loop by now */
+	if (pp_stop(&d, SIGTERM, 10000) != 0)
+		TEST_FAIL_("payspoa did not exit within 10 s of SIGTERM while lines kept coming (%s)", d.log);
+	for (int k = 0; k < SENDERS; k++) {
+		kill(sender[k], SIGKILL);
+		waitpid(sender[k], NULL, 0);
+	}
+}
+
 int main(void)
 {
 	RUN(outcome_socket_lines);
 	RUN(channels_race_learned_once);
+	RUN(sigterm_while_lines_keep_coming);
 	return test_summary();
 }

@@ -84,8 +84,9 @@ fail:
 	return -1;
 }
 
-/* Everything queued on the socket, in batches: each line parsed and observed. Returns
- * once the socket is empty, with the number of lines read. */
+/* What is queued on the socket, in batches: each line parsed and observed. Returns once
+ * the socket is empty or after OUTLOG_DRAIN_BATCHES batches (a sender faster than this
+ * reader must not keep it from seeing a stop), with the number of lines read. */
 static unsigned outlog_drain(struct outlog *r)
 {
 	unsigned total = 0;
@@ -93,7 +94,7 @@ static unsigned outlog_drain(struct outlog *r)
 	struct mmsghdr m[OUTLOG_BATCH];
 	struct iovec iov[OUTLOG_BATCH];
 
-	for (;;) {
+	for (unsigned b = 0; b < OUTLOG_DRAIN_BATCHES; b++) {
 		int n, i;
 		uint64_t now;
 
@@ -137,6 +138,7 @@ static unsigned outlog_drain(struct outlog *r)
 		if (n < OUTLOG_BATCH)
 			return total;
 	}
+	return total;
 }
 
 /* The next nap (µs) after n lines came during a nap of nap_us: as long as lets the queue

@@ -16,6 +16,8 @@ struct pol_engine;
 
 /* Lines read per recvmmsg call. */
 #define OUTLOG_BATCH 64
+/* Batches one drain reads at most before the reader looks at its stop pipe again. */
+#define OUTLOG_DRAIN_BATCHES 16
 /* While lines keep coming, the reader naps between drains, so that lines arriving one
  * by one are read in batches (a wake-up costs more than a line): at most OUTLOG_NAP_US,
  * and short enough that a nap's lines fill a quarter of the socket's queue at the rate

@@ -201,7 +201,7 @@ TEST(channels_race_learned_once)
 TEST(sigterm_while_lines_keep_coming)
 {
 	enum { SENDERS = 3 };
-	struct pp_daemon d;
+	static struct pp_daemon d; /* pp_cleanup reads it at exit, after a failed case too */
 	pid_t sender[SENDERS];
 	static const char junk[] = "not an outcome line";
 

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "ctl.h"
+#include "listen.h"
 #include "log.h"
 
 #define CTL_ACCEPT_BURST 64
@@ -20,9 +21,8 @@
 int ctl_listen_unix(const char *path, char *err, size_t errlen)
 {
 	struct sockaddr_un un = { .sun_family = AF_UNIX };
-	struct stat st;
 	mode_t old;
-	int fd = -1, probe, rc;
+	int fd = -1, rc;
 
 	if (strlen(path) == 0 || strlen(path) >= sizeof(un.sun_path)) {
 		snprintf(err, errlen, "%s: unix socket path empty or longer than %zu bytes", path,
@@ -30,28 +30,9 @@ int ctl_listen_unix(const char *path, char *err, size_t errlen)
 		return -1;
 	}
 	memcpy(un.sun_path, path, strlen(path) + 1);
-	if (lstat(path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode)) {
-			snprintf(err, errlen, "%s: exists and is not a socket", path);
-			return -1;
-		}
-		/* Someone still accepting there is a live instance: never steal its socket.
-		 * Non-blocking, so a full backlog (EAGAIN) also says live rather than waiting. */
-		probe = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (probe < 0)
-			goto fail;
-		rc = connect(probe, (struct sockaddr *)&un, sizeof(un));
-		close(probe);
-		if (rc == 0 || errno == EAGAIN || errno == EINPROGRESS) {
-			snprintf(err, errlen, "%s: another process is serving this socket", path);
-			return -1;
-		}
-		if (errno != ECONNREFUSED) {
-			snprintf(err, errlen, "%s: cannot tell whether it is in use: %s", path, strerror(errno));
-			return -1;
-		}
-		unlink(path); /* stale: its process is gone */
-	}
+	/* a live instance's socket is refused, a stale one removed (listen.c) */
+	if (listen_unix_claim(path, SOCK_STREAM, err, errlen) < 0)
+		return -1;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		goto fail;

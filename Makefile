@@ -185,16 +185,26 @@ FUZZ_BIN := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
 fuzz: $(FUZZ_BIN)
 	tests/run fuzz build/fuzz $(FUZZ_SECONDS)
 
-# A fuzz target is one file of tests/fuzz/, the checks they share, the product's sources
-# and the test library, compiled together.
-build/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz-check.c $(POLICY_SRC) $(SPOA_SRC) $(TLIB_SRC)
-	@mkdir -p build/fuzz
-	clang $(CPPFLAGS) -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION $(INC_tests) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
-		$(shell pkg-config --cflags $(PKGS)) -o $@ $^ -lev $(shell pkg-config --libs $(PKGS)) -lm -pthread
+# A fuzz target is one file of tests/fuzz/ linked with the checks they share, the
+# product's sources and the test library. Those are compiled once, for every target, into
+# build/fuzz/obj/ (coverage and sanitizers: -fsanitize=fuzzer-no-link,...), and each target
+# only links (-fsanitize=fuzzer brings libFuzzer's main).
+FUZZ_SAN  := address,undefined
+FUZZ_INC  := $(INC_tests)
+FUZZ_CFLAGS = $(CPPFLAGS) -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION $(FUZZ_INC) -std=c11 -g -O1 \
+              -fsanitize=fuzzer-no-link,$(FUZZ_SAN) -MMD -MP $(shell pkg-config --cflags $(PKGS))
+FUZZ_LIB_OBJ := $(patsubst %.c,build/fuzz/obj/%.o,tests/fuzz/fuzz-check.c $(POLICY_SRC) $(SPOA_SRC) $(TLIB_SRC))
+build/fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -c -o $@ $<
+$(FUZZ_BIN): build/fuzz/%: build/fuzz/obj/tests/fuzz/%.o $(FUZZ_LIB_OBJ)
+	clang -fsanitize=fuzzer,$(FUZZ_SAN) -o $@ $^ -lev $(shell pkg-config --libs $(PKGS)) -lm -pthread
 
-# The simulator's scenario loader is fuzzed too: its source and include path join the rule.
-build/fuzz/fuzz-scenario: bench/sim/scenario.c
-build/fuzz/fuzz-scenario: INC_tests += -Ibench/sim
+# The simulator's scenario loader is fuzzed too: its object joins that target, and its
+# include path that target's own objects (set on the objects: a target's variables would
+# pass to the shared ones it builds).
+build/fuzz/fuzz-scenario: build/fuzz/obj/bench/sim/scenario.o
+build/fuzz/obj/bench/sim/scenario.o build/fuzz/obj/tests/fuzz/fuzz-scenario.o: FUZZ_INC += -Ibench/sim
 
 # vegeta drives bench/run-http (bench/run-e2e DRIVER=vegeta). It is not packaged by
 # Debian: installed with go install when Go (>= 1.24) is present; else tests/loadgen drives.

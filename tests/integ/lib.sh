@@ -7,7 +7,10 @@
 # Environment: PAYSPOA_BIN (default ./payspoa), BUILD (default build/release; payapi is
 # $BUILD/tests/payapi/payapi, the load generator $BUILD/tests/loadgen/loadgen), HAPROXY_BIN
 # (default haproxy), INTEG_TIMEOUT (default 120), INTEG_KEEP=1 keeps the temporary
-# directory even when everything passed.
+# directory even when everything passed, TEST_TIME_SCALE (default 1; 5 when PAYSPOA_BIN is
+# a sanitizer build; tests/run sets it from the build name): every deadline of a wait
+# (wait_until, wait_port, stop, stop_load, curl's --max-time, INTEG_TIMEOUT) is multiplied
+# by it; scenario durations ("send for 3 s") never are.
 #
 # Load: tests drive HAProxy with tests/loadgen (start_load), never with process-per-request
 # curl loops, and judge behaviour relative to the load actually achieved (shares, counts
@@ -24,7 +27,11 @@ PAYSPOA_BIN=${PAYSPOA_BIN:-./payspoa}
 PAYAPI_BIN=${PAYAPI_BIN:-$BUILD/tests/payapi/payapi}
 LOADGEN_BIN=${LOADGEN_BIN:-$BUILD/tests/loadgen/loadgen}
 HAPROXY_BIN=${HAPROXY_BIN:-haproxy}
-INTEG_TIMEOUT=${INTEG_TIMEOUT:-120}
+case $PAYSPOA_BIN in *asan*|*tsan*) TEST_TIME_SCALE=${TEST_TIME_SCALE:-5} ;; esac
+export TEST_TIME_SCALE=${TEST_TIME_SCALE:-1}
+# scaled SECONDS: a wait's deadline times TEST_TIME_SCALE, in whole seconds (rounded up).
+scaled() { awk -v s="$1" -v k="$TEST_TIME_SCALE" 'BEGIN { v = s * k; printf "%d\n", v == int(v) ? v : int(v) + 1 }'; }
+INTEG_TIMEOUT=$(scaled "${INTEG_TIMEOUT:-120}")
 
 T=$(mktemp -d /tmp/payspoa-integ.XXXXXX) || exit 2
 declare -A PROC=()       # name → pid of processes started with start_bg
@@ -75,15 +82,14 @@ start_bg() {
 
 alive() { [ -n "${PROC[$1]:-}" ] && kill -0 "${PROC[$1]}" 2>/dev/null; }
 
-# stop NAME [SIGNAL]: signals the process (TERM by default), waits up to 5 s, then KILLs.
+# stop NAME [SIGNAL]: signals the process (TERM by default), waits up to 5 s (scaled),
+# then KILLs.
 stop() {
-	local name=$1 sig=${2:-TERM} pid=${PROC[$1]:-} i
+	local name=$1 sig=${2:-TERM} pid=${PROC[$1]:-} deadline
 	[ -n "$pid" ] || return 0
 	kill "-$sig" "$pid" 2>/dev/null
-	for i in $(seq 50); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
+	deadline=$((SECONDS + $(scaled 5)))
+	while kill -0 "$pid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.1; done
 	kill -KILL "$pid" 2>/dev/null
 	unset "PROC[$name]"
 }
@@ -156,19 +162,20 @@ alloc_port() {
 
 # wait_port NAME PORT [SECONDS]: until PORT accepts, while process NAME lives.
 wait_port() {
-	local name=$1 port=$2 deadline=$((SECONDS + ${3:-10}))
+	local name=$1 port=$2 deadline=$((SECONDS + $(scaled "${3:-10}")))
 	while [ "$SECONDS" -lt "$deadline" ]; do
 		port_busy "$port" && return 0
 		alive "$name" || { echo "  $name exited: $(tail -3 "$T/$name.log" | tr '\n' ' ')"; return 1; }
 		sleep 0.05
 	done
-	echo "  $name: port $port not open after ${3:-10}s"
+	echo "  $name: port $port not open after $(scaled "${3:-10}")s"
 	return 1
 }
 
-# wait_until SECONDS CMD...: polls CMD every 0.1 s until it succeeds or time runs out.
+# wait_until SECONDS CMD...: polls CMD every 0.1 s until it succeeds or time runs out
+# (SECONDS scaled by TEST_TIME_SCALE).
 wait_until() {
-	local deadline=$((SECONDS + $1))
+	local deadline=$((SECONDS + $(scaled "$1")))
 	shift
 	while :; do
 		"$@" && return 0
@@ -189,13 +196,13 @@ payapi_mode() {
 	local port=$1 a args=()
 	shift
 	for a in "$@"; do args+=(-d "$a"); done
-	curl -sS --max-time 5 -o /dev/null -w '%{http_code}' "${args[@]}" \
+	curl -sS --max-time "$(scaled 5)" -o /dev/null -w '%{http_code}' "${args[@]}" \
 		"http://127.0.0.1:$port/__payapi/mode" | grep -qx 200
 }
 
 # payapi_stat PORT FIELD: a top-level number from GET /__payapi/stats.
 payapi_stat() {
-	curl -sS --max-time 5 "http://127.0.0.1:$1/__payapi/stats" |
+	curl -sS --max-time "$(scaled 5)" "http://127.0.0.1:$1/__payapi/stats" |
 		grep -o "\"$2\":[0-9]*" | head -1 | cut -d: -f2
 }
 
@@ -264,9 +271,9 @@ need_hap_cli() {
 hap_cli() {
 	local sock=$T/$1.sock
 	if command -v socat >/dev/null 2>&1; then
-		echo "$2" | timeout 5 socat - "UNIX-CONNECT:$sock"
+		echo "$2" | timeout "$(scaled 5)" socat - "UNIX-CONNECT:$sock"
 	elif command -v python3 >/dev/null 2>&1; then
-		timeout 5 python3 -c 'import socket,sys
+		timeout "$(scaled 5)" python3 -c 'import socket,sys
 s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(sys.argv[2].encode()+b"\n")
 while True:
     b=s.recv(65536)
@@ -364,7 +371,7 @@ req() {
 	local base=$1 method=$2 path=$3
 	shift 3
 	: >"$T/hdrs"; : >"$T/body"
-	CODE=$(curl -sS --max-time 10 -X "$method" -o "$T/body" -D "$T/hdrs" -w '%{http_code}' \
+	CODE=$(curl -sS --max-time "$(scaled 10)" -X "$method" -o "$T/body" -D "$T/hdrs" -w '%{http_code}' \
 		"$@" "$base$path" 2>"$T/curl.err") || CODE=000
 }
 
@@ -384,7 +391,7 @@ burst() {
 	if [ -n "${BURST_SAVE:-}" ]; then
 		mkdir -p "$BURST_SAVE" && out=(-i -o "$BURST_SAVE/r#1")   # -D does not expand #1
 	fi
-	curl -s -Z --parallel-max "$par" --max-time 20 "$@" "${out[@]}" \
+	curl -s -Z --parallel-max "$par" --max-time "$(scaled 20)" "$@" "${out[@]}" \
 		-w '%{http_code} %header{x-pay-verdict} %header{x-pay-backend} %header{retry-after} %header{x-pay-reason}\n' \
 		"$url?n=[1-$n]" 2>/dev/null
 }
@@ -417,16 +424,14 @@ start_load() {
 	disown "$!"
 }
 
-# stop_load NAME: no new request; waits (up to 15 s) until every request in flight has
-# ended and its line is written, then prints loadgen's summary, indented.
+# stop_load NAME: no new request; waits (up to 15 s, scaled) until every request in
+# flight has ended and its line is written, then prints loadgen's summary, indented.
 stop_load() {
-	local name=$1 pid=${PROC[$1]:-} i
+	local name=$1 pid=${PROC[$1]:-} deadline
 	[ -n "$pid" ] || return 0
 	touch "$T/$name.stop"
-	for i in $(seq 150); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
+	deadline=$((SECONDS + $(scaled 15)))
+	while kill -0 "$pid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.1; done
 	stop "$name"
 	sed 's/^/  /' "$T/$name.log"
 }
@@ -436,6 +441,24 @@ stop_load() {
 load_window() {
 	sort -n "$T/$1.out" | awk -F'|' -v a="$2" -v b="$3" 'NF > 3 && $1 >= a && $1 < b'
 }
+
+# ---- requests HAProxy routed without advice ----------------------------------------------
+# When payspoa's answer does not come within the SPOE's `timeout processing` (100 ms: a
+# loaded machine, a sanitizer build, the first request of a connection), HAProxy gives up
+# on it: txn.pay.error is set (X-Pay-Error: 1 for a timeout) and the request is routed by
+# haproxy.cfg's fallbacks (the currency's usual backend) with no X-Pay-* advice. Such a
+# request must still be served; it carries no decision, so a case that judges decisions
+# (verdicts, reasons, shares of advice) judges it apart, never as advised.
+#
+# spoe_gave_up_burst: the lines of burst output (stdin) HAProxy routed without advice
+# (no verdict: the status is followed by an empty field).
+spoe_gave_up_burst() { grep -E '^[0-9]{3}  ' || true; }
+# spoe_advised_burst: the other lines (a verdict after the status).
+spoe_advised_burst() { grep -vE '^[0-9]{3}  ' || true; }
+# spoe_gave_up_load COL: the lines of a load (stdin) HAProxy routed without advice, COL
+# being the column of "-o x-pay-error" in its start_load; spoe_advised_load COL the others.
+spoe_gave_up_load() { awk -F'|' -v c="$1" '$c != ""'; }
+spoe_advised_load() { awk -F'|' -v c="$1" 'NF >= c && $c == ""'; }
 
 now() { echo "$EPOCHREALTIME"; }
 # plus T D: T + D seconds.

@@ -183,7 +183,7 @@ bool pp_log_has(const struct pp_daemon *d, const char *needle)
 
 bool pp_log_wait(const struct pp_daemon *d, const char *needle, int timeout_ms)
 {
-	uint64_t deadline = sc_now_us() + (uint64_t)timeout_ms * 1000u;
+	uint64_t deadline = sc_now_us() + (uint64_t)test_scale_ms(timeout_ms) * 1000u;
 
 	while (!pp_log_has(d, needle)) {
 		if (sc_now_us() > deadline)
@@ -197,7 +197,7 @@ void pp_start(struct pp_daemon *d, const char *conf, const char *listen, int wor
               int nofile)
 {
 	static bool registered;
-	uint64_t deadline = sc_now_us() + 20 * 1000000ull;
+	uint64_t deadline = sc_now_us() + (uint64_t)test_scale_ms(20000) * 1000u;
 	char w[16];
 	int fd;
 
@@ -243,7 +243,7 @@ void pp_start(struct pp_daemon *d, const char *conf, const char *listen, int wor
 		if (fd >= 0)
 			break;
 		if (sc_now_us() > deadline)
-			TEST_FAIL_("%s does not accept on %s within 20 s", pp_bin(), d->addr);
+			TEST_FAIL_("%s does not accept on %s within %d ms", pp_bin(), d->addr, test_scale_ms(20000));
 		sc_sleep_ms(10);
 	}
 	close(fd);
@@ -256,7 +256,7 @@ bool pp_alive(struct pp_daemon *d)
 
 int pp_wait(struct pp_daemon *d, int timeout_ms)
 {
-	uint64_t deadline = sc_now_us() + (uint64_t)timeout_ms * 1000u;
+	uint64_t deadline = sc_now_us() + (uint64_t)test_scale_ms(timeout_ms) * 1000u;
 	int st;
 
 	for (;;) {
@@ -340,7 +340,7 @@ struct sc_conn *pp_hello(const char *addr)
 	uint8_t buf[512];
 	struct spop_wbuf w = spop_wbuf_init(buf, sizeof(buf));
 	struct spop_frame f;
-	uint64_t deadline = sc_now_us() + 2 * 1000000ull;
+	uint64_t deadline = sc_now_us() + (uint64_t)test_scale_ms(2000) * 1000u;
 	size_t n = spop_haproxy_hello(&w, "2.0", 16380, "pipelining", false, "test");
 	int r;
 

@@ -1,6 +1,7 @@
 /* spop-client.c: HAProxy's side of SPOP for tests and benches (contracts in
  * spop-client.h). Blocks in poll() with deadlines; never linked into the daemon. */
 #include "spop-client.h"
+#include "test.h"
 
 uint64_t sc_now_us(void)
 {
@@ -97,7 +98,7 @@ int sc_connect(const char *addr, int timeout_ms)
 		goto fail;
 	pfd.fd = fd;
 	pfd.events = POLLOUT;
-	if (poll(&pfd, 1, timeout_ms) != 1)
+	if (poll(&pfd, 1, test_scale_ms(timeout_ms)) != 1)
 		goto fail;
 	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0 || err != 0)
 		goto fail;
@@ -118,7 +119,7 @@ void sc_close_rst(int fd)
 int sc_send_all(int fd, const void *buf, size_t n, int timeout_ms)
 {
 	const uint8_t *p = buf;
-	uint64_t deadline = sc_now_us() + (uint64_t)timeout_ms * 1000u;
+	uint64_t deadline = sc_now_us() + (uint64_t)test_scale_ms(timeout_ms) * 1000u;
 
 	while (n) {
 		ssize_t r = send(fd, p, n, MSG_NOSIGNAL);
@@ -165,7 +166,7 @@ void sc_conn_init(struct sc_conn *c, int fd)
 
 int sc_read_frame(struct sc_conn *c, struct spop_frame *f, int timeout_ms)
 {
-	uint64_t deadline = sc_now_us() + (uint64_t)timeout_ms * 1000u;
+	uint64_t deadline = sc_now_us() + (uint64_t)test_scale_ms(timeout_ms) * 1000u;
 
 	/* Frames are taken from buf + start; the buffer is compacted only when full, so that
 	 * reading thousands of small frames costs no memmove each. */

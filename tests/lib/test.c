@@ -8,6 +8,28 @@
 
 static int test_passed_, test_failed_, test_skipped_;
 
+double test_time_scale(void)
+{
+	static int milli; /* the scale x 1000, read once; threads may race to the same value */
+	int m = __atomic_load_n(&milli, __ATOMIC_RELAXED);
+
+	if (!m) {
+		const char *e = getenv("TEST_TIME_SCALE");
+		double v = e && *e ? strtod(e, NULL) : 1.0;
+
+		m = v >= 1.0 && v <= 100.0 ? (int)(v * 1000.0) : 1000;
+		__atomic_store_n(&milli, m, __ATOMIC_RELAXED);
+	}
+	return m / 1000.0;
+}
+
+int test_scale_ms(int ms)
+{
+	double v = ms * test_time_scale();
+
+	return v > 2e9 ? 2000000000 : (int)v;
+}
+
 void test_run_(const char *name, void (*fn)(void), unsigned timeout_s)
 {
 	int st = 0;
@@ -16,7 +38,7 @@ void test_run_(const char *name, void (*fn)(void), unsigned timeout_s)
 	fflush(NULL);
 	pid = fork();
 	if (pid == 0) {
-		alarm(timeout_s);
+		alarm((unsigned)(timeout_s * test_time_scale() + 0.5));
 		fn();
 		exit(0); /* not _exit: the case's atexit clean-ups (daemons, files) must run */
 	}

@@ -57,6 +57,13 @@ void test_run_(const char *name, void (*fn)(void), unsigned timeout_s);
  * including test.h to change it). */
 #define RUN(name) test_run_(#name, name, TEST_TIMEOUT_S)
 
+/* TEST_TIME_SCALE (environment; tests/run sets 5 for sanitizer builds, default 1): every
+ * wait deadline of the test library is multiplied by it, and so is each case's time
+ * limit. Scenario durations (send for 3 s) are never scaled: only how long a test waits
+ * for something that must happen. test_scale_ms(ms) is ms times the scale. */
+double test_time_scale(void);
+int test_scale_ms(int ms);
+
 /* The program's exit code: 1 if any case failed, else 0. */
 int test_summary(void);
 

@@ -102,12 +102,16 @@ country() {
 	esac
 }
 
-window() { load_window "$LOAD" "$@"; }
+# window FROM TO: the load's lines HAProxy routed on payspoa's advice; window_all also
+# those it routed without (payspoa answered after `timeout processing`: X-Pay-Error in
+# column 8, lib.sh spoe_gave_up_load), judged apart: served, within compliance.
+window_all() { load_window "$LOAD" "$@"; }
+window() { window_all "$@" | spoe_advised_load 8; }
 agent_answers() { req "$HAP" GET /v1/balance; [ -n "$(hdr x-pay-verdict)" ]; }
 # share WHO: "k n", k of the n non-probe requests read on stdin advised to WHO.
 share() { awk -F'|' -v who="$1" '$6 !~ /probe:/ { n++; if ($4 == who) k++ } END { printf "%d %d\n", k, n }'; }
 
-# Columns of a load's lines: start|latency|status|advised|instance|reason|served-by.
+# Columns of a load's lines: start|latency|status|advised|instance|reason|served-by|error.
 for cur in $currencies; do
 	cc=$(country "$cur")
 	allowed=" $(policy_allowed conf/payspoa.conf "$cur" | tr '\n' ' ')"
@@ -124,7 +128,7 @@ for cur in $currencies; do
 		"$cur" "$cc" >"$T/$cur.list"
 	t0=$(now)
 	start_load "$LOAD" "$T/$cur.list" -r "$LOAD_RATE" -c 256 -t 5 \
-		-o x-pay-backend -o x-payapi-instance -o x-pay-reason -o x-pay-served-by
+		-o x-pay-backend -o x-payapi-instance -o x-pay-reason -o x-pay-served-by -o x-pay-error
 
 	# ---- healthy: the usual backend is clear --------------------------------------------
 	sleep 2.5
@@ -185,11 +189,21 @@ for cur in $currencies; do
 		fail "${cur}_moved_requests_succeed" "$bad of $moved requests advised elsewhere not answered 200 by the advised backend" \
 			"$(window "$t_fail" "$t_heal" | awk -F'|' -v b="$pref" '$6 !~ /probe:/ && $4 != b && ($3 != 200 || $5 != $4 || $7 != $4)' | head -5)"
 	fi
-	# ... and every request of the run stayed within what the policy allows.
-	outside=$(window "$t0" "$(now)" | awk -F'|' -v ok="$allowed " '
+	# ... the requests HAProxy routed without advice were answered...
+	gave=$(window_all "$t0" "$(now)" | spoe_gave_up_load 8)
+	unanswered=$(printf '%s\n' "$gave" | awk -F'|' 'NF > 3 && $3 == "000"')
+	if [ -z "$unanswered" ]; then
+		pass "${cur}_unadvised_requests_served"
+		echo "  $cur: $(printf '%s\n' "$gave" | grep -c .) requests routed without advice (HAProxy gave up on payspoa)"
+	else
+		fail "${cur}_unadvised_requests_served" "requests routed without advice and not answered:" \
+			"$(printf '%s\n' "$unanswered" | head -5)"
+	fi
+	# ... and every request of the run, advised or not, stayed within what the policy allows.
+	outside=$(window_all "$t0" "$(now)" | awk -F'|' -v ok="$allowed " '
 		function out(b) { return b != "" && index(ok, " " b " ") == 0 }
 		out($4) || out($5) || out($7)')
-	if [ -z "$outside" ] && [ "$(window "$t0" "$(now)" | wc -l)" -ge 20 ]; then
+	if [ -z "$outside" ] && [ "$(window_all "$t0" "$(now)" | wc -l)" -ge 20 ]; then
 		pass "${cur}_compliance_holds"
 	else
 		fail "${cur}_compliance_holds" "requests advised to or served by a backend outside:$allowed" \

@@ -3,7 +3,9 @@
 
 Verifies Payspoa-Signature as a Stripe-style receiver would, with its own HMAC code:
   t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>." + body)>
-then checks that t is within the tolerance of its own clock. Answers 400 with the verdict
+then checks that t is within the tolerance of its own clock: TOLERANCE_S, or the request's
+own X-Test-Tolerance header (seconds; the test's replays, so that each replay is judged
+against its own delay rather than against everything the test did since the delivery). Answers 400 with the verdict
 (bad_signature, stale, malformed) when a check fails; a verified delivery is answered 500
 for the first FAIL_PER_ID attempts of each event id (to make the sender retry), then 200.
 One JSON line per request in LOG; each verified request saved as SAVE/<id>.<n>.{sig,body}.
@@ -20,7 +22,7 @@ attempts, lock = {}, threading.Lock()
 log = open(log_path, "a", buffering=1)
 
 
-def verify(header, body):
+def verify(header, body, tol):
     try:
         parts = dict(p.split("=", 1) for p in header.split(","))
         t, v1 = int(parts["t"]), parts["v1"]
@@ -29,7 +31,7 @@ def verify(header, body):
     want = hmac.new(secret, str(t).encode() + b"." + body, hashlib.sha256).hexdigest()
     if not hmac.compare_digest(want, v1):
         return "bad_signature", t
-    if abs(time.time() - t) > tolerance:
+    if abs(time.time() - t) > tol:
         return "stale", t
     return "ok", t
 
@@ -38,7 +40,8 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
         sig = self.headers.get("Payspoa-Signature", "")
-        verdict, t = verify(sig, body)
+        tol = float(self.headers.get("X-Test-Tolerance", tolerance))
+        verdict, t = verify(sig, body, tol)
         rec = {"mono": time.monotonic(), "verdict": verdict, "t": t}
         status = 400
         if verdict == "ok":

@@ -23,7 +23,8 @@ done
 if [ -z "$bad" ]; then pass config_valid_every_channel; else fail config_valid_every_channel "refused or warned:$bad"; fi
 
 export PAY_OUTCOMES=log
-start_stack \
+alloc_port MPORT
+start_stack "s|log_level = \"info\";|&\\n\\tmetrics = \"127.0.0.1:$MPORT\";|" \
 	'$a breaker = { consecutive = 3; open_s = 30.0; open_max_s = 60.0; jitter = 0.0; probes = 2; window_s = 3.0; min_calls = 5; max_ejected = 1.0; };' \
 	'$a learning = { unanswered = { enabled = false; }; };'
 
@@ -76,11 +77,17 @@ fi
 # stripe_eu and carries the key's hash: the pin follows it, and payspoa's advice for the
 # retry says stripe_eu (pin:idem), the account that has the key.
 key=outcome-log-$RANDOM-$$
+# the outcome log lines payspoa has read (/metrics), so that the retry waits until it has
+# read the stopped request's line, however long that takes on a loaded machine
+log_lines() { curl -s --max-time "$(scaled 5)" "http://127.0.0.1:$MPORT/metrics" |
+	awk '$1 ~ /^payspoa_[a-z_]*log_lines_total$/ { v = $2 } END { print v + 0 }'; }
+lines0=$(log_lines)
 kill -STOP "${PROC[agent]}"
 pay gbp GB -H "Idempotency-Key: $key"
 first="$(tail -1 "$T/seen")"
 kill -CONT "${PROC[agent]}"
-sleep 0.5
+wait_until 10 eval '[ "$(log_lines)" -gt "$lines0" ]' ||
+	echo "  payspoa read no outcome log line within 10 s of SIGCONT (had $lines0)"
 pay gbp GB -H "Idempotency-Key: $key"
 if [[ "$first" == "500 "*" stripe_eu "* ]] && [ -z "$(echo "$first" | cut -d' ' -f2 | grep stripe)" ] &&
 	[ "$(hdr x-pay-backend)" = stripe_eu ] && [[ "$(hdr x-pay-reason)" == *pin:idem* ]]; then

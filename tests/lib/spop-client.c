@@ -164,9 +164,20 @@ void sc_conn_init(struct sc_conn *c, int fd)
 	c->reset = false;
 }
 
+static int sc_read_frame_by(struct sc_conn *c, struct spop_frame *f, uint64_t deadline);
+
 int sc_read_frame(struct sc_conn *c, struct spop_frame *f, int timeout_ms)
 {
-	uint64_t deadline = sc_now_us() + (uint64_t)test_scale_ms(timeout_ms) * 1000u;
+	return sc_read_frame_by(c, f, sc_now_us() + (uint64_t)test_scale_ms(timeout_ms) * 1000u);
+}
+
+int sc_read_quiet(struct sc_conn *c, struct spop_frame *f, int timeout_ms)
+{
+	return sc_read_frame_by(c, f, sc_now_us() + (uint64_t)timeout_ms * 1000u);
+}
+
+static int sc_read_frame_by(struct sc_conn *c, struct spop_frame *f, uint64_t deadline)
+{
 
 	/* Frames are taken from buf + start; the buffer is compacted only when full, so that
 	 * reading thousands of small frames costs no memmove each. */

@@ -74,8 +74,13 @@ void sc_conn_init(struct sc_conn *c, int fd);
 /* Read the next agent frame. Returns SC_FRAME with *f borrowing from c->buf until the
  * next call, SC_CLOSED on EOF or reset (with no partial frame pending: a partial frame
  * before EOF is SC_BAD), SC_TIMEOUT, or SC_BAD for a frame the codec rejects (shorter
- * than 7 bytes, bad header varints, or longer than SC_FRAME_LIMIT). */
+ * than 7 bytes, bad header varints, or longer than SC_FRAME_LIMIT). timeout_ms is scaled by
+ * TEST_TIME_SCALE (test.h), as are the other waits of this file. */
 int sc_read_frame(struct sc_conn *c, struct spop_frame *f, int timeout_ms);
+/* sc_read_frame with a deadline TEST_TIME_SCALE does not stretch: for "nothing arrives
+ * within timeout_ms" (SC_TIMEOUT expected), where a longer wait would reach the daemon's
+ * own timers and change what is asserted. */
+int sc_read_quiet(struct sc_conn *c, struct spop_frame *f, int timeout_ms);
 
 /* --- frames from HAProxy's side ---------------------------------------------------- */
 

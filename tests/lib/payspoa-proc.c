@@ -314,7 +314,7 @@ int pp_run(char *out, size_t outlen, ...)
 	pid = fork();
 	ASSERT(pid >= 0);
 	if (pid == 0) {
-		alarm(10);
+		alarm((unsigned)(test_scale_ms(10000) / 1000));
 		dup2(pipefd[1], 1);
 		dup2(pipefd[1], 2);
 		close(pipefd[0]);

@@ -7,10 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "policy.h"
 #include "alloc-count.h"
+#include "bench-runs.h"
 
 static const char bench_policy[] =
 	"regions = { us = [ \"US\" ]; eea = [ \"DE\", \"FR\", \"NL\", \"ES\", \"IT\" ]; uk = [ \"GB\" ]; };\n"
@@ -89,30 +89,15 @@ static void make_requests(void)
 	}
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 int main(int argc, char **argv)
 {
 	long n = argc > 1 ? atol(argv[1]) : 2000000;
-	int runs = argc > 2 ? atoi(argv[2]) : 5, r;
+	int runs = bench_runs_arg(argc, argv, 2, 5), r;
 	char err[512];
 	struct policy *p = pol_load_string(bench_policy, "bench-policy", err, sizeof(err));
 	struct pol_engine *e;
 	struct pay_verdict v;
-	double t[64], sim_us = 1e9;
+	double t[BENCH_MAX_RUNS], sim_us = 1e9;
 	unsigned long allocs = 0, verdicts[3] = { 0 };
 	long i;
 
@@ -120,8 +105,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "policy-bench: %s\n", err);
 		return 1;
 	}
-	if (runs < 1 || runs > 64 || n < 1)
-		runs = 5;
+	if (n < 1)
+		n = 2000000;
 	make_requests();
 	for (i = 0; i < NRQ * 4; i++) /* warm up: pins, caches */
 		pol_decide(e, 0, &rqs[i % NRQ], (uint64_t)(sim_us += 0.5), &v);
@@ -130,12 +115,12 @@ int main(int argc, char **argv)
 
 		alloc_calls = 0;
 		alloc_counting = 1;
-		t0 = now_s();
+		t0 = bench_now_s();
 		for (i = 0; i < n; i++) {
 			pol_decide(e, 0, &rqs[i & (NRQ - 1)], (uint64_t)(sim_us += 0.5), &v);
 			verdicts[v.verdict]++;
 		}
-		t[r] = now_s() - t0;
+		t[r] = bench_now_s() - t0;
 		alloc_counting = 0;
 		allocs += alloc_calls;
 		pol_quiesce(e, 0);
@@ -145,10 +130,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "policy-bench: the allocation counter does not work\n");
 		return 1;
 	}
-	qsort(t, (size_t)runs, sizeof(t[0]), cmp_double);
+	bench_sort(t, runs);
 	printf("policy-bench: 8 backends, 6 classes, full scoring, 1 thread, %ld decisions x %d runs\n", n, runs);
 	printf("  best:   %.0f decisions/s (%.1f ns each)\n", n / t[0], t[0] / n * 1e9);
-	printf("  median: %.0f decisions/s (%.1f ns each)\n", n / t[runs / 2], t[runs / 2] / n * 1e9);
+	printf("  median: %.0f decisions/s (%.1f ns each)\n", n / bench_median(t, runs), bench_median(t, runs) / n * 1e9);
 	printf("  verdicts: allow %lu, queue %lu, reject %lu\n", verdicts[0], verdicts[1], verdicts[2]);
 	if (ALLOC_COUNT_WORKS)
 		printf("  heap calls in the timed loops: %lu\n", allocs);

@@ -170,14 +170,17 @@ static enum pin_walk pin_walk(struct pin_gen *g, uint64_t key, int mode, uint64_
 	return mode == 2 ? PW_FULL : PW_ABSENT;
 }
 
-/* Where key is, or NULL: read only. */
+/* Where key is, or NULL: read only. A key lives in one generation only (a claim writes
+ * it in the current one only when no older one has it), so the order of the search does
+ * not change the answer; newest first, because the pins looked up most are young (a
+ * client retries within seconds), and the current generation is the one in cache. */
 static _Atomic uint64_t *pin_find(const struct pin_table *t, uint64_t key)
 {
 	const struct pin_list *l = atomic_load_explicit(&t->list, memory_order_acquire);
 	_Atomic uint64_t *at = NULL;
 	unsigned i;
 
-	for (i = 0; i < l->n; i++)
+	for (i = l->n; i-- > 0;)
 		if (pin_walk(l->g[i], key, 0, 0, &at) == PW_FOUND)
 			return at;
 	return NULL;
@@ -195,12 +198,13 @@ int pin_get(const struct pin_table *t, uint64_t key)
  * slot first, so the stale claimer's CAS fails, it finds SEALED, runs out of generations
  * and reloads the list to go on from the next one: both meet in the newer generation. */
 static int pin_claim_at(struct pin_table *t, const struct pin_list *l, uint64_t key, unsigned id,
-                        _Atomic uint64_t **at)
+                        _Atomic uint64_t **at, bool *won)
 {
 	uint64_t want = pin_entry(key, id), done = 0; /* seq of the last generation walked */
 	unsigned i;
 
 	BUG_ON(id >= PIN_MAX_IDS);
+	*won = false;
 	for (;;) {
 		for (i = 0; i < l->n; i++) {
 			struct pin_gen *g = l->g[i];
@@ -209,7 +213,7 @@ static int pin_claim_at(struct pin_table *t, const struct pin_list *l, uint64_t 
 				continue; /* walked before the reload */
 			switch (pin_walk(g, key, i == l->n - 1 ? 2 : 1, want, at)) {
 			case PW_FOUND: return (int)pin_id(atomic_load_explicit(*at, memory_order_acquire));
-			case PW_WON:   return (int)id;
+			case PW_WON:   *won = true; return (int)id;
 			case PW_FULL:  return PIN_FULL;
 			case PW_ABSENT: break;
 			}
@@ -222,31 +226,32 @@ static int pin_claim_at(struct pin_table *t, const struct pin_list *l, uint64_t 
 	}
 }
 
-int pin_claim(struct pin_table *t, uint64_t key, unsigned id)
-{
-	_Atomic uint64_t *at;
-
-	return pin_claim_at(t, atomic_load_explicit(&t->list, memory_order_acquire), key, id, &at);
-}
-
 int pin_claim_from(struct pin_table *t, const struct pin_list *l, uint64_t key, unsigned id)
 {
 	_Atomic uint64_t *at;
+	bool won;
 
-	return pin_claim_at(t, l, key, id, &at);
+	return pin_claim_at(t, l, key, id, &at, &won);
 }
 
+int pin_claim(struct pin_table *t, uint64_t key, unsigned id)
+{
+	return pin_claim_from(t, atomic_load_explicit(&t->list, memory_order_acquire), key, id);
+}
+
+/* One walk: the claim either writes key (won: it had no pin) or stops on the slot that
+ * holds it, in whatever generation, and the id is rewritten there. */
 int pin_set(struct pin_table *t, uint64_t key, unsigned id)
 {
-	_Atomic uint64_t *at = pin_find(t, key);
+	_Atomic uint64_t *at;
 	uint64_t e;
-	int r;
+	bool won;
+	int r = pin_claim_at(t, atomic_load_explicit(&t->list, memory_order_acquire), key, id, &at, &won);
 
-	if (!at) {
-		r = pin_claim_at(t, atomic_load_explicit(&t->list, memory_order_acquire), key, id, &at);
-		if (r == (int)id || r == PIN_FULL)
-			return r == PIN_FULL ? PIN_FULL : PIN_NONE;
-	}
+	if (r == PIN_FULL)
+		return PIN_FULL;
+	if (won)
+		return PIN_NONE;
 	/* rewrite the id bits in place; the slot holds key for good */
 	e = atomic_load_explicit(at, memory_order_acquire);
 	while (pin_id(e) != id &&

@@ -1,5 +1,7 @@
 /* logline.c: the parser of HAProxy's outcome log line (see logline.h).
  * Pure and allocation-free: cursor + end pointer, strings decoded in place. */
+#include <stdbool.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "logline.h"
@@ -7,18 +9,32 @@
 /* Where a decoded string value goes: the key's name and its field. */
 struct logline_key {
 	const char *name;
-	size_t off;        /* of a struct pay_str, or of an int64_t when num */
-	int num;
+	uint8_t len;       /* strlen(name) */
+	uint8_t num;       /* an int64_t field, else a struct pay_str */
+	uint16_t off;      /* of the field in struct pay_outcome */
 };
 
-#define LK_STR(n, f) { n, offsetof(struct pay_outcome, f), 0 }
-#define LK_NUM(n, f) { n, offsetof(struct pay_outcome, f), 1 }
+#define LK_STR(n, f) { n, sizeof(n) - 1, 0, offsetof(struct pay_outcome, f) }
+#define LK_NUM(n, f) { n, sizeof(n) - 1, 1, offsetof(struct pay_outcome, f) }
+/* In the order spoa/hapcfg.c's log-format prints them: the order hint (ll_key) expects
+ * each key to be the one after the previous. */
 static const struct logline_key logline_keys[] = {
 	LK_STR("decision", decision), LK_STR("backend", backend), LK_NUM("status", status),
 	LK_NUM("latency_ms", latency_ms), LK_STR("term", term), LK_STR("should_retry", should_retry),
 	LK_STR("rl_reason", rl_reason), LK_STR("err_type", err_type), LK_STR("err_code", err_code),
 	LK_STR("decline", decline), LK_STR("object", object), LK_STR("idem", idem),
 	LK_STR("account", account), LK_STR("id", id),
+};
+#define LL_NKEYS (sizeof(logline_keys) / sizeof(logline_keys[0]))
+
+/* Byte classes inside a JSON string: the scan skips LC_PLAIN bytes in a tight loop and
+ * stops only on the three others. */
+enum { LC_PLAIN = 0, LC_QUOTE, LC_ESC, LC_CTRL };
+#define LC_CTRL8(b) [b] = LC_CTRL, [b + 1] = LC_CTRL, [b + 2] = LC_CTRL, [b + 3] = LC_CTRL, \
+	[b + 4] = LC_CTRL, [b + 5] = LC_CTRL, [b + 6] = LC_CTRL, [b + 7] = LC_CTRL
+static const uint8_t ll_class[256] = {
+	LC_CTRL8(0x00), LC_CTRL8(0x08), LC_CTRL8(0x10), LC_CTRL8(0x18),
+	['"'] = LC_QUOTE, ['\\'] = LC_ESC,
 };
 
 static void ll_blanks(char **p, const char *end)
@@ -35,24 +51,28 @@ static int ll_hex(char c)
 
 /* A JSON string at *p (on its opening quote), decoded in place: *out points at the
  * decoded bytes, which never outgrow the encoded ones (\uXXXX, 6 bytes, becomes at most
- * 3). Advances *p past the closing quote on success only. */
+ * 3). Advances *p past the closing quote on success only. One pass: runs of plain bytes
+ * are skipped by class (ll_class) and moved only once an escape has shifted them. */
 static int ll_string(char **p, char *end, struct pay_str *out)
 {
-	char *r = *p + 1, *w = r, *start = r;
+	char *r = *p + 1, *w, *start = r;
+	char c;
 
+	/* the common case: no escape, nothing to move */
+	while (r < end && ll_class[(unsigned char)*r] == LC_PLAIN)
+		r++;
+	w = r;
 	for (;;) {
-		char c;
-
 		if (r >= end)
 			return LOGLINE_TRUNCATED;
-		c = *r++;
-		if (c == '"')
-			break;
-		if ((unsigned char)c < 0x20)
-			return LOGLINE_MALFORMED;
-		if (c != '\\') {
+		switch (ll_class[(unsigned char)(c = *r++)]) {
+		case LC_PLAIN:
 			*w++ = c;
 			continue;
+		case LC_QUOTE:
+			goto closed;
+		case LC_CTRL:
+			return LOGLINE_MALFORMED;
 		}
 		if (r >= end)
 			return LOGLINE_TRUNCATED;
@@ -91,6 +111,7 @@ static int ll_string(char **p, char *end, struct pay_str *out)
 			return LOGLINE_MALFORMED;
 		}
 	}
+closed:
 	out->ptr = start;
 	out->len = (uint32_t)(w - start);
 	*p = r;
@@ -134,19 +155,32 @@ static int ll_bare(char **p, char *end, struct pay_str *out)
 	return 1;
 }
 
-static const struct logline_key *ll_key(struct pay_str k)
+static bool ll_key_is(const struct logline_key *lk, struct pay_str k)
+{
+	return lk->len == k.len && memcmp(lk->name, k.ptr, k.len) == 0;
+}
+
+/* The key named k, or NULL. *hint: the index expected next; HAProxy prints the keys in
+ * the same order every time, so the first comparison almost always hits, and a miss
+ * (another order, an unknown key) costs the plain search. */
+static const struct logline_key *ll_key(struct pay_str k, size_t *hint)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(logline_keys) / sizeof(logline_keys[0]); i++)
-		if (strlen(logline_keys[i].name) == k.len && memcmp(logline_keys[i].name, k.ptr, k.len) == 0)
+	if (*hint < LL_NKEYS && ll_key_is(&logline_keys[*hint], k))
+		return &logline_keys[(*hint)++];
+	for (i = 0; i < LL_NKEYS; i++)
+		if (ll_key_is(&logline_keys[i], k)) {
+			*hint = i + 1;
 			return &logline_keys[i];
+		}
 	return NULL;
 }
 
 int logline_parse(char *p, size_t len, struct pay_outcome *o)
 {
 	char *end = p + len;
+	size_t hint = 0;
 	int rc;
 
 	memset(o, 0, sizeof(*o));
@@ -184,7 +218,7 @@ int logline_parse(char *p, size_t len, struct pay_outcome *o)
 		rc = *p == '"' ? ll_string(&p, end, &val) : ll_bare(&p, end, &val);
 		if (rc < 0)
 			return rc;
-		if ((key = ll_key(k)) != NULL) {
+		if ((key = ll_key(k, &hint)) != NULL) {
 			bool absent = val.len == 1 && val.ptr[0] == '-';
 
 			if (key->num) {

@@ -17,6 +17,12 @@ static char err[200];
 
 #define K(i) (0x9e3779b97f4a7c15ULL * (uint64_t)(i) + 0x1234567ULL) /* distinct hashes */
 
+static void count_pin(void *arg, uint64_t key, unsigned id, uint32_t age)
+{
+	(void)key, (void)id, (void)age;
+	++*(unsigned *)arg;
+}
+
 static unsigned ngens(const struct pin_table *t)
 {
 	return atomic_load(&t->list)->n;
@@ -114,6 +120,49 @@ TEST(pin_early_rotation_and_eviction)
 	pin_destroy(&t);
 }
 
+/* A key is found in whichever live generation holds it (the search goes newest first),
+ * and pin_set rewrites it there in one walk: in an old generation as in the current one,
+ * with no second copy written to the current one. A key absent everywhere is claimed in
+ * the current one (PIN_NONE: it had none); a set to the id it already has says so. */
+TEST(pin_lookup_and_set_across_generations)
+{
+	struct pin_table t;
+	unsigned i, n = 0;
+
+	ASSERT_EQ(pin_init(&t, 1000, 100), 0);
+	pin_tick(&t, 1000, 0, 1, 0);
+	for (i = 0; i < 50; i++)
+		ASSERT_EQ(pin_claim(&t, K(i), 1), 1);        /* generation 1 */
+	ASSERT(pin_tick(&t, 1025, 50, 2, 0));
+	for (i = 50; i < 100; i++)
+		ASSERT_EQ(pin_claim(&t, K(i), 2), 2);        /* generation 2 */
+	ASSERT(pin_tick(&t, 1050, 100, 3, 0));
+	ASSERT_EQ(ngens(&t), 3);
+	for (i = 0; i < 100; i++)
+		ASSERT_EQ(pin_get(&t, K(i)), i < 50 ? 1 : 2);
+	ASSERT_EQ(pin_set(&t, K(7), 4), 1);               /* oldest generation, in place */
+	ASSERT_EQ(pin_set(&t, K(77), 5), 2);              /* middle one */
+	ASSERT_EQ(pin_set(&t, K(7), 4), 4);               /* already 4 */
+	ASSERT_EQ(pin_set(&t, K(200), 6), PIN_NONE);      /* none: claimed in the current */
+	ASSERT_EQ(pin_set(&t, K(200), 6), 6);
+	ASSERT_EQ(pin_set(&t, K(200), 3), 6);
+	ASSERT_EQ(pin_get(&t, K(7)), 4);
+	ASSERT_EQ(pin_get(&t, K(77)), 5);
+	ASSERT_EQ(pin_get(&t, K(200)), 3);
+	ASSERT_EQ(pin_claim(&t, K(7), 0), 4);             /* a claim follows the rewrite */
+	ASSERT_VALID(pin_verify(&t, 8, err, sizeof(err)));
+	/* one copy per key: the snapshot iteration sees 101 pins */
+	pin_each(&t, 1050, count_pin, &n);
+	ASSERT_EQ(n, 101);
+	/* the oldest generation dropped: its keys, rewritten or not, go with it */
+	for (i = 1051; i <= 1126; i++)
+		pin_tick(&t, i, 101, i, i);
+	ASSERT_EQ(pin_get(&t, K(7)), PIN_NONE);
+	ASSERT_EQ(pin_get(&t, K(77)), 5);
+	ASSERT_EQ(pin_get(&t, K(200)), 3);
+	pin_destroy(&t);
+}
+
 struct each_acc {
 	struct pin_table *dst;
 	uint32_t now;
@@ -192,6 +241,7 @@ int main(void)
 	RUN(pin_claims_meet_across_a_rotation);
 	RUN(pin_dropped_after_ttl_only);
 	RUN(pin_early_rotation_and_eviction);
+	RUN(pin_lookup_and_set_across_generations);
 	RUN(pin_each_restore_round_trip);
 	RUN(pin_verify_catches);
 	return test_summary();

@@ -61,6 +61,27 @@ TEST(declined_line_with_escapes)
 }
 
 /* An empty string is present and empty; "-" alone is absent. */
+/* The scan moves bytes only after an escape: plain runs between escapes, an escape first
+ * and last; the order hint misses (a key repeated, one skipped back) without losing any
+ * key, and a repeated key keeps its last value. */
+TEST(escapes_between_runs_and_order_hint_misses)
+{
+	char buf[1024];
+	struct pay_outcome o;
+
+	ASSERT_EQ(parse("{\"decision\":\"\\u0041bc\\/de\\\"\",\"backend\":\"b1\",\"status\":\"200\","
+	                "\"backend\":\"b2\",\"latency_ms\":\"7\",\"decision\":\"\\tx\\n\","
+	                "\"object\":\"pi_1\",\"status\":\"201\",\"idem\":\"ff\"}", &o, buf, sizeof(buf)), 1);
+	ASSERT_PSTR(o.decision, "\tx\n");
+	ASSERT_PSTR(o.backend, "b2");
+	ASSERT_EQ(o.status, 201);
+	ASSERT_EQ(o.latency_ms, 7);
+	ASSERT_PSTR(o.object, "pi_1");
+	ASSERT_PSTR(o.idem, "ff");
+	ASSERT_EQ(parse("{\"decision\":\"\\u0041bc\\/de\\\"\"}", &o, buf, sizeof(buf)), 1);
+	ASSERT_PSTR(o.decision, "Abc/de\"");
+}
+
 TEST(empty_and_absent)
 {
 	char buf[256];
@@ -133,6 +154,7 @@ int main(void)
 {
 	RUN(haproxy_dead_server_line);
 	RUN(declined_line_with_escapes);
+	RUN(escapes_between_runs_and_order_hint_misses);
 	RUN(empty_and_absent);
 	RUN(malformed_and_truncated);
 	RUN(every_prefix_refused);

@@ -262,6 +262,37 @@ bool brk_record(struct brk *b, const struct brk_cfg *c, enum brk_event ev, bool 
 	return b->state != before;
 }
 
+bool brk_forgive(struct brk *b, const struct brk_cfg *c, uint64_t now_us)
+{
+	uint32_t i;
+
+	brk_update(b, c, false, now_us);
+	if (b->state == BRK_HALF_OPEN) {
+		if (!b->probes_failed || !b->probes_done)
+			return false;
+		b->probes_failed--;
+		b->probes_done--;
+		return true;
+	}
+	if (b->state == BRK_OPEN || !b->failures)
+		return false;
+	for (i = 0; i < c->buckets && i <= b->epoch; i++) {
+		struct brk_bucket *k = &b->bucket[(b->epoch - i) % c->buckets];
+
+		if (!k->failures)
+			continue;
+		BUG_ON(!k->calls || !b->calls);
+		k->failures--;
+		k->calls--;
+		b->failures--;
+		b->calls--;
+		if (b->consecutive)
+			b->consecutive--;
+		return true;
+	}
+	return false;
+}
+
 bool brk_allow(struct brk *b, const struct brk_cfg *c, uint64_t now_us)
 {
 	enum brk_state s = brk_update(b, c, false, now_us);

@@ -38,6 +38,15 @@ enum brk_state brk_update(struct brk *b, const struct brk_cfg *c, bool may_open,
 bool brk_record(struct brk *b, const struct brk_cfg *c, enum brk_event ev, bool may_open,
                 uint64_t now_us);
 
+/* Takes back one failure recorded earlier (a call judged missing whose answer came after
+ * all): closed or degraded, one failure (and its call) leaves the newest window bucket
+ * that holds one, and the run of consecutive failures shortens by one; half-open, one
+ * failed probe is no longer counted (the batch waits for its answer again). Never below
+ * zero. Open: nothing, the open time stands (the window was cleared at the trip; the
+ * trip was decided on what was known then). The caller then records the call as what
+ * it was. Returns true when a failure was taken back. */
+bool brk_forgive(struct brk *b, const struct brk_cfg *c, uint64_t now_us);
+
 /* May a request be sent to this backend now? Closed/degraded: yes. Open: no. Half-open:
  * yes for the first `probes` calls of a batch (counted: this mutates b), no after, and a
  * new batch after probe_timeout_us without a verdict. Single writer: the engine's

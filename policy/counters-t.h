@@ -73,7 +73,8 @@
 	X(sheds,            counter, "forecast shedding episodes started") \
 	X(unanswered,       counter, "decisions judged unanswered by pay-response") \
 	X(unanswered_fed,   counter, "unanswered decisions fed to the breakers as failures") \
-	X(unanswered_late,  counter, "answers that came after their tick was judged")
+	X(unanswered_late,  counter, "answers that came after their tick was judged") \
+	X(unanswered_forgiven, counter, "late successes that took back the failure their missing answer was fed as")
 
 #define POL_ENGINE_VECS(X) \
 	X(pin_live,    gauge,   3, "table", "idem object account", "live pins") \

@@ -71,14 +71,16 @@ struct pol_learn {
 	uint64_t shed_at_us;                    /* the last pol_forecasts (for the release) */
 	uint8_t order[POL_MAX_CLASSES];         /* classes by shed_order, most protected first */
 	uint64_t opens, cuts, sheds;            /* cumulative, carried over reloads */
-	/* unanswered decisions (engine-t.h): ticks are judged in order, from unans_next */
-	bool unans_started;
-	uint64_t unans_next;
+	/* unanswered decisions (engine-t.h): each backend's ticks are judged in order, from
+	 * its unans_next, once its own grace has passed */
+	bool unans_started[POL_MAX_BACKENDS];
+	uint64_t unans_next[POL_MAX_BACKENDS];
 	uint64_t unans_witness_us;              /* when a judged tick last had an answer, 0 never */
 	struct pol_unans_run run[POL_MAX_BACKENDS];
 	uint32_t fed_tag[POL_MAX_BACKENDS][POL_UNANS_FED_SLOTS];  /* second + 1 */
 	uint32_t fed_left[POL_MAX_BACKENDS][POL_UNANS_FED_SLOTS]; /* failures fed, not yet claimed */
 	uint64_t unans_missing, unans_fed, unans_late; /* cumulative */
+	uint64_t unans_forgiven;                /* late answers that took a fed failure back */
 };
 
 /* ---- construction ------------------------------------------------------------------- */
@@ -522,7 +524,7 @@ static void pol_unans_fail(struct pol_view *v, int b, uint64_t s, uint32_t k, ui
 	L->unans_fed += k;
 	L->agg[b].n += k;
 	L->agg[b].err += k;
-	L->agg[b].lat_ms += (double)k * (double)p->learn.unans.grace_ms;
+	L->agg[b].lat_ms += (double)k * (double)(atomic_load_explicit(&v->unans_grace_b_us[b], memory_order_relaxed) / 1000);
 	for (j = 0; j < k; j++)
 		brk_record(&L->brk[b], &p->breaker.cfg, BRK_EV_FAILURE, pol_may_open(L, p, now_us), now_us);
 }
@@ -574,10 +576,28 @@ static void pol_unans_tick(struct pol_view *v, int b, uint64_t s, uint32_t dec, 
 	r->pending = 0;
 }
 
-/* Judges every tick s whose answers are all in: the workers stop counting answers for s
- * at (s + 1) tick + grace (later ones are flagged late), and one more tick of margin covers
- * a worker's clock read just before that. Ticks older than the workers' ring are lost (a
- * control thread that stalled), never misread: each cell's tag names its tick. */
+/* Backend b's grace: a decision is missing once max(grace_ms, grace_latency x the
+ * backend's learned latency) has passed, capped at max_grace_ms. A backend that is
+ * slow but answers (a latency creep, a wide spread) is not judged missing for it; a hung
+ * one stops answering, so its learned latency (answered calls only) stays where it was. */
+static uint64_t pol_unans_grace(const struct pol_view *v, int b)
+{
+	const struct policy *p = v->p;
+	const struct pol_learn *L = v->L;
+	double lat = L->lat_ms[b] > 0 ? L->lat_ms[b] : p->backends[b].latency_ms;
+	double g = p->learn.unans.grace_latency * lat * 1000.0;
+
+	if (!(g > (double)v->unans_grace_us))
+		return v->unans_grace_us;
+	return g < (double)v->unans_max_grace_us ? (uint64_t)g : v->unans_max_grace_us;
+}
+
+/* Judges, per backend, every tick s whose answers are all in: the workers stop counting
+ * answers for s at (s + 1) tick + the backend's grace (later ones are flagged late), and
+ * one more tick of margin covers a worker's clock read just before that; once judged, the
+ * tick is published in unans_done, so a grace that grows later never reopens it. Ticks
+ * older than the workers' ring are lost (a control thread that stalled), never misread:
+ * each cell's tag names its tick. The ring outlasts max_grace_ms (engine.c). */
 static void pol_unans_judge(struct pol_engine *e, struct pol_view *v, uint64_t now_us)
 {
 	struct pol_learn *L = v->L;
@@ -585,19 +605,22 @@ static void pol_unans_judge(struct pol_engine *e, struct pol_view *v, uint64_t n
 	unsigned w, slots = v->unans_slots;
 	int b, nb = L->nb;
 
-	if (!v->unans || now_us < v->unans_grace_us + 2 * (uint64_t)POL_UNANS_TICK_US)
+	if (!v->unans)
 		return;
-	last = (now_us - v->unans_grace_us) / POL_UNANS_TICK_US - 2;
-	if (!L->unans_started || L->unans_next + slots - 4 < last) {
-		L->unans_next = L->unans_started && last > slots - 4 ? last - (slots - 4) : last;
-		L->unans_started = true;
-	}
-	for (s = L->unans_next; s <= last; s++) {
-		uint32_t dec[POL_MAX_BACKENDS], ans[POL_MAX_BACKENDS], tag = (uint32_t)s + 1;
-		bool any = false, dormant;
+	for (b = 0; b < nb; b++) {
+		uint64_t grace = pol_unans_grace(v, b);
 
-		for (b = 0; b < nb; b++) {
-			dec[b] = ans[b] = 0;
+		atomic_store_explicit(&v->unans_grace_b_us[b], grace, memory_order_relaxed);
+		if (now_us < grace + 2 * (uint64_t)POL_UNANS_TICK_US)
+			continue;
+		last = (now_us - grace) / POL_UNANS_TICK_US - 2;
+		if (!L->unans_started[b] || L->unans_next[b] + slots - 4 < last) {
+			L->unans_next[b] = L->unans_started[b] && last > slots - 4 ? last - (slots - 4) : last;
+			L->unans_started[b] = true;
+		}
+		for (s = L->unans_next[b]; s <= last; s++) {
+			uint32_t dec = 0, ans = 0, tag = (uint32_t)s + 1;
+
 			for (w = 0; w < e->nworkers; w++) {
 				struct pol_unans_cell *c =
 					&v->unans[((size_t)w * (size_t)nb + (size_t)b) * slots + (s & (slots - 1))];
@@ -610,19 +633,21 @@ static void pol_unans_judge(struct pol_engine *e, struct pol_view *v, uint64_t n
 				atomic_thread_fence(memory_order_acquire);
 				if (atomic_load_explicit(&c->tag, memory_order_relaxed) != tag)
 					continue; /* reused meanwhile: lost, not misread */
-				dec[b] += d;
-				ans[b] += a;
+				dec += d;
+				ans += a;
 			}
-			any |= ans[b] > 0;
+			if (ans)
+				L->unans_witness_us = now_us;
+			if (dec)
+				pol_unans_tick(v, b, s, dec, ans,
+				               !L->unans_witness_us || now_us - L->unans_witness_us > POL_UNANS_WITNESS_US,
+				               now_us);
 		}
-		if (any)
-			L->unans_witness_us = now_us;
-		dormant = !L->unans_witness_us || now_us - L->unans_witness_us > POL_UNANS_WITNESS_US;
-		for (b = 0; b < nb; b++)
-			if (dec[b])
-				pol_unans_tick(v, b, s, dec[b], ans[b], dormant, now_us);
+		if (L->unans_next[b] <= last + 1) {
+			L->unans_next[b] = last + 1;
+			atomic_store_explicit(&v->unans_done[b], (uint32_t)(last + 1), memory_order_relaxed);
+		}
 	}
-	L->unans_next = last + 1;
 }
 
 /* One event into the master state of cur; src is the view the worker held. */
@@ -634,7 +659,7 @@ static void pol_learn_event(struct pol_view *cur, const struct pol_view *src, co
 	enum brk_event bev;
 	uint64_t t = ev->t_us > L->tmax ? (L->tmax = ev->t_us) : L->tmax;
 	int b = ev->backend, ep = ev->endpoint == 0xff ? -1 : ev->endpoint;
-	bool health;
+	bool health, claimed;
 	double lat;
 
 	if (b >= sp->nbackends || (src != cur && (b = POL_FIND_BACKEND(p, sp->backends[b].name)) < 0))
@@ -642,7 +667,8 @@ static void pol_learn_event(struct pol_view *cur, const struct pol_view *src, co
 	if (ep >= sp->thr.nendpoints || (ep >= 0 && src != cur && (ep = POL_FIND_ENDPOINT(p, sp->thr.endpoints[ep].name)) < 0))
 		ep = -1;
 	/* a late answer already counted as missing teaches health once, not twice */
-	health = !(ev->late && src == cur && pol_unans_claim(L, b, ev->dtick));
+	claimed = ev->late && src == cur && pol_unans_claim(L, b, ev->dtick);
+	health = !claimed;
 
 	/* 429s and client errors say nothing about a backend's health or latency */
 	if (health && oc.kind != OC_RATE_LIMITED && oc.kind != OC_LOCK_CONFLICT && oc.kind != OC_CLIENT_ERROR) {
@@ -659,10 +685,22 @@ static void pol_learn_event(struct pol_view *cur, const struct pol_view *src, co
 		L->agg[b].n++;
 		L->agg[b].err += oc.kind == OC_PSP_ERROR;
 		L->agg[b].lat_ms += anom_clip_latency(&L->anom[b], &p->anomaly.cfg, lat);
-		if (ev->latency_ms >= 0 && oc.kind != OC_PSP_ERROR)
-			L->lat_ms[b] = L->lat_ms[b] > 0 ? L->lat_ms[b] + p->learn.latency_alpha * (lat - L->lat_ms[b]) : lat;
 	}
-	if (health && (bev = brk_event_of(&oc)) != BRK_EV_NONE)
+	/* a late answer is a latency measurement too (a slow backend's slowest ones are late),
+	 * even when the chart already took it as an error: without it the learned latency,
+	 * and so the backend's grace, would follow only the answers fast enough to be in time */
+	if (ev->latency_ms >= 0 && (oc.kind == OC_SUCCESS || oc.kind == OC_DECLINE_CUSTOMER || oc.kind == OC_DECLINE_SOFT))
+		L->lat_ms[b] = L->lat_ms[b] > 0 ? L->lat_ms[b] + p->learn.latency_alpha * (ev->latency_ms - L->lat_ms[b])
+		                                : ev->latency_ms;
+	bev = brk_event_of(&oc);
+	/* a late success whose decision was fed as missing takes its failure back, then
+	 * counts as what it was (brk_forgive; nothing when the failure left the window or
+	 * the breaker is open) */
+	if (claimed && (bev == BRK_EV_SUCCESS || bev == BRK_EV_SLOW) && brk_forgive(&L->brk[b], &p->breaker.cfg, t)) {
+		L->unans_forgiven++;
+		health = true;
+	}
+	if (health && bev != BRK_EV_NONE)
 		brk_record(&L->brk[b], &p->breaker.cfg, bev, bev != BRK_EV_SUCCESS && pol_may_open(L, p, t), t);
 
 	/* posteriors: PSP errors are the breaker's signal, not the issuer's, unless asked */
@@ -793,6 +831,7 @@ void pol_learn_carry(struct pol_view *nv, const struct pol_view *ov)
 	N->unans_missing = O->unans_missing;
 	N->unans_fed = O->unans_fed;
 	N->unans_late = O->unans_late;
+	N->unans_forgiven = O->unans_forgiven;
 	N->unans_witness_us = O->unans_witness_us;
 	for (i = 0; i < N->nb; i++) {
 		if ((j = POL_FIND_BACKEND(op, np->backends[i].name)) < 0)
@@ -913,8 +952,10 @@ void pol_learn_counts(const struct pol_view *v, uint64_t *opens, uint64_t *cuts,
 	*sheds = v->L->sheds;
 }
 
-void pol_learn_unans_counts(const struct pol_view *v, uint64_t *missing, uint64_t *fed, uint64_t *late)
+void pol_learn_unans_counts(const struct pol_view *v, uint64_t *missing, uint64_t *fed, uint64_t *late,
+                            uint64_t *forgiven)
 {
+	*forgiven = v->L->unans_forgiven;
 	*missing = v->L->unans_missing;
 	*fed = v->L->unans_fed;
 	*late = v->L->unans_late;

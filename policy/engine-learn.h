@@ -73,7 +73,8 @@ void pol_learn_counts(const struct pol_view *v, uint64_t *opens, uint64_t *cuts,
 
 /* Unanswered decisions (engine-t.h): judged missing, fed to the breakers as failures,
  * answers that came after their tick was judged (cumulative, carried over reloads). */
-void pol_learn_unans_counts(const struct pol_view *v, uint64_t *missing, uint64_t *fed, uint64_t *late);
+void pol_learn_unans_counts(const struct pol_view *v, uint64_t *missing, uint64_t *fed, uint64_t *late,
+                            uint64_t *forgiven);
 
 /* The account's or endpoint's adaptive rate now (cell index as in thr_state). */
 double pol_learn_rate(const struct pol_view *v, int cell, uint64_t now_us);

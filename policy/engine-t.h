@@ -112,8 +112,14 @@ struct pol_view {
 	unsigned demand_stride;
 	uint32_t bcode[POL_MAX_BACKENDS];    /* srt_code of each backend's name */
 	struct pol_unans_cell *unans;        /* [worker][backend][slot], NULL when disabled */
-	unsigned unans_slots;                /* a power of two, > (grace + 3 ticks) / tick */
-	uint64_t unans_grace_us;
+	unsigned unans_slots;                /* a power of two, > (largest grace + 3 ticks) / tick */
+	uint64_t unans_grace_us;             /* the policy's grace_ms, the least grace */
+	uint64_t unans_max_grace_us;         /* the largest grace a backend may get */
+	/* per backend, control thread writes, workers read relaxed: the backend's own grace
+	 * (grace_latency x its learned latency, engine-learn.c) and its last judged tick + 1
+	 * (0: none yet). An answer is late once its tick is judged or its grace has passed. */
+	_Atomic uint64_t unans_grace_b_us[POL_MAX_BACKENDS];
+	_Atomic uint32_t unans_done[POL_MAX_BACKENDS];
 	struct pol_learn *L;                 /* control thread only */
 	_Atomic unsigned holds;              /* snapshots reading its pins (state.c): a
 	                                      * retired view is freed only at 0 */

@@ -167,9 +167,16 @@ static struct pol_view *pol_view_new(struct pol_engine *e, struct policy *p, cha
 		/* a slot is reused one ring later: the ring outlasts grace + the judge's margin
 		 * + a late tick (engine-learn.c), with a second to spare */
 		size_t n;
-		unsigned need = (p->learn.unans.grace_ms * 1000u + 3 * POL_UNANS_TICK_US + 1000000u) / POL_UNANS_TICK_US;
+		uint32_t gmax = p->learn.unans.grace_latency > 0 && p->learn.unans.max_grace_ms > p->learn.unans.grace_ms
+		                        ? p->learn.unans.max_grace_ms
+		                        : p->learn.unans.grace_ms;
+		unsigned need = (gmax * 1000u + 3 * POL_UNANS_TICK_US + 1000000u) / POL_UNANS_TICK_US;
+		int b;
 
 		v->unans_grace_us = (uint64_t)p->learn.unans.grace_ms * 1000;
+		v->unans_max_grace_us = (uint64_t)gmax * 1000;
+		for (b = 0; b < p->nbackends; b++)
+			atomic_store_explicit(&v->unans_grace_b_us[b], v->unans_grace_us, memory_order_relaxed);
 		for (v->unans_slots = 16; v->unans_slots < need; v->unans_slots <<= 1)
 			;
 		n = (size_t)e->nworkers * (size_t)p->nbackends * v->unans_slots;
@@ -1504,7 +1511,8 @@ static void pol_observe_idem(struct pol_engine *e, struct pol_view *v, struct po
 }
 
 /* The answer to decision d (NULL: none) of this view: counted in its decision tick while
- * that tick is open (until grace after it). The tick comes mod 2^16 (6553 s): the newest
+ * that tick is open (until the backend's grace after it, and not yet judged: a grace that
+ * grew must not count answers into ticks already judged). The tick comes mod 2^16 (6553 s): the newest
  * tick with those low bits, not after now. The answer counts for the backend advised
  * (whose decision it was), even when HAProxy fell back elsewhere. Returns true when the
  * tick has closed (a late answer), false otherwise (counted, or not a decision judged). */
@@ -1516,7 +1524,9 @@ static bool pol_observe_answered(struct pol_view *v, unsigned worker, const stru
 		return false;
 	now_t = (uint32_t)(now_us / POL_UNANS_TICK_US);
 	dt = now_t - ((now_t - d->tick) & 0xffffu);
-	if (now_us < ((uint64_t)dt + 1) * POL_UNANS_TICK_US + v->unans_grace_us) {
+	if (now_us < ((uint64_t)dt + 1) * POL_UNANS_TICK_US +
+	                     atomic_load_explicit(&v->unans_grace_b_us[d->backend], memory_order_relaxed) &&
+	    dt >= atomic_load_explicit(&v->unans_done[d->backend], memory_order_relaxed)) {
 		pol_unans_count(v, worker, (int)d->backend, dt, true);
 		return false;
 	}
@@ -1780,7 +1790,8 @@ void pol_engine_stats(struct pol_engine *e, uint64_t now_us, struct pol_stats *o
 #undef X
 	}
 	pol_learn_counts(v, &out->breaker_opens, &out->budget_cuts, &out->sheds);
-	pol_learn_unans_counts(v, &out->unanswered, &out->unanswered_fed, &out->unanswered_late);
+	pol_learn_unans_counts(v, &out->unanswered, &out->unanswered_fed, &out->unanswered_late,
+	                       &out->unanswered_forgiven);
 	for (i = 0; i < 3; i++) {
 		out->pin_live[i] = pin_live(t[i], out->pin_claims[i]);
 		out->pin_stored[i] = out->pin_claims[i];

@@ -232,6 +232,9 @@ struct policy {
 			uint32_t grace_ms;         /* a decision unanswered this long is missing */
 			uint32_t min_calls;        /* missing ones teach only after this many decisions */
 			double min_share;          /* ... of which at least this share went missing */
+			double grace_latency;      /* a backend's grace is at least this many times
+			                            * its learned latency (0: grace_ms for all) */
+			uint32_t max_grace_ms;     /* ... but at most this long */
 		} unans;
 	} learn;
 	struct {

@@ -630,6 +630,13 @@ static const struct pol_setting ps_unanswered[] = {
 	{ "min_share", PS_NUM, offsetof(struct policy, learn.unans.min_share) - offsetof(struct policy, learn.unans),
 	  0.01, 1, 0.5, "… the share of a 100 ms tick's decisions that must be missing to start or extend such a run",
 	  NULL, NULL, false, NULL, NULL, NULL, 0 },
+	{ "grace_latency", PS_NUM, offsetof(struct policy, learn.unans.grace_latency) - offsetof(struct policy, learn.unans),
+	  0, 100, 4, "a backend's decisions are judged missing only after max(`grace_ms`, this × its learned latency), "
+	  "so a slow backend's answers are not missing; 0 = `grace_ms` for every backend", NULL, NULL, false, NULL, NULL,
+	  NULL, 0 },
+	{ "max_grace_ms", PS_U32, offsetof(struct policy, learn.unans.max_grace_ms) - offsetof(struct policy, learn.unans),
+	  200, 60000, 8000, "… capped at this (a hung backend is judged within it whatever its latency was)", NULL, NULL,
+	  false, NULL, NULL, NULL, 0 },
 };
 
 static const struct pol_section ps_sec_unanswered = { "learning.unanswered", "unanswered", "unanswered",

@@ -508,6 +508,86 @@ TEST(breaker_event_of)
 	ASSERT_EQ(brk_event_of(&oc), BRK_EV_NONE);
 }
 
+/* brk_forgive: a failure recorded for a call judged missing is taken back when its answer
+ * comes after all. Closed: one failure and its call leave the window, the run of
+ * consecutive failures shortens; never below zero (nothing to forgive: false, nothing
+ * changes). Half-open: one failed probe is uncounted, the batch waits for an answer
+ * again. Open: nothing, the open time stands. */
+TEST(breaker_forgive)
+{
+	struct brk_cfg c;
+	struct brk b;
+	uint64_t until;
+	int i;
+
+	cfg_test(&c);
+	brk_init(&b, &c, 7, 0);
+	ASSERT(!brk_forgive(&b, &c, 500 * MS)); /* nothing recorded */
+	ASSERT_EQ(b.calls, 0);
+	for (i = 0; i < 4; i++)
+		brk_record(&b, &c, F, true, (1000 + (uint64_t)i * 300) * MS);
+	ASSERT_EQ(b.failures, 4);
+	ASSERT_EQ(b.consecutive, 4);
+	ASSERT(brk_forgive(&b, &c, 2500 * MS));
+	ASSERT_EQ(b.failures, 3);
+	ASSERT_EQ(b.calls, 3);
+	ASSERT_EQ(b.consecutive, 3);
+	/* the caller records the answer as what it was: the run is broken */
+	brk_record(&b, &c, S, true, 2500 * MS);
+	ASSERT_EQ(b.consecutive, 0);
+	for (i = 0; i < 3; i++)
+		ASSERT(brk_forgive(&b, &c, 2600 * MS));
+	ASSERT_EQ(b.failures, 0);
+	ASSERT_EQ(b.calls, 1);
+	ASSERT(!brk_forgive(&b, &c, 2700 * MS)); /* never below zero */
+	ASSERT_EQ(b.calls, 1);
+	ASSERT_EQ(brk_state_at(&b, 2700 * MS), BRK_CLOSED);
+
+	/* 4 failures, one forgiven: the 5th in a row does not trip, the 6th does */
+	brk_init(&b, &c, 7, 0);
+	for (i = 0; i < 4; i++)
+		brk_record(&b, &c, F, true, 1000 * MS);
+	ASSERT(brk_forgive(&b, &c, 1100 * MS));
+	brk_record(&b, &c, F, true, 1200 * MS);
+	ASSERT_EQ(brk_state_at(&b, 1200 * MS), BRK_CLOSED);
+	brk_record(&b, &c, F, true, 1300 * MS);
+	ASSERT_EQ(brk_state_at(&b, 1300 * MS), BRK_OPEN);
+
+	/* open: forgiving changes neither the state nor the open time */
+	until = b.open_until_us;
+	ASSERT(!brk_forgive(&b, &c, 1400 * MS));
+	ASSERT_EQ(b.open_until_us, until);
+	ASSERT_EQ(brk_state_at(&b, 1400 * MS), BRK_OPEN);
+
+	/* a failure that left the window (10 s) is not forgiven */
+	brk_init(&b, &c, 7, 0);
+	brk_record(&b, &c, F, true, 1000 * MS);
+	ASSERT(!brk_forgive(&b, &c, 12000 * MS));
+
+	/* half-open, 3 probes, failure rate 50 %: one failed probe forgiven, the batch waits;
+	 * then two successes close it (2 failures of 3 would have reopened it) */
+	brk_init(&b, &c, 7, 0);
+	for (i = 0; i < 5; i++)
+		brk_record(&b, &c, F, true, 1000 * MS);
+	ASSERT_EQ(brk_state_at(&b, 1000 * MS), BRK_OPEN);
+	until = b.open_until_us;
+	brk_update(&b, &c, true, until);
+	ASSERT_EQ(brk_state_at(&b, until), BRK_HALF_OPEN);
+	for (i = 0; i < 3; i++)
+		ASSERT(brk_allow(&b, &c, until));
+	brk_record(&b, &c, F, true, until + 100 * MS);
+	ASSERT_EQ(b.probes_failed, 1);
+	ASSERT(brk_forgive(&b, &c, until + 200 * MS));
+	ASSERT_EQ(b.probes_failed, 0);
+	ASSERT_EQ(b.probes_done, 0);
+	ASSERT(!brk_forgive(&b, &c, until + 200 * MS));
+	brk_record(&b, &c, S, true, until + 200 * MS); /* the forgiven probe's answer */
+	brk_record(&b, &c, F, true, until + 300 * MS);
+	ASSERT_EQ(brk_state_at(&b, until + 300 * MS), BRK_HALF_OPEN);
+	brk_record(&b, &c, S, true, until + 400 * MS);
+	ASSERT_EQ(brk_state_at(&b, until + 400 * MS), BRK_CLOSED);
+}
+
 int main(void)
 {
 	RUN(breaker_consecutive_trip_and_probe);
@@ -525,5 +605,6 @@ int main(void)
 	RUN(breaker_copy_and_reshape);
 	RUN(breaker_cfg_check);
 	RUN(breaker_event_of);
+	RUN(breaker_forgive);
 	return test_summary();
 }

@@ -24,12 +24,18 @@ static char err[512];
 	"classify = { default = \"checkout\"; };\n" \
 	"breaker = { open_s = 2.0; jitter = 0.0; probes = 1; consecutive = 5; failure_rate = 0.0; };\n"
 
-static struct pol_engine *engine(const char *unanswered)
+/* An engine for `policy` with these learning.unanswered settings. */
+static struct pol_engine *engine_for(const char *policy, const char *unanswered)
 {
 	static char text[8192];
 
-	snprintf(text, sizeof(text), "%slearning = { unanswered = { %s }; };\n", POLICY, unanswered);
+	snprintf(text, sizeof(text), "%slearning = { unanswered = { %s }; };\n", policy, unanswered);
 	return pol_test_engine(text, 1);
+}
+
+static struct pol_engine *engine(const char *unanswered)
+{
+	return engine_for(POLICY, unanswered);
 }
 
 static struct pay_verdict decide(struct pol_engine *e, uint64_t now)
@@ -154,37 +160,62 @@ TEST(queued_decisions_not_waited_for)
 	pol_engine_free(e);
 }
 
-/* A late answer (after its tick was judged) that was fed as missing must not teach again:
- * 4 missing failures, then their 4 late successes (claimed: the 4 in a row stand), then
- * one more missing = the 5th failure in a row: open. Counted twice, the late successes
- * would have reset the run and the breaker would stay closed. */
+/* A late answer (after its tick was judged) that was fed as missing teaches once: a late
+ * success takes its failure back (brk_forgive) and counts as the success it was, a late
+ * error leaves the failure standing and teaches nothing more. 4 missing failures (4 in a
+ * row, one short of the trip), then their 4 late answers; then 1 missing decision:
+ * - late successes: the 4 failures are forgiven and the run is broken, the breaker stays
+ *   closed, and it takes 5 more missing ones in a row to open it;
+ * - late 503s: the 4 stand (not counted twice either), the 5th in a row opens it. */
 TEST(late_answers_count_once)
 {
-	struct pol_engine *e = engine("grace_ms = 500; min_calls = 1;");
-	uint64_t t0 = 10 * SEC;
-	struct pay_verdict v[4], w;
-	struct pol_stats st;
-	int i;
+	static const struct { int status; uint64_t forgiven; const char *after_one; } cases[] = {
+		{ 200, 4, "closed" },
+		{ 503, 0, "open" },
+	};
+	unsigned c;
 
-	healthy(e, t0, 1);
-	pol_test_ticks(e, t0 - 50 * MS, t0 + 1000 * MS);
-	for (i = 0; i < 4; i++)
-		v[i] = decide(e, t0 + 1010 * MS);            /* tick t0/100ms + 10 */
-	pol_test_ticks(e, t0 + 1000 * MS, t0 + 1700 * MS);           /* judged at 1.7 s */
-	ASSERT_STREQ(pol_test_breaker(e, 0, t0 + 1700 * MS), "closed");
-	pol_engine_stats(e, t0 + 1700 * MS, &st);
-	ASSERT_EQ(st.unanswered_fed, 4);
-	for (i = 0; i < 4; i++)
-		answer(e, &v[i], t0 + 1750 * MS);             /* late */
-	pol_test_ticks(e, t0 + 1700 * MS, t0 + 2000 * MS);
-	pol_engine_stats(e, t0 + 2000 * MS, &st);
-	ASSERT_EQ(st.unanswered_late, 4);
-	ASSERT_STREQ(pol_test_breaker(e, 0, t0 + 2000 * MS), "closed");
-	w = decide(e, t0 + 2010 * MS);
-	ASSERT_STREQ(w.backend, "pa");
-	pol_test_ticks(e, t0 + 2000 * MS, t0 + 2700 * MS);
-	ASSERT_STREQ(pol_test_breaker(e, 0, t0 + 2700 * MS), "open");
-	pol_engine_free(e);
+	for (c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		struct pol_engine *e = engine("grace_ms = 500; min_calls = 1;");
+		uint64_t t0 = 10 * SEC;
+		struct pay_verdict v[4], w;
+		struct pol_stats st;
+		int i;
+
+		healthy(e, t0, 1);
+		pol_test_ticks(e, t0 - 50 * MS, t0 + 1000 * MS);
+		for (i = 0; i < 4; i++)
+			v[i] = decide(e, t0 + 1010 * MS);            /* tick t0/100ms + 10 */
+		pol_test_ticks(e, t0 + 1000 * MS, t0 + 1700 * MS);           /* judged at 1.7 s */
+		ASSERT_STREQ(pol_test_breaker(e, 0, t0 + 1700 * MS), "closed");
+		pol_engine_stats(e, t0 + 1700 * MS, &st);
+		ASSERT_EQ(st.unanswered_fed, 4);
+		for (i = 0; i < 4; i++) {
+			struct pay_outcome o = pol_test_answer(&v[i], cases[c].status, 740);
+
+			pol_observe(e, 0, &o, t0 + 1750 * MS); /* late */
+			pol_quiesce(e, 0);
+		}
+		pol_test_ticks(e, t0 + 1700 * MS, t0 + 2000 * MS);
+		pol_engine_stats(e, t0 + 2000 * MS, &st);
+		ASSERT_EQ(st.unanswered_late, 4);
+		ASSERT_EQ(st.unanswered_forgiven, cases[c].forgiven);
+		ASSERT_STREQ(pol_test_breaker(e, 0, t0 + 2000 * MS), "closed");
+		w = decide(e, t0 + 2010 * MS);
+		ASSERT_STREQ(w.backend, "pa");
+		/* (the late successes' 740 ms taught pa's latency: its grace is now ~875 ms) */
+		pol_test_ticks(e, t0 + 2000 * MS, t0 + 3300 * MS);
+		if (strcmp(pol_test_breaker(e, 0, t0 + 3300 * MS), cases[c].after_one))
+			TEST_FAIL_("case %u (late %d): breaker %s after one more missing, want %s", c, cases[c].status,
+			           pol_test_breaker(e, 0, t0 + 3300 * MS), cases[c].after_one);
+		if (cases[c].status == 200) {
+			for (i = 0; i < 4; i++)
+				decide(e, t0 + 3310 * MS);
+			pol_test_ticks(e, t0 + 3300 * MS, t0 + 4500 * MS);
+			ASSERT_STREQ(pol_test_breaker(e, 0, t0 + 4500 * MS), "open");
+		}
+		pol_engine_free(e);
+	}
 }
 
 /* Guards against false opens. Each case: 10 decisions per tick for 3 s after a healthy
@@ -334,6 +365,189 @@ TEST(other_view_and_no_decision)
 	pol_engine_free(e);
 }
 
+/* ---- per-backend grace (a slow backend's answers are not missing) ------------------- */
+
+/* pa only: pb presents no USD, so every payment goes to pa whatever its latency. */
+#define POLICY_PA \
+	"fee_schedules = ( { name = \"a\"; percent = 2.9; fixed = 30; }, { name = \"b\"; percent = 3.5; fixed = 30; } );\n" \
+	"backends = (\n" \
+	" { name = \"pa\"; account = \"acct_a\"; entity = \"x\"; region = \"other\"; currencies = [ \"usd\" ]; fee_schedule = \"a\"; },\n" \
+	" { name = \"pb\"; account = \"acct_b\"; entity = \"x\"; region = \"other\"; currencies = [ \"eur\" ]; fee_schedule = \"b\"; }\n" \
+	");\n" \
+	"classes = ( { name = \"checkout\"; priority = -100; shed_order = 1; explore = 0.0; } );\n" \
+	"classify = { default = \"checkout\"; };\n" \
+	"breaker = { open_s = 20.0; jitter = 0.0; probes = 1; consecutive = 5; failure_rate = 0.0; };\n"
+
+static struct pol_engine *engine_pa(const char *unanswered)
+{
+	return engine_for(POLICY_PA, unanswered);
+}
+
+/* The grace of a backend is max(grace_ms, grace_latency x its learned latency), capped at
+ * max_grace_ms. The latency is learned from 20 answers that report `learn_ms` (they come
+ * back at once: the witness); then 10 decisions are answered `delay_ms` later. In time
+ * they are neither missing nor late; past the backend's grace all 10 are late and were
+ * judged missing. */
+TEST(per_backend_grace_judging)
+{
+	static const struct { const char *cfg; int learn_ms, delay_ms; uint64_t late; } cases[] = {
+		{ "grace_ms = 500;", 100, 450, 0 },                          /* grace 500 ms */
+		{ "grace_ms = 500;", 100, 1000, 10 },
+		{ "grace_ms = 500;", 1000, 3000, 0 },                        /* 4 x 1 s */
+		{ "grace_ms = 500;", 1000, 5000, 10 },
+		{ "grace_ms = 500; grace_latency = 2.0;", 1000, 1500, 0 },   /* 2 x 1 s */
+		{ "grace_ms = 500; grace_latency = 2.0;", 1000, 3000, 10 },
+		{ "grace_ms = 500;", 3000, 7000, 0 },                        /* 12 s, capped at 8 */
+		{ "grace_ms = 500;", 3000, 9500, 10 },
+		{ "grace_ms = 500; max_grace_ms = 3000;", 3000, 2500, 0 },
+		{ "grace_ms = 500; max_grace_ms = 3000;", 3000, 4000, 10 },
+		{ "grace_ms = 500; grace_latency = 0;", 1000, 1000, 10 },    /* off: 500 ms for all */
+		{ "grace_ms = 2000; grace_latency = 0;", 1000, 1500, 0 },
+	};
+	unsigned c;
+
+	for (c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		struct pol_engine *e = engine_pa(cases[c].cfg);
+		uint64_t t0 = 10 * SEC, t1 = t0 + 1000 * MS, ans = t1 + (uint64_t)cases[c].delay_ms * MS;
+		struct pay_verdict v[10];
+		struct pol_stats st;
+		int i;
+
+		for (i = 0; i < 20; i++) {
+			struct pay_verdict w = decide(e, t0 + (uint64_t)i * 40 * MS);
+			struct pay_outcome o = pol_test_answer(&w, 200, cases[c].learn_ms);
+
+			pol_observe(e, 0, &o, t0 + (uint64_t)i * 40 * MS + 5 * MS);
+			pol_quiesce(e, 0);
+		}
+		pol_test_ticks(e, t0 - 50 * MS, t1);
+		for (i = 0; i < 10; i++)
+			v[i] = decide(e, t1 + 10 * MS);
+		pol_test_ticks(e, t1, ans);
+		for (i = 0; i < 10; i++) {
+			struct pay_outcome o = pol_test_answer(&v[i], 200, cases[c].delay_ms);
+
+			pol_observe(e, 0, &o, ans);
+			pol_quiesce(e, 0);
+		}
+		pol_test_ticks(e, ans, ans + 10 * SEC);
+		pol_engine_stats(e, ans + 10 * SEC, &st);
+		if (st.unanswered_late != cases[c].late || st.unanswered != cases[c].late)
+			TEST_FAIL_("case %u (%s learned %d ms, answered after %d ms): %llu late, %llu missing, want %llu",
+			           c, cases[c].cfg, cases[c].learn_ms, cases[c].delay_ms,
+			           (unsigned long long)st.unanswered_late, (unsigned long long)st.unanswered,
+			           (unsigned long long)cases[c].late);
+		pol_engine_free(e);
+	}
+}
+
+/* A scripted run of pa: one decision every `gap_ms`, answered after lat(t) (reported as its
+ * latency), or never once t >= hang_at; ticks every 50 ms. Returns when pa's breaker
+ * first opened (0: never). The spread: each answer's latency is the median times one of
+ * ten factors (0.5 .. 2), drawn by an LCG. */
+struct creep {
+	uint64_t t0, ramp_us, end_us, hang_at; /* hang_at 0: never */
+	int from_ms, to_ms, gap_ms;
+};
+
+static uint64_t run_creep(struct pol_engine *e, const struct creep *k)
+{
+	static const double factor[10] = { 0.5, 0.6, 0.7, 0.8, 0.9, 1.1, 1.25, 1.4, 1.6, 2.0 };
+	static struct { uint64_t at; int lat; struct pay_verdict v; } pend[1024];
+	unsigned n = 0, i;
+	uint64_t t, next = k->t0, rng = 12345, opened = 0;
+
+	for (t = k->t0; t <= k->end_us; t += 10 * MS) {
+		for (i = 0; i < n;) { /* answers due */
+			if (pend[i].at <= t) {
+				struct pay_outcome o = pol_test_answer(&pend[i].v, 200, pend[i].lat);
+
+				pol_observe(e, 0, &o, t);
+				pol_quiesce(e, 0);
+				pend[i] = pend[--n];
+			} else {
+				i++;
+			}
+		}
+		if (t >= next) {
+			double f = t - k->t0 >= k->ramp_us ? 1.0 : (double)(t - k->t0) / (double)k->ramp_us;
+			struct pay_verdict v = decide(e, t);
+
+			rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+			if (!strcmp(v.backend, "pa") && (!k->hang_at || t < k->hang_at) && n < 1024) {
+				pend[n].lat = (int)((k->from_ms + f * (k->to_ms - k->from_ms)) * factor[(rng >> 33) % 10]);
+				pend[n].at = t + (uint64_t)pend[n].lat * MS;
+				pend[n++].v = v;
+			}
+			next += (uint64_t)k->gap_ms * MS;
+		}
+		if (t % (50 * MS) == 0) {
+			pol_tick(e, t);
+			if (!opened && !strcmp(pol_test_breaker(e, 0, t), "open"))
+				opened = t;
+		}
+	}
+	return opened;
+}
+
+/* Latency that creeps from 200 ms to a 1.5 s median over a minute and stays there for
+ * another, no errors, one payment every 50 ms. With the default grace (2 s, and 4 x the
+ * learned latency) no answer is missing and the breaker never opens. With one grace for
+ * all (grace_latency 0: the design before), the answers slower than 2 s (3 in 10) were
+ * judged missing and fed as failures in runs, and the breaker opened. */
+TEST(latency_creep_never_opens)
+{
+	static const struct { const char *cfg; bool opens; } cases[] = {
+		{ "", false },
+		{ "grace_latency = 0;", true },
+	};
+	unsigned c;
+
+	for (c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		struct pol_engine *e = engine_pa(cases[c].cfg);
+		struct creep k = { 10 * SEC, 60 * SEC, 130 * SEC, 0, 200, 1500, 50 };
+		struct pol_stats st;
+		uint64_t opened = run_creep(e, &k);
+
+		pol_engine_stats(e, k.end_us, &st);
+		if ((opened != 0) != cases[c].opens)
+			TEST_FAIL_("case %u (%s): breaker opened at %.1f s (0: never), want %s; %llu missing, %llu fed",
+			           c, cases[c].cfg, opened ? (double)(opened - k.t0) / 1e6 : 0.0,
+			           cases[c].opens ? "opened" : "never", (unsigned long long)st.unanswered,
+			           (unsigned long long)st.unanswered_fed);
+		if (!cases[c].opens)
+			ASSERT_EQ(st.unanswered_fed, 0);
+		pol_engine_free(e);
+	}
+}
+
+/* A hung backend still opens its breaker within its grace and a few ticks: pa answers at a
+ * 1.5 s median for 30 s (learned latency about 1.6 s: grace about 6.5 s, under the 8 s
+ * cap), then stops answering; with the cap at 3 s, within 3 s; a fast one (200 ms) within
+ * grace_ms (2 s). Never before grace_ms. */
+TEST(hung_slow_backend_opens_within_grace)
+{
+	static const struct { const char *cfg; int lat_ms; uint64_t min_us, max_us; } cases[] = {
+		{ "", 1500, 4 * SEC, 8 * SEC + 500 * MS },
+		{ "max_grace_ms = 3000;", 1500, 2 * SEC, 3 * SEC + 500 * MS },
+		{ "", 200, 2 * SEC, 2 * SEC + 500 * MS }, /* fast: grace_ms */
+	};
+	unsigned c;
+
+	for (c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		struct pol_engine *e = engine_pa(cases[c].cfg);
+		struct creep k = { 10 * SEC, 20 * SEC, 60 * SEC, 40 * SEC, cases[c].lat_ms, cases[c].lat_ms, 50 };
+		uint64_t opened = run_creep(e, &k);
+
+		if (opened < k.hang_at + cases[c].min_us || opened > k.hang_at + cases[c].max_us)
+			TEST_FAIL_("case %u (%s): hung at %.1f s, breaker opened at %.1f s (0: never), want %.1f-%.1f s later",
+			           c, cases[c].cfg, (double)(k.hang_at - k.t0) / 1e6,
+			           opened ? (double)(opened - k.t0) / 1e6 : 0.0, (double)cases[c].min_us / 1e6,
+			           (double)cases[c].max_us / 1e6);
+		pol_engine_free(e);
+	}
+}
+
 /* The policy key: defaults, and file:line errors. */
 TEST(loader_unanswered)
 {
@@ -343,6 +557,8 @@ TEST(loader_unanswered)
 		{ "min_share = 0.0;", "test:9: 'min_share' = 0 is out of range" },
 		{ "enabled = 1;", "test:9: 'enabled' must be a boolean" },
 		{ "delay_ms = 1;", "test:9: unknown key 'delay_ms' in unanswered" },
+		{ "grace_latency = -1.0;", "test:9: 'grace_latency' = -1 is out of range" },
+		{ "max_grace_ms = 100000;", "test:9: 'max_grace_ms' = 100000 is out of range" },
 	};
 	char text[8192];
 	unsigned i;
@@ -367,6 +583,9 @@ int main(void)
 	RUN(min_calls_then_whole_run_fed);
 	RUN(probe_unanswered_reopens_answered_closes);
 	RUN(other_view_and_no_decision);
+	RUN(per_backend_grace_judging);
+	RUN(latency_creep_never_opens);
+	RUN(hung_slow_backend_opens_within_grace);
 	RUN(loader_unanswered);
 	return test_summary();
 }

@@ -9,6 +9,7 @@
 #include "admin.h"
 #include "clock.h"
 #include "daemon.h"
+#include "fleet.h"
 #include "log.h"
 #include "policy.h"
 #include "stats.h"
@@ -59,6 +60,7 @@ static void cmd_help(struct admin_cmd *c)
 	           "show learning [<backend>] [<n>]       P(auth) posteriors by segment, top n (default 10)\n"
 	           "show pins                             pin tables: live, stored, evicted, oldest age (never a key)\n"
 	           "show decisions [<n>]                  the n newest sampled decisions with every candidate's score\n"
+	           "show fleet                            the fleet: node, Redis, nodes seen, lag, errors, counters\n"
 	           "set breaker <backend> open|closed|auto  force a breaker, or hand it back\n"
 	           "set backend <backend> enable|disable|drain  admin state (drain: pinned requests only)\n"
 	           "set sample <n>                        sample every nth decision per worker (0: off)\n"
@@ -244,6 +246,23 @@ static void cmd_show_pins(struct admin_cmd *c)
 		           (unsigned long long)st.pin_rotations[i], scan.oldest[i]);
 }
 
+/* The fleet's state and every FLEET_STATS counter, "name: value" (or "no fleet"). */
+static void cmd_show_fleet(struct admin_cmd *c)
+{
+	struct daemon *d = c->a->d;
+	struct fleet_stats st;
+
+	if (!d->fleet_on) {
+		ctl_printf(c->cli, "no fleet\n");
+		return;
+	}
+	fleet_stats(&d->fleet, &st);  /* the fleet runs on this (the control) thread */
+	ctl_printf(c->cli, "node: %s\nredis: %s\nprefix: %s\n", d->fleet.node, d->fleet.cfg.redis, d->fleet.prefix);
+	for (size_t i = 0; i < fleet_stats_ndesc; i++)
+		ctl_printf(c->cli, "%s: %llu\n", fleet_stats_desc[i].name,
+		           (unsigned long long)*(const uint64_t *)((const char *)&st + fleet_stats_desc[i].off));
+}
+
 static int sample_newer(const void *a, const void *b)
 {
 	const struct pol_sample *x = a, *y = b;
@@ -405,6 +424,8 @@ static void admin_run(struct admin *a, struct ctl_cli *cli, char *line)
 			cmd_show_pins(&c);
 		else if (!strcmp(what, "decisions"))
 			cmd_show_decisions(&c);
+		else if (!strcmp(what, "fleet"))
+			cmd_show_fleet(&c);
 		else
 			err1(&c, "Unknown 'show' target. Try 'help'.");
 	} else if (!strcmp(c.w[0], "set"))

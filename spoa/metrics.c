@@ -14,6 +14,7 @@
 
 #include "clock.h"
 #include "daemon.h"
+#include "fleet.h"
 #include "hist.h"
 #include "listen.h"
 #include "log.h"
@@ -105,6 +106,33 @@ static void render_daemon_counters(struct daemon *d, struct ctl_cli *cli)
 		metric_name(name, sizeof(name), "spoa_", ds->name, ds->type);
 		head(cli, name, ds->type, ds->help);
 		ctl_printf(cli, "%s %llu\n", name, (unsigned long long)*(const uint64_t *)((const char *)&t + ds->off));
+	}
+}
+
+/* The fleet's counters (FLEET_STATS), payspoa_fleet_<name>, only when a fleet is set up;
+ * a time in µs (<name>_us) is shown in seconds (<name>_seconds). The fleet lives on this
+ * (the control) thread: read in place. */
+static void render_fleet(struct daemon *d, struct ctl_cli *cli)
+{
+	struct fleet_stats st;
+	char base[96], name[128];
+
+	if (!d->fleet_on)
+		return;
+	fleet_stats(&d->fleet, &st);
+	for (size_t i = 0; i < fleet_stats_ndesc; i++) {
+		const struct fleet_stats_desc *ds = &fleet_stats_desc[i];
+		uint64_t v = *(const uint64_t *)((const char *)&st + ds->off);
+		size_t n = strlen(ds->name);
+		bool us = n > 3 && !strcmp(ds->name + n - 3, "_us");
+
+		snprintf(base, sizeof(base), "%.*s%s", (int)(us ? n - 3 : n), ds->name, us ? "_seconds" : "");
+		metric_name(name, sizeof(name), "fleet_", base, ds->type);
+		head(cli, name, ds->type, ds->help);
+		if (us)
+			ctl_printf(cli, "%s %.6f\n", name, (double)v / 1e6);
+		else
+			ctl_printf(cli, "%s %llu\n", name, (unsigned long long)v);
 	}
 }
 
@@ -271,6 +299,7 @@ void metrics_render(struct daemon *d, struct ctl_cli *cli)
 	render_backends(d, cli, now_us);
 	render_budgets(d, cli, now_us);
 	render_daemon_counters(d, cli);
+	render_fleet(d, cli);
 	render_hists(d, cli);
 	render_process(d, cli, now_us);
 }

@@ -11,6 +11,8 @@
 #   (c) Redis killed mid-run: decisions go on (every request answered with payspoa's
 #       verdict), each node says so (fleet_redis_down, redis_up 0, pins unpublished); a
 #       node restarted while Redis is down serves;
+#   (ops) `show fleet` on the admin socket and payspoa_fleet_* on /metrics agree with the
+#       log's counters; redis_up goes 0 on both while Redis is killed, 1 when it is back;
 #   (d) Redis back (empty): every node reconnects and resynchronises, node 1 re-publishes
 #       its live pins, and the retries of the payments made during the outage, sent to
 #       nodes 2 and 3, reach their first account.
@@ -40,10 +42,11 @@ start_redis || { fail start-redis "$(tail -5 "$T/redis.log")"; exit 1; }
 
 # ---- three nodes ------------------------------------------------------------------------
 start_accounts
-declare -A P_HTTPN=() P_AGENTN=()
+declare -A P_HTTPN=() P_AGENTN=() P_METN=()
 for i in 1 2 3; do
-	alloc_port "P_HTTPN[$i]"; alloc_port "P_AGENTN[$i]"
+	alloc_port "P_HTTPN[$i]"; alloc_port "P_AGENTN[$i]"; alloc_port "P_METN[$i]"
 	policy_copy "$T/pol$i" "${BUDGETS[@]}" \
+		"s|log_level = \"info\";|&\\n\\tadmin_socket = \"$T/pol$i/admin.sock\";\\n\\tmetrics = \"127.0.0.1:${P_METN[$i]}\";|" \
 		"\$a fleet = { redis = \"127.0.0.1:$P_REDIS\"; node = \"n$i\"; heartbeat_ms = 100; node_ttl_ms = 1000; timeout_ms = 300; reconnect_max_ms = 200; };" ||
 		{ fail policy "cannot derive the policy: $(head -3 "$T/pol$i/check.log" 2>/dev/null)"; exit 1; }
 	start_payspoa "a$i" "${P_AGENTN[$i]}" "$T/pol$i/payspoa.conf" || { fail "start-payspoa-$i" "$(tail -5 "$T/a$i.log")"; exit 1; }
@@ -104,12 +107,47 @@ keys_on_accounts() {
 	expect "${c}_every_key_charged" "keys of $prefix charged" "$total" "$N"
 }
 
+# admin NODE CMD: the answer of node NODE's admin socket; metric NODE NAME: a series'
+# value on node NODE's /metrics (empty when absent).
+admin() { printf '%s\n' "$2" | timeout 10 socat - "UNIX-CONNECT:$T/pol$1/admin.sock"; }
+metric() {
+	curl -sS --max-time 10 "http://127.0.0.1:${P_METN[$1]}/metrics" | awk -v n="$2" '$1 == n { print $2 }'
+}
+fleet_field() { admin "$1" "show fleet" | awk -F': ' -v k="$2" '$1 == k { print $2 }'; }
+ops_redis_up_is() { [ "$(fleet_field "$1" redis_up)" = "$2" ] && [ "$(metric "$1" payspoa_fleet_redis_up)" = "$2" ]; }
+
 # ---- (a) membership -----------------------------------------------------------------------
 for i in 1 2 3; do
 	if wait_until 10 stat_eq "a$i" nodes 3; then pass "a_node${i}_sees_3_nodes"
 	else fail "a_node${i}_sees_3_nodes" "nodes=$(stat "a$i" nodes)" "$(grep fleet "$T/a$i.log" | tail -3)"; fi
 done
 expect a_redis_node_set "members of payspoa:nodes in Redis" "$(rcli ZCARD payspoa:nodes)" 3
+
+# ---- (ops) the fleet on the admin socket and /metrics ------------------------------------
+need socat
+admin 1 "show fleet" >"$T/show-fleet-1.txt"
+expect ops_show_fleet_node "node in show fleet" "$(fleet_field 1 node)" n1
+expect ops_show_fleet_nodes "nodes in show fleet" "$(fleet_field 1 nodes)" 3
+expect ops_show_fleet_redis_up "redis_up in show fleet" "$(fleet_field 1 redis_up)" 1
+admin 1 help | grep -q '^show fleet ' && pass ops_help_lists_show_fleet || fail ops_help_lists_show_fleet "$(admin 1 help)"
+curl -sS --max-time 10 "http://127.0.0.1:${P_METN[1]}/metrics" >"$T/fleet-1.prom"
+# every FLEET_STATS entry on both: each name of show fleet's counters as a series
+missing=
+for n in $(awk -F': ' 'NR > 3 { print $1 }' "$T/show-fleet-1.txt"); do
+	grep -Eq "^payspoa_fleet_${n%_us}(_total|_seconds)? " "$T/fleet-1.prom" || missing="$missing $n"
+done
+expect ops_every_fleet_stat_on_metrics "show fleet counters missing from /metrics" "${missing:-none}" none
+expect ops_metrics_nodes "payspoa_fleet_nodes" "$(awk '$1 == "payspoa_fleet_nodes" { print $2 }' "$T/fleet-1.prom")" 3
+expect ops_metrics_heartbeats_is_counter "TYPE of payspoa_fleet_heartbeats_total" \
+	"$(awk '$1 == "#" && $2 == "TYPE" && $3 == "payspoa_fleet_heartbeats_total" { print $4 }' "$T/fleet-1.prom")" counter
+if promtool check metrics <"$T/fleet-1.prom" >"$T/fleet-promtool.out" 2>&1; then pass ops_promtool_check_metrics
+else fail ops_promtool_check_metrics "$(head -5 "$T/fleet-promtool.out")"; fi
+# the rules' fleet series exist on a fleet node
+missing=
+for n in $(grep -o 'payspoa_fleet_[a-z_]*' conf/monitoring/payspoa.rules.yml | sort -u); do
+	grep -q "^$n[{ ]" "$T/fleet-1.prom" || missing="$missing $n"
+done
+expect ops_rules_fleet_series_exist "fleet series of the rules missing from /metrics" "${missing:-none}" none
 
 # ---- (b) pins across nodes ---------------------------------------------------------------
 pay_list "$T/b.list" 'fleet-b-{n}'
@@ -152,6 +190,8 @@ for i in 1 2 3; do
 		fail "c_node${i}_says_redis_down" "$(grep fleet "$T/a$i.log" | tail -3)"
 	fi
 done
+if wait_until 10 ops_redis_up_is 2 0; then pass ops_redis_down_on_admin_and_metrics
+else fail ops_redis_down_on_admin_and_metrics "show fleet redis_up=$(fleet_field 2 redis_up), metric $(metric 2 payspoa_fleet_redis_up)"; fi
 pay_list "$T/c.list" 'fleet-c-{n}'
 load c_first 1 "$T/c.list" "$N"
 expect c_first_answered "2xx answers of $N first attempts on node 1 while Redis is down" "$(count c_first '$3 ~ /^2/')" "$N"
@@ -176,6 +216,8 @@ for n in a1 a2 a3b; do
 		fail "d_${n}_resynced" "$(grep fleet "$T/$n.log" | tail -3)"
 	fi
 done
+if wait_until 15 ops_redis_up_is 2 1; then pass ops_redis_back_on_admin_and_metrics
+else fail ops_redis_back_on_admin_and_metrics "show fleet redis_up=$(fleet_field 2 redis_up), metric $(metric 2 payspoa_fleet_redis_up)"; fi
 wait_until 15 stat_ge a1 resyncs 3 || fail d_a1_third_resync "resyncs=$(stat a1 resyncs)"
 if [ "$(stat a1 pins_republished)" -ge $((2 * N)) ]; then pass d_node1_republished
 else fail d_node1_republished "pins_republished=$(stat a1 pins_republished), at least $((2 * N)) expected"; fi

@@ -170,6 +170,9 @@ TEST(every_command_answers)
 	ASSERT(strstr(out, "\n  stripe_us ") && strstr(out, "candidate,chosen"));
 	/* no key ever: the idempotency keys sent are not in any answer */
 	ASSERT(!strstr(out, "00000000000000000000"));
+	ASSERT(strstr(out, "\nshow fleet "));  /* in help; without fleet.redis: */
+	admin(sock, "show fleet\n", out, sizeof(out));
+	ASSERT_STREQ(out, "no fleet\n\n");
 	ASSERT_EQ(pp_stop(&d, SIGTERM, 5000), 0);
 }
 

@@ -61,20 +61,23 @@ agents() {
 	done
 }
 agents false off
+# nodes_up: every node's HAProxy sees its payspoa UP.
+nodes_up() {
+	local i
+	for i in 1 2 3; do
+		wait_until 10 hap_server_is "h$i" spoe-payspoa payspoa1 UP || return 1
+	done
+}
 for i in 1 2 3; do
 	start_haproxy "h$i" "${P_HTTPN[$i]}" "$P_US" "$P_EU" "${P_AGENTN[$i]}" ||
 		{ fail "start-haproxy-$i" "$(tail -5 "$T/h$i.log")"; exit 1; }
 done
-for i in 1 2 3; do
-	wait_until 10 hap_server_is "h$i" spoe-payspoa payspoa1 UP ||
-		{ fail agent-up "node $i: spoe-payspoa/payspoa1 is '$(hap_server_status "h$i" spoe-payspoa payspoa1)'"; exit 1; }
-done
+nodes_up || { fail agents-up "a node's HAProxy does not see its payspoa UP"; exit 1; }
 
-# fstat NODE FIELD: FIELD of the node's last fleet_stats / fleet_stopped line.
+# fstat NODE FIELD: FIELD of the node's last fleet_stats / fleet_stopped line (debug).
 fstat() {
-	local v
-	v=$(grep -h '"event":"fleet_st' "$T/${AGENT[$1]}.log" | tail -1 | grep -o "\"$2\":\"[0-9]*\"" | cut -d'"' -f4)
-	echo "${v:-0}"
+	awk -v f="\"$2\":\"" 'index($0, "\"event\":\"fleet_st") && (i = index($0, f)) {
+		v = substr($0, i + length(f)); sub(/".*/, "", v) } END { print v + 0 }' "$T/${AGENT[$1]}.log"
 }
 fstat_ge() { [ "$(fstat "$1" "$2")" -ge "$3" ]; }
 
@@ -120,9 +123,7 @@ echo "  fleet.claim = false: $n_off of $N keys charged on two accounts"
 
 # ---- (b) with claims: none ---------------------------------------------------------------
 agents true on
-for i in 1 2 3; do
-	wait_until 10 hap_server_is "h$i" spoe-payspoa payspoa1 UP || fail "b_agent_up_$i" "$(hap_server_status "h$i" spoe-payspoa payspoa1)"
-done
+nodes_up || fail b_agents_up "a node's HAProxy does not see its restarted payspoa UP"
 race b
 expect b_with_claim_zero_double_charges "keys charged on two accounts with fleet.claim" "$(twice claim-b-)" 0
 wait_until 10 fstat_ge 1 claims_sent "$N" || true  # the counters of the last heartbeat

@@ -332,6 +332,10 @@ void fleet_claim_start(struct fleet_claim *fc, struct ev_loop *loop)
 void fleet_claim_stop(struct fleet_claim *fc)
 {
 	atomic_store(&fc->live, false);
+	/* the workers have stopped and their loops are gone: answers that still come (the
+	 * connection's close runs every pending callback) wake nobody */
+	for (unsigned i = 0; i < fc->nworkers; i++)
+		fc->w[i].loop = NULL;
 	if (fc->loop)
 		ev_async_stop(fc->loop, &fc->wake);
 }

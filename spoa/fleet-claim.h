@@ -16,6 +16,7 @@ struct fleet_claim *fleet_claim_new(struct fleet *f, struct pol_engine *e, unsig
                                     char *err, size_t errlen);
 void fleet_claim_free(struct fleet_claim *fc); /* accepts NULL; the workers have stopped */
 void fleet_claim_start(struct fleet_claim *fc, struct ev_loop *loop);
+/* After the workers stopped (their loops are gone), before the fleet drops Redis. */
 void fleet_claim_stop(struct fleet_claim *fc);
 /* Redis up and resynchronised (true), or gone (false): workers hold ACKs only while live. */
 void fleet_claim_set_live(struct fleet_claim *fc, bool live);

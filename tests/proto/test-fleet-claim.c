@@ -204,7 +204,7 @@ static void start_synced(struct pp_daemon *d, const char *prefix, int claim_time
  * holds the key on its account (the claim came first). */
 TEST(won_ack_after_claim)
 {
-	struct pp_daemon d;
+	static struct pp_daemon d; /* pp_cleanup reads it at exit */
 	struct sc_conn *c;
 	char be[64], why[128], keys[256], val[128], cmd[300];
 
@@ -238,7 +238,7 @@ TEST(won_ack_after_claim)
 TEST(lost_claim_reroutes_to_fleet_account)
 {
 	static const char idem[] = "2222bbbb2222bbbb2222bbbb2222bbbb2222bbbb2222bbbb2222bbbb2222bbbb";
-	struct pp_daemon d;
+	static struct pp_daemon d; /* pp_cleanup reads it at exit */
 	struct sc_conn *c;
 	char be[64], why[128], keys[256], name[256], out[128], cmd[400];
 
@@ -277,7 +277,7 @@ TEST(lost_claim_reroutes_to_fleet_account)
  * as decided; an unkeyed request sent after it on the same connection is answered first. */
 TEST(frozen_redis_ack_at_deadline)
 {
-	struct pp_daemon d;
+	static struct pp_daemon d; /* pp_cleanup reads it at exit */
 	struct sc_conn *c;
 	char be[64], why[128];
 	uint64_t t0, held_us;
@@ -307,7 +307,7 @@ TEST(frozen_redis_ack_at_deadline)
 /* Redis down: nothing is held (claims_skipped), every keyed request is answered. */
 TEST(redis_down_no_hold)
 {
-	struct pp_daemon d;
+	static struct pp_daemon d; /* pp_cleanup reads it at exit */
 	struct sc_conn *c;
 	char be[64], why[128], idem[65];
 

@@ -177,17 +177,18 @@ static void claim_on_wake(struct ev_loop *loop, ev_async *a, int revents)
 
 		/* store the tail first: the control thread may reuse the entry once it is read */
 		atomic_store_explicit(&cw->rp_i.tail, t + 1, memory_order_release);
-		if (!e->c || e->seq != r.seq || e->ready) {
+		if (!e->c || e->seq != r.seq) {
 			claim_add(&cw->late, 1); /* sent at its deadline already: the pin was corrected */
 			continue;
 		}
 		if (r.result == CLAIM_LOST || r.result == CLAIM_GONE) {
 			claim_reroute(e, &r);
 			claim_add(&cw->rerouted, 1);
-		} else if (r.result == CLAIM_UNKNOWN) {
+		} else if (r.result == CLAIM_UNKNOWN && !e->ready) {
 			claim_add(&cw->unconfirmed, 1);
 		}
-		claim_send(cw, e, now, true);
+		if (!e->ready) /* else it waits for room in `out` (the timer), rerouted or not */
+			claim_send(cw, e, now, true);
 	}
 	claim_arm(cw);
 }

@@ -1337,6 +1337,9 @@ static void pol_step_answer(struct pol_ctx *x)
 				pol_count(&w->c.pin_full);
 			} else if (got == v->pin_id[b]) {
 				pol_journal_note(x->pins, x->worker, w, POL_PIN_IDEM, r->idem_h, (unsigned)got, false, x->now_us);
+				out->claim = true;
+				out->claim_id = (uint8_t)got;
+				out->claim_key = r->idem_h;
 			} else {
 				pol_count(&w->c.pin_followed);
 				x->r.idem_hit = true;
@@ -1436,6 +1439,7 @@ void pol_decide(struct pol_engine *e, unsigned worker, const struct pay_request 
 	out->reason_len = 0;
 	out->reason[0] = 0;
 	out->retry_after_s = 0;
+	out->claim = false;
 
 	pol_step_classify(&x);
 	pol_step_pin(&x);
@@ -2087,6 +2091,20 @@ int pol_engine_pin_apply(struct pol_engine *e, unsigned table, uint64_t key, con
 	if (pin_set(&pp->t[table], key, (unsigned)id) == PIN_FULL)
 		return -1;
 	return POL_PIN_MOVED;
+}
+
+int pol_engine_pin_names(struct pol_engine *e, unsigned id, const char **backend, const char **account)
+{
+	if (id >= atomic_load_explicit(&e->pins.nids, memory_order_acquire))
+		return -1;
+	*backend = e->pins.name[id];
+	*account = e->pins.account[id];
+	return 0;
+}
+
+int pol_engine_pin_id(struct pol_engine *e, unsigned table, uint64_t key)
+{
+	return table < POL_PIN_TABLES ? pin_get(&e->pins.t[table], key) : PIN_NONE;
 }
 
 uint32_t pol_engine_pin_ttl(struct pol_engine *e, unsigned table)

@@ -86,6 +86,12 @@ struct pay_verdict {
 	uint8_t decision_len;
 	char reason[PAY_REASON_MAX + 1];     /* space-separated tokens, e.g. "pin:idem cost" */
 	char decision[PAY_DECISION_MAX + 1];
+	/* This decision created a new idempotency pin here (its pin_claim won): a fleet may
+	 * claim the key in Redis before the ACK leaves (spoa/fleet-claim.c). claim_key is the
+	 * idempotency table's key, claim_id the pin id (pol_engine_pin_names). */
+	bool claim;
+	uint8_t claim_id;
+	uint64_t claim_key;
 };
 
 #define POL_MAX_LISTENERS 8
@@ -123,6 +129,8 @@ struct pol_fleet {
 	int node_ttl_ms;        /* a node silent this long is dropped */
 	int reconnect_max_ms;   /* reconnect backoff, doubling from 50 ms up to this */
 	uint32_t journal_slots; /* pins each worker may make between two drains */
+	bool claim;             /* claim new idempotency pins in Redis before their ACK leaves */
+	int claim_timeout_ms;   /* an ACK held for a claim is sent as decided after this */
 };
 
 #endif /* PAY_T_H */

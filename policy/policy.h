@@ -232,6 +232,11 @@ enum { POL_PIN_MOVED = POL_PIN_EXPIRED + 1 };
 uint32_t pol_engine_pin_ttl(struct pol_engine *e, unsigned table);
 int pol_engine_pin_apply(struct pol_engine *e, unsigned table, uint64_t key, const char *backend,
                          const char *account);
+/* The backend and account pin id names (pay_verdict.claim_id, pol_engine_pin_id): interned,
+ * stable while the engine lives. Any thread. Returns 0, or -1 (unknown id). */
+int pol_engine_pin_names(struct pol_engine *e, unsigned id, const char **backend, const char **account);
+/* The pin id key holds in table now, or -1 (none, bad table). Any thread, lock-free. */
+int pol_engine_pin_id(struct pol_engine *e, unsigned table, uint64_t key);
 
 /* Every field of struct pol_stats described, in list order; pol_stats_ndesc entries. */
 extern const struct pol_stats_desc pol_stats_desc[];

@@ -915,6 +915,11 @@ static const struct pol_setting ps_fleet[] = {
 	INT("reconnect_max_ms", fleet.reconnect_max_ms, 50, 600000, 2000, "reconnect backoff: 50 ms doubling up to this"),
 	U32("journal_slots", fleet.journal_slots, 64, 16777216, 65536,
 	    "pins each worker may make between two drains of its journal (every 50 ms tick and at each Redis reply)"),
+	BOOL("claim", fleet.claim, 1,
+	     "with `redis`: a decision that makes a new idempotency pin claims the key in Redis before its ACK is sent "
+	     "(spoa/README.md, Fleet); false = the ACK leaves at once and the pin replicates afterwards"),
+	INT("claim_timeout_ms", fleet.claim_timeout_ms, 1, 1000, 40,
+	    "an ACK held for its claim is sent as decided after this; must be below the SPOE agent's `timeout processing`"),
 };
 #undef FSTR
 

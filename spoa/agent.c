@@ -153,7 +153,7 @@ static const char *const verdict_names[] = {
  * together or not at all: a verdict that cannot carry its backend is dropped whole
  * (only possible with a huge backend name in a tiny frame) and counted. Returns 0, or
  * -1 when dropped. */
-static int put_verdict(struct spop_wbuf *w, const struct pay_verdict *v)
+int agent_put_verdict(struct spop_wbuf *w, const struct pay_verdict *v)
 {
 	const char *verdict = verdict_names[v->verdict <= PAY_REJECT ? v->verdict : PAY_ALLOW];
 	uint8_t *start = w->p;
@@ -180,6 +180,7 @@ int agent_notify(struct agent *a, const uint8_t *p, const uint8_t *end, struct s
 	uint8_t *first = w->p;
 	bool decided = false;
 
+	a->hold = false;
 	while (p < end) {
 		struct spop_str name;
 		unsigned nargs;
@@ -201,8 +202,12 @@ int agent_notify(struct agent *a, const uint8_t *p, const uint8_t *end, struct s
 			a->counts.allow += v.verdict == PAY_ALLOW;
 			a->counts.queue += v.verdict == PAY_QUEUE;
 			a->counts.reject += v.verdict == PAY_REJECT;
-			if (put_verdict(w, &v) < 0)
+			if (agent_put_verdict(w, &v) < 0)
 				a->counts.truncated++;
+			else if (v.claim && a->claims) {
+				a->hold = true;
+				a->held = v;
+			}
 		} else if (NAME_IS(name, "pay-response")) {
 			struct pay_outcome o;
 

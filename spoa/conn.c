@@ -4,6 +4,7 @@
 
 #include "agent.h"
 #include "conn.h"
+#include "fleet-claim.h"
 #include "spop.h"
 
 void conn_init(struct conn *c, uint8_t *in, size_t in_size, uint8_t *out, size_t out_size,
@@ -113,11 +114,34 @@ static void on_notify(struct conn *c, struct agent *a, const struct spop_frame *
 		conn_disconnect(c, SPOP_ST_TOO_BIG, "ACK does not fit max-frame-size");
 		return;
 	}
+	if (a->hold) {
+		/* a new idempotency pin: the ACK waits for the fleet's claim (or goes now) */
+		a->hold = false;
+		if (claim_hold(a->claims, c, f->stream_id, f->frame_id, &a->held, a->now_us) == 0)
+			return;
+	}
 	c->out_len += n;
 	c->counts.ack++;
 }
 
-static void on_disconnect(struct conn *c, const struct spop_frame *f)
+int conn_ack(struct conn *c, uint64_t stream_id, uint64_t frame_id, const struct pay_verdict *v)
+{
+	struct spop_wbuf w;
+	uint8_t *start;
+	size_t n;
+
+	if (c->state != CONN_ST_READY)
+		return -1;
+	w = out_writer(c);
+	start = spop_frame_begin(&w, SPOP_FRM_ACK, SPOP_FL_FIN, stream_id, frame_id);
+	if (agent_put_verdict(&w, v) < 0 || !(n = spop_frame_end(&w, start, c->max_frame)))
+		return -1;
+	c->out_len += n;
+	c->counts.ack++;
+	return 0;
+}
+
+static void on_disconnect(struct conn *c, struct agent *a, const struct spop_frame *f)
 {
 	struct spop_str msg;
 	uint32_t st;
@@ -125,8 +149,10 @@ static void on_disconnect(struct conn *c, const struct spop_frame *f)
 	if (spop_disconnect_parse(f->payload, f->len, &st, &msg) < 0)
 		st = SPOP_ST_UNKNOWN;
 	c->peer_status = st > 255 ? SPOP_ST_UNKNOWN : (uint8_t)st;
-	/* Every earlier NOTIFY is already answered (decisions are synchronous), so the
-	 * in-flight work is done: answer and close. */
+	/* Every earlier NOTIFY is answered (decisions are synchronous; ACKs held for a
+	 * fleet claim go now, as decided), so the in-flight work is done: answer and close. */
+	if (a)
+		claim_conn_flush(a->claims, c);
 	conn_disconnect(c, SPOP_ST_NORMAL, "bye");
 }
 
@@ -155,7 +181,7 @@ static int on_frame(struct conn *c, struct agent *a, const struct spop_frame *f)
 		on_notify(c, a, f);
 		break;
 	case SPOP_FRM_HAPROXY_DISCONNECT:
-		on_disconnect(c, f);
+		on_disconnect(c, a, f);
 		break;
 	default:
 		conn_disconnect(c, SPOP_ST_INVALID, "unexpected frame type");

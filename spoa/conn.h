@@ -27,6 +27,10 @@ size_t conn_in_room(struct conn *c);
 int conn_out_has_room(const struct conn *c);
 /* Queue an AGENT-DISCONNECT (e.g. on shutdown or idle timeout) and enter CLOSING. */
 void conn_disconnect(struct conn *c, int status, const char *msg);
+/* Queue an ACK carrying verdict v for frame (stream_id, frame_id): an answer held for
+ * the fleet's claim (fleet-claim.c). Returns 0, or -1 (not READY, or no room in `out`). */
+struct pay_verdict;
+int conn_ack(struct conn *c, uint64_t stream_id, uint64_t frame_id, const struct pay_verdict *v);
 /* Mark n bytes of `out` written. */
 void conn_out_written(struct conn *c, size_t n);
 

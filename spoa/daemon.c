@@ -18,6 +18,7 @@
 #include "clock.h"
 #include "conn.h"
 #include "daemon.h"
+#include "fleet-claim.h"
 #include "fleet.h"
 #include "log.h"
 #include "ops.h"
@@ -576,6 +577,9 @@ struct daemon *daemon_new(const struct daemon_opts *o, char *err, size_t errlen)
 		if (fleet_prepare(&d->fleet, d->engine, pol_fleet(p0), err, errlen) < 0)
 			goto fail;
 		d->fleet_on = true;
+		if (pol_fleet(p0)->claim &&
+		    !fleet_claim_new(&d->fleet, d->engine, d->nworkers, pol_fleet(p0)->claim_timeout_ms, err, errlen))
+			goto fail;
 	}
 	/* Connection slots and their buffers, all at boot. */
 	d->nslots = (unsigned)d->agent.max_connections;
@@ -656,7 +660,7 @@ int daemon_run(struct daemon *d)
 	for (; started < d->nworkers; started++) {
 		struct worker_conf wc = { d->engine, started, d->agent.idle_timeout_ms / 1000.0,
 		                          d->agent.hello_timeout_ms / 1000.0, d->agent.frame_timeout_ms / 1000.0,
-		                          on_worker_slot_freed, d };
+		                          on_worker_slot_freed, d, fleet_claim_worker(d->fleet.claim, started) };
 
 		if (worker_start(&d->workers[started], &wc) < 0) {
 			log_json(LOG_LVL_ERROR, "worker_start_failed", NULL);

@@ -31,7 +31,15 @@
 	X(pins_failed,      counter, "fleet pins not applied here (no room in the table, no backend id left, malformed)") \
 	X(lag_p50_us,       gauge,   "replication lag, median: from the pin's decision on its node to its application here, µs") \
 	X(lag_p99_us,       gauge,   "replication lag, 99th percentile, µs") \
-	X(lag_samples,      counter, "pins received whose lag was measured")
+	X(lag_samples,      counter, "pins received whose lag was measured") \
+	X(claims_sent,      counter, "new idempotency pins claimed in Redis while their ACK was held (fleet.claim)") \
+	X(claims_won,       counter, "claims the fleet confirmed: the key is this node's (or on the same account)") \
+	X(claims_lost,      counter, "claims the fleet held on another account: the held ACK was rerouted there (or refused, pin:gone)") \
+	X(claims_unconfirmed, counter, "held ACKs sent as decided without the fleet's answer (fleet.claim_timeout_ms passed, or Redis went)") \
+	X(claims_skipped,   counter, "new idempotency pins not claimed first because Redis was away or not resynchronised (ACK sent at once)") \
+	X(claims_held_full, counter, "new idempotency pins not claimed first because the worker's held-ACK table or ring was full") \
+	X(claim_wait_p50_us, gauge,  "time an ACK was held for its claim, median, µs") \
+	X(claim_wait_p99_us, gauge,  "time an ACK was held for its claim, 99th percentile, µs")
 
 struct fleet_stats {
 #define X(name, type, help) uint64_t name;
@@ -66,6 +74,7 @@ struct fleet_batch {
 	uint8_t table[FLEET_BATCH];
 	uint64_t key[FLEET_BATCH];
 	char force[FLEET_BATCH + 1];  /* '1' or '0' per pin: ARGV[1] */
+	char nkeys[16];               /* EVAL's key count, while sent */
 	struct {
 		char key[160], value[2 * 64], ttl[16], msg[400];
 	} text[FLEET_BATCH];
@@ -79,6 +88,7 @@ struct fleet_rep {  /* a live local pin, waiting for the resync to publish it ag
 };
 
 struct redisAsyncContext;
+struct fleet_claim;
 
 struct fleet {
 	struct ev_loop *loop;
@@ -102,7 +112,6 @@ struct fleet {
 	uint32_t b_head, b_tail;                 /* batch[b_head] is being built */
 	const char *argv[3 + 4 * FLEET_BATCH + 2];
 	size_t argvlen[3 + 4 * FLEET_BATCH + 2];
-	char nkeys[16];
 	/* resync: scanning the fleet's pins, then re-publishing this node's */
 	bool scanning;
 	char cursor[24];
@@ -112,6 +121,7 @@ struct fleet {
 	uint64_t lag_max_us;
 	struct fleet_stats st;
 	struct fleet_stats logged;    /* at the last fleet_stats line (debug) */
+	struct fleet_claim *claim;    /* fleet.claim: ACKs held for their claim (fleet-claim.c), or NULL */
 };
 
 #endif /* FLEET_T_H */

@@ -24,11 +24,12 @@
 #include <hiredis/adapters/libev.h>
 
 #include "clock.h"
+#include "fleet-claim.h"
 #include "fleet.h"
 #include "fleetmsg.h"
 #include "log.h"
 
-enum { FP_HEARTBEAT, FP_PUBLISH, FP_SCAN };
+enum { FP_HEARTBEAT, FP_PUBLISH, FP_SCAN, FP_CLAIM };
 
 #define FLEET_BACKOFF_MIN_MS 50u
 #define FLEET_SCAN_COUNT     "1000"
@@ -91,10 +92,10 @@ static uint32_t fleet_inflight(const struct fleet *f)
 	return f->p_head - f->p_tail;
 }
 
-/* Sends one command on the command connection, timed. Returns 0, or -1 (not connected,
- * too many in flight, hiredis refused: the caller treats it as not sent). */
-static int fleet_send(struct fleet *f, redisCallbackFn *cb, uint8_t kind, uint8_t table, uint64_t key,
-                      int argc, const char **argv, const size_t *argvlen)
+/* Sends one command on the command connection, timed; cb gets priv. Returns 0, or -1
+ * (not connected, too many in flight, hiredis refused: the caller treats it as not sent). */
+static int fleet_send_priv(struct fleet *f, redisCallbackFn *cb, void *priv, uint8_t kind, uint8_t table,
+                           uint64_t key, int argc, const char **argv, const size_t *argvlen)
 {
 	struct fleet_pending *p;
 
@@ -102,10 +103,22 @@ static int fleet_send(struct fleet *f, redisCallbackFn *cb, uint8_t kind, uint8_
 		return -1;
 	p = &f->pend[f->p_head % FLEET_INFLIGHT];
 	*p = (struct fleet_pending){ clock_mono_us(), key, kind, table };
-	if (redisAsyncCommandArgv(f->cmd, cb, f, argc, argv, argvlen) != REDIS_OK)
+	if (redisAsyncCommandArgv(f->cmd, cb, priv, argc, argv, argvlen) != REDIS_OK)
 		return -1;
 	f->p_head++;
 	return 0;
+}
+
+static int fleet_send(struct fleet *f, redisCallbackFn *cb, uint8_t kind, uint8_t table, uint64_t key,
+                      int argc, const char **argv, const size_t *argvlen)
+{
+	return fleet_send_priv(f, cb, f, kind, table, key, argc, argv, argvlen);
+}
+
+int fleet_command(struct fleet *f, redisCallbackFn *cb, void *priv, int argc, const char **argv,
+                  const size_t *argvlen)
+{
+	return fleet_send_priv(f, cb, priv, FP_CLAIM, 0, 0, argc, argv, argvlen);
 }
 
 /* Every command callback starts here: the command this reply answers. */
@@ -118,8 +131,18 @@ static struct fleet_pending fleet_pop(struct fleet *f)
 	return p;
 }
 
+void fleet_command_done(struct fleet *f)
+{
+	fleet_pop(f);
+}
+
+bool fleet_live(const struct fleet *f)
+{
+	return f->live && f->cmd_up;
+}
+
 /* A reply: NULL when the connection went (counted where it went), an error counted. */
-static bool fleet_reply_ok(struct fleet *f, const redisReply *r)
+bool fleet_reply_ok(struct fleet *f, const redisReply *r)
 {
 	if (!r)
 		return false;
@@ -210,29 +233,38 @@ static void fleet_on_publish(redisAsyncContext *ac, void *reply, void *priv)
 
 /* Sends the batch being built, if any. Returns 0, or -1 (not sent: its pins are lost
  * until the next resync, and counted in pins_unpublished). */
+int fleet_batch_argv(struct fleet *f, struct fleet_batch *b, const char **argv, size_t *argvlen)
+{
+	size_t i, n = b->n;
+
+	b->force[n] = 0;
+	snprintf(b->nkeys, sizeof(b->nkeys), "%zu", n);
+	argv[0] = "EVAL";
+	argv[1] = fleet_lua_publish;
+	argv[2] = b->nkeys;
+	for (i = 0; i < n; i++) {
+		argv[3 + i] = b->text[i].key;
+		argv[3 + n + 2 + 3 * i] = b->text[i].value;
+		argv[3 + n + 2 + 3 * i + 1] = b->text[i].ttl;
+		argv[3 + n + 2 + 3 * i + 2] = b->text[i].msg;
+	}
+	argv[3 + n] = b->force;
+	argv[3 + n + 1] = f->channel;
+	for (i = 0; i < 3 + 4 * n + 2; i++)
+		argvlen[i] = strlen(argv[i]);
+	return (int)(3 + 4 * n + 2);
+}
+
 static int fleet_flush(struct fleet *f)
 {
 	struct fleet_batch *b = &f->batch[f->b_head % FLEET_BATCHES];
-	size_t i, n = b->n;
+	size_t n = b->n;
+	int argc;
 
 	if (n == 0)
 		return 0;
-	b->force[n] = 0;
-	f->argv[0] = "EVAL";
-	f->argv[1] = fleet_lua_publish;
-	f->argv[2] = f->nkeys;
-	snprintf(f->nkeys, sizeof(f->nkeys), "%zu", n);
-	for (i = 0; i < n; i++) {
-		f->argv[3 + i] = b->text[i].key;
-		f->argv[3 + n + 2 + 3 * i] = b->text[i].value;
-		f->argv[3 + n + 2 + 3 * i + 1] = b->text[i].ttl;
-		f->argv[3 + n + 2 + 3 * i + 2] = b->text[i].msg;
-	}
-	f->argv[3 + n] = b->force;
-	f->argv[3 + n + 1] = f->channel;
-	for (i = 0; i < 3 + 4 * n + 2; i++)
-		f->argvlen[i] = strlen(f->argv[i]);
-	if (fleet_send(f, fleet_on_publish, FP_PUBLISH, 0, 0, (int)(3 + 4 * n + 2), f->argv, f->argvlen) < 0) {
+	argc = fleet_batch_argv(f, b, f->argv, f->argvlen);
+	if (fleet_send(f, fleet_on_publish, FP_PUBLISH, 0, 0, argc, f->argv, f->argvlen) < 0) {
 		f->st.pins_unpublished += n;
 		b->n = 0;
 		return -1;
@@ -258,11 +290,21 @@ static int fleet_publish(struct fleet *f, unsigned table, uint64_t key, const ch
                          uint32_t ttl_ms, bool force, uint64_t wall_us)
 {
 	struct fleet_batch *b;
-	struct fleet_msg m = { .table = table, .key = key, .wall_us = wall_us };
 
 	if (fleet_room(f) == 0)
 		return -1;
 	b = &f->batch[f->b_head % FLEET_BATCHES];
+	fleet_batch_add(f, b, table, key, backend, account, ttl_ms, force, wall_us);
+	if (b->n == FLEET_BATCH)
+		fleet_flush(f);
+	return 0;
+}
+
+void fleet_batch_add(struct fleet *f, struct fleet_batch *b, unsigned table, uint64_t key, const char *backend,
+                     const char *account, uint32_t ttl_ms, bool force, uint64_t wall_us)
+{
+	struct fleet_msg m = { .table = table, .key = key, .wall_us = wall_us };
+
 	memcpy(m.node, f->node, sizeof(m.node));
 	snprintf(m.backend, sizeof(m.backend), "%s", backend);
 	snprintf(m.account, sizeof(m.account), "%s", account);
@@ -273,9 +315,7 @@ static int fleet_publish(struct fleet *f, unsigned table, uint64_t key, const ch
 	b->table[b->n] = (uint8_t)table;
 	b->key[b->n] = key;
 	b->force[b->n] = force ? '1' : '0';
-	if (++b->n == FLEET_BATCH)
-		fleet_flush(f);
-	return 0;
+	b->n++;
 }
 
 static void fleet_on_note(void *arg, unsigned table, uint64_t key, const char *backend, const char *account,
@@ -318,6 +358,8 @@ static void fleet_synced(struct fleet *f)
 
 	f->synced = true;
 	f->st.resyncs++;
+	if (f->claim)
+		fleet_claim_set_live(f->claim, true);
 	f->st.redis_up = 1;
 	snprintf(n[0], sizeof(n[0]), "%" PRIu64, f->st.pins_loaded);
 	snprintf(n[1], sizeof(n[1]), "%" PRIu64, f->st.pins_republished);
@@ -567,6 +609,8 @@ static void fleet_drop(struct fleet *f, const char *why)
 		f->st.disconnects++;
 	f->synced = f->live = false;
 	f->st.redis_up = 0;
+	if (f->claim)
+		fleet_claim_set_live(f->claim, false);
 	if (!f->stopping && (had || !f->was_up)) {
 		/* one line per outage (and one at start when Redis is not there) */
 		fleet_log_err("fleet_redis_down", why ? why : "unknown", f->cfg.redis);
@@ -679,6 +723,8 @@ void fleet_free(struct fleet *f)
 	f->batch = NULL;
 	free(f->rep);
 	f->rep = NULL;
+	fleet_claim_free(f->claim);
+	f->claim = NULL;
 }
 
 void fleet_start(struct fleet *f, struct ev_loop *loop)
@@ -690,6 +736,8 @@ void fleet_start(struct fleet *f, struct ev_loop *loop)
 	f->poll.data = f->hb.data = f->retry.data = f;
 	ev_timer_start(loop, &f->poll);
 	ev_timer_start(loop, &f->hb);
+	if (f->claim)
+		fleet_claim_start(f->claim, loop);
 	log_json(LOG_LVL_INFO, "fleet", "node", f->node, "redis", f->cfg.redis, "prefix", f->prefix, NULL);
 	fleet_connect(f);
 }
@@ -711,6 +759,8 @@ void fleet_stats(struct fleet *f, struct fleet_stats *out)
 			break;
 		}
 	}
+	if (f->claim)
+		fleet_claim_stats(f->claim, &f->st);
 	*out = f->st;
 }
 
@@ -754,6 +804,8 @@ void fleet_stop(struct fleet *f)
 	ev_timer_stop(f->loop, &f->poll);
 	ev_timer_stop(f->loop, &f->hb);
 	ev_timer_stop(f->loop, &f->retry);
+	if (f->claim)
+		fleet_claim_stop(f->claim);
 	fleet_drop(f, "stopping");
 	fleet_stats(f, &st);
 	fleet_log_stats(f, LOG_LVL_INFO, "fleet_stopped", &st);

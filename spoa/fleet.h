@@ -20,6 +20,26 @@ void fleet_free(struct fleet *f);
 /* The counters now (lag percentiles computed from the histogram). */
 void fleet_stats(struct fleet *f, struct fleet_stats *out);
 
+/* For fleet-claim.c, on the control thread. fleet_command sends one command on the
+ * command connection, timed by fleet.timeout_ms like the fleet's own; cb gets priv and
+ * must call fleet_command_done first (a NULL reply: the connection went). Returns 0, or
+ * -1 (not sent). fleet_live: pins are published as they come (Redis up, resync begun). */
+struct redisAsyncContext;
+struct redisReply;
+int fleet_command(struct fleet *f, void (*cb)(struct redisAsyncContext *, void *, void *), void *priv, int argc,
+                  const char **argv, const size_t *argvlen);
+void fleet_command_done(struct fleet *f);
+bool fleet_live(const struct fleet *f);
+/* A reply is usable: not NULL, not an error (counted and logged). */
+bool fleet_reply_ok(struct fleet *f, const struct redisReply *r);
+/* Adds a pin's texts to b (room checked by the caller); fleet_batch_argv makes b the
+ * publishing script's arguments (3 + 4 n + 2 of them, pointing into b) and returns argc.
+ * The script answers per pin 1 (written, published), 0 (Redis held the same value) or
+ * the value Redis holds. */
+void fleet_batch_add(struct fleet *f, struct fleet_batch *b, unsigned table, uint64_t key, const char *backend,
+                     const char *account, uint32_t ttl_ms, bool force, uint64_t wall_us);
+int fleet_batch_argv(struct fleet *f, struct fleet_batch *b, const char **argv, size_t *argvlen);
+
 /* Every field of FLEET_STATS, in list order, for a metrics endpoint; fleet_stats_ndesc
  * entries. */
 extern const struct fleet_stats_desc fleet_stats_desc[];

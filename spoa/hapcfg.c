@@ -10,6 +10,7 @@
 #include <ctype.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cost.h"
@@ -491,6 +492,65 @@ int hapcfg_write(FILE *f, const struct policy *p, const char *source)
 
 #define HAPCFG_MAX_FILE_BACKENDS 1024
 
+/* An HAProxy time ("100ms", "1s", "500" = ms, "250us"), in ms; -1 when not one. */
+static double hapcfg_time_ms(const char *v)
+{
+	char *end;
+	double x = strtod(v, &end);
+
+	if (end == v || x < 0)
+		return -1;
+	if (*end == 0 || strcmp(end, "ms") == 0)
+		return x;
+	if (strcmp(end, "us") == 0)
+		return x / 1000;
+	if (strcmp(end, "s") == 0)
+		return x * 1000;
+	if (strcmp(end, "m") == 0)
+		return x * 60000;
+	return -1;
+}
+
+/* The `timeout processing` of the SPOE agent a `filter spoe ... config FILE` line of cfg
+ * names (FILE as HAProxy takes it, from its working directory, else beside cfg): ms, or
+ * -1 when no file or no such line was found. */
+static double hapcfg_spoe_processing(const char *cfg)
+{
+	char line[4096], conf[1024], alt[2048];
+	double ms = -1;
+	const char *slash;
+	FILE *in = fopen(cfg, "r"), *sp = NULL;
+
+	if (!in)
+		return -1;
+	conf[0] = 0;
+	while (fgets(line, sizeof(line), in)) {
+		const char *c = strstr(line, " config ");
+
+		if (strstr(line, "filter spoe") && c && sscanf(c + 8, "%1023s", conf) == 1)
+			break;
+		conf[0] = 0;
+	}
+	fclose(in);
+	if (!conf[0])
+		return -1;
+	if (!(sp = fopen(conf, "r")) && conf[0] != '/' && (slash = strrchr(cfg, '/'))) {
+		snprintf(alt, sizeof(alt), "%.*s/%s", (int)(slash - cfg), cfg, conf);
+		sp = fopen(alt, "r");
+	}
+	if (!sp)
+		return -1;
+	while (fgets(line, sizeof(line), sp)) {
+		char kw[32], what[32], val[32];
+
+		if (sscanf(line, "%31s %31s %31s", kw, what, val) == 3 && strcmp(kw, "timeout") == 0 &&
+		    strcmp(what, "processing") == 0)
+			ms = hapcfg_time_ms(val);
+	}
+	fclose(sp);
+	return ms;
+}
+
 int hapcfg_check(FILE *out, const struct policy *p, const char *path)
 {
 	static char names[HAPCFG_MAX_FILE_BACKENDS][POL_NAME_MAX + 2];
@@ -530,6 +590,20 @@ int hapcfg_check(FILE *out, const struct policy *p, const char *path)
 			;
 		if (i == p->nbackends) {
 			fprintf(out, "%s: backend '%s' is not in the policy %s\n", path, names[j], p->file);
+			bad++;
+		}
+	}
+	/* a held ACK (fleet.claim) must leave before HAProxy stops waiting for it */
+	if (p->fleet.redis[0] && p->fleet.claim) {
+		double proc = hapcfg_spoe_processing(path);
+
+		if (proc < 0) {
+			fprintf(out, "%s: warning: no SPOE agent's `timeout processing` found (filter spoe ... config FILE): "
+			        "fleet.claim_timeout_ms (%d ms) must be below it\n", path, p->fleet.claim_timeout_ms);
+		} else if (p->fleet.claim_timeout_ms >= proc) {
+			fprintf(out, "%s: fleet.claim_timeout_ms (%d ms, %s) is not below the SPOE agent's timeout processing "
+			        "(%g ms): a held ACK would come after HAProxy routed without advice\n", path,
+			        p->fleet.claim_timeout_ms, p->file, proc);
 			bad++;
 		}
 	}

@@ -10,6 +10,7 @@
 
 #include "clock.h"
 #include "conn.h"
+#include "fleet-claim.h"
 #include "log.h"
 #include "policy.h"
 #include "spop.h"
@@ -23,6 +24,7 @@ static void slot_close(struct slot *s)
 	struct worker *w = s->w;
 
 	ev_io_stop(w->loop, &s->io);
+	claim_conn_gone(w->agent.claims, &s->c); /* HAProxy gave up on what was held */
 	close(s->fd);
 	s->fd = -1;
 	if (s->prev)
@@ -228,6 +230,7 @@ static void slot_drain(struct slot *s)
 		if (r == 1)
 			break;
 		if ((empty == 1 || round >= 64) && s->c.state != CONN_ST_CLOSING) {
+			claim_conn_flush(s->w->agent.claims, &s->c);
 			conn_disconnect(&s->c, SPOP_ST_NORMAL, "agent shutting down");
 			s->closing_since = ev_now(s->w->loop);
 		}
@@ -273,6 +276,19 @@ static void on_io(struct ev_loop *loop, ev_io *io, int revents)
 	if ((decided = s->w->agent.counts.requests - decided))
 		hist_add(&s->w->decide_lat, clock_mono_us() - s->w->agent.now_us, decided);
 	stats_publish(s->w, &s->c);
+	slot_arm(s);
+}
+
+/* Held ACKs were written into c->out (fleet-claim.c): send them. */
+static void slot_kick(void *arg, struct conn *c)
+{
+	struct slot *s = (struct slot *)((char *)c - offsetof(struct slot, c));
+
+	if (slot_flush(s) < 0) {
+		stats_publish(s->w, &s->c);
+		slot_close(s);
+		return;
+	}
 	slot_arm(s);
 }
 
@@ -330,6 +346,7 @@ static void on_wake(struct ev_loop *loop, ev_async *a, int revents)
 	if (atomic_exchange(&w->reclaim, false))
 		worker_close_silent(w, ev_now(loop));
 	if (atomic_load(&w->stopping)) {
+		claim_release_all(w->agent.claims); /* sent as decided: no claim is waited for */
 		if (w->stop_deadline == 0)
 			w->stop_deadline = ev_now(loop) + DRAIN_S;
 		for (s = w->live; s; s = next) {
@@ -400,9 +417,12 @@ int worker_start(struct worker *w, const struct worker_conf *conf)
 	w->agent.engine = conf->engine;
 	w->agent.worker = conf->idx;
 	w->agent.upstream = &w->upstream;
+	w->agent.claims = conf->claims;
 	w->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
 	if (!w->loop)
 		return -1;
+	if (conf->claims)
+		claim_worker_start(conf->claims, w->loop, slot_kick, w);
 	pthread_mutex_init(&w->inbox_lock, NULL);
 	ev_async_init(&w->wake, on_wake);
 	ev_async_start(w->loop, &w->wake);

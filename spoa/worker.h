@@ -18,6 +18,7 @@
 
 struct pol_engine;
 struct worker;
+struct claim_worker;
 
 /* A connection slot. `in_use` is the only field two threads touch: the control thread
  * claims a free slot (acquire) and the owning worker frees it (release). */
@@ -49,6 +50,7 @@ struct worker_conf {
 	 * in_use = false), so the slots' owner can resume accepting; must not block. */
 	void (*slot_freed)(void *arg);
 	void *arg;
+	struct claim_worker *claims; /* fleet.claim: this worker's held ACKs, or NULL */
 };
 
 struct worker {

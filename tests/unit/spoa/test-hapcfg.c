@@ -211,6 +211,53 @@ TEST(check_haproxy_file)
 	pol_free(p);
 }
 
+/* fleet.claim: the held ACK's deadline must be below the SPOE agent's timeout
+ * processing (haproxy/payspoa.spoe.conf, 100 ms, named by haproxy/haproxy.cfg). */
+static struct policy *load_fleet(int claim_timeout_ms)
+{
+	char path[64], err[512];
+	struct policy *p;
+	FILE *f;
+
+	/* beside conf/payspoa.conf: its own @include resolves against the including folder */
+	snprintf(path, sizeof(path), "conf/.test-hapcfg-%d.conf", (int)getpid());
+	f = fopen(path, "w");
+	ASSERT(f != NULL);
+	fprintf(f, "@include \"payspoa.conf\"\nfleet = { redis = \"127.0.0.1:6379\"; claim_timeout_ms = %d; };\n",
+	        claim_timeout_ms);
+	fclose(f);
+	p = pol_load(path, err, sizeof(err));
+	unlink(path);
+	if (!p)
+		TEST_FAIL_("%s", err);
+	return p;
+}
+
+TEST(check_claim_timeout_below_processing)
+{
+	struct policy *p;
+	char *out = NULL;
+	size_t len = 0;
+	FILE *o;
+
+	p = load_fleet(40);
+	o = open_memstream(&out, &len);
+	ASSERT_EQ(hapcfg_check(o, p, "haproxy/haproxy.cfg"), 0);
+	fclose(o);
+	ASSERT(!strstr(out, "claim_timeout_ms"));
+	free(out);
+	pol_free(p);
+	p = load_fleet(100);
+	out = NULL;
+	o = open_memstream(&out, &len);
+	ASSERT_EQ(hapcfg_check(o, p, "haproxy/haproxy.cfg"), 1);
+	fclose(o);
+	ASSERT(strstr(out, "fleet.claim_timeout_ms (100 ms, "));
+	ASSERT(strstr(out, "is not below the SPOE agent's timeout processing (100 ms)"));
+	free(out);
+	pol_free(p);
+}
+
 int main(void)
 {
 	RUN(haproxy_cfg_is_generated);
@@ -219,5 +266,6 @@ int main(void)
 	RUN(currency_without_backend_refused);
 	RUN(local_answers_tell_sdks_whether_to_retry);
 	RUN(check_haproxy_file);
+	RUN(check_claim_timeout_below_processing);
 	return test_summary();
 }

@@ -123,6 +123,9 @@ struct pol_fleet {
 	int node_ttl_ms;        /* a node silent this long is dropped */
 	int reconnect_max_ms;   /* reconnect backoff, doubling from 50 ms up to this */
 	uint32_t journal_slots; /* pins each worker may make between two drains */
+	int lease_ms;           /* between budget leases; 0 = budgets stay local */
+	int lease_ahead_ms;     /* a lease covers the demand for this long, then expires */
+	int expected_nodes;     /* the fleet's size before the first heartbeat; 0 = unknown */
 };
 
 #endif /* PAY_T_H */

@@ -908,6 +908,12 @@ static const struct pol_setting ps_fleet[] = {
 	INT("reconnect_max_ms", fleet.reconnect_max_ms, 50, 600000, 2000, "reconnect backoff: 50 ms doubling up to this"),
 	U32("journal_slots", fleet.journal_slots, 64, 16777216, 65536,
 	    "pins each worker may make between two drains of its journal (every 50 ms tick and at each Redis reply)"),
+	INT("lease_ms", fleet.lease_ms, 0, 1000, 5,
+	    "between leases of budget tokens from the fleet's global buckets; 0 = each node spends its budgets alone"),
+	INT("lease_ahead_ms", fleet.lease_ahead_ms, 1, 10000, 20,
+	    "a lease asks for the demand of this long ahead; tokens unused this long after their grant expire"),
+	INT("expected_nodes", fleet.expected_nodes, 0, 10000, 0,
+	    "nodes assumed before the first heartbeat (the fallback share is budget / nodes); 0 = one"),
 };
 #undef FSTR
 

@@ -12,6 +12,8 @@
 #include "engine-t.h"
 #include "policy-t.h"
 
+_Static_assert(POL_LEASE_MAX_CELLS == POL_MAX_ACCOUNTS * (1 + POL_MAX_ENDPOINTS), "lease cells");
+
 /* Takes one token from pool p if it stays at or above `keep` after the take. */
 static bool pol_lease_dec(_Atomic int64_t *p, int64_t keep)
 {

@@ -10,6 +10,10 @@
 
 struct pol_engine;
 
+/* Lease cells of a view at most: POL_MAX_ACCOUNTS x (1 + POL_MAX_ENDPOINTS), checked in
+ * engine-lease.c (spoa/ sees no policy-t.h). */
+#define POL_LEASE_MAX_CELLS (64 * (1 + 32))
+
 /* One leased budget (an account, or an account × endpoint: indexed as the GCRA cells,
  * thr_state). `tokens` may go below 0 by a small debt: a request of a class that may
  * queue books a token the next grant pays (pol_lease_take). One cell per cache line. */

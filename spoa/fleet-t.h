@@ -31,7 +31,12 @@
 	X(pins_failed,      counter, "fleet pins not applied here (no room in the table, no backend id left, malformed)") \
 	X(lag_p50_us,       gauge,   "replication lag, median: from the pin's decision on its node to its application here, µs") \
 	X(lag_p99_us,       gauge,   "replication lag, 99th percentile, µs") \
-	X(lag_samples,      counter, "pins received whose lag was measured")
+	X(lag_samples,      counter, "pins received whose lag was measured") \
+	X(leases_sent,      counter, "budget lease requests sent to Redis (one script call per lease tick, every budget with demand)") \
+	X(lease_tokens_granted, counter, "tokens the fleet's global buckets granted this node") \
+	X(lease_short,      counter, "budget leases granted fewer tokens than asked (the global budget is short)") \
+	X(lease_fallback,   gauge,   "1 while the budgets refill locally at budget / nodes (Redis away or slow), else 0") \
+	X(lease_errors,     counter, "lease requests unanswered, refused or malformed")
 
 struct fleet_stats {
 #define X(name, type, help) uint64_t name;
@@ -79,6 +84,7 @@ struct fleet_rep {  /* a live local pin, waiting for the resync to publish it ag
 };
 
 struct redisAsyncContext;
+struct fleet_lease;
 
 struct fleet {
 	struct ev_loop *loop;
@@ -110,6 +116,7 @@ struct fleet {
 	size_t nrep, irep;
 	uint64_t lag_bin[FLEET_LAG_BINS];
 	uint64_t lag_max_us;
+	struct fleet_lease *lease;    /* budgets leased from global buckets (fleet-lease.c); NULL = off */
 	struct fleet_stats st;
 	struct fleet_stats logged;    /* at the last fleet_stats line (debug) */
 };

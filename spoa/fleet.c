@@ -28,8 +28,6 @@
 #include "fleetmsg.h"
 #include "log.h"
 
-enum { FP_HEARTBEAT, FP_PUBLISH, FP_SCAN };
-
 #define FLEET_BACKOFF_MIN_MS 50u
 #define FLEET_SCAN_COUNT     "1000"
 #define FLEET_REP_BATCH      1024u /* re-published pins per poll at most */
@@ -93,7 +91,7 @@ static uint32_t fleet_inflight(const struct fleet *f)
 
 /* Sends one command on the command connection, timed. Returns 0, or -1 (not connected,
  * too many in flight, hiredis refused: the caller treats it as not sent). */
-static int fleet_send(struct fleet *f, redisCallbackFn *cb, uint8_t kind, uint8_t table, uint64_t key,
+int fleet_send(struct fleet *f, redisCallbackFn *cb, uint8_t kind, uint8_t table, uint64_t key,
                       int argc, const char **argv, const size_t *argvlen)
 {
 	struct fleet_pending *p;
@@ -109,7 +107,7 @@ static int fleet_send(struct fleet *f, redisCallbackFn *cb, uint8_t kind, uint8_
 }
 
 /* Every command callback starts here: the command this reply answers. */
-static struct fleet_pending fleet_pop(struct fleet *f)
+struct fleet_pending fleet_pop(struct fleet *f)
 {
 	struct fleet_pending p = { 0 };
 
@@ -119,7 +117,7 @@ static struct fleet_pending fleet_pop(struct fleet *f)
 }
 
 /* A reply: NULL when the connection went (counted where it went), an error counted. */
-static bool fleet_reply_ok(struct fleet *f, const redisReply *r)
+bool fleet_reply_ok(struct fleet *f, const redisReply *r)
 {
 	if (!r)
 		return false;
@@ -670,6 +668,10 @@ int fleet_prepare(struct fleet *f, struct pol_engine *e, const struct pol_fleet 
 		fleet_free(f);
 		return -1;
 	}
+	if (fleet_lease_prepare(f, err, errlen) < 0) {
+		fleet_free(f);
+		return -1;
+	}
 	return 0;
 }
 
@@ -679,6 +681,7 @@ void fleet_free(struct fleet *f)
 	f->batch = NULL;
 	free(f->rep);
 	f->rep = NULL;
+	fleet_lease_free(f);
 }
 
 void fleet_start(struct fleet *f, struct ev_loop *loop)
@@ -692,6 +695,7 @@ void fleet_start(struct fleet *f, struct ev_loop *loop)
 	ev_timer_start(loop, &f->hb);
 	log_json(LOG_LVL_INFO, "fleet", "node", f->node, "redis", f->cfg.redis, "prefix", f->prefix, NULL);
 	fleet_connect(f);
+	fleet_lease_start(f);
 }
 
 void fleet_stats(struct fleet *f, struct fleet_stats *out)
@@ -754,6 +758,7 @@ void fleet_stop(struct fleet *f)
 	ev_timer_stop(f->loop, &f->poll);
 	ev_timer_stop(f->loop, &f->hb);
 	ev_timer_stop(f->loop, &f->retry);
+	fleet_lease_stop(f);
 	fleet_drop(f, "stopping");
 	fleet_stats(f, &st);
 	fleet_log_stats(f, LOG_LVL_INFO, "fleet_stopped", &st);

@@ -25,4 +25,23 @@ void fleet_stats(struct fleet *f, struct fleet_stats *out);
 extern const struct fleet_stats_desc fleet_stats_desc[];
 extern const size_t fleet_stats_ndesc;
 
+/* ---- for fleet-lease.c: the command connection, shared -------------------------------- */
+enum { FP_HEARTBEAT, FP_PUBLISH, FP_SCAN, FP_LEASE };
+struct redisReply;
+typedef void (redisCallbackFn)(struct redisAsyncContext *, void *, void *);
+/* Sends one command, timed (a reply later than fleet.timeout_ms drops the connection);
+ * its callback must call fleet_pop first. Returns 0, or -1 (not sent). */
+int fleet_send(struct fleet *f, redisCallbackFn *cb, uint8_t kind, uint8_t table, uint64_t key, int argc,
+               const char **argv, const size_t *argvlen);
+struct fleet_pending fleet_pop(struct fleet *f);
+/* A reply: false for NULL (the connection went) or an error reply (counted, logged). */
+bool fleet_reply_ok(struct fleet *f, const struct redisReply *r);
+
+/* fleet-lease.c, called by fleet.c: turned on by fleet.lease_ms (prepare: before the
+ * workers decide; returns 0 or -1 with err), a timer on the loop, stopped, freed. */
+int fleet_lease_prepare(struct fleet *f, char *err, size_t errlen);
+void fleet_lease_start(struct fleet *f);
+void fleet_lease_stop(struct fleet *f);
+void fleet_lease_free(struct fleet *f);
+
 #endif /* FLEET_H */

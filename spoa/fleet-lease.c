@@ -74,6 +74,7 @@ struct fleet_lease_cell {  /* control-thread state of one leased budget */
 	uint64_t asked, asked_top;  /* the workers' attempt counters at the last lease */
 	double demand, demand_top;  /* attempts per lease, smoothed */
 	double frac;                /* fallback: the refill's fraction of a token */
+	bool short_, short_top;     /* the last grant was less than asked */
 };
 
 struct fleet_lease {
@@ -133,6 +134,8 @@ static void fleet_lease_on_reply(redisAsyncContext *ac, void *reply, void *priv)
 		pol_lease_grant(in.cell, g->integer, false);
 		pol_lease_grant(in.cell, gt->integer, true);
 		f->st.lease_tokens_granted += (uint64_t)(g->integer + gt->integer);
+		L->c[L->idx[i]].short_ = g->integer < L->want[i][0];
+		L->c[L->idx[i]].short_top = gt->integer < L->want[i][1];
 		f->st.lease_short += g->integer < L->want[i][0] || gt->integer < L->want[i][1];
 	}
 }
@@ -165,9 +168,12 @@ static void fleet_lease_refill(struct fleet *f, struct fleet_lease_cell *c, cons
 /* One pool's lease: the demand smoothed, what it needs for lease_ahead_ms, the surplus
  * expired; returns the tokens to ask for. */
 static int64_t fleet_lease_pool(struct fleet *f, struct pol_lease_cell *cell, double *demand, uint64_t asked,
-                                uint64_t *last, bool top)
+                                uint64_t *last, bool top, bool short_)
 {
-	double d = (double)(asked - *last), ahead = (double)f->cfg.lease_ahead_ms / f->cfg.lease_ms;
+	/* short: the global bucket granted less than asked, so a stock for lease_ahead_ms
+	 * would add no throughput, only tokens granted in one second and spent in the next
+	 * (a 1 s window above the budget): lease for the next lease only */
+	double d = (double)(asked - *last), ahead = short_ ? 1 : (double)f->cfg.lease_ahead_ms / f->cfg.lease_ms;
 	int64_t need, level;
 
 	*last = asked;
@@ -225,9 +231,10 @@ static void fleet_lease_on_tick(struct ev_loop *loop, ev_timer *t, int revents)
 
 		pol_engine_lease_info(f->engine, i, &in);
 		w = fleet_lease_pool(f, in.cell, &c->demand, atomic_load_explicit(&in.cell->asked, memory_order_relaxed),
-		                     &c->asked, false);
+		                     &c->asked, false, c->short_);
 		wt = fleet_lease_pool(f, in.cell, &c->demand_top,
-		                      atomic_load_explicit(&in.cell->asked_top, memory_order_relaxed), &c->asked_top, true);
+		                      atomic_load_explicit(&in.cell->asked_top, memory_order_relaxed), &c->asked_top, true,
+		                      c->short_top);
 		if (L->fallback) {
 			fleet_lease_refill(f, c, &in, nodes);
 			continue;

@@ -63,7 +63,7 @@ static const char fleet_lua_lease[] =
 	"  tok = tok - gt "
 	"  local g = give(tonumber(ARGV[a + 4]), tok - res * burst) "
 	"  tok = tok - g "
-	"  redis.call('HSET', KEYS[i], 'tok', string.format('%.6f', tok), 'ts', tostring(now)) "
+	"  redis.call('HSET', KEYS[i], 'tok', string.format('%.6f', tok), 'ts', string.format('%.0f', now)) "
 	"  redis.call('PEXPIRE', KEYS[i], math.ceil(burst / rate * 1000) + 1000) "
 	"  out[2 * i - 1] = g "
 	"  out[2 * i] = gt "

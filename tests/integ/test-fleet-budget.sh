@@ -62,8 +62,11 @@ agents_up() {
 agents_up
 
 # the request lists: usd payments (US cards: the two US accounts), background by hint
-printf 'POST /v1/payment_intents amount=1000&currency=usd&payment_method=pm_card_visa&confirm=true\n\tX-Card-Country: US\n\tX-Pay-Class: background\n\tIdempotency-Key: bg-{r}\n' >"$T/bg.list"
-printf 'POST /v1/payment_intents amount=2000&currency=usd&payment_method=pm_card_visa&confirm=true\n\tX-Card-Country: US\n\tIdempotency-Key: co-{r}\n' >"$T/co.list"
+# (keys unique per surge and node: a key seen before would follow its pin, not the budget)
+lists() {
+	printf 'POST /v1/payment_intents amount=1000&currency=usd&payment_method=pm_card_visa&confirm=true\n\tX-Card-Country: US\n\tX-Pay-Class: background\n\tIdempotency-Key: bg-%s-%s-{n}\n' "$1" "$2" >"$T/$1-bg-$2.list"
+	printf 'POST /v1/payment_intents amount=2000&currency=usd&payment_method=pm_card_visa&confirm=true\n\tX-Card-Country: US\n\tIdempotency-Key: co-%s-%s-{n}\n' "$1" "$2" >"$T/$1-co-$2.list"
+}
 
 # surge NAME: SURGE seconds of RATE_BG background and RATE_CO checkout on every node;
 # $T/NAME-{bg,co}-N.out, loadgen's lines (start|latency|status|verdict|class); sets
@@ -72,10 +75,11 @@ surge() {
 	local i pids=()
 	S0=$(date +%s%2N)
 	for i in 1 2 3; do
-		"$LOADGEN_BIN" -a "127.0.0.1:${P_HTTPN[$i]}" -f "$T/bg.list" -r "$RATE_BG" -d "$SURGE" -c 128 -t 10 -q \
-			-o X-Pay-Verdict -o X-Pay-Class >"$T/$1-bg-$i.out" 2>"$T/$1-bg-$i.err" </dev/null & pids+=($!)
-		"$LOADGEN_BIN" -a "127.0.0.1:${P_HTTPN[$i]}" -f "$T/co.list" -r "$RATE_CO" -d "$SURGE" -c 32 -t 10 -q \
-			-o X-Pay-Verdict -o X-Pay-Class >"$T/$1-co-$i.out" 2>"$T/$1-co-$i.err" </dev/null & pids+=($!)
+		lists "$1" "$i"
+		"$LOADGEN_BIN" -a "127.0.0.1:${P_HTTPN[$i]}" -f "$T/$1-bg-$i.list" -r "$RATE_BG" -d "$SURGE" -c 128 -t 10 -q \
+			-o X-Pay-Verdict -o X-Pay-Class -o X-Payapi-Instance >"$T/$1-bg-$i.out" 2>"$T/$1-bg-$i.err" </dev/null & pids+=($!)
+		"$LOADGEN_BIN" -a "127.0.0.1:${P_HTTPN[$i]}" -f "$T/$1-co-$i.list" -r "$RATE_CO" -d "$SURGE" -c 32 -t 10 -q \
+			-o X-Pay-Verdict -o X-Pay-Class -o X-Payapi-Instance >"$T/$1-co-$i.out" 2>"$T/$1-co-$i.err" </dev/null & pids+=($!)
 	done
 	wait "${pids[@]}"
 	S1=$(date +%s%2N)

@@ -37,7 +37,7 @@ int pol_lease_take(struct pol_lease_cell *c, double share, int64_t debt_max)
 	if (!top) /* (1 - share) x stock stays for the classes above: floor (1e-9: 1 - 0.8
 	           * is 0.19999..., not 0.2), so a stock of one token is not held back */
 		keep = (int64_t)((1.0 - share) * (double)atomic_load_explicit(&c->stock, memory_order_relaxed) + 1e-9);
-	if (pol_lease_dec(&c->tokens, keep))
+	if (pol_lease_dec(&c->tokens, keep - atomic_load_explicit(&c->credit, memory_order_relaxed)))
 		return POL_LEASE_TOKEN;
 	if (debt_max > 0 && pol_lease_dec(&c->tokens, -debt_max))
 		return POL_LEASE_DEBT;

@@ -22,6 +22,10 @@ struct pol_lease_cell {
 	_Atomic int64_t top;        /* leased from the fleet's reserve: the top class only */
 	_Atomic int64_t stock;      /* control thread: the level it leases for (scale of the
 	                             * class reserves) */
+	_Atomic int64_t credit;     /* control thread: tokens that may be spent ahead of their
+	                             * grant while the fleet's bucket is not short (the
+	                             * next grants pay them): an idle budget's first requests
+	                             * need not wait for a lease */
 	_Atomic uint64_t asked;     /* take attempts of the other classes (workers) */
 	_Atomic uint64_t asked_top; /* ... of the top class (a class with no reserve above it) */
 } __attribute__((aligned(64)));

@@ -235,6 +235,10 @@ static void fleet_lease_on_tick(struct ev_loop *loop, ev_timer *t, int revents)
 		wt = fleet_lease_pool(f, in.cell, &c->demand_top,
 		                      atomic_load_explicit(&in.cell->asked_top, memory_order_relaxed), &c->asked_top, true,
 		                      c->short_top);
+		/* credit while the bucket is not short: at most the node's share of the burst
+		 * spent before its grant (the fleet's bucket allows a burst anyway) */
+		atomic_store_explicit(&in.cell->credit, L->fallback || c->short_ ? 0 : (int64_t)fmax(1, floor(in.burst / nodes)),
+		                      memory_order_relaxed);
 		if (L->fallback) {
 			fleet_lease_refill(f, c, &in, nodes);
 			continue;

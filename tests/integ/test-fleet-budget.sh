@@ -77,9 +77,9 @@ surge() {
 	for i in 1 2 3; do
 		lists "$1" "$i"
 		"$LOADGEN_BIN" -a "127.0.0.1:${P_HTTPN[$i]}" -f "$T/$1-bg-$i.list" -r "$RATE_BG" -d "$SURGE" -c 128 -t 10 -q \
-			-o X-Pay-Verdict -o X-Pay-Class -o X-Payapi-Instance >"$T/$1-bg-$i.out" 2>"$T/$1-bg-$i.err" </dev/null & pids+=($!)
+			-o X-Pay-Verdict -o X-Pay-Class -o X-Payapi-Instance -o X-Pay-Reason >"$T/$1-bg-$i.out" 2>"$T/$1-bg-$i.err" </dev/null & pids+=($!)
 		"$LOADGEN_BIN" -a "127.0.0.1:${P_HTTPN[$i]}" -f "$T/$1-co-$i.list" -r "$RATE_CO" -d "$SURGE" -c 32 -t 10 -q \
-			-o X-Pay-Verdict -o X-Pay-Class -o X-Payapi-Instance >"$T/$1-co-$i.out" 2>"$T/$1-co-$i.err" </dev/null & pids+=($!)
+			-o X-Pay-Verdict -o X-Pay-Class -o X-Payapi-Instance -o X-Pay-Reason >"$T/$1-co-$i.out" 2>"$T/$1-co-$i.err" </dev/null & pids+=($!)
 	done
 	wait "${pids[@]}"
 	S1=$(date +%s%2N)

@@ -180,6 +180,8 @@ static int64_t fleet_lease_pool(struct fleet *f, struct pol_lease_cell *cell, do
 	*demand = fmax(d, *demand * 0.5);
 	need = (int64_t)ceil(*demand * ahead);
 	level = atomic_load_explicit(top ? &cell->top : &cell->tokens, memory_order_relaxed);
+	if (f->lease->fallback)
+		return 0; /* a local bucket (fleet_lease_refill): its capacity bounds it */
 	if (level > need)
 		pol_lease_expire(cell, level - need, top);
 	if (!top)

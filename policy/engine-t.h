@@ -95,6 +95,8 @@ struct pol_view {
 	uint64_t by_currency[POL_MAX_CURRENCIES]; /* backends presenting each currency */
 	uint64_t connect_hash[POL_MAX_CONNECT];   /* pstr_hash of each connect account */
 	struct thr_state thr;                /* rate budgets */
+	struct pol_lease_cell *lease;        /* leased budgets (engine-lease.h), as thr's
+	                                      * cells; NULL = the GCRA cells decide */
 	/* the engine's pin ids (struct pol_pins) in this policy: id → backend index (the
 	 * backend of that name, else one of the same account, else -1: pin:gone), and back */
 	int8_t pin_be[PIN_MAX_IDS];
@@ -173,6 +175,7 @@ struct pol_sample_ring {
 struct pol_engine {
 	struct pol_pins pins;
 	_Atomic(struct pol_view *) view;
+	bool lease;              /* budgets leased from a fleet (pol_engine_lease) */
 	_Atomic uint64_t epoch;
 	unsigned nworkers;
 	uint16_t next_gen;       /* control thread only */

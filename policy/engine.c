@@ -12,6 +12,7 @@
 #include "bug.h"
 #include "classify.h"
 #include "cost.h"
+#include "engine-lease.h"
 #include "engine-learn.h"
 #include "engine-t.h"
 #include "outcome.h"
@@ -40,6 +41,7 @@ static void pol_view_free(struct pol_view *v)
 	free(v->route);
 	free(v->unans);
 	thr_destroy(&v->thr);
+	free(v->lease);
 	pol_free(v->p);
 	free(v);
 }
@@ -124,7 +126,7 @@ static struct pol_view *pol_view_new(struct pol_engine *e, struct policy *p, cha
 	}
 	memset(v, 0, sizeof(*v));
 	v->p = p;
-	if (thr_init(&v->thr, p)) {
+	if (thr_init(&v->thr, p) || pol_lease_view_init(e, v) < 0) {
 		pol_view_free(v);
 		goto oom;
 	}
@@ -1094,11 +1096,41 @@ static inline bool pol_shed(const struct pol_view *v, struct pol_worker *w, int 
 
 /* Books one request on backend b's account budget and, if the request has one, its
  * endpoint budget; same return as thr_take, and *which names the budget that refused. */
+/* The same on leased budgets (engine-lease.h): no token now is a refusal, or, for a class
+ * that may wait two leases, a token booked ahead and a wait of two leases. */
+static int64_t pol_take_lease(struct pol_view *v, const struct pol_rq *r, int a, double share,
+                              uint64_t max_wait_ns, const char **which)
+{
+	int64_t wait = 2 * (int64_t)v->p->fleet.lease_ms * 1000000, debt = (uint64_t)wait <= max_wait_ns;
+	struct pol_lease_cell *ca = &v->lease[a], *ce;
+	int ta, te;
+
+	*which = "account";
+	if ((ta = pol_lease_take(ca, share, debt)) == POL_LEASE_NONE)
+		return -wait;
+	if (r->endpoint >= 0) {
+		ce = &v->lease[v->thr.naccounts + a * v->thr.nendpoints + r->endpoint];
+		if ((te = pol_lease_take(ce, share, debt)) == POL_LEASE_NONE) {
+			pol_lease_refund(ca, ta);
+			*which = "endpoint";
+			return -wait;
+		}
+		if (te == POL_LEASE_DEBT) {
+			*which = "endpoint";
+			return wait;
+		}
+	}
+	return ta == POL_LEASE_DEBT ? wait : 0;
+}
+
 static int64_t pol_take(struct pol_view *v, const struct pol_rq *r, int b, uint64_t now_ns, double share,
                         uint64_t max_wait_ns, const char **which)
 {
 	int a = v->p->backends[b].account_idx;
 	int64_t wa, we;
+
+	if (v->lease)
+		return pol_take_lease(v, r, a, share, max_wait_ns, which);
 
 	wa = thr_take(thr_account(&v->thr, a), now_ns, share, max_wait_ns);
 	*which = "account";

@@ -126,6 +126,8 @@ static const char *ld_fleet_check(const struct pol_fleet *f)
 
 	if (f->node_ttl_ms < 2 * f->heartbeat_ms)
 		return "'node_ttl_ms' must be at least twice 'heartbeat_ms' (one lost heartbeat drops no node)";
+	if (f->lease_ms && f->lease_ahead_ms < f->lease_ms)
+		return "'lease_ahead_ms' must be at least 'lease_ms' (a lease covers the time to the next one)";
 	if (f->redis[0] && strncmp(f->redis, "unix:", 5) != 0 &&
 	    (!(c = strrchr(f->redis, ':')) || c == f->redis || !c[1]))
 		return "'redis': \"host:port\" or \"unix:/path\"";

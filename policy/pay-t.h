@@ -131,6 +131,9 @@ struct pol_fleet {
 	uint32_t journal_slots; /* pins each worker may make between two drains */
 	bool claim;             /* claim new idempotency pins in Redis before their ACK leaves */
 	int claim_timeout_ms;   /* an ACK held for a claim is sent as decided after this */
+	int lease_ms;           /* between budget leases; 0 = budgets stay local */
+	int lease_ahead_ms;     /* a lease covers the demand for this long, then expires */
+	int expected_nodes;     /* the fleet's size before the first heartbeat; 0 = unknown */
 };
 
 #endif /* PAY_T_H */

@@ -39,7 +39,12 @@
 	X(claims_skipped,   counter, "new idempotency pins not claimed first because Redis was away or not resynchronised (ACK sent at once)") \
 	X(claims_held_full, counter, "new idempotency pins not claimed first because the worker's held-ACK table or ring was full") \
 	X(claim_wait_p50_us, gauge,  "time an ACK was held for its claim, median, µs") \
-	X(claim_wait_p99_us, gauge,  "time an ACK was held for its claim, 99th percentile, µs")
+	X(claim_wait_p99_us, gauge,  "time an ACK was held for its claim, 99th percentile, µs") \
+	X(leases_sent,      counter, "budget lease requests sent to Redis (one script call per lease tick, every budget with demand)") \
+	X(lease_tokens_granted, counter, "tokens the fleet's global buckets granted this node") \
+	X(lease_short,      counter, "budget leases granted fewer tokens than asked (the global budget is short)") \
+	X(lease_fallback,   gauge,   "1 while the budgets refill locally at budget / nodes (Redis away or slow), else 0") \
+	X(lease_errors,     counter, "lease requests unanswered, refused or malformed")
 
 struct fleet_stats {
 #define X(name, type, help) uint64_t name;
@@ -89,6 +94,7 @@ struct fleet_rep {  /* a live local pin, waiting for the resync to publish it ag
 
 struct redisAsyncContext;
 struct fleet_claim;
+struct fleet_lease;
 
 struct fleet {
 	struct ev_loop *loop;
@@ -119,6 +125,7 @@ struct fleet {
 	size_t nrep, irep;
 	uint64_t lag_bin[FLEET_LAG_BINS];
 	uint64_t lag_max_us;
+	struct fleet_lease *lease;    /* budgets leased from global buckets (fleet-lease.c); NULL = off */
 	struct fleet_stats st;
 	struct fleet_stats logged;    /* at the last fleet_stats line (debug) */
 	struct fleet_claim *claim;    /* fleet.claim: ACKs held for their claim (fleet-claim.c), or NULL */

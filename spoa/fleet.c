@@ -29,7 +29,7 @@
 #include "fleetmsg.h"
 #include "log.h"
 
-enum { FP_HEARTBEAT, FP_PUBLISH, FP_SCAN, FP_CLAIM };
+enum { FP_HEARTBEAT, FP_PUBLISH, FP_SCAN, FP_COMMAND };
 
 #define FLEET_BACKOFF_MIN_MS 50u
 #define FLEET_SCAN_COUNT     "1000"
@@ -118,7 +118,7 @@ static int fleet_send(struct fleet *f, redisCallbackFn *cb, uint8_t kind, uint8_
 int fleet_command(struct fleet *f, redisCallbackFn *cb, void *priv, int argc, const char **argv,
                   const size_t *argvlen)
 {
-	return fleet_send_priv(f, cb, priv, FP_CLAIM, 0, 0, argc, argv, argvlen);
+	return fleet_send_priv(f, cb, priv, FP_COMMAND, 0, 0, argc, argv, argvlen);
 }
 
 /* Every command callback starts here: the command this reply answers. */
@@ -714,6 +714,10 @@ int fleet_prepare(struct fleet *f, struct pol_engine *e, const struct pol_fleet 
 		fleet_free(f);
 		return -1;
 	}
+	if (fleet_lease_prepare(f, err, errlen) < 0) {
+		fleet_free(f);
+		return -1;
+	}
 	return 0;
 }
 
@@ -725,6 +729,7 @@ void fleet_free(struct fleet *f)
 	f->rep = NULL;
 	fleet_claim_free(f->claim);
 	f->claim = NULL;
+	fleet_lease_free(f);
 }
 
 void fleet_start(struct fleet *f, struct ev_loop *loop)
@@ -740,6 +745,7 @@ void fleet_start(struct fleet *f, struct ev_loop *loop)
 		fleet_claim_start(f->claim, loop);
 	log_json(LOG_LVL_INFO, "fleet", "node", f->node, "redis", f->cfg.redis, "prefix", f->prefix, NULL);
 	fleet_connect(f);
+	fleet_lease_start(f);
 }
 
 void fleet_stats(struct fleet *f, struct fleet_stats *out)
@@ -806,6 +812,7 @@ void fleet_stop(struct fleet *f)
 	ev_timer_stop(f->loop, &f->retry);
 	if (f->claim)
 		fleet_claim_stop(f->claim);
+	fleet_lease_stop(f);
 	fleet_drop(f, "stopping");
 	fleet_stats(f, &st);
 	fleet_log_stats(f, LOG_LVL_INFO, "fleet_stopped", &st);

@@ -20,7 +20,7 @@ void fleet_free(struct fleet *f);
 /* The counters now (lag percentiles computed from the histogram). */
 void fleet_stats(struct fleet *f, struct fleet_stats *out);
 
-/* For fleet-claim.c, on the control thread. fleet_command sends one command on the
+/* For fleet-claim.c and fleet-lease.c, on the control thread. fleet_command sends one command on the
  * command connection, timed by fleet.timeout_ms like the fleet's own; cb gets priv and
  * must call fleet_command_done first (a NULL reply: the connection went). Returns 0, or
  * -1 (not sent). fleet_live: pins are published as they come (Redis up, resync begun). */
@@ -44,5 +44,12 @@ int fleet_batch_argv(struct fleet *f, struct fleet_batch *b, const char **argv, 
  * entries. */
 extern const struct fleet_stats_desc fleet_stats_desc[];
 extern const size_t fleet_stats_ndesc;
+
+/* fleet-lease.c, called by fleet.c: turned on by fleet.lease_ms (prepare: before the
+ * workers decide; returns 0 or -1 with err), a timer on the loop, stopped, freed. */
+int fleet_lease_prepare(struct fleet *f, char *err, size_t errlen);
+void fleet_lease_start(struct fleet *f);
+void fleet_lease_stop(struct fleet *f);
+void fleet_lease_free(struct fleet *f);
 
 #endif /* FLEET_H */

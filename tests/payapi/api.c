@@ -731,6 +731,7 @@ void pa_handle(struct pa_resp *rs, const struct pa_req *rq)
 		return;
 	}
 	pa.st.requests++;
+	pa_arrival();
 	if (pa_fault_refuse(rs))
 		return;
 	if (rq->acct_len)

@@ -4,6 +4,7 @@
  * counted in the stats and never failed on purpose. */
 #include <inttypes.h>
 #include <string.h>
+#include <time.h>
 
 #include "payapi.h"
 
@@ -47,6 +48,40 @@ static void pa_stats_json(struct pa_jw *w)
 	       ",\"dropped_first\":%" PRIu64 "}", s->replays, s->injected_errors, s->rate_limited,
 	       s->lock_timeouts, s->hangups, s->bad_requests, s->connections, pa.nconn, s->objects,
 	       s->dropped_first);
+}
+
+void pa_arrival(void)
+{
+	struct timespec ts;
+	uint64_t slot;
+	uint32_t i;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	slot = (uint64_t)ts.tv_sec * 100 + (uint64_t)ts.tv_nsec / 10000000;
+	i = (uint32_t)(slot % PA_ARR_SLOTS);
+	if (pa.arr_slot[i] != slot) {
+		pa.arr_slot[i] = slot;
+		pa.arr_count[i] = 0;
+	}
+	pa.arr_count[i]++;
+}
+
+/* GET /__payapi/arrivals: API requests (hung-up and refused ones included) per 10 ms of
+ * wall clock over the last 120 s, the slots with any: {"slot_ms":10,"slots":[[slot,n],...]}
+ * with slot = wall ms / 10, so that several instances' counts line up. */
+static void pa_arrivals_json(struct pa_jw *w)
+{
+	uint32_t i;
+	bool first = true;
+
+	jw_fmt(w, "{\"instance\":\"%s\",\"slot_ms\":10,\"slots\":[", pa.name);
+	for (i = 0; i < PA_ARR_SLOTS && w->len + 64 < w->cap; i++) {
+		if (!pa.arr_count[i])
+			continue;
+		jw_fmt(w, "%s[%" PRIu64 ",%" PRIu32 "]", first ? "" : ",", pa.arr_slot[i], pa.arr_count[i]);
+		first = false;
+	}
+	jw_fmt(w, "]}");
 }
 
 /* GET /__payapi/keys[?prefix=P]: the key log (payapi.h), oldest first, only the keys that
@@ -169,6 +204,8 @@ void pa_control(struct pa_resp *rs, const struct pa_req *rq)
 		pa_stats_json(&rs->body);
 	} else if (pa_eq(p, n, "keys") && rq->method == PA_GET) {
 		pa_keys_json(&rs->body, rq);
+	} else if (pa_eq(p, n, "arrivals") && rq->method == PA_GET) {
+		pa_arrivals_json(&rs->body);
 	} else if (pa_eq(p, n, "health") && rq->method == PA_GET) {
 		jw_fmt(&rs->body, "{\"status\":\"ok\",\"instance\":\"%s\"}", pa.name);
 	} else {

@@ -138,6 +138,8 @@ struct pa_idem {
 	char *body;
 };
 
+#define PA_ARR_SLOTS 12000u /* 120 s of 10 ms slots */
+
 struct pa_instance {
 	char name[PA_NAME_MAX + 1];
 	struct ev_loop *loop;
@@ -159,6 +161,10 @@ struct pa_instance {
 	int lfd;
 	ev_io lio;
 	ev_timer accept_pause;
+	/* API requests per 10 ms of wall clock (GET /__payapi/arrivals), a ring: slot s
+	 * holds the count of wall slot arr_slot[s % PA_ARR_SLOTS] */
+	uint64_t arr_slot[PA_ARR_SLOTS];
+	uint32_t arr_count[PA_ARR_SLOTS];
 };
 
 extern struct pa_instance pa;   /* main.c */
@@ -254,7 +260,8 @@ void pa_control(struct pa_resp *rs, const struct pa_req *rq);
  * set rs->hangup). Refusals come before idempotency (a refused request never reaches
  * the keys); a lock timeout comes after the replay check and is not saved; an injected
  * error comes last and is saved, as Stripe saves a 5xx. */
-bool pa_fault_refuse(struct pa_resp *rs);   /* hangup, rate limit */
+bool pa_fault_refuse(struct pa_resp *rs);
+void pa_arrival(void);                      /* counts an API request in its 10 ms slot */   /* hangup, rate limit */
 bool pa_fault_lock(struct pa_resp *rs);
 bool pa_fault_error(struct pa_resp *rs);
 /* The first attempt of a key (k1, k2: its hashes) is dropped (rs->hangup) before it is

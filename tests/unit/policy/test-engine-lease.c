@@ -1,0 +1,166 @@
+/* test-engine-lease.c: the engine's lease-mode budgets (policy/engine-lease.c): a cell
+ * admits only what was granted, keeps the class reserves on the leased tokens, gives the
+ * top class its own pool, books a one-token debt for a class that may queue, and expires
+ * tokens without going below zero; through pol_decide, a leased budget refuses (spills)
+ * until the control thread grants, and its grants are spent exactly. */
+#include <stdatomic.h>
+#include <string.h>
+
+#include "engine-lease.h"
+#include "policy.h"
+#include "pol-test.h"
+#include "test.h"
+
+#define SEC 1000000ULL
+
+static int64_t level(struct pol_lease_cell *c, bool top)
+{
+	return atomic_load(top ? &c->top : &c->tokens);
+}
+
+TEST(cell_admits_only_grants)
+{
+	struct pol_lease_cell c;
+	int i;
+
+	memset(&c, 0, sizeof(c));
+	ASSERT_EQ(pol_lease_take(&c, 1.0, 0), POL_LEASE_NONE);
+	pol_lease_grant(&c, 3, false);
+	for (i = 0; i < 3; i++)
+		ASSERT_EQ(pol_lease_take(&c, 1.0, 0), POL_LEASE_TOKEN);
+	ASSERT_EQ(pol_lease_take(&c, 1.0, 0), POL_LEASE_NONE);
+	ASSERT_EQ(level(&c, false), 0);
+	ASSERT_EQ(atomic_load(&c.asked_top), 5); /* every attempt: the top class's demand */
+	ASSERT_EQ(atomic_load(&c.asked), 0);
+}
+
+TEST(reserve_kept_for_classes_above)
+{
+	struct pol_lease_cell c;
+
+	memset(&c, 0, sizeof(c));
+	atomic_store(&c.stock, 10);
+	pol_lease_grant(&c, 10, false);
+	/* share 0.8: leaves 2 of a stock of 10 */
+	while (pol_lease_take(&c, 0.8, 0) == POL_LEASE_TOKEN)
+		;
+	ASSERT_EQ(level(&c, false), 2);
+	ASSERT_EQ(atomic_load(&c.asked), 9);
+	/* the top class takes the reserve */
+	ASSERT_EQ(pol_lease_take(&c, 1.0, 0), POL_LEASE_TOKEN);
+	ASSERT_EQ(pol_lease_take(&c, 1.0, 0), POL_LEASE_TOKEN);
+	ASSERT_EQ(pol_lease_take(&c, 1.0, 0), POL_LEASE_NONE);
+}
+
+TEST(top_pool_is_top_class_only)
+{
+	struct pol_lease_cell c;
+
+	memset(&c, 0, sizeof(c));
+	pol_lease_grant(&c, 2, true);
+	ASSERT_EQ(pol_lease_take(&c, 0.9, 0), POL_LEASE_NONE);
+	ASSERT_EQ(pol_lease_take(&c, 1.0, 0), POL_LEASE_TOP);
+	pol_lease_grant(&c, 1, false);
+	ASSERT_EQ(pol_lease_take(&c, 1.0, 0), POL_LEASE_TOP); /* its own pool first */
+	ASSERT_EQ(pol_lease_take(&c, 1.0, 0), POL_LEASE_TOKEN);
+	ASSERT_EQ(level(&c, true), 0);
+	pol_lease_refund(&c, POL_LEASE_TOP);
+	ASSERT_EQ(level(&c, true), 1);
+	pol_lease_refund(&c, POL_LEASE_TOKEN);
+	ASSERT_EQ(level(&c, false), 1);
+}
+
+TEST(debt_is_one_token_paid_by_the_next_grant)
+{
+	struct pol_lease_cell c;
+
+	memset(&c, 0, sizeof(c));
+	ASSERT_EQ(pol_lease_take(&c, 0.5, 1), POL_LEASE_DEBT);
+	ASSERT_EQ(pol_lease_take(&c, 0.5, 1), POL_LEASE_NONE);
+	ASSERT_EQ(level(&c, false), -1);
+	pol_lease_grant(&c, 2, false);
+	ASSERT_EQ(level(&c, false), 1);
+}
+
+TEST(expire_never_below_zero)
+{
+	struct pol_lease_cell c;
+
+	memset(&c, 0, sizeof(c));
+	pol_lease_grant(&c, 5, false);
+	ASSERT_EQ(pol_lease_expire(&c, 3, false), 3);
+	ASSERT_EQ(pol_lease_expire(&c, 9, false), 2);
+	ASSERT_EQ(pol_lease_expire(&c, 1, false), 0);
+	ASSERT_EQ(level(&c, false), 0);
+	atomic_store(&c.tokens, -1); /* a debt is not expired */
+	ASSERT_EQ(pol_lease_expire(&c, 1, false), 0);
+	ASSERT_EQ(pol_lease_set(&c, 4, false), -1);
+	ASSERT_EQ(level(&c, false), 4);
+}
+
+#define POLICY POL_TEST_TWO_USD_ACCOUNTS \
+	"default_backend = \"pa\";\n" \
+	"classes = ( { name = \"std\"; } );\n" \
+	"fleet = { lease_ms = 5; };\n"
+
+/* The account cell of backend name's account. */
+static struct pol_lease_cell *account_cell(struct pol_engine *e, const char *acct)
+{
+	struct pol_lease_info in;
+	uint16_t gen;
+	unsigned i, n = pol_engine_lease_cells(e, &gen);
+
+	for (i = 0; i < n; i++) {
+		pol_engine_lease_info(e, i, &in);
+		if (!in.endpoint && strcmp(in.account, acct) == 0)
+			return in.cell;
+	}
+	return NULL;
+}
+
+TEST(decide_spends_grants)
+{
+	struct pol_engine *e = pol_test_engine(POLICY, 1);
+	struct pay_request rq = pol_test_usd_charge();
+	struct pol_lease_cell *a, *b;
+	struct pay_verdict v;
+	uint16_t gen;
+	int i, allowed_a = 0, allowed_b = 0;
+
+	ASSERT_EQ(pol_engine_lease_cells(e, &gen), 0); /* off by default */
+	ASSERT_EQ(pol_engine_lease(e), 0);
+	ASSERT(pol_engine_lease_cells(e, &gen) > 0);
+	ASSERT((a = account_cell(e, "acct_a")) != NULL);
+	ASSERT((b = account_cell(e, "acct_b")) != NULL);
+	/* nothing granted: refused everywhere */
+	pol_decide(e, 0, &rq, 1 * SEC, &v);
+	pol_quiesce(e, 0);
+	ASSERT_EQ(v.verdict, PAY_REJECT);
+	/* 3 tokens on a, 2 on b: five allowed, a first (cheaper), then spilled to b */
+	pol_lease_grant(a, 3, false);
+	pol_lease_grant(b, 2, false);
+	for (i = 0; i < 8; i++) {
+		pol_decide(e, 0, &rq, 2 * SEC + (uint64_t)i, &v);
+		pol_quiesce(e, 0);
+		if (v.verdict == PAY_ALLOW) {
+			allowed_a += strcmp(v.backend, "pa") == 0;
+			allowed_b += strcmp(v.backend, "pb") == 0;
+		}
+	}
+	ASSERT_EQ(allowed_a, 3);
+	ASSERT_EQ(allowed_b, 2);
+	ASSERT_EQ(level(a, false), 0);
+	ASSERT_EQ(level(b, false), 0);
+	pol_engine_free(e);
+}
+
+int main(void)
+{
+	RUN(cell_admits_only_grants);
+	RUN(reserve_kept_for_classes_above);
+	RUN(top_pool_is_top_class_only);
+	RUN(debt_is_one_token_paid_by_the_next_grant);
+	RUN(expire_never_below_zero);
+	RUN(decide_spends_grants);
+	return test_summary();
+}

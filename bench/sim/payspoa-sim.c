@@ -1243,7 +1243,7 @@ static void sim_free(struct sim_run *r, uint32_t slot)
 
 /* The attempt failed (shed, 429, 5xx, timeout): the client retries after `after_us` if
  * it is a retrying client with retries left; else the request ends failed. */
-static void sim_retry_or_end(struct sim_run *r, uint32_t slot, uint64_t after_us)
+static void sim_retry_or_end(struct sim_run *r, uint32_t slot, uint64_t after_us, bool shed)
 {
 	struct sim_req *q = &r->reqs[slot];
 
@@ -1251,6 +1251,10 @@ static void sim_retry_or_end(struct sim_run *r, uint32_t slot, uint64_t after_us
 		q->attempt++;
 		sim_push(r, r->now + after_us, SIM_EV_ATTEMPT, slot);
 	} else {
+		if (shed)
+			r->res->end_shed[q->cls]++;
+		else
+			r->res->end_err[q->cls]++;
 		sim_free(r, slot);
 	}
 }
@@ -1293,7 +1297,7 @@ static int sim_attempt(struct sim_run *r, uint32_t slot)
 		r->res->shed[q->cls]++;
 		if (r->res->series)
 			sim_series_bin(r)->shed[q->cls]++;
-		sim_retry_or_end(r, slot, (uint64_t)(c.retry_after_s > 0 ? c.retry_after_s : 1) * 1000000);
+		sim_retry_or_end(r, slot, (uint64_t)(c.retry_after_s > 0 ? c.retry_after_s : 1) * 1000000, true);
 		return 0;
 	}
 	if (c.backend < 0) {
@@ -1362,11 +1366,12 @@ static void sim_done(struct sim_run *r, uint32_t slot)
 		sim_free(r, slot);
 	} else if (q->status == 402) {
 		res->charges_declined++;
+		res->end_declined[q->cls]++;
 		if (res->series)
 			sim_series_bin(r)->declined++;
 		sim_free(r, slot);
 	} else if (q->status == 429 || q->status >= 500) {
-		sim_retry_or_end(r, slot, sim_backoff_us(r, q));
+		sim_retry_or_end(r, slot, sim_backoff_us(r, q), false);
 	} else {
 		sim_free(r, slot); /* 400, 404: the client cannot fix it by retrying */
 	}
@@ -1957,7 +1962,32 @@ struct sim_world_sum {
 	double headline[SIM_S_COUNT], auth[SIM_S_COUNT];
 	uint64_t breaker_false, breaker_opens, away_false, checkout_shed, shed, up429;
 	double wall_s;
+	/* Where checkout success went, per strategy: points of checkout requests that ended
+	 * declined, shed (a local rejection on the last attempt) or failed (429, 5xx, timeout). */
+	double ck_declined[SIM_S_COUNT], ck_shed[SIM_S_COUNT], ck_err[SIM_S_COUNT], bps[SIM_S_COUNT];
+	/* World features: the widest latency sigma, entities, a fee crossover (one backend
+	 * cheaper on small amounts, another on large ones). */
+	double sigma_max;
+	int nentities;
+	bool crossover;
 };
+
+/* True when some pair of backends swaps fee order between a 10-unit and a 400-unit
+ * payment (base schedules, same currency: fixed vs percentage fees). */
+static bool sim_world_crossover(const struct sim_scenario *sc)
+{
+	int a, b;
+
+	for (a = 0; a < sc->nbackends; a++)
+		for (b = 0; b < sc->nbackends; b++) {
+			const struct sim_fee *fa = &sc->backends[a].fee, *fb = &sc->backends[b].fee;
+
+			if (fa->pct * 10 + fa->fixed < fb->pct * 10 + fb->fixed &&
+			    fa->pct * 400 + fa->fixed > fb->pct * 400 + fb->fixed)
+				return true;
+		}
+	return false;
+}
 
 static int sim_world_one(uint64_t wseed, const char *dir, struct sim_scenario *sc, struct sim_world_sum *w)
 {
@@ -1977,6 +2007,16 @@ static int sim_world_one(uint64_t wseed, const char *dir, struct sim_scenario *s
 	w->nbackends = sc->nbackends;
 	w->naccounts = sc->naccounts;
 	w->incidents = sc->nincidents > 0;
+	w->crossover = sim_world_crossover(sc);
+	for (i = 0; i < sc->nbackends; i++) {
+		int j;
+
+		if (sc->backends[i].lat_sigma > w->sigma_max)
+			w->sigma_max = sc->backends[i].lat_sigma;
+		for (j = 0; j < i && strcmp(sc->backends[j].region, sc->backends[i].region); j++)
+			;
+		w->nentities += j == i;
+	}
 	for (t = 0; t < sc->duration_s; t += 1)
 		if (sim_rate_at(sc, t) > peak)
 			peak = sim_rate_at(sc, t);
@@ -2000,6 +2040,14 @@ static int sim_world_one(uint64_t wseed, const char *dir, struct sim_scenario *s
 		w->headline[s] = sim_headline_value(sc, &res[s]);
 		w->auth[s] = sim_auth_rate(&res[s]);
 		w->wall_s += res[s].wall_s;
+		w->bps[s] = sim_bps(&res[s]);
+		if (sc->checkout >= 0) {
+			uint64_t nl = res[s].logical[sc->checkout];
+
+			w->ck_declined[s] = sim_pct(res[s].end_declined[sc->checkout], nl);
+			w->ck_shed[s] = sim_pct(res[s].end_shed[sc->checkout], nl);
+			w->ck_err[s] = sim_pct(res[s].end_err[sc->checkout], nl);
+		}
 	}
 	w->breaker_false = res[SIM_S_PAYSPOA].breaker_false;
 	w->breaker_opens = res[SIM_S_PAYSPOA].breaker_opens;
@@ -2220,7 +2268,19 @@ static int sim_random(unsigned n, uint64_t seed, int jobs, const char *json)
 			for (i = 0; i < SIM_WORLD_NSTRATS; i++)
 				fprintf(f, "%s\"%s\":%.4f", i ? "," : "", sim_strategy_names[sim_world_strats[i]],
 				        w->auth[sim_world_strats[i]]);
-			fprintf(f, "}}");
+			fprintf(f, "},\"fees_bps\":{");
+			for (i = 0; i < SIM_WORLD_NSTRATS; i++)
+				fprintf(f, "%s\"%s\":%.2f", i ? "," : "", sim_strategy_names[sim_world_strats[i]],
+				        w->bps[sim_world_strats[i]]);
+			fprintf(f, "},\"checkout_lost\":{");
+			for (i = 0; i < SIM_WORLD_NSTRATS; i++) {
+				enum sim_strategy s = sim_world_strats[i];
+
+				fprintf(f, "%s\"%s\":{\"declined\":%.4f,\"shed\":%.4f,\"failed\":%.4f}", i ? "," : "",
+				        sim_strategy_names[s], w->ck_declined[s], w->ck_shed[s], w->ck_err[s]);
+			}
+			fprintf(f, "},\"sigma_max\":%.3f,\"entities\":%d,\"crossover\":%s}", w->sigma_max, w->nentities,
+			        w->crossover ? "true" : "false");
 		}
 		fprintf(f, "\n]}}\n");
 		if (ferror(f) | fclose(f)) {

@@ -250,6 +250,9 @@ struct sim_result {
 	uint64_t logical[SIM_MAX_CLASSES];   /* logical requests per class */
 	uint64_t succeeded[SIM_MAX_CLASSES]; /* ended 2xx */
 	uint64_t shed[SIM_MAX_CLASSES];      /* rejections (attempts), per class */
+	uint64_t end_declined[SIM_MAX_CLASSES]; /* logical requests that ended declined (402) */
+	uint64_t end_shed[SIM_MAX_CLASSES];  /* ... that ended failed on a local rejection (shed) */
+	uint64_t end_err[SIM_MAX_CLASSES];   /* ... that ended failed on a 429, 5xx or timeout */
 	uint64_t charges_ok, charges_declined; /* final issuer answers of charges */
 	double fees_usd, volume_usd;         /* US cents on authorised charges */
 	uint64_t attempts, upstream;         /* decisions taken, requests sent upstream */

@@ -708,8 +708,13 @@ static void pol_learn_event(struct pol_view *cur, const struct pol_view *src, co
 		struct srt_seg seg = { cur->bcode[b], ev->cur < sp->ncurrencies ? sp->currencies[ev->cur] : 0,
 		                       ev->country, ev->brand, ev->funding };
 
-		if (srt_add_outcome(&L->srt, &seg, oc.kind, t))
+		/* a customer-fault decline counts at customer_declines (policy/learning.md) */
+		if (oc.kind == OC_DECLINE_CUSTOMER && p->learn.customer_weight > 0) {
+			srt_add(&L->srt, &seg, 0, p->learn.customer_weight, t);
 			L->srt_dirty++;
+		} else if (srt_add_outcome(&L->srt, &seg, oc.kind, t)) {
+			L->srt_dirty++;
+		}
 	}
 
 	/* budgets: global-* (and reasons we do not know) cut the account, endpoint-* the

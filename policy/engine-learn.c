@@ -28,6 +28,14 @@
 #define POL_ANOM_IDLE_US (10 * 1000000ULL) /* a degraded backend with no sample this long is
                                             * given another chance */
 
+/* Customer declines in the posteriors (learning.customer_declines): their share of issuer
+ * answers over the last ~POL_CUST_FAST_S against the last ~POL_CUST_SLOW_S; a share that
+ * rose on every backend at once (a decline storm) is the customers', not a backend's */
+#define POL_CUST_FAST_S 5.0
+#define POL_CUST_SLOW_S 600.0
+#define POL_CUST_MIN_FAST 50.0  /* answers in the fast sum before it is believed */
+#define POL_CUST_MIN_SLOW 500.0 /* ... in the slow one */
+
 #define POL_UNANS_WITNESS_US (10 * 1000000ULL) /* missing answers teach only while some
                                                 * answer came back this recently */
 #define POL_UNANS_FED_SLOTS 64                  /* seconds of fed failures that late answers
@@ -81,6 +89,11 @@ struct pol_learn {
 	uint32_t fed_left[POL_MAX_BACKENDS][POL_UNANS_FED_SLOTS]; /* failures fed, not yet claimed */
 	uint64_t unans_missing, unans_fed, unans_late; /* cumulative */
 	uint64_t unans_forgiven;                /* late answers that took a fed failure back */
+	/* customer declines (pol_cust_update): decayed sums of customer declines and issuer
+	 * answers, fast and slow; this tick's counts; the weight in force (< 0: not set yet) */
+	double cust_fast, ans_fast, cust_slow, ans_slow, cust_w;
+	uint32_t cust_tick, ans_tick;
+	uint64_t cust_at_us;
 };
 
 /* ---- construction ------------------------------------------------------------------- */
@@ -118,6 +131,7 @@ struct pol_learn *pol_learn_new(const struct pol_view *v)
 
 	if (!L)
 		return NULL;
+	L->cust_w = -1; /* learning.customer_declines until the first tick */
 	L->nb = p->nbackends;
 	L->na = p->naccounts;
 	L->nc = p->nclasses;
@@ -708,9 +722,14 @@ static void pol_learn_event(struct pol_view *cur, const struct pol_view *src, co
 		struct srt_seg seg = { cur->bcode[b], ev->cur < sp->ncurrencies ? sp->currencies[ev->cur] : 0,
 		                       ev->country, ev->brand, ev->funding };
 
-		/* a customer-fault decline counts at customer_declines (policy/learning.md) */
-		if (oc.kind == OC_DECLINE_CUSTOMER && p->learn.customer_weight > 0) {
-			srt_add(&L->srt, &seg, 0, p->learn.customer_weight, t);
+		double cw = L->cust_w >= 0 ? L->cust_w : p->learn.customer_weight;
+
+		L->ans_tick += oc.kind == OC_SUCCESS || oc.kind == OC_DECLINE_SOFT || oc.kind == OC_DECLINE_CUSTOMER;
+		L->cust_tick += oc.kind == OC_DECLINE_CUSTOMER;
+		/* a customer-fault decline counts at customer_declines, less while such declines
+		 * rise everywhere at once (pol_cust_update; policy/learning.md) */
+		if (oc.kind == OC_DECLINE_CUSTOMER && cw > 0) {
+			srt_add(&L->srt, &seg, 0, cw, t);
 			L->srt_dirty++;
 		} else if (srt_add_outcome(&L->srt, &seg, oc.kind, t)) {
 			L->srt_dirty++;
@@ -772,6 +791,33 @@ void pol_learn_drain(struct pol_engine *e, uint64_t now_us)
 
 /* ---- the tick ------------------------------------------------------------------------- */
 
+/* The weight of the next customer declines: learning.customer_declines, scaled down while
+ * the share of issuer answers that are customer declines is above its long-run level on
+ * the whole engine: from 1.25x that level to 2x, the weight goes from full to 0. A backend
+ * that declines more than the others keeps its weight (its share is the long-run one); a
+ * storm of customers' declines on every backend counted against the backend in use only
+ * (its capped window moves in seconds, the others' do not) and flipped traffic to a worse
+ * one. */
+static void pol_cust_update(struct pol_learn *L, const struct policy *p, uint64_t now_us)
+{
+	double dt = L->cust_at_us && now_us > L->cust_at_us ? (double)(now_us - L->cust_at_us) / 1e6 : 0;
+	double df = exp(-dt / POL_CUST_FAST_S), ds = exp(-dt / POL_CUST_SLOW_S), w = p->learn.customer_weight;
+
+	if (!L->cust_at_us || now_us > L->cust_at_us)
+		L->cust_at_us = now_us;
+	L->cust_fast = L->cust_fast * df + L->cust_tick;
+	L->ans_fast = L->ans_fast * df + L->ans_tick;
+	L->cust_slow = L->cust_slow * ds + L->cust_tick;
+	L->ans_slow = L->ans_slow * ds + L->ans_tick;
+	L->cust_tick = L->ans_tick = 0;
+	if (L->ans_fast >= POL_CUST_MIN_FAST && L->ans_slow >= POL_CUST_MIN_SLOW && L->cust_slow > 0) {
+		double r = (L->cust_fast / L->ans_fast) / (L->cust_slow / L->ans_slow);
+
+		w *= r <= 1.25 ? 1 : r >= 2 ? 0 : (2 - r) / 0.75;
+	}
+	L->cust_w = w;
+}
+
 void pol_learn_tick(struct pol_engine *e, uint64_t min_seen, uint64_t now_us)
 {
 	struct pol_view *v = atomic_load(&e->view);
@@ -783,6 +829,7 @@ void pol_learn_tick(struct pol_engine *e, uint64_t min_seen, uint64_t now_us)
 	if (now_us < L->tmax)
 		now_us = L->tmax;
 	L->tmax = now_us;
+	pol_cust_update(L, p, now_us);
 	pol_unans_judge(e, v, now_us);
 	for (b = 0; b < L->nb; b++) {
 		struct anom *a = &L->anom[b];

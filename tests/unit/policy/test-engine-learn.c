@@ -300,6 +300,63 @@ TEST(customer_declines_weigh_in_p_auth)
 	}
 }
 
+/* Customer declines that rise on every backend at once are the customers' (a decline
+ * storm), not the backend in use's. Rows: seconds at `calm_pct` customer declines on pa
+ * (5 % on pb), then seconds at `storm_pct` on both; the backend after, and how many
+ * storm decisions went to pb. A share that was always pa's own moves the segment (row
+ * 2); the same share arriving everywhere after two minutes at 5 % is discounted while it
+ * lasts and pa keeps the segment throughout (rows 1, 3; counted in full, pa's capped
+ * window dropped within seconds while pb's prior stood, and traffic flipped to pb and
+ * back). */
+TEST(customer_decline_storm_counts_less)
+{
+	static const struct {
+		int calm_s, calm_pct, storm_s, storm_pct;
+		const char *want;
+	} rows[] = {
+		{ 120, 5, 20, 30, "pa" },
+		{ 140, 30, 0, 0, "pb" },
+		{ 120, 5, 60, 50, "pa" },
+	};
+	size_t k;
+
+	for (k = 0; k < sizeof(rows) / sizeof(rows[0]); k++) {
+		struct pol_engine *e = engine("learning = { publish_ms = 100; min_n = 20; customer_declines = 1; };\n");
+		struct pay_verdict v;
+		uint64_t t = 10 * SEC;
+		int i, calm = rows[k].calm_s * 25, n = calm + rows[k].storm_s * 25, flips = 0;
+
+		for (i = 0; i < n; i++, t += 40 * MS) { /* 25/s: well within pa's budget */
+			struct pay_request rq = pol_test_usd_charge();
+			struct pay_outcome o;
+			int pct;
+
+			pol_decide(e, 0, &rq, t, &v);
+			flips += i >= calm && !strcmp(v.backend, "pb");
+			pct = i >= calm ? rows[k].storm_pct : !strcmp(v.backend, "pa") ? rows[k].calm_pct : 5;
+			if ((i * 37 + 50) % 100 < pct) { /* spread over every 100, the first at i = 23 */
+				o = pol_test_answer(&v, 402, 300);
+				o.err_type = S("card_error");
+				o.decline = S("insufficient_funds");
+			} else {
+				o = pol_test_answer(&v, 200, 300);
+			}
+			pol_observe(e, 0, &o, t);
+			pol_quiesce(e, 0);
+			if (i % 2 == 0)
+				pol_tick(e, t);
+		}
+		pol_tick(e, t);
+		pol_tick(e, t + 200 * MS);
+		v = pay_and_report(e, pol_test_usd_charge(), t + 210 * MS, 200, NULL, NULL, 300);
+		if (strcmp(v.backend, rows[k].want) || flips)
+			TEST_FAIL_("row %zu (%d s at %d %% on pa, %d s at %d %%): %s, want %s; %d storm decisions to pb", k,
+			           rows[k].calm_s, rows[k].calm_pct, rows[k].storm_s, rows[k].storm_pct, v.backend,
+			           rows[k].want, flips);
+		pol_engine_free(e);
+	}
+}
+
 /* Error rate drifting from 0 to 25 % (never 5 in a row, under the breaker's 50 %): the
  * anomaly detector marks pa degraded, the score penalty moves traffic, the reason says
  * anomaly:pa; the breaker stays closed. */
@@ -782,6 +839,7 @@ int main(void)
 	RUN(decline_storm_opens_nothing);
 	RUN(auth_rate_learning_moves_segment);
 	RUN(customer_declines_weigh_in_p_auth);
+	RUN(customer_decline_storm_counts_less);
 	RUN(anomaly_degrades_before_breaker);
 	RUN(rate_limit_cuts_budget_lock_does_not);
 	RUN(adaptive_recovery_keys);

@@ -885,6 +885,13 @@ void pol_learn_carry(struct pol_view *nv, const struct pol_view *ov)
 	N->unans_late = O->unans_late;
 	N->unans_forgiven = O->unans_forgiven;
 	N->unans_witness_us = O->unans_witness_us;
+	/* the customer declines' share (pol_cust_update), so a storm under way stays one;
+	 * the weight is the new policy's from the next tick */
+	N->cust_fast = O->cust_fast;
+	N->ans_fast = O->ans_fast;
+	N->cust_slow = O->cust_slow;
+	N->ans_slow = O->ans_slow;
+	N->cust_at_us = O->cust_at_us;
 	for (i = 0; i < N->nb; i++) {
 		if ((j = POL_FIND_BACKEND(op, np->backends[i].name)) < 0)
 			continue;

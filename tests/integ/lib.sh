@@ -313,6 +313,17 @@ start_accounts() {
 		{ fail start-payapi; exit 1; }
 }
 
+# A redis-server of the script's own for fleet tests: redis_setup allocates P_REDIS and the
+# data folder $T/redis (after `need redis-server` and `need redis-cli`); start_redis starts
+# it as process "redis" (nothing saved) and returns once it listens: call it again after
+# `stop redis KILL` to bring it back on the same port; rcli ARGS...: redis-cli on it.
+redis_setup() { alloc_port P_REDIS; mkdir -p "$T/redis"; }
+start_redis() {
+	start_bg redis redis-server --bind 127.0.0.1 --port "$P_REDIS" --dir "$T/redis" --save '' \
+		--appendonly no --daemonize no --protected-mode yes && wait_port redis "$P_REDIS"
+}
+rcli() { timeout 5 redis-cli -h 127.0.0.1 -p "$P_REDIS" "$@"; }
+
 # backend_port BACKEND: the port of BACKEND's emulated account (after start_accounts).
 backend_port() {
 	case $1 in

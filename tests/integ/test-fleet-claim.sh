@@ -24,10 +24,8 @@ LAT_MS=300               # the accounts' answer delay: a first attempt stays in 
 BUDGETS=('s/rate = 100.0; burst = 100.0;/rate = 100000.0; burst = 100000.0;/'
 	's/rate = 25.0; burst = 25.0;/rate = 100000.0; burst = 100000.0;/')
 
-alloc_port P_REDIS
-mkdir -p "$T/redis"
-start_bg redis redis-server --bind 127.0.0.1 --port "$P_REDIS" --dir "$T/redis" --save '' \
-	--appendonly no --daemonize no && wait_port redis "$P_REDIS" || { fail start-redis "$(tail -5 "$T/redis.log")"; exit 1; }
+redis_setup
+start_redis || { fail start-redis "$(tail -5 "$T/redis.log")"; exit 1; }
 
 start_accounts
 for p in "$P_US" "$P_EU" "$P_US2" "$P_EU2"; do

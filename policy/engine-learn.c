@@ -17,6 +17,7 @@
 #include "breaker.h"
 #include "bug.h"
 #include "engine-learn.h"
+#include "engine-share.h"
 #include "forecast.h"
 #include "outcome.h"
 #include "pstr.h"
@@ -81,6 +82,9 @@ struct pol_learn {
 	uint32_t fed_left[POL_MAX_BACKENDS][POL_UNANS_FED_SLOTS]; /* failures fed, not yet claimed */
 	uint64_t unans_missing, unans_fed, unans_late; /* cumulative */
 	uint64_t unans_forgiven;                /* late answers that took a fed failure back */
+	/* learning shared with a fleet (engine-share.h) */
+	uint8_t remote_open[POL_MAX_BACKENDS];  /* opened by another node's breaker: not published */
+	uint64_t opened_new;                    /* bit b: b's breaker opened here since the last tick */
 };
 
 /* ---- construction ------------------------------------------------------------------- */
@@ -224,8 +228,13 @@ static void pol_publish_backends(struct pol_view *v, uint64_t now_us)
 		} else if (atomic_load_explicit(&h->probes, memory_order_relaxed)) {
 			atomic_store_explicit(&h->probes, 0, memory_order_relaxed);
 		}
-		if (st == BRK_OPEN && L->shown[b] != BRK_OPEN)
+		if (st == BRK_OPEN && L->shown[b] != BRK_OPEN) {
 			L->opens++;
+			/* shared with a fleet when this node's own evidence opened it */
+			if (!L->remote_open[b] && L->brk[b].override == BRK_OVR_AUTO)
+				L->opened_new |= 1ull << b;
+			L->remote_open[b] = 0;
+		}
 		L->shown[b] = (uint8_t)st;
 		if (st == BRK_DEGRADED) {
 			f *= p->breaker.degraded_factor;
@@ -651,7 +660,8 @@ static void pol_unans_judge(struct pol_engine *e, struct pol_view *v, uint64_t n
 }
 
 /* One event into the master state of cur; src is the view the worker held. */
-static void pol_learn_event(struct pol_view *cur, const struct pol_view *src, const struct pol_event *ev)
+static void pol_learn_event(struct pol_view *cur, const struct pol_view *src, const struct pol_event *ev,
+                            struct pol_share *share)
 {
 	const struct policy *p = cur->p, *sp = src->p;
 	struct pol_learn *L = cur->L;
@@ -708,8 +718,11 @@ static void pol_learn_event(struct pol_view *cur, const struct pol_view *src, co
 		struct srt_seg seg = { cur->bcode[b], ev->cur < sp->ncurrencies ? sp->currencies[ev->cur] : 0,
 		                       ev->country, ev->brand, ev->funding };
 
-		if (srt_add_outcome(&L->srt, &seg, oc.kind, t))
+		if (srt_add_outcome(&L->srt, &seg, oc.kind, t)) {
 			L->srt_dirty++;
+			if (share) /* the same count, for the fleet (srt_add_outcome's rule) */
+				pol_share_add(share, p->backends[b].name, &seg, oc.kind == OC_SUCCESS);
+		}
 	}
 
 	/* budgets: global-* (and reasons we do not know) cut the account, endpoint-* the
@@ -759,7 +772,7 @@ void pol_learn_drain(struct pol_engine *e, uint64_t now_us)
 			const struct pol_view *src = pol_view_of_gen(e, cur, ev->gen);
 
 			if (src)
-				pol_learn_event(cur, src, ev);
+				pol_learn_event(cur, src, ev, e->share);
 		}
 		atomic_store_explicit(&r->tail, t, memory_order_release);
 	}
@@ -809,9 +822,58 @@ void pol_learn_tick(struct pol_engine *e, uint64_t min_seen, uint64_t now_us)
 			L->lat_ms[b] = 0;
 	}
 	pol_publish_backends(v, now_us);
+	for (b = 0; b < L->nb; b++)
+		if (e->share && (L->opened_new >> b & 1))
+			pol_share_note_open(e->share, p->backends[b].name);
+	L->opened_new = 0;
 	pol_publish_budgets(v, now_us);
 	pol_forecasts(e, v, now_us);
 	pol_publish_srt(e, v, min_seen, now_us);
+}
+
+/* ---- learning shared across a fleet -------------------------------------------------------- */
+
+uint64_t pol_learn_apply(struct pol_view *v, const struct mrg_delta *d, uint64_t now_us)
+{
+	const struct policy *p = v->p;
+	struct pol_learn *L = v->L;
+	uint64_t t = now_us > L->tmax ? (L->tmax = now_us) : L->tmax, n = 0;
+	uint32_t i;
+	int b;
+
+	for (i = 0; i < d->cap; i++) {
+		const struct mrg_cell *c = &d->cell[i];
+		struct srt_seg seg;
+
+		if (!c->used || (c->s == 0 && c->f == 0) || (b = POL_FIND_BACKEND(p, c->k.backend)) < 0)
+			continue;
+		seg = (struct srt_seg){ v->bcode[b], c->k.cur, c->k.cty, c->k.brand, c->k.fund };
+		srt_add(&L->srt, &seg, c->s, c->f, t);
+		n += (uint64_t)c->s + c->f;
+	}
+	if (n)
+		L->srt_dirty++;
+	return n;
+}
+
+int pol_learn_remote_open(struct pol_view *v, const char *backend, uint64_t now_us)
+{
+	const struct policy *p = v->p;
+	struct pol_learn *L = v->L;
+	uint64_t t = now_us > L->tmax ? (L->tmax = now_us) : L->tmax;
+	int b = POL_FIND_BACKEND(p, backend);
+
+	if (b < 0)
+		return -1;
+	switch (brk_remote_open(&L->brk[b], &p->breaker.cfg, pol_may_open(L, p, t), t)) {
+	case BRK_REMOTE_OPENED:
+		L->remote_open[b] = 1; /* the tick publishes it to the workers, not to the fleet */
+		return POL_SHARE_OPENED;
+	case BRK_REMOTE_KEPT:
+		return POL_SHARE_KEPT;
+	default:
+		return POL_SHARE_NONE;
+	}
 }
 
 /* ---- reload ------------------------------------------------------------------------------ */

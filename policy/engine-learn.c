@@ -867,7 +867,9 @@ int pol_learn_remote_open(struct pol_view *v, const char *backend, uint64_t now_
 		return -1;
 	switch (brk_remote_open(&L->brk[b], &p->breaker.cfg, pol_may_open(L, p, t), t)) {
 	case BRK_REMOTE_OPENED:
-		L->remote_open[b] = 1; /* the tick publishes it to the workers, not to the fleet */
+		/* to the workers now, as a tick would (not to the fleet again) */
+		L->remote_open[b] = 1;
+		pol_publish_backends(v, t);
 		return POL_SHARE_OPENED;
 	case BRK_REMOTE_KEPT:
 		return POL_SHARE_KEPT;

@@ -209,6 +209,8 @@ TEST(remote_breaker_opens_without_local_evidence)
 	ASSERT_EQ(pol_engine_learn_breaker(b, "pa", t + 60 * MS), POL_SHARE_OPENED);
 	ASSERT_EQ(pol_engine_learn_breaker(b, "pa", t + 61 * MS), POL_SHARE_NONE); /* already open */
 	ASSERT_EQ(pol_engine_learn_breaker(b, "nowhere", t + 61 * MS), -1);
+	v = pay(b, t + 62 * MS, 200, NULL); /* published at once, before any tick */
+	ASSERT_STREQ(v.backend, "pb");
 	pol_tick(b, t + 100 * MS);
 	ASSERT_STREQ(pol_test_breaker(b, 0, t + 100 * MS), "open");
 	v = pay(b, t + 110 * MS, 200, NULL);

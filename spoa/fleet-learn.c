@@ -15,7 +15,10 @@
  *
  * Redis away: nothing waits. The engine's delta is exported into a pending delta every
  * fleet.learn_ms regardless; it accumulates (up to its cap: the rest counted in
- * learn_dropped) and is published once the command connection is back. An L line sent
+ * learn_dropped) and is published once the command connection is back, after twice
+ * fleet.reconnect_max_ms (so that the other nodes, which retry at least that often, have
+ * subscribed again: a text published while a node is not subscribed is lost to it, and
+ * texts published meanwhile by others are lost to this node likewise). An L line sent
  * when the connection went is dropped (counted) rather than sent twice. Breaker openings
  * wait in a small queue likewise. */
 #include <inttypes.h>
@@ -52,6 +55,8 @@ struct fleet_learn {
 	char brk[FLEET_LEARN_BRK][MRG_NAME_MAX];
 	unsigned nbrk;
 	char line[MRG_NODE_MAX + MRG_NAME_MAX + 64]; /* a B line */
+	bool up, was_up;                 /* the command connection at the last poll; ever */
+	uint64_t hold_until_us;          /* after a reconnect: publish from then on */
 };
 
 const char *fleet_learn_channel(const struct fleet *f)
@@ -127,7 +132,7 @@ static void fleet_learn_send_breakers(struct fleet *f)
 	unsigned i, done = 0;
 	int n;
 
-	for (i = 0; i < l->nbrk && f->cmd_up; i++) {
+	for (i = 0; i < l->nbrk && f->cmd_up && clock_mono_us() >= l->hold_until_us; i++) {
 		n = mrg_encode_breaker(f->node, l->seq + 1, l->brk[i], l->line, sizeof(l->line));
 		if (n < 0) { /* a name not sendable: dropped */
 			f->st.learn_dropped++;
@@ -151,7 +156,7 @@ static void fleet_learn_send_delta(struct fleet *f)
 	struct fleet_learn *l = f->learn;
 	int n;
 
-	if (l->sent || !f->cmd_up || l->pend.n == 0)
+	if (l->sent || !f->cmd_up || l->pend.n == 0 || clock_mono_us() < l->hold_until_us)
 		return;
 	n = mrg_encode(&l->pend, f->node, l->seq + 1, l->text, l->text_len);
 	if (n < 0) { /* a name not sendable (the table bounds the length): not publishable */
@@ -173,6 +178,14 @@ static void fleet_learn_on_poll(struct ev_loop *loop, ev_timer *t, int revents)
 	struct fleet_learn *l = f->learn;
 	uint64_t now = clock_mono_us();
 
+	/* Back after an outage: the others resubscribe within their reconnect backoff
+	 * (reconnect_max_ms at most); what is published before they do is lost to them
+	 * (pub/sub keeps nothing), so this node's held texts wait for that long. */
+	if (f->cmd_up && !l->up && l->was_up)
+		l->hold_until_us = now + 2 * (uint64_t)f->cfg.reconnect_max_ms * 1000;
+	if (f->cmd_up)
+		l->was_up = true;
+	l->up = f->cmd_up;
 	pol_engine_learn_opened(f->engine, fleet_learn_opened, f);
 	fleet_learn_send_breakers(f);
 	if (now - l->last_us < (uint64_t)f->cfg.learn_ms * 1000)

@@ -9,6 +9,8 @@
 #       (B line): none of their first payments goes to stripe_eu (stripe_eu_standby or
 #       stripe_us answer them), saying breaker:stripe_eu; node 1's outcome counts were merged there too (L lines). The
 #       time from node 1's publication to its application on nodes 2 and 3 is printed.
+#   (c) Redis killed: node 1 serves on; the counts of its payments meanwhile reach nodes 2
+#       and 3 once Redis is back (published on reconnect).
 #   (b) fleet.learn_ms = 0: each node learns alone, and nodes 2 and 3 send their first
 #       payments to the failing stripe_eu (so the check in (a) can fail).
 # Judged by the advice headers and the nodes' counters, never by a duration.
@@ -23,8 +25,11 @@ FIRST=3 # first payments judged on each of nodes 2 and 3
 
 alloc_port P_REDIS
 mkdir -p "$T/redis"
-start_bg redis redis-server --bind 127.0.0.1 --port "$P_REDIS" --dir "$T/redis" --save '' \
-	--appendonly no --daemonize no && wait_port redis "$P_REDIS" || { fail start-redis "$(tail -5 "$T/redis.log")"; exit 1; }
+redis() {
+	start_bg "redis$1" redis-server --bind 127.0.0.1 --port "$P_REDIS" --dir "$T/redis" --save '' \
+		--appendonly no --daemonize no && wait_port "redis$1" "$P_REDIS"
+}
+redis "" || { fail start-redis "$(tail -5 "$T/redis.log")"; exit 1; }
 
 start_accounts
 
@@ -155,6 +160,29 @@ for i in 2 3; do
 		"kept_local $(fstat "$i" breakers_kept_local)"
 done
 expect a_node1_never_echoed "breakers opened on node 1 by the others' B lines" "$(fstat 1 breakers_opened_remote)" 0
+
+# ---- (c) Redis away: node 1 serves on, its counts wait and are published on reconnect -------
+stop redis KILL
+wait_until 10 grep -q '"event":"fleet_redis_down"' "$T/${AGENT[1]}.log" ||
+	fail c_redis_down_seen "$(grep fleet_redis "$T/${AGENT[1]}.log" | tail -2)"
+before2=$(fstat 2 learn_applied) before3=$(fstat 3 learn_applied)
+: >"$T/seen-1"
+for i in $(seq 20); do gbp 1; done
+cp "$T/seen-1" "$T/seen-c1"
+# every payment answered with payspoa's advice (some may be shed by the budget: 429)
+expect c_node1_serves_without_redis "answers advised by payspoa on node 1 with Redis down" \
+	"$(awk '$1 != "000" && $2 != ""' "$T/seen-1" | wc -l)" 20
+paid=$(grep -c '^200 ' "$T/seen-1") # successes: what the posteriors count
+redis 2 || { fail c_restart_redis "$(tail -5 "$T/redis2.log")"; exit 1; }
+for i in 2 3; do
+	eval "b=\$before$i"
+	if [ "$paid" -gt 0 ] && wait_until 15 fstat_ge "$i" learn_applied $((b + paid)); then
+		pass "c_node${i}_got_node1_counts_after_reconnect"
+	else
+		fail "c_node${i}_got_node1_counts_after_reconnect" "learn_applied $b before, $(fstat "$i" learn_applied) now (+$paid expected)"
+	fi
+done
+echo "  node 1: learn_published $(fstat 1 learn_published), learn_dropped $(fstat 1 learn_dropped)"
 
 # ---- (b) learning alone: the same first payments go to the failing account -----------------
 agents 0 off

@@ -9,6 +9,7 @@
 #       (B line): none of their first payments goes to stripe_eu (stripe_eu_standby or
 #       stripe_us answer them), saying breaker:stripe_eu; node 1's outcome counts were merged there too (L lines). The
 #       time from node 1's publication to its application on nodes 2 and 3 is printed.
+#       A malformed text and a replayed one (an old sequence number of node 1) are refused.
 #   (c) Redis killed: node 1 serves on; the counts of its payments meanwhile reach nodes 2
 #       and 3 once Redis is back (published on reconnect).
 #   (b) fleet.learn_ms = 0: each node learns alone, and nodes 2 and 3 send their first
@@ -160,6 +161,16 @@ for i in 2 3; do
 		"kept_local $(fstat "$i" breakers_kept_local)"
 done
 expect a_node1_never_echoed "breakers opened on node 1 by the others' B lines" "$(fstat 1 breakers_opened_remote)" 0
+# texts that must not be applied: malformed, and node 1's sequence number replayed (an
+# opening of stripe_us "from n1" with a sequence older than n1's last text)
+r2=$(fstat 2 learn_refused) b2=$(fstat 2 breakers_received)
+redis-cli -p "$P_REDIS" PUBLISH payspoa:learn 'L n1 notanumber 1;stripe_us 0 0 0 0 1 0' >/dev/null
+redis-cli -p "$P_REDIS" PUBLISH payspoa:learn 'B n1 1 stripe_us' >/dev/null
+if wait_until 10 fstat_ge 2 learn_refused $((r2 + 2)) && [ "$(fstat 2 breakers_received)" -eq "$b2" ]; then
+	pass a_malformed_and_replayed_refused
+else
+	fail a_malformed_and_replayed_refused "node 2 learn_refused $r2 -> $(fstat 2 learn_refused), breakers_received $b2 -> $(fstat 2 breakers_received)"
+fi
 
 # ---- (c) Redis away: node 1 serves on, its counts wait and are published on reconnect -------
 stop redis KILL

@@ -24,13 +24,8 @@ need redis-cli
 
 FIRST=3 # first payments judged on each of nodes 2 and 3
 
-alloc_port P_REDIS
-mkdir -p "$T/redis"
-redis() {
-	start_bg "redis$1" redis-server --bind 127.0.0.1 --port "$P_REDIS" --dir "$T/redis" --save '' \
-		--appendonly no --daemonize no && wait_port "redis$1" "$P_REDIS"
-}
-redis "" || { fail start-redis "$(tail -5 "$T/redis.log")"; exit 1; }
+redis_setup
+start_redis || { fail start-redis "$(tail -5 "$T/redis.log")"; exit 1; }
 
 start_accounts
 
@@ -164,8 +159,8 @@ expect a_node1_never_echoed "breakers opened on node 1 by the others' B lines" "
 # texts that must not be applied: malformed, and node 1's sequence number replayed (an
 # opening of stripe_us "from n1" with a sequence older than n1's last text)
 r2=$(fstat 2 learn_refused) b2=$(fstat 2 breakers_received)
-redis-cli -p "$P_REDIS" PUBLISH payspoa:learn 'L n1 notanumber 1;stripe_us 0 0 0 0 1 0' >/dev/null
-redis-cli -p "$P_REDIS" PUBLISH payspoa:learn 'B n1 1 stripe_us' >/dev/null
+rcli PUBLISH payspoa:learn 'L n1 notanumber 1;stripe_us 0 0 0 0 1 0' >/dev/null
+rcli PUBLISH payspoa:learn 'B n1 1 stripe_us' >/dev/null
 if wait_until 10 fstat_ge 2 learn_refused $((r2 + 2)) && [ "$(fstat 2 breakers_received)" -eq "$b2" ]; then
 	pass a_malformed_and_replayed_refused
 else
@@ -184,7 +179,7 @@ cp "$T/seen-1" "$T/seen-c1"
 expect c_node1_serves_without_redis "answers advised by payspoa on node 1 with Redis down" \
 	"$(awk '$1 != "000" && $2 != ""' "$T/seen-1" | wc -l)" 20
 paid=$(grep -c '^200 ' "$T/seen-1") # successes: what the posteriors count
-redis 2 || { fail c_restart_redis "$(tail -5 "$T/redis2.log")"; exit 1; }
+start_redis || { fail c_restart_redis "$(tail -5 "$T/redis.log")"; exit 1; }
 for i in 2 3; do
 	eval "b=\$before$i"
 	if [ "$paid" -gt 0 ] && wait_until 15 fstat_ge "$i" learn_applied $((b + paid)); then

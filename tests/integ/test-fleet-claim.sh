@@ -42,42 +42,14 @@ policy() {
 		{ fail "policy-$1-$2" "$(head -3 "$T/pol$1-$2/check.log" 2>/dev/null)"; exit 1; }
 }
 
-# agents CLAIM RUN: every node's payspoa (re)started with fleet.claim = CLAIM, logs a<i>-RUN.
-declare -A P_HTTPN=() P_AGENTN=() AGENT=()
-for i in 1 2 3; do alloc_port "P_HTTPN[$i]"; alloc_port "P_AGENTN[$i]"; done
-agents() {
-	local i
-	for i in 1 2 3; do
-		[ -n "${AGENT[$i]:-}" ] && stop "${AGENT[$i]}"
-		policy "$i" "$1"
-		AGENT[$i]=a$i-$2
-		start_payspoa "${AGENT[$i]}" "${P_AGENTN[$i]}" "$POLICY" || { fail "start-payspoa-$i" "$(tail -5 "$T/${AGENT[$i]}.log")"; exit 1; }
-	done
-	for i in 1 2 3; do
-		wait_until 15 grep -q '"event":"fleet_resynced"' "$T/${AGENT[$i]}.log" ||
-			{ fail "resynced-$i-$2" "$(grep fleet "$T/${AGENT[$i]}.log" | tail -3)"; exit 1; }
-	done
-}
-agents false off
-# nodes_up: every node's HAProxy sees its payspoa UP.
-nodes_up() {
-	local i
-	for i in 1 2 3; do
-		wait_until 10 hap_server_is "h$i" spoe-payspoa payspoa1 UP || return 1
-	done
-}
+# every node's payspoa (re)started with fleet.claim = CLAIM (lib.sh fleet_agents CLAIM RUN)
+fleet_ports
+fleet_agents false off
 for i in 1 2 3; do
 	start_haproxy "h$i" "${P_HTTPN[$i]}" "$P_US" "$P_EU" "${P_AGENTN[$i]}" ||
 		{ fail "start-haproxy-$i" "$(tail -5 "$T/h$i.log")"; exit 1; }
 done
-nodes_up || { fail agents-up "a node's HAProxy does not see its payspoa UP"; exit 1; }
-
-# fstat NODE FIELD: FIELD of the node's last fleet_stats / fleet_stopped line (debug).
-fstat() {
-	awk -v f="\"$2\":\"" 'index($0, "\"event\":\"fleet_st") && (i = index($0, f)) {
-		v = substr($0, i + length(f)); sub(/".*/, "", v) } END { print v + 0 }' "$T/${AGENT[$1]}.log"
-}
-fstat_ge() { [ "$(fstat "$1" "$2")" -ge "$3" ]; }
+fleet_nodes_up || { fail agents-up "a node's HAProxy does not see its payspoa UP"; exit 1; }
 
 # usd_list FILE PREFIX: N USD card payments keyed PREFIX<n>.
 usd_list() {
@@ -120,8 +92,8 @@ else fail a_without_claim_double_charges "no key charged on two accounts without
 echo "  fleet.claim = false: $n_off of $N keys charged on two accounts"
 
 # ---- (b) with claims: none ---------------------------------------------------------------
-agents true on
-nodes_up || fail b_agents_up "a node's HAProxy does not see its restarted payspoa UP"
+fleet_agents true on
+fleet_nodes_up || fail b_agents_up "a node's HAProxy does not see its restarted payspoa UP"
 race b
 expect b_with_claim_zero_double_charges "keys charged on two accounts with fleet.claim" "$(twice claim-b-)" 0
 wait_until 10 fstat_ge 1 claims_sent "$N" || true  # the counters of the last heartbeat

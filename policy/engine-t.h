@@ -192,6 +192,8 @@ struct pol_engine {
 	 * The first channel to report raises it (CAS), the second finds it equal and is
 	 * skipped. Allocated only with agent.outcome_socket; NULL = no check. */
 	_Atomic uint32_t *outcome_seen;
+	/* Learning shared with a fleet (engine-share.h): control thread only; NULL = off. */
+	struct pol_share *share;
 };
 
 /* A pin this node made (claimed or rewritten), as the fleet publishes it. */

@@ -14,6 +14,7 @@
 #include "cost.h"
 #include "engine-lease.h"
 #include "engine-learn.h"
+#include "engine-share.h"
 #include "engine-t.h"
 #include "outcome.h"
 #include "pin.h"
@@ -353,6 +354,7 @@ void pol_engine_free(struct pol_engine *e)
 	free(e->rings);
 	free(e->samples);
 	free(e->outcome_seen);
+	pol_share_free(e->share);
 	free(e);
 }
 

@@ -134,6 +134,7 @@ struct pol_fleet {
 	int lease_ms;           /* between budget leases; 0 = budgets stay local */
 	int lease_ahead_ms;     /* a lease covers the demand for this long, then expires */
 	int expected_nodes;     /* the fleet's size before the first heartbeat; 0 = unknown */
+	int learn_ms;           /* between publications of learned outcome counts; 0 = learning stays local */
 };
 
 #endif /* PAY_T_H */

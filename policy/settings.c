@@ -929,6 +929,9 @@ static const struct pol_setting ps_fleet[] = {
 	    "a lease asks for the demand of this long ahead; tokens unused this long after their grant expire"),
 	INT("expected_nodes", fleet.expected_nodes, 0, 10000, 0,
 	    "nodes assumed before the first heartbeat (the fallback share is budget / nodes); 0 = one"),
+	INT("learn_ms", fleet.learn_ms, 0, 60000, 1000,
+	    "between publications of the outcome counts this node learned (merged by every node); breaker openings are "
+	    "published at once; 0 = each node learns alone"),
 };
 #undef FSTR
 

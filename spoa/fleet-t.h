@@ -44,7 +44,16 @@
 	X(lease_tokens_granted, counter, "tokens the fleet's global buckets granted this node") \
 	X(lease_short,      counter, "budget leases granted fewer tokens than asked (the global budget is short)") \
 	X(lease_fallback,   gauge,   "1 while the budgets refill locally at budget / nodes (Redis away or slow), else 0") \
-	X(lease_errors,     counter, "lease requests unanswered, refused or malformed")
+	X(lease_errors,     counter, "lease requests unanswered, refused or malformed") \
+	X(learn_published,  counter, "outcome-count texts (L lines) this node published to the fleet (fleet.learn_ms)") \
+	X(learn_received,   counter, "outcome-count texts of other nodes applied here") \
+	X(learn_applied,    counter, "outcomes of other nodes added to this node's posteriors") \
+	X(learn_dropped,    counter, "outcomes (or breaker openings) not shared: pending table full, in flight when Redis went, name not sendable") \
+	X(learn_refused,    counter, "texts of other nodes not applied: malformed, a replay or older than one applied, too many nodes") \
+	X(breakers_published, counter, "breaker openings of this node published to the fleet (B lines)") \
+	X(breakers_received, counter, "breaker openings of other nodes received") \
+	X(breakers_opened_remote, counter, "breakers opened here because another node's opened") \
+	X(breakers_kept_local, counter, "breaker openings of other nodes not followed: this node's own recent calls said healthy")
 
 struct fleet_stats {
 #define X(name, type, help) uint64_t name;
@@ -95,6 +104,7 @@ struct fleet_rep {  /* a live local pin, waiting for the resync to publish it ag
 struct redisAsyncContext;
 struct fleet_claim;
 struct fleet_lease;
+struct fleet_learn;
 
 struct fleet {
 	struct ev_loop *loop;
@@ -129,6 +139,7 @@ struct fleet {
 	struct fleet_stats st;
 	struct fleet_stats logged;    /* at the last fleet_stats line (debug) */
 	struct fleet_claim *claim;    /* fleet.claim: ACKs held for their claim (fleet-claim.c), or NULL */
+	struct fleet_learn *learn;    /* learning shared (fleet-learn.c, fleet.learn_ms); NULL = off */
 };
 
 #endif /* FLEET_T_H */

@@ -8,6 +8,7 @@
  *   P:nodes              sorted set node → expiry (Redis's own clock, ms): the nodes seen
  *   P:pin:<t>:<key hex>  "<backend> <account>", PX the pin's TTL left; t = enum pol_pin_table
  *   P:pins               channel: "<node> <t> <key hex> <backend> <account> <wall µs>"
+ *   P:learn              channel: outcome counts and breaker openings (fleet-learn.c)
  * A claim is written with NX: the first node to write a key's pin wins it for the fleet,
  * and a node that finds another account there moves its own pin to it. A rewrite to what
  * HAProxy really used (force) overwrites. */
@@ -533,8 +534,13 @@ static void fleet_on_sub(redisAsyncContext *ac, void *reply, void *priv)
 	if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 || r->element[0]->type != REDIS_REPLY_STRING)
 		return;
 	if (strcmp(r->element[0]->str, "message") == 0 && r->element[2]->type == REDIS_REPLY_STRING) {
-		fleet_on_message(f, r->element[2]->str, r->element[2]->len);
-	} else if (strcmp(r->element[0]->str, "subscribe") == 0 && !f->scanning && !f->synced) {
+		if (fleet_learn_channel(f) && r->element[1]->type == REDIS_REPLY_STRING &&
+		    strcmp(r->element[1]->str, fleet_learn_channel(f)) == 0)
+			fleet_learn_on_message(f, r->element[2]->str, r->element[2]->len);
+		else
+			fleet_on_message(f, r->element[2]->str, r->element[2]->len);
+	} else if (strcmp(r->element[0]->str, "subscribe") == 0 && !f->scanning && !f->synced &&
+	           r->element[1]->type == REDIS_REPLY_STRING && strcmp(r->element[1]->str, f->channel) == 0) {
 		/* subscribed: what is published from now on arrives, so what was before is
 		 * loaded now (a pin published in between comes both ways, harmlessly) */
 		snprintf(f->cursor, sizeof(f->cursor), "0");
@@ -565,7 +571,9 @@ static void fleet_on_connect(const redisAsyncContext *ac, int status)
 		f->st.connects++;
 		f->backoff_ms = FLEET_BACKOFF_MIN_MS;
 		log_json(LOG_LVL_INFO, "fleet_redis_up", "node", f->node, "redis", f->cfg.redis, NULL);
-		if (redisAsyncCommand(f->sub, fleet_on_sub, f, "SUBSCRIBE %s", f->channel) != REDIS_OK)
+		if ((fleet_learn_channel(f)
+		         ? redisAsyncCommand(f->sub, fleet_on_sub, f, "SUBSCRIBE %s %s", f->channel, fleet_learn_channel(f))
+		         : redisAsyncCommand(f->sub, fleet_on_sub, f, "SUBSCRIBE %s", f->channel)) != REDIS_OK)
 			fleet_drop(f, "cannot subscribe");
 	}
 }
@@ -714,7 +722,7 @@ int fleet_prepare(struct fleet *f, struct pol_engine *e, const struct pol_fleet 
 		fleet_free(f);
 		return -1;
 	}
-	if (fleet_lease_prepare(f, err, errlen) < 0) {
+	if (fleet_lease_prepare(f, err, errlen) < 0 || fleet_learn_prepare(f, err, errlen) < 0) {
 		fleet_free(f);
 		return -1;
 	}
@@ -730,6 +738,7 @@ void fleet_free(struct fleet *f)
 	fleet_claim_free(f->claim);
 	f->claim = NULL;
 	fleet_lease_free(f);
+	fleet_learn_free(f);
 }
 
 void fleet_start(struct fleet *f, struct ev_loop *loop)
@@ -746,6 +755,7 @@ void fleet_start(struct fleet *f, struct ev_loop *loop)
 	log_json(LOG_LVL_INFO, "fleet", "node", f->node, "redis", f->cfg.redis, "prefix", f->prefix, NULL);
 	fleet_connect(f);
 	fleet_lease_start(f);
+	fleet_learn_start(f);
 }
 
 void fleet_stats(struct fleet *f, struct fleet_stats *out)
@@ -813,6 +823,7 @@ void fleet_stop(struct fleet *f)
 	if (f->claim)
 		fleet_claim_stop(f->claim);
 	fleet_lease_stop(f);
+	fleet_learn_stop(f);
 	fleet_drop(f, "stopping");
 	fleet_stats(f, &st);
 	fleet_log_stats(f, LOG_LVL_INFO, "fleet_stopped", &st);

@@ -52,4 +52,14 @@ void fleet_lease_start(struct fleet *f);
 void fleet_lease_stop(struct fleet *f);
 void fleet_lease_free(struct fleet *f);
 
+/* fleet-learn.c, called by fleet.c: turned on by fleet.learn_ms (prepare: before the
+ * workers decide; 0 or -1 with err), a timer on the loop, stopped, freed; its channel
+ * (NULL when off), subscribed beside the pins', and a message received on it. */
+int fleet_learn_prepare(struct fleet *f, char *err, size_t errlen);
+void fleet_learn_start(struct fleet *f);
+void fleet_learn_stop(struct fleet *f);
+void fleet_learn_free(struct fleet *f);
+const char *fleet_learn_channel(const struct fleet *f);
+void fleet_learn_on_message(struct fleet *f, const char *m, size_t len);
+
 #endif /* FLEET_H */

@@ -313,6 +313,53 @@ start_accounts() {
 		{ fail start-payapi; exit 1; }
 }
 
+# A redis-server of the script's own for fleet tests: redis_setup allocates P_REDIS and the
+# data folder $T/redis (after `need redis-server` and `need redis-cli`); start_redis starts
+# it as process "redis" (nothing saved) and returns once it listens: call it again after
+# `stop redis KILL` to bring it back on the same port; rcli ARGS...: redis-cli on it.
+redis_setup() { alloc_port P_REDIS; mkdir -p "$T/redis"; }
+start_redis() {
+	start_bg redis redis-server --bind 127.0.0.1 --port "$P_REDIS" --dir "$T/redis" --save '' \
+		--appendonly no --daemonize no --protected-mode yes && wait_port redis "$P_REDIS"
+}
+rcli() { timeout 5 redis-cli -h 127.0.0.1 -p "$P_REDIS" "$@"; }
+
+# Three fleet nodes h<i> + a<i>-RUN (i = 1..3), ports P_HTTPN[i], P_AGENTN[i] (allocated
+# by fleet_ports). fleet_agents ARG RUN: every node's payspoa (re)started with the policy
+# the script's `policy NODE ARG` function leaves in POLICY, logs a<i>-RUN; returns once
+# each has resynchronised with Redis. fleet_nodes_up: every node's HAProxy sees its
+# payspoa UP. fstat NODE FIELD: FIELD of the node's last fleet_stats / fleet_stopped line
+# (debug); fstat_ge NODE FIELD N, for wait_until.
+declare -A P_HTTPN=() P_AGENTN=() AGENT=()
+fleet_ports() {
+	local i
+	for i in 1 2 3; do alloc_port "P_HTTPN[$i]"; alloc_port "P_AGENTN[$i]"; done
+}
+fleet_agents() {
+	local i
+	for i in 1 2 3; do
+		[ -n "${AGENT[$i]:-}" ] && stop "${AGENT[$i]}"
+		policy "$i" "$1"
+		AGENT[$i]=a$i-$2
+		start_payspoa "${AGENT[$i]}" "${P_AGENTN[$i]}" "$POLICY" || { fail "start-payspoa-$i" "$(tail -5 "$T/${AGENT[$i]}.log")"; exit 1; }
+	done
+	for i in 1 2 3; do
+		wait_until 15 grep -q '"event":"fleet_resynced"' "$T/${AGENT[$i]}.log" ||
+			{ fail "resynced-$i-$2" "$(grep fleet "$T/${AGENT[$i]}.log" | tail -3)"; exit 1; }
+	done
+}
+fleet_nodes_up() {
+	local i
+	for i in 1 2 3; do
+		wait_until 10 hap_server_is "h$i" spoe-payspoa payspoa1 UP || return 1
+	done
+}
+fstat() {
+	awk -v f="\"$2\":\"" 'index($0, "\"event\":\"fleet_st") && (i = index($0, f)) {
+		v = substr($0, i + length(f)); sub(/".*/, "", v) } END { print v + 0 }' "$T/${AGENT[$1]}.log"
+}
+fstat_ge() { [ "$(fstat "$1" "$2")" -ge "$3" ]; }
+
 # backend_port BACKEND: the port of BACKEND's emulated account (after start_accounts).
 backend_port() {
 	case $1 in

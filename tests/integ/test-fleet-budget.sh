@@ -30,13 +30,7 @@ SURGE=8     # seconds
 POLICY_SEDS=('s/rate = 100.0; burst = 100.0;/rate = 30.0; burst = 3.0;/'
 	's/rate = 25.0; burst = 25.0;/rate = 100000.0; burst = 100000.0;/')
 
-alloc_port P_REDIS
-mkdir -p "$T/redis"
-start_redis() {
-	start_bg redis redis-server --bind 127.0.0.1 --port "$P_REDIS" --dir "$T/redis" --save '' \
-		--appendonly no --daemonize no --protected-mode yes && wait_port redis "$P_REDIS"
-}
-rcli() { timeout 5 redis-cli -h 127.0.0.1 -p "$P_REDIS" "$@"; }
+redis_setup
 start_redis || { fail start-redis "$(tail -5 "$T/redis.log")"; exit 1; }
 
 start_accounts

@@ -282,6 +282,19 @@ void sc_put_pay_request(struct spop_wbuf *w, const struct sc_payreq *r)
 	sc_put_arg_str(w, "class", r->class_hint);
 }
 
+void sc_payreq_usd(struct sc_payreq *r, const char *idem)
+{
+	memset(r, 0, sizeof(*r));
+	r->method = "POST";
+	r->path = "/v1/payment_intents";
+	r->idem = idem;
+	r->amount = "2000";
+	r->currency = "usd";
+	r->card_country = "US";
+	r->card_brand = "visa";
+	r->card_funding = "credit";
+}
+
 void sc_payreq_sample(struct sc_payreq *r, unsigned n, char id[32], char idem[65])
 {
 	static const char hex[] = "0123456789abcdef";

@@ -110,6 +110,10 @@ void sc_put_pay_request(struct spop_wbuf *w, const struct sc_payreq *r);
 /* A typical card payment; `n` varies the id and the idempotency key. */
 void sc_payreq_sample(struct sc_payreq *r, unsigned n, char id[32], char idem[65]);
 
+/* A US visa credit card payment of 20.00 USD, POST /v1/payment_intents, keyed by idem;
+ * every other field zero. */
+void sc_payreq_usd(struct sc_payreq *r, const char *idem);
+
 /* A NOTIFY frame holding one pay-request. Returns the frame's bytes or 0. */
 size_t sc_notify_payreq(struct spop_wbuf *w, uint64_t sid, uint64_t fid,
                         const struct sc_payreq *r);

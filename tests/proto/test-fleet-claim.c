@@ -129,19 +129,6 @@ static const char *conf_write(const char *prefix, int claim_timeout_ms, int time
 	return conf_path;
 }
 
-static void req(struct sc_payreq *r, const char *idem)
-{
-	memset(r, 0, sizeof(*r));
-	r->method = "POST";
-	r->path = "/v1/payment_intents";
-	r->idem = idem;
-	r->amount = "2000";
-	r->currency = "usd";
-	r->card_country = "US";
-	r->card_brand = "visa";
-	r->card_funding = "credit";
-}
-
 /* Sends a pay-request as stream sid without waiting for its ACK. */
 static void send_req(struct sc_conn *c, const char *idem, uint64_t sid)
 {
@@ -150,7 +137,7 @@ static void send_req(struct sc_conn *c, const char *idem, uint64_t sid)
 	struct sc_payreq r;
 	size_t n;
 
-	req(&r, idem);
+	sc_payreq_usd(&r, idem);
 	n = sc_notify_payreq(&w, sid, 1, &r);
 	ASSERT(n > 0);
 	ASSERT_EQ(sc_send_all(c->fd, buf, n, 5000), 0);

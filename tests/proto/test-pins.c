@@ -50,19 +50,6 @@ static const char *conf_write(double pa_rate, double pa_burst, unsigned idem_slo
 	return conf_path;
 }
 
-static void req(struct sc_payreq *r, const char *idem)
-{
-	memset(r, 0, sizeof(*r));
-	r->method = "POST";
-	r->path = "/v1/payment_intents";
-	r->idem = idem;
-	r->amount = "2000";
-	r->currency = "usd";
-	r->card_country = "US";
-	r->card_brand = "visa";
-	r->card_funding = "credit";
-}
-
 static void key(char out[65], unsigned run, unsigned n)
 {
 	snprintf(out, 65, "%08x%056x", run, n);
@@ -136,7 +123,7 @@ TEST(simultaneous_pairs_one_account)
 		size_t n;
 
 		key(k, 1, i);
-		req(&r, k);
+		sc_payreq_usd(&r, k);
 		n = sc_notify_payreq(&w, i + 1, 1, &r);
 		ASSERT(n > 0);
 		ASSERT_EQ(sc_send_all(c1->fd, buf, n, 2000), 0);
@@ -188,7 +175,7 @@ static char *flood(struct sc_conn **c, unsigned run, unsigned keys)
 		n = keys - i < WINDOW ? keys - i : WINDOW;
 		for (j = 0; j < n; j++) {
 			key(k[j], run, i + j);
-			req(&r[j], k[j]);
+			sc_payreq_usd(&r[j], k[j]);
 		}
 		batch(c[(i / WINDOW) & 1], r, n, i + 1, first + i, NULL);
 	}
@@ -218,7 +205,7 @@ static unsigned retry_sample(struct sc_conn *c, unsigned run, unsigned keys, con
 	*moved = 0;
 	for (i = 0; i < keys; i += 97) {
 		key(k[n], run, i);
-		req(&r[n], k[n]);
+		sc_payreq_usd(&r[n], k[n]);
 		at[n++] = i;
 		if (n == WINDOW || i + 97 >= keys) {
 			batch(c, r, n, 1u << 30 | i, got, pinned);

@@ -588,6 +588,40 @@ TEST(breaker_forgive)
 	ASSERT_EQ(brk_state_at(&b, until + 400 * MS), BRK_CLOSED);
 }
 
+/* Another node's breaker opened (brk_remote_open): an empty or thin window opens (as a
+ * trip: open time, trips counted); a window of min_calls healthy calls keeps it closed;
+ * the ejection cap leaves a thin one degraded; open and half-open
+ * are left alone. */
+TEST(breaker_remote_open)
+{
+	struct brk_cfg c;
+	struct brk b;
+	int i;
+
+	cfg_test(&c);
+	brk_init(&b, &c, 7, 0);
+	ASSERT_EQ(brk_remote_open(&b, &c, true, 1 * SEC), BRK_REMOTE_OPENED);
+	ASSERT_EQ(brk_state_at(&b, 1 * SEC), BRK_OPEN);
+	ASSERT_EQ(b.trips, 1);
+	ASSERT_EQ(brk_remote_open(&b, &c, true, 2 * SEC), BRK_REMOTE_NONE); /* open already */
+	brk_update(&b, &c, true, 31 * SEC);
+	ASSERT_EQ(brk_state_at(&b, 31 * SEC), BRK_HALF_OPEN);
+	ASSERT_EQ(brk_remote_open(&b, &c, true, 31 * SEC), BRK_REMOTE_NONE); /* its probes decide */
+
+	brk_init(&b, &c, 7, 0);
+	for (i = 0; i < (int)c.min_calls - 1; i++)
+		brk_record(&b, &c, S, true, (1000 + (uint64_t)i * 10) * MS);
+	ASSERT_EQ(brk_remote_open(&b, &c, false, 2 * SEC), BRK_REMOTE_NONE); /* thin: degraded (cap) */
+	ASSERT_EQ(brk_state_at(&b, 2 * SEC), BRK_DEGRADED);
+
+	brk_init(&b, &c, 7, 0);
+	for (i = 0; i < (int)c.min_calls; i++)
+		brk_record(&b, &c, S, true, (1000 + (uint64_t)i * 10) * MS);
+	ASSERT_EQ(brk_remote_open(&b, &c, true, 2 * SEC), BRK_REMOTE_KEPT);
+	ASSERT_EQ(brk_state_at(&b, 2 * SEC), BRK_CLOSED);
+	ASSERT_EQ(b.trips, 0);
+}
+
 int main(void)
 {
 	RUN(breaker_consecutive_trip_and_probe);
@@ -606,5 +640,6 @@ int main(void)
 	RUN(breaker_cfg_check);
 	RUN(breaker_event_of);
 	RUN(breaker_forgive);
+	RUN(breaker_remote_open);
 	return test_summary();
 }

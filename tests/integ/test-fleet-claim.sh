@@ -6,8 +6,9 @@
 # disabled there: fresh USD payments go to stripe_us_standby). The same keyed payments are
 # sent to node 1 (first attempts) and node 2 (retries) at once:
 #   (a) fleet.claim = false: some keys are charged on two accounts (the test can fail);
-#   (b) fleet.claim = true (default): zero keys charged on two accounts, every request
-#       answered; the first attempts' claim wait p50/p99 is printed;
+#   (b) fleet.claim = true (default): no key charged on two accounts (but through a
+#       claim left unconfirmed at claim_timeout_ms, counted), every request answered;
+#       the first attempts' claim wait p50/p99 is printed;
 #   (c) Redis killed mid-run: every request still answered (nearly all with payspoa's
 #       verdict), and the nodes stop holding ACKs (claims_skipped).
 # Judged by counts (the emulators' key records, answers, the nodes' debug fleet_stats
@@ -100,8 +101,23 @@ else fail a_without_claim_double_charges "no key charged on two accounts without
 fleet_agents true on
 fleet_nodes_up || fail b_agents_up "a node's HAProxy does not see its restarted payspoa UP"
 race b
-expect b_with_claim_zero_double_charges "keys charged on two accounts with fleet.claim" "$(twice claim-b-)" 0
-wait_until 10 fstat_ge 1 claims_sent "$N" || true  # the counters of the last heartbeat
+# every claim of the race settled (won, lost or sent unconfirmed) in the nodes' logged counters
+settled() {
+	local i
+	for i in 1 2; do
+		[ "$(fstat "$i" claims_sent)" -gt 0 ] && [ "$(fstat "$i" claims_sent)" -eq \
+			"$(($(fstat "$i" claims_won) + $(fstat "$i" claims_lost) + $(fstat "$i" claims_unconfirmed)))" ] || return 1
+	done
+}
+wait_until 20 settled || fail b_claims_settled "claims sent but not settled in the nodes' fleet_stats lines"
+# The guarantee: no key on two accounts, except through a claim Redis did not answer within
+# claim_timeout_ms (its ACK left unconfirmed: spoa/README.md, window 1), which only a
+# loaded machine sees here.
+n_on=$(twice claim-b-)
+unconf=$(($(fstat 1 claims_unconfirmed) + $(fstat 2 claims_unconfirmed)))
+echo "  fleet.claim = true: $n_on of $N keys charged on two accounts, $unconf claims unconfirmed"
+if [ "$n_on" -eq 0 ] || [ "$n_on" -le "$unconf" ]; then pass b_with_claim_no_double_charge_but_unconfirmed
+else fail b_with_claim_no_double_charge_but_unconfirmed "$n_on keys charged on two accounts with fleet.claim, only $unconf claims unconfirmed"; fi
 for i in 1 2; do
 	echo "  node $i: claims sent $(fstat "$i" claims_sent), won $(fstat "$i" claims_won), lost $(fstat "$i" claims_lost)," \
 		"unconfirmed $(fstat "$i" claims_unconfirmed), skipped $(fstat "$i" claims_skipped);" \

@@ -10,28 +10,47 @@ fl_cleanup() {
 	local p
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-	rm -rf "$tmp"
+	if [ -n "${KEEP:-}" ]; then echo "$FL_NAME: kept $tmp" >&2; else rm -rf "$tmp"; fi
 }
 trap fl_cleanup EXIT
 
-used=" "
+# free_port: a port nothing listens on (another program may take it before we do: see
+# start_on_port)
 free_port() {
 	local p
 	for _ in $(seq 1 100); do
 		p=$((20000 + RANDOM % 40000))
-		case $used in *" $p "*) continue ;; esac
-		if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then used="$used$p "; echo "$p"; return; fi
+		if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then echo "$p"; return; fi
 	done
 	echo "$FL_NAME: no free port found" >&2
 	exit 1
 }
-wait_port() { # PORT PID LOG
+wait_port() { # PORT PID LOG: 0 when PORT is open, 1 when PID exited (exits on a timeout)
 	for _ in $(seq 1 200); do
 		(exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0
-		kill -0 "$2" 2>/dev/null || { echo "$FL_NAME: exited:" >&2; cat "$3" >&2; exit 1; }
+		kill -0 "$2" 2>/dev/null || return 1
 		sleep 0.05
 	done
 	echo "$FL_NAME: port $1 never opened" >&2
+	exit 1
+}
+# start_on_port LOG CMD...: runs CMD in the background with @PORT@ in its arguments
+# replaced by a free port, again on another port if it exits before listening (a port
+# taken in between); sets SP_PORT and SP_PID.
+start_on_port() {
+	local log=$1 a args try
+	shift
+	for try in 1 2 3 4 5; do
+		SP_PORT=$(free_port)
+		args=()
+		for a in "$@"; do args+=("${a//@PORT@/$SP_PORT}"); done
+		"${args[@]}" >"$log" 2>&1 &
+		SP_PID=$!
+		pids+=($SP_PID)
+		wait_port "$SP_PORT" "$SP_PID" && return 0
+	done
+	echo "$FL_NAME: $1 exited:" >&2
+	cat "$log" >&2
 	exit 1
 }
 # field LOG EVENT NAME: NAME of the last EVENT line of LOG
@@ -39,11 +58,9 @@ field() { grep -h "\"event\":\"$2\"" "$1" | tail -1 | grep -o "\"$3\":\"[0-9]*\"
 
 # fl_redis: a redis-server on a free port, nothing saved; sets rport.
 fl_redis() {
-	rport=$(free_port)
 	mkdir -p "$tmp/redis"
-	redis-server --bind 127.0.0.1 --port "$rport" --dir "$tmp/redis" --save '' --appendonly no >"$tmp/redis.log" 2>&1 &
-	pids+=($!)
-	wait_port "$rport" "$!" "$tmp/redis.log"
+	start_on_port "$tmp/redis.log" redis-server --bind 127.0.0.1 --port @PORT@ --dir "$tmp/redis" --save '' --appendonly no
+	rport=$SP_PORT
 }
 
 # fl_conf DIR SED...: conf/ copied to DIR with the seds applied to payspoa.conf (each
@@ -73,11 +90,9 @@ fl_nodes() {
 		sed -e "s|^\([[:space:]]*outcome_socket[[:space:]]*=\).*|\1 \"$d/n$i-outcomes.sock\";|" \
 			"$d/payspoa.conf" >"$d/n$i.conf"
 		echo "fleet = { redis = \"127.0.0.1:$rport\"; node = \"n$i\"; heartbeat_ms = 100; node_ttl_ms = 1000; $extra };" >>"$d/n$i.conf"
-		port[$i]=$(free_port)
-		"$BUILD/payspoa" -d -f "$d/n$i.conf" -l "127.0.0.1:${port[$i]}" -w 1 >"$tmp/n$i.log" 2>&1 &
-		npid[$i]=$!
-		pids+=($!)
-		wait_port "${port[$i]}" "$!" "$tmp/n$i.log"
+		start_on_port "$tmp/n$i.log" "$BUILD/payspoa" -d -f "$d/n$i.conf" -l "127.0.0.1:@PORT@" -w 1
+		port[$i]=$SP_PORT
+		npid[$i]=$SP_PID
 	done
 	for i in $(seq 1 "$n"); do
 		for _ in $(seq 1 400); do

@@ -7,7 +7,7 @@
  * hints a share of the requests as background, -u gives every message an idempotency key
  * of its own (a key seen before would follow its pin, not the budget), and -A writes the
  * verdicts per 10 ms wall-clock slot (so that the files of several spop-loads add up):
- * lines "slot verdict class backend count".
+ * lines "slot verdict class backend count reason" (reason "-" for allow, spaces as +).
  *
  * Single thread, epoll, level-triggered. Cheap per message: requests are encoded once
  * at start (a pool of distinct ones), a NOTIFY is a header plus one memcpy, all NOTIFYs
@@ -76,9 +76,9 @@ static uint64_t sent_total, pace_base, t_start; /* -r */
 static uint64_t key_salt, key_seq;             /* -u */
 
 /* -A: verdict counts per 10 ms slot of CLOCK_REALTIME and (verdict, class, backend) */
-#define ADM_KINDS 32
+#define ADM_KINDS 64
 #define ADM_SLOT_NS 10000000ull
-static struct { char verdict[8], cls[16], backend[32]; } adm_kind[ADM_KINDS];
+static struct { char verdict[8], cls[16], backend[32], reason[48]; } adm_kind[ADM_KINDS];
 static unsigned adm_nkinds;
 static uint32_t *adm;         /* [slot][ADM_KINDS] */
 static uint64_t adm_slot0, adm_nslots, adm_rt_off, adm_lost;
@@ -116,7 +116,7 @@ static void usage(void)
 	"  -b PCT    hint PCT %% of the requests as class background (default 0: checkout)\n"
 	"  -u        a fresh idempotency key per message (default: the pool's 4,096 keys)\n"
 	"  -A FILE   write the verdicts per 10 ms wall-clock slot, from the start to the end:\n"
-	"            lines \"slot verdict class backend count\" (slot = Unix time / 10 ms)\n");
+	"            lines \"slot verdict class backend count reason\" (slot = Unix time / 10 ms)\n");
 	exit(2);
 }
 
@@ -151,7 +151,7 @@ static void pool_build(void)
 		const uint8_t *k;
 
 		sc_payreq_sample(&r, i, id, idem);
-		if (i % 100 < opt.bg_pct)
+		if (i * 37 % 100 < opt.bg_pct) /* spread: any 100 running requests hold bg_pct */
 			r.class_hint = "background";
 		sc_put_pay_request(&w, &r);
 		if (w.overflow) {
@@ -220,7 +220,8 @@ static void fill(struct lconn *c, uint64_t t)
 static void adm_record(const uint8_t *p, size_t len, uint64_t t)
 {
 	struct sc_ack a;
-	const char *v, *cls, *be;
+	const char *v, *cls, *be, *why;
+	char reason[48];
 	uint64_t slot = (t + adm_rt_off) / ADM_SLOT_NS;
 	unsigned k;
 
@@ -230,8 +231,14 @@ static void adm_record(const uint8_t *p, size_t len, uint64_t t)
 	be = sc_ack_str(&a, "backend");
 	cls = cls && *cls ? cls : "-";
 	be = be && *be ? be : "-";
+	why = strcmp(v, "allow") ? sc_ack_str(&a, "reason") : NULL;
+	snprintf(reason, sizeof(reason), "%s", why && *why ? why : "-");
+	for (char *q = reason; *q; q++)
+		if (*q == ' ')
+			*q = '+';
 	for (k = 0; k < adm_nkinds; k++)
-		if (!strcmp(adm_kind[k].verdict, v) && !strcmp(adm_kind[k].cls, cls) && !strcmp(adm_kind[k].backend, be))
+		if (!strcmp(adm_kind[k].verdict, v) && !strcmp(adm_kind[k].cls, cls) && !strcmp(adm_kind[k].backend, be) &&
+		    !strcmp(adm_kind[k].reason, reason))
 			break;
 	if (k == adm_nkinds) {
 		if (k == ADM_KINDS) {
@@ -241,6 +248,7 @@ static void adm_record(const uint8_t *p, size_t len, uint64_t t)
 		snprintf(adm_kind[k].verdict, sizeof(adm_kind[k].verdict), "%s", v);
 		snprintf(adm_kind[k].cls, sizeof(adm_kind[k].cls), "%s", cls);
 		snprintf(adm_kind[k].backend, sizeof(adm_kind[k].backend), "%s", be);
+		snprintf(adm_kind[k].reason, sizeof(adm_kind[k].reason), "%s", reason);
 		adm_nkinds++;
 	}
 	if (slot < adm_slot0 || slot - adm_slot0 >= adm_nslots) {
@@ -259,8 +267,8 @@ static int adm_write(void)
 	for (uint64_t s = 0; s < adm_nslots; s++)
 		for (unsigned k = 0; k < adm_nkinds; k++)
 			if (adm[s * ADM_KINDS + k])
-				fprintf(f, "%" PRIu64 " %s %s %s %u\n", adm_slot0 + s, adm_kind[k].verdict, adm_kind[k].cls,
-				        adm_kind[k].backend, adm[s * ADM_KINDS + k]);
+				fprintf(f, "%" PRIu64 " %s %s %s %u %s\n", adm_slot0 + s, adm_kind[k].verdict, adm_kind[k].cls,
+				        adm_kind[k].backend, adm[s * ADM_KINDS + k], adm_kind[k].reason);
 	return fclose(f);
 }
 
@@ -450,6 +458,8 @@ int main(int argc, char **argv)
 	    opt.rate < 0)
 		usage();
 	key_salt = ((uint64_t)getpid() << 40) ^ now_ns();
+	if (opt.unique) /* several spop-loads started together do not send the same mix at once */
+		pool_next = (unsigned)(key_salt % POOL);
 	if (opt.admit_file) {
 		struct timespec rt;
 		uint64_t mono = now_ns();

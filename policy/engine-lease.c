@@ -52,6 +52,19 @@ void pol_lease_refund(struct pol_lease_cell *c, int took)
 		atomic_fetch_add_explicit(&c->tokens, 1, memory_order_relaxed);
 }
 
+double pol_lease_load(const struct pol_lease_cell *c)
+{
+	int64_t stock = atomic_load_explicit(&c->stock, memory_order_relaxed);
+	int64_t held = atomic_load_explicit(&c->tokens, memory_order_relaxed) +
+	               atomic_load_explicit(&c->top, memory_order_relaxed);
+
+	if (stock <= 0)
+		return 0;
+	if (held <= 0)
+		return 1;
+	return held >= stock ? 0 : 1.0 - (double)held / (double)stock;
+}
+
 void pol_lease_grant(struct pol_lease_cell *c, int64_t n, bool top)
 {
 	atomic_fetch_add_explicit(top ? &c->top : &c->tokens, n, memory_order_relaxed);

@@ -41,6 +41,11 @@ enum { POL_LEASE_NONE, POL_LEASE_TOKEN, POL_LEASE_TOP, POL_LEASE_DEBT };
 int pol_lease_take(struct pol_lease_cell *c, double share, int64_t debt_max);
 void pol_lease_refund(struct pol_lease_cell *c, int took);
 
+/* The leased budget's load, as thr_load is the GCRA cell's (the cost model's budget
+ * load, admin, metrics): 1 - tokens held / the stock the node leases for, 0..1; 0 with no
+ * stock (no demand), 1 with none held (the fleet's bucket short) or a debt. Reads only. */
+double pol_lease_load(const struct pol_lease_cell *c);
+
 /* Control thread. */
 void pol_lease_grant(struct pol_lease_cell *c, int64_t n, bool top);
 /* Removes up to n tokens (never below 0); returns how many it removed. */

@@ -74,5 +74,9 @@ void pol_engine_lease_info(struct pol_engine *e, unsigned i, struct pol_lease_in
 /* engine.c only: a view's lease cells (none when leases are off). Returns 0 or -1. */
 struct pol_view;
 int pol_lease_view_init(const struct pol_engine *e, struct pol_view *v);
+/* engine.c only, at a reload: the tokens each budget holds (and its stock) move from the
+ * old view's cells to the same account (and endpoint) in the new view; a worker still
+ * deciding on the old view finds none left there, so no token is spent twice. */
+void pol_lease_carry(struct pol_view *nv, const struct pol_view *ov);
 
 #endif /* ENGINE_LEASE_H */

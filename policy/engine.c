@@ -196,14 +196,15 @@ oom:
 	return NULL;
 }
 
-/* State that survives a reload for the names that survive: budgets, affinity, the
- * learned health and the admin's enable/disable. */
+/* State that survives a reload for the names that survive: budgets (and the leased
+ * budgets' tokens), affinity, the learned health and the admin's enable/disable. */
 static void pol_carry(struct pol_view *nv, const struct pol_view *ov)
 {
 	int i, j;
 	uint64_t dis = atomic_load(&ov->disabled), ndis = 0, dr = atomic_load(&ov->drained), ndr = 0;
 
 	thr_carry(&nv->thr, nv->p, &ov->thr, ov->p);
+	pol_lease_carry(nv, ov);
 	for (i = 0; i < nv->p->nbackends; i++)
 		for (j = 0; j < ov->p->nbackends; j++) {
 			if (strcmp(nv->p->backends[i].name, ov->p->backends[j].name))

@@ -16,11 +16,14 @@
  *
  * Tokens unused expire: at each lease a pool above what the recent demand needs for
  * lease_ahead_ms is cut to it, so no node hoards a budget it no longer uses (the demand,
- * smoothed, halves each lease when the requests stop). The tokens cut are given back to
- * the global bucket with the next lease (capacity still burst): a node that leased ahead
- * for a class that then came rarely (a checkout every 100 ms) does not waste the fleet's
- * budget, which would starve the same class on the other nodes. A give-back whose reply
- * is lost is not sent again (a token lost, never one minted twice).
+ * smoothed, halves each lease when the requests stop). The tokens cut while the bucket
+ * is neither short nor low (half its burst left) are given back to the global bucket with
+ * the next lease (capacity still burst), so a node that leased ahead for a class that
+ * then came rarely does not waste the fleet's budget. Not while it is short or low: the
+ * fleet is at its budget, a token given back would be leased again at once while every
+ * node's pool holds its own, and the pools and the bucket together would hold more than
+ * one burst (over-admission). A give-back whose reply is lost is not sent again (a token
+ * lost, never one minted twice).
  *
  * Redis away (not connected, or the last lease unanswered for fleet.timeout_ms): each
  * budget refills here at rate / nodes (last known node count), capacity burst / nodes,
@@ -258,6 +261,8 @@ static void fleet_lease_on_tick(struct ev_loop *loop, ev_timer *t, int revents)
 			fleet_lease_refill(f, c, &in, nodes);
 			continue;
 		}
+		if (c->short_ || c->short_top || c->low)
+			c->back = 0; /* the fleet at its budget: cut tokens are dropped */
 		if ((w <= 0 && wt <= 0 && c->back <= 0) || L->sent)
 			continue;
 		L->idx[k] = i;

@@ -3,6 +3,12 @@
  * messages/s, send→ACK latency percentiles, errors and, with -p, the agent's CPU time
  * per message. A program that prints figures, not a test: it asserts nothing.
  *
+ * For budget benchmarks (bench/run-fleet-budget): -r paces the NOTIFYs to a rate, -b
+ * hints a share of the requests as background, -u gives every message an idempotency key
+ * of its own (a key seen before would follow its pin, not the budget), and -A writes the
+ * verdicts per 10 ms wall-clock slot (so that the files of several spop-loads add up):
+ * lines "slot verdict class backend count reason" (reason "-" for allow, spaces as +).
+ *
  * Single thread, epoll, level-triggered. Cheap per message: requests are encoded once
  * at start (a pool of distinct ones), a NOTIFY is a header plus one memcpy, all NOTIFYs
  * a read makes room for leave in one send, the clock is read once per wake-up, the
@@ -15,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "spop-client.h"
@@ -27,6 +34,7 @@
 
 struct req_tpl {
 	uint16_t len;
+	uint16_t idem_off;        /* the idempotency key's offset in bytes (for -u) */
 	uint8_t bytes[320];
 };
 
@@ -53,13 +61,27 @@ static struct {
 	int pid;
 	uint32_t max_frame;
 	bool validate;
-} opt = { "127.0.0.1:12345", 4, 64, 10, 1, 0, 0, 16380, false };
+	double rate;              /* -r: NOTIFYs per second, 0 = as fast as the agent answers */
+	unsigned bg_pct;          /* -b: percent of the requests hinted background */
+	bool unique;              /* -u: a fresh idempotency key per message */
+	const char *admit_file;   /* -A: verdicts per 10 ms slot */
+} opt = { "127.0.0.1:12345", 4, 64, 10, 1, 0, 0, 16380, false, 0, 0, false, NULL };
 
 static struct req_tpl pool[POOL];
 static unsigned pool_next;
 static uint64_t hist[HIST_N];
 static uint64_t acked, errors, bad_frames, bad_ids, disconnects, max_ns;
 static bool measuring, stopping;
+static uint64_t sent_total, pace_base, t_start; /* -r */
+static uint64_t key_salt, key_seq;             /* -u */
+
+/* -A: verdict counts per 10 ms slot of CLOCK_REALTIME and (verdict, class, backend) */
+#define ADM_KINDS 64
+#define ADM_SLOT_NS 10000000ull
+static struct { char verdict[8], cls[16], backend[32], reason[48]; } adm_kind[ADM_KINDS];
+static unsigned adm_nkinds;
+static uint32_t *adm;         /* [slot][ADM_KINDS] */
+static uint64_t adm_slot0, adm_nslots, adm_rt_off, adm_lost;
 static volatile sig_atomic_t interrupted;
 
 static void on_sigint(int sig)
@@ -80,7 +102,7 @@ static void usage(void)
 {
 	fprintf(stderr,
 	"usage: spop-load [-a ADDR] [-c CONNS] [-d DEPTH] [-t SECONDS | -n COUNT] [-w WARMUP]\n"
-	"                 [-p AGENT_PID] [-m MAX_FRAME] [-V]\n"
+	"                 [-p AGENT_PID] [-m MAX_FRAME] [-V] [-r RATE] [-b PCT] [-u] [-A FILE]\n"
 	"  -a ADDR   agent address, host:port or unix:/path (default 127.0.0.1:12345)\n"
 	"  -c N      connections (default 4)\n"
 	"  -d N      NOTIFYs in flight per connection (default 64)\n"
@@ -89,7 +111,12 @@ static void usage(void)
 	"  -w S      warm-up seconds before measuring (default 1)\n"
 	"  -p PID    agent process: report its CPU time (utime+stime) per message\n"
 	"  -m N      max-frame-size announced in HELLO (default 16380)\n"
-	"  -V        validate every ACK fully (decode all actions, require a verdict)\n");
+	"  -V        validate every ACK fully (decode all actions, require a verdict)\n"
+	"  -r RATE   send at most RATE NOTIFYs per second in all (default: as fast as answered)\n"
+	"  -b PCT    hint PCT %% of the requests as class background (default 0: checkout)\n"
+	"  -u        a fresh idempotency key per message (default: the pool's 4,096 keys)\n"
+	"  -A FILE   write the verdicts per 10 ms wall-clock slot, from the start to the end:\n"
+	"            lines \"slot verdict class backend count reason\" (slot = Unix time / 10 ms)\n");
 	exit(2);
 }
 
@@ -121,13 +148,19 @@ static void pool_build(void)
 		struct sc_payreq r;
 		char id[32], idem[65];
 
+		const uint8_t *k;
+
 		sc_payreq_sample(&r, i, id, idem);
+		if (i * 37 % 100 < opt.bg_pct) /* spread: any 100 running requests hold bg_pct */
+			r.class_hint = "background";
 		sc_put_pay_request(&w, &r);
 		if (w.overflow) {
 			fprintf(stderr, "spop-load: request template too large\n");
 			exit(1);
 		}
 		pool[i].len = (uint16_t)(w.p - pool[i].bytes);
+		k = memmem(pool[i].bytes, pool[i].len, idem, 64);
+		pool[i].idem_off = k ? (uint16_t)(k - pool[i].bytes) : 0;
 	}
 }
 
@@ -141,6 +174,13 @@ static void queue_notify(struct lconn *c, unsigned slot, uint64_t t)
 
 	if (r->len <= (size_t)(w.end - w.p)) {
 		memcpy(w.p, r->bytes, r->len);
+		if (opt.unique && r->idem_off) { /* the key's first 16 hex digits: salt ^ sequence */
+			static const char hex[] = "0123456789abcdef";
+			uint64_t k = key_salt ^ key_seq++;
+
+			for (int i = 15; i >= 0; i--, k >>= 4)
+				w.p[r->idem_off + i] = (uint8_t)hex[k & 15];
+		}
 		w.p += r->len;
 	} else {
 		w.overflow = true;
@@ -153,12 +193,83 @@ static void queue_notify(struct lconn *c, unsigned slot, uint64_t t)
 	c->out_len += n;
 	c->sent_at[slot] = t ? t : 1;
 	c->inflight++;
+	sent_total++;
+}
+
+/* -r: may one more NOTIFY leave at t? A backlog (the agent slower than the rate) is
+ * forgotten rather than sent in one burst. */
+static bool pace_ok(uint64_t t)
+{
+	uint64_t due;
+
+	if (opt.rate <= 0)
+		return true;
+	due = (uint64_t)((double)(t - t_start) * opt.rate / 1e9);
+	if (due > pace_base + sent_total + (uint64_t)opt.conns * opt.depth)
+		pace_base = due - sent_total - (uint64_t)opt.conns * opt.depth;
+	return pace_base + sent_total < due;
 }
 
 static void fill(struct lconn *c, uint64_t t)
 {
-	while (!stopping && c->ready && !c->dead && c->nfree)
+	while (!stopping && c->ready && !c->dead && c->nfree && pace_ok(t))
 		queue_notify(c, c->free_slots[--c->nfree], t);
+}
+
+/* -A: count one ACK's verdict in its wall-clock slot. */
+static void adm_record(const uint8_t *p, size_t len, uint64_t t)
+{
+	struct sc_ack a;
+	const char *v, *cls, *be, *why;
+	char reason[48];
+	uint64_t slot = (t + adm_rt_off) / ADM_SLOT_NS;
+	unsigned k;
+
+	if (sc_ack_decode(p, len, &a) < 0 || !(v = sc_ack_str(&a, "verdict")))
+		return;
+	cls = sc_ack_str(&a, "class");
+	be = sc_ack_str(&a, "backend");
+	cls = cls && *cls ? cls : "-";
+	be = be && *be ? be : "-";
+	why = strcmp(v, "allow") ? sc_ack_str(&a, "reason") : NULL;
+	snprintf(reason, sizeof(reason), "%s", why && *why ? why : "-");
+	for (char *q = reason; *q; q++)
+		if (*q == ' ')
+			*q = '+';
+	for (k = 0; k < adm_nkinds; k++)
+		if (!strcmp(adm_kind[k].verdict, v) && !strcmp(adm_kind[k].cls, cls) && !strcmp(adm_kind[k].backend, be) &&
+		    !strcmp(adm_kind[k].reason, reason))
+			break;
+	if (k == adm_nkinds) {
+		if (k == ADM_KINDS) {
+			adm_lost++;
+			return;
+		}
+		snprintf(adm_kind[k].verdict, sizeof(adm_kind[k].verdict), "%s", v);
+		snprintf(adm_kind[k].cls, sizeof(adm_kind[k].cls), "%s", cls);
+		snprintf(adm_kind[k].backend, sizeof(adm_kind[k].backend), "%s", be);
+		snprintf(adm_kind[k].reason, sizeof(adm_kind[k].reason), "%s", reason);
+		adm_nkinds++;
+	}
+	if (slot < adm_slot0 || slot - adm_slot0 >= adm_nslots) {
+		adm_lost++;
+		return;
+	}
+	adm[(slot - adm_slot0) * ADM_KINDS + k]++;
+}
+
+static int adm_write(void)
+{
+	FILE *f = fopen(opt.admit_file, "w");
+
+	if (!f)
+		return -1;
+	for (uint64_t s = 0; s < adm_nslots; s++)
+		for (unsigned k = 0; k < adm_nkinds; k++)
+			if (adm[s * ADM_KINDS + k])
+				fprintf(f, "%" PRIu64 " %s %s %s %u %s\n", adm_slot0 + s, adm_kind[k].verdict, adm_kind[k].cls,
+				        adm_kind[k].backend, adm[s * ADM_KINDS + k], adm_kind[k].reason);
+	return fclose(f);
 }
 
 static void record(uint64_t ns)
@@ -216,6 +327,8 @@ static void on_frame(struct lconn *c, const struct spop_frame *f, uint64_t t)
 			errors++;
 		}
 	}
+	if (adm)
+		adm_record(f->payload, f->len, t);
 	if (measuring) {
 		record(t - c->sent_at[f->frame_id]);
 		acked++;
@@ -323,7 +436,7 @@ int main(int argc, char **argv)
 	uint64_t t0, t_meas = 0, t_end = 0, acked_at_start = 0;
 	double cpu0 = -1, cpu1 = -1;
 
-	while ((o = getopt(argc, argv, "a:c:d:t:n:w:p:m:Vh")) != -1) {
+	while ((o = getopt(argc, argv, "a:c:d:t:n:w:p:m:Vr:b:uA:h")) != -1) {
 		switch (o) {
 		case 'a': opt.addr = optarg; break;
 		case 'c': opt.conns = (unsigned)atoi(optarg); break;
@@ -334,11 +447,31 @@ int main(int argc, char **argv)
 		case 'p': opt.pid = atoi(optarg); break;
 		case 'm': opt.max_frame = (uint32_t)atoi(optarg); break;
 		case 'V': opt.validate = true; break;
+		case 'r': opt.rate = atof(optarg); break;
+		case 'b': opt.bg_pct = (unsigned)atoi(optarg); break;
+		case 'u': opt.unique = true; break;
+		case 'A': opt.admit_file = optarg; break;
 		default: usage();
 		}
 	}
-	if (optind != argc || opt.conns == 0 || opt.depth == 0 || opt.max_frame < 256)
+	if (optind != argc || opt.conns == 0 || opt.depth == 0 || opt.max_frame < 256 || opt.bg_pct > 100 ||
+	    opt.rate < 0)
 		usage();
+	key_salt = ((uint64_t)getpid() << 40) ^ now_ns();
+	if (opt.unique) /* several spop-loads started together do not send the same mix at once */
+		pool_next = (unsigned)(key_salt % POOL);
+	if (opt.admit_file) {
+		struct timespec rt;
+		uint64_t mono = now_ns();
+
+		clock_gettime(CLOCK_REALTIME, &rt);
+		adm_rt_off = (uint64_t)rt.tv_sec * 1000000000u + (uint64_t)rt.tv_nsec - mono;
+		adm_slot0 = (mono + adm_rt_off) / ADM_SLOT_NS;
+		/* warm-up, the measure (-n: up to an hour), the 2 s drain and a margin */
+		adm_nslots = (uint64_t)((opt.warmup + (opt.count ? 3600 : opt.seconds) + 4) * 1e9 / ADM_SLOT_NS);
+		if (!(adm = calloc(adm_nslots * ADM_KINDS, sizeof(*adm))))
+			return 1;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGINT, on_sigint);
 	pool_build();
@@ -374,10 +507,10 @@ int main(int argc, char **argv)
 		on_write(c);
 	}
 
-	t0 = now_ns();
+	t0 = t_start = now_ns();
 	for (;;) {
 		struct epoll_event evs[64];
-		int n = epoll_wait(ep, evs, 64, 100);
+		int n = epoll_wait(ep, evs, 64, opt.rate > 0 ? 1 : 100);
 		uint64_t t = now_ns();
 		unsigned alive = 0, inflight = 0;
 
@@ -394,6 +527,16 @@ int main(int argc, char **argv)
 			if (on_write(c) < 0)
 				continue;
 			set_events(ep, c, &want_out[c - cs]);
+		}
+		for (unsigned i = 0; opt.rate > 0 && i < opt.conns; i++) { /* paced: send what is due */
+			struct lconn *c = &cs[i];
+
+			if (c->dead || !c->nfree)
+				continue;
+			fill(c, t);
+			if (on_write(c) < 0)
+				continue;
+			set_events(ep, c, &want_out[i]);
 		}
 		/* phases: warm-up, measure, drain */
 		if (!measuring && !stopping && t - t0 >= (uint64_t)(opt.warmup * 1e9)) {
@@ -443,6 +586,10 @@ int main(int argc, char **argv)
 			       cpu1 - cpu0, secs, 100 * (cpu1 - cpu0) / secs, (cpu1 - cpu0) * 1e6 / (double)msgs);
 		else if (opt.pid)
 			printf("agent CPU: unavailable (pid %d)\n", opt.pid);
+		if (opt.admit_file && adm_write() < 0)
+			fprintf(stderr, "spop-load: cannot write %s\n", opt.admit_file);
+		if (adm_lost)
+			fprintf(stderr, "spop-load: %" PRIu64 " verdicts not recorded (out of slots or kinds)\n", adm_lost);
 		printf("RESULT msgs_per_s=%.0f p50_us=%.1f p99_us=%.1f p999_us=%.1f errors=%" PRIu64
 		       " agent_cpu_us_per_msg=%.3f\n", rate, msgs ? percentile(msgs, 0.5) : 0,
 		       msgs ? percentile(msgs, 0.99) : 0, msgs ? percentile(msgs, 0.999) : 0, errors,

@@ -11,6 +11,7 @@
 #include "engine-lease.h"
 #include "engine-t.h"
 #include "policy-t.h"
+#include "thr.h"
 
 _Static_assert(POL_LEASE_MAX_CELLS == POL_MAX_ACCOUNTS * (1 + POL_MAX_ENDPOINTS), "lease cells");
 
@@ -52,6 +53,19 @@ void pol_lease_refund(struct pol_lease_cell *c, int took)
 		atomic_fetch_add_explicit(&c->tokens, 1, memory_order_relaxed);
 }
 
+double pol_lease_load(const struct pol_lease_cell *c)
+{
+	int64_t stock = atomic_load_explicit(&c->stock, memory_order_relaxed);
+	int64_t held = atomic_load_explicit(&c->tokens, memory_order_relaxed) +
+	               atomic_load_explicit(&c->top, memory_order_relaxed);
+
+	if (stock <= 0)
+		return 0;
+	if (held <= 0)
+		return 1;
+	return held >= stock ? 0 : 1.0 - (double)held / (double)stock;
+}
+
 void pol_lease_grant(struct pol_lease_cell *c, int64_t n, bool top)
 {
 	atomic_fetch_add_explicit(top ? &c->top : &c->tokens, n, memory_order_relaxed);
@@ -87,6 +101,27 @@ int pol_lease_view_init(const struct pol_engine *e, struct pol_view *v)
 		return -1;
 	memset(v->lease, 0, n * sizeof(*v->lease));
 	return 0;
+}
+
+void pol_lease_carry(struct pol_view *nv, const struct pol_view *ov)
+{
+	int i, j, n;
+
+	if (!nv->lease || !ov->lease)
+		return;
+	n = nv->thr.naccounts * (1 + nv->thr.nendpoints);
+	for (i = 0; i < n; i++) {
+		struct pol_lease_cell *d = &nv->lease[i], *s;
+
+		if ((j = thr_carry_src(nv->p, ov->p, i)) < 0)
+			continue;
+		s = &ov->lease[j];
+		/* moved, not copied: a worker still on the old view finds none left */
+		pol_lease_grant(d, pol_lease_set(s, 0, false), false);
+		pol_lease_grant(d, pol_lease_set(s, 0, true), true);
+		atomic_store_explicit(&d->stock, atomic_load_explicit(&s->stock, memory_order_relaxed),
+		                      memory_order_relaxed);
+	}
 }
 
 int pol_engine_lease(struct pol_engine *e)

@@ -41,6 +41,11 @@ enum { POL_LEASE_NONE, POL_LEASE_TOKEN, POL_LEASE_TOP, POL_LEASE_DEBT };
 int pol_lease_take(struct pol_lease_cell *c, double share, int64_t debt_max);
 void pol_lease_refund(struct pol_lease_cell *c, int took);
 
+/* The leased budget's load, as thr_load is the GCRA cell's (the cost model's budget
+ * load, admin, metrics): 1 - tokens held / the stock the node leases for, 0..1; 0 with no
+ * stock (no demand), 1 with none held (the fleet's bucket short) or a debt. Reads only. */
+double pol_lease_load(const struct pol_lease_cell *c);
+
 /* Control thread. */
 void pol_lease_grant(struct pol_lease_cell *c, int64_t n, bool top);
 /* Removes up to n tokens (never below 0); returns how many it removed. */
@@ -69,5 +74,9 @@ void pol_engine_lease_info(struct pol_engine *e, unsigned i, struct pol_lease_in
 /* engine.c only: a view's lease cells (none when leases are off). Returns 0 or -1. */
 struct pol_view;
 int pol_lease_view_init(const struct pol_engine *e, struct pol_view *v);
+/* engine.c only, at a reload: the tokens each budget holds (and its stock) move from the
+ * old view's cells to the same account (and endpoint) in the new view; a worker still
+ * deciding on the old view finds none left there, so no token is spent twice. */
+void pol_lease_carry(struct pol_view *nv, const struct pol_view *ov);
 
 #endif /* ENGINE_LEASE_H */

@@ -197,14 +197,15 @@ oom:
 	return NULL;
 }
 
-/* State that survives a reload for the names that survive: budgets, affinity, the
- * learned health and the admin's enable/disable. */
+/* State that survives a reload for the names that survive: budgets (and the leased
+ * budgets' tokens), affinity, the learned health and the admin's enable/disable. */
 static void pol_carry(struct pol_view *nv, const struct pol_view *ov)
 {
 	int i, j;
 	uint64_t dis = atomic_load(&ov->disabled), ndis = 0, dr = atomic_load(&ov->drained), ndr = 0;
 
 	thr_carry(&nv->thr, nv->p, &ov->thr, ov->p);
+	pol_lease_carry(nv, ov);
 	for (i = 0; i < nv->p->nbackends; i++)
 		for (j = 0; j < ov->p->nbackends; j++) {
 			if (strcmp(nv->p->backends[i].name, ov->p->backends[j].name))
@@ -1023,6 +1024,13 @@ static bool pol_p_auth(struct pol_view *v, struct pol_worker *w, const struct po
 	return true;
 }
 
+/* A budget's load (cell: thr_state's index, an account's or an account × endpoint's),
+ * 0..1: the leased budget's in lease mode (pol_lease_load), else the GCRA cell's. */
+static inline double pol_budget_load(const struct pol_view *v, int cell, uint64_t now_ns)
+{
+	return v->lease ? pol_lease_load(&v->lease[cell]) : thr_load(&v->thr.cells[cell], now_ns);
+}
+
 /* Step 4: scores of the backends in cand into s[] (with the degraded backends' penalty)
  * and raw[] (without). Returns whether any candidate was penalised. */
 static bool pol_score(struct pol_view *v, const struct pol_rq *r, uint64_t cand, uint64_t now_ns, const double *P,
@@ -1042,7 +1050,7 @@ static bool pol_score(struct pol_view *v, const struct pol_rq *r, uint64_t cand,
 		in.fee = cost_fee(&p->fees[b->fee], b, r->amount, r->region, r->funding, r->cur);
 		in.p_auth = P[i];
 		in.latency_ms = score_latency(b, &v->health[i]);
-		in.load = thr_load(thr_account(&v->thr, b->account_idx), now_ns);
+		in.load = pol_budget_load(v, b->account_idx, now_ns);
 		raw[i] = s[i] = score_value(p, &in);
 		if (f) {
 			in.p_auth *= f / 1e6;
@@ -1722,7 +1730,7 @@ int pol_engine_backend_info(struct pol_engine *e, unsigned i, uint64_t now_us, s
 	out->state = (int)atomic_load(&v->health[i].state);
 	out->p_auth = score_p_auth(b, &v->health[i], POL_REGION_UNKNOWN);
 	out->latency_ms = score_latency(b, &v->health[i]);
-	out->budget_load = thr_load(thr_account(&v->thr, b->account_idx), now_us * 1000);
+	out->budget_load = pol_budget_load(v, b->account_idx, now_us * 1000);
 	return 0;
 }
 
@@ -1781,14 +1789,14 @@ int pol_engine_budget_info(struct pol_engine *e, unsigned i, uint64_t now_us, st
 		bu = &p->accounts[i].budget;
 		out->account = p->accounts[i].id;
 		out->endpoint = NULL;
-		out->load = thr_load(thr_account(&v->thr, (int)i), now_us * 1000);
+		out->load = pol_budget_load(v, (int)i, now_us * 1000);
 	} else {
 		unsigned a = (i - na) / ne, ep = (i - na) % ne;
 
 		bu = &p->thr.endpoints[ep].budget;
 		out->account = p->accounts[a].id;
 		out->endpoint = p->thr.endpoints[ep].name;
-		out->load = thr_load(thr_endpoint(&v->thr, (int)a, (int)ep), now_us * 1000);
+		out->load = pol_budget_load(v, (int)i, now_us * 1000);
 	}
 	out->rate = pol_learn_rate(v, (int)i, now_us); /* adaptive: the configured rate until a 429 */
 	out->burst = bu->burst;

@@ -100,7 +100,7 @@ int pol_engine_class_info(struct pol_engine *e, unsigned i, struct pol_class_inf
 struct pol_budget_info {
 	const char *account, *endpoint;
 	double rate, burst;     /* requests per second, requests */
-	double load;            /* share of the tolerance in use, 0..1 */
+	double load;            /* share of the tolerance in use, 0..1 (lease mode: 1 - held / stock) */
 };
 int pol_engine_budget_info(struct pol_engine *e, unsigned i, uint64_t now_us,
                            struct pol_budget_info *out);

@@ -926,7 +926,7 @@ static const struct pol_setting ps_fleet[] = {
 	INT("lease_ms", fleet.lease_ms, 0, 1000, 5,
 	    "between leases of budget tokens from the fleet's global buckets; 0 = each node spends its budgets alone"),
 	INT("lease_ahead_ms", fleet.lease_ahead_ms, 1, 10000, 20,
-	    "a lease asks for the demand of this long ahead; tokens unused this long after their grant expire"),
+	    "a lease asks for the demand of this long ahead; tokens held above that expire, given back to the fleet's bucket"),
 	INT("expected_nodes", fleet.expected_nodes, 0, 10000, 0,
 	    "nodes assumed before the first heartbeat (the fallback share is budget / nodes); 0 = one"),
 	INT("learn_ms", fleet.learn_ms, 0, 60000, 1000,

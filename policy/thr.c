@@ -142,19 +142,26 @@ static void thr_copy(struct thr_cell *dst, const struct thr_cell *src)
 }
 
 /* The booking time is carried as is: a debt of d ns stays d ns under a new rate. */
+int thr_carry_src(const struct policy *dp, const struct policy *sp, int i)
+{
+	int na = dp->naccounts, ne = dp->thr.nendpoints, sa, se;
+
+	if (i < na)
+		return thr_find_account(sp, dp->accounts[i].id);
+	if ((sa = thr_find_account(sp, dp->accounts[(i - na) / ne].id)) < 0 ||
+	    (se = thr_find_endpoint(sp, dp->thr.endpoints[(i - na) % ne].name)) < 0)
+		return -1;
+	return sp->naccounts + sa * sp->thr.nendpoints + se;
+}
+
 void thr_carry(struct thr_state *dst, const struct policy *dp, const struct thr_state *src,
                const struct policy *sp)
 {
-	int a, e, sa, se;
+	int i, j;
 
-	for (a = 0; a < dp->naccounts; a++) {
-		if ((sa = thr_find_account(sp, dp->accounts[a].id)) < 0)
-			continue;
-		thr_copy(thr_account(dst, a), thr_account(src, sa));
-		for (e = 0; e < dp->thr.nendpoints; e++)
-			if ((se = thr_find_endpoint(sp, dp->thr.endpoints[e].name)) >= 0)
-				thr_copy(thr_endpoint(dst, a, e), thr_endpoint(src, sa, se));
-	}
+	for (i = 0; i < dp->naccounts * (1 + dp->thr.nendpoints); i++)
+		if ((j = thr_carry_src(dp, sp, i)) >= 0)
+			thr_copy(&dst->cells[i], &src->cells[j]);
 }
 
 int thr_verify(const struct thr_state *s, const struct policy *p, uint64_t now_ns, uint64_t max_wait_ns,

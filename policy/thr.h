@@ -53,6 +53,9 @@ double thr_load(const struct thr_cell *c, uint64_t now_ns);
  * survive from (src, sp) into (dst, dp). */
 void thr_carry(struct thr_state *dst, const struct policy *dp, const struct thr_state *src,
                const struct policy *sp);
+/* The cell of sp that cell i of dp carries over from (the same account, and endpoint
+ * name), or -1. Cells indexed as thr_state's (accounts, then account x endpoint). */
+int thr_carry_src(const struct policy *dp, const struct policy *sp, int i);
 
 /* Checks the budgets' invariants: p's cell count, every cell with an emission interval
  * (>= 1 ns) and a tolerance of at least one interval of its configured rate (burst >= 1),

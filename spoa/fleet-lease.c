@@ -16,7 +16,14 @@
  *
  * Tokens unused expire: at each lease a pool above what the recent demand needs for
  * lease_ahead_ms is cut to it, so no node hoards a budget it no longer uses (the demand,
- * smoothed, halves each lease when the requests stop).
+ * smoothed, halves each lease when the requests stop). The tokens cut while the bucket
+ * is neither short nor low (half its burst left) are given back to the global bucket with
+ * the next lease (capacity still burst), so a node that leased ahead for a class that
+ * then came rarely does not waste the fleet's budget. Not while it is short or low: the
+ * fleet is at its budget, a token given back would be leased again at once while every
+ * node's pool holds its own, and the pools and the bucket together would hold more than
+ * one burst (over-admission). A give-back whose reply is lost is not sent again (a token
+ * lost, never one minted twice).
  *
  * Redis away (not connected, or the last lease unanswered for fleet.timeout_ms): each
  * budget refills here at rate / nodes (last known node count), capacity burst / nodes,
@@ -37,10 +44,11 @@
 #include "log.h"
 
 #define FLEET_LEASE_MAX  POL_LEASE_MAX_CELLS
-#define FLEET_LEASE_ARGS 5 /* per budget: rate, burst, reserve, want, want for the top class */
+#define FLEET_LEASE_ARGS 6 /* per budget: rate, burst, reserve, want, want for the top class,
+                            * tokens given back */
 
 /* KEYS the buckets; ARGV[1] the nodes, then per bucket its FLEET_LEASE_ARGS. Returns per
- * bucket {granted, granted to the top class}. */
+ * bucket {granted, granted to the top class, whole tokens left}. */
 static const char fleet_lua_lease[] =
 	"local t = redis.call('TIME') "
 	"local now = tonumber(t[1]) * 1000000 + tonumber(t[2]) "
@@ -53,20 +61,21 @@ static const char fleet_lua_lease[] =
 	"end "
 	"local out = {} "
 	"for i = 1, #KEYS do "
-	"  local a = 1 + (i - 1) * 5 "
+	"  local a = 1 + (i - 1) * 6 "
 	"  local rate, burst, res = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]) "
 	"  local b = redis.call('HMGET', KEYS[i], 'tok', 'ts') "
 	"  local tok, ts = tonumber(b[1]), tonumber(b[2]) "
 	"  if not tok or not ts then tok = burst; ts = now end "
-	"  tok = math.min(burst, tok + math.max(0, now - ts) * rate / 1000000) "
+	"  tok = math.min(burst, tok + math.max(0, now - ts) * rate / 1000000 + tonumber(ARGV[a + 6])) "
 	"  local gt = give(tonumber(ARGV[a + 5]), tok) "
 	"  tok = tok - gt "
 	"  local g = give(tonumber(ARGV[a + 4]), tok - res * burst) "
 	"  tok = tok - g "
 	"  redis.call('HSET', KEYS[i], 'tok', string.format('%.6f', tok), 'ts', string.format('%.0f', now)) "
 	"  redis.call('PEXPIRE', KEYS[i], math.ceil(burst / rate * 1000) + 1000) "
-	"  out[2 * i - 1] = g "
-	"  out[2 * i] = gt "
+	"  out[3 * i - 2] = g "
+	"  out[3 * i - 1] = gt "
+	"  out[3 * i] = math.floor(tok) "
 	"end "
 	"return out";
 
@@ -74,7 +83,9 @@ struct fleet_lease_cell {  /* control-thread state of one leased budget */
 	uint64_t asked, asked_top;  /* the workers' attempt counters at the last lease */
 	double demand, demand_top;  /* attempts per lease, smoothed */
 	double frac;                /* fallback: the refill's fraction of a token */
+	int64_t back;               /* tokens cut from the pools, to give back to the bucket */
 	bool short_, short_top;     /* the last grant was less than asked */
+	bool low;                   /* the bucket had less than half its burst left after it */
 };
 
 struct fleet_lease {
@@ -115,7 +126,7 @@ static void fleet_lease_on_reply(redisAsyncContext *ac, void *reply, void *priv)
 	if (!L->sent)
 		return;
 	L->sent = false;
-	if (!fleet_reply_ok(f, r) || r->type != REDIS_REPLY_ARRAY || r->elements != 2 * (size_t)L->nsent) {
+	if (!fleet_reply_ok(f, r) || r->type != REDIS_REPLY_ARRAY || r->elements != 3 * (size_t)L->nsent) {
 		f->st.lease_errors++;
 		return;
 	}
@@ -123,10 +134,10 @@ static void fleet_lease_on_reply(redisAsyncContext *ac, void *reply, void *priv)
 	if (gen != L->sent_gen)
 		return; /* a reload: the budgets asked for are not the cells now */
 	for (i = 0; i < L->nsent; i++) {
-		const redisReply *g = r->element[2 * i], *gt = r->element[2 * i + 1];
+		const redisReply *g = r->element[3 * i], *gt = r->element[3 * i + 1], *left = r->element[3 * i + 2];
 
 		if (L->idx[i] >= n || g->type != REDIS_REPLY_INTEGER || gt->type != REDIS_REPLY_INTEGER ||
-		    g->integer < 0 || gt->integer < 0) {
+		    left->type != REDIS_REPLY_INTEGER || g->integer < 0 || gt->integer < 0) {
 			f->st.lease_errors++;
 			continue;
 		}
@@ -136,6 +147,7 @@ static void fleet_lease_on_reply(redisAsyncContext *ac, void *reply, void *priv)
 		f->st.lease_tokens_granted += (uint64_t)(g->integer + gt->integer);
 		L->c[L->idx[i]].short_ = g->integer < L->want[i][0];
 		L->c[L->idx[i]].short_top = gt->integer < L->want[i][1];
+		L->c[L->idx[i]].low = (double)left->integer < in.burst / 2;
 		f->st.lease_short += g->integer < L->want[i][0] || gt->integer < L->want[i][1];
 	}
 }
@@ -168,7 +180,7 @@ static void fleet_lease_refill(struct fleet *f, struct fleet_lease_cell *c, cons
 /* One pool's lease: the demand smoothed, what it needs for lease_ahead_ms, the surplus
  * expired; returns the tokens to ask for. */
 static int64_t fleet_lease_pool(struct fleet *f, struct pol_lease_cell *cell, double *demand, uint64_t asked,
-                                uint64_t *last, bool top, bool short_)
+                                uint64_t *last, bool top, bool short_, int64_t *back)
 {
 	/* short: the global bucket granted less than asked, so a stock for lease_ahead_ms
 	 * would add no throughput, only tokens granted in one second and spent in the next
@@ -183,7 +195,7 @@ static int64_t fleet_lease_pool(struct fleet *f, struct pol_lease_cell *cell, do
 	if (f->lease->fallback)
 		return 0; /* a local bucket (fleet_lease_refill): its capacity bounds it */
 	if (level > need)
-		pol_lease_expire(cell, level - need, top);
+		*back += pol_lease_expire(cell, level - need, top);
 	if (!top)
 		atomic_store_explicit(&cell->stock, need, memory_order_relaxed);
 	return level < need ? need - level : 0;
@@ -233,19 +245,25 @@ static void fleet_lease_on_tick(struct ev_loop *loop, ev_timer *t, int revents)
 
 		pol_engine_lease_info(f->engine, i, &in);
 		w = fleet_lease_pool(f, in.cell, &c->demand, atomic_load_explicit(&in.cell->asked, memory_order_relaxed),
-		                     &c->asked, false, c->short_);
+		                     &c->asked, false, c->short_, &c->back);
 		wt = fleet_lease_pool(f, in.cell, &c->demand_top,
 		                      atomic_load_explicit(&in.cell->asked_top, memory_order_relaxed), &c->asked_top, true,
-		                      c->short_top);
-		/* credit while the bucket is not short: at most the node's share of the burst
-		 * spent before its grant (the fleet's bucket allows a burst anyway) */
-		atomic_store_explicit(&in.cell->credit, L->fallback || c->short_ ? 0 : (int64_t)fmax(1, floor(in.burst / nodes)),
+		                      c->short_top, &c->back);
+		/* credit while the bucket is neither short nor low (half its burst left at the
+		 * last grant): at most the node's share of the burst spent before its grant (the
+		 * fleet's bucket holds that much anyway). Not while it is low: the nodes' credits
+		 * together would then be a burst the bucket no longer holds, spent at once when
+		 * a class with a reserve comes in a crowd (over-admission, bench/run-fleet-budget) */
+		atomic_store_explicit(&in.cell->credit,
+		                      L->fallback || c->short_ || c->low ? 0 : (int64_t)fmax(1, floor(in.burst / nodes)),
 		                      memory_order_relaxed);
 		if (L->fallback) {
 			fleet_lease_refill(f, c, &in, nodes);
 			continue;
 		}
-		if ((w <= 0 && wt <= 0) || L->sent)
+		if (c->short_ || c->short_top || c->low)
+			c->back = 0; /* the fleet at its budget: cut tokens are dropped */
+		if ((w <= 0 && wt <= 0 && c->back <= 0) || L->sent)
 			continue;
 		L->idx[k] = i;
 		L->want[k][0] = w;
@@ -256,6 +274,9 @@ static void fleet_lease_on_tick(struct ev_loop *loop, ev_timer *t, int revents)
 		snprintf(L->arg[k][2], sizeof(L->arg[k][2]), "%.6f", in.reserve);
 		snprintf(L->arg[k][3], sizeof(L->arg[k][3]), "%" PRId64, w);
 		snprintf(L->arg[k][4], sizeof(L->arg[k][4]), "%" PRId64, wt);
+		snprintf(L->arg[k][5], sizeof(L->arg[k][5]), "%" PRId64, c->back);
+		f->st.lease_tokens_returned += (uint64_t)c->back;
+		c->back = 0;
 		k++;
 	}
 	if (k == 0)

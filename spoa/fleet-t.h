@@ -42,6 +42,7 @@
 	X(claim_wait_p99_us, gauge,  "time an ACK was held for its claim, 99th percentile, µs") \
 	X(leases_sent,      counter, "budget lease requests sent to Redis (one script call per lease tick, every budget with demand)") \
 	X(lease_tokens_granted, counter, "tokens the fleet's global buckets granted this node") \
+	X(lease_tokens_returned, counter, "leased tokens this node did not need, given back to the fleet's global buckets") \
 	X(lease_short,      counter, "budget leases granted fewer tokens than asked (the global budget is short)") \
 	X(lease_fallback,   gauge,   "1 while the budgets refill locally at budget / nodes (Redis away or slow), else 0") \
 	X(lease_errors,     counter, "lease requests unanswered, refused or malformed") \

@@ -86,21 +86,7 @@ windows() {
 	for name in stripe_us stripe_us_standby stripe_eu stripe_eu_standby; do
 		port=$(backend_port "$name")
 		curl -sS --max-time 5 "http://127.0.0.1:$port/__payapi/arrivals" | grep -o '\[[0-9]*,[0-9]*\]' | tr -d '[]' |
-			tr ',' ' ' | awk -v a="$name" -v f="$1" -v t="$2" -v b="$BUDGET" '
-				# slots as offsets from f: mawk prints big integers as %.6g array keys
-				{ if ($1 >= f && $1 < t) { c[$1 - f] = $2; n++ } }
-				END {
-					if (!n) exit
-					s = 0; max = 0; ex = 0; w = 0; t -= f
-					for (i = 0; i < 100 && i < t; i++) s += c[i]
-					for (i = 0; i + 100 <= t; i++) {
-						if (i > 0) s += c[i + 99] - c[i - 1]
-						if (s > max) max = s
-						if (s > b) ex += s - b
-						w++
-					}
-					printf "%s %d %d %d\n", a, max, w, ex
-				}'
+			tr ',' ' ' | awk -v a="$name" -v f="$1" -v t="$2" -v b="$BUDGET" -f "$ROOT/tests/lib/windows.awk"
 	done
 }
 # answered NAME CLASS: requests of the surge NAME's CLASS lists (bg or co), and how many

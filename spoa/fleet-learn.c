@@ -20,7 +20,8 @@
  * subscribed again: a text published while a node is not subscribed is lost to it, and
  * texts published meanwhile by others are lost to this node likewise). An L line sent
  * when the connection went is dropped (counted) rather than sent twice. Breaker openings
- * wait in a small queue likewise. */
+ * wait in a small queue likewise, for fleet.node_ttl_ms at most (older, they are dropped,
+ * counted: the breaker may have closed since). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,7 +53,10 @@ struct fleet_learn {
 	char *text;                      /* the L line */
 	size_t text_len;
 	struct mrg_peers peers;
-	char brk[FLEET_LEARN_BRK][MRG_NAME_MAX];
+	struct {
+		char backend[MRG_NAME_MAX];
+		uint64_t at_us;              /* when it opened here (monotonic) */
+	} brk[FLEET_LEARN_BRK];
 	unsigned nbrk;
 	char line[MRG_NODE_MAX + MRG_NAME_MAX + 64]; /* a B line */
 	bool up, was_up;                 /* the command connection at the last poll; ever */
@@ -116,13 +120,14 @@ static void fleet_learn_opened(void *arg, const char *backend)
 	unsigned i;
 
 	for (i = 0; i < l->nbrk; i++)
-		if (strcmp(l->brk[i], backend) == 0)
+		if (strcmp(l->brk[i].backend, backend) == 0)
 			return;
 	if (l->nbrk == FLEET_LEARN_BRK) {
 		f->st.learn_dropped++;
 		return;
 	}
-	snprintf(l->brk[l->nbrk++], MRG_NAME_MAX, "%s", backend);
+	snprintf(l->brk[l->nbrk].backend, MRG_NAME_MAX, "%s", backend);
+	l->brk[l->nbrk++].at_us = clock_mono_us();
 }
 
 static void fleet_learn_send_breakers(struct fleet *f)
@@ -133,7 +138,14 @@ static void fleet_learn_send_breakers(struct fleet *f)
 	int n;
 
 	for (i = 0; i < l->nbrk && f->cmd_up && clock_mono_us() >= l->hold_until_us; i++) {
-		n = mrg_encode_breaker(f->node, l->seq + 1, l->brk[i], l->line, sizeof(l->line));
+		/* an opening that waited out a Redis outage longer than fleet.node_ttl_ms is
+		 * history, not news (this breaker may be half-open or closed by now): dropped */
+		if (clock_mono_us() - l->brk[i].at_us > (uint64_t)f->cfg.node_ttl_ms * 1000) {
+			f->st.learn_dropped++;
+			done++;
+			continue;
+		}
+		n = mrg_encode_breaker(f->node, l->seq + 1, l->brk[i].backend, l->line, sizeof(l->line));
 		if (n < 0) { /* a name not sendable: dropped */
 			f->st.learn_dropped++;
 			done++;
@@ -144,7 +156,7 @@ static void fleet_learn_send_breakers(struct fleet *f)
 		l->seq++;
 		done++;
 		snprintf(wall, sizeof(wall), "%" PRIu64, clock_wall_us());
-		log_json(LOG_LVL_INFO, "fleet_breaker_published", "node", f->node, "backend", l->brk[i], "wall_us", wall,
+		log_json(LOG_LVL_INFO, "fleet_breaker_published", "node", f->node, "backend", l->brk[i].backend, "wall_us", wall,
 		         NULL);
 	}
 	memmove(l->brk, l->brk + done, (l->nbrk - done) * sizeof(l->brk[0]));

@@ -49,7 +49,7 @@
 	X(learn_published,  counter, "outcome-count texts (L lines) this node published to the fleet (fleet.learn_ms)") \
 	X(learn_received,   counter, "outcome-count texts of other nodes applied here") \
 	X(learn_applied,    counter, "outcomes of other nodes added to this node's posteriors") \
-	X(learn_dropped,    counter, "outcomes (or breaker openings) not shared: pending table full, in flight when Redis went, name not sendable") \
+	X(learn_dropped,    counter, "outcomes (or breaker openings) not shared: pending table full, in flight when Redis went, name not sendable, an opening queued longer than node_ttl_ms") \
 	X(learn_refused,    counter, "texts of other nodes not applied: malformed, a replay or older than one applied, too many nodes") \
 	X(breakers_published, counter, "breaker openings of this node published to the fleet (B lines)") \
 	X(breakers_received, counter, "breaker openings of other nodes received") \

@@ -12,6 +12,8 @@
 #       A malformed text and a replayed one (an old sequence number of node 1) are refused.
 #   (c) Redis killed: node 1 serves on; the counts of its payments meanwhile reach nodes 2
 #       and 3 once Redis is back (published on reconnect).
+#   (d) Redis away longer than fleet.node_ttl_ms after a breaker opened on node 1: that
+#       opening is dropped (learn_dropped), not published when Redis is back.
 #   (b) fleet.learn_ms = 0: each node learns alone, and nodes 2 and 3 send their first
 #       payments to the failing stripe_eu (so the check in (a) can fail).
 # Judged by the advice headers and the nodes' counters, never by a duration.
@@ -162,6 +164,37 @@ for i in 2 3; do
 	fi
 done
 echo "  node 1: learn_published $(fstat 1 learn_published), learn_dropped $(fstat 1 learn_dropped)"
+
+# ---- (d) an opening that waited out a long outage is history: dropped, not published ----------
+# Redis away again; stripe_us and stripe_eu_standby (where node 1 pays GBP while stripe_eu
+# is open) fail until node 1 opens a breaker on one of them; Redis comes back only after
+# fleet.node_ttl_ms (1 s) has passed since, so that opening must not reach nodes 2 and 3.
+stop redis KILL
+wait_until 10 bash -c "[ \$(grep -c '\"event\":\"fleet_redis_down\"' '$T/${AGENT[1]}.log') -ge 2 ]" ||
+	fail d_redis_down_seen "$(grep fleet_redis "$T/${AGENT[1]}.log" | tail -2)"
+payapi_mode "$P_US" mode=failing && payapi_mode "$P_EU2" mode=failing || { fail d_payapi "cannot make the accounts fail"; exit 1; }
+: >"$T/seen-1"
+deadline=$((SECONDS + $(scaled 20)))
+while [ "$SECONDS" -lt "$deadline" ] && ! grep -qE 'breaker:(stripe_us|stripe_eu_standby)(,|$)' "$T/seen-1"; do
+	gbp 1
+	sleep 0.1
+done
+opened=$(grep -oE 'breaker:(stripe_us|stripe_eu_standby)(,|$)' "$T/seen-1" | head -1 | tr -d , | cut -d: -f2)
+[ -n "$opened" ] || fail d_node1_breaker_opens "code advised instance reason:" "$(seen 1 12)"
+sleep "$(scaled 2)" # a lower bound: past node_ttl_ms since the opening
+d1=$(fstat 1 learn_dropped)
+rs2=$(grep -c '"event":"fleet_resynced"' "$T/${AGENT[2]}.log")
+start_redis || { fail d_restart_redis "$(tail -5 "$T/redis.log")"; exit 1; }
+if wait_until 15 fstat_ge 1 learn_dropped $((d1 + 1)); then pass d_stale_opening_dropped
+else fail d_stale_opening_dropped "node 1 learn_dropped $d1 -> $(fstat 1 learn_dropped)"; fi
+# node 2 back on Redis (its resync after this restart) before it is judged
+wait_until 10 bash -c "[ \$(grep -c '\"event\":\"fleet_resynced\"' '$T/${AGENT[2]}.log') -gt $rs2 ]" || true
+if [ -n "$opened" ] && grep -q "\"event\":\"fleet_breaker_received\".*\"backend\":\"$opened\"" "$T/${AGENT[2]}.log" "$T/${AGENT[3]}.log"; then
+	fail d_stale_opening_not_received "node 2 or 3 received node 1's opening of $opened after the outage"
+else
+	pass d_stale_opening_not_received
+fi
+payapi_mode "$P_US" mode=healthy && payapi_mode "$P_EU2" mode=healthy || { fail d_payapi "cannot heal the accounts"; exit 1; }
 
 # ---- (b) learning alone: the same first payments go to the failing account -----------------
 fleet_agents 0 off

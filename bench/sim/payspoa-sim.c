@@ -201,6 +201,29 @@ static double sim_p_auth(const struct sim_scenario *sc, int b, const struct sim_
 	return p > 1 ? 1 : p;
 }
 
+/* The share of segment s's charges at t that the issuer declines for the customer's own
+ * reasons (no funds, wrong CVC): the customer-code part of the declines of the backend
+ * that authorises most (calm P(auth), among those serving the currency). Such a card is
+ * declined whichever account sends it, so these declines are the same on every backend
+ * (the top of the issuer coin's range); a backend that authorises less than the best
+ * declines the difference with soft codes (generic, do_not_honor). */
+static double sim_p_customer(const struct sim_scenario *sc, const struct sim_segment *s, double t)
+{
+	double top = -1, soft = 1, calm;
+	int b;
+
+	for (b = 0; b < sc->nbackends; b++) {
+		if (!(sc->backends[b].currencies & (1U << s->cur)))
+			continue;
+		sim_p_auth(sc, b, s, t, &calm, NULL);
+		if (calm > top) {
+			top = calm;
+			soft = sc->backends[b].soft_declines;
+		}
+	}
+	return top < 0 ? 0 : (1 - top) * (1 - soft);
+}
+
 /* Share of 500s for segment s (NULL: not a card payment) on b at t. */
 static double sim_error_rate(const struct sim_scenario *sc, int b, const struct sim_segment *s, double t)
 {
@@ -818,10 +841,10 @@ static void sim_send(struct sim_run *r, uint32_t slot, int b)
 
 			if (u < p_calm) /* a storm's extra decline: its code (default the customer's card) */
 				q->answer = sim_storm_answers[storm];
-			else if (sim_coin(seed, q->id, at, 0, SIM_P_DECLINE) < be->soft_declines)
-				q->answer = d < 0.7 ? SIM_A_SOFT_GENERIC : SIM_A_SOFT_DNH;
-			else
+			else if (u >= 1 - sim_p_customer(sc, sg, t)) /* declined on every backend */
 				q->answer = d < 0.8 ? SIM_A_HARD_FUNDS : SIM_A_HARD_CVC;
+			else
+				q->answer = d < 0.7 ? SIM_A_SOFT_GENERIC : SIM_A_SOFT_DNH;
 			q->status = 402;
 		}
 		if (q->answer == SIM_A_OK && q->exec_acct >= 0 && q->exec_answer == SIM_A_OK)

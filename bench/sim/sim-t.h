@@ -72,7 +72,9 @@ struct sim_backend {
 	double timeout_ms;      /* HAProxy `timeout server`: the client sees 504 after it */
 	double load_ms;         /* latency grows with load: median + load_ms per request in flight there */
 	double error_rate;      /* baseline share of 500s */
-	double soft_declines;   /* share of declines that are soft (generic, do_not_honor) */
+	double soft_declines;   /* share of declines that are soft (generic, do_not_honor) where this
+	                         * backend is a segment's best; the customer's declines are the same
+	                         * on every backend, a worse one's extra declines soft (sim_p_customer) */
 };
 
 /* A Stripe account's true rate limit: token bucket, 429 + global-rate when empty. */

@@ -318,8 +318,8 @@ double srt_count(const struct srt_table *t, const struct srt_seg *seg, enum srt_
 void srt_lookup(const struct srt_table *t, const struct srt_seg *seg, uint64_t now_us,
                 struct srt_post *out)
 {
-	const struct srt_entry *use = NULL;
-	double use_n = 0;
+	const struct srt_entry *use = NULL, *thin = NULL;
+	double use_n = 0, thin_n = 0;
 	int lv, use_lv = -1;
 
 	for (lv = 0; lv < SRT_LEVELS; lv++) {
@@ -329,6 +329,10 @@ void srt_lookup(const struct srt_table *t, const struct srt_seg *seg, uint64_t n
 		if (at < 0)
 			continue;
 		n = srt_weight(t, &t->e[at], now_us);
+		if (!thin && n > 0 && n < t->cfg.min_n) {
+			thin = &t->e[at];
+			thin_n = n;
+		}
 		if (n > use_n || (n >= t->cfg.min_n && n > 0)) {
 			use = &t->e[at];
 			use_n = n;
@@ -342,7 +346,16 @@ void srt_lookup(const struct srt_table *t, const struct srt_seg *seg, uint64_t n
 	out->b = t->cfg.prior_b;
 	out->n = use_n;
 	out->level = use_lv;
-	if (use) {
+	if (use && thin && use != thin && t->cfg.min_n > 0) {
+		/* the most specific level with data is thin: its own outcomes, on top of the
+		 * coarser level's mean worth at most min_n (issue 11, cause 2: learning.md) */
+		double d = srt_decay(t, use->t_us, now_us), dt = srt_decay(t, thin->t_us, now_us);
+		double w = fmin(t->cfg.min_n, use_n) / use_n;
+
+		out->a += use->s * d * w + thin->s * dt;
+		out->b += use->f * d * w + thin->f * dt;
+		out->n = use_n * w + thin_n;
+	} else if (use) {
 		double d = srt_decay(t, use->t_us, now_us);
 
 		out->a += use->s * d;

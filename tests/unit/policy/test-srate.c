@@ -115,7 +115,8 @@ TEST(srate_backoff)
 	static const struct {
 		uint32_t be; const char *cur, *cty, *brand, *fund; int level; double mean;
 	} want[] = {
-		{ 1, "usd", "US", "visa", "credit", SRT_L_BRAND,    (1 + 14.0) / (2 + 35) },
+		/* thin (5 < 20): its own 4/1 on top of the brand level's mean worth min_n (20) */
+		{ 1, "usd", "US", "visa", "credit", SRT_L_BRAND,    (1 + 4 + 14.0 * 20 / 35) / (2 + 5 + 20) },
 		{ 1, "USD", "us", "VISA", "debit",  SRT_L_FULL,     (1 + 10.0) / (2 + 30) },
 		{ 1, "usd", "US", "mastercard", "credit", SRT_L_COUNTRY, (1 + 14.0) / (2 + 35) },
 		{ 1, "usd", "GB", "visa", "credit", SRT_L_CURRENCY, (1 + 14.0) / (2 + 35) },
@@ -153,6 +154,45 @@ TEST(srate_backoff)
 	/* nothing anywhere has enough: the heaviest level is used */
 	srt_lookup(&t, &s, 3 * 3600 * SEC, &p);
 	ASSERT_EQ(p.level, SRT_L_BACKEND);
+}
+
+/* A thin segment (some outcomes, fewer than min_n) reads its own outcomes on top of the
+ * coarser level's mean worth min_n, not the coarser level alone (issue 11, cause 2): a
+ * backend seldom tried on a segment where it is much better than on its others is not
+ * stuck at its other segments' rate. Rows: (segment's own s/f, coarse level's s/f) ->
+ * mean and count. min_n 30. */
+TEST(srate_thin_segment_blends)
+{
+	static const struct { double s, f, ps, pf; int level; double mean, n; } rows[] = {
+		/* never tried on the segment: the coarse level as it is */
+		{ 0, 0, 176, 24, SRT_L_BACKEND, (1 + 176.0) / (2 + 200), 200 },
+		/* 10 successes of 10 where the backend's others authorise 88 %: 0.92, not 0.88 */
+		{ 10, 0, 176, 24, SRT_L_BACKEND, (1 + 10 + 176.0 * 30 / 200) / (2 + 10 + 30), 40 },
+		/* the segment is worse than the rest: it pulls down as much */
+		{ 2, 8, 176, 24, SRT_L_BACKEND, (1 + 2 + 176.0 * 30 / 200) / (2 + 10 + 30), 40 },
+		/* a coarse level thinner than min_n still weighs only what it has */
+		{ 5, 0, 10, 10, SRT_L_BACKEND, (1 + 5 + 10.0) / (2 + 5 + 20), 25 },
+		/* enough of its own: the segment alone */
+		{ 40, 0, 176, 24, SRT_L_FULL, (1 + 40.0) / (2 + 40), 40 },
+	};
+	struct srt_table t;
+	struct srt_post p;
+	struct srt_seg s = seg(1, "gbp", "GB", "visa", "credit");
+	struct srt_seg other = seg(1, "eur", "DE", "visa", "credit");
+	size_t i;
+
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		setup(&t, mem_a, 0, 30, 256);
+		/* the backend's other segments; the backend level then holds both */
+		srt_add(&t, &other, rows[i].ps - rows[i].s, rows[i].pf - rows[i].f, SEC);
+		if (rows[i].s + rows[i].f > 0)
+			srt_add(&t, &s, rows[i].s, rows[i].f, SEC);
+		srt_lookup(&t, &s, SEC, &p);
+		if (p.level != rows[i].level || fabs(srt_mean(&p) - rows[i].mean) > 1e-9 ||
+		    fabs(p.n - rows[i].n) > 1e-9)
+			TEST_FAIL_("row %zu: level %d mean %.6f n %.1f, want %d %.6f %.1f", i, p.level,
+			           srt_mean(&p), p.n, rows[i].level, rows[i].mean, rows[i].n);
+	}
 }
 
 TEST(srate_outcome_kinds)
@@ -423,6 +463,7 @@ int main(void)
 	RUN(srate_decay_halves);
 	RUN(srate_evidence_cap);
 	RUN(srate_backoff);
+	RUN(srate_thin_segment_blends);
 	RUN(srate_outcome_kinds);
 	RUN(srate_eviction);
 	RUN(srate_copy_publish);

@@ -347,13 +347,18 @@ void srt_lookup(const struct srt_table *t, const struct srt_seg *seg, uint64_t n
 	out->n = use_n;
 	out->level = use_lv;
 	if (use && thin && use != thin && t->cfg.min_n > 0) {
-		/* the most specific level with data is thin: its own outcomes, on top of the
-		 * coarser level's mean worth at most min_n (issue 11, cause 2: learning.md) */
+		/* The most specific level with data is thin: its own outcomes on top of the
+		 * coarser level's mean worth at most min_n, scaled back to the coarser level's
+		 * weight (the mean moves, the certainty stays; a wider posterior explored a
+		 * backend in a brownout more and tripped its breaker again). Issue 11, cause 2:
+		 * policy/learning.md. */
 		double d = srt_decay(t, use->t_us, now_us), dt = srt_decay(t, thin->t_us, now_us);
 		double w = fmin(t->cfg.min_n, use_n) / use_n;
+		double bs = use->s * d * w + thin->s * dt, bf = use->f * d * w + thin->f * dt;
+		double k = use_n > bs + bf ? use_n / (bs + bf) : 1;
 
-		out->a += use->s * d * w + thin->s * dt;
-		out->b += use->f * d * w + thin->f * dt;
+		out->a += bs * k;
+		out->b += bf * k;
 		out->n = use_n * w + thin_n;
 	} else if (use) {
 		double d = srt_decay(t, use->t_us, now_us);

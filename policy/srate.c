@@ -72,6 +72,8 @@ const char *srt_cfg_check(const struct srt_cfg *c)
 		return "minimum count must be >= 0";
 	if (!(c->max_n == 0 || (c->max_n >= 2 && c->max_n >= c->min_n)) || isinf(c->max_n))
 		return "evidence cap must be 0 (none) or >= 2 and >= the minimum count";
+	if (!(c->thin_n >= 0) || isinf(c->thin_n))
+		return "thin segments' parent weight must be >= 0";
 	if (c->max_segments < 1 || c->max_segments > (1u << 28))
 		return "max segments must be 1..2^28";
 	return NULL;
@@ -346,14 +348,14 @@ void srt_lookup(const struct srt_table *t, const struct srt_seg *seg, uint64_t n
 	out->b = t->cfg.prior_b;
 	out->n = use_n;
 	out->level = use_lv;
-	if (use && thin && use != thin && t->cfg.min_n > 0) {
+	if (use && thin && use != thin && t->cfg.thin_n > 0) {
 		/* The most specific level with data is thin: its own outcomes on top of the
-		 * coarser level's mean worth at most min_n, scaled back to the coarser level's
+		 * coarser level's mean worth at most thin_n, scaled back to the coarser level's
 		 * weight (the mean moves, the certainty stays; a wider posterior explored a
 		 * backend in a brownout more and tripped its breaker again). Issue 11, cause 2:
 		 * policy/learning.md. */
 		double d = srt_decay(t, use->t_us, now_us), dt = srt_decay(t, thin->t_us, now_us);
-		double w = fmin(t->cfg.min_n, use_n) / use_n;
+		double w = fmin(t->cfg.thin_n, use_n) / use_n;
 		double bs = use->s * d * w + thin->s * dt, bf = use->f * d * w + thin->f * dt;
 		double k = use_n > bs + bf ? use_n / (bs + bf) : 1;
 

@@ -321,23 +321,26 @@ void srt_lookup(const struct srt_table *t, const struct srt_seg *seg, uint64_t n
                 struct srt_post *out)
 {
 	const struct srt_entry *use = NULL, *thin = NULL;
-	double use_n = 0, thin_n = 0;
+	double use_n = 0, use_d = 1, thin_n = 0, thin_d = 1;
 	int lv, use_lv = -1;
 
 	for (lv = 0; lv < SRT_LEVELS; lv++) {
 		long at = srt_find(t, srt_key(seg, (enum srt_level)lv));
-		double n;
+		double d, n;
 
 		if (at < 0)
 			continue;
-		n = srt_weight(t, &t->e[at], now_us);
+		d = srt_decay(t, t->e[at].t_us, now_us);
+		n = (t->e[at].s + t->e[at].f) * d;
 		if (!thin && n > 0 && n < t->cfg.min_n) {
 			thin = &t->e[at];
 			thin_n = n;
+			thin_d = d;
 		}
 		if (n > use_n || (n >= t->cfg.min_n && n > 0)) {
 			use = &t->e[at];
 			use_n = n;
+			use_d = d;
 			use_lv = lv;
 		}
 		if (n >= t->cfg.min_n && n > 0)
@@ -354,19 +357,16 @@ void srt_lookup(const struct srt_table *t, const struct srt_seg *seg, uint64_t n
 		 * weight (the mean moves, the certainty stays; a wider posterior explored a
 		 * backend in a brownout more and tripped its breaker again). Issue 11, cause 2:
 		 * policy/learning.md. */
-		double d = srt_decay(t, use->t_us, now_us), dt = srt_decay(t, thin->t_us, now_us);
 		double w = fmin(t->cfg.thin_n, use_n) / use_n;
-		double bs = use->s * d * w + thin->s * dt, bf = use->f * d * w + thin->f * dt;
+		double bs = use->s * use_d * w + thin->s * thin_d, bf = use->f * use_d * w + thin->f * thin_d;
 		double k = use_n > bs + bf ? use_n / (bs + bf) : 1;
 
 		out->a += bs * k;
 		out->b += bf * k;
 		out->n = use_n * w + thin_n;
 	} else if (use) {
-		double d = srt_decay(t, use->t_us, now_us);
-
-		out->a += use->s * d;
-		out->b += use->f * d;
+		out->a += use->s * use_d;
+		out->b += use->f * use_d;
 	}
 }
 

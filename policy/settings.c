@@ -655,6 +655,10 @@ static const struct pol_setting ps_learning[] = {
 	U32("max_segments", learn.cfg.max_segments, 64, 1 << 22, 32768,
 	    "keys kept (5 per segment: backend × currency × country × brand × funding, backing off to coarser keys); "
 	    "32 bytes each, ×3 (master + 2 published copies)"),
+	NUM("thin_weight", learn.cfg.thin_n, 0, 1e9, 0,
+	    "a segment with some outcomes but fewer than `min_n` reads them on top of the coarser level's mean worth "
+	    "this many outcomes, instead of the coarser level alone; 0 = the plain back-off (off by default: "
+	    "`policy/learning.md`, thin segments)"),
 	NUM("explore", learn.explore, 0, 0.5, 0.05, "default `explore` of the classes"),
 	NUM("floor_k", learn.floor_k, -1, 100, 3,
 	    "in an exploring decision, a backend below best − k·σ is drawn as if at that floor, so a recovered one is "

@@ -32,6 +32,8 @@ struct srt_cfg {
 	double max_n;         /* evidence cap: at this discounted count, each new outcome
 	                       * displaces as much old weight; 0 = none */
 	uint32_t max_segments;/* keys the table holds before evicting */
+	double thin_n;        /* under a thin level (0 < n < min_n), the coarser level's mean is
+	                       * worth at most this many outcomes; 0 = the plain back-off */
 };
 
 /* One key's discounted counts, as of t_us. key 0 marks an empty slot. */

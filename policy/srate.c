@@ -72,6 +72,8 @@ const char *srt_cfg_check(const struct srt_cfg *c)
 		return "minimum count must be >= 0";
 	if (!(c->max_n == 0 || (c->max_n >= 2 && c->max_n >= c->min_n)) || isinf(c->max_n))
 		return "evidence cap must be 0 (none) or >= 2 and >= the minimum count";
+	if (!(c->thin_n >= 0) || isinf(c->thin_n))
+		return "thin segments' parent weight must be >= 0";
 	if (c->max_segments < 1 || c->max_segments > (1u << 28))
 		return "max segments must be 1..2^28";
 	return NULL;
@@ -318,20 +320,27 @@ double srt_count(const struct srt_table *t, const struct srt_seg *seg, enum srt_
 void srt_lookup(const struct srt_table *t, const struct srt_seg *seg, uint64_t now_us,
                 struct srt_post *out)
 {
-	const struct srt_entry *use = NULL;
-	double use_n = 0;
+	const struct srt_entry *use = NULL, *thin = NULL;
+	double use_n = 0, use_d = 1, thin_n = 0, thin_d = 1;
 	int lv, use_lv = -1;
 
 	for (lv = 0; lv < SRT_LEVELS; lv++) {
 		long at = srt_find(t, srt_key(seg, (enum srt_level)lv));
-		double n;
+		double d, n;
 
 		if (at < 0)
 			continue;
-		n = srt_weight(t, &t->e[at], now_us);
+		d = srt_decay(t, t->e[at].t_us, now_us);
+		n = (t->e[at].s + t->e[at].f) * d;
+		if (!thin && n > 0 && n < t->cfg.min_n) {
+			thin = &t->e[at];
+			thin_n = n;
+			thin_d = d;
+		}
 		if (n > use_n || (n >= t->cfg.min_n && n > 0)) {
 			use = &t->e[at];
 			use_n = n;
+			use_d = d;
 			use_lv = lv;
 		}
 		if (n >= t->cfg.min_n && n > 0)
@@ -342,11 +351,22 @@ void srt_lookup(const struct srt_table *t, const struct srt_seg *seg, uint64_t n
 	out->b = t->cfg.prior_b;
 	out->n = use_n;
 	out->level = use_lv;
-	if (use) {
-		double d = srt_decay(t, use->t_us, now_us);
+	if (use && thin && use != thin && t->cfg.thin_n > 0) {
+		/* The most specific level with data is thin: its own outcomes on top of the
+		 * coarser level's mean worth at most thin_n, scaled back to the coarser level's
+		 * weight (the mean moves, the certainty stays; a wider posterior explored a
+		 * backend in a brownout more and tripped its breaker again). Issue 11, cause 2:
+		 * policy/learning.md. */
+		double w = fmin(t->cfg.thin_n, use_n) / use_n;
+		double bs = use->s * use_d * w + thin->s * thin_d, bf = use->f * use_d * w + thin->f * thin_d;
+		double k = use_n > bs + bf ? use_n / (bs + bf) : 1;
 
-		out->a += use->s * d;
-		out->b += use->f * d;
+		out->a += bs * k;
+		out->b += bf * k;
+		out->n = use_n * w + thin_n;
+	} else if (use) {
+		out->a += use->s * use_d;
+		out->b += use->f * use_d;
 	}
 }
 

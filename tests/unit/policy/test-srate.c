@@ -115,7 +115,7 @@ TEST(srate_backoff)
 	static const struct {
 		uint32_t be; const char *cur, *cty, *brand, *fund; int level; double mean;
 	} want[] = {
-		{ 1, "usd", "US", "visa", "credit", SRT_L_BRAND,    (1 + 14.0) / (2 + 35) },
+		{ 1, "usd", "US", "visa", "credit", SRT_L_BRAND,    (1 + 14.0) / (2 + 35) }, /* thin_n 0 */
 		{ 1, "USD", "us", "VISA", "debit",  SRT_L_FULL,     (1 + 10.0) / (2 + 30) },
 		{ 1, "usd", "US", "mastercard", "credit", SRT_L_COUNTRY, (1 + 14.0) / (2 + 35) },
 		{ 1, "usd", "GB", "visa", "credit", SRT_L_CURRENCY, (1 + 14.0) / (2 + 35) },
@@ -153,6 +153,51 @@ TEST(srate_backoff)
 	/* nothing anywhere has enough: the heaviest level is used */
 	srt_lookup(&t, &s, 3 * 3600 * SEC, &p);
 	ASSERT_EQ(p.level, SRT_L_BACKEND);
+}
+
+/* A thin segment (some outcomes, fewer than min_n) reads its own outcomes on top of the
+ * coarser level's mean worth at most thin_n, at the coarser level's weight (issue 11,
+ * cause 2): a backend seldom tried on a segment where it is much better than on its
+ * others is not stuck at its other segments' rate, and its posterior is no wider than
+ * the coarser level's. Rows: thin_n, (segment's own s/f, backend level's s/f, the
+ * segment's included) -> level used, mean, count. min_n 30. */
+TEST(srate_thin_segment_blends)
+{
+	static const struct { double tw, s, f, ps, pf; int level; double mean, n; } rows[] = {
+		/* never tried on the segment: the coarse level as it is */
+		{ 30, 0, 0, 176, 24, SRT_L_BACKEND, (1 + 176.0) / (2 + 200), 200 },
+		/* 10 of 10 where the backend authorises 88 %: 10 + 26.4 / 3.6 (0.91) scaled to
+		 * the backend level's 200 */
+		{ 30, 10, 0, 176, 24, SRT_L_BACKEND, (1 + 36.4 * 5) / (2 + 200), 40 },
+		/* worth 90: 10 + 79.2 / 10.8 (0.89) */
+		{ 90, 10, 0, 176, 24, SRT_L_BACKEND, (1 + 89.2 * 2) / (2 + 200), 100 },
+		/* thin_n 0: the plain back-off, the backend level alone */
+		{ 0, 10, 0, 176, 24, SRT_L_BACKEND, (1 + 176.0) / (2 + 200), 200 },
+		/* the segment worse than the rest pulls down as much: 28.4 / 11.6 (0.71) */
+		{ 30, 2, 8, 176, 24, SRT_L_BACKEND, (1 + 28.4 * 5) / (2 + 200), 40 },
+		/* a backend level thinner than thin_n weighs what it has, never more */
+		{ 30, 5, 0, 10, 10, SRT_L_BACKEND, (1 + 5 + 10.0) / (2 + 5 + 20), 25 },
+		/* enough of its own: the segment alone */
+		{ 30, 40, 0, 176, 24, SRT_L_FULL, (1 + 40.0) / (2 + 40), 40 },
+	};
+	struct srt_table t;
+	struct srt_post p;
+	struct srt_seg s = seg(1, "gbp", "GB", "visa", "credit");
+	struct srt_seg other = seg(1, "eur", "DE", "visa", "credit");
+	size_t i;
+
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		setup(&t, mem_a, 0, 30, 256);
+		t.cfg.thin_n = rows[i].tw;
+		srt_add(&t, &other, rows[i].ps - rows[i].s, rows[i].pf - rows[i].f, SEC);
+		if (rows[i].s + rows[i].f > 0)
+			srt_add(&t, &s, rows[i].s, rows[i].f, SEC);
+		srt_lookup(&t, &s, SEC, &p);
+		if (p.level != rows[i].level || fabs(srt_mean(&p) - rows[i].mean) > 1e-9 ||
+		    fabs(p.n - rows[i].n) > 1e-9)
+			TEST_FAIL_("row %zu: level %d mean %.6f n %.1f, want %d %.6f %.1f", i, p.level,
+			           srt_mean(&p), p.n, rows[i].level, rows[i].mean, rows[i].n);
+	}
 }
 
 TEST(srate_outcome_kinds)
@@ -423,6 +468,7 @@ int main(void)
 	RUN(srate_decay_halves);
 	RUN(srate_evidence_cap);
 	RUN(srate_backoff);
+	RUN(srate_thin_segment_blends);
 	RUN(srate_outcome_kinds);
 	RUN(srate_eviction);
 	RUN(srate_copy_publish);

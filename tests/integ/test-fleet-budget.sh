@@ -13,7 +13,9 @@
 #   (c) Redis killed mid-surge: each node falls back to budget / 3 (fleet_lease_fallback
 #       logged, lease_fallback 1), the accounts' windows stay near the budget, every
 #       request answered (zero lost);
-#   (d) Redis back: the leases resume (fleet_lease_resumed, lease tokens granted again).
+#   (d) Redis back: the leases resume (fleet_lease_resumed, lease tokens granted again);
+#   (e) a node killed: the others count two nodes, and with Redis away fall back to
+#       budget / 2 each (its share given back);
 # Judged by counts (the emulators' arrivals, loadgen's answers, the nodes' logs), never
 # by a duration.
 INTEG_TIMEOUT=${INTEG_TIMEOUT:-300}
@@ -62,13 +64,14 @@ lists() {
 	printf 'POST /v1/payment_intents amount=2000&currency=usd&payment_method=pm_card_visa&confirm=true\n\tX-Card-Country: US\n\tIdempotency-Key: co-%s-%s-{n}\n' "$1" "$2" >"$T/$1-co-$2.list"
 }
 
-# surge NAME: SURGE seconds of RATE_BG background and RATE_CO checkout on every node;
+# surge NAME: SURGE seconds of RATE_BG background and RATE_CO checkout on every node (or on
+# the nodes in SURGE_NODES);
 # $T/NAME-{bg,co}-N.out, loadgen's lines (start|latency|status|verdict|class); sets
 # S0 and S1, the surge's first and last 10 ms wall slot.
 surge() {
 	local i pids=()
 	S0=$(date +%s%2N)
-	for i in 1 2 3; do
+	for i in ${SURGE_NODES:-1 2 3}; do
 		lists "$1" "$i"
 		"$LOADGEN_BIN" -a "127.0.0.1:${P_HTTPN[$i]}" -f "$T/$1-bg-$i.list" -r "$RATE_BG" -d "$SURGE" -c 128 -t 10 -q \
 			-o X-Pay-Verdict -o X-Pay-Class -o X-Payapi-Instance -o X-Pay-Reason >"$T/$1-bg-$i.out" 2>"$T/$1-bg-$i.err" </dev/null & pids+=($!)
@@ -174,5 +177,25 @@ for i in 1 2 3; do
 	if wait_until 15 resumed "$i" && [ "$(stat "a$i" lease_tokens_granted)" -gt "${G[$i]}" ]; then pass "d_node${i}_leases_resume"
 	else fail "d_node${i}_leases_resume" "fallback=$(stat "a$i" lease_fallback), granted ${G[$i]} -> $(stat "a$i" lease_tokens_granted)"; fi
 done
+
+# ---- (e) a node disappears: its share goes back -------------------------------------------------
+# Node 3's payspoa is killed (no goodbye): its heartbeat expires within node_ttl_ms and
+# nodes 1 and 2 count two nodes. Then Redis goes too, and the two fall back to budget / 2
+# each: together the whole budget (budget / 3 each, had node 3's share stayed away: 2/3).
+stop a3 KILL
+for i in 1 2; do
+	wait_until 15 stat_eq "a$i" nodes 2 || fail "e_node${i}_sees_2_nodes" "nodes=$(stat "a$i" nodes)"
+done
+stop redis KILL
+for i in 1 2; do
+	wait_until 15 stat_eq "a$i" lease_fallback 1 || fail "e_node${i}_fallback" "fallback=$(stat "a$i" lease_fallback)"
+done
+SURGE_NODES="1 2" surge gone
+windows "$((S0 + 50))" "$S1" >"$T/gone.win"
+cat "$T/gone.win"
+max=$(awk '$2 > m { m = $2 } END { print m + 0 }' "$T/gone.win")
+if [ "$max" -ge $((BUDGET * 5 / 6)) ] && [ "$max" -le $((BUDGET * 5 / 4 + 3)) ]; then pass e_share_given_back
+else fail e_share_given_back "busiest account window $max with two nodes left and Redis away (budget $BUDGET: budget / 2 each; budget / 3 each would be $((BUDGET * 2 / 3)))" "$(cat "$T/gone.win")"; fi
+expect e_zero_lost "requests unanswered or 5xx with node 3 gone" "$(( $(answered gone bg | cut -d' ' -f4) + $(answered gone co | cut -d' ' -f4) ))" 0
 
 integ_done

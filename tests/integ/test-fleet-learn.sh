@@ -166,20 +166,22 @@ done
 echo "  node 1: learn_published $(fstat 1 learn_published), learn_dropped $(fstat 1 learn_dropped)"
 
 # ---- (d) an opening that waited out a long outage is history: dropped, not published ----------
-# Redis away again; stripe_us and stripe_eu_standby (where node 1 pays GBP while stripe_eu
-# is open) fail until node 1 opens a breaker on one of them; Redis comes back only after
+# Redis away again; the accounts where node 1 pays GBP while stripe_eu is open (either
+# standby, or stripe_us) fail until node 1 opens a breaker on one of them; Redis comes back only after
 # fleet.node_ttl_ms (1 s) has passed since, so that opening must not reach nodes 2 and 3.
 stop redis KILL
 wait_until 10 bash -c "[ \$(grep -c '\"event\":\"fleet_redis_down\"' '$T/${AGENT[1]}.log') -ge 2 ]" ||
 	fail d_redis_down_seen "$(grep fleet_redis "$T/${AGENT[1]}.log" | tail -2)"
-payapi_mode "$P_US" mode=failing && payapi_mode "$P_EU2" mode=failing || { fail d_payapi "cannot make the accounts fail"; exit 1; }
+for p in "$P_US" "$P_EU2" "$P_US2"; do
+	payapi_mode "$p" mode=failing || { fail d_payapi "cannot make the account on $p fail"; exit 1; }
+done
 : >"$T/seen-1"
 deadline=$((SECONDS + $(scaled 20)))
-while [ "$SECONDS" -lt "$deadline" ] && ! grep -qE 'breaker:(stripe_us|stripe_eu_standby)(,|$)' "$T/seen-1"; do
+while [ "$SECONDS" -lt "$deadline" ] && ! grep -qE 'breaker:(stripe_us|stripe_eu_standby|stripe_us_standby)(,|$)' "$T/seen-1"; do
 	gbp 1
 	sleep 0.1
 done
-opened=$(grep -oE 'breaker:(stripe_us|stripe_eu_standby)(,|$)' "$T/seen-1" | head -1 | tr -d , | cut -d: -f2)
+opened=$(grep -oE 'breaker:(stripe_us|stripe_eu_standby|stripe_us_standby)(,|$)' "$T/seen-1" | head -1 | tr -d , | cut -d: -f2)
 [ -n "$opened" ] || fail d_node1_breaker_opens "code advised instance reason:" "$(seen 1 12)"
 sleep "$(scaled 2)" # a lower bound: past node_ttl_ms since the opening
 d1=$(fstat 1 learn_dropped)
@@ -194,7 +196,9 @@ if [ -n "$opened" ] && grep -q "\"event\":\"fleet_breaker_received\".*\"backend\
 else
 	pass d_stale_opening_not_received
 fi
-payapi_mode "$P_US" mode=healthy && payapi_mode "$P_EU2" mode=healthy || { fail d_payapi "cannot heal the accounts"; exit 1; }
+for p in "$P_US" "$P_EU2" "$P_US2"; do
+	payapi_mode "$p" mode=healthy || { fail d_payapi "cannot heal the account on $p"; exit 1; }
+done
 
 # ---- (b) learning alone: the same first payments go to the failing account -----------------
 fleet_agents 0 off

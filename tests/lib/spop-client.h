@@ -110,6 +110,17 @@ void sc_put_pay_request(struct spop_wbuf *w, const struct sc_payreq *r);
 /* A typical card payment; `n` varies the id and the idempotency key. */
 void sc_payreq_sample(struct sc_payreq *r, unsigned n, char id[32], char idem[65]);
 
+/* The head of a proto test's policy: two USD accounts of one entity, pa cheaper than pb
+ * (every fresh payment goes to pa, the default backend), one class. */
+#define SC_POLICY_TWO_USD_ACCOUNTS \
+	"fee_schedules = ( { name = \"a\"; percent = 2.9; fixed = 30; }, { name = \"b\"; percent = 3.5; fixed = 30; } );\n" \
+	"backends = (\n" \
+	" { name = \"pa\"; account = \"acct_a\"; entity = \"x\"; region = \"other\"; currencies = [ \"usd\" ]; fee_schedule = \"a\"; },\n" \
+	" { name = \"pb\"; account = \"acct_b\"; entity = \"x\"; region = \"other\"; currencies = [ \"usd\" ]; fee_schedule = \"b\"; }\n" \
+	");\n" \
+	"default_backend = \"pa\";\n" \
+	"classes = ( { name = \"std\"; } );\n"
+
 /* A US visa credit card payment of 20.00 USD, POST /v1/payment_intents, keyed by idem;
  * every other field zero. */
 void sc_payreq_usd(struct sc_payreq *r, const char *idem);

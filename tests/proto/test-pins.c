@@ -35,13 +35,7 @@ static const char *conf_write(double pa_rate, double pa_burst, unsigned idem_slo
 	f = fopen(conf_path, "w");
 	ASSERT(f != NULL);
 	fprintf(f,
-	        "fee_schedules = ( { name = \"a\"; percent = 2.9; fixed = 30; }, { name = \"b\"; percent = 3.5; fixed = 30; } );\n"
-	        "backends = (\n"
-	        " { name = \"pa\"; account = \"acct_a\"; entity = \"x\"; region = \"other\"; currencies = [ \"usd\" ]; fee_schedule = \"a\"; },\n"
-	        " { name = \"pb\"; account = \"acct_b\"; entity = \"x\"; region = \"other\"; currencies = [ \"usd\" ]; fee_schedule = \"b\"; }\n"
-	        ");\n"
-	        "default_backend = \"pa\";\n"
-	        "classes = ( { name = \"std\"; } );\n"
+	        SC_POLICY_TWO_USD_ACCOUNTS
 	        "pinning = { idem_ttl_s = 60; idem_slots = %u; };\n"
 	        "throttle = { account = { rate = 1000000.0; burst = 1000000.0; };\n"
 	        "  accounts = ( { account = \"acct_a\"; rate = %g; burst = %g; } ); };\n",

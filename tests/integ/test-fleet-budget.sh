@@ -42,7 +42,7 @@ for i in 1 2 3; do
 	policy_copy "$T/solo$i" "${POLICY_SEDS[@]}" ||
 		{ fail policy "cannot derive the policy: $(head -3 "$T/solo$i/check.log" 2>/dev/null)"; exit 1; }
 	policy_copy "$T/pol$i" "${POLICY_SEDS[@]}" \
-		"\$a fleet = { redis = \"127.0.0.1:$P_REDIS\"; node = \"n$i\"; heartbeat_ms = 100; node_ttl_ms = 1000; timeout_ms = 300; reconnect_max_ms = 200; };" ||
+		"$(fleet_sed "$i")" ||
 		{ fail policy "cannot derive the policy: $(head -3 "$T/pol$i/check.log" 2>/dev/null)"; exit 1; }
 	start_payspoa "s$i" "${P_AGENTN[$i]}" "$T/solo$i/payspoa.conf" || { fail "start-payspoa-$i" "$(tail -5 "$T/s$i.log")"; exit 1; }
 	start_haproxy "h$i" "${P_HTTPN[$i]}" "$P_US" "$P_EU" "${P_AGENTN[$i]}" ||
@@ -113,13 +113,6 @@ for i in 1 2 3; do
 	start_payspoa "a$i" "${P_AGENTN[$i]}" "$T/pol$i/payspoa.conf" || { fail "start-payspoa-$i" "$(tail -5 "$T/a$i.log")"; exit 1; }
 done
 agents_up
-# stat LOG FIELD: the field of the last fleet_stats (or fleet_stopped) line of $T/LOG.log.
-stat() {
-	local v
-	v=$(grep -h '"event":"fleet_st' "$T/$1.log" | tail -1 | grep -o "\"$2\":\"[0-9]*\"" | cut -d'"' -f4)
-	echo "${v:-0}"
-}
-stat_eq() { [ "$(stat "$1" "$2")" = "$3" ]; }
 for i in 1 2 3; do
 	wait_until 15 stat_eq "a$i" nodes 3 || fail "b_node${i}_sees_3_nodes" "nodes=$(stat "a$i" nodes)"
 	wait_until 15 grep -q '"event":"fleet_lease_resumed"' "$T/a$i.log" ||

@@ -39,7 +39,7 @@ policy() {
 	local extra=()
 	[ "$1" = 2 ] && extra=('/name = "stripe_us";/a\		enabled = false;')
 	policy_copy "$T/pol$1-$2" "${BUDGETS[@]}" "${extra[@]}" \
-		"\$a fleet = { redis = \"127.0.0.1:$P_REDIS\"; node = \"n$1\"; heartbeat_ms = 100; node_ttl_ms = 1000; timeout_ms = 300; reconnect_max_ms = 200; claim = $2; claim_timeout_ms = 80; };" ||
+		"$(fleet_sed "$1" "claim = $2; claim_timeout_ms = 80; ")" ||
 		{ fail "policy-$1-$2" "$(head -3 "$T/pol$1-$2/check.log" 2>/dev/null)"; exit 1; }
 }
 

@@ -38,7 +38,7 @@ policy() {
 	policy_copy "$T/pol$1-$2" \
 		"s|^\\([[:space:]]*outcome_socket[[:space:]]*=\\).*|\\1 \"$T/out$1.sock\";|" \
 		'$a breaker = { consecutive = 3; open_s = 60.0; open_max_s = 120.0; jitter = 0.0; probes = 2; max_ejected = 1.0; };' \
-		"\$a fleet = { redis = \"127.0.0.1:$P_REDIS\"; node = \"n$1\"; heartbeat_ms = 100; node_ttl_ms = 1000; timeout_ms = 300; reconnect_max_ms = 200; learn_ms = $2; };" ||
+		"$(fleet_sed "$1" "learn_ms = $2; ")" ||
 		{ fail "policy-$1-$2" "$(head -3 "$T/pol$1-$2/check.log" 2>/dev/null)"; exit 1; }
 }
 

@@ -41,7 +41,7 @@ for i in 1 2 3; do
 	alloc_port "P_HTTPN[$i]"; alloc_port "P_AGENTN[$i]"; alloc_port "P_METN[$i]"
 	policy_copy "$T/pol$i" "${BUDGETS[@]}" \
 		"s|log_level = \"info\";|&\\n\\tadmin_socket = \"$T/pol$i/admin.sock\";\\n\\tmetrics = \"127.0.0.1:${P_METN[$i]}\";|" \
-		"\$a fleet = { redis = \"127.0.0.1:$P_REDIS\"; node = \"n$i\"; heartbeat_ms = 100; node_ttl_ms = 1000; timeout_ms = 300; reconnect_max_ms = 200; };" ||
+		"$(fleet_sed "$i")" ||
 		{ fail policy "cannot derive the policy: $(head -3 "$T/pol$i/check.log" 2>/dev/null)"; exit 1; }
 	start_payspoa "a$i" "${P_AGENTN[$i]}" "$T/pol$i/payspoa.conf" || { fail "start-payspoa-$i" "$(tail -5 "$T/a$i.log")"; exit 1; }
 	start_haproxy "h$i" "${P_HTTPN[$i]}" "$P_US" "$P_EU" "${P_AGENTN[$i]}" ||
@@ -52,14 +52,6 @@ for i in 1 2 3; do
 		{ fail agent-up "node $i: spoe-payspoa/payspoa1 is '$(hap_server_status "h$i" spoe-payspoa payspoa1)'"; exit 1; }
 done
 
-# stat LOG FIELD: the field of the last fleet_stats (or fleet_stopped) line of $T/LOG.log.
-stat() {
-	local v
-	v=$(grep -h '"event":"fleet_st' "$T/$1.log" | tail -1 | grep -o "\"$2\":\"[0-9]*\"" | cut -d'"' -f4)
-	echo "${v:-0}"
-}
-stat_ge() { [ "$(stat "$1" "$2")" -ge "$3" ]; }
-stat_eq() { [ "$(stat "$1" "$2")" = "$3" ]; }
 # got_pins LOG MIN: the node received or loaded at least MIN pins of other nodes.
 got_pins() { [ $(($(stat "$1" pins_received) + $(stat "$1" pins_loaded))) -ge "$2" ]; }
 

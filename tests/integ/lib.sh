@@ -331,16 +331,16 @@ rcli() { timeout 5 redis-cli -h 127.0.0.1 -p "$P_REDIS" "$@"; }
 fleet_sed() {
 	echo "\$a fleet = { redis = \"127.0.0.1:$P_REDIS\"; node = \"n$1\"; heartbeat_ms = 100; node_ttl_ms = 1000; timeout_ms = 300; reconnect_max_ms = 200; ${2:-}};"
 }
-# stat LOG FIELD: FIELD of the last fleet_stats (or fleet_stopped) line of $T/LOG.log, 0
+# fleet_stat LOG FIELD: FIELD of the last fleet_stats (or fleet_stopped) line of $T/LOG.log, 0
 # before the first (the agent logs them with -d, at each heartbeat where one changed);
-# stat_ge and stat_eq LOG FIELD N compare it.
-stat() {
+# fleet_stat_ge and fleet_stat_eq LOG FIELD N compare it.
+fleet_stat() {
 	local v
 	v=$(grep -h '"event":"fleet_st' "$T/$1.log" | tail -1 | grep -o "\"$2\":\"[0-9]*\"" | cut -d'"' -f4)
 	echo "${v:-0}"
 }
-stat_ge() { [ "$(stat "$1" "$2")" -ge "$3" ]; }
-stat_eq() { [ "$(stat "$1" "$2")" = "$3" ]; }
+fleet_stat_ge() { [ "$(fleet_stat "$1" "$2")" -ge "$3" ]; }
+fleet_stat_eq() { [ "$(fleet_stat "$1" "$2")" = "$3" ]; }
 # Three fleet nodes h<i> + a<i>-RUN (i = 1..3), ports P_HTTPN[i], P_AGENTN[i] (allocated
 # by fleet_ports). fleet_agents ARG RUN: every node's payspoa (re)started with the policy
 # the script's `policy NODE ARG` function leaves in POLICY, logs a<i>-RUN; returns once
@@ -371,7 +371,7 @@ fleet_nodes_up() {
 		wait_until 10 hap_server_is "h$i" spoe-payspoa payspoa1 UP || return 1
 	done
 }
-fstat() { stat "${AGENT[$1]}" "$2"; }
+fstat() { fleet_stat "${AGENT[$1]}" "$2"; }
 fstat_ge() { [ "$(fstat "$1" "$2")" -ge "$3" ]; }
 
 # backend_port BACKEND: the port of BACKEND's emulated account (after start_accounts).

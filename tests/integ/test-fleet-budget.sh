@@ -114,7 +114,7 @@ for i in 1 2 3; do
 done
 agents_up
 for i in 1 2 3; do
-	wait_until 15 stat_eq "a$i" nodes 3 || fail "b_node${i}_sees_3_nodes" "nodes=$(stat "a$i" nodes)"
+	wait_until 15 fleet_stat_eq "a$i" nodes 3 || fail "b_node${i}_sees_3_nodes" "nodes=$(fleet_stat "a$i" nodes)"
 	wait_until 15 grep -q '"event":"fleet_lease_resumed"' "$T/a$i.log" ||
 		fail "b_node${i}_leases" "no fleet_lease_resumed line" "$(grep fleet "$T/a$i.log" | tail -3)"
 done
@@ -139,7 +139,7 @@ echo "  background: $n sent, $ok 2xx, $rl 429, $lost other"
 if [ "$rl" -gt $((n / 3)) ]; then pass b_background_shed
 else fail b_background_shed "$rl of $n background requests shed"; fi
 expect b_zero_lost "fleet surge requests unanswered or 5xx" "$(( $(answered fleet bg | cut -d' ' -f4) + $(answered fleet co | cut -d' ' -f4) ))" 0
-g=0; for i in 1 2 3; do g=$((g + $(stat "a$i" lease_tokens_granted))); done
+g=0; for i in 1 2 3; do g=$((g + $(fleet_stat "a$i" lease_tokens_granted))); done
 if [ "$g" -gt 0 ]; then pass b_tokens_granted; else fail b_tokens_granted "no lease tokens granted"; fi
 
 # ---- (c) Redis killed mid-surge --------------------------------------------------------------
@@ -155,20 +155,20 @@ max=$(awk '$2 > m { m = $2 } END { print m + 0 }' "$T/down.win")
 if [ "$max" -le $((BUDGET * 5 / 4 + 3)) ] && [ "$max" -ge $((BUDGET / 2)) ]; then pass c_fallback_shares_hold
 else fail c_fallback_shares_hold "busiest account window $max with Redis away (budget $BUDGET: each node budget / 3)" "$(cat "$T/down.win")"; fi
 for i in 1 2 3; do
-	if grep -q '"event":"fleet_lease_fallback"' "$T/a$i.log" && wait_until 10 stat_eq "a$i" lease_fallback 1; then
+	if grep -q '"event":"fleet_lease_fallback"' "$T/a$i.log" && wait_until 10 fleet_stat_eq "a$i" lease_fallback 1; then
 		pass "c_node${i}_fallback_observed"
-	else fail "c_node${i}_fallback_observed" "fallback=$(stat "a$i" lease_fallback)" "$(grep lease "$T/a$i.log" | tail -3)"; fi
+	else fail "c_node${i}_fallback_observed" "fallback=$(fleet_stat "a$i" lease_fallback)" "$(grep lease "$T/a$i.log" | tail -3)"; fi
 done
 expect c_zero_lost "requests unanswered or 5xx with Redis killed" "$(( $(answered down bg | cut -d' ' -f4) + $(answered down co | cut -d' ' -f4) ))" 0
 
 # ---- (d) Redis back -----------------------------------------------------------------------------
-for i in 1 2 3; do G[$i]=$(stat "a$i" lease_tokens_granted); R[$i]=$(grep -c '"event":"fleet_lease_resumed"' "$T/a$i.log"); done
+for i in 1 2 3; do G[$i]=$(fleet_stat "a$i" lease_tokens_granted); R[$i]=$(grep -c '"event":"fleet_lease_resumed"' "$T/a$i.log"); done
 start_redis || { fail start-redis "$(tail -5 "$T/redis.log")"; exit 1; }
 surge back
-resumed() { [ "$(grep -c '"event":"fleet_lease_resumed"' "$T/a$1.log")" -gt "${R[$1]}" ] && stat_eq "a$1" lease_fallback 0; }
+resumed() { [ "$(grep -c '"event":"fleet_lease_resumed"' "$T/a$1.log")" -gt "${R[$1]}" ] && fleet_stat_eq "a$1" lease_fallback 0; }
 for i in 1 2 3; do
-	if wait_until 15 resumed "$i" && [ "$(stat "a$i" lease_tokens_granted)" -gt "${G[$i]}" ]; then pass "d_node${i}_leases_resume"
-	else fail "d_node${i}_leases_resume" "fallback=$(stat "a$i" lease_fallback), granted ${G[$i]} -> $(stat "a$i" lease_tokens_granted)"; fi
+	if wait_until 15 resumed "$i" && [ "$(fleet_stat "a$i" lease_tokens_granted)" -gt "${G[$i]}" ]; then pass "d_node${i}_leases_resume"
+	else fail "d_node${i}_leases_resume" "fallback=$(fleet_stat "a$i" lease_fallback), granted ${G[$i]} -> $(fleet_stat "a$i" lease_tokens_granted)"; fi
 done
 
 # ---- (e) a node disappears: its share goes back -------------------------------------------------
@@ -177,11 +177,11 @@ done
 # each: together the whole budget (budget / 3 each, had node 3's share stayed away: 2/3).
 stop a3 KILL
 for i in 1 2; do
-	wait_until 15 stat_eq "a$i" nodes 2 || fail "e_node${i}_sees_2_nodes" "nodes=$(stat "a$i" nodes)"
+	wait_until 15 fleet_stat_eq "a$i" nodes 2 || fail "e_node${i}_sees_2_nodes" "nodes=$(fleet_stat "a$i" nodes)"
 done
 stop redis KILL
 for i in 1 2; do
-	wait_until 15 stat_eq "a$i" lease_fallback 1 || fail "e_node${i}_fallback" "fallback=$(stat "a$i" lease_fallback)"
+	wait_until 15 fleet_stat_eq "a$i" lease_fallback 1 || fail "e_node${i}_fallback" "fallback=$(fleet_stat "a$i" lease_fallback)"
 done
 SURGE_NODES="1 2" surge gone
 windows "$((S0 + 50))" "$S1" >"$T/gone.win"

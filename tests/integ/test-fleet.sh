@@ -53,7 +53,7 @@ for i in 1 2 3; do
 done
 
 # got_pins LOG MIN: the node received or loaded at least MIN pins of other nodes.
-got_pins() { [ $(($(stat "$1" pins_received) + $(stat "$1" pins_loaded))) -ge "$2" ]; }
+got_pins() { [ $(($(fleet_stat "$1" pins_received) + $(fleet_stat "$1" pins_loaded))) -ge "$2" ]; }
 
 # load NAME NODE LIST N: N requests of LIST through node NODE's HAProxy; lines of
 # $T/NAME.out: start|latency|status|instance|replayed|verdict|reason|haproxy-pin|advised
@@ -104,8 +104,8 @@ ops_redis_up_is() { [ "$(fleet_field "$1" redis_up)" = "$2" ] && [ "$(metric "$1
 
 # ---- (a) membership -----------------------------------------------------------------------
 for i in 1 2 3; do
-	if wait_until 10 stat_eq "a$i" nodes 3; then pass "a_node${i}_sees_3_nodes"
-	else fail "a_node${i}_sees_3_nodes" "nodes=$(stat "a$i" nodes)" "$(grep fleet "$T/a$i.log" | tail -3)"; fi
+	if wait_until 10 fleet_stat_eq "a$i" nodes 3; then pass "a_node${i}_sees_3_nodes"
+	else fail "a_node${i}_sees_3_nodes" "nodes=$(fleet_stat "a$i" nodes)" "$(grep fleet "$T/a$i.log" | tail -3)"; fi
 done
 expect a_redis_node_set "members of payspoa:nodes in Redis" "$(rcli ZCARD payspoa:nodes)" 3
 
@@ -143,34 +143,34 @@ expect b_first_answered "2xx answers of $N first attempts on node 1" "$(count b_
 wait_until 10 bash -c "[ \"\$(timeout 5 redis-cli -h 127.0.0.1 -p $P_REDIS --scan --pattern 'payspoa:pin:0:*' | wc -l)\" -ge $N ]" ||
 	fail b_pins_in_redis "$(rcli --scan --pattern 'payspoa:pin:0:*' | wc -l) idempotency pins in Redis, $N expected"
 for i in 2 3; do
-	wait_until 10 stat_ge "a$i" pins_received "$N" ||
-		fail "b_node${i}_received" "pins_received=$(stat "a$i" pins_received), $N expected"
+	wait_until 10 fleet_stat_ge "a$i" pins_received "$N" ||
+		fail "b_node${i}_received" "pins_received=$(fleet_stat "a$i" pins_received), $N expected"
 done
 load b_retry2 2 "$T/b.list" "$N"
 retried b b_retry2
 load b_retry3 3 "$T/b.list" "$N"
 retried b b_retry3
 keys_on_accounts b fleet-b-
-lag2=$(stat a2 lag_p99_us)
-echo "  replication lag on node 2: p50 $(stat a2 lag_p50_us) µs, p99 $lag2 µs ($(stat a2 lag_samples) pins)"
+lag2=$(fleet_stat a2 lag_p99_us)
+echo "  replication lag on node 2: p50 $(fleet_stat a2 lag_p50_us) µs, p99 $lag2 µs ($(fleet_stat a2 lag_samples) pins)"
 
 # ---- (b2) Redis frozen (SIGSTOP): slower than fleet.timeout_ms ---------------------------
 # Its socket still accepts; nothing answers. Commands time out, decisions go on.
 kill -STOP "${PROC[redis]}"
-if wait_until 10 stat_ge a1 timeouts 1 && wait_until 10 stat_eq a1 redis_up 0; then pass b2_node1_times_out
-else fail b2_node1_times_out "timeouts=$(stat a1 timeouts) redis_up=$(stat a1 redis_up)"; fi
+if wait_until 10 fleet_stat_ge a1 timeouts 1 && wait_until 10 fleet_stat_eq a1 redis_up 0; then pass b2_node1_times_out
+else fail b2_node1_times_out "timeouts=$(fleet_stat a1 timeouts) redis_up=$(fleet_stat a1 redis_up)"; fi
 pay_list "$T/b2.list" 'fleet-s-{n}'
 load b2_first 1 "$T/b2.list" 40
 expect b2_decided_while_frozen "answers with payspoa's verdict while Redis is frozen" \
 	"$(count b2_first '$3 ~ /^2/ && $6 != ""')" 40
 kill -CONT "${PROC[redis]}"
-if wait_until 15 stat_ge a1 resyncs 2 && wait_until 10 stat_eq a1 redis_up 1; then pass b2_node1_resynced_after_thaw
-else fail b2_node1_resynced_after_thaw "resyncs=$(stat a1 resyncs) redis_up=$(stat a1 redis_up)"; fi
+if wait_until 15 fleet_stat_ge a1 resyncs 2 && wait_until 10 fleet_stat_eq a1 redis_up 1; then pass b2_node1_resynced_after_thaw
+else fail b2_node1_resynced_after_thaw "resyncs=$(fleet_stat a1 resyncs) redis_up=$(fleet_stat a1 redis_up)"; fi
 
 # ---- (c) Redis killed mid-run -------------------------------------------------------------
 stop redis KILL
 for i in 1 2 3; do
-	if wait_until 10 grep -q '"event":"fleet_redis_down"' "$T/a$i.log" && wait_until 10 stat_eq "a$i" redis_up 0; then
+	if wait_until 10 grep -q '"event":"fleet_redis_down"' "$T/a$i.log" && wait_until 10 fleet_stat_eq "a$i" redis_up 0; then
 		pass "c_node${i}_says_redis_down"
 	else
 		fail "c_node${i}_says_redis_down" "$(grep fleet "$T/a$i.log" | tail -3)"
@@ -182,8 +182,8 @@ pay_list "$T/c.list" 'fleet-c-{n}'
 load c_first 1 "$T/c.list" "$N"
 expect c_first_answered "2xx answers of $N first attempts on node 1 while Redis is down" "$(count c_first '$3 ~ /^2/')" "$N"
 expect c_first_decided "answers with payspoa's verdict while Redis is down" "$(count c_first '$6 != ""')" "$N"
-if wait_until 10 stat_ge a1 pins_unpublished "$N"; then pass c_node1_counts_unpublished
-else fail c_node1_counts_unpublished "pins_unpublished=$(stat a1 pins_unpublished), $N expected"; fi
+if wait_until 10 fleet_stat_ge a1 pins_unpublished "$N"; then pass c_node1_counts_unpublished
+else fail c_node1_counts_unpublished "pins_unpublished=$(fleet_stat a1 pins_unpublished), $N expected"; fi
 # node 3's agent restarted while Redis is down: it starts and serves
 stop a3
 start_payspoa a3b "${P_AGENTN[3]}" "$T/pol3/payspoa.conf" || { fail c_restart_node3 "$(tail -5 "$T/a3b.log")"; exit 1; }
@@ -196,7 +196,7 @@ expect c_node3_serves_without_redis "answers with payspoa's verdict on the resta
 # ---- (d) Redis back: resync ---------------------------------------------------------------
 start_redis || { fail restart-redis "$(tail -5 "$T/redis.log")"; exit 1; }
 for n in a1 a2 a3b; do
-	if wait_until 15 stat_ge "$n" resyncs 1 && wait_until 15 stat_eq "$n" redis_up 1; then
+	if wait_until 15 fleet_stat_ge "$n" resyncs 1 && wait_until 15 fleet_stat_eq "$n" redis_up 1; then
 		pass "d_${n}_resynced"
 	else
 		fail "d_${n}_resynced" "$(grep fleet "$T/$n.log" | tail -3)"
@@ -204,14 +204,14 @@ for n in a1 a2 a3b; do
 done
 if wait_until 15 ops_redis_up_is 2 1; then pass ops_redis_back_on_admin_and_metrics
 else fail ops_redis_back_on_admin_and_metrics "show fleet redis_up=$(fleet_field 2 redis_up), metric $(metric 2 payspoa_fleet_redis_up)"; fi
-wait_until 15 stat_ge a1 resyncs 3 || fail d_a1_third_resync "resyncs=$(stat a1 resyncs)"
-if [ "$(stat a1 pins_republished)" -ge $((2 * N)) ]; then pass d_node1_republished
-else fail d_node1_republished "pins_republished=$(stat a1 pins_republished), at least $((2 * N)) expected"; fi
+wait_until 15 fleet_stat_ge a1 resyncs 3 || fail d_a1_third_resync "resyncs=$(fleet_stat a1 resyncs)"
+if [ "$(fleet_stat a1 pins_republished)" -ge $((2 * N)) ]; then pass d_node1_republished
+else fail d_node1_republished "pins_republished=$(fleet_stat a1 pins_republished), at least $((2 * N)) expected"; fi
 wait_until 10 bash -c "[ \"\$(timeout 5 redis-cli -h 127.0.0.1 -p $P_REDIS --scan --pattern 'payspoa:pin:0:*' | wc -l)\" -ge $((2 * N)) ]" ||
 	fail d_pins_back_in_redis "$(rcli --scan --pattern 'payspoa:pin:0:*' | wc -l) idempotency pins in Redis"
 # every pin of the outage reached nodes 2 and 3, by the channel or by their own resync
-wait_until 10 got_pins a2 $((2 * N)) || fail d_node2_got_pins "received $(stat a2 pins_received), loaded $(stat a2 pins_loaded)"
-wait_until 10 got_pins a3b "$N" || fail d_node3_got_pins "received $(stat a3b pins_received), loaded $(stat a3b pins_loaded)"
+wait_until 10 got_pins a2 $((2 * N)) || fail d_node2_got_pins "received $(fleet_stat a2 pins_received), loaded $(fleet_stat a2 pins_loaded)"
+wait_until 10 got_pins a3b "$N" || fail d_node3_got_pins "received $(fleet_stat a3b pins_received), loaded $(fleet_stat a3b pins_loaded)"
 load d_retry2 2 "$T/c.list" "$N"
 retried d d_retry2
 load d_retry3 3 "$T/c.list" "$N"

@@ -1,7 +1,7 @@
 /* outcome-bench: the log outcome channel's work per line on the reader thread, alone:
  * logline_parse + pol_observe on lines shaped as HAProxy prints them (spoa/hapcfg.c's
  * log-format, keys in its order), each for a decision the engine really made, batched
- * as the reader does (pol_quiesce every 64 lines). Prints lines/s, instructions per line
+ * as the reader does (pol_observe_batch and pol_quiesce every 64 lines). Prints lines/s, instructions per line
  * (the CPU's counter through perf_event_open when the machine offers it; else TSC cycles
  * per line, and it says which) and the heap calls made in the timed loops (must be 0).
  *   ./bench/outcome-bench [lines-per-round (default 65536)] [rounds (default 7)]
@@ -122,7 +122,10 @@ int main(int argc, char **argv)
 	long nl = argc > 1 ? atol(argv[1]) : 65536;
 	int runs = bench_runs_arg(argc, argv, 2, 7), r, fd = ob_counter_open();
 	unsigned n = nl >= OB_BATCH && nl <= 1 << 20 ? (unsigned)nl : 65536;
-	char err[512], buf[LOGLINE_MAX];
+	static char buf[OB_BATCH][LOGLINE_MAX];     /* the reader's batch of datagrams */
+	static struct pay_outcome batch[OB_BATCH]; /* and of parsed lines */
+	unsigned nbatch = 0;
+	char err[512];
 	struct policy *p = pol_load_string(ob_policy, "outcome-bench", err, sizeof(err));
 	struct pol_engine *e;
 	struct ob_line *lines = calloc(n, sizeof(*lines));
@@ -151,23 +154,24 @@ int main(int argc, char **argv)
 		dc = 0;
 		alloc_calls = 0;
 		for (i = 0; i < n; i++) {
-			struct pay_outcome o;
-
 			if (i % OB_TICK == 0) {
 				alloc_counting = 1;
 				t0 = bench_now_s();
 				c0 = ob_count(fd);
 			}
-			/* the reader's buffer: the parser decodes in place */
-			memcpy(buf, lines[i].text, lines[i].len);
-			if (logline_parse(buf, lines[i].len, &o) == 1)
-				pol_observe(e, 1, &o, now_us);
+			/* the reader's buffers: the parser decodes in place, and a batch is
+			 * observed at once (pol_observe_batch), as spoa/outlog.c does */
+			memcpy(buf[i % OB_BATCH], lines[i].text, lines[i].len);
+			if (logline_parse(buf[i % OB_BATCH], lines[i].len, &batch[nbatch]) == 1)
+				nbatch++;
 			else
 				bad++;
-			if (i % OB_BATCH == OB_BATCH - 1)
+			if (i % OB_BATCH == OB_BATCH - 1 || i % OB_TICK == OB_TICK - 1 || i == n - 1) {
+				pol_observe_batch(e, 1, batch, nbatch, now_us);
+				nbatch = 0;
 				pol_quiesce(e, 1);
+			}
 			if (i % OB_TICK == OB_TICK - 1 || i == n - 1) {
-				pol_quiesce(e, 1);
 				dc += ob_count(fd) - c0;
 				dt += bench_now_s() - t0;
 				alloc_counting = 0;

@@ -193,6 +193,14 @@ int pin_get(const struct pin_table *t, uint64_t key)
 	return at ? (int)pin_id(atomic_load_explicit(at, memory_order_acquire)) : PIN_NONE;
 }
 
+void pin_prefetch(const struct pin_table *t, uint64_t key)
+{
+	const struct pin_list *l = atomic_load_explicit(&t->list, memory_order_acquire);
+
+	for (unsigned i = 0; i < l->n; i++)
+		__builtin_prefetch(&l->g[i]->slot[(size_t)pin_home(l->g[i], key) * PIN_LINE], 1);
+}
+
 /* The claim. A claimer holding a stale list (the control thread started a generation
  * since) treats the old current generation as current: whoever walks it as old seals the
  * slot first, so the stale claimer's CAS fails, it finds SEALED, runs out of generations

@@ -28,6 +28,12 @@ uint64_t pin_gen_slots(uint64_t capacity);
 /* Read-only: the backend id pinned for key, or PIN_NONE. */
 int pin_get(const struct pin_table *t, uint64_t key);
 
+/* A hint, for a batch: asks for key's home line in every live generation (where
+ * pin_get, pin_claim and pin_set walk first) without waiting for it, so that the walks of
+ * a batch that follows find their lines in cache instead of missing one after another.
+ * Same thread rules as pin_get. */
+void pin_prefetch(const struct pin_table *t, uint64_t key);
+
 /* Insert-if-absent, linearizable across threads: the id pinned for key after the call:
  * `id` when this call won, another id when a claim came first (the caller follows it),
  * or PIN_FULL (nothing written for key in the current generation). id < PIN_MAX_IDS. */

@@ -1,4 +1,4 @@
-/* test-engine-alloc.c: pol_decide, pol_observe and pol_quiesce make no heap call in steady
+/* test-engine-alloc.c: pol_decide, pol_observe (and _batch) and pol_quiesce make no heap call in steady
  * state (DESIGN.md §1). Counted by interposing malloc; not countable under sanitizers. */
 #include <stdio.h>
 #include <string.h>
@@ -45,7 +45,10 @@ TEST(decide_observe_allocate_nothing)
 		pol_decide(e, 0, &rq, now, &v);
 		o = pol_test_answer(&v, (i % 7) ? 200 : 402, 0);
 		o.object = (struct pay_str){ obj, (uint32_t)strlen(obj) };
-		pol_observe(e, 0, &o, now);
+		if (i & 2)
+			pol_observe_batch(e, 0, &o, 1, now); /* the log reader's path */
+		else
+			pol_observe(e, 0, &o, now);
 		pol_quiesce(e, 0);
 	}
 	alloc_counting = 0;

@@ -350,6 +350,81 @@ TEST(pins_each_and_restore)
 	pol_engine_free(f);
 }
 
+struct pin_set {
+	unsigned n;
+	char text[64][96]; /* "table key backend" */
+};
+
+static void collect_pin(void *arg, unsigned table, uint64_t key, const char *backend, const char *account,
+                        uint32_t age_s)
+{
+	struct pin_set *s = arg;
+
+	(void)account;
+	(void)age_s;
+	if (s->n < 64)
+		snprintf(s->text[s->n++], sizeof(s->text[0]), "%u %016llx %s", table, (unsigned long long)key, backend);
+}
+
+static int cmp_text(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+/* pol_observe_batch (the log reader's path) learns exactly what as many pol_observe calls
+ * do: the same pins (idempotency corrections, objects created), the same counters, over
+ * more outcomes than one prefetch chunk. */
+TEST(observe_batch_learns_as_one_by_one)
+{
+	struct pol_engine *one = pol_test_engine(POL_TEST_TWO_USD_ACCOUNTS "classes = ( { name = \"std\"; } );\n", 1);
+	struct pol_engine *batch = pol_test_engine(POL_TEST_TWO_USD_ACCOUNTS "classes = ( { name = \"std\"; } );\n", 1);
+	static char idem[20][16], object[20][24];
+	struct pay_outcome o[20];
+	struct pin_set s1 = { 0 }, s2 = { 0 };
+	struct pay_request rq = pol_test_usd_charge();
+	struct pay_verdict v;
+	struct pol_stats st1, st2;
+	unsigned i;
+
+	memset(o, 0, sizeof(o));
+	for (i = 0; i < 20; i++) {
+		snprintf(idem[i], sizeof(idem[i]), "key-%u", i);
+		snprintf(object[i], sizeof(object[i]), "pi_batch%u", i);
+		o[i].backend = i % 3 ? S("pb") : S("pa");
+		o[i].status = i % 7 == 6 ? 402 : 200; /* a decline creates nothing to pin */
+		o[i].latency_ms = 40;
+		if (i % 5 != 4)
+			o[i].idem = (struct pay_str){ idem[i], (uint32_t)strlen(idem[i]) };
+		if (i % 4 != 3)
+			o[i].object = (struct pay_str){ object[i], (uint32_t)strlen(object[i]) };
+		if (i == 9)
+			o[i].account = S("acct_conn"); /* part of the key's identity */
+	}
+	pol_decide(one, 0, &rq, 9 * SEC, &v); /* as in the daemon: decisions came first */
+	pol_decide(batch, 0, &rq, 9 * SEC, &v);
+	for (i = 0; i < 20; i++)
+		pol_observe(one, 0, &o[i], 10 * SEC);
+	pol_observe_batch(batch, 0, o, 20, 10 * SEC);
+	pol_quiesce(one, 0);
+	pol_quiesce(batch, 0);
+	pol_engine_pins_each(one, 11 * SEC, collect_pin, &s1);
+	pol_engine_pins_each(batch, 11 * SEC, collect_pin, &s2);
+	ASSERT_EQ(s1.n, 16 + 13); /* 16 keys, 15 objects less the 2 on declines */
+	ASSERT_EQ(s2.n, s1.n);
+	qsort(s1.text, s1.n, sizeof(s1.text[0]), cmp_text);
+	qsort(s2.text, s2.n, sizeof(s2.text[0]), cmp_text);
+	for (i = 0; i < s1.n; i++)
+		ASSERT_STREQ(s2.text[i], s1.text[i]);
+	pol_engine_stats(one, 11 * SEC, &st1);
+	pol_engine_stats(batch, 11 * SEC, &st2);
+	ASSERT_EQ(st2.observed, st1.observed);
+	ASSERT_EQ(st2.observed, 20);
+	ASSERT_EQ(st2.learned_objects, st1.learned_objects);
+	ASSERT_EQ(st2.pin_corrected, st1.pin_corrected);
+	pol_engine_free(one);
+	pol_engine_free(batch);
+}
+
 int main(void)
 {
 	RUN(race_same_key_one_account);
@@ -359,5 +434,7 @@ int main(void)
 	RUN(late_decision_corrects_the_pin);
 	RUN(sizing_and_guarantee);
 	RUN(pins_each_and_restore);
+	RUN(observe_batch_learns_as_one_by_one);
 	return test_summary();
 }
+

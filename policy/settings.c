@@ -472,7 +472,7 @@ static int ps_hook_urls(struct cfg_ctx *c, const struct cfg_node *g, const struc
 static const struct pol_setting ps_agent[] = {
 	CUSTOM("listen", 0, "array of strings", "1..8 of `\"host:port\"`, `\"[v6]:port\"`, `\"unix:/path\"`",
 	       "where HAProxy connects", ps_listen, ps_show_listen, 0),
-	INT("workers", agent.workers, 0, 64, 0, "0 = one per online CPU"),
+	INT("workers", agent.workers, 0, 64, 0, "0 = one per 4 online CPUs, at least one (HAProxy shares the machine; spoa/README.md, Workers)"),
 	INT("max_connections", agent.max_connections, 1, 65536, 512, "whole process"),
 	INT("max_frame_size", agent.max_frame_size, 256, 65532, 16380, "bytes; payspoa answers min(this, HAProxy's)"),
 	INT("idle_timeout_ms", agent.idle_timeout_ms, 100, 86400000, 30000,

@@ -544,9 +544,12 @@ struct daemon *daemon_new(const struct daemon_opts *o, char *err, size_t errlen)
 	if (o->workers > 0)
 		d->agent.workers = o->workers;
 	if (d->agent.workers <= 0) {
+		/* HAProxy runs beside us and needs most of the CPUs; one worker answers far more
+		 * than HAProxy can send from 4 (spoa/README.md, Workers), and each worker more
+		 * splits HAProxy's frames over more threads that each wake for fewer. */
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 
-		d->agent.workers = n > 0 ? (int)n : 1;
+		d->agent.workers = n > 4 ? (int)((n + 3) / 4) : 1;
 	}
 	d->nworkers = (unsigned)d->agent.workers;
 	/* The operations sockets before the listeners (a bad address or a live instance's

@@ -1611,11 +1611,12 @@ static enum pol_term pol_term_of(const struct pay_outcome *o)
 	return POL_TERM_BACKEND;
 }
 
+/* Outcomes whose pin lines pol_observe_batch asks for at once: a few lines each, within
+ * what a core keeps in flight (~10-12 misses). */
+#define POL_OBSERVE_CHUNK 8
+
 /* An outcome's pin keys, hashed once (pol_observe_batch hashes a batch's keys first, to
  * ask for their pin lines before the walks). A key is only read when its string is set. */
-#define POL_OBSERVE_CHUNK 8 /* outcomes whose pin lines are asked for at once: a few lines each,
-                              * within what a core keeps in flight (~10-12 misses) */
-
 struct pol_obs_keys {
 	uint64_t idem;   /* o->idem with o->account, as pol_decide hashes them */
 	uint64_t object; /* o->object */
@@ -1623,10 +1624,14 @@ struct pol_obs_keys {
 
 static void pol_obs_keys(const struct pay_outcome *o, struct pol_obs_keys *k)
 {
-	uint64_t acct_h = o->account.ptr ? pstr_hash(o->account.ptr, o->account.len, SEED_ACCOUNT) : 0;
+	k->idem = k->object = 0;
+	if (o->idem.ptr) {
+		uint64_t acct_h = o->account.ptr ? pstr_hash(o->account.ptr, o->account.len, SEED_ACCOUNT) : 0;
 
-	k->idem = o->idem.ptr ? pstr_hash(o->idem.ptr, o->idem.len, SEED_IDEM ^ acct_h) : 0;
-	k->object = o->object.ptr ? pstr_hash(o->object.ptr, o->object.len, SEED_OBJECT) : 0;
+		k->idem = pstr_hash(o->idem.ptr, o->idem.len, SEED_IDEM ^ acct_h);
+	}
+	if (o->object.ptr)
+		k->object = pstr_hash(o->object.ptr, o->object.len, SEED_OBJECT);
 }
 
 static void pol_observe_keyed(struct pol_engine *e, unsigned worker, const struct pay_outcome *o,

@@ -150,6 +150,57 @@ TEST(every_prefix_refused)
 	}
 }
 
+/* A quote, an escape or a control byte at every offset of a long value, with bytes
+ * >= 0x80 (UTF-8) around it: each is seen where it is (a guard for any faster scan of
+ * the plain runs; one that read 8 bytes at a time was tried and cost more instructions
+ * per line on HAProxy's lines, whose strings average ~7 bytes). */
+TEST(stop_bytes_at_every_offset)
+{
+	char line[256], buf[256], want[64];
+	struct pay_outcome o;
+	int at, k;
+
+	for (at = 0; at < 24; at++) {
+		for (k = 0; k < 4; k++) {
+			char val[40];
+			int n;
+
+			memset(val, 'a', 32);
+			val[32] = 0;
+			val[(at + 9) % 32] = (char)0xc3; /* UTF-8 é: plain */
+			val[(at + 10) % 32] = (char)0xa9;
+			snprintf(want, sizeof(want), "%.*s", at, val);
+			switch (k) {
+			case 0: /* the closing quote itself at offset at */
+				n = snprintf(line, sizeof(line), "{\"backend\":\"%.*s\"}", at, val);
+				break;
+			case 1: /* an escaped quote at at: decoded, the rest follows */
+				n = snprintf(line, sizeof(line), "{\"backend\":\"%.*s\\\"%s\"}", at, val, val + at);
+				snprintf(want, sizeof(want), "%.*s\"%s", at, val, val + at);
+				break;
+			case 2: /* a raw control byte at at: malformed */
+				n = snprintf(line, sizeof(line), "{\"backend\":\"%.*s\t%s\"}", at, val, val + at);
+				break;
+			default: /* a backslash-n escape at at */
+				n = snprintf(line, sizeof(line), "{\"backend\":\"%.*s\\n%s\"}", at, val, val + at);
+				snprintf(want, sizeof(want), "%.*s\n%s", at, val, val + at);
+				break;
+			}
+			ASSERT(n > 0 && (size_t)n < sizeof(line));
+			if (k == 2) {
+				ASSERT_EQ(parse(line, &o, buf, sizeof(buf)), LOGLINE_MALFORMED);
+				continue;
+			}
+			ASSERT_EQ(parse(line, &o, buf, sizeof(buf)), 1);
+			if (k == 0 && at == 0) {
+				ASSERT(o.backend.ptr != NULL && o.backend.len == 0);
+				continue;
+			}
+			ASSERT_PSTR(o.backend, want);
+		}
+	}
+}
+
 int main(void)
 {
 	RUN(haproxy_dead_server_line);
@@ -158,5 +209,6 @@ int main(void)
 	RUN(empty_and_absent);
 	RUN(malformed_and_truncated);
 	RUN(every_prefix_refused);
+	RUN(stop_bytes_at_every_offset);
 	return test_summary();
 }

@@ -20,8 +20,9 @@ void fleet_free(struct fleet *f);
 /* The counters now (lag percentiles computed from the histogram). */
 void fleet_stats(struct fleet *f, struct fleet_stats *out);
 
-/* For fleet-claim.c, fleet-lease.c and fleet-learn.c, on the control thread. fleet_command sends one command on the
- * command connection, timed by fleet.timeout_ms like the fleet's own; cb gets priv and
+/* For fleet-claim.c, fleet-lease.c and fleet-learn.c, on the control thread.
+ * fleet_command sends one command on the command connection, timed by
+ * fleet.timeout_ms like the fleet's own; cb gets priv and
  * must call fleet_command_done first (a NULL reply: the connection went). Returns 0, or
  * -1 (not sent). fleet_live: pins are published as they come (Redis up, resync begun). */
 struct redisAsyncContext;

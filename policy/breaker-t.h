@@ -67,6 +67,9 @@ struct brk {
 	uint32_t probes_done;  /* half-open: probes answered */
 	uint32_t probes_failed;/* half-open: of those, failures */
 	uint32_t probes_slow;  /* half-open: of those, slow calls */
+	uint32_t probe_closes; /* times a passed probe batch closed it, never reset (wraps): a
+	                        * reader comparing it with its last look sees every such close,
+	                        * also one that came and went between two looks */
 	uint64_t since_us;     /* when the current automatic state began */
 	uint64_t open_until_us;/* with BRK_OPEN: when it turns half-open */
 	uint64_t probe_batch_us; /* half-open: when the current probe batch began */

@@ -246,8 +246,10 @@ bool brk_record(struct brk *b, const struct brk_cfg *c, enum brk_event ev, bool 
 		b->probes_slow += ev == BRK_EV_SLOW;
 		if (brk_batch_failed(b, c))
 			brk_open(b, c, now_us); /* already ejected: the cap does not apply */
-		else if (b->probes_done >= c->probes)
+		else if (b->probes_done >= c->probes) {
 			brk_close(b, c, now_us);
+			b->probe_closes++;
+		}
 		return b->state != before;
 	}
 

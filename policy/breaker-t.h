@@ -30,6 +30,10 @@ enum brk_event {
 	BRK_EV_SUCCESS, /* answered in time, whatever the answer (a decline is a success) */
 	BRK_EV_SLOW,    /* answered, but above the slow-call threshold */
 	BRK_EV_FAILURE, /* PSP error: 5xx, timeout, no answer */
+	BRK_EV_FAILURE_APART, /* a failure known not to follow the last call in a row: a missing
+	                       * answer of a tick that also had answers, fed in bulk after the
+	                       * grace; counts in the rates and in a probe batch, neither
+	                       * extends nor breaks a run of consecutive failures */
 };
 
 /* Settings, from the policy; shared by all breakers of a backend group. Times are in

@@ -249,7 +249,7 @@ bool brk_record(struct brk *b, const struct brk_cfg *c, enum brk_event ev, bool 
 
 	if (b->state == BRK_HALF_OPEN) {
 		b->probes_done++;
-		b->probes_failed += ev == BRK_EV_FAILURE;
+		b->probes_failed += ev == BRK_EV_FAILURE || ev == BRK_EV_FAILURE_APART;
 		b->probes_slow += ev == BRK_EV_SLOW;
 		if (brk_batch_failed(b, c)) {
 			b->batches_failed++;
@@ -264,10 +264,10 @@ bool brk_record(struct brk *b, const struct brk_cfg *c, enum brk_event ev, bool 
 	k = &b->bucket[b->epoch % c->buckets];
 	k->calls++;
 	b->calls++;
-	if (ev == BRK_EV_FAILURE) {
+	if (ev == BRK_EV_FAILURE || ev == BRK_EV_FAILURE_APART) {
 		k->failures++;
 		b->failures++;
-		b->consecutive++;
+		b->consecutive += ev == BRK_EV_FAILURE;
 	} else {
 		b->consecutive = 0;
 		if (ev == BRK_EV_SLOW) {

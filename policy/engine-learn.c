@@ -51,6 +51,7 @@ struct pol_agg {
 struct pol_unans_run {
 	uint32_t decided, missing;
 	uint32_t pending;       /* missing ones not fed yet (the run is below min_calls) */
+	uint32_t row;           /* missing ones of the run's last ticks without any answer */
 };
 
 struct pol_learn {
@@ -533,8 +534,12 @@ static bool pol_may_open(const struct pol_learn *L, const struct policy *p, uint
 
 /* Feeds k missing answers of tick s to backend b's breaker and anomaly chart as PSP errors
  * (a timeout: latency at least the grace delay), and remembers them per second so that a
- * late answer can claim one back. */
-static void pol_unans_fail(struct pol_view *v, int b, uint64_t s, uint32_t k, uint64_t now_us)
+ * late answer can claim one back. The last `row` of them came from ticks without any
+ * answer and may extend a run of consecutive failures; the others were missing among
+ * answered calls: fed at once after the grace they would look like k failures in a row
+ * (a surge that slowed a few answers past the grace opened healthy backends' breakers
+ * by `consecutive`: 10 missing of 19 in one tick), so they count in the rates only. */
+static void pol_unans_fail(struct pol_view *v, int b, uint64_t s, uint32_t k, uint32_t row, uint64_t now_us)
 {
 	const struct policy *p = v->p;
 	struct pol_learn *L = v->L;
@@ -550,7 +555,8 @@ static void pol_unans_fail(struct pol_view *v, int b, uint64_t s, uint32_t k, ui
 	L->agg[b].err += k;
 	L->agg[b].lat_ms += (double)k * (double)(atomic_load_explicit(&v->unans_grace_b_us[b], memory_order_relaxed) / 1000);
 	for (j = 0; j < k; j++)
-		brk_record(&L->brk[b], &p->breaker.cfg, BRK_EV_FAILURE, pol_may_open(L, p, now_us), now_us);
+		brk_record(&L->brk[b], &p->breaker.cfg, j + row >= k ? BRK_EV_FAILURE : BRK_EV_FAILURE_APART,
+		           pol_may_open(L, p, now_us), now_us);
 }
 
 /* A late answer (decided in tick dtick) to backend b: true when it was fed as missing (the
@@ -588,15 +594,16 @@ static void pol_unans_tick(struct pol_view *v, int b, uint64_t s, uint32_t dec, 
 
 	L->unans_missing += miss;
 	if (dormant || !miss || (double)miss < p->learn.unans.min_share * dec) {
-		*r = (struct pol_unans_run){ 0, 0, 0 };
+		*r = (struct pol_unans_run){ 0, 0, 0, 0 };
 		return;
 	}
 	r->decided += dec;
 	r->missing += miss;
 	r->pending += miss;
+	r->row = ans ? 0 : r->row + miss;
 	if (r->decided < p->learn.unans.min_calls && brk_state_at(&L->brk[b], now_us) != BRK_HALF_OPEN)
 		return;
-	pol_unans_fail(v, b, s, r->pending, now_us);
+	pol_unans_fail(v, b, s, r->pending, r->row < r->pending ? r->row : r->pending, now_us);
 	r->pending = 0;
 }
 

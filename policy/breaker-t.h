@@ -30,6 +30,10 @@ enum brk_event {
 	BRK_EV_SUCCESS, /* answered in time, whatever the answer (a decline is a success) */
 	BRK_EV_SLOW,    /* answered, but above the slow-call threshold */
 	BRK_EV_FAILURE, /* PSP error: 5xx, timeout, no answer */
+	BRK_EV_FAILURE_APART, /* a failure known not to follow the last call in a row: a missing
+	                       * answer of a tick that also had answers, fed in bulk after the
+	                       * grace; counts in the rates and in a probe batch, neither
+	                       * extends nor breaks a run of consecutive failures */
 };
 
 /* Settings, from the policy; shared by all breakers of a backend group. Times are in
@@ -41,7 +45,7 @@ struct brk_cfg {
 	uint32_t failure_permille;    /* open at failures/calls >= this; 0 = off (500) */
 	uint32_t slow_permille;       /* open at slow/calls >= this; 0 = off (800) */
 	uint32_t consecutive;         /* open after this many failures in a row; 0 = off (5) */
-	uint64_t open_base_us;        /* first open time (20 s); doubles on each new trip */
+	uint64_t open_base_us;        /* first open time (20 s); doubles on each failed probe batch */
 	uint64_t open_max_us;         /* cap on the open time, jitter included (300 s) */
 	uint32_t jitter_permille;     /* open time lengthened by up to this share (0) */
 	uint32_t probes;              /* half-open: a batch of this many probes (3), >= 1;
@@ -67,6 +71,11 @@ struct brk {
 	uint32_t probes_done;  /* half-open: probes answered */
 	uint32_t probes_failed;/* half-open: of those, failures */
 	uint32_t probes_slow;  /* half-open: of those, slow calls */
+	uint32_t probe_closes; /* times a passed probe batch closed it, never reset (wraps): a
+	                        * reader comparing it with its last look sees every such close,
+	                        * also one that came and went between two looks */
+	uint32_t batches_failed; /* probe batches failed in a row since it last closed: the
+	                          * open time doubles with these, not with trips */
 	uint64_t since_us;     /* when the current automatic state began */
 	uint64_t open_until_us;/* with BRK_OPEN: when it turns half-open */
 	uint64_t probe_batch_us; /* half-open: when the current probe batch began */

@@ -94,18 +94,18 @@ void brk_init(struct brk *b, const struct brk_cfg *c, uint64_t seed, uint64_t no
 	brk_window_clear(b, c, now_us);
 }
 
-uint64_t brk_open_time(const struct brk *b, const struct brk_cfg *c, uint32_t trips)
+uint64_t brk_open_time(const struct brk *b, const struct brk_cfg *c, uint32_t k)
 {
 	uint64_t d = c->open_base_us;
 	uint32_t i;
 	double frac;
 
-	for (i = 1; i < trips && d < c->open_max_us; i++)
+	for (i = 1; i < k && d < c->open_max_us; i++)
 		d = d > c->open_max_us / 2 ? c->open_max_us : d * 2;
 	if (d > c->open_max_us)
 		d = c->open_max_us;
-	/* uniform in [0, 1) from the top 53 bits of the mixed (seed, trips) */
-	frac = (double)(brk_mix(b->seed ^ ((uint64_t)trips << 32)) >> 11) * 0x1p-53;
+	/* uniform in [0, 1) from the top 53 bits of the mixed (seed, k) */
+	frac = (double)(brk_mix(b->seed ^ ((uint64_t)k << 32)) >> 11) * 0x1p-53;
 	d += (uint64_t)((double)d * (double)c->jitter_permille / 1000.0 * frac);
 	return d > c->open_max_us ? c->open_max_us : d;
 }
@@ -129,10 +129,16 @@ static void brk_enter(struct brk *b, enum brk_state s, uint64_t now_us)
 	b->since_us = now_us;
 }
 
+/* The open time doubles with the probe batches failed in a row, not with trips: a
+ * backend whose probes passed and that trips again later (a 30 % brownout closes on 3
+ * probes, then meets 5 failures in a row within seconds) is out for open_base again, so
+ * that traffic returns soon after the repair; a backend whose probes keep failing backs
+ * off as before. (Doubling per trip kept brownout's stripe_us out 10-160 s after the
+ * repair: policy/learning.md.) */
 static void brk_open(struct brk *b, const struct brk_cfg *c, uint64_t now_us)
 {
 	b->trips++;
-	b->open_until_us = now_us + brk_open_time(b, c, b->trips);
+	b->open_until_us = now_us + brk_open_time(b, c, b->batches_failed + 1);
 	b->consecutive = 0;
 	brk_window_clear(b, c, now_us);
 	brk_enter(b, BRK_OPEN, now_us);
@@ -169,6 +175,7 @@ static void brk_half_open(struct brk *b, uint64_t now_us)
 static void brk_close(struct brk *b, const struct brk_cfg *c, uint64_t now_us)
 {
 	b->consecutive = 0;
+	b->batches_failed = 0;
 	brk_window_clear(b, c, now_us);
 	brk_enter(b, BRK_CLOSED, now_us);
 }
@@ -242,22 +249,25 @@ bool brk_record(struct brk *b, const struct brk_cfg *c, enum brk_event ev, bool 
 
 	if (b->state == BRK_HALF_OPEN) {
 		b->probes_done++;
-		b->probes_failed += ev == BRK_EV_FAILURE;
+		b->probes_failed += ev == BRK_EV_FAILURE || ev == BRK_EV_FAILURE_APART;
 		b->probes_slow += ev == BRK_EV_SLOW;
-		if (brk_batch_failed(b, c))
+		if (brk_batch_failed(b, c)) {
+			b->batches_failed++;
 			brk_open(b, c, now_us); /* already ejected: the cap does not apply */
-		else if (b->probes_done >= c->probes)
+		} else if (b->probes_done >= c->probes) {
 			brk_close(b, c, now_us);
+			b->probe_closes++;
+		}
 		return b->state != before;
 	}
 
 	k = &b->bucket[b->epoch % c->buckets];
 	k->calls++;
 	b->calls++;
-	if (ev == BRK_EV_FAILURE) {
+	if (ev == BRK_EV_FAILURE || ev == BRK_EV_FAILURE_APART) {
 		k->failures++;
 		b->failures++;
-		b->consecutive++;
+		b->consecutive += ev == BRK_EV_FAILURE;
 	} else {
 		b->consecutive = 0;
 		if (ev == BRK_EV_SLOW) {

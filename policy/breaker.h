@@ -72,9 +72,10 @@ uint64_t brk_retry_in_us(const struct brk *b, uint64_t now_us);
 void brk_set_override(struct brk *b, const struct brk_cfg *c, enum brk_override o,
                       uint64_t now_us);
 
-/* The open time for the `trips`-th trip: open_base_us * 2^(trips-1), lengthened by the
- * seeded jitter (a share in [0, jitter_permille/1000) of it), capped at open_max_us. */
-uint64_t brk_open_time(const struct brk *b, const struct brk_cfg *c, uint32_t trips);
+/* The open time at step k >= 1 (k - 1 = probe batches failed in a row since the breaker
+ * last closed): open_base_us * 2^(k-1), lengthened by the seeded jitter (a share in
+ * [0, jitter_permille/1000) of it), capped at open_max_us. */
+uint64_t brk_open_time(const struct brk *b, const struct brk_cfg *c, uint32_t k);
 
 /* The ejection cap (Envoy's max_ejection_percent): may one more of the n breakers in
  * all[] open, given that open, half-open and forced-open ones count as ejected? At most

@@ -51,6 +51,7 @@ struct pol_agg {
 struct pol_unans_run {
 	uint32_t decided, missing;
 	uint32_t pending;       /* missing ones not fed yet (the run is below min_calls) */
+	uint32_t row;           /* missing ones of the run's last ticks without any answer */
 };
 
 struct pol_learn {
@@ -63,6 +64,7 @@ struct pol_learn {
 	double lat_ms[POL_MAX_BACKENDS];        /* EWMA of answered calls, 0 = none yet */
 	uint64_t lat_seen_us[POL_MAX_BACKENDS]; /* last tick with an answered call */
 	uint8_t shown[POL_MAX_BACKENDS];        /* breaker state published last */
+	uint32_t closes_seen[POL_MAX_BACKENDS]; /* brk.probe_closes at the last tick */
 	uint64_t probe_batch_us[POL_MAX_BACKENDS];
 	uint32_t anom_samples[POL_MAX_BACKENDS]; /* anom.samples at anom_seen_us */
 	uint64_t anom_seen_us[POL_MAX_BACKENDS];
@@ -532,8 +534,12 @@ static bool pol_may_open(const struct pol_learn *L, const struct policy *p, uint
 
 /* Feeds k missing answers of tick s to backend b's breaker and anomaly chart as PSP errors
  * (a timeout: latency at least the grace delay), and remembers them per second so that a
- * late answer can claim one back. */
-static void pol_unans_fail(struct pol_view *v, int b, uint64_t s, uint32_t k, uint64_t now_us)
+ * late answer can claim one back. The last `row` of them came from ticks without any
+ * answer and may extend a run of consecutive failures; the others were missing among
+ * answered calls: fed at once after the grace they would look like k failures in a row
+ * (a surge that slowed a few answers past the grace opened healthy backends' breakers
+ * by `consecutive`: 10 missing of 19 in one tick), so they count in the rates only. */
+static void pol_unans_fail(struct pol_view *v, int b, uint64_t s, uint32_t k, uint32_t row, uint64_t now_us)
 {
 	const struct policy *p = v->p;
 	struct pol_learn *L = v->L;
@@ -549,7 +555,8 @@ static void pol_unans_fail(struct pol_view *v, int b, uint64_t s, uint32_t k, ui
 	L->agg[b].err += k;
 	L->agg[b].lat_ms += (double)k * (double)(atomic_load_explicit(&v->unans_grace_b_us[b], memory_order_relaxed) / 1000);
 	for (j = 0; j < k; j++)
-		brk_record(&L->brk[b], &p->breaker.cfg, BRK_EV_FAILURE, pol_may_open(L, p, now_us), now_us);
+		brk_record(&L->brk[b], &p->breaker.cfg, j + row >= k ? BRK_EV_FAILURE : BRK_EV_FAILURE_APART,
+		           pol_may_open(L, p, now_us), now_us);
 }
 
 /* A late answer (decided in tick dtick) to backend b: true when it was fed as missing (the
@@ -587,15 +594,16 @@ static void pol_unans_tick(struct pol_view *v, int b, uint64_t s, uint32_t dec, 
 
 	L->unans_missing += miss;
 	if (dormant || !miss || (double)miss < p->learn.unans.min_share * dec) {
-		*r = (struct pol_unans_run){ 0, 0, 0 };
+		*r = (struct pol_unans_run){ 0, 0, 0, 0 };
 		return;
 	}
 	r->decided += dec;
 	r->missing += miss;
 	r->pending += miss;
+	r->row = ans ? 0 : r->row + miss;
 	if (r->decided < p->learn.unans.min_calls && brk_state_at(&L->brk[b], now_us) != BRK_HALF_OPEN)
 		return;
-	pol_unans_fail(v, b, s, r->pending, now_us);
+	pol_unans_fail(v, b, s, r->pending, r->row < r->pending ? r->row : r->pending, now_us);
 	r->pending = 0;
 }
 
@@ -848,7 +856,9 @@ void pol_learn_tick(struct pol_engine *e, uint64_t min_seen, uint64_t now_us)
 	pol_unans_judge(e, v, now_us);
 	for (b = 0; b < L->nb; b++) {
 		struct anom *a = &L->anom[b];
-		enum brk_state st = brk_update(&L->brk[b], &p->breaker.cfg, pol_may_open(L, p, now_us), now_us);
+		bool closed_by_probes;
+
+		brk_update(&L->brk[b], &p->breaker.cfg, pol_may_open(L, p, now_us), now_us);
 
 		if (p->anomaly.enabled)
 			anom_tick(a, &p->anomaly.cfg, L->agg[b].n, L->agg[b].err, L->agg[b].lat_ms, now_us);
@@ -861,8 +871,13 @@ void pol_learn_tick(struct pol_engine *e, uint64_t min_seen, uint64_t now_us)
 		}
 		/* an alarm (and the evidence pooled towards one) ends when the breaker's probes
 		 * just proved the backend healthy, or when the penalty has kept all traffic (and
-		 * so all evidence) away for a while */
-		if ((st == BRK_CLOSED && L->shown[b] == BRK_HALF_OPEN) ||
+		 * so all evidence) away for a while. The proof is the breaker's count of probe
+		 * closes, not the state this tick samples: probes answered between two ticks can
+		 * take it from open through half-open to closed unseen (test-probes.sh saw GBP
+		 * kept off a recovered backend by the alarm's penalty). */
+		closed_by_probes = L->brk[b].probe_closes != L->closes_seen[b];
+		L->closes_seen[b] = L->brk[b].probe_closes;
+		if (closed_by_probes ||
 		    (a->state == ANOM_DEGRADED && now_us - L->anom_seen_us[b] >= POL_ANOM_IDLE_US)) {
 			anom_clear(a, now_us);
 			L->anom_seen_us[b] = now_us;
@@ -871,7 +886,7 @@ void pol_learn_tick(struct pol_engine *e, uint64_t min_seen, uint64_t now_us)
 		 * delays (requests HAProxy held while the backend hung), and a backend scored
 		 * down for its latency gets no answer that could correct it. Back to the policy's
 		 * latency_ms then, so that the backend can win traffic and be measured anew. */
-		if ((st == BRK_CLOSED && L->shown[b] == BRK_HALF_OPEN) ||
+		if (closed_by_probes ||
 		    (L->lat_ms[b] > 0 && now_us - L->lat_seen_us[b] >= POL_ANOM_IDLE_US))
 			L->lat_ms[b] = 0;
 	}
@@ -966,6 +981,7 @@ void pol_learn_carry(struct pol_view *nv, const struct pol_view *ov)
 		N->lat_ms[i] = O->lat_ms[j];
 		N->lat_seen_us[i] = O->lat_seen_us[j];
 		N->shown[i] = O->shown[j];
+		N->closes_seen[i] = O->closes_seen[j];
 		N->probe_batch_us[i] = O->probe_batch_us[j];
 	}
 	/* Posterior keys hash backend names and currency codes, not indices: the table
@@ -1321,6 +1337,7 @@ int pol_learn_restore_rec(struct pol_view *v, const struct pol_rec *r, int64_t s
 		L->anom_seen_us[a] = pol_shift(b.anom_seen_us, shift_us);
 		L->anom_samples[a] = b.anom_samples;
 		L->shown[a] = (uint8_t)b.shown;
+		L->closes_seen[a] = b.brk.probe_closes; /* a close before the capture is old news */
 		return 0;
 	}
 	case POL_REC_CELL: {

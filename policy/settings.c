@@ -593,7 +593,7 @@ static const struct pol_setting ps_breaker[] = {
 	U32("consecutive", breaker.cfg.consecutive, 0, 1000000, DEF_INIT,
 	    "open after this many PSP errors in a row; 0 = off"),
 	SEC("open_s", breaker.cfg.open_base_us, 0.05, 86400, DEF_INIT,
-	    "first open time; doubles on each new trip (Envoy uses 30 s; see below)"),
+	    "first open time; doubles with each probe batch failed in a row (Envoy uses 30 s; see below)"),
 	{ "open_max_s", PS_SEC_US, P(breaker.cfg.open_max_us), 0.05, 86400, DEF_INIT,
 	  "cap on the open time, jitter included", "0.05..86400, ≥ `open_s`", NULL, false, NULL, NULL, NULL, 0 },
 	/* the module's default is 0 (deterministic unit tests); a fleet of backends tripped

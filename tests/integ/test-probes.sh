@@ -10,7 +10,13 @@
 
 need_stack
 need openssl
+# A prior of 10^6 outcomes: GBP's way back is the breaker's business here, not the
+# posteriors'. Without it, when the health probes closed the breaker before any payment
+# was a half-open probe, the standby's ~40 approvals (the emulated API approves all:
+# P(auth) 0.97 against stripe_eu's prior 0.93) and its loopback latency against
+# stripe_eu's policy 280 ms kept GBP there with reason `cost` (1 run in 6).
 start_stack '$a breaker = { consecutive = 3; open_s = 1.0; open_max_s = 2.0; jitter = 0.0; probes = 2; window_s = 3.0; min_calls = 5; };' \
+	'$a learning = { prior_weight = 1000000.0; };' \
 	'/^backends/,$ s|^\([[:space:]]*name = "stripe_eu";\)|\1 probe_url = "http://127.0.0.1:@P_EU@/v1/balance"; probe_interval_s = 0.1; probe_timeout_s = 1.0;|'
 
 gbp() {

@@ -307,6 +307,50 @@ TEST(breaker_backoff_doubles_to_cap)
 	ASSERT_EQ(brk_retry_in_us(&b, now), 30 * SEC);
 }
 
+/* The open time doubles with failed probe batches in a row, not with trips: a breaker
+ * whose probes passed and that trips again (a 30 % brownout: 3 probes pass, 5 failures
+ * in a row follow) opens for the base time again, so that traffic returns soon after
+ * the repair; failed batches still back off. Table, open_base 30 s (the re-trips by
+ * consecutive failures, the batches as in breaker_backoff_doubles_to_cap):
+ *   trip 1 at 1 s: 30 s | batch fails at 31 s: 60 s | batch passes at 91 s: closed |
+ *   trip 3 at 95 s: 30 s, not 120 | batch fails at 125 s: 60 s | fails at 185 s: 120 s |
+ *   passes at 305 s | trip 6 at 306 s: 30 s. */
+TEST(breaker_retrip_after_passed_probes_not_doubled)
+{
+	static const struct {
+		uint64_t at_s;
+		char what;          /* t: 5 failures in a row; f: a failed batch; p: a passed one */
+		uint64_t want_open_s; /* retry in, after it; 0: closed */
+	} rows[] = {
+		{ 1, 't', 30 }, { 31, 'f', 60 }, { 91, 'p', 0 }, { 95, 't', 30 },
+		{ 125, 'f', 60 }, { 185, 'f', 120 }, { 305, 'p', 0 }, { 306, 't', 30 },
+	};
+	struct brk_cfg c;
+	struct brk b;
+	size_t k;
+	int i;
+
+	cfg_test(&c);
+	brk_init(&b, &c, 9, 0);
+	for (k = 0; k < sizeof(rows) / sizeof(rows[0]); k++) {
+		uint64_t now = rows[k].at_s * SEC;
+
+		brk_update(&b, &c, true, now);
+		for (i = 0; i < (rows[k].what == 't' ? 5 : 3); i++)
+			brk_record(&b, &c, rows[k].what == 'p' ? S : F, true, now);
+		if (rows[k].what == 't' || rows[k].what == 'f')
+			ASSERT_EQ(brk_state_at(&b, now), BRK_OPEN);
+		else
+			ASSERT_EQ(brk_state_at(&b, now), BRK_CLOSED);
+		if (brk_retry_in_us(&b, now) != rows[k].want_open_s * SEC)
+			TEST_FAIL_("row %zu (%c at %llu s): open for %llu s, want %llu", k, rows[k].what,
+			           (unsigned long long)rows[k].at_s,
+			           (unsigned long long)(brk_retry_in_us(&b, now) / SEC),
+			           (unsigned long long)rows[k].want_open_s);
+	}
+	ASSERT_EQ(b.trips, 6);
+}
+
 /* Jitter: only lengthens, by less than jitter_permille, reproducible per seed, differs
  * across seeds, never beyond the cap. */
 TEST(breaker_jitter)
@@ -632,6 +676,7 @@ int main(void)
 	RUN(breaker_window_expiry);
 	RUN(breaker_decline_storm);
 	RUN(breaker_backoff_doubles_to_cap);
+	RUN(breaker_retrip_after_passed_probes_not_doubled);
 	RUN(breaker_jitter);
 	RUN(breaker_ejection_cap);
 	RUN(breaker_override);

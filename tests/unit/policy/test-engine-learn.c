@@ -357,6 +357,21 @@ TEST(customer_decline_storm_counts_less)
 	}
 }
 
+/* 60 ticks of 50 ms, 12 answers of pa each: from the 30th, one in four is a 500 (never
+ * 5 in a row, under the breaker's 50 %). Returns the time after the last tick. */
+static uint64_t drift_errors(struct pol_engine *e, uint64_t t)
+{
+	int tick, i;
+
+	for (tick = 0; tick < 60; tick++) {
+		for (i = 0; i < 12; i++)
+			report(e, "pa", t, tick >= 30 && i % 4 == 0 ? 500 : 200, 300);
+		pol_tick(e, t);
+		t += 50 * MS;
+	}
+	return t;
+}
+
 /* Error rate drifting from 0 to 25 % (never 5 in a row, under the breaker's 50 %): the
  * anomaly detector marks pa degraded, the score penalty moves traffic, the reason says
  * anomaly:pa; the breaker stays closed. */
@@ -366,14 +381,8 @@ TEST(anomaly_degrades_before_breaker)
 	uint64_t t = 10 * SEC;
 	struct pay_verdict v;
 	struct pol_learn_info li;
-	int tick, i;
 
-	for (tick = 0; tick < 60; tick++) {
-		for (i = 0; i < 12; i++)
-			report(e, "pa", t, tick >= 30 && i % 4 == 0 ? 500 : 200, 300);
-		pol_tick(e, t);
-		t += 50 * MS;
-	}
+	t = drift_errors(e, t);
 	ASSERT_EQ(pol_engine_learn_info(e, 0, t, &li), 0);
 	ASSERT_STREQ(li.anomaly, "degraded");
 	ASSERT(li.factor < 1);
@@ -381,6 +390,42 @@ TEST(anomaly_degrades_before_breaker)
 	v = pay_and_report(e, pol_test_usd_charge(), t, 200, NULL, NULL, 300);
 	ASSERT_STREQ(v.backend, "pb");
 	ASSERT(has_token(&v, "anomaly:pa"));
+	pol_engine_free(e);
+}
+
+/* Regression (test-probes.sh, 1 run in 6): an anomaly alarm must end when the breaker's
+ * probes close it, also when the probes answer between two ticks, so that no tick ever
+ * sees the breaker half-open. Time table: 0-3 s pa errs at 25 % (alarm, breaker closed);
+ * 3 s five 500s in a row (open, open_s 1); 4.01 and 4.02 s two healthy probes (half-open
+ * and closed between the ticks at 3.95 and 4.05 s); from 4.05 s pa wins again. */
+TEST(probe_close_between_ticks_clears_the_alarm)
+{
+	struct pol_engine *e = engine("anomaly = { warmup = 10; min_requests = 10; };\n"
+	                              "breaker = { open_s = 1.0; jitter = 0.0; probes = 2; };\n");
+	uint64_t t = 10 * SEC, opened;
+	struct pay_verdict v;
+	struct pol_learn_info li;
+	int i;
+
+	t = drift_errors(e, t);
+	ASSERT_EQ(pol_engine_learn_info(e, 0, t, &li), 0);
+	ASSERT_STREQ(li.anomaly, "degraded");
+	for (i = 0; i < 5; i++)
+		report(e, "pa", t, 500, 300);
+	pol_tick(e, t);
+	ASSERT_STREQ(pol_test_breaker(e, 0, t), "open");
+	opened = t;
+	pol_test_ticks(e, t, opened + 950 * MS);
+	ASSERT_STREQ(pol_test_breaker(e, 0, opened + 950 * MS), "open");
+	ASSERT_EQ(pol_engine_probe_result(e, "pa", true, 300.0, opened + 1010 * MS), 0);
+	ASSERT_EQ(pol_engine_probe_result(e, "pa", true, 300.0, opened + 1020 * MS), 0);
+	ASSERT_STREQ(pol_test_breaker(e, 0, opened + 1020 * MS), "closed");
+	pol_tick(e, opened + 1050 * MS);
+	ASSERT_EQ(pol_engine_learn_info(e, 0, opened + 1050 * MS, &li), 0);
+	ASSERT_STREQ(li.anomaly, "normal");
+	v = pay_and_report(e, pol_test_usd_charge(), opened + 1060 * MS, 200, NULL, NULL, 300);
+	ASSERT_STREQ(v.backend, "pa");
+	ASSERT(!has_token(&v, "anomaly:pa"));
 	pol_engine_free(e);
 }
 
@@ -841,6 +886,7 @@ int main(void)
 	RUN(customer_declines_weigh_in_p_auth);
 	RUN(customer_decline_storm_counts_less);
 	RUN(anomaly_degrades_before_breaker);
+	RUN(probe_close_between_ticks_clears_the_alarm);
 	RUN(rate_limit_cuts_budget_lock_does_not);
 	RUN(adaptive_recovery_keys);
 	RUN(forecast_sheds_lowest_class_first);

@@ -259,6 +259,39 @@ TEST(guards_keep_breaker_closed)
 	}
 }
 
+/* Missing answers of a tick that also had answers are not failures in a row: fed in bulk
+ * after the grace they once looked like 6 in a row and opened the breaker (a surge that
+ * slowed answers past the grace, random worlds' false opens). Time table (grace 500 ms,
+ * 5 in a row open, the rate rule off): 1.01 s 10 decisions, 4 answered: 6 fed at 1.7 s,
+ * closed; 3.01 s 10 decisions, none answered: 10 fed in a row at 3.7 s, open. */
+TEST(missing_among_answers_not_in_a_row)
+{
+	struct pol_engine *e = engine("grace_ms = 500;");
+	uint64_t t0 = 10 * SEC;
+	struct pol_stats st;
+	int i;
+
+	healthy(e, t0, 10);
+	pol_test_ticks(e, t0 - 50 * MS, t0 + 1000 * MS);
+	for (i = 0; i < 10; i++) {
+		struct pay_verdict v = decide(e, t0 + 1010 * MS);
+
+		if (i % 2 == 0 && i < 8)
+			answer(e, &v, t0 + 1050 * MS);
+	}
+	pol_test_ticks(e, t0 + 1000 * MS, t0 + 3000 * MS);
+	pol_engine_stats(e, t0 + 3000 * MS, &st);
+	ASSERT_EQ(st.unanswered_fed, 6);
+	ASSERT_STREQ(pol_test_breaker(e, 0, t0 + 3000 * MS), "closed");
+	for (i = 0; i < 10; i++)
+		decide(e, t0 + 3010 * MS);
+	pol_test_ticks(e, t0 + 3000 * MS, t0 + 3700 * MS);
+	pol_engine_stats(e, t0 + 3700 * MS, &st);
+	ASSERT_EQ(st.unanswered_fed, 16);
+	ASSERT_STREQ(pol_test_breaker(e, 0, t0 + 3700 * MS), "open");
+	pol_engine_free(e);
+}
+
 /* Few decisions: 1 every 300 ms, all unanswered. Nothing is fed until the run holds
  * min_calls (5) decisions; then all 5 are, and the breaker opens. */
 TEST(min_calls_then_whole_run_fed)
@@ -581,6 +614,7 @@ int main(void)
 	RUN(late_answers_count_once);
 	RUN(guards_keep_breaker_closed);
 	RUN(min_calls_then_whole_run_fed);
+	RUN(missing_among_answers_not_in_a_row);
 	RUN(probe_unanswered_reopens_answered_closes);
 	RUN(other_view_and_no_decision);
 	RUN(per_backend_grace_judging);

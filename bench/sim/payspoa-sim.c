@@ -163,11 +163,21 @@ static double sim_ramp(const struct sim_incident *in, double t)
 	return 1;
 }
 
+/* The coded parts of a charge's declines on one backend at t (sim_p_auth): a decline
+ * storm's extra declines carry `storm` (an enum sim_decline, the customer's
+ * insufficient_funds unless the incident says); an auth drift with a `decline` code
+ * carries `drift` (-1: none, today's draw) on the declines it adds, the issuer coin's
+ * range [P(auth) without storms, `pre`) where `pre` is P(auth) before the first coded
+ * drift. */
+struct sim_codes {
+	int storm, drift;
+	double pre;
+};
+
 /* True P(auth) of segment s on backend b at t; *p_calm is the same without decline
- * storms (the storm's extra declines carry the storm's decline code, *storm_answer: an
- * enum sim_answer, the customer's insufficient_funds unless the incident says). */
+ * storms; *codes (NULL: not wanted) says which declines carry an incident's code. */
 static double sim_p_auth(const struct sim_scenario *sc, int b, const struct sim_segment *s, double t, double *p_calm,
-                         int *storm_answer)
+                         struct sim_codes *codes)
 {
 	const struct sim_backend *be = &sc->backends[b];
 	double p = be->auth, storm = 1;
@@ -178,8 +188,8 @@ static double sim_p_auth(const struct sim_scenario *sc, int b, const struct sim_
 			p = be->auth_rules[i].p;
 			break;
 		}
-	if (storm_answer)
-		*storm_answer = SIM_INC_DECLINE_FUNDS;
+	if (codes)
+		*codes = (struct sim_codes){ SIM_INC_DECLINE_FUNDS, -1, 0 };
 	for (i = 0; i < sc->nincidents; i++) {
 		const struct sim_incident *in = &sc->incidents[i];
 		double g;
@@ -189,11 +199,16 @@ static double sim_p_auth(const struct sim_scenario *sc, int b, const struct sim_
 		if (in->kind == SIM_INC_AUTH_DRIFT && t >= in->start_s) {
 			double f = (t - in->start_s) / (in->end_s - in->start_s);
 
+			if (codes && in->decline >= 0) {
+				if (codes->drift < 0)
+					codes->pre = p;
+				codes->drift = in->decline;
+			}
 			p += (f > 1 ? 1 : f) * (in->to - p);
 		} else if (in->kind == SIM_INC_DECLINES && (g = sim_ramp(in, t)) > 0) {
 			storm *= 1 + (in->factor - 1) * g;
-			if (storm_answer)
-				*storm_answer = in->decline;
+			if (codes)
+				codes->storm = in->decline;
 		}
 	}
 	*p_calm = p;
@@ -361,11 +376,12 @@ struct sim_ev {
 enum sim_answer {
 	SIM_A_OK = 0, SIM_A_SOFT_GENERIC, SIM_A_SOFT_DNH, SIM_A_HARD_FUNDS, SIM_A_HARD_CVC,
 	SIM_A_MISSING, SIM_A_BADCUR, SIM_A_API, SIM_A_RATE, SIM_A_TIMEOUT, SIM_A_NOSERVER, SIM_A_PROCESSING,
-	SIM_A_ISSUER_NA, SIM_A_RATE_EP,
+	SIM_A_ISSUER_NA, SIM_A_RATE_EP, SIM_A_COUNT
 };
+_Static_assert(SIM_A_COUNT <= SIM_MAX_ANSWERS, "sim_result.declines is indexed by enum sim_answer");
 
-/* enum sim_decline → the answer a decline storm's extra decline carries. */
-static const uint8_t sim_storm_answers[SIM_INC_DECLINE_COUNT] = {
+/* enum sim_decline → the answer an incident's coded decline carries (decline storm, auth drift). */
+static const uint8_t sim_incident_answers[SIM_INC_DECLINE_COUNT] = {
 	SIM_A_HARD_FUNDS, SIM_A_SOFT_GENERIC, SIM_A_SOFT_DNH, SIM_A_PROCESSING, SIM_A_ISSUER_NA,
 };
 
@@ -776,9 +792,10 @@ static void sim_send(struct sim_run *r, uint32_t slot, int b)
 	const struct sim_segment *sg = &sc->segs[q->seg];
 	const struct sim_segment *card = cl->kind == SIM_CHARGE ? sg : NULL; /* incident scope */
 	double t = sim_t_s(r->now), lat, u, p, p_calm;
+	struct sim_codes codes;
 	uint64_t seed = sc->seed;
 	unsigned at = q->attempt;
-	int out, storm, ep = sim_endpoint(r, be->acct, q->cls);
+	int out, ep = sim_endpoint(r, be->acct, q->cls);
 
 	q->backend = (uint8_t)b;
 	q->local = false;
@@ -834,15 +851,17 @@ static void sim_send(struct sim_run *r, uint32_t slot, int b)
 	} else if (cl->kind == SIM_CHARGE) {
 		/* One issuer coin for every backend: a request authorised on a worse backend is
 		 * authorised on a better one too (common random numbers). */
-		p = sim_p_auth(sc, b, sg, t, &p_calm, &storm);
+		p = sim_p_auth(sc, b, sg, t, &p_calm, &codes);
 		u = sim_coin(seed, q->id, at, 0, SIM_P_AUTH);
 		if (u >= p) {
 			double d = sim_coin(seed, q->id, at, 1, SIM_P_DECLINE);
 
 			if (u < p_calm) /* a storm's extra decline: its code (default the customer's card) */
-				q->answer = sim_storm_answers[storm];
+				q->answer = sim_incident_answers[codes.storm];
 			else if (u >= 1 - sim_p_customer(sc, sg, t)) /* declined on every backend */
 				q->answer = d < 0.8 ? SIM_A_HARD_FUNDS : SIM_A_HARD_CVC;
+			else if (codes.drift >= 0 && u < codes.pre) /* an auth drift's decline, with its code */
+				q->answer = sim_incident_answers[codes.drift];
 			else
 				q->answer = d < 0.7 ? SIM_A_SOFT_GENERIC : SIM_A_SOFT_DNH;
 			q->status = 402;
@@ -1389,6 +1408,7 @@ static void sim_done(struct sim_run *r, uint32_t slot)
 		sim_free(r, slot);
 	} else if (q->status == 402) {
 		res->charges_declined++;
+		res->declines[q->answer]++;
 		res->end_declined[q->cls]++;
 		if (res->series)
 			sim_series_bin(r)->declined++;
@@ -1914,6 +1934,7 @@ static void sim_json_scenario(FILE *f, const struct sim_scenario *sc, const stru
 	fprintf(f, "],\"strategies\":{");
 	for (s = 0, first = true; s < SIM_S_COUNT; s++) {
 		const struct sim_result *x = &res[s];
+		const char *sep;
 
 		if (!x->ran)
 			continue;
@@ -1938,6 +1959,13 @@ static void sim_json_scenario(FILE *f, const struct sim_scenario *sc, const stru
 		        (unsigned long long)x->duplicates, (unsigned long long)x->misrouted, (unsigned long long)x->queued,
 		        (unsigned long long)x->srv_queued, (unsigned long long)x->away_events, (unsigned long long)x->away_false,
 		        (unsigned long long)x->dropped);
+		fprintf(f, "\"declines\":{");
+		for (i = 0, sep = ""; i < SIM_A_COUNT; i++)
+			if (sim_answers[i].decline) {
+				fprintf(f, "%s\"%s\":%llu", sep, sim_answers[i].decline, (unsigned long long)x->declines[i]);
+				sep = ",";
+			}
+		fprintf(f, "},");
 		if (x->has_breakers)
 			fprintf(f, "\"breaker_opens\":%llu,\"breaker_false\":%llu,\"detect_s\":{",
 			        (unsigned long long)x->breaker_opens, (unsigned long long)x->breaker_false);

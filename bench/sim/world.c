@@ -274,6 +274,10 @@ static void world_put_incidents(FILE *f, struct world_rng *g, const struct world
 			break;
 		case 3:
 			fprintf(f, " to = %.3f;", world_u(g, 0.6, 0.85));
+			/* half the drifts carry a code of their own: soft or the issuer's side, never
+			 * the customer's (a card does not lack funds on one acquirer only) */
+			if (world_coin(g, 0.5))
+				fprintf(f, " decline = \"%s\";", world_declines[world_int(g, 1, 4)]);
 			break;
 		case 4:
 			fprintf(f, " factor = %.3f; decline = \"%s\";", world_u(g, 0.4, 0.85), world_declines[world_int(g, 0, 4)]);

@@ -123,6 +123,21 @@ if feat dc "{ name = \"s\"; kind = \"decline_storm\"; backend = \"stripe_us\"; s
 else
 	fail "feature-decline-code" "$(cat "$T/dc.err" "$T/dcbad.err" 2>/dev/null | head -3)"
 fi
+# An auth drift's declines carry its `decline` code when it has one: the same cards
+# decline (round robin does not learn, so the same authorisation rate), with
+# processing_error instead of the usual soft codes; without the key none carry it. A
+# brownout's errors are Stripe 5xx (api_error): `decline` there is refused.
+ad='name = "d"; kind = "auth_drift"; backend = "stripe_us"; start_s = 20.0; end_s = 100.0; to = 0.6;'
+if feat ad "{ $ad }" && feat ad-pe "{ $ad decline = \"processing_error\"; }" &&
+	! feat bo-dec "{ $bo decline = \"processing_error\"; }" &&
+	grep -q "test-feat-$$-bo-dec.conf:[0-9]*: decline applies to" "$T/bo-dec.err"; then
+	soft() { jq -r '.scenarios[0].strategies["round-robin"].declines | .generic_decline + .do_not_honor' "$T/$1.json"; }
+	check "feature-drift-decline-code" \
+		"$(fv ad-pe round-robin declines.processing_error) > 100 && $(fv ad round-robin declines.processing_error) == 0 && $(soft ad-pe) < $(soft ad) - 100 && $(fv ad-pe round-robin auth_rate) == $(fv ad round-robin auth_rate)" \
+		"round-robin processing_error declines with and without the drift's code, soft declines $(soft ad-pe) vs $(soft ad), auth rate"
+else
+	fail "feature-drift-decline-code" "$(cat "$T/ad.err" "$T/ad-pe.err" "$T/bo-dec.err" 2>/dev/null | head -3)"
+fi
 # Time series and plots: the CSV holds every strategy's series; the page is one
 # self-contained file (inline SVG, no script, nothing fetched) with 4 panels per strategy
 # and the incident marked.

@@ -2007,7 +2007,9 @@ struct sim_world_sum {
 	uint64_t wseed;
 	bool ok;
 	bool incidents;          /* the world has incidents */
-	bool limited;            /* a rate-limit incident, or an account's true limit under 2x the peak arrival rate */
+	bool limited;            /* a rate-limit incident, or an account's (endpoint's) true limit under 2x the
+	                          * peak arrival rate (of the classes it counts) */
+	int endpoint_limits;     /* true per-endpoint limits (endpoint_limits entries) */
 	int nbackends, naccounts;
 	char kinds[96];          /* incident kinds, comma-separated */
 	double headline[SIM_S_COUNT], auth[SIM_S_COUNT];
@@ -2073,6 +2075,18 @@ static int sim_world_one(uint64_t wseed, const char *dir, struct sim_scenario *s
 			peak = sim_rate_at(sc, t);
 	for (i = 0; i < sc->naccounts; i++)
 		w->limited |= sc->accounts[i].rate < 2 * peak;
+	for (i = 0; i < sc->nendpoints; i++) { /* an endpoint's own limit against its classes' share of the peak */
+		double share = 0, all = 0;
+		int c;
+
+		for (c = 0; c < sc->nclasses; c++) {
+			all += sc->classes[c].share;
+			if (sc->endpoints[i].classes & (1U << c))
+				share += sc->classes[c].share;
+		}
+		w->limited |= all > 0 && sc->endpoints[i].rate < 2 * peak * share / all;
+	}
+	w->endpoint_limits = sc->nendpoints;
 	for (i = 0; i < sc->nincidents; i++) {
 		static const char *const kn[SIM_INC_COUNT] = { "outage", "brownout", "latency", "auth_drift",
 			"decline_storm", "rate_limit" };
@@ -2330,8 +2344,8 @@ static int sim_random(unsigned n, uint64_t seed, int jobs, const char *json)
 				fprintf(f, "%s\"%s\":{\"declined\":%.4f,\"shed\":%.4f,\"failed\":%.4f}", i ? "," : "",
 				        sim_strategy_names[s], w->ck_declined[s], w->ck_shed[s], w->ck_err[s]);
 			}
-			fprintf(f, "},\"sigma_max\":%.3f,\"entities\":%d,\"crossover\":%s}", w->sigma_max, w->nentities,
-			        w->crossover ? "true" : "false");
+			fprintf(f, "},\"sigma_max\":%.3f,\"entities\":%d,\"crossover\":%s,\"endpoint_limits\":%d}", w->sigma_max,
+			        w->nentities, w->crossover ? "true" : "false", w->endpoint_limits);
 		}
 		fprintf(f, "\n]}}\n");
 		if (ferror(f) | fclose(f)) {

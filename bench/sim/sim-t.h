@@ -85,7 +85,7 @@ struct sim_account {
 
 /* A true per-endpoint limit of one account (Stripe limits some endpoints below the
  * account's global rate): its own token bucket, 429 + `endpoint-rate` when empty. */
-#define SIM_MAX_ENDPOINTS 8
+#define SIM_MAX_ENDPOINTS 24
 struct sim_endpoint {
 	int acct;
 	char method[8];         /* "" = any */

@@ -58,6 +58,27 @@ else
 	fail "random-print-world" "$(head -3 "$T/w.err")"
 fi
 
+# Random worlds draw true per-endpoint limits (Stripe's payment_intents create, capture,
+# retrieve; one rate on every account) and give the operator's policy the same budgets;
+# half their auth drifts carry a decline code, never the customer's. 20 printed worlds
+# (printing runs nothing); the JSON of the 12 run says how many limits each had.
+nep=0 ndrift=0 bad=
+for k in $(seq 0 19); do
+	ws=$((1000000 + k))
+	"$SIM" --print-world $ws --out "$T/w" >/dev/null || bad="$bad print:$ws"
+	f=$T/w/world-$ws.conf
+	if grep -q '^endpoint_limits = (' "$f"; then
+		nep=$((nep + 1))
+		while read -r r; do
+			grep -qF "$r" "$T/w/world-$ws-policy.conf" || bad="$bad policy:$ws"
+		done < <(grep -o 'path = "[^"]*"; rate = [0-9.]*' "$f" | sort -u)
+	fi
+	ndrift=$((ndrift + $(grep -c 'kind = "auth_drift";.*decline = "[a-z_]*"' "$f")))
+	grep -q 'kind = "auth_drift";.*decline = "insufficient_funds"' "$f" && bad="$bad customer-drift:$ws"
+done
+nj=$(jq '[.random.world_list[] | select(.endpoint_limits > 0)] | length' "$T/r1.json")
+check "random-endpoint-limits" "$nep >= 3 && $nep <= 17 && $ndrift >= 1 && $nj >= 1 && \"$bad\" == \"\"" \
+	"worlds of 20 with endpoint_limits $nep, coded auth drifts $ndrift, run worlds with limits $nj;$bad"
 # Direction: the oracle is the best on average, and payspoa beats the baselines that
 # do not learn (round robin, primary/backup, static cost) on average.
 o=$(mean "$T/r1.json" oracle)

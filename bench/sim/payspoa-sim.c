@@ -4,8 +4,8 @@
  * allocate inside the event loop; every random draw is deterministic in the seed.
  *
  *   payspoa-sim [--json FILE] [--seed N] [--scale X] [--strategy NAME]... [--restart-at S]
- *               [--restart-cold] [--warm-start SNAP] [--save-state SNAP] [--series FILE.csv]
- *               [--plot DIR] [--series-bin S] scenario.conf...
+ *               [--restart-cold] [--warm-start SNAP] [--save-state SNAP] [--series FILE.csv|.json]
+ *               [--series-format csv|json] [--plot DIR] [--series-bin S] scenario.conf...
  *   payspoa-sim --random N [--seed S] [--jobs J] [--json FILE]   (random worlds: world.c)
  *   payspoa-sim --print-world WORLD_SEED [--out DIR]
  *
@@ -1880,18 +1880,6 @@ static void sim_print_table(const struct sim_scenario *sc, const struct sim_resu
 	sim_print_figures(sc, res);
 }
 
-static void sim_json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			fputc('\\', f);
-		if ((unsigned char)*s >= 0x20)
-			fputc(*s, f);
-	}
-	fputc('"', f);
-}
-
 /* The members "incident": seconds of the incidents with `detect`: a number, "never", or
  * `unused` (already JSON) for SIM_DETECT_UNUSED. */
 static void sim_json_times(FILE *f, const struct sim_scenario *sc, const double *v, const char *unused)
@@ -1904,7 +1892,7 @@ static void sim_json_times(FILE *f, const struct sim_scenario *sc, const double 
 			continue;
 		fprintf(f, "%s", first ? "" : ",");
 		first = false;
-		sim_json_str(f, sc->incidents[i].name);
+		series_json_str(f, sc->incidents[i].name);
 		if (v[i] >= 0)
 			fprintf(f, ":%.3f", v[i]);
 		else
@@ -1918,16 +1906,16 @@ static void sim_json_scenario(FILE *f, const struct sim_scenario *sc, const stru
 	int s, i;
 
 	fprintf(f, "%s{\"scenario\":", first ? "" : ",\n");
-	sim_json_str(f, sc->name);
+	series_json_str(f, sc->name);
 	fprintf(f, ",\"file\":");
-	sim_json_str(f, sc->file);
+	series_json_str(f, sc->file);
 	fprintf(f, ",\"seed\":%llu,\"duration_s\":%g,\"scale\":%g,\"headline\":\"%s\",\"lower_is_better\":%s,",
 	        (unsigned long long)sc->seed, sc->duration_s, scale, sim_headline_names[sc->headline],
 	        sim_lower_better(sc) ? "true" : "false");
 	fprintf(f, "\"incidents\":[");
 	for (i = 0; i < sc->nincidents; i++) {
 		fprintf(f, "%s{\"name\":", i ? "," : "");
-		sim_json_str(f, sc->incidents[i].name);
+		series_json_str(f, sc->incidents[i].name);
 		fprintf(f, ",\"start_s\":%g,\"end_s\":%g,\"detect\":%s}", sc->incidents[i].start_s, sc->incidents[i].end_s,
 		        sc->incidents[i].detect ? "true" : "false");
 	}
@@ -2319,7 +2307,7 @@ static int sim_random(unsigned n, uint64_t seed, int jobs, const char *json)
 			fprintf(f, "%s\n{\"world_seed\":%llu,\"ran\":%s,\"backends\":%d,\"accounts\":%d,\"incidents\":",
 			        k ? "," : "", (unsigned long long)w->wseed, w->ok ? "true" : "false", w->nbackends,
 			        w->naccounts);
-			sim_json_str(f, w->kinds);
+			series_json_str(f, w->kinds);
 			fprintf(f, ",\"limited\":%s,\"breaker_opens\":%llu,\"breaker_false\":%llu,\"away_false\":%llu,"
 			           "\"checkout_shed\":%llu,\"shed\":%llu,\"upstream_429\":%llu,\"wall_s\":%.3f,\"headline\":{",
 			        w->limited ? "true" : "false", (unsigned long long)w->breaker_opens,
@@ -2373,7 +2361,8 @@ static void sim_usage(FILE *f)
 {
 	fprintf(f, "usage: payspoa-sim [--json FILE] [--seed N] [--scale X] [--strategy NAME]... [--restart-at SECONDS]\n"
 	           "                   [--restart-cold] [--warm-start SNAPSHOT] [--save-state SNAPSHOT] scenario.conf...\n"
-	           "                   [--series FILE.csv] [--plot DIR] [--series-bin SECONDS]\n"
+	           "                   [--series FILE.csv|FILE.json] [--series-format csv|json] [--plot DIR]\n"
+	           "                   [--series-bin SECONDS]\n"
 	           "       payspoa-sim --random N [--seed S] [--jobs J] [--json FILE]\n"
 	           "       payspoa-sim --print-world WORLD_SEED [--out DIR]\n"
 	           "  strategies: payspoa payspoa-noforecast round-robin primary-backup static-cost oracle\n"
@@ -2391,7 +2380,8 @@ int main(int argc, char **argv)
 	FILE *jf = NULL;
 	char err[512];
 	const char *out_dir = ".", *series_path = NULL, *plot_dir = NULL;
-	FILE *sf = NULL;
+	struct series_out so = { NULL, false, 0, 0 };
+	int series_fmt = -1; /* --series-format: 0 csv, 1 json; -1: by the file name (.json, else csv) */
 	unsigned long long nrandom = 0, print_world = 0;
 	bool want_print = false;
 	long jobs = sysconf(_SC_NPROCESSORS_ONLN);
@@ -2442,6 +2432,9 @@ int main(int argc, char **argv)
 		} else if (!strcmp(a, "--series")) {
 			series_path = v;
 			sim_series_on = true;
+		} else if (!strcmp(a, "--series-format")) {
+			if ((series_fmt = !strcmp(v, "json") ? 1 : !strcmp(v, "csv") ? 0 : -1) < 0)
+				goto usage;
 		} else if (!strcmp(a, "--plot")) {
 			plot_dir = v;
 			sim_series_on = true;
@@ -2493,7 +2486,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "payspoa-sim: %s: %s\n", json, strerror(errno));
 		goto out;
 	}
-	if (series_path && !(sf = fopen(series_path, "w"))) {
+	if (series_path) {
+		size_t n = strlen(series_path);
+
+		so.json = series_fmt >= 0 ? series_fmt == 1 : n > 5 && !strcasecmp(series_path + n - 5, ".json");
+	}
+	if (series_path && !(so.f = fopen(series_path, "w"))) {
 		fprintf(stderr, "payspoa-sim: %s: %s\n", series_path, strerror(errno));
 		goto out;
 	}
@@ -2518,8 +2516,8 @@ int main(int argc, char **argv)
 		fflush(stdout);
 		if (jf)
 			sim_json_scenario(jf, sc, res, scale, nsc == 0);
-		if (sf)
-			series_csv(sf, sc, res, sim_strategy_names, nsc == 0);
+		if (so.f)
+			series_write(&so, sc, res, sim_strategy_names);
 		if (plot_dir) {
 			char path[1024];
 
@@ -2537,6 +2535,8 @@ int main(int argc, char **argv)
 	}
 	if (jf)
 		fprintf(jf, "\n]}\n");
+	if (so.f)
+		series_end(&so);
 	rc = 0;
 	goto out;
 usage:
@@ -2545,7 +2545,7 @@ usage:
 out:
 	for (s = 0; s < SIM_S_COUNT; s++)
 		free(res[s].series);
-	if (sf && (ferror(sf) | fclose(sf)) && rc == 0) {
+	if (so.f && (ferror(so.f) | fclose(so.f)) && rc == 0) {
 		fprintf(stderr, "payspoa-sim: %s: write failed\n", series_path);
 		rc = 1;
 	}

@@ -179,6 +179,30 @@ if "$SIM" --scale 0.2 --series "$T/s.csv" --plot "$T/plot" $S/regional-outage.co
 else
 	fail "feature-series" "$(head -3 "$T/plot.err")"
 fi
+# The time series as JSON (--series FILE.json, or --series-format json): valid JSON with
+# the CSV's columns and, row for row, the CSV's rows; the CSV is unchanged by the option.
+if "$SIM" --scale 0.2 --series "$T/s.json" $S/regional-outage.conf >/dev/null 2>"$T/sj.err" &&
+	"$SIM" --scale 0.2 --series-format json --series "$T/s.out" $S/regional-outage.conf >/dev/null 2>>"$T/sj.err" &&
+	"$SIM" --scale 0.2 --series-format csv --series "$T/s2.json" $S/regional-outage.conf >/dev/null 2>>"$T/sj.err" &&
+	python3 -m json.tool "$T/s.json" >/dev/null && cmp -s "$T/s.json" "$T/s.out" && cmp -s "$T/s.csv" "$T/s2.json"; then
+	r=$(python3 - "$T/s.json" "$T/s.csv" <<-'EOF2'
+	import csv, json, sys
+	j = json.load(open(sys.argv[1]))
+	rows = list(csv.reader(open(sys.argv[2])))
+	same = rows[0] == j["columns"] and len(rows) - 1 == len(j["rows"]) and all(
+	    [r[0], r[1], float(r[2]), r[3], float(r[4])] == [o[k] for k in j["columns"]]
+	    for r, o in zip(rows[1:], j["rows"]))
+	print("%d %d %s" % (len(rows) - 1, len(j["rows"]), same))
+	EOF2
+	)
+	case $r in
+	0\ *) fail "feature-series-json" "no rows: $r" ;;
+	*True) pass "feature-series-json" ;;
+	*) fail "feature-series-json" "CSV rows, JSON rows, same: $r" ;;
+	esac
+else
+	fail "feature-series-json" "$(head -3 "$T/sj.err")"
+fi
 # Warm start: the state payspoa learned on one seed, loaded at t = 0 of a run on another.
 if "$SIM" --scale 0.2 --seed 11 --strategy payspoa --save-state "$T/state" $S/eea-entities.conf >/dev/null 2>"$T/ws1.err" &&
 	"$SIM" --scale 0.2 --seed 12 --strategy payspoa --warm-start "$T/state" $S/eea-entities.conf >/dev/null 2>"$T/ws2.err" &&

@@ -257,6 +257,17 @@ static void save(struct pol_engine *e, uint64_t now, const char *name, char *pat
 	pol_state_free(st);
 }
 
+/* Two engines of one policy: a taught 600 payments from T0 and saved at `at` to path, b
+ * fresh (setup() done). */
+static void taught_pair(struct pol_engine **a, struct pol_engine **b, uint64_t at, char *path, size_t pathlen)
+{
+	setup();
+	*a = engine_variant("a", NULL, NULL, NULL);
+	*b = engine_variant("b", NULL, NULL, NULL);
+	teach(*a, 600, T0);
+	save(*a, at, "state", path, pathlen);
+}
+
 /* ---- cases --------------------------------------------------------------------------------- */
 
 TEST(round_trip_restores_everything)
@@ -296,11 +307,7 @@ TEST(restart_later_on_another_clock_keeps_ages)
 	struct snap_result r;
 	char path[128];
 
-	setup();
-	a = engine_variant("a", NULL, NULL, NULL);
-	b = engine_variant("b", NULL, NULL, NULL);
-	teach(a, 600, T0);
-	save(a, T0 + 20 * SEC, "state", path, sizeof(path));
+	taught_pair(&a, &b, T0 + 20 * SEC, path, sizeof(path));
 	/* the new process's clock is 5000 s behind, and 30 s passed */
 	ASSERT_EQ(snap_load(b, path, T0 - 5000 * SEC, WALL0 + 30 * SEC, &r, err, sizeof(err)), 0);
 	ASSERT(r.learned);
@@ -614,11 +621,7 @@ TEST(restore_near_clock_zero_keeps_breaker_windows)
 	struct snap_result r;
 	char path[128];
 
-	setup();
-	a = engine_variant("a", NULL, NULL, NULL);
-	b = engine_variant("b", NULL, NULL, NULL);
-	teach(a, 600, T0);
-	save(a, T0 + 12 * SEC, "state", path, sizeof(path));
+	taught_pair(&a, &b, T0 + 12 * SEC, path, sizeof(path));
 	ASSERT_EQ(snap_load(b, path, 2 * SEC, WALL0, &r, err, sizeof(err)), 0);
 	ASSERT(r.learned);
 	if (pol_engine_verify(b, 2 * SEC, true, err, sizeof(err)))

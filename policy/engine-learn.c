@@ -1299,7 +1299,7 @@ static void pol_brk_shift(struct brk *b, uint64_t bucket_us, int64_t shift_us)
 
 	memcpy(old, b->bucket, sizeof(old));
 	for (i = 0; i < n; i++)
-		b->bucket[(ne - i) % n] = old[(b->epoch - i) % n];
+		b->bucket[(ne % n + n - i) % n] = old[(b->epoch % n + n - i) % n]; /* i < n: no wrap below 0 */
 	b->epoch = ne;
 	b->since_us = pol_shift(b->since_us, shift_us);
 	b->open_until_us = pol_shift(b->open_until_us, shift_us);

@@ -4,8 +4,8 @@
  * allocate inside the event loop; every random draw is deterministic in the seed.
  *
  *   payspoa-sim [--json FILE] [--seed N] [--scale X] [--strategy NAME]... [--restart-at S]
- *               [--restart-cold] [--warm-start SNAP] [--save-state SNAP] [--series FILE.csv]
- *               [--plot DIR] [--series-bin S] scenario.conf...
+ *               [--restart-cold] [--warm-start SNAP] [--save-state SNAP] [--series FILE.csv|.json]
+ *               [--series-format csv|json] [--plot DIR] [--series-bin S] scenario.conf...
  *   payspoa-sim --random N [--seed S] [--jobs J] [--json FILE]   (random worlds: world.c)
  *   payspoa-sim --print-world WORLD_SEED [--out DIR]
  *
@@ -163,11 +163,21 @@ static double sim_ramp(const struct sim_incident *in, double t)
 	return 1;
 }
 
+/* The coded parts of a charge's declines on one backend at t (sim_p_auth): a decline
+ * storm's extra declines carry `storm` (an enum sim_decline, the customer's
+ * insufficient_funds unless the incident says); an auth drift with a `decline` code
+ * carries `drift` (-1: none, today's draw) on the declines it adds, the issuer coin's
+ * range [P(auth) without storms, `pre`) where `pre` is P(auth) before the first coded
+ * drift. */
+struct sim_codes {
+	int storm, drift;
+	double pre;
+};
+
 /* True P(auth) of segment s on backend b at t; *p_calm is the same without decline
- * storms (the storm's extra declines carry the storm's decline code, *storm_answer: an
- * enum sim_answer, the customer's insufficient_funds unless the incident says). */
+ * storms; *codes (NULL: not wanted) says which declines carry an incident's code. */
 static double sim_p_auth(const struct sim_scenario *sc, int b, const struct sim_segment *s, double t, double *p_calm,
-                         int *storm_answer)
+                         struct sim_codes *codes)
 {
 	const struct sim_backend *be = &sc->backends[b];
 	double p = be->auth, storm = 1;
@@ -178,8 +188,8 @@ static double sim_p_auth(const struct sim_scenario *sc, int b, const struct sim_
 			p = be->auth_rules[i].p;
 			break;
 		}
-	if (storm_answer)
-		*storm_answer = SIM_INC_DECLINE_FUNDS;
+	if (codes)
+		*codes = (struct sim_codes){ SIM_INC_DECLINE_FUNDS, -1, 0 };
 	for (i = 0; i < sc->nincidents; i++) {
 		const struct sim_incident *in = &sc->incidents[i];
 		double g;
@@ -189,11 +199,16 @@ static double sim_p_auth(const struct sim_scenario *sc, int b, const struct sim_
 		if (in->kind == SIM_INC_AUTH_DRIFT && t >= in->start_s) {
 			double f = (t - in->start_s) / (in->end_s - in->start_s);
 
+			if (codes && in->decline >= 0) {
+				if (codes->drift < 0)
+					codes->pre = p;
+				codes->drift = in->decline;
+			}
 			p += (f > 1 ? 1 : f) * (in->to - p);
 		} else if (in->kind == SIM_INC_DECLINES && (g = sim_ramp(in, t)) > 0) {
 			storm *= 1 + (in->factor - 1) * g;
-			if (storm_answer)
-				*storm_answer = in->decline;
+			if (codes)
+				codes->storm = in->decline;
 		}
 	}
 	*p_calm = p;
@@ -361,11 +376,12 @@ struct sim_ev {
 enum sim_answer {
 	SIM_A_OK = 0, SIM_A_SOFT_GENERIC, SIM_A_SOFT_DNH, SIM_A_HARD_FUNDS, SIM_A_HARD_CVC,
 	SIM_A_MISSING, SIM_A_BADCUR, SIM_A_API, SIM_A_RATE, SIM_A_TIMEOUT, SIM_A_NOSERVER, SIM_A_PROCESSING,
-	SIM_A_ISSUER_NA, SIM_A_RATE_EP,
+	SIM_A_ISSUER_NA, SIM_A_RATE_EP, SIM_A_COUNT
 };
+_Static_assert(SIM_A_COUNT <= SIM_MAX_ANSWERS, "sim_result.declines is indexed by enum sim_answer");
 
-/* enum sim_decline → the answer a decline storm's extra decline carries. */
-static const uint8_t sim_storm_answers[SIM_INC_DECLINE_COUNT] = {
+/* enum sim_decline → the answer an incident's coded decline carries (decline storm, auth drift). */
+static const uint8_t sim_incident_answers[SIM_INC_DECLINE_COUNT] = {
 	SIM_A_HARD_FUNDS, SIM_A_SOFT_GENERIC, SIM_A_SOFT_DNH, SIM_A_PROCESSING, SIM_A_ISSUER_NA,
 };
 
@@ -776,9 +792,10 @@ static void sim_send(struct sim_run *r, uint32_t slot, int b)
 	const struct sim_segment *sg = &sc->segs[q->seg];
 	const struct sim_segment *card = cl->kind == SIM_CHARGE ? sg : NULL; /* incident scope */
 	double t = sim_t_s(r->now), lat, u, p, p_calm;
+	struct sim_codes codes;
 	uint64_t seed = sc->seed;
 	unsigned at = q->attempt;
-	int out, storm, ep = sim_endpoint(r, be->acct, q->cls);
+	int out, ep = sim_endpoint(r, be->acct, q->cls);
 
 	q->backend = (uint8_t)b;
 	q->local = false;
@@ -834,15 +851,17 @@ static void sim_send(struct sim_run *r, uint32_t slot, int b)
 	} else if (cl->kind == SIM_CHARGE) {
 		/* One issuer coin for every backend: a request authorised on a worse backend is
 		 * authorised on a better one too (common random numbers). */
-		p = sim_p_auth(sc, b, sg, t, &p_calm, &storm);
+		p = sim_p_auth(sc, b, sg, t, &p_calm, &codes);
 		u = sim_coin(seed, q->id, at, 0, SIM_P_AUTH);
 		if (u >= p) {
 			double d = sim_coin(seed, q->id, at, 1, SIM_P_DECLINE);
 
 			if (u < p_calm) /* a storm's extra decline: its code (default the customer's card) */
-				q->answer = sim_storm_answers[storm];
+				q->answer = sim_incident_answers[codes.storm];
 			else if (u >= 1 - sim_p_customer(sc, sg, t)) /* declined on every backend */
 				q->answer = d < 0.8 ? SIM_A_HARD_FUNDS : SIM_A_HARD_CVC;
+			else if (codes.drift >= 0 && u < codes.pre) /* an auth drift's decline, with its code */
+				q->answer = sim_incident_answers[codes.drift];
 			else
 				q->answer = d < 0.7 ? SIM_A_SOFT_GENERIC : SIM_A_SOFT_DNH;
 			q->status = 402;
@@ -1389,6 +1408,7 @@ static void sim_done(struct sim_run *r, uint32_t slot)
 		sim_free(r, slot);
 	} else if (q->status == 402) {
 		res->charges_declined++;
+		res->declines[q->answer]++;
 		res->end_declined[q->cls]++;
 		if (res->series)
 			sim_series_bin(r)->declined++;
@@ -1860,18 +1880,6 @@ static void sim_print_table(const struct sim_scenario *sc, const struct sim_resu
 	sim_print_figures(sc, res);
 }
 
-static void sim_json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			fputc('\\', f);
-		if ((unsigned char)*s >= 0x20)
-			fputc(*s, f);
-	}
-	fputc('"', f);
-}
-
 /* The members "incident": seconds of the incidents with `detect`: a number, "never", or
  * `unused` (already JSON) for SIM_DETECT_UNUSED. */
 static void sim_json_times(FILE *f, const struct sim_scenario *sc, const double *v, const char *unused)
@@ -1884,7 +1892,7 @@ static void sim_json_times(FILE *f, const struct sim_scenario *sc, const double 
 			continue;
 		fprintf(f, "%s", first ? "" : ",");
 		first = false;
-		sim_json_str(f, sc->incidents[i].name);
+		series_json_str(f, sc->incidents[i].name);
 		if (v[i] >= 0)
 			fprintf(f, ":%.3f", v[i]);
 		else
@@ -1898,22 +1906,23 @@ static void sim_json_scenario(FILE *f, const struct sim_scenario *sc, const stru
 	int s, i;
 
 	fprintf(f, "%s{\"scenario\":", first ? "" : ",\n");
-	sim_json_str(f, sc->name);
+	series_json_str(f, sc->name);
 	fprintf(f, ",\"file\":");
-	sim_json_str(f, sc->file);
+	series_json_str(f, sc->file);
 	fprintf(f, ",\"seed\":%llu,\"duration_s\":%g,\"scale\":%g,\"headline\":\"%s\",\"lower_is_better\":%s,",
 	        (unsigned long long)sc->seed, sc->duration_s, scale, sim_headline_names[sc->headline],
 	        sim_lower_better(sc) ? "true" : "false");
 	fprintf(f, "\"incidents\":[");
 	for (i = 0; i < sc->nincidents; i++) {
 		fprintf(f, "%s{\"name\":", i ? "," : "");
-		sim_json_str(f, sc->incidents[i].name);
+		series_json_str(f, sc->incidents[i].name);
 		fprintf(f, ",\"start_s\":%g,\"end_s\":%g,\"detect\":%s}", sc->incidents[i].start_s, sc->incidents[i].end_s,
 		        sc->incidents[i].detect ? "true" : "false");
 	}
 	fprintf(f, "],\"strategies\":{");
 	for (s = 0, first = true; s < SIM_S_COUNT; s++) {
 		const struct sim_result *x = &res[s];
+		const char *sep;
 
 		if (!x->ran)
 			continue;
@@ -1938,6 +1947,13 @@ static void sim_json_scenario(FILE *f, const struct sim_scenario *sc, const stru
 		        (unsigned long long)x->duplicates, (unsigned long long)x->misrouted, (unsigned long long)x->queued,
 		        (unsigned long long)x->srv_queued, (unsigned long long)x->away_events, (unsigned long long)x->away_false,
 		        (unsigned long long)x->dropped);
+		fprintf(f, "\"declines\":{");
+		for (i = 0, sep = ""; i < SIM_A_COUNT; i++)
+			if (sim_answers[i].decline) {
+				fprintf(f, "%s\"%s\":%llu", sep, sim_answers[i].decline, (unsigned long long)x->declines[i]);
+				sep = ",";
+			}
+		fprintf(f, "},");
 		if (x->has_breakers)
 			fprintf(f, "\"breaker_opens\":%llu,\"breaker_false\":%llu,\"detect_s\":{",
 			        (unsigned long long)x->breaker_opens, (unsigned long long)x->breaker_false);
@@ -1979,7 +1995,9 @@ struct sim_world_sum {
 	uint64_t wseed;
 	bool ok;
 	bool incidents;          /* the world has incidents */
-	bool limited;            /* a rate-limit incident, or an account's true limit under 2x the peak arrival rate */
+	bool limited;            /* a rate-limit incident, or an account's (endpoint's) true limit under 2x the
+	                          * peak arrival rate (of the classes it counts) */
+	int endpoint_limits;     /* true per-endpoint limits (endpoint_limits entries) */
 	int nbackends, naccounts;
 	char kinds[96];          /* incident kinds, comma-separated */
 	double headline[SIM_S_COUNT], auth[SIM_S_COUNT];
@@ -2045,6 +2063,18 @@ static int sim_world_one(uint64_t wseed, const char *dir, struct sim_scenario *s
 			peak = sim_rate_at(sc, t);
 	for (i = 0; i < sc->naccounts; i++)
 		w->limited |= sc->accounts[i].rate < 2 * peak;
+	for (i = 0; i < sc->nendpoints; i++) { /* an endpoint's own limit against its classes' share of the peak */
+		double share = 0, all = 0;
+		int c;
+
+		for (c = 0; c < sc->nclasses; c++) {
+			all += sc->classes[c].share;
+			if (sc->endpoints[i].classes & (1U << c))
+				share += sc->classes[c].share;
+		}
+		w->limited |= all > 0 && sc->endpoints[i].rate < 2 * peak * share / all;
+	}
+	w->endpoint_limits = sc->nendpoints;
 	for (i = 0; i < sc->nincidents; i++) {
 		static const char *const kn[SIM_INC_COUNT] = { "outage", "brownout", "latency", "auth_drift",
 			"decline_storm", "rate_limit" };
@@ -2277,7 +2307,7 @@ static int sim_random(unsigned n, uint64_t seed, int jobs, const char *json)
 			fprintf(f, "%s\n{\"world_seed\":%llu,\"ran\":%s,\"backends\":%d,\"accounts\":%d,\"incidents\":",
 			        k ? "," : "", (unsigned long long)w->wseed, w->ok ? "true" : "false", w->nbackends,
 			        w->naccounts);
-			sim_json_str(f, w->kinds);
+			series_json_str(f, w->kinds);
 			fprintf(f, ",\"limited\":%s,\"breaker_opens\":%llu,\"breaker_false\":%llu,\"away_false\":%llu,"
 			           "\"checkout_shed\":%llu,\"shed\":%llu,\"upstream_429\":%llu,\"wall_s\":%.3f,\"headline\":{",
 			        w->limited ? "true" : "false", (unsigned long long)w->breaker_opens,
@@ -2302,8 +2332,8 @@ static int sim_random(unsigned n, uint64_t seed, int jobs, const char *json)
 				fprintf(f, "%s\"%s\":{\"declined\":%.4f,\"shed\":%.4f,\"failed\":%.4f}", i ? "," : "",
 				        sim_strategy_names[s], w->ck_declined[s], w->ck_shed[s], w->ck_err[s]);
 			}
-			fprintf(f, "},\"sigma_max\":%.3f,\"entities\":%d,\"crossover\":%s}", w->sigma_max, w->nentities,
-			        w->crossover ? "true" : "false");
+			fprintf(f, "},\"sigma_max\":%.3f,\"entities\":%d,\"crossover\":%s,\"endpoint_limits\":%d}", w->sigma_max,
+			        w->nentities, w->crossover ? "true" : "false", w->endpoint_limits);
 		}
 		fprintf(f, "\n]}}\n");
 		if (ferror(f) | fclose(f)) {
@@ -2331,7 +2361,8 @@ static void sim_usage(FILE *f)
 {
 	fprintf(f, "usage: payspoa-sim [--json FILE] [--seed N] [--scale X] [--strategy NAME]... [--restart-at SECONDS]\n"
 	           "                   [--restart-cold] [--warm-start SNAPSHOT] [--save-state SNAPSHOT] scenario.conf...\n"
-	           "                   [--series FILE.csv] [--plot DIR] [--series-bin SECONDS]\n"
+	           "                   [--series FILE.csv|FILE.json] [--series-format csv|json] [--plot DIR]\n"
+	           "                   [--series-bin SECONDS]\n"
 	           "       payspoa-sim --random N [--seed S] [--jobs J] [--json FILE]\n"
 	           "       payspoa-sim --print-world WORLD_SEED [--out DIR]\n"
 	           "  strategies: payspoa payspoa-noforecast round-robin primary-backup static-cost oracle\n"
@@ -2349,7 +2380,8 @@ int main(int argc, char **argv)
 	FILE *jf = NULL;
 	char err[512];
 	const char *out_dir = ".", *series_path = NULL, *plot_dir = NULL;
-	FILE *sf = NULL;
+	struct series_out so = { NULL, false, 0, 0 };
+	int series_fmt = -1; /* --series-format: 0 csv, 1 json; -1: by the file name (.json, else csv) */
 	unsigned long long nrandom = 0, print_world = 0;
 	bool want_print = false;
 	long jobs = sysconf(_SC_NPROCESSORS_ONLN);
@@ -2400,6 +2432,9 @@ int main(int argc, char **argv)
 		} else if (!strcmp(a, "--series")) {
 			series_path = v;
 			sim_series_on = true;
+		} else if (!strcmp(a, "--series-format")) {
+			if ((series_fmt = !strcmp(v, "json") ? 1 : !strcmp(v, "csv") ? 0 : -1) < 0)
+				goto usage;
 		} else if (!strcmp(a, "--plot")) {
 			plot_dir = v;
 			sim_series_on = true;
@@ -2451,7 +2486,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "payspoa-sim: %s: %s\n", json, strerror(errno));
 		goto out;
 	}
-	if (series_path && !(sf = fopen(series_path, "w"))) {
+	if (series_path) {
+		size_t n = strlen(series_path);
+
+		so.json = series_fmt >= 0 ? series_fmt == 1 : n > 5 && !strcasecmp(series_path + n - 5, ".json");
+	}
+	if (series_path && !(so.f = fopen(series_path, "w"))) {
 		fprintf(stderr, "payspoa-sim: %s: %s\n", series_path, strerror(errno));
 		goto out;
 	}
@@ -2476,8 +2516,8 @@ int main(int argc, char **argv)
 		fflush(stdout);
 		if (jf)
 			sim_json_scenario(jf, sc, res, scale, nsc == 0);
-		if (sf)
-			series_csv(sf, sc, res, sim_strategy_names, nsc == 0);
+		if (so.f)
+			series_write(&so, sc, res, sim_strategy_names);
 		if (plot_dir) {
 			char path[1024];
 
@@ -2495,6 +2535,8 @@ int main(int argc, char **argv)
 	}
 	if (jf)
 		fprintf(jf, "\n]}\n");
+	if (so.f)
+		series_end(&so);
 	rc = 0;
 	goto out;
 usage:
@@ -2503,7 +2545,7 @@ usage:
 out:
 	for (s = 0; s < SIM_S_COUNT; s++)
 		free(res[s].series);
-	if (sf && (ferror(sf) | fclose(sf)) && rc == 0) {
+	if (so.f && (ferror(so.f) | fclose(so.f)) && rc == 0) {
 		fprintf(stderr, "payspoa-sim: %s: write failed\n", series_path);
 		rc = 1;
 	}

@@ -344,7 +344,7 @@ static int sc_incident(struct cfg_ctx *l, struct sim_scenario *sc, const struct 
 		"do_not_honor", "processing_error", "issuer_not_available" };
 	static const char *const kinds[SIM_INC_COUNT] = { "outage", "brownout", "latency", "auth_drift",
 		"decline_storm", "rate_limit" };
-	char kind[32] = "", backend[SIM_NAME] = "", mode[16] = "503", decline[32] = "insufficient_funds";
+	char kind[32] = "", backend[SIM_NAME] = "", mode[16] = "503", decline[32] = "";
 	int k;
 
 	in->factor = 1;
@@ -359,18 +359,27 @@ static int sc_incident(struct cfg_ctx *l, struct sim_scenario *sc, const struct 
 	    cfg_num(l, g, "rate", false, 0, 1e6, &in->rate) || sc_match(l, g, "match", &in->m) ||
 	    cfg_num(l, g, "ramp_s", false, 0, 1e9, &in->ramp_s) || sc_str(l, g, "decline", decline, sizeof(decline)))
 		return -1;
-	for (k = 0; k < SIM_INC_DECLINE_COUNT && strcmp(declines[k], decline); k++)
-		;
-	if (k == SIM_INC_DECLINE_COUNT)
-		return cfg_fail(l, g, "decline must be insufficient_funds, generic_decline, do_not_honor, "
-		                     "processing_error or issuer_not_available");
-	in->decline = k;
 	for (k = 0; k < SIM_INC_COUNT && strcmp(kinds[k], kind); k++)
 		;
 	if (k == SIM_INC_COUNT)
 		return cfg_fail(l, g, "incident kind must be outage, brownout, latency, auth_drift, decline_storm "
 		                     "or rate_limit");
 	in->kind = (enum sim_incident_kind)k;
+	/* Absent: a storm's extra declines are the customer's insufficient_funds, an auth
+	 * drift's the usual draw (soft codes, -1). Outages and brownouts answer Stripe's 5xx
+	 * (api_error), which carry no decline code. */
+	in->decline = in->kind == SIM_INC_DECLINES ? SIM_INC_DECLINE_FUNDS : -1;
+	if (decline[0]) {
+		if (in->kind != SIM_INC_DECLINES && in->kind != SIM_INC_AUTH_DRIFT)
+			return cfg_fail(l, g, "decline applies to decline_storm and auth_drift (a %s's errors are "
+			                     "Stripe's 5xx, api_error, without a decline code)", kind);
+		for (k = 0; k < SIM_INC_DECLINE_COUNT && strcmp(declines[k], decline); k++)
+			;
+		if (k == SIM_INC_DECLINE_COUNT)
+			return cfg_fail(l, g, "decline must be insufficient_funds, generic_decline, do_not_honor, "
+			                     "processing_error or issuer_not_available");
+		in->decline = k;
+	}
 	if (!in->name[0])
 		snprintf(in->name, sizeof(in->name), "%s", kind);
 	if (in->end_s <= in->start_s)

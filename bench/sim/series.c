@@ -37,44 +37,80 @@ static uint32_t series_bins(const struct sim_result *x)
 	return x->nbins > 1 ? x->nbins - 1 : x->nbins;
 }
 
-static void series_csv_rows(FILE *f, const struct sim_scenario *sc, const struct sim_result *x, const char *strat,
-                            enum series_metric m, int key, const char *label)
+/* A JSON string: quotes and backslashes escaped, control characters left out. */
+void series_json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fputc('\\', f);
+		if ((unsigned char)*s >= 0x20)
+			fputc(*s, f);
+	}
+	fputc('"', f);
+}
+
+static void series_rows(struct series_out *o, const struct sim_scenario *sc, const struct sim_result *x,
+                        const char *strat, enum series_metric m, int key, const char *label)
 {
 	uint32_t i;
 
 	for (i = 0; i < series_bins(x); i++) {
 		double v = series_value(x, i, m, key);
 
-		if (!isnan(v))
-			fprintf(f, "%s,%s,%g,%s,%.4f\n", sc->name, strat, i * x->series_bin_s, label, v);
+		if (isnan(v))
+			continue;
+		if (!o->json) {
+			fprintf(o->f, "%s,%s,%g,%s,%.4f\n", sc->name, strat, i * x->series_bin_s, label, v);
+			continue;
+		}
+		/* the CSV's columns and number texts, one object per row */
+		fprintf(o->f, "%s{\"scenario\":", o->rows++ ? ",\n" : "\n");
+		series_json_str(o->f, sc->name);
+		fprintf(o->f, ",\"strategy\":");
+		series_json_str(o->f, strat);
+		fprintf(o->f, ",\"t_s\":%g,\"series\":", i * x->series_bin_s);
+		series_json_str(o->f, label);
+		fprintf(o->f, ",\"value\":%.4f}", v);
 	}
 }
 
-void series_csv(FILE *f, const struct sim_scenario *sc, const struct sim_result *res, const char *const *names,
-                bool header)
+void series_write(struct series_out *o, const struct sim_scenario *sc, const struct sim_result *res,
+                  const char *const *names)
 {
 	char label[SIM_NAME + 16];
 	int s, k;
 
-	if (header)
-		fprintf(f, "scenario,strategy,t_s,series,value\n");
+	if (!o->json && o->scenarios++ == 0)
+		fprintf(o->f, "scenario,strategy,t_s,series,value\n");
+	else if (o->json && o->scenarios++ == 0)
+		fprintf(o->f, "{\"columns\":[\"scenario\",\"strategy\",\"t_s\",\"series\",\"value\"],\"rows\":[");
 	for (s = 0; s < SIM_S_COUNT; s++) {
 		const struct sim_result *x = &res[s];
 
 		if (!x->ran || !x->series)
 			continue;
-		series_csv_rows(f, sc, x, names[s], SERIES_AUTH, 0, "auth_rate");
-		series_csv_rows(f, sc, x, names[s], SERIES_CHARGES, 0, "charges");
+		series_rows(o, sc, x, names[s], SERIES_AUTH, 0, "auth_rate");
+		series_rows(o, sc, x, names[s], SERIES_CHARGES, 0, "charges");
 		for (k = 0; k < sc->nbackends; k++) {
 			snprintf(label, sizeof(label), "share:%s", sc->backends[k].name);
-			series_csv_rows(f, sc, x, names[s], SERIES_SHARE, k, label);
+			series_rows(o, sc, x, names[s], SERIES_SHARE, k, label);
 		}
 		for (k = 0; k < sc->nclasses; k++) {
 			snprintf(label, sizeof(label), "shed:%s", sc->classes[k].name);
-			series_csv_rows(f, sc, x, names[s], SERIES_SHED, k, label);
+			series_rows(o, sc, x, names[s], SERIES_SHED, k, label);
 		}
-		series_csv_rows(f, sc, x, names[s], SERIES_429, 0, "upstream_429");
+		series_rows(o, sc, x, names[s], SERIES_429, 0, "upstream_429");
 	}
+}
+
+void series_end(struct series_out *o)
+{
+	if (!o->json)
+		return;
+	if (o->scenarios == 0)
+		fprintf(o->f, "{\"columns\":[\"scenario\",\"strategy\",\"t_s\",\"series\",\"value\"],\"rows\":[");
+	fprintf(o->f, "%s]}\n", o->rows ? "\n" : "");
 }
 
 /* ---- SVG -------------------------------------------------------------------------------- */

@@ -85,7 +85,7 @@ struct sim_account {
 
 /* A true per-endpoint limit of one account (Stripe limits some endpoints below the
  * account's global rate): its own token bucket, 429 + `endpoint-rate` when empty. */
-#define SIM_MAX_ENDPOINTS 8
+#define SIM_MAX_ENDPOINTS 24
 struct sim_endpoint {
 	int acct;
 	char method[8];         /* "" = any */
@@ -139,7 +139,7 @@ enum sim_incident_kind {
 	SIM_INC_COUNT
 };
 
-/* The decline code of a decline storm's extra declines: the customer's fault, a soft
+/* The decline code of a decline storm's (or an auth drift's) extra declines: the customer's fault, a soft
  * decline, or the issuer's side (what a better-connected acquirer may get past). */
 enum sim_decline {
 	SIM_INC_DECLINE_FUNDS = 0, /* insufficient_funds (default) */
@@ -161,7 +161,8 @@ struct sim_incident {
 	double to;              /* auth drift: P(auth) reached at end_s (kept after) */
 	double rate;            /* rate limit: requests/s during the incident */
 	double ramp_s;          /* the effect grows linearly from 0 at start_s to full at start_s + ramp_s */
-	int decline;            /* decline storm: enum sim_decline of its extra declines */
+	int decline;            /* decline storm, auth drift: enum sim_decline of its extra declines;
+	                         * -1 (auth drift without `decline`): the usual draw */
 	struct sim_match m;     /* affected segments ("" = all; not rate_limit) */
 	bool detect;            /* time to detect is measured (backend health incidents) */
 };
@@ -241,6 +242,7 @@ struct sim_bin {
 	uint32_t up429;
 };
 
+#define SIM_MAX_ANSWERS 16 /* payspoa-sim.c's enum sim_answer: the answers a response can carry */
 #define SIM_LAT_BINS 400   /* latency histogram: bin i holds [1.05^i, 1.05^(i+1)) ms */
 
 /* What one strategy achieved on one scenario. Counts are over logical requests (a
@@ -256,6 +258,7 @@ struct sim_result {
 	uint64_t end_shed[SIM_MAX_CLASSES];  /* ... that ended failed on a local rejection (shed) */
 	uint64_t end_err[SIM_MAX_CLASSES];   /* ... that ended failed on a 429, 5xx or timeout */
 	uint64_t charges_ok, charges_declined; /* final issuer answers of charges */
+	uint64_t declines[SIM_MAX_ANSWERS];  /* charges that ended declined, by answer (decline code) */
 	double fees_usd, volume_usd;         /* US cents on authorised charges */
 	uint64_t attempts, upstream;         /* decisions taken, requests sent upstream */
 	uint64_t up429, up429_checkout;      /* upstream 429s with a rate-limit reason */

@@ -90,8 +90,19 @@ struct world_seg {
 	double share, amount, sigma;
 };
 
+/* Stripe's payment_intents endpoints a world may limit on every account (the classes'
+ * requests: checkout and background create, capture, read retrieves), in the order the
+ * policy lists them (first match wins: capture before retrieve's glob). */
+#define WORLD_NEP 3
+static const char *const world_ep_name[WORLD_NEP] = { "payment_intents.capture", "payment_intents.create",
+	"payment_intents.retrieve" };
+static const char *const world_ep_method[WORLD_NEP] = { "POST", "POST", "GET" };
+static const char *const world_ep_path[WORLD_NEP] = { "/v1/payment_intents/*/capture", "/v1/payment_intents",
+	"/v1/payment_intents/*" };
+
 struct world {
 	int nb, ne, nacct, nseg;
+	double ep_rate[WORLD_NEP];      /* true per-endpoint limit on every account, 0 = none */
 	int ent_reg[3];                 /* entity → region */
 	double acct_rate[WORLD_MAX_B];
 	struct world_backend b[WORLD_MAX_B];
@@ -177,9 +188,32 @@ static void world_draw(struct world *w, struct world_rng *g)
 	}
 }
 
+/* True per-endpoint limits (drawn from the second stream, `g2`, so that the draws of
+ * the first stay as they were before this feature): with probability 0.4 a world
+ * limits each of create, capture and retrieve with probability 0.5 (at least one), at
+ * one rate on every account (as Stripe's defaults: 25/s per endpoint against 100/s per
+ * account, the same for all) of 0.25-1 × the smallest account's rate (0.25: Stripe's
+ * default ratio; up to 1: an endpoint Stripe raised to the account's limit). */
+static void world_draw_endpoints(struct world *w, struct world_rng *g2)
+{
+	double lo = w->acct_rate[0];
+	int i, n = 0;
+
+	if (!world_coin(g2, 0.4))
+		return;
+	for (i = 1; i < w->nacct; i++)
+		if (w->acct_rate[i] < lo)
+			lo = w->acct_rate[i];
+	for (i = 0; i < WORLD_NEP; i++)
+		if (world_coin(g2, 0.5))
+			w->ep_rate[i] = lo * world_u(g2, 0.25, 1), n++;
+	if (!n)
+		w->ep_rate[0] = lo * world_u(g2, 0.25, 1);
+}
+
 static void world_put_policy(FILE *f, const struct world *w, uint64_t wseed)
 {
-	int i;
+	int i, n;
 
 	fprintf(f, "# world-%llu-policy.conf: the policy payspoa runs with in random world %llu\n"
 	           "# (payspoa-sim --print-world). The fee schedules are the contracts (the truth);\n"
@@ -227,7 +261,28 @@ static void world_put_policy(FILE *f, const struct world *w, uint64_t wseed)
 	for (i = 0; i < w->nacct; i++)
 		fprintf(f, "\t\t{ account = \"acct%d\"; rate = %.1f; burst = %.1f; }%s\n", i, w->acct_rate[i],
 		        w->acct_rate[i], i + 1 < w->nacct ? "," : "");
-	fprintf(f, "\t);\n};\n");
+	fprintf(f, "\t);\n");
+	/* and its documented per-endpoint limits, Stripe's endpoint names */
+	for (i = 0, n = 0; i < WORLD_NEP; i++)
+		if (w->ep_rate[i] > 0)
+			fprintf(f, "%s\t\t{ name = \"%s\"; method = \"%s\"; path = \"%s\"; rate = %.1f; burst = %.1f; }",
+			        n++ ? ",\n" : "\tendpoints = (\n", world_ep_name[i], world_ep_method[i], world_ep_path[i],
+			        w->ep_rate[i], w->ep_rate[i]);
+	fprintf(f, "%s};\n", n ? "\n\t);\n" : "");
+}
+
+/* The true per-endpoint limits: each drawn endpoint on every account. */
+static void world_put_endpoints(FILE *f, const struct world *w)
+{
+	int i, a, n = 0;
+
+	for (i = 0; i < WORLD_NEP; i++)
+		for (a = 0; w->ep_rate[i] > 0 && a < w->nacct; a++)
+			fprintf(f, "%s\t{ account = \"acct%d\"; method = \"%s\"; path = \"%s\"; rate = %.1f; burst = %.1f; }",
+			        n++ ? ",\n" : "endpoint_limits = (\n", a, world_ep_method[i], world_ep_path[i], w->ep_rate[i],
+			        w->ep_rate[i]);
+	if (n)
+		fprintf(f, "\n);\n\n");
 }
 
 /* A segment-scoped match: one field of a random segment of the world. */
@@ -243,7 +298,7 @@ static void world_scope(struct world_rng *g, const struct world *w, char *m, siz
 	}
 }
 
-static void world_put_incidents(FILE *f, struct world_rng *g, const struct world *w)
+static void world_put_incidents(FILE *f, struct world_rng *g, struct world_rng *g2, const struct world *w)
 {
 	int n = world_coin(g, 0.25) ? 0 : world_int(g, 1, 3), i;
 
@@ -274,6 +329,10 @@ static void world_put_incidents(FILE *f, struct world_rng *g, const struct world
 			break;
 		case 3:
 			fprintf(f, " to = %.3f;", world_u(g, 0.6, 0.85));
+			/* half the drifts carry a code of their own: soft or the issuer's side, never
+			 * the customer's (a card does not lack funds on one acquirer only) */
+			if (world_coin(g2, 0.5))
+				fprintf(f, " decline = \"%s\";", world_declines[world_int(g2, 1, 4)]);
 			break;
 		case 4:
 			fprintf(f, " factor = %.3f; decline = \"%s\";", world_u(g, 0.4, 0.85), world_declines[world_int(g, 0, 4)]);
@@ -289,7 +348,8 @@ static void world_put_incidents(FILE *f, struct world_rng *g, const struct world
 	fprintf(f, ");\n");
 }
 
-static void world_put_scenario(FILE *f, struct world_rng *g, const struct world *w, uint64_t wseed)
+static void world_put_scenario(FILE *f, struct world_rng *g, struct world_rng *g2, const struct world *w,
+                               uint64_t wseed)
 {
 	int i, r, k;
 
@@ -345,7 +405,8 @@ static void world_put_scenario(FILE *f, struct world_rng *g, const struct world 
 		        world_fundings[s->fund], s->share, s->amount, s->sigma, i + 1 < w->nseg ? "," : "");
 	}
 	fprintf(f, "\t);\n};\n\n");
-	world_put_incidents(f, g, w);
+	world_put_endpoints(f, w);
+	world_put_incidents(f, g, g2, w);
 }
 
 static int world_file(const char *dir, const char *name, char *path, size_t n, FILE **f, char *err, size_t errlen)
@@ -373,11 +434,13 @@ static int world_close(FILE *f, const char *path, char *err, size_t errlen)
 int world_write(uint64_t wseed, const char *dir, char *path, size_t n, char *err, size_t errlen)
 {
 	struct world_rng g = { wseed ^ 0x5eed0f3077a11ULL };
+	struct world_rng g2 = { wseed ^ 0x5eed0f3077a12ULL }; /* features added later: endpoint limits, drift codes */
 	struct world w;
 	char name[64], ppath[1024];
 	FILE *f;
 
 	world_draw(&w, &g);
+	world_draw_endpoints(&w, &g2);
 	snprintf(name, sizeof(name), "world-%llu-policy.conf", (unsigned long long)wseed);
 	if (world_file(dir, name, ppath, sizeof(ppath), &f, err, errlen))
 		return -1;
@@ -387,6 +450,6 @@ int world_write(uint64_t wseed, const char *dir, char *path, size_t n, char *err
 	snprintf(name, sizeof(name), "world-%llu.conf", (unsigned long long)wseed);
 	if (world_file(dir, name, path, n, &f, err, errlen))
 		return -1;
-	world_put_scenario(f, &g, &w, wseed);
+	world_put_scenario(f, &g, &g2, &w, wseed);
 	return world_close(f, path, err, errlen);
 }

@@ -58,6 +58,27 @@ else
 	fail "random-print-world" "$(head -3 "$T/w.err")"
 fi
 
+# Random worlds draw true per-endpoint limits (Stripe's payment_intents create, capture,
+# retrieve; one rate on every account) and give the operator's policy the same budgets;
+# half their auth drifts carry a decline code, never the customer's. 20 printed worlds
+# (printing runs nothing); the JSON of the 12 run says how many limits each had.
+nep=0 ndrift=0 bad=
+for k in $(seq 0 19); do
+	ws=$((1000000 + k))
+	"$SIM" --print-world $ws --out "$T/w" >/dev/null || bad="$bad print:$ws"
+	f=$T/w/world-$ws.conf
+	if grep -q '^endpoint_limits = (' "$f"; then
+		nep=$((nep + 1))
+		while read -r r; do
+			grep -qF "$r" "$T/w/world-$ws-policy.conf" || bad="$bad policy:$ws"
+		done < <(grep -o 'path = "[^"]*"; rate = [0-9.]*' "$f" | sort -u)
+	fi
+	ndrift=$((ndrift + $(grep -c 'kind = "auth_drift";.*decline = "[a-z_]*"' "$f")))
+	grep -q 'kind = "auth_drift";.*decline = "insufficient_funds"' "$f" && bad="$bad customer-drift:$ws"
+done
+nj=$(jq '[.random.world_list[] | select(.endpoint_limits > 0)] | length' "$T/r1.json")
+check "random-endpoint-limits" "$nep >= 3 && $nep <= 17 && $ndrift >= 1 && $nj >= 1 && \"$bad\" == \"\"" \
+	"worlds of 20 with endpoint_limits $nep, coded auth drifts $ndrift, run worlds with limits $nj;$bad"
 # Direction: the oracle is the best on average, and payspoa beats the baselines that
 # do not learn (round robin, primary/backup, static cost) on average.
 o=$(mean "$T/r1.json" oracle)
@@ -123,6 +144,21 @@ if feat dc "{ name = \"s\"; kind = \"decline_storm\"; backend = \"stripe_us\"; s
 else
 	fail "feature-decline-code" "$(cat "$T/dc.err" "$T/dcbad.err" 2>/dev/null | head -3)"
 fi
+# An auth drift's declines carry its `decline` code when it has one: the same cards
+# decline (round robin does not learn, so the same authorisation rate), with
+# processing_error instead of the usual soft codes; without the key none carry it. A
+# brownout's errors are Stripe 5xx (api_error): `decline` there is refused.
+ad='name = "d"; kind = "auth_drift"; backend = "stripe_us"; start_s = 20.0; end_s = 100.0; to = 0.6;'
+if feat ad "{ $ad }" && feat ad-pe "{ $ad decline = \"processing_error\"; }" &&
+	! feat bo-dec "{ $bo decline = \"processing_error\"; }" &&
+	grep -q "test-feat-$$-bo-dec.conf:[0-9]*: decline applies to" "$T/bo-dec.err"; then
+	soft() { jq -r '.scenarios[0].strategies["round-robin"].declines | .generic_decline + .do_not_honor' "$T/$1.json"; }
+	check "feature-drift-decline-code" \
+		"$(fv ad-pe round-robin declines.processing_error) > 100 && $(fv ad round-robin declines.processing_error) == 0 && $(soft ad-pe) < $(soft ad) - 100 && $(fv ad-pe round-robin auth_rate) == $(fv ad round-robin auth_rate)" \
+		"round-robin processing_error declines with and without the drift's code, soft declines $(soft ad-pe) vs $(soft ad), auth rate"
+else
+	fail "feature-drift-decline-code" "$(cat "$T/ad.err" "$T/ad-pe.err" "$T/bo-dec.err" 2>/dev/null | head -3)"
+fi
 # Time series and plots: the CSV holds every strategy's series; the page is one
 # self-contained file (inline SVG, no script, nothing fetched) with 4 panels per strategy
 # and the incident marked.
@@ -142,6 +178,30 @@ if "$SIM" --scale 0.2 --series "$T/s.csv" --plot "$T/plot" $S/regional-outage.co
 	fi
 else
 	fail "feature-series" "$(head -3 "$T/plot.err")"
+fi
+# The time series as JSON (--series FILE.json, or --series-format json): valid JSON with
+# the CSV's columns and, row for row, the CSV's rows; the CSV is unchanged by the option.
+if "$SIM" --scale 0.2 --series "$T/s.json" $S/regional-outage.conf >/dev/null 2>"$T/sj.err" &&
+	"$SIM" --scale 0.2 --series-format json --series "$T/s.out" $S/regional-outage.conf >/dev/null 2>>"$T/sj.err" &&
+	"$SIM" --scale 0.2 --series-format csv --series "$T/s2.json" $S/regional-outage.conf >/dev/null 2>>"$T/sj.err" &&
+	python3 -m json.tool "$T/s.json" >/dev/null && cmp -s "$T/s.json" "$T/s.out" && cmp -s "$T/s.csv" "$T/s2.json"; then
+	r=$(python3 - "$T/s.json" "$T/s.csv" <<-'EOF2'
+	import csv, json, sys
+	j = json.load(open(sys.argv[1]))
+	rows = list(csv.reader(open(sys.argv[2])))
+	same = rows[0] == j["columns"] and len(rows) - 1 == len(j["rows"]) and all(
+	    [r[0], r[1], float(r[2]), r[3], float(r[4])] == [o[k] for k in j["columns"]]
+	    for r, o in zip(rows[1:], j["rows"]))
+	print("%d %d %s" % (len(rows) - 1, len(j["rows"]), same))
+	EOF2
+	)
+	case $r in
+	0\ *) fail "feature-series-json" "no rows: $r" ;;
+	*True) pass "feature-series-json" ;;
+	*) fail "feature-series-json" "CSV rows, JSON rows, same: $r" ;;
+	esac
+else
+	fail "feature-series-json" "$(head -3 "$T/sj.err")"
 fi
 # Warm start: the state payspoa learned on one seed, loaded at t = 0 of a run on another.
 if "$SIM" --scale 0.2 --seed 11 --strategy payspoa --save-state "$T/state" $S/eea-entities.conf >/dev/null 2>"$T/ws1.err" &&

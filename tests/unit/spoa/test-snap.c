@@ -257,6 +257,17 @@ static void save(struct pol_engine *e, uint64_t now, const char *name, char *pat
 	pol_state_free(st);
 }
 
+/* Two engines of one policy: a taught 600 payments from T0 and saved at `at` to path, b
+ * fresh (setup() done). */
+static void taught_pair(struct pol_engine **a, struct pol_engine **b, uint64_t at, char *path, size_t pathlen)
+{
+	setup();
+	*a = engine_variant("a", NULL, NULL, NULL);
+	*b = engine_variant("b", NULL, NULL, NULL);
+	teach(*a, 600, T0);
+	save(*a, at, "state", path, pathlen);
+}
+
 /* ---- cases --------------------------------------------------------------------------------- */
 
 TEST(round_trip_restores_everything)
@@ -296,11 +307,7 @@ TEST(restart_later_on_another_clock_keeps_ages)
 	struct snap_result r;
 	char path[128];
 
-	setup();
-	a = engine_variant("a", NULL, NULL, NULL);
-	b = engine_variant("b", NULL, NULL, NULL);
-	teach(a, 600, T0);
-	save(a, T0 + 20 * SEC, "state", path, sizeof(path));
+	taught_pair(&a, &b, T0 + 20 * SEC, path, sizeof(path));
 	/* the new process's clock is 5000 s behind, and 30 s passed */
 	ASSERT_EQ(snap_load(b, path, T0 - 5000 * SEC, WALL0 + 30 * SEC, &r, err, sizeof(err)), 0);
 	ASSERT(r.learned);
@@ -604,6 +611,29 @@ TEST(write_while_deciding_and_reloading)
 	teardown();
 }
 
+/* A snapshot loaded by a process whose clock is near its start (the simulator's warm
+ * start at t = 0, a daemon on a fresh monotonic clock): the breaker windows' buckets move
+ * to the new clock whole; none lost, none counted twice (the window's sums still match
+ * its buckets), whatever the bucket count (the default 10 is no power of two). */
+TEST(restore_near_clock_zero_keeps_breaker_windows)
+{
+	struct pol_engine *a, *b;
+	struct snap_result r;
+	char path[128];
+
+	taught_pair(&a, &b, T0 + 12 * SEC, path, sizeof(path));
+	ASSERT_EQ(snap_load(b, path, 2 * SEC, WALL0, &r, err, sizeof(err)), 0);
+	ASSERT(r.learned);
+	if (pol_engine_verify(b, 2 * SEC, true, err, sizeof(err)))
+		TEST_FAIL_("after the load: %s", err);
+	pol_tick(b, 3 * SEC);
+	if (pol_engine_verify(b, 3 * SEC, true, err, sizeof(err)))
+		TEST_FAIL_("after a tick: %s", err);
+	pol_engine_free(a);
+	pol_engine_free(b);
+	teardown();
+}
+
 int main(void)
 {
 	RUN(round_trip_restores_everything);
@@ -613,5 +643,6 @@ int main(void)
 	RUN(fingerprint_mismatch_keeps_pins_drops_learned_state);
 	RUN(bad_files_are_refused_whole);
 	RUN(write_while_deciding_and_reloading);
+	RUN(restore_near_clock_zero_keeps_breaker_windows);
 	return test_summary();
 }

@@ -770,6 +770,7 @@ struct pol_ctx {
 	int b;                       /* the backend chosen, -1 while none */
 	int first;                   /* the best candidate not shed, -1 if every one was */
 	int probe;                   /* a half-open backend given a probe, -1 if none */
+	int spare;                   /* a held backend given the top class's request, -1 if none */
 	int64_t wait;                /* 0 allow, > 0 queue (ns), < 0 reject (-Retry-After, ns) */
 	const char *which;           /* the budget that refused */
 };
@@ -1227,6 +1228,37 @@ static void pol_why_not_best(struct pol_ctx *x)
 	}
 }
 
+/* Whether class cls is the most protected one (the highest shed_order, ties included). */
+static inline bool pol_top_class(const struct policy *p, int cls)
+{
+	int c;
+
+	for (c = 0; c < p->nclasses; c++)
+		if (p->classes[c].shed_order > p->classes[cls].shed_order)
+			return false;
+	return true;
+}
+
+/* A request of the most protected class that every candidate's budget refused: the spare
+ * budget of a backend its health held back, best score first, before a refusal. A refused
+ * checkout is lost; sent to a backend whose breaker opened on a segment's outage, a
+ * brownout or a timeout storm, it is often not (the other segments' traffic, half a
+ * brownout's); where the backend is down for everything it fails as the refusal would.
+ * Only on budgets refused, never on forecasts (this class is never forecast-shed). */
+static void pol_held_spare(struct pol_ctx *x)
+{
+	uint64_t left = x->held & ~(x->probe >= 0 ? 1ULL << x->probe : 0);
+	int c;
+
+	for (c = score_best(x->s, left); c >= 0; left &= ~(1ULL << c), c = score_best(x->s, left))
+		if (pol_take(x->v, &x->r, c, x->now_ns, x->share, 0, &x->which) == 0) {
+			x->b = x->spare = c;
+			pol_why(x, POL_R_SPILL, x->p->backends[c].name);
+			pol_count(&x->w->c.spill);
+			return;
+		}
+}
+
 /* 5. throttle: a half-open backend's probe first, then the best candidate within budget
  * whose account does not shed the class. Leaves b < 0 when none is (6. degrade). */
 static void pol_step_throttle(struct pol_ctx *x)
@@ -1237,7 +1269,7 @@ static void pol_step_throttle(struct pol_ctx *x)
 
 	x->share = 1.0 - x->cl->reserved_above;
 	x->u = UINT64_MAX;
-	x->b = x->first = x->probe = -1;
+	x->b = x->first = x->probe = x->spare = -1;
 	x->wait = 0;
 	x->which = NULL;
 	if (x->probing && (x->probe = pol_probe(v, x->probing)) >= 0) {
@@ -1258,9 +1290,11 @@ static void pol_step_throttle(struct pol_ctx *x)
 		if (pol_take(v, &x->r, c, x->now_ns, x->share, 0, &x->which) == 0)
 			x->b = c;
 	}
+	if (x->b < 0 && x->first >= 0 && x->held && pol_top_class(x->p, x->r.cls))
+		pol_held_spare(x);
 	if (x->b != x->probe)
 		pol_why_not_best(x);
-	if (x->b >= 0 && x->b != x->best && x->b != x->probe) {
+	if (x->b >= 0 && x->b != x->best && x->b != x->probe && x->b != x->spare) {
 		pol_why(x, POL_R_SPILL, NULL);
 		pol_count(&x->w->c.spill);
 	}
@@ -1362,7 +1396,7 @@ static void pol_step_answer(struct pol_ctx *x)
 	int64_t wait = x->wait;
 
 	BUG_ON(b < 0 || b >= x->p->nbackends); /* 6. degrade never leaves a request without one */
-	BUG_ON(!(x->cand >> b & 1) && b != x->probe); /* a candidate, or the probe of a held one */
+	BUG_ON(!(x->cand >> b & 1) && b != x->probe && b != x->spare); /* a candidate, or a held one's probe or spare */
 
 	/* Remember what must stick, now that the request will reach an account (a rejected
 	 * one claims nothing: a flood above the budgets cannot fill the tables): a retry of

@@ -134,9 +134,9 @@ static unsigned outlog_drain(struct outlog *r)
 					hist_add(&r->upstream, (uint64_t)o->latency_ms * 1000, 1);
 			}
 		}
-		/* the batch at once: the pin lookups' cache misses overlap (policy.h) */
+		/* the batch at once: its pin lookups' cache misses overlap (policy.h) */
 		pol_observe_batch(r->engine, r->slot, out, good, now);
-		/* the outcomes hold no pointer into the view past pol_observe */
+		/* the outcomes hold no pointer into the view past pol_observe_batch */
 		pol_quiesce(r->engine, r->slot);
 		if (n < OUTLOG_BATCH)
 			return total;

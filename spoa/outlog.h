@@ -1,7 +1,7 @@
 /* outlog.h: the log outcome channel's reader. HAProxy logs one JSON line per payment
  * request to a unix datagram socket (agent.outcome_socket); a thread of its own, not a
  * decision worker, reads them in batches (recvmmsg), parses them (logline.h) and hands
- * each outcome to the engine with pol_observe on the engine worker slot it owns.
+ * each batch to the engine (pol_observe_batch) on the engine worker slot it owns.
  * Bad lines are counted and dropped, never fatal. */
 #ifndef OUTLOG_H
 #define OUTLOG_H

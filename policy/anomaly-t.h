@@ -34,9 +34,12 @@ struct anom_cfg {
 	                        * backend half again as slow as its normal is not broken */
 	double lat_clip;       /* answers pool at most this x the normal mean (4; 0 = off):
 	                        * anom_clip_latency() */
-	uint32_t lat_min_requests; /* the latency chart pools answers until it holds this
-	                        * many (30; at least min_requests): the mean of a few widely
-	                        * spread answers is no evidence of a slowdown */
+	double lat_evidence;   /* the latency chart pools answers until it holds at least
+	                        * this x the squared coefficient of variation of one answer
+	                        * (var / mean^2, learned; at most 4) and min_requests: each
+	                        * point's relative sd is then at most 1 / sqrt(lat_evidence),
+	                        * so a backend with spread-out latency is judged on more
+	                        * answers per point, a narrow one as before (20; 0 = off) */
 	double factor;         /* score factor per chart in alarm, 0..1 (0.5) */
 };
 

@@ -24,7 +24,7 @@ void anom_cfg_default(struct anom_cfg *c)
 	c->lat_min_delta_ms = 50;
 	c->lat_min_rise = 0.5;
 	c->lat_clip = 4;
-	c->lat_min_requests = 30;
+	c->lat_evidence = 20;
 	c->factor = 0.5;
 }
 
@@ -45,7 +45,7 @@ const char *anom_cfg_check(const struct anom_cfg *c)
 		return "enter/exit samples must be >= 1";
 	if (!(c->err_min_sd >= 0) || !(c->err_min_delta >= 0) ||
 	    !(c->lat_min_sd_ms >= 0) || !(c->lat_min_delta_ms >= 0) || !(c->lat_min_rise >= 0) ||
-	    !(c->lat_clip >= 0))
+	    !(c->lat_clip >= 0) || !(c->lat_evidence >= 0))
 		return "minimum sd and delta must be >= 0";
 	if (!(c->factor >= 0 && c->factor <= 1))
 		return "factor must be in [0, 1]";
@@ -114,11 +114,23 @@ static int anom_chart_step(struct anom_chart *ch, const struct anom_cfg *c, doub
 	return alarm;
 }
 
+/* Answers the latency chart pools into one sample: min_requests, or lat_evidence x the
+ * learned squared coefficient of variation of one answer once warmed up. */
+static uint64_t anom_lat_need(const struct anom *a, const struct anom_cfg *c)
+{
+	double cv2, need;
+
+	if (!(c->lat_evidence > 0) || a->lat_samples <= c->warmup || !(a->lat.mean > 0))
+		return c->min_requests;
+	cv2 = a->lat.var / (a->lat.mean * a->lat.mean);
+	need = ceil(c->lat_evidence * (cv2 < 4 ? cv2 : 4));
+	return need > c->min_requests ? (uint64_t)need : c->min_requests;
+}
+
 enum anom_state anom_tick(struct anom *a, const struct anom_cfg *c, uint64_t n,
                           uint64_t errors, double lat_sum_ms, uint64_t now_us)
 {
 	uint8_t alarms = 0;
-	uint64_t lat_need = c->lat_min_requests > c->min_requests ? c->lat_min_requests : c->min_requests;
 	double er, np;
 
 	a->pend_n += n;
@@ -138,9 +150,9 @@ enum anom_state anom_tick(struct anom *a, const struct anom_cfg *c, uint64_t n,
 	if (anom_chart_step(&a->err, c, er, 1, !!(a->alarms & ANOM_ERR), a->samples,
 	                    c->err_min_sd, c->err_min_delta, 0))
 		alarms |= ANOM_ERR;
-	/* the latency chart judges a sample only once it holds lat_min_requests answers
-	 * (its limit already widens with fewer: var / n); until then it keeps its state */
-	if (a->pend_lat_n >= lat_need) {
+	/* the latency chart judges a sample only once it holds enough answers for the
+	 * backend's own spread (anom_lat_need); until then it keeps its state */
+	if (a->pend_lat_n >= anom_lat_need(a, c)) {
 		double nl = (double)a->pend_lat_n;
 
 		a->lat_samples++;

@@ -313,7 +313,7 @@ TEST(anomaly_evidence_per_point)
 	c.lat_min_rise = 0;
 	c.lat_min_delta_ms = 0;
 	c.min_requests = 1; /* one tick, one sample */
-	c.lat_min_requests = 1;
+	c.lat_evidence = 0;
 	for (t = 0; t < 2; t++) {
 		uint32_t i;
 
@@ -332,7 +332,8 @@ TEST(anomaly_evidence_per_point)
  * sigma 1.18 as random world 1000195's, up to 1.4) that gets 0-2 answers a 100 ms tick,
  * so a 10-answer pool is a sample: the clipped mean of ten such answers still passes
  * mean + 0.5 x mean now and then (false alarms, each halving P(auth)). The latency chart
- * now pools lat_min_requests (30) answers per point: none in 5 x 25 minutes per sigma,
+ * now pools lat_evidence (20) x the answer's squared CV per point (~40-60 answers here):
+ * none in 5 x 25 minutes per sigma,
  * and a x2 slowdown is still caught within 30 s at that traffic (~10 answers a second). */
 TEST(anomaly_thin_wide_spread_evidence)
 {
@@ -353,7 +354,7 @@ TEST(anomaly_thin_wide_spread_evidence)
 			TEST_FAIL_("sigma %.2f: x2 detected after %d ticks", sigmas[k], det);
 	}
 	/* the chart judging every 10-answer pool (as before): false alarms */
-	c.lat_min_requests = c.min_requests;
+	c.lat_evidence = 0;
 	for (k = 0; k < 3; k++)
 		for (seed = 1; seed <= 5; seed++)
 			old += spread_run_n(&c, sigmas[k], 1, 0, 3, seed, &det);

@@ -228,8 +228,9 @@ int anom_verify(const struct anom *a, char *err, size_t errlen)
 		return pol_verify_fail(err, errlen, "anomaly: state %u with alarms %#x", a->state, a->alarms);
 	if (a->pend_err > a->pend_n || !isfinite(a->pend_lat_ms) || !(a->pend_lat_ms >= 0) ||
 	    a->lat_samples > a->samples)
-		return pol_verify_fail(err, errlen, "anomaly: %llu pending errors of %llu requests, %g ms",
-		                       (unsigned long long)a->pend_err, (unsigned long long)a->pend_n, a->pend_lat_ms);
+		return pol_verify_fail(err, errlen, "anomaly: %llu pending errors of %llu requests, %g ms, "
+		                       "%u latency samples of %u", (unsigned long long)a->pend_err,
+		                       (unsigned long long)a->pend_n, a->pend_lat_ms, a->lat_samples, a->samples);
 	if (anom_chart_verify(&a->err, "error", err, errlen) < 0 || anom_chart_verify(&a->lat, "latency", err, errlen) < 0)
 		return -1;
 	return 0;

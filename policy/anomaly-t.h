@@ -40,6 +40,8 @@ struct anom_cfg {
 	                        * point's relative sd is then at most 1 / sqrt(lat_evidence),
 	                        * so a backend with spread-out latency is judged on more
 	                        * answers per point, a narrow one as before (20; 0 = off) */
+	uint32_t lat_enter_answers; /* and the latency chart's samples above its limit in a
+	                        * row must hold at least this many answers in all (30) */
 	double factor;         /* score factor per chart in alarm, 0..1 (0.5) */
 };
 
@@ -53,6 +55,7 @@ struct anom_chart {
 	double zw;        /* sum of lambda^2 (1 - lambda)^2i / n_i over the samples in z:
 	                   * var(z) = var x zw (lambda / (n (2 - lambda)) at a constant n) */
 	uint32_t above;   /* consecutive samples above the control limit */
+	double above_n;   /* answers in those samples */
 	uint32_t below;   /* in alarm: consecutive samples under the exit line */
 };
 

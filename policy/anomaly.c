@@ -24,7 +24,8 @@ void anom_cfg_default(struct anom_cfg *c)
 	c->lat_min_delta_ms = 50;
 	c->lat_min_rise = 0.5;
 	c->lat_clip = 4;
-	c->lat_evidence = 20;
+	c->lat_evidence = 10;
+	c->lat_enter_answers = 0;
 	c->factor = 0.5;
 }
 
@@ -71,7 +72,8 @@ static void anom_learn(struct anom_chart *ch, double x, double n, double r)
  * alarm afterwards. min_sd floors the sd of a sample; the limit is at least min_delta,
  * and at least rise x the learned mean. */
 static int anom_chart_step(struct anom_chart *ch, const struct anom_cfg *c, double x, double n,
-                           int alarm, uint32_t samples, double min_sd, double min_delta, double rise)
+                           int alarm, uint32_t samples, double min_sd, double min_delta, double rise,
+                           double enter_n)
 {
 	double sd, sz, ucl, exit, l = c->lambda;
 
@@ -96,7 +98,8 @@ static int anom_chart_step(struct anom_chart *ch, const struct anom_cfg *c, doub
 
 	if (!alarm) {
 		ch->above = ch->z > ucl ? ch->above + 1 : 0;
-		if (ch->above >= c->enter_samples) {
+		ch->above_n = ch->above ? ch->above_n + n : 0;
+		if (ch->above >= c->enter_samples && ch->above_n >= enter_n) {
 			alarm = 1;
 			ch->below = 0;
 		}
@@ -105,6 +108,7 @@ static int anom_chart_step(struct anom_chart *ch, const struct anom_cfg *c, doub
 		if (ch->below >= c->exit_samples) {
 			alarm = 0;
 			ch->above = 0;
+			ch->above_n = 0;
 		}
 	}
 	if (!alarm && x <= ucl)
@@ -148,7 +152,7 @@ enum anom_state anom_tick(struct anom *a, const struct anom_cfg *c, uint64_t n,
 	/* n = 1 for the error chart: it learns the spread of its samples as they come
 	 * (scaled per answer, brownout seed 6 moved by -0.4 pt: policy/learning.md) */
 	if (anom_chart_step(&a->err, c, er, 1, !!(a->alarms & ANOM_ERR), a->samples,
-	                    c->err_min_sd, c->err_min_delta, 0))
+	                    c->err_min_sd, c->err_min_delta, 0, 0))
 		alarms |= ANOM_ERR;
 	/* the latency chart judges a sample only once it holds enough answers for the
 	 * backend's own spread (anom_lat_need); until then it keeps its state */
@@ -157,7 +161,8 @@ enum anom_state anom_tick(struct anom *a, const struct anom_cfg *c, uint64_t n,
 
 		a->lat_samples++;
 		if (anom_chart_step(&a->lat, c, a->pend_lat_ms / nl, nl, !!(a->alarms & ANOM_LAT),
-		                    a->lat_samples, c->lat_min_sd_ms, c->lat_min_delta_ms, c->lat_min_rise))
+		                    a->lat_samples, c->lat_min_sd_ms, c->lat_min_delta_ms, c->lat_min_rise,
+		                    c->lat_enter_answers))
 			alarms |= ANOM_LAT;
 		a->pend_lat_n = 0;
 		a->pend_lat_ms = 0;
@@ -186,6 +191,7 @@ void anom_clear(struct anom *a, uint64_t now_us)
 	a->err.z = a->err.mean;
 	a->lat.z = a->lat.mean;
 	a->err.above = a->err.below = a->lat.above = a->lat.below = 0;
+	a->err.above_n = a->lat.above_n = 0;
 	a->pend_n = a->pend_err = 0; /* the pool still holds answers from before */
 	a->pend_lat_n = 0;
 	a->pend_lat_ms = 0;

@@ -34,14 +34,6 @@ struct anom_cfg {
 	                        * backend half again as slow as its normal is not broken */
 	double lat_clip;       /* answers pool at most this x the normal mean (4; 0 = off):
 	                        * anom_clip_latency() */
-	double lat_evidence;   /* the latency chart pools answers until it holds at least
-	                        * this x the squared coefficient of variation of one answer
-	                        * (var / mean^2, learned; at most 4) and min_requests: each
-	                        * point's relative sd is then at most 1 / sqrt(lat_evidence),
-	                        * so a backend with spread-out latency is judged on more
-	                        * answers per point, a narrow one as before (20; 0 = off) */
-	uint32_t lat_enter_answers; /* and the latency chart's samples above its limit in a
-	                        * row must hold at least this many answers in all (30) */
 	double factor;         /* score factor per chart in alarm, 0..1 (0.5) */
 };
 
@@ -55,7 +47,6 @@ struct anom_chart {
 	double zw;        /* sum of lambda^2 (1 - lambda)^2i / n_i over the samples in z:
 	                   * var(z) = var x zw (lambda / (n (2 - lambda)) at a constant n) */
 	uint32_t above;   /* consecutive samples above the control limit */
-	double above_n;   /* answers in those samples */
 	uint32_t below;   /* in alarm: consecutive samples under the exit line */
 };
 
@@ -68,8 +59,6 @@ struct anom {
 	/* ticks not yet pooled into a sample */
 	uint64_t pend_n, pend_err;
 	double pend_lat_ms;   /* sum of latencies, ms */
-	uint64_t pend_lat_n;  /* answers in pend_lat_ms (the latency chart pools longer) */
-	uint32_t lat_samples; /* samples taken by the latency chart */
 	struct anom_chart err, lat;
 };
 

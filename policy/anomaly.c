@@ -24,8 +24,6 @@ void anom_cfg_default(struct anom_cfg *c)
 	c->lat_min_delta_ms = 50;
 	c->lat_min_rise = 0.5;
 	c->lat_clip = 4;
-	c->lat_evidence = 10;
-	c->lat_enter_answers = 0;
 	c->factor = 0.5;
 }
 
@@ -46,7 +44,7 @@ const char *anom_cfg_check(const struct anom_cfg *c)
 		return "enter/exit samples must be >= 1";
 	if (!(c->err_min_sd >= 0) || !(c->err_min_delta >= 0) ||
 	    !(c->lat_min_sd_ms >= 0) || !(c->lat_min_delta_ms >= 0) || !(c->lat_min_rise >= 0) ||
-	    !(c->lat_clip >= 0) || !(c->lat_evidence >= 0))
+	    !(c->lat_clip >= 0))
 		return "minimum sd and delta must be >= 0";
 	if (!(c->factor >= 0 && c->factor <= 1))
 		return "factor must be in [0, 1]";
@@ -72,8 +70,7 @@ static void anom_learn(struct anom_chart *ch, double x, double n, double r)
  * alarm afterwards. min_sd floors the sd of a sample; the limit is at least min_delta,
  * and at least rise x the learned mean. */
 static int anom_chart_step(struct anom_chart *ch, const struct anom_cfg *c, double x, double n,
-                           int alarm, uint32_t samples, double min_sd, double min_delta, double rise,
-                           double enter_n)
+                           int alarm, uint32_t samples, double min_sd, double min_delta, double rise)
 {
 	double sd, sz, ucl, exit, l = c->lambda;
 
@@ -98,8 +95,7 @@ static int anom_chart_step(struct anom_chart *ch, const struct anom_cfg *c, doub
 
 	if (!alarm) {
 		ch->above = ch->z > ucl ? ch->above + 1 : 0;
-		ch->above_n = ch->above ? ch->above_n + n : 0;
-		if (ch->above >= c->enter_samples && ch->above_n >= enter_n) {
+		if (ch->above >= c->enter_samples) {
 			alarm = 1;
 			ch->below = 0;
 		}
@@ -108,7 +104,6 @@ static int anom_chart_step(struct anom_chart *ch, const struct anom_cfg *c, doub
 		if (ch->below >= c->exit_samples) {
 			alarm = 0;
 			ch->above = 0;
-			ch->above_n = 0;
 		}
 	}
 	if (!alarm && x <= ucl)
@@ -118,57 +113,33 @@ static int anom_chart_step(struct anom_chart *ch, const struct anom_cfg *c, doub
 	return alarm;
 }
 
-/* Answers the latency chart pools into one sample: min_requests, or lat_evidence x the
- * learned squared coefficient of variation of one answer once warmed up. */
-static uint64_t anom_lat_need(const struct anom *a, const struct anom_cfg *c)
-{
-	double cv2, need;
-
-	if (!(c->lat_evidence > 0) || a->lat_samples <= c->warmup || !(a->lat.mean > 0))
-		return c->min_requests;
-	cv2 = a->lat.var / (a->lat.mean * a->lat.mean);
-	need = ceil(c->lat_evidence * (cv2 < 4 ? cv2 : 4));
-	return need > c->min_requests ? (uint64_t)need : c->min_requests;
-}
-
 enum anom_state anom_tick(struct anom *a, const struct anom_cfg *c, uint64_t n,
                           uint64_t errors, double lat_sum_ms, uint64_t now_us)
 {
 	uint8_t alarms = 0;
-	double er, np;
+	double er, lat, np;
 
 	a->pend_n += n;
 	a->pend_err += errors < n ? errors : n;
-	a->pend_lat_n += n;
 	a->pend_lat_ms += lat_sum_ms > 0 ? lat_sum_ms : 0;
 	if (a->pend_n == 0 || a->pend_n < c->min_requests)
 		return (enum anom_state)a->state;
 
 	np = (double)a->pend_n;
 	er = (double)a->pend_err / np;
+	lat = a->pend_lat_ms / np;
 	a->pend_n = a->pend_err = 0;
+	a->pend_lat_ms = 0;
 	a->samples++;
 
 	/* n = 1 for the error chart: it learns the spread of its samples as they come
 	 * (scaled per answer, brownout seed 6 moved by -0.4 pt: policy/learning.md) */
 	if (anom_chart_step(&a->err, c, er, 1, !!(a->alarms & ANOM_ERR), a->samples,
-	                    c->err_min_sd, c->err_min_delta, 0, 0))
+	                    c->err_min_sd, c->err_min_delta, 0))
 		alarms |= ANOM_ERR;
-	/* the latency chart judges a sample only once it holds enough answers for the
-	 * backend's own spread (anom_lat_need); until then it keeps its state */
-	if (a->pend_lat_n >= anom_lat_need(a, c)) {
-		double nl = (double)a->pend_lat_n;
-
-		a->lat_samples++;
-		if (anom_chart_step(&a->lat, c, a->pend_lat_ms / nl, nl, !!(a->alarms & ANOM_LAT),
-		                    a->lat_samples, c->lat_min_sd_ms, c->lat_min_delta_ms, c->lat_min_rise,
-		                    c->lat_enter_answers))
-			alarms |= ANOM_LAT;
-		a->pend_lat_n = 0;
-		a->pend_lat_ms = 0;
-	} else {
-		alarms |= a->alarms & ANOM_LAT;
-	}
+	if (anom_chart_step(&a->lat, c, lat, np, !!(a->alarms & ANOM_LAT), a->samples,
+	                    c->lat_min_sd_ms, c->lat_min_delta_ms, c->lat_min_rise))
+		alarms |= ANOM_LAT;
 	a->alarms = alarms;
 	if ((alarms ? ANOM_DEGRADED : ANOM_NORMAL) != a->state) {
 		a->state = alarms ? ANOM_DEGRADED : ANOM_NORMAL;
@@ -181,7 +152,7 @@ double anom_clip_latency(const struct anom *a, const struct anom_cfg *c, double 
 {
 	double cap = c->lat_clip * a->lat.mean;
 
-	if (!(c->lat_clip > 0) || a->lat_samples <= c->warmup || !(cap > 0))
+	if (!(c->lat_clip > 0) || a->samples <= c->warmup || !(cap > 0))
 		return lat_ms;
 	return lat_ms > cap ? cap : lat_ms;
 }
@@ -191,9 +162,7 @@ void anom_clear(struct anom *a, uint64_t now_us)
 	a->err.z = a->err.mean;
 	a->lat.z = a->lat.mean;
 	a->err.above = a->err.below = a->lat.above = a->lat.below = 0;
-	a->err.above_n = a->lat.above_n = 0;
 	a->pend_n = a->pend_err = 0; /* the pool still holds answers from before */
-	a->pend_lat_n = 0;
 	a->pend_lat_ms = 0;
 	a->alarms = 0;
 	if (a->state != ANOM_NORMAL) {
@@ -232,11 +201,9 @@ int anom_verify(const struct anom *a, char *err, size_t errlen)
 	if (a->state > ANOM_DEGRADED || (a->alarms & ~(ANOM_ERR | ANOM_LAT)) ||
 	    (a->state == ANOM_DEGRADED) != (a->alarms != 0))
 		return pol_verify_fail(err, errlen, "anomaly: state %u with alarms %#x", a->state, a->alarms);
-	if (a->pend_err > a->pend_n || !isfinite(a->pend_lat_ms) || !(a->pend_lat_ms >= 0) ||
-	    a->lat_samples > a->samples)
-		return pol_verify_fail(err, errlen, "anomaly: %llu pending errors of %llu requests, %g ms, "
-		                       "%u latency samples of %u", (unsigned long long)a->pend_err,
-		                       (unsigned long long)a->pend_n, a->pend_lat_ms, a->lat_samples, a->samples);
+	if (a->pend_err > a->pend_n || !isfinite(a->pend_lat_ms) || !(a->pend_lat_ms >= 0))
+		return pol_verify_fail(err, errlen, "anomaly: %llu pending errors of %llu requests, %g ms",
+		                       (unsigned long long)a->pend_err, (unsigned long long)a->pend_n, a->pend_lat_ms);
 	if (anom_chart_verify(&a->err, "error", err, errlen) < 0 || anom_chart_verify(&a->lat, "latency", err, errlen) < 0)
 		return -1;
 	return 0;

@@ -19,10 +19,7 @@ void anom_init(struct anom *a, uint64_t now_us);
 /* Feed one tick's aggregate for the backend: n requests, of which `errors` failed
  * (PSP errors: the caller classifies), and the sum of their latencies in ms. Ticks are
  * pooled until they hold min_requests requests, so a quiet backend is judged on enough
- * data; a pooled sample x (error rate errors/n, mean latency) then updates each chart.
- * The latency chart pools on (its own pool) until it also holds lat_evidence x the
- * learned squared coefficient of variation of one answer, so a backend whose healthy
- * latency is widely spread is judged on more answers per point:
+ * data; a pooled sample x (error rate errors/n, mean latency) then updates each chart:
  *
  *   z <- lambda x + (1 - lambda) z                    (the EWMA statistic)
  *   sigma_z = max(sd, min_sd) sqrt(lambda / (2 - lambda))   (its steady-state sd)

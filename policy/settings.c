@@ -705,10 +705,6 @@ static const struct pol_setting ps_anomaly[] = {
 	    "and at least this share of the learned mean latency"),
 	NUM("lat_clip", anomaly.cfg.lat_clip, 0, 1000, DEF_INIT,
 	    "one answer counts at most this multiple of the learned mean latency; 0 = no clipping"),
-	NUM("lat_evidence", anomaly.cfg.lat_evidence, 0, 10000, DEF_INIT,
-	    "latency samples pool this x the answer's squared CV (at least min_requests; 0 off)"),
-	U32("lat_enter_answers", anomaly.cfg.lat_enter_answers, 0, 1000000, DEF_INIT,
-	    "answers the latency samples above the limit must hold to alarm"),
 	NUM("factor", anomaly.cfg.factor, 0, 1, DEF_INIT, "score factor per chart in alarm"),
 };
 

@@ -34,9 +34,6 @@ struct anom_cfg {
 	                        * backend half again as slow as its normal is not broken */
 	double lat_clip;       /* answers pool at most this x the normal mean (4; 0 = off):
 	                        * anom_clip_latency() */
-	uint32_t lat_min_requests; /* the latency chart pools answers until it holds this
-	                        * many (30; at least min_requests): the mean of a few widely
-	                        * spread answers is no evidence of a slowdown */
 	double factor;         /* score factor per chart in alarm, 0..1 (0.5) */
 };
 
@@ -62,8 +59,6 @@ struct anom {
 	/* ticks not yet pooled into a sample */
 	uint64_t pend_n, pend_err;
 	double pend_lat_ms;   /* sum of latencies, ms */
-	uint64_t pend_lat_n;  /* answers in pend_lat_ms (the latency chart pools longer) */
-	uint32_t lat_samples; /* samples taken by the latency chart */
 	struct anom_chart err, lat;
 };
 

@@ -24,7 +24,6 @@ void anom_cfg_default(struct anom_cfg *c)
 	c->lat_min_delta_ms = 50;
 	c->lat_min_rise = 0.5;
 	c->lat_clip = 4;
-	c->lat_min_requests = 30;
 	c->factor = 0.5;
 }
 
@@ -118,19 +117,19 @@ enum anom_state anom_tick(struct anom *a, const struct anom_cfg *c, uint64_t n,
                           uint64_t errors, double lat_sum_ms, uint64_t now_us)
 {
 	uint8_t alarms = 0;
-	uint64_t lat_need = c->lat_min_requests > c->min_requests ? c->lat_min_requests : c->min_requests;
-	double er, np;
+	double er, lat, np;
 
 	a->pend_n += n;
 	a->pend_err += errors < n ? errors : n;
-	a->pend_lat_n += n;
 	a->pend_lat_ms += lat_sum_ms > 0 ? lat_sum_ms : 0;
 	if (a->pend_n == 0 || a->pend_n < c->min_requests)
 		return (enum anom_state)a->state;
 
 	np = (double)a->pend_n;
 	er = (double)a->pend_err / np;
+	lat = a->pend_lat_ms / np;
 	a->pend_n = a->pend_err = 0;
+	a->pend_lat_ms = 0;
 	a->samples++;
 
 	/* n = 1 for the error chart: it learns the spread of its samples as they come
@@ -138,26 +137,9 @@ enum anom_state anom_tick(struct anom *a, const struct anom_cfg *c, uint64_t n,
 	if (anom_chart_step(&a->err, c, er, 1, !!(a->alarms & ANOM_ERR), a->samples,
 	                    c->err_min_sd, c->err_min_delta, 0))
 		alarms |= ANOM_ERR;
-	/* the latency chart judges a sample only once it holds lat_min_requests answers
-	 * (its limit already widens with fewer: var / n); until then it keeps its state */
-	/* in alarm, or when the pool's mean is already far over the normal (a spike, clipped
-	 * at lat_clip x), the chart judges every min_requests as before: only a healthy-
-	 * looking backend waits for lat_min_requests answers */
-	if ((a->alarms & ANOM_LAT) || a->lat_samples <= c->warmup ||
-	    a->pend_lat_ms > (1 + 2 * c->lat_min_rise) * a->lat.mean * (double)a->pend_lat_n)
-		lat_need = c->min_requests;
-	if (a->pend_lat_n >= lat_need) {
-		double nl = (double)a->pend_lat_n;
-
-		a->lat_samples++;
-		if (anom_chart_step(&a->lat, c, a->pend_lat_ms / nl, nl, !!(a->alarms & ANOM_LAT),
-		                    a->lat_samples, c->lat_min_sd_ms, c->lat_min_delta_ms, c->lat_min_rise))
-			alarms |= ANOM_LAT;
-		a->pend_lat_n = 0;
-		a->pend_lat_ms = 0;
-	} else {
-		alarms |= a->alarms & ANOM_LAT;
-	}
+	if (anom_chart_step(&a->lat, c, lat, np, !!(a->alarms & ANOM_LAT), a->samples,
+	                    c->lat_min_sd_ms, c->lat_min_delta_ms, c->lat_min_rise))
+		alarms |= ANOM_LAT;
 	a->alarms = alarms;
 	if ((alarms ? ANOM_DEGRADED : ANOM_NORMAL) != a->state) {
 		a->state = alarms ? ANOM_DEGRADED : ANOM_NORMAL;
@@ -170,7 +152,7 @@ double anom_clip_latency(const struct anom *a, const struct anom_cfg *c, double 
 {
 	double cap = c->lat_clip * a->lat.mean;
 
-	if (!(c->lat_clip > 0) || a->lat_samples <= c->warmup || !(cap > 0))
+	if (!(c->lat_clip > 0) || a->samples <= c->warmup || !(cap > 0))
 		return lat_ms;
 	return lat_ms > cap ? cap : lat_ms;
 }
@@ -181,7 +163,6 @@ void anom_clear(struct anom *a, uint64_t now_us)
 	a->lat.z = a->lat.mean;
 	a->err.above = a->err.below = a->lat.above = a->lat.below = 0;
 	a->pend_n = a->pend_err = 0; /* the pool still holds answers from before */
-	a->pend_lat_n = 0;
 	a->pend_lat_ms = 0;
 	a->alarms = 0;
 	if (a->state != ANOM_NORMAL) {
@@ -220,8 +201,7 @@ int anom_verify(const struct anom *a, char *err, size_t errlen)
 	if (a->state > ANOM_DEGRADED || (a->alarms & ~(ANOM_ERR | ANOM_LAT)) ||
 	    (a->state == ANOM_DEGRADED) != (a->alarms != 0))
 		return pol_verify_fail(err, errlen, "anomaly: state %u with alarms %#x", a->state, a->alarms);
-	if (a->pend_err > a->pend_n || !isfinite(a->pend_lat_ms) || !(a->pend_lat_ms >= 0) ||
-	    a->lat_samples > a->samples)
+	if (a->pend_err > a->pend_n || !isfinite(a->pend_lat_ms) || !(a->pend_lat_ms >= 0))
 		return pol_verify_fail(err, errlen, "anomaly: %llu pending errors of %llu requests, %g ms",
 		                       (unsigned long long)a->pend_err, (unsigned long long)a->pend_n, a->pend_lat_ms);
 	if (anom_chart_verify(&a->err, "error", err, errlen) < 0 || anom_chart_verify(&a->lat, "latency", err, errlen) < 0)

@@ -705,8 +705,6 @@ static const struct pol_setting ps_anomaly[] = {
 	    "and at least this share of the learned mean latency"),
 	NUM("lat_clip", anomaly.cfg.lat_clip, 0, 1000, DEF_INIT,
 	    "one answer counts at most this multiple of the learned mean latency; 0 = no clipping"),
-	U32("lat_min_requests", anomaly.cfg.lat_min_requests, 1, 1000000, DEF_INIT,
-	    "answers pooled into one latency sample (at least min_requests)"),
 	NUM("factor", anomaly.cfg.factor, 0, 1, DEF_INIT, "score factor per chart in alarm"),
 };
 

@@ -371,7 +371,7 @@ static double pol_shed_targets(const struct policy *p, const struct pol_learn *L
 	const struct fc_cfg *fc = &p->forecast.cfg;
 	double part[POL_MAX_CLASSES][FC_P_N], sum[FC_P_N] = { 0 }, lb[FC_P_N], D, E, nowcast;
 	double sd_sec, sd_min;
-	int c, k, j, best = FC_P_NOW, top = p->classes[L->order[0]].shed_order;
+	int c, k, j, best = FC_P_NOW;
 
 	for (c = 0; c < L->nc; c++) {
 		target[c] = 0;
@@ -404,7 +404,7 @@ static double pol_shed_targets(const struct policy *p, const struct pol_learn *L
 		double d_c, s_c;
 
 		c = L->order[k];
-		if (p->classes[c].shed_order == top)
+		if (p->classes[c].most_protected)
 			break;
 		/* the class's own estimate (not lower-bounded: it sizes the share) */
 		d_c = best == FC_P_OPEN ? nowcast * part[c][FC_P_OPEN] / sum[FC_P_OPEN] : part[c][best];

@@ -1228,17 +1228,6 @@ static void pol_why_not_best(struct pol_ctx *x)
 	}
 }
 
-/* Whether class cls is the most protected one (the highest shed_order, ties included). */
-static inline bool pol_top_class(const struct policy *p, int cls)
-{
-	int c;
-
-	for (c = 0; c < p->nclasses; c++)
-		if (p->classes[c].shed_order > p->classes[cls].shed_order)
-			return false;
-	return true;
-}
-
 /* A request of the most protected class that every candidate's budget refused: the spare
  * budget of a backend its health held back, best score first, before a refusal. A refused
  * checkout is lost; sent to a backend whose breaker opened on a segment's outage, a
@@ -1290,7 +1279,7 @@ static void pol_step_throttle(struct pol_ctx *x)
 		if (pol_take(v, &x->r, c, x->now_ns, x->share, 0, &x->which) == 0)
 			x->b = c;
 	}
-	if (x->b < 0 && x->first >= 0 && x->held && pol_top_class(x->p, x->r.cls))
+	if (x->b < 0 && x->first >= 0 && x->held && x->cl->most_protected)
 		pol_held_spare(x);
 	if (x->b != x->probe)
 		pol_why_not_best(x);

@@ -412,6 +412,12 @@ static int ld_classes(struct ld *l, const struct cfg_node *root)
 		for (j = 0; j < p->nclasses; j++)
 			if (p->classes[j].prio < p->classes[i].prio)
 				p->classes[i].reserved_above += p->classes[j].reserve;
+	for (i = 0; i < p->nclasses; i++) {
+		p->classes[i].most_protected = true;
+		for (j = 0; j < p->nclasses; j++)
+			if (p->classes[j].shed_order > p->classes[i].shed_order)
+				p->classes[i].most_protected = false;
+	}
 	return 0;
 }
 

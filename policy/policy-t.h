@@ -125,6 +125,8 @@ struct pol_class {
 	int queue_ms;       /* longest wait worth queueing instead of rejecting */
 	double explore;     /* share of decisions that may explore (Thompson draws), 0..0.5 */
 	double reserved_above; /* computed: sum of reserves of classes with a lower prio */
+	bool most_protected;   /* computed: the highest shed_order (ties included): never shed by a
+	                        * forecast, and the class a held backend's spare budget serves */
 	int line;
 };
 

@@ -1638,11 +1638,19 @@ static enum pol_term pol_term_of(const struct pay_outcome *o)
  * what a core keeps in flight (~10-12 misses). */
 #define POL_OBSERVE_CHUNK 8
 
+/* An outcome that created an object (a 2xx with the object's id): its object is pinned to
+ * the account used, when the id has a configured prefix (pol_is_object). */
+static inline bool pol_obs_created(const struct pay_outcome *o)
+{
+	return o->status >= 200 && o->status < 300 && o->object.ptr;
+}
+
 /* An outcome's pin keys, hashed once (pol_observe_batch hashes a batch's keys first, to
- * ask for their pin lines before the walks). A key is only read when its string is set. */
+ * ask for their pin lines before the walks). A key is only read when its outcome has it
+ * (an idempotency key; an object created). */
 struct pol_obs_keys {
 	uint64_t idem;   /* o->idem with o->account, as pol_decide hashes them */
-	uint64_t object; /* o->object */
+	uint64_t object; /* o->object, of an outcome that created it */
 };
 
 static void pol_obs_keys(const struct pay_outcome *o, struct pol_obs_keys *k)
@@ -1653,7 +1661,7 @@ static void pol_obs_keys(const struct pay_outcome *o, struct pol_obs_keys *k)
 
 		k->idem = pstr_hash(o->idem.ptr, o->idem.len, SEED_IDEM ^ acct_h);
 	}
-	if (o->object.ptr)
+	if (pol_obs_created(o))
 		k->object = pstr_hash(o->object.ptr, o->object.len, SEED_OBJECT);
 }
 
@@ -1703,8 +1711,7 @@ static void pol_observe_keyed(struct pol_engine *e, unsigned worker, const struc
 	}
 	pol_observe_idem(e, v, w, o, k->idem, used, now_us);
 	/* An object created on an account lives there: its later operations are pinned. */
-	if (o->status >= 200 && o->status < 300 && o->object.ptr &&
-	    pol_is_object(p, o->object.ptr, o->object.len)) {
+	if (pol_obs_created(o) && pol_is_object(p, o->object.ptr, o->object.len)) {
 		uint64_t oh = k->object;
 		int was = pin_set(&e->pins.t[POL_PIN_OBJECT], oh, v->pin_id[used]);
 
@@ -1780,7 +1787,7 @@ void pol_observe_batch(struct pol_engine *e, unsigned worker, const struct pay_o
 			pol_obs_keys(oi, &k[i]);
 			if (oi->idem.ptr)
 				pin_prefetch(&e->pins.t[POL_PIN_IDEM], k[i].idem);
-			if (oi->object.ptr && oi->status >= 200 && oi->status < 300)
+			if (pol_obs_created(oi))
 				pin_prefetch(&e->pins.t[POL_PIN_OBJECT], k[i].object);
 		}
 		for (i = 0; i < m; i++)

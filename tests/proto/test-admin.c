@@ -487,6 +487,24 @@ TEST(sampled_while_reading)
 	ASSERT_EQ(pp_stop(&d, SIGTERM, 5000), 0);
 }
 
+/* agent.workers 0 (the shipped policy's) and no -w: one worker per 4 online CPUs, at least
+ * one (spoa/README.md, Workers), as `show info` reports. */
+TEST(default_workers_one_per_four_cpus)
+{
+	struct pp_daemon d;
+	char sock[128], out[4096], want[64];
+	int mport;
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	const char *conf = admin_conf(sock, sizeof(sock), &mport);
+
+	pp_start(&d, conf, NULL, 0, 0);
+	admin(sock, "show info\n", out, sizeof(out));
+	snprintf(want, sizeof(want), "\nworkers: %ld\n", n > 4 ? (n + 3) / 4 : 1);
+	if (!strstr(out, want))
+		TEST_FAIL_("%ld CPUs: expected \"%s\" in:\n%s", n, want + 1, out);
+	ASSERT_EQ(pp_stop(&d, SIGTERM, 5000), 0);
+}
+
 int main(int argc, char **argv)
 {
 	RUN(every_command_answers);
@@ -496,5 +514,6 @@ int main(int argc, char **argv)
 	RUN(live_socket_not_stolen_stale_replaced);
 	RUN(metrics_move_with_traffic);
 	RUN(sampled_while_reading);
+	RUN(default_workers_one_per_four_cpus);
 	return test_summary();
 }

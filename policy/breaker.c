@@ -294,19 +294,23 @@ bool brk_record(struct brk *b, const struct brk_cfg *c, enum brk_event ev, bool 
 
 /* Answers come back out of send order: a timeout arrives seconds after calls sent later
  * came back, so in answer order a healthy backend whose traffic just moved away ends on
- * a run of its slowest calls, timeouts and missing answers, and a saturated one on a run
- * of missing answers queued behind the answered ones. A failure sent more than
- * reorder_us before the latest call that came back well does not follow it in a row. */
+ * a run of its slowest calls, timeouts and missing answers. A failure sent before the
+ * latest call that came back well, and answered more than reorder_us after it, does not
+ * follow it in a row (the backend answered after it had the failed call); within
+ * reorder_us it is the usual jitter of answers (a brownout's fast errors keep their
+ * runs). */
 bool brk_record_sent(struct brk *b, const struct brk_cfg *c, enum brk_event ev, uint64_t sent_us,
                      bool may_open, uint64_t now_us)
 {
 	if (sent_us > now_us)
 		sent_us = now_us;
-	if (ev == BRK_EV_FAILURE && c->reorder_us && b->ok_sent_us > c->reorder_us &&
-	    sent_us < b->ok_sent_us - c->reorder_us)
+	if (ev == BRK_EV_FAILURE && c->reorder_us && sent_us < b->ok_sent_us && now_us >= b->ok_at_us &&
+	    now_us - b->ok_at_us >= c->reorder_us)
 		ev = BRK_EV_FAILURE_APART;
-	else if ((ev == BRK_EV_SUCCESS || ev == BRK_EV_SLOW) && sent_us > b->ok_sent_us)
+	else if ((ev == BRK_EV_SUCCESS || ev == BRK_EV_SLOW) && sent_us > b->ok_sent_us) {
 		b->ok_sent_us = sent_us;
+		b->ok_at_us = now_us;
+	}
 	return brk_record(b, c, ev, may_open, now_us);
 }
 

@@ -40,10 +40,11 @@ bool brk_record(struct brk *b, const struct brk_cfg *c, enum brk_event ev, bool 
                 uint64_t now_us);
 
 /* brk_record for a call sent at sent_us (at most now_us; brk_record: sent now). A
- * success or slow call notes the latest send time of a call that came back well; a
- * FAILURE sent more than reorder_us before that one counts as BRK_EV_FAILURE_APART: in
- * the rates, not in a row (answers come back out of send order: the failures a run is
- * made of were sent after the last call that came back). */
+ * success or slow call notes the latest send time of a call that came back well, and
+ * when it came back; a FAILURE sent before that call and answered reorder_us or more
+ * after it counts as BRK_EV_FAILURE_APART: in the rates, not in a row (in send order the
+ * backend answered after it failed; a timeout comes back seconds after calls sent
+ * later). */
 bool brk_record_sent(struct brk *b, const struct brk_cfg *c, enum brk_event ev, uint64_t sent_us,
                      bool may_open, uint64_t now_us);
 

@@ -1315,6 +1315,7 @@ static void pol_brk_shift(struct brk *b, uint64_t bucket_us, int64_t shift_us)
 	b->open_until_us = pol_shift(b->open_until_us, shift_us);
 	b->probe_batch_us = pol_shift(b->probe_batch_us, shift_us);
 	b->ok_sent_us = pol_shift(b->ok_sent_us, shift_us);
+	b->ok_at_us = pol_shift(b->ok_at_us, shift_us);
 	b->fail_us = pol_shift(b->fail_us, shift_us);
 }
 

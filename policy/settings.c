@@ -605,8 +605,8 @@ static const struct pol_setting ps_breaker[] = {
 	    "a batch without a verdict this long: a new batch"),
 	SEC("forget_s", breaker.cfg.forget_us, 0, 86400 * 7, DEF_INIT, "closed this long: the trip count starts over"),
 	SEC("reorder_s", breaker.cfg.reorder_us, 0, 3600, DEF_INIT,
-	    "a PSP error sent this long before a call that came back well (sent later, answered first) counts in "
-	    "`failure_rate`, not in `consecutive`; 0 = off"),
+	    "a PSP error answered this long after a call sent after it came back well counts in `failure_rate`, "
+	    "not in `consecutive` (a timeout comes back after calls sent later); 0 = off"),
 	SHARE("max_ejected", breaker.max_ejected_permille, 0.5,
 	      "at most max(1, n × this) backends open at once; a breaker refused by the cap is *degraded* (scored down)"),
 	NUM("degraded_factor", breaker.degraded_factor, 0, 1, 0.5, "score factor of such a degraded backend"),

@@ -53,6 +53,9 @@ struct brk_cfg {
 	uint64_t probe_timeout_us;    /* half-open probes unanswered this long: admit a
 	                               * new batch (10 s) */
 	uint64_t forget_us;           /* closed this long: the trip count starts over (600 s) */
+	uint64_t reorder_us;          /* a failure that comes back this long after a call
+	                               * sent after it came back well is not in a row with
+	                               * the failures after it (1 s); 0 = off */
 };
 
 struct brk_bucket {
@@ -81,6 +84,10 @@ struct brk {
 	uint64_t probe_batch_us; /* half-open: when the current probe batch began */
 	uint64_t seed;         /* jitter seed (per backend, so breakers do not sync up) */
 	uint64_t epoch;        /* absolute index (now / bucket_us) of the newest bucket */
+	uint64_t ok_sent_us;   /* the latest send time of a call that came back well */
+	uint64_t ok_at_us;     /* when that call came back */
+	uint64_t fail_us;      /* when the last failure in a row was recorded: a run whose
+	                        * last failure left the window is over */
 	uint32_t calls, failures, slow; /* sums over the window's buckets */
 	struct brk_bucket bucket[BRK_MAX_BUCKETS];
 };

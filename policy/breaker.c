@@ -18,6 +18,7 @@ void brk_cfg_default(struct brk_cfg *c)
 	c->probes = 3;
 	c->probe_timeout_us = 10000000;
 	c->forget_us = 600000000;
+	c->reorder_us = 1000000;
 }
 
 const char *brk_cfg_check(const struct brk_cfg *c)
@@ -213,6 +214,11 @@ enum brk_state brk_update(struct brk *b, const struct brk_cfg *c, bool may_open,
                           uint64_t now_us)
 {
 	brk_window_roll(b, c, now_us);
+	/* A run of failures in a row ends when its last one leaves the window: a degraded
+	 * breaker that gets no traffic kept an outage's run and opened when the ejection cap
+	 * let it, long after the backend had recovered. */
+	if (b->consecutive && now_us >= b->fail_us && now_us - b->fail_us >= c->bucket_us * c->buckets)
+		b->consecutive = 0;
 	switch ((enum brk_state)b->state) {
 	case BRK_OPEN:
 		if (now_us >= b->open_until_us)
@@ -267,7 +273,10 @@ bool brk_record(struct brk *b, const struct brk_cfg *c, enum brk_event ev, bool 
 	if (ev == BRK_EV_FAILURE || ev == BRK_EV_FAILURE_APART) {
 		k->failures++;
 		b->failures++;
-		b->consecutive += ev == BRK_EV_FAILURE;
+		if (ev == BRK_EV_FAILURE) {
+			b->consecutive++;
+			b->fail_us = now_us;
+		}
 	} else {
 		b->consecutive = 0;
 		if (ev == BRK_EV_SLOW) {
@@ -281,6 +290,28 @@ bool brk_record(struct brk *b, const struct brk_cfg *c, enum brk_event ev, bool 
 	else if (b->state == BRK_DEGRADED)
 		brk_enter(b, BRK_CLOSED, now_us);
 	return b->state != before;
+}
+
+/* Answers come back out of send order: a timeout arrives seconds after calls sent later
+ * came back, so in answer order a healthy backend whose traffic just moved away ends on
+ * a run of its slowest calls, timeouts and missing answers. A failure sent before the
+ * latest call that came back well, and answered more than reorder_us after it, does not
+ * follow it in a row (the backend answered after it had the failed call); within
+ * reorder_us it is the usual jitter of answers (a brownout's fast errors keep their
+ * runs). */
+bool brk_record_sent(struct brk *b, const struct brk_cfg *c, enum brk_event ev, uint64_t sent_us,
+                     bool may_open, uint64_t now_us)
+{
+	if (sent_us > now_us)
+		sent_us = now_us;
+	if (ev == BRK_EV_FAILURE && c->reorder_us && sent_us < b->ok_sent_us && now_us >= b->ok_at_us &&
+	    now_us - b->ok_at_us >= c->reorder_us)
+		ev = BRK_EV_FAILURE_APART;
+	else if ((ev == BRK_EV_SUCCESS || ev == BRK_EV_SLOW) && sent_us > b->ok_sent_us) {
+		b->ok_sent_us = sent_us;
+		b->ok_at_us = now_us;
+	}
+	return brk_record(b, c, ev, may_open, now_us);
 }
 
 bool brk_forgive(struct brk *b, const struct brk_cfg *c, uint64_t now_us)

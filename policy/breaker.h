@@ -27,7 +27,8 @@ enum brk_state brk_update(struct brk *b, const struct brk_cfg *c, bool may_open,
                           uint64_t now_us);
 
 /* Learn from one call that ended at now_us. Trips when, in closed or degraded state,
- * `consecutive` failures came in a row, or the window holds >= min_calls calls with a
+ * `consecutive` failures came in a row (a run ends once its last failure is older than
+ * the window), or the window holds >= min_calls calls with a
  * failure or slow-call share at its threshold. A trip opens the breaker if may_open,
  * else leaves it degraded. In half-open, the batch of `probes` is judged by the same
  * rates over the whole batch: it reopens (with a longer open time) as soon as its
@@ -37,6 +38,15 @@ enum brk_state brk_update(struct brk *b, const struct brk_cfg *c, bool may_open,
  * changed (by time or by this event). */
 bool brk_record(struct brk *b, const struct brk_cfg *c, enum brk_event ev, bool may_open,
                 uint64_t now_us);
+
+/* brk_record for a call sent at sent_us (at most now_us; brk_record: sent now). A
+ * success or slow call notes the latest send time of a call that came back well, and
+ * when it came back; a FAILURE sent before that call and answered reorder_us or more
+ * after it counts as BRK_EV_FAILURE_APART: in the rates, not in a row (in send order the
+ * backend answered after it failed; a timeout comes back seconds after calls sent
+ * later). */
+bool brk_record_sent(struct brk *b, const struct brk_cfg *c, enum brk_event ev, uint64_t sent_us,
+                     bool may_open, uint64_t now_us);
 
 /* Takes back one failure recorded earlier (a call judged missing whose answer came after
  * all): closed or degraded, one failure (and its call) leaves the newest window bucket

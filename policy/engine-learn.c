@@ -538,7 +538,11 @@ static bool pol_may_open(const struct pol_learn *L, const struct policy *p, uint
  * answer and may extend a run of consecutive failures; the others were missing among
  * answered calls: fed at once after the grace they would look like k failures in a row
  * (a surge that slowed a few answers past the grace opened healthy backends' breakers
- * by `consecutive`: 10 missing of 19 in one tick), so they count in the rates only. */
+ * by `consecutive`: 10 missing of 19 in one tick), so they count in the rates only.
+ * They were decided in tick s or before it: once a call sent after that tick came back
+ * well, the backend answered after them and none of them is in a row either (a surge
+ * queued in HAProxy past the grace: a tick whose decisions all waited, between ticks
+ * answered in time; a hung backend answers nothing sent after it hung). */
 static void pol_unans_fail(struct pol_view *v, int b, uint64_t s, uint32_t k, uint32_t row, uint64_t now_us)
 {
 	const struct policy *p = v->p;
@@ -549,14 +553,16 @@ static void pol_unans_fail(struct pol_view *v, int b, uint64_t s, uint32_t k, ui
 		L->fed_tag[b][i] = sec + 1;
 		L->fed_left[b][i] = 0;
 	}
+	if (p->breaker.cfg.reorder_us && L->brk[b].ok_sent_us > (s + 1) * POL_UNANS_TICK_US)
+		row = 0;
 	L->fed_left[b][i] += k;
 	L->unans_fed += k;
 	L->agg[b].n += k;
 	L->agg[b].err += k;
 	L->agg[b].lat_ms += (double)k * (double)(atomic_load_explicit(&v->unans_grace_b_us[b], memory_order_relaxed) / 1000);
 	for (j = 0; j < k; j++)
-		brk_record(&L->brk[b], &p->breaker.cfg, j + row >= k ? BRK_EV_FAILURE : BRK_EV_FAILURE_APART,
-		           pol_may_open(L, p, now_us), now_us);
+		brk_record_sent(&L->brk[b], &p->breaker.cfg, j + row >= k ? BRK_EV_FAILURE : BRK_EV_FAILURE_APART,
+		                s * POL_UNANS_TICK_US, pol_may_open(L, p, now_us), now_us);
 }
 
 /* A late answer (decided in tick dtick) to backend b: true when it was fed as missing (the
@@ -732,8 +738,12 @@ static void pol_learn_event(struct pol_view *cur, const struct pol_view *src, co
 		L->unans_forgiven++;
 		health = true;
 	}
+	/* in a row by send order, not answer order (brk_record_sent): the call left about
+	 * its latency before its answer */
 	if (health && bev != BRK_EV_NONE)
-		brk_record(&L->brk[b], &p->breaker.cfg, bev, bev != BRK_EV_SUCCESS && pol_may_open(L, p, t), t);
+		brk_record_sent(&L->brk[b], &p->breaker.cfg, bev,
+		                ev->latency_ms > 0 && (uint64_t)ev->latency_ms * 1000 < t ? t - (uint64_t)ev->latency_ms * 1000 : t,
+		                bev != BRK_EV_SUCCESS && pol_may_open(L, p, t), t);
 
 	/* posteriors: PSP errors are the breaker's signal, not the issuer's, unless asked */
 	if (ev->seg && (oc.kind != OC_PSP_ERROR || p->learn.errors_count)) {
@@ -1304,6 +1314,9 @@ static void pol_brk_shift(struct brk *b, uint64_t bucket_us, int64_t shift_us)
 	b->since_us = pol_shift(b->since_us, shift_us);
 	b->open_until_us = pol_shift(b->open_until_us, shift_us);
 	b->probe_batch_us = pol_shift(b->probe_batch_us, shift_us);
+	b->ok_sent_us = pol_shift(b->ok_sent_us, shift_us);
+	b->ok_at_us = pol_shift(b->ok_at_us, shift_us);
+	b->fail_us = pol_shift(b->fail_us, shift_us);
 }
 
 static bool pol_finite_nonneg(double x)

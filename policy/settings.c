@@ -604,6 +604,9 @@ static const struct pol_setting ps_breaker[] = {
 	SEC("probe_timeout_s", breaker.cfg.probe_timeout_us, 0.05, 3600, DEF_INIT,
 	    "a batch without a verdict this long: a new batch"),
 	SEC("forget_s", breaker.cfg.forget_us, 0, 86400 * 7, DEF_INIT, "closed this long: the trip count starts over"),
+	SEC("reorder_s", breaker.cfg.reorder_us, 0, 3600, DEF_INIT,
+	    "a PSP error answered this long after a call sent after it came back well counts in `failure_rate`, "
+	    "not in `consecutive` (a timeout comes back after calls sent later); 0 = off"),
 	SHARE("max_ejected", breaker.max_ejected_permille, 0.5,
 	      "at most max(1, n × this) backends open at once; a breaker refused by the cap is *degraded* (scored down)"),
 	NUM("degraded_factor", breaker.degraded_factor, 0, 1, 0.5, "score factor of such a degraded backend"),

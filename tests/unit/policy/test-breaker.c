@@ -411,10 +411,12 @@ TEST(breaker_ejection_cap)
 	ASSERT_EQ(brk_state_at(&b[1], now), BRK_OPEN);
 	ASSERT_EQ(brk_state_at(&b[2], now), BRK_DEGRADED);
 	ASSERT(brk_allow(&b[2], &c, now)); /* degraded still serves */
-	/* half-open still counts as ejected */
+	/* half-open still counts as ejected (b[2] still failing: its run of 1 s has left the
+	 * window by now, failing means failures now) */
 	now += 30 * SEC;
 	brk_update(&b[0], &c, brk_may_open(all, 10, 200, now), now);
 	ASSERT_EQ(brk_state_at(&b[0], now), BRK_HALF_OPEN);
+	trip(&b[2], &c, brk_may_open(all, 10, 200, now), now);
 	ASSERT_EQ(brk_update(&b[2], &c, brk_may_open(all, 10, 200, now), now), BRK_DEGRADED);
 	/* b[0] recovers: now b[2], still failing, may open */
 	for (i = 0; i < 3; i++)
@@ -434,6 +436,80 @@ TEST(breaker_ejection_cap)
 	/* forced open counts */
 	brk_set_override(&b[4], &c, BRK_OVR_OPEN, now);
 	ASSERT(!brk_may_open(all + 3, 3, 100, now));
+}
+
+/* A run of failures in a row ends when its last failure leaves the window. A breaker
+ * tripped while the ejection cap was full stays degraded; scored down, it may get no
+ * traffic at all, and its run of 5 used to open it whenever the cap let it, long after
+ * the backend recovered (random world 3000122: opened 43 s after its outage ended). Table:
+ * (when the cap frees, s after the run) -> state. Within the window it still opens. */
+TEST(breaker_stale_run_not_opened_later)
+{
+	static const struct { uint64_t after_ms; enum brk_state want; } table[] = {
+		{ 500, BRK_OPEN }, { 9000, BRK_OPEN }, { 10500, BRK_CLOSED }, { 43000, BRK_CLOSED },
+	};
+	struct brk_cfg c;
+	struct brk b;
+	size_t i;
+
+	cfg_test(&c);
+	for (i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+		uint64_t t = 100 * SEC + table[i].after_ms * MS;
+
+		brk_init(&b, &c, 7, 0);
+		trip(&b, &c, false, 100 * SEC);
+		ASSERT_EQ(brk_state_at(&b, 100 * SEC), BRK_DEGRADED);
+		brk_update(&b, &c, false, (100 * SEC + t) / 2); /* the cap still full meanwhile */
+		ASSERT_EQ(brk_update(&b, &c, true, t), table[i].want);
+	}
+	/* a run whose failures keep coming less than a window apart goes on: one failure
+	 * every 8 s, 5 in a row, opens at the 5th (a backend only probes reach) */
+	brk_init(&b, &c, 7, 0);
+	for (i = 0; i < 5; i++)
+		brk_record(&b, &c, F, true, (uint64_t)i * 8 * SEC);
+	ASSERT_EQ(brk_state_at(&b, 32 * SEC), BRK_OPEN);
+}
+
+/* In a row by send order, not answer order (brk_record_sent): a timeout comes back 8 s
+ * after it was sent, after calls sent later came back well. A backend whose traffic moved
+ * away ends on a run of its slowest answers (random world 2000128: σ 1.0 latency, 1 %
+ * timeouts at 8 s, 5 of them after the last success: opened). Table of (sent, answered,
+ * event) -> state, reorder 1 s: a failure sent before the latest good call and answered
+ * 1 s or more after it counts in the rates only; answered within 1 s of it (the jitter of
+ * a brownout's fast errors) or sent after it, in a row. */
+TEST(breaker_in_a_row_by_send_order)
+{
+	static const struct { uint64_t sent_ms, at_ms; enum brk_event ev; enum brk_state want; } table[] = {
+		{ 10000, 10300, S, BRK_CLOSED },
+		{ 9800, 10400, F, BRK_CLOSED }, { 9850, 10500, F, BRK_CLOSED }, { 9900, 10600, F, BRK_CLOSED },
+		{ 2500, 11500, F, BRK_CLOSED }, { 2700, 11700, F, BRK_CLOSED }, { 2900, 11900, F, BRK_CLOSED },
+		{ 3100, 12100, F, BRK_CLOSED }, { 3300, 12300, F, BRK_CLOSED }, { 3500, 12500, F, BRK_CLOSED },
+		{ 12600, 12620, F, BRK_CLOSED }, { 12650, 12670, F, BRK_OPEN },
+	};
+	struct brk_cfg c;
+	struct brk b;
+	size_t i;
+
+	cfg_test(&c);
+	ASSERT_EQ(c.reorder_us, SEC);
+	brk_init(&b, &c, 7, 0);
+	for (i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+		if (i == 10) { /* all in the rates, the first 3 in a row */
+			ASSERT_EQ(b.failures, 9);
+			ASSERT_EQ(b.consecutive, 3);
+		}
+		brk_record_sent(&b, &c, table[i].ev, table[i].sent_ms * MS, true, table[i].at_ms * MS);
+		if (brk_state_at(&b, table[i].at_ms * MS) != table[i].want)
+			TEST_FAIL_("row %zu: %s, want %s", i, brk_state_name(brk_state_at(&b, table[i].at_ms * MS)),
+			           brk_state_name(table[i].want));
+	}
+	/* reorder off: answer order, as brk_record */
+	c.reorder_us = 0;
+	brk_init(&b, &c, 7, 0);
+	brk_record_sent(&b, &c, S, 10 * SEC, true, 10300 * MS);
+	for (i = 0; i < 5; i++)
+		brk_record_sent(&b, &c, F, 2 * SEC, true, 10500 * MS);
+	ASSERT_EQ(brk_state_at(&b, 10500 * MS), BRK_OPEN);
 }
 
 /* Overrides: forced open refuses everything, forced closed admits while tripping, auto
@@ -679,6 +755,8 @@ int main(void)
 	RUN(breaker_retrip_after_passed_probes_not_doubled);
 	RUN(breaker_jitter);
 	RUN(breaker_ejection_cap);
+	RUN(breaker_stale_run_not_opened_later);
+	RUN(breaker_in_a_row_by_send_order);
 	RUN(breaker_override);
 	RUN(breaker_probe_timeout);
 	RUN(breaker_copy_and_reshape);

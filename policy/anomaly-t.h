@@ -3,6 +3,7 @@
 #ifndef ANOMALY_T_H
 #define ANOMALY_T_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 enum anom_state {
@@ -35,6 +36,11 @@ struct anom_cfg {
 	double lat_clip;       /* answers pool at most this x the normal mean (4; 0 = off):
 	                        * anom_clip_latency() */
 	double factor;         /* score factor per chart in alarm, 0..1 (0.5) */
+	bool err_priced;       /* an error alarm scales the score by the share of calls that
+	                        * answer, (1 - rate now) / (1 - normal rate), not by factor */
+	double lat_confirm;    /* a latency alarm scales the score only while the latency
+	                        * scoring prices is at least this x the chart's normal mean
+	                        * (1.5; 0 = always): anom_score_factor() */
 };
 
 /* One EWMA chart (Roberts 1959, with an online baseline). A sample is the mean of the

@@ -25,6 +25,8 @@ void anom_cfg_default(struct anom_cfg *c)
 	c->lat_min_rise = 0.5;
 	c->lat_clip = 4;
 	c->factor = 0.5;
+	c->lat_confirm = 1.5;
+	c->err_priced = true;
 }
 
 static int anom_unit(double x)
@@ -48,6 +50,8 @@ const char *anom_cfg_check(const struct anom_cfg *c)
 		return "minimum sd and delta must be >= 0";
 	if (!(c->factor >= 0 && c->factor <= 1))
 		return "factor must be in [0, 1]";
+	if (!(c->lat_confirm >= 0))
+		return "lat_confirm must be >= 0";
 	return NULL;
 }
 
@@ -178,6 +182,22 @@ double anom_factor(const struct anom *a, const struct anom_cfg *c)
 	if (a->alarms & ANOM_ERR)
 		f *= c->factor;
 	if (a->alarms & ANOM_LAT)
+		f *= c->factor;
+	return f;
+}
+
+double anom_score_factor(const struct anom *a, const struct anom_cfg *c, double lat_ms)
+{
+	double f = 1;
+
+	if ((a->alarms & ANOM_ERR) && c->err_priced) {
+		double q = a->err.mean < 1 ? (1 - a->err.z) / (1 - a->err.mean) : 0;
+
+		f *= q < 0 ? 0 : q > 1 ? 1 : q;
+	} else if (a->alarms & ANOM_ERR) {
+		f *= c->factor;
+	}
+	if ((a->alarms & ANOM_LAT) && !(c->lat_confirm > 0 && lat_ms < c->lat_confirm * a->lat.mean))
 		f *= c->factor;
 	return f;
 }

@@ -54,6 +54,17 @@ void anom_clear(struct anom *a, uint64_t now_us);
  * factor^2 when both are). */
 double anom_factor(const struct anom *a, const struct anom_cfg *c);
 
+/* The factor scoring applies (engine-learn.c): anom_factor(), except that a latency alarm
+ * counts only while lat_ms, the latency scoring prices (the backend's learned latency),
+ * is at least c->lat_confirm x the chart's normal mean (c->lat_confirm 0: always). Scoring
+ * already charges latency_cost for every ms of lat_ms; the factor stands for what the
+ * price does not see (a backend on its way to hanging: timeouts, lost answers). A chart
+ * whose clipped ~10-answer point crossed mean + 0.5 mean on a backend with spread-out
+ * healthy latency (lognormal sigma ~1.2: such points cross it now and then) while its
+ * ~40-answer learned latency stays near the normal is not that, and halving its P(auth)
+ * sent cards to a dearer backend that authorises less (issue 11). */
+double anom_score_factor(const struct anom *a, const struct anom_cfg *c, double lat_ms);
+
 /* "normal" or "degraded". */
 const char *anom_state_name(enum anom_state s);
 

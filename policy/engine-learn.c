@@ -257,8 +257,11 @@ static void pol_publish_backends(struct pol_view *v, uint64_t now_us)
 			why |= SCORE_WHY_EJECT_CAP;
 		}
 		if (p->anomaly.enabled && L->anom[b].state == ANOM_DEGRADED) {
-			f *= anom_factor(&L->anom[b], &p->anomaly.cfg);
-			why |= SCORE_WHY_ANOMALY;
+			double af = anom_score_factor(&L->anom[b], &p->anomaly.cfg,
+			                              L->lat_ms[b] > 0 ? L->lat_ms[b] : p->backends[b].latency_ms);
+
+			f *= af;
+			why |= af < 1 ? SCORE_WHY_ANOMALY : 0;
 		}
 		pol_store_u32(&h->why, why);
 		pol_store_u32(&h->factor_ppm, f < 1 ? (uint32_t)(f * 1e6) + 1 : 0);

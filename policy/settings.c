@@ -709,6 +709,12 @@ static const struct pol_setting ps_anomaly[] = {
 	NUM("lat_clip", anomaly.cfg.lat_clip, 0, 1000, DEF_INIT,
 	    "one answer counts at most this multiple of the learned mean latency; 0 = no clipping"),
 	NUM("factor", anomaly.cfg.factor, 0, 1, DEF_INIT, "score factor per chart in alarm"),
+	BOOL("err_priced", anomaly.cfg.err_priced, DEF_INIT,
+	     "an error alarm scales the score by the share of calls that answer, relative to the normal share; "
+	     "false: by `factor`"),
+	NUM("lat_confirm", anomaly.cfg.lat_confirm, 0, 1000, DEF_INIT,
+	    "a latency alarm scales the score only while the learned latency is at least this multiple of the "
+	    "chart's normal mean; 0 = always"),
 };
 
 static void ps_anomaly_init(void *base)

@@ -58,6 +58,29 @@ static struct pay_verdict pay_and_report(struct pol_engine *e, struct pay_reques
 	return v;
 }
 
+/* Report v's answer at now: declined with `decline` (a card error, 402), or authorised
+ * when it is NULL. */
+static void answer_card(struct pol_engine *e, const struct pay_verdict *v, uint64_t now, const char *decline)
+{
+	struct pay_outcome o = pol_test_answer(v, decline ? 402 : 200, 300);
+
+	if (decline) {
+		o.err_type = S("card_error");
+		o.decline = (struct pay_str){ decline, (uint32_t)strlen(decline) };
+	}
+	pol_observe(e, 0, &o, now);
+	pol_quiesce(e, 0);
+}
+
+/* Two ticks 200 ms apart from t (the posteriors published), then one more US Visa credit
+ * payment, authorised. Returns its verdict. */
+static struct pay_verdict settle_and_pay(struct pol_engine *e, uint64_t t)
+{
+	pol_tick(e, t);
+	pol_tick(e, t + 200 * MS);
+	return pay_and_report(e, pol_test_usd_charge(), t + 210 * MS, 200, NULL, NULL, 300);
+}
+
 /* An outcome for a named backend without a decision (HAProxy's be_name only). */
 static void report(struct pol_engine *e, const char *backend, uint64_t now, int status, int latency_ms)
 {
@@ -328,31 +351,77 @@ TEST(customer_decline_storm_counts_less)
 
 		for (i = 0; i < n; i++, t += 40 * MS) { /* 25/s: well within pa's budget */
 			struct pay_request rq = pol_test_usd_charge();
-			struct pay_outcome o;
 			int pct;
 
 			pol_decide(e, 0, &rq, t, &v);
 			flips += i >= calm && !strcmp(v.backend, "pb");
 			pct = i >= calm ? rows[k].storm_pct : !strcmp(v.backend, "pa") ? rows[k].calm_pct : 5;
-			if ((i * 37 + 50) % 100 < pct) { /* spread over every 100, the first at i = 23 */
-				o = pol_test_answer(&v, 402, 300);
-				o.err_type = S("card_error");
-				o.decline = S("insufficient_funds");
-			} else {
-				o = pol_test_answer(&v, 200, 300);
-			}
-			pol_observe(e, 0, &o, t);
-			pol_quiesce(e, 0);
+			/* spread over every 100, the first at i = 23 */
+			answer_card(e, &v, t, (i * 37 + 50) % 100 < pct ? "insufficient_funds" : NULL);
 			if (i % 2 == 0)
 				pol_tick(e, t);
 		}
-		pol_tick(e, t);
-		pol_tick(e, t + 200 * MS);
-		v = pay_and_report(e, pol_test_usd_charge(), t + 210 * MS, 200, NULL, NULL, 300);
+		v = settle_and_pay(e, t);
 		if (strcmp(v.backend, rows[k].want) || flips)
 			TEST_FAIL_("row %zu (%d s at %d %% on pa, %d s at %d %%): %s, want %s; %d storm decisions to pb", k,
 			           rows[k].calm_s, rows[k].calm_pct, rows[k].storm_s, rows[k].storm_pct, v.backend,
 			           rows[k].want, flips);
+		pol_engine_free(e);
+	}
+}
+
+/* A storm of soft declines on every backend at once (issue 11: world 2000039 of the random
+ * worlds) must not leave the best backend scored on the storm once it is over. pa (cheaper)
+ * takes the US Visa credit checkouts, 25/s; US Mastercard debit, 12.5/s, is declined 30 % on
+ * pa from the start, so pb takes it; pb declines 15 %, pa's Visa credit 5 %. Rows: seconds
+ * of the storm (`pa_pct` soft declines on pa, `pb_pct` on pb), then 30 s calm again; which
+ * backend has Visa credit after, and how many Visa credit decisions went to pb. Counted in full, the
+ * storm fills pa's capped window (200 outcomes, 8 s at 25/s) before pb's (16 s at 12.5/s),
+ * the segment flips to pb, and pa, now without any traffic, keeps its storm-time estimate
+ * (rows 1 and 2 end on pb). A storm on every backend counts less while it lasts: pa keeps
+ * the segment (row 1), and through a 90 s storm but for a few decisions near its end, as
+ * the ~10-minute share takes the storm in (row 2); one on pa alone still moves it (row 3). */
+TEST(soft_decline_storm_everywhere_keeps_standings)
+{
+	static const struct {
+		int storm_s, pa_pct, pb_pct;
+		const char *want;
+		int max_to_pb;
+	} rows[] = {
+		{ 40, 40, 40, "pa", 0 },
+		{ 90, 40, 45, "pa", 50 },
+		{ 40, 40, 15, "pb", -1 },
+	};
+	size_t k;
+
+	for (k = 0; k < sizeof(rows) / sizeof(rows[0]); k++) {
+		struct pol_engine *e = engine("learning = { publish_ms = 100; min_n = 20; };\n");
+		struct pay_verdict v;
+		uint64_t t = 10 * SEC;
+		int i, calm = 120 * 50, storm = rows[k].storm_s * 50, n = calm + storm + 30 * 50, to_pb = 0;
+
+		for (i = 0; i < n; i++, t += 20 * MS) { /* 50 slots/s: 25 Visa credit, 12.5 debit */
+			struct pay_request rq = pol_test_usd_charge();
+			bool in = i >= calm && i < calm + storm, debit = i % 4 == 1;
+			int pct;
+
+			if (i % 4 >= 2 && !debit)
+				continue;
+			if (debit) {
+				rq.card_brand = S("mastercard");
+				rq.card_funding = S("debit");
+			}
+			pol_decide(e, 0, &rq, t, &v);
+			to_pb += !debit && i >= calm && !strcmp(v.backend, "pb");
+			pct = !strcmp(v.backend, "pa") ? (in ? rows[k].pa_pct : debit ? 30 : 5) : in ? rows[k].pb_pct : 15;
+			answer_card(e, &v, t, (i * 37 + 50) % 100 < pct ? "do_not_honor" : NULL);
+			if (i % 4 == 0)
+				pol_tick(e, t);
+		}
+		v = settle_and_pay(e, t);
+		if (strcmp(v.backend, rows[k].want) || (rows[k].max_to_pb >= 0 && to_pb > rows[k].max_to_pb))
+			TEST_FAIL_("row %zu (%d s storm, %d %% on pa, %d %% on pb): %s, want %s; %d decisions to pb", k,
+			           rows[k].storm_s, rows[k].pa_pct, rows[k].pb_pct, v.backend, rows[k].want, to_pb);
 		pol_engine_free(e);
 	}
 }
@@ -949,6 +1018,7 @@ int main(void)
 	RUN(auth_rate_learning_moves_segment);
 	RUN(customer_declines_weigh_in_p_auth);
 	RUN(customer_decline_storm_counts_less);
+	RUN(soft_decline_storm_everywhere_keeps_standings);
 	RUN(anomaly_degrades_before_breaker);
 	RUN(anomaly_penalty_priced);
 	RUN(probe_close_between_ticks_clears_the_alarm);

@@ -106,6 +106,7 @@ struct pol_learn {
 	uint32_t sdec_tick[POL_MAX_BACKENDS], sans_tick[POL_MAX_BACKENDS];
 	uint64_t storm_at_us;
 	double storm_w;
+	uint64_t storms; /* storms started (storm_w left 1): the decline_storms counter */
 	/* learning shared with a fleet (engine-share.h) */
 	uint8_t remote_open[POL_MAX_BACKENDS];  /* opened by another node's breaker: not published */
 	uint64_t opened_new;                    /* bit b: b's breaker opened here since the last tick */
@@ -894,6 +895,7 @@ static void pol_storm_update(struct pol_learn *L, uint64_t now_us)
 {
 	double dt = L->storm_at_us && now_us > L->storm_at_us ? (double)(now_us - L->storm_at_us) / 1e6 : 0;
 	double df = exp(-dt / POL_CUST_FAST_S), ds = exp(-dt / POL_CUST_SLOW_S), rmin = 0;
+	double w;
 	int b, n = 0;
 
 	if (!L->storm_at_us || now_us > L->storm_at_us)
@@ -908,7 +910,7 @@ static void pol_storm_update(struct pol_learn *L, uint64_t now_us)
 		L->sdec_tick[b] = L->sans_tick[b] = 0;
 		if (L->sans_fast[b] < POL_CUST_MIN_FAST || L->sans_slow[b] < POL_CUST_MIN_SLOW || !(L->sdec_slow[b] > 0))
 			continue;
-		/* the fast sum's declines beyond 3 Poisson sds of what the slow share expects of
+		/* the fast sum's declines beyond POL_STORM_Z Poisson sds of what the slow share expects of
 		 * them: at ~50 answers and a 5 % share, noise alone doubles r now and then, on two
 		 * backends at once within minutes (a world without incidents lost 0.3 pt) */
 		e = L->sans_fast[b] * L->sdec_slow[b] / L->sans_slow[b];
@@ -918,7 +920,9 @@ static void pol_storm_update(struct pol_learn *L, uint64_t now_us)
 	}
 	if (n < 2)
 		rmin = 0;
-	L->storm_w = rmin <= 1.5 ? 1 : rmin >= 2.5 ? 0 : 2.5 - rmin;
+	w = rmin <= 1.5 ? 1 : rmin >= 2.5 ? 0 : 2.5 - rmin;
+	L->storms += w < 1 && L->storm_w >= 1;
+	L->storm_w = w;
 }
 
 void pol_learn_tick(struct pol_engine *e, uint64_t min_seen, uint64_t now_us)
@@ -1056,6 +1060,7 @@ void pol_learn_carry(struct pol_view *nv, const struct pol_view *ov)
 	N->cust_at_us = O->cust_at_us;
 	N->storm_at_us = O->storm_at_us;
 	N->storm_w = O->storm_w;
+	N->storms = O->storms;
 	for (i = 0; i < N->nb; i++) {
 		if ((j = POL_FIND_BACKEND(op, np->backends[i].name)) < 0)
 			continue;
@@ -1173,8 +1178,9 @@ void pol_learn_forecast(const struct pol_view *v, int a, int c, uint64_t now_us,
 	out->shed = out->shed_share > 0;
 }
 
-void pol_learn_counts(const struct pol_view *v, uint64_t *opens, uint64_t *cuts, uint64_t *sheds)
+void pol_learn_counts(const struct pol_view *v, uint64_t *opens, uint64_t *cuts, uint64_t *sheds, uint64_t *storms)
 {
+	*storms = v->L->storms;
 	*opens = v->L->opens;
 	*cuts = v->L->cuts;
 	*sheds = v->L->sheds;

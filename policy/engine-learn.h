@@ -68,8 +68,9 @@ void pol_learn_forecast(const struct pol_view *v, int account, int cls, uint64_t
 /* pol_engine_learn_segs on v's master posteriors. */
 int pol_learn_segs(const struct pol_view *v, int b, uint64_t now_us, struct pol_seg_info *out, unsigned max);
 
-/* Cumulative figures: breaker openings, budget cuts, sheds (carried over reloads). */
-void pol_learn_counts(const struct pol_view *v, uint64_t *opens, uint64_t *cuts, uint64_t *sheds);
+/* Cumulative figures: breaker openings, budget cuts, sheds, decline storms (carried over
+ * reloads; snapshots keep all but the storms). */
+void pol_learn_counts(const struct pol_view *v, uint64_t *opens, uint64_t *cuts, uint64_t *sheds, uint64_t *storms);
 
 /* Unanswered decisions (engine-t.h): judged missing, fed to the breakers as failures,
  * answers that came after their tick was judged (cumulative, carried over reloads). */

@@ -380,23 +380,26 @@ TEST(customer_decline_storm_counts_less)
  * the segment flips to pb, and pa, now without any traffic, keeps its storm-time estimate
  * (rows 1 and 2 end on pb). A storm on every backend counts less while it lasts: pa keeps
  * the segment (row 1), and through a 90 s storm but for a few decisions near its end, as
- * the ~10-minute share takes the storm in (row 2); one on pa alone still moves it (row 3). */
+ * the ~10-minute share takes the storm in (row 2); one on pa alone still moves it (row 3)
+ * and is not counted in decline_storms. */
 TEST(soft_decline_storm_everywhere_keeps_standings)
 {
 	static const struct {
 		int storm_s, pa_pct, pb_pct;
 		const char *want;
 		int max_to_pb;
+		bool storm; /* counted in decline_storms */
 	} rows[] = {
-		{ 40, 40, 40, "pa", 0 },
-		{ 90, 40, 45, "pa", 50 },
-		{ 40, 40, 15, "pb", -1 },
+		{ 40, 40, 40, "pa", 0, true },
+		{ 90, 40, 45, "pa", 50, true },
+		{ 40, 40, 15, "pb", -1, false },
 	};
 	size_t k;
 
 	for (k = 0; k < sizeof(rows) / sizeof(rows[0]); k++) {
 		struct pol_engine *e = engine("learning = { publish_ms = 100; min_n = 20; };\n");
 		struct pay_verdict v;
+		struct pol_stats st;
 		uint64_t t = 10 * SEC;
 		int i, calm = 120 * 50, storm = rows[k].storm_s * 50, n = calm + storm + 30 * 50, to_pb = 0;
 
@@ -419,9 +422,12 @@ TEST(soft_decline_storm_everywhere_keeps_standings)
 				pol_tick(e, t);
 		}
 		v = settle_and_pay(e, t);
-		if (strcmp(v.backend, rows[k].want) || (rows[k].max_to_pb >= 0 && to_pb > rows[k].max_to_pb))
-			TEST_FAIL_("row %zu (%d s storm, %d %% on pa, %d %% on pb): %s, want %s; %d decisions to pb", k,
-			           rows[k].storm_s, rows[k].pa_pct, rows[k].pb_pct, v.backend, rows[k].want, to_pb);
+		pol_engine_stats(e, t, &st);
+		if (strcmp(v.backend, rows[k].want) || (rows[k].max_to_pb >= 0 && to_pb > rows[k].max_to_pb) ||
+		    (st.decline_storms > 0) != rows[k].storm)
+			TEST_FAIL_("row %zu (%d s storm, %d %% on pa, %d %% on pb): %s, want %s; %d decisions to pb; "
+			           "%llu storms counted", k, rows[k].storm_s, rows[k].pa_pct, rows[k].pb_pct, v.backend,
+			           rows[k].want, to_pb, (unsigned long long)st.decline_storms);
 		pol_engine_free(e);
 	}
 }

@@ -270,6 +270,24 @@ int pol_engine_verify(struct pol_engine *e, uint64_t now_us, bool pins, char *er
 
 /* ---- engine and reclamation -------------------------------------------------------- */
 
+void pol_engine_salt(struct pol_engine *e, uint64_t salt)
+{
+	unsigned i;
+
+	for (i = 0; i < e->nworkers; i++) {
+		uint64_t s = 0x5eed0000u + i; /* reproducible per worker */
+
+		if (salt) { /* splitmix64's finaliser: every bit of the salt moves every word */
+			s ^= salt * 0x9e3779b97f4a7c15ULL;
+			s = (s ^ s >> 30) * 0xbf58476d1ce4e5b9ULL;
+			s = (s ^ s >> 27) * 0x94d049bb133111ebULL;
+			s ^= s >> 31;
+			s = s ? s : 1; /* the xorshift stream's state is never 0 */
+		}
+		e->workers[i].rng = s;
+	}
+}
+
 struct pol_engine *pol_engine_new(struct policy *p, unsigned nworkers, char *err, size_t errlen)
 {
 	struct pol_engine *e = calloc(1, sizeof(*e));
@@ -289,10 +307,9 @@ struct pol_engine *pol_engine_new(struct policy *p, unsigned nworkers, char *err
 	memset(e->rings, 0, sizeof(*e->rings) * nworkers);
 	memset(e->samples, 0, sizeof(*e->samples) * nworkers);
 	e->nworkers = nworkers;
-	for (i = 0; i < nworkers; i++) {
+	for (i = 0; i < nworkers; i++)
 		atomic_init(&e->workers[i].seen, POL_OFFLINE);
-		e->workers[i].rng = 0x5eed0000u + i; /* reproducible per worker */
-	}
+	pol_engine_salt(e, 0);
 	atomic_init(&e->epoch, 1);
 	pol_pin_sizes(p, cap, ttl);
 	for (i = 0; i < POL_PIN_TABLES; i++)

@@ -34,6 +34,10 @@ int pol_pin_guarantee(const struct policy *p, char *buf, size_t len);
 /* Build an engine around p (the engine takes ownership of p) for `nworkers` threads. */
 struct pol_engine *pol_engine_new(struct policy *p, unsigned nworkers, char *err, size_t errlen);
 void pol_engine_free(struct pol_engine *e); /* accepts NULL; no worker may be inside */
+/* Reseeds the workers' random streams (exploration draws, shed coins) from salt, before
+ * any decision (control thread); salt 0 restores the default seeds. For the simulator's
+ * replicas of one run (payspoa-sim --rng-salt). */
+void pol_engine_salt(struct pol_engine *e, uint64_t salt);
 
 /* Replace the policy (control thread). Builds the new view completely, carries state
  * over for the names that survive, publishes it with one atomic store. Takes ownership

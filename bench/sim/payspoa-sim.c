@@ -5,8 +5,8 @@
  *
  *   payspoa-sim [--json FILE] [--seed N] [--scale X] [--strategy NAME]... [--restart-at S]
  *               [--restart-cold] [--warm-start SNAP] [--save-state SNAP] [--series FILE.csv|.json]
- *               [--series-format csv|json] [--plot DIR] [--series-bin S] scenario.conf...
- *   payspoa-sim --random N [--seed S] [--jobs J] [--json FILE]   (random worlds: world.c)
+ *               [--series-format csv|json] [--plot DIR] [--series-bin S] [--rng-salt N] scenario.conf...
+ *   payspoa-sim --random N [--seed S] [--jobs J] [--json FILE] [--rng-salt N]   (random worlds: world.c)
  *   payspoa-sim --print-world WORLD_SEED [--out DIR]
  *
  * --restart-at S: the payspoa strategies restart their engine S seconds into the run (of
@@ -1477,6 +1477,7 @@ static int sim_arrival(struct sim_run *r)
 
 static double sim_restart_at_s = -1; /* --restart-at, < 0: none */
 static bool sim_restart_cold;        /* --restart-cold: the restart loses the state */
+static uint64_t sim_rng_salt;        /* --rng-salt: the engines' random streams reseeded */
 static const char *sim_warm_path;    /* --warm-start: snapshot loaded into payspoa's engine at t = 0 */
 static const char *sim_save_path;    /* --save-state: payspoa's state written there at the end */
 static bool sim_series_on;           /* --series or --plot: keep each run's time series */
@@ -1506,6 +1507,7 @@ static int sim_restart(struct sim_run *r, const char *path)
 	st = NULL;
 	if (!(p = pol_load(path, err, sizeof(err))) || !(e = pol_engine_new(p, 1, err, sizeof(err))))
 		goto out;
+	pol_engine_salt(e, sim_rng_salt);
 	if (!sim_restart_cold && snap_load(e, file, r->now, r->now, &res, err, sizeof(err)))
 		goto out;
 	pol_engine_free(r->e);
@@ -1591,6 +1593,7 @@ static int sim_run(const struct sim_scenario *sc, enum sim_strategy strat, struc
 			fprintf(stderr, "payspoa-sim: %s: %s\n", sc->file, err);
 			goto out;
 		}
+		pol_engine_salt(r->e, sim_rng_salt);
 		for (s = 0; s < SIM_MAX_BACKENDS * 8; s++) {
 			struct pol_backend_info bi;
 
@@ -2370,8 +2373,8 @@ static void sim_usage(FILE *f)
 	fprintf(f, "usage: payspoa-sim [--json FILE] [--seed N] [--scale X] [--strategy NAME]... [--restart-at SECONDS]\n"
 	           "                   [--restart-cold] [--warm-start SNAPSHOT] [--save-state SNAPSHOT] scenario.conf...\n"
 	           "                   [--series FILE.csv|FILE.json] [--series-format csv|json] [--plot DIR]\n"
-	           "                   [--series-bin SECONDS]\n"
-	           "       payspoa-sim --random N [--seed S] [--jobs J] [--json FILE]\n"
+	           "                   [--series-bin SECONDS] [--rng-salt N]\n"
+	           "       payspoa-sim --random N [--seed S] [--jobs J] [--json FILE] [--rng-salt N]\n"
 	           "       payspoa-sim --print-world WORLD_SEED [--out DIR]\n"
 	           "  strategies: payspoa payspoa-noforecast round-robin primary-backup static-cost oracle\n"
 	           "  (payspoa-noforecast runs only for scenarios that name policy_noforecast)\n");
@@ -2427,6 +2430,11 @@ int main(int argc, char **argv)
 			if (errno || *end || (!strcmp(a, "--random") && (nrandom == 0 || nrandom > 1000000)))
 				goto usage;
 			want_print |= !strcmp(a, "--print-world");
+		} else if (!strcmp(a, "--rng-salt")) {
+			errno = 0;
+			sim_rng_salt = strtoull(v, &end, 0);
+			if (errno || *end)
+				goto usage;
 		} else if (!strcmp(a, "--jobs")) {
 			jobs = strtol(v, &end, 0);
 			if (*end || jobs < 1 || jobs > 256)

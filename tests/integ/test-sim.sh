@@ -50,6 +50,17 @@ else
 	fail "sim-seed" "--seed 2 changed nothing"
 fi
 
+# --rng-salt reseeds the engine's random streams only (a replica of one run): 0 is the
+# default run, another salt moves payspoa's figures and leaves the baselines' alone.
+if run salt0 0.1 --rng-salt 0 $S/regional-outage.conf && run salt7 0.1 --rng-salt 7 $S/regional-outage.conf &&
+	[ "$(jq -S "$strip" "$T/det1.json")" = "$(jq -S "$strip" "$T/salt0.json")" ]; then
+	check "sim-rng-salt" \
+		"$(val salt7 regional-outage payspoa auth_rate) != $(val det1 regional-outage payspoa auth_rate) && $(val salt7 regional-outage round-robin auth_rate) == $(val det1 regional-outage round-robin auth_rate) && $(val salt7 regional-outage oracle auth_rate) == $(val det1 regional-outage oracle auth_rate)" \
+		"payspoa $(val salt7 regional-outage payspoa auth_rate) vs $(val det1 regional-outage payspoa auth_rate)"
+else
+	fail "sim-rng-salt" "--rng-salt 0 is not the default run"
+fi
+
 # HAProxy's servers: under maxconn (128, the default) nothing waits in a server queue; at
 # maxconn 20 the flash sale's round robin queues there (the model the budget figures
 # depend on: bench/sim/scenarios/README.md). A bad `haproxy` group is refused with file:line.

@@ -748,8 +748,12 @@ static void pol_learn_event(struct pol_view *cur, const struct pol_view *src, co
 		                ev->latency_ms > 0 && (uint64_t)ev->latency_ms * 1000 < t ? t - (uint64_t)ev->latency_ms * 1000 : t,
 		                bev != BRK_EV_SUCCESS && pol_may_open(L, p, t), t);
 
-	/* posteriors: PSP errors are the breaker's signal, not the issuer's, unless asked */
-	if (ev->seg && (oc.kind != OC_PSP_ERROR || p->learn.errors_count)) {
+	/* posteriors: PSP errors are the breaker's signal, not the issuer's, unless asked;
+	 * but one that never came back in time (judged missing, or no answer at all) is the
+	 * segment's too: a hang of some card kinds only (debit, amex) reaches nothing else
+	 * per segment, and the backend's breaker and chart see a fraction of it */
+	if (ev->seg && (oc.kind != OC_PSP_ERROR || p->learn.errors_count ||
+	                (p->learn.timeouts_count && (ev->late || (oc.flags & OC_F_TIMEOUT))))) {
 		struct srt_seg seg = { cur->bcode[b], ev->cur < sp->ncurrencies ? sp->currencies[ev->cur] : 0,
 		                       ev->country, ev->brand, ev->funding };
 

@@ -670,6 +670,10 @@ static const struct pol_setting ps_learning[] = {
 	BOOL("errors_count", learn.errors_count, 0,
 	     "PSP errors count as failed authorisations too (off: they are the breaker's and the anomaly detector's "
 	     "signal, and an outage would linger in P(auth) for hours)"),
+	BOOL("timeouts_count", learn.timeouts_count, 1,
+	     "a PSP error that came after its decision was judged missing (a timeout, HAProxy's 504) counts as a failed "
+	     "authorisation in the segment's posterior even with `errors_count` off: a hang of some segments only "
+	     "(`policy/learning.md`, issue 11, a segment's outage)"),
 	NUM("customer_declines", learn.customer_weight, 0, 1, 0,
 	    "weight of a customer-fault decline (`insufficient_funds`, ...) as a failed authorisation in the "
 	    "posteriors; 0 = they teach nothing, as the issuer declines them on every account (why: `policy/learning.md`)"),

@@ -41,6 +41,7 @@ static void pol_view_free(struct pol_view *v)
 	free(v->demand);
 	free(v->route);
 	free(v->unans);
+	free(v->sega);
 	thr_destroy(&v->thr);
 	free(v->lease);
 	pol_free(v->p);
@@ -166,6 +167,16 @@ static struct pol_view *pol_view_new(struct pol_engine *e, struct policy *p, cha
 		goto oom;
 	}
 	memset(v->route, 0, sizeof(*v->route) * v->route_stride * e->nworkers);
+	if (p->learn.answer_half_life_s > 0) {
+		size_t n = (size_t)p->nbackends * POL_SEGA_CELLS;
+
+		v->sega = aligned_alloc(64, (n * sizeof(*v->sega) + 63) & ~(size_t)63);
+		if (!v->sega) {
+			pol_view_free(v);
+			goto oom;
+		}
+		memset(v->sega, 0, n * sizeof(*v->sega));
+	}
 	if (p->learn.unans.enabled) {
 		/* a slot is reused one ring later: the ring outlasts grace + the judge's margin
 		 * + a late tick (engine-learn.c), with a second to spare */
@@ -993,6 +1004,7 @@ static bool pol_p_auth(struct pol_view *v, struct pol_worker *w, const struct po
 	struct srt_post post[POL_MAX_BACKENDS];
 	double draw[POL_MAX_BACKENDS], m = p->learn.prior_weight;
 	int idx[POL_MAX_BACKENDS], n = 0, k;
+	unsigned cell = v->sega ? pol_sega_cell(r->curcode, r->country, r->brand, r->funding) : 0;
 	bool data = false;
 
 	if (t && !t->used)
@@ -1016,6 +1028,21 @@ static bool pol_p_auth(struct pol_view *v, struct pol_worker *w, const struct po
 		}
 		post[n] = (struct srt_post){ p0 * m + sc, (1 - p0) * m + fc, sc + fc, 0 };
 		P[i] = post[n].a / (post[n].a + post[n].b);
+		/* the segment's calls there that time out are payments that do not go through:
+		 * the mean times the share answered, on the same evidence (so that exploration's
+		 * floor still re-tests it: engine-learn.c, pol_sega_add) */
+		if (v->sega) {
+			uint32_t ans = atomic_load_explicit(&v->sega[(size_t)i * POL_SEGA_CELLS + cell], memory_order_relaxed);
+
+			if (ans) {
+				double cnt = post[n].a + post[n].b;
+
+				P[i] *= ans / 1e6;
+				post[n].a = P[i] * cnt;
+				post[n].b = cnt - post[n].a;
+				data = true;
+			}
+		}
 		idx[n++] = i;
 	}
 	if (!data || n < 2 || !(eps > 0) || !srt_scores(post, (size_t)n, eps, p->learn.floor_k, &w->rng, draw))

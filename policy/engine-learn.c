@@ -68,6 +68,7 @@ struct pol_learn {
 	uint64_t tmax;                          /* latest time seen: every module sees time advance */
 	struct brk brk[POL_MAX_BACKENDS];
 	struct pol_sega *sega;                  /* [backend][POL_SEGA_CELLS], NULL: off */
+	struct pol_sega sega_be[POL_MAX_BACKENDS]; /* the same over all of a backend's segments */
 	struct anom anom[POL_MAX_BACKENDS];
 	struct pol_agg agg[POL_MAX_BACKENDS];   /* this tick's answers, for the anomaly charts */
 	double lat_ms[POL_MAX_BACKENDS];        /* EWMA of answered calls, 0 = none yet */
@@ -236,11 +237,8 @@ static uint32_t pol_backend_ppm(const struct pol_view *v, int b, uint64_t now_us
 /* Cell c (backend b's row) decayed to now, then published as the share of its calls
  * answered, to / (n + answer_prior) timed out (0 = all answered: under 1 % timed out),
  * once it held answer_min_timeouts and until its timeouts decayed away. */
-static void pol_sega_publish(struct pol_view *v, struct pol_sega *c, size_t at, uint64_t now_us)
+static void pol_sega_decay(const struct policy *p, struct pol_sega *c, uint64_t now_us)
 {
-	const struct policy *p = v->p;
-	double share;
-
 	if (now_us > c->t_us) {
 		double d = exp2(-(double)(now_us - c->t_us) / (p->learn.answer_half_life_s * 1e6));
 
@@ -250,9 +248,22 @@ static void pol_sega_publish(struct pol_view *v, struct pol_sega *c, size_t at, 
 	}
 	if (c->to < 0.01)
 		c->to = 0;
+}
+
+static void pol_sega_publish(struct pol_view *v, struct pol_sega *c, size_t at, uint64_t now_us)
+{
+	const struct policy *p = v->p;
+	struct pol_sega *be = &v->L->sega_be[at / POL_SEGA_CELLS];
+	double share, f;
+
+	pol_sega_decay(p, c, now_us);
+	pol_sega_decay(p, be, now_us);
 	c->on = c->to > 0 && (c->on || c->to >= p->learn.answer_min_timeouts);
 	share = c->on ? c->to / (c->n + p->learn.answer_prior) : 0;
-	pol_store_u32(&v->sega[at], share >= 0.01 ? (uint32_t)((1 - share) * 1e6) + 1 : 0);
+	/* relative to the backend's: timeouts on every segment alike are the backend's
+	 * (breaker, anomaly chart), a segment's own are its */
+	f = (1 - share) / (1 - fmin(be->to / (be->n + p->learn.answer_prior), 0.99));
+	pol_store_u32(&v->sega[at], f < 0.99 ? (uint32_t)(f * 1e6) + 1 : 0);
 }
 
 /* An answer for a segment on backend b: answered, or timed out (a PSP error that came
@@ -268,6 +279,9 @@ static void pol_sega_add(struct pol_view *v, int b, uint32_t curcode, const stru
 
 	if (!c->t_us)
 		c->t_us = t;
+	pol_sega_decay(v->p, &L->sega_be[b], t);
+	L->sega_be[b].n += 1;
+	L->sega_be[b].to += to;
 	pol_sega_publish(v, c, at, t);
 	if (c->n + 1 > v->p->learn.answer_max_n) {
 		double d = fmax(v->p->learn.answer_max_n - 1, 0) / c->n;

@@ -255,6 +255,7 @@ static void pol_sega_publish(struct pol_view *v, struct pol_sega *c, size_t at, 
 	const struct policy *p = v->p;
 	struct pol_sega *be = &v->L->sega_be[at / POL_SEGA_CELLS];
 	double share, f;
+	uint32_t was, now;
 
 	pol_sega_decay(p, c, now_us);
 	pol_sega_decay(p, be, now_us);
@@ -263,7 +264,12 @@ static void pol_sega_publish(struct pol_view *v, struct pol_sega *c, size_t at, 
 	/* relative to the backend's: timeouts on every segment alike are the backend's
 	 * (breaker, anomaly chart), a segment's own are its */
 	f = (1 - share) / (1 - fmin(be->to / (be->n + p->learn.answer_prior), 0.99));
-	pol_store_u32(&v->sega[at], f < 0.99 ? (uint32_t)(f * 1e6) + 1 : 0);
+	was = atomic_load_explicit(&v->sega[at], memory_order_relaxed);
+	now = f < 0.99 ? (uint32_t)(f * 1e6) + 1 : 0;
+	if (!was != !now) /* control thread only: a plain read-modify-write */
+		atomic_store_explicit(&v->sega_live, atomic_load_explicit(&v->sega_live, memory_order_relaxed) +
+		                      (now ? 1u : -1u), memory_order_relaxed);
+	pol_store_u32(&v->sega[at], now);
 }
 
 /* An answer for a segment on backend b: answered, or timed out (a PSP error that came

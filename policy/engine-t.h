@@ -117,6 +117,7 @@ struct pol_view {
 	struct score_health health[POL_MAX_BACKENDS]; /* the learning loop's view of each backend */
 	_Atomic uint32_t *sega;              /* [backend][POL_SEGA_CELLS] share of a segment's calls
 	                                      * answered x 1e6, 0 = all (engine-learn.c); NULL: off */
+	_Atomic uint32_t sega_live;          /* cells of sega not 0: decide skips them all at 0 */
 	/* per account and class: the share of decisions the forecasts shed, in 2^-32 units
 	 * (0 none, POL_SHED_ALL every one); control thread writes, decide reads relaxed */
 	_Atomic uint32_t shed[POL_MAX_ACCOUNTS][POL_MAX_CLASSES];

@@ -989,6 +989,32 @@ static void pol_step_filter(struct pol_ctx *x)
 		pol_why(x, POL_R_PANIC, NULL);
 }
 
+/* The segment's calls on a backend that time out are payments that do not go through
+ * there (engine-learn.c, pol_sega_add): its P[] and posterior's mean times the share
+ * answered, on the same evidence (so that exploration's floor still re-tests it).
+ * Returns whether any was scaled. Only while some segment has such a share. */
+static bool pol_p_answered(const struct pol_view *v, const struct pol_rq *r, struct srt_post *post, const int *idx,
+                           int n, double *P)
+{
+	unsigned cell = pol_sega_cell(r->curcode, r->country, r->brand, r->funding);
+	bool any = false;
+	int k;
+
+	for (k = 0; k < n; k++) {
+		int i = idx[k];
+		uint32_t ans = atomic_load_explicit(&v->sega[(size_t)i * POL_SEGA_CELLS + cell], memory_order_relaxed);
+		double cnt = post[k].a + post[k].b;
+
+		if (!ans)
+			continue;
+		P[i] *= ans / 1e6;
+		post[k].a = P[i] * cnt;
+		post[k].b = cnt - post[k].a;
+		any = true;
+	}
+	return any;
+}
+
 /* P(auth) of each backend in cand into P[]: the posterior snapshot's counts for the
  * request's segment (most specific level with enough data) on top of a Beta prior that is
  * the policy's auth_rate for the card region, worth prior_weight observations. With
@@ -1004,7 +1030,6 @@ static bool pol_p_auth(struct pol_view *v, struct pol_worker *w, const struct po
 	struct srt_post post[POL_MAX_BACKENDS];
 	double draw[POL_MAX_BACKENDS], m = p->learn.prior_weight;
 	int idx[POL_MAX_BACKENDS], n = 0, k;
-	unsigned cell = v->sega ? pol_sega_cell(r->curcode, r->country, r->brand, r->funding) : 0;
 	bool data = false;
 
 	if (t && !t->used)
@@ -1028,23 +1053,10 @@ static bool pol_p_auth(struct pol_view *v, struct pol_worker *w, const struct po
 		}
 		post[n] = (struct srt_post){ p0 * m + sc, (1 - p0) * m + fc, sc + fc, 0 };
 		P[i] = post[n].a / (post[n].a + post[n].b);
-		/* the segment's calls there that time out are payments that do not go through:
-		 * the mean times the share answered, on the same evidence (so that exploration's
-		 * floor still re-tests it: engine-learn.c, pol_sega_add) */
-		if (v->sega) {
-			uint32_t ans = atomic_load_explicit(&v->sega[(size_t)i * POL_SEGA_CELLS + cell], memory_order_relaxed);
-
-			if (ans) {
-				double cnt = post[n].a + post[n].b;
-
-				P[i] *= ans / 1e6;
-				post[n].a = P[i] * cnt;
-				post[n].b = cnt - post[n].a;
-				data = true;
-			}
-		}
 		idx[n++] = i;
 	}
+	if (v->sega && atomic_load_explicit(&v->sega_live, memory_order_relaxed))
+		data |= pol_p_answered(v, r, post, idx, n, P);
 	if (!data || n < 2 || !(eps > 0) || !srt_scores(post, (size_t)n, eps, p->learn.floor_k, &w->rng, draw))
 		return false;
 	for (k = 0; k < n; k++)

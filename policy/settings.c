@@ -672,9 +672,10 @@ static const struct pol_setting ps_learning[] = {
 	     "signal, and an outage would linger in P(auth) for hours)"),
 	NUM("answer_half_life_s", learn.answer_half_life_s, 0, 3600, 5,
 	    "a segment's calls on a backend that timed out (a PSP error after its decision was judged missing: "
-	    "HAProxy's 504) are counted per segment with this half-life, and its P(auth) there is multiplied by the "
-	    "share answered: a hang of some card kinds only moves them alone; 0 = off (`policy/learning.md`, issue 11, "
-	    "a segment's outage)"),
+	    "HAProxy's 504) are counted per segment with this half-life, and its P(auth) there is multiplied by its "
+	    "share answered relative to the backend's (timeouts on every segment alike are the breaker's and the "
+	    "anomaly chart's): a hang of some card kinds only moves them alone; 0 = off (`policy/learning.md`, "
+	    "issue 11, a segment's outage)"),
 	NUM("answer_prior", learn.answer_prior, 0.1, 1000, 2,
 	    "… the answered calls each segment's share starts from (a few timeouts of a quiet segment cost little, "
 	    "and the share comes back as its count decays)"),

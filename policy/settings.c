@@ -682,7 +682,7 @@ static const struct pol_setting ps_learning[] = {
 	NUM("answer_max_n", learn.answer_max_n, 1, 1e6, 20,
 	    "… at this discounted count each new call displaces as much old weight: a few answers of a repaired "
 	    "backend (its segment re-tested by exploration) outweigh the timeouts before them"),
-	NUM("answer_min_timeouts", learn.answer_min_timeouts, 0, 1e6, 5,
+	NUM("answer_min_timeouts", learn.answer_min_timeouts, 0, 1e6, 8,
 	    "… a segment's share counts once it holds this many (discounted) timeouts: a wide latency tail's odd "
 	    "timeout does not move a segment back and forth; it then counts until its timeouts decay away"),
 	NUM("customer_declines", learn.customer_weight, 0, 1, 0,

@@ -55,11 +55,21 @@ struct pol_unans_run {
 	uint32_t row;           /* missing ones of the run's last ticks without any answer */
 };
 
+/* A segment's calls on a backend (pol_sega_cell): discounted calls with an answer
+ * the agent saw and those that timed out, as of t_us. */
+struct pol_sega {
+	double n, to;
+	uint64_t t_us;
+	bool on;       /* held answer_min_timeouts since its timeouts last decayed away */
+};
+
 struct pol_learn {
 	int nb, na, nc, ne, ncells;
 	unsigned nworkers;
 	uint64_t tmax;                          /* latest time seen: every module sees time advance */
 	struct brk brk[POL_MAX_BACKENDS];
+	struct pol_sega *sega;                  /* [backend][POL_SEGA_CELLS], NULL: off */
+	struct pol_sega sega_be[POL_MAX_BACKENDS]; /* the same over all of a backend's segments */
 	struct anom anom[POL_MAX_BACKENDS];
 	struct pol_agg agg[POL_MAX_BACKENDS];   /* this tick's answers, for the anomaly charts */
 	double lat_ms[POL_MAX_BACKENDS];        /* EWMA of answered calls, 0 = none yet */
@@ -128,6 +138,7 @@ void pol_learn_free(struct pol_learn *L)
 	free(L->fc);
 	free(L->demand_seen);
 	free(L->shed_share);
+	free(L->sega);
 	free(L);
 }
 
@@ -166,6 +177,8 @@ struct pol_learn *pol_learn_new(const struct pol_view *v)
 	L->demand_seen = calloc(nac, sizeof(*L->demand_seen));
 	L->shed_share = calloc(nac, sizeof(*L->shed_share));
 	if (!L->aimd || !L->acfg || !L->interval_ns || !L->fc || !L->demand_seen || !L->shed_share)
+		goto fail;
+	if (p->learn.answer_half_life_s > 0 && !(L->sega = calloc((size_t)L->nb * POL_SEGA_CELLS, sizeof(*L->sega))))
 		goto fail;
 	for (i = 0; i < L->nb; i++) {
 		const char *n = p->backends[i].name;
@@ -228,6 +241,89 @@ static uint32_t pol_backend_ppm(const struct pol_view *v, int b, uint64_t now_us
 		return 0;
 	mean = (p0 * m + s) / (m + s + f);
 	return (uint32_t)(mean * 1e6) ? (uint32_t)(mean * 1e6) : 1;
+}
+
+/* ---- a segment's answered share ------------------------------------------------------ */
+
+/* Cell c (backend b's row) decayed to now, then published as the share of its calls
+ * answered, to / (n + answer_prior) timed out (0 = all answered: under 1 % timed out),
+ * once it held answer_min_timeouts and until its timeouts decayed away. */
+static void pol_sega_decay(const struct policy *p, struct pol_sega *c, uint64_t now_us)
+{
+	if (now_us > c->t_us) {
+		double d = exp2(-(double)(now_us - c->t_us) / (p->learn.answer_half_life_s * 1e6));
+
+		c->n *= d;
+		c->to *= d;
+		c->t_us = now_us;
+	}
+	if (c->to < 0.01)
+		c->to = 0;
+}
+
+static void pol_sega_publish(struct pol_view *v, struct pol_sega *c, size_t at, uint64_t now_us)
+{
+	const struct policy *p = v->p;
+	struct pol_sega *be = &v->L->sega_be[at / POL_SEGA_CELLS];
+	double share, f;
+	uint32_t was, now;
+
+	pol_sega_decay(p, c, now_us);
+	pol_sega_decay(p, be, now_us);
+	c->on = c->to > 0 && (c->on || c->to >= p->learn.answer_min_timeouts);
+	share = c->on ? c->to / (c->n + p->learn.answer_prior) : 0;
+	/* relative to the backend's: timeouts on every segment alike are the backend's
+	 * (breaker, anomaly chart), a segment's own are its */
+	f = (1 - share) / (1 - fmin(be->to / (be->n + p->learn.answer_prior), 0.99));
+	was = atomic_load_explicit(&v->sega[at], memory_order_relaxed);
+	now = f < 0.99 ? (uint32_t)(f * 1e6) + 1 : 0;
+	if (!was != !now) /* control thread only: a plain read-modify-write */
+		atomic_store_explicit(&v->sega_live, atomic_load_explicit(&v->sega_live, memory_order_relaxed) +
+		                      (now ? 1u : -1u), memory_order_relaxed);
+	pol_store_u32(&v->sega[at], now);
+}
+
+/* An answer for a segment on backend b: answered, or timed out (a PSP error that came
+ * after its decision was judged missing, or without any status: the backend never
+ * answered it in time). Missing answers have no segment; their late 504s do. */
+static void pol_sega_add(struct pol_view *v, int b, uint32_t curcode, const struct pol_event *ev,
+                         const struct oc_class *oc, uint64_t t)
+{
+	struct pol_learn *L = v->L;
+	size_t at = (size_t)b * POL_SEGA_CELLS + pol_sega_cell(curcode, ev->country, ev->brand, ev->funding);
+	struct pol_sega *c = &L->sega[at];
+	bool to = oc->kind == OC_PSP_ERROR && (ev->late || (oc->flags & OC_F_TIMEOUT));
+
+	if (!c->t_us)
+		c->t_us = t;
+	pol_sega_decay(v->p, &L->sega_be[b], t);
+	L->sega_be[b].n += 1;
+	L->sega_be[b].to += to;
+	pol_sega_publish(v, c, at, t);
+	if (c->n + 1 > v->p->learn.answer_max_n) {
+		double d = fmax(v->p->learn.answer_max_n - 1, 0) / c->n;
+
+		c->n *= d;
+		c->to *= d;
+	}
+	c->n += 1;
+	c->to += to;
+	if (to)
+		pol_sega_publish(v, c, at, t);
+}
+
+/* Every cell that holds timeouts decays toward answered (once per tick). */
+static void pol_sega_tick(struct pol_view *v, uint64_t now_us)
+{
+	struct pol_learn *L = v->L;
+	size_t i, n;
+
+	if (!L->sega)
+		return;
+	n = (size_t)L->nb * POL_SEGA_CELLS;
+	for (i = 0; i < n; i++)
+		if (L->sega[i].to > 0)
+			pol_sega_publish(v, &L->sega[i], i, now_us);
 }
 
 /* Health of every backend from its breaker and anomaly chart. */
@@ -759,6 +855,11 @@ static void pol_learn_event(struct pol_view *cur, const struct pol_view *src, co
 		                ev->latency_ms > 0 && (uint64_t)ev->latency_ms * 1000 < t ? t - (uint64_t)ev->latency_ms * 1000 : t,
 		                bev != BRK_EV_SUCCESS && pol_may_open(L, p, t), t);
 
+	/* the segment's answered share: every answer that says something of the backend */
+	if (L->sega && ev->seg && oc.kind != OC_RATE_LIMITED && oc.kind != OC_LOCK_CONFLICT &&
+	    oc.kind != OC_CLIENT_ERROR)
+		pol_sega_add(cur, b, ev->cur < sp->ncurrencies ? sp->currencies[ev->cur] : 0, ev, &oc, t);
+
 	/* posteriors: PSP errors are the breaker's signal, not the issuer's, unless asked */
 	if (ev->seg && (oc.kind != OC_PSP_ERROR || p->learn.errors_count)) {
 		struct srt_seg seg = { cur->bcode[b], ev->cur < sp->ncurrencies ? sp->currencies[ev->cur] : 0,
@@ -976,6 +1077,7 @@ void pol_learn_tick(struct pol_engine *e, uint64_t min_seen, uint64_t now_us)
 			L->lat_ms[b] = 0;
 	}
 	pol_publish_backends(v, now_us);
+	pol_sega_tick(v, now_us);
 	for (b = 0; b < L->nb; b++)
 		if (e->share && (L->opened_new >> b & 1))
 			pol_share_note_open(e->share, p->backends[b].name);

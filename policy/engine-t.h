@@ -84,6 +84,19 @@ struct pol_unans_cell {
 /* One immutable policy plus the live state sized for it. Workers reach it through
  * pol_engine.view; it is freed only once every worker has passed a quiescent point
  * after it was retired. */
+/* A segment's answered share on a backend (learning.answer_half_life_s): cells per
+ * backend, a segment's cell a hash of its fields (currency code, country, brand, funding;
+ * two segments that share a cell share their share: rare with a few hundred segments). */
+#define POL_SEGA_CELLS 1024u
+
+static inline unsigned pol_sega_cell(uint32_t curcode, unsigned country, unsigned brand, unsigned funding)
+{
+	uint64_t h = ((uint64_t)curcode << 32) ^ ((uint64_t)country << 16) ^ ((uint64_t)brand << 4) ^ funding;
+
+	h *= 0x9e3779b97f4a7c15ULL;
+	return (unsigned)(h >> 54) & (POL_SEGA_CELLS - 1);
+}
+
 struct pol_view {
 	struct policy *p;
 	uint16_t gen;                        /* echoed in decision ids */
@@ -102,6 +115,9 @@ struct pol_view {
 	int8_t pin_be[PIN_MAX_IDS];
 	uint8_t pin_id[POL_MAX_BACKENDS];
 	struct score_health health[POL_MAX_BACKENDS]; /* the learning loop's view of each backend */
+	_Atomic uint32_t *sega;              /* [backend][POL_SEGA_CELLS] share of a segment's calls
+	                                      * answered x 1e6, 0 = all (engine-learn.c); NULL: off */
+	_Atomic uint32_t sega_live;          /* cells of sega not 0: decide skips them all at 0 */
 	/* per account and class: the share of decisions the forecasts shed, in 2^-32 units
 	 * (0 none, POL_SHED_ALL every one); control thread writes, decide reads relaxed */
 	_Atomic uint32_t shed[POL_MAX_ACCOUNTS][POL_MAX_CLASSES];

@@ -41,6 +41,7 @@ static void pol_view_free(struct pol_view *v)
 	free(v->demand);
 	free(v->route);
 	free(v->unans);
+	free(v->sega);
 	thr_destroy(&v->thr);
 	free(v->lease);
 	pol_free(v->p);
@@ -166,6 +167,16 @@ static struct pol_view *pol_view_new(struct pol_engine *e, struct policy *p, cha
 		goto oom;
 	}
 	memset(v->route, 0, sizeof(*v->route) * v->route_stride * e->nworkers);
+	if (p->learn.answer_half_life_s > 0) {
+		size_t n = (size_t)p->nbackends * POL_SEGA_CELLS;
+
+		v->sega = aligned_alloc(64, (n * sizeof(*v->sega) + 63) & ~(size_t)63);
+		if (!v->sega) {
+			pol_view_free(v);
+			goto oom;
+		}
+		memset(v->sega, 0, n * sizeof(*v->sega));
+	}
 	if (p->learn.unans.enabled) {
 		/* a slot is reused one ring later: the ring outlasts grace + the judge's margin
 		 * + a late tick (engine-learn.c), with a second to spare */
@@ -995,6 +1006,32 @@ static void pol_step_filter(struct pol_ctx *x)
 		pol_why(x, POL_R_PANIC, NULL);
 }
 
+/* The segment's calls on a backend that time out are payments that do not go through
+ * there (engine-learn.c, pol_sega_add): its P[] and posterior's mean times the share
+ * answered, on the same evidence (so that exploration's floor still re-tests it).
+ * Returns whether any was scaled. Only while some segment has such a share. */
+static bool pol_p_answered(const struct pol_view *v, const struct pol_rq *r, struct srt_post *post, const int *idx,
+                           int n, double *P)
+{
+	unsigned cell = pol_sega_cell(r->curcode, r->country, r->brand, r->funding);
+	bool any = false;
+	int k;
+
+	for (k = 0; k < n; k++) {
+		int i = idx[k];
+		uint32_t ans = atomic_load_explicit(&v->sega[(size_t)i * POL_SEGA_CELLS + cell], memory_order_relaxed);
+		double cnt = post[k].a + post[k].b;
+
+		if (!ans)
+			continue;
+		P[i] *= ans / 1e6;
+		post[k].a = P[i] * cnt;
+		post[k].b = cnt - post[k].a;
+		any = true;
+	}
+	return any;
+}
+
 /* P(auth) of each backend in cand into P[]: the posterior snapshot's counts for the
  * request's segment (most specific level with enough data) on top of a Beta prior that is
  * the policy's auth_rate for the card region, worth prior_weight observations. With
@@ -1035,6 +1072,8 @@ static bool pol_p_auth(struct pol_view *v, struct pol_worker *w, const struct po
 		P[i] = post[n].a / (post[n].a + post[n].b);
 		idx[n++] = i;
 	}
+	if (v->sega && atomic_load_explicit(&v->sega_live, memory_order_relaxed))
+		data |= pol_p_answered(v, r, post, idx, n, P);
 	if (!data || n < 2 || !(eps > 0) || !srt_scores(post, (size_t)n, eps, p->learn.floor_k, &w->rng, draw))
 		return false;
 	for (k = 0; k < n; k++)

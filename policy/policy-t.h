@@ -226,6 +226,10 @@ struct policy {
 		double floor_k;                /* Juspay's p_max - k sigma floor; < 0 = off */
 		uint32_t publish_ms;           /* how often workers get a fresh posterior snapshot */
 		bool errors_count;             /* PSP errors count as failed authorisations */
+		double answer_half_life_s;     /* segment's timed-out share: half-life, 0 = off */
+		double answer_prior;           /* ... answered calls it starts from (pseudo-count) */
+		double answer_max_n;           /* ... evidence cap (a new call displaces old weight) */
+		double answer_min_timeouts;    /* ... discounted timeouts before it counts at all */
 		double customer_weight;        /* a customer-fault decline's weight as a failure (0..1) */
 		double latency_alpha;          /* EWMA weight of one answer's latency */
 		/* Decisions never answered by pay-response (HAProxy sends none for the 502/503/

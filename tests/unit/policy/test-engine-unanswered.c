@@ -711,6 +711,101 @@ TEST(loader_unanswered)
 	}
 }
 
+/* A hang of one segment only (random world 1000089: debit cards time out on psp0, its
+ * credit cards are answered): each 100 ms pa gets two Visa credit payments, answered in
+ * 100 ms, and one Visa debit payment, answered `status` after `lat_ms` for 20 s (a 504
+ * after 8 s is past the 2 s grace: late), then in 100 ms. The breaker never opens
+ * (consecutive 1000, no rate rule) and the anomaly chart is off: only the segment's own
+ * estimate can move it (pb's fee is 8 %, pa's 2.9 %: pb's payments all pass, pa's
+ * debit ones count at a thinner level). Where the last debit payment before 20 s went, where the last
+ * credit one went (pa: it stays), and where the last ones before 80 s went (pa: the
+ * segment came back, by its count's decay alone: exploration is off here). Timeouts counted per segment (the default): debit moves
+ * to pb and back; off (answer_half_life_s 0): debit stays on pa throughout; fast 503s
+ * (a brownout's: the breaker's signal) move nothing. */
+TEST(segment_timeouts_move_the_segment)
+{
+	static const struct {
+		const char *learn;
+		int status, lat_ms;
+		const char *debit;
+	} rows[] = {
+		{ "", 504, 8000, "pb" },
+		{ "answer_half_life_s = 0;", 504, 8000, "pa" },
+		{ "", 503, 20, "pa" },
+	};
+	static struct pay_verdict vs[2400];
+	static struct { uint64_t at; int k, status, lat; } due[2400];
+	size_t r;
+
+	for (r = 0; r < sizeof(rows) / sizeof(rows[0]); r++) {
+		char text[4096], debit20[8] = "", credit20[8] = "", debit80[8] = "", credit80[8] = "";
+		struct pol_engine *e;
+		uint64_t t0 = 10 * SEC, t;
+		struct pay_request debit = pol_test_usd_charge(), credit = pol_test_usd_charge();
+		int n = 0, i, head = 0;
+
+		debit.card_funding = S("debit");
+		snprintf(text, sizeof(text),
+		         "fee_schedules = ( { name = \"a\"; percent = 2.9; fixed = 30; }, { name = \"b\"; percent = 8.0; fixed = 30; } );\n"
+		         "backends = (\n"
+		         " { name = \"pa\"; account = \"acct_a\"; entity = \"x\"; region = \"other\"; currencies = [ \"usd\" ]; fee_schedule = \"a\"; },\n"
+		         " { name = \"pb\"; account = \"acct_b\"; entity = \"x\"; region = \"other\"; currencies = [ \"usd\" ]; fee_schedule = \"b\"; }\n"
+		         ");\n"
+		         "classes = ( { name = \"checkout\"; priority = -100; shed_order = 1; explore = 0.0; } );\n"
+		         "classify = { default = \"checkout\"; };\n"
+		         "breaker = { consecutive = 1000; failure_rate = 0.0; };\n"
+		         "anomaly = { enabled = false; };\n"
+		         "learning = { %s };\n",
+		         rows[r].learn);
+		e = pol_test_engine(text, 1);
+		ASSERT(e != NULL);
+		for (t = t0; t < t0 + 80 * SEC; t += 50 * MS) {
+			if ((t - t0) % (100 * MS) == 0 && n + 3 <= (int)(sizeof(vs) / sizeof(vs[0]))) {
+				for (i = 0; i < 3; i++) {
+					bool deb = i == 2, hung = deb && t < t0 + 20 * SEC;
+
+					pol_decide(e, 0, deb ? &debit : &credit, t, &vs[n]);
+					pol_quiesce(e, 0);
+					if (t < t0 + 20 * SEC)
+						snprintf(deb ? debit20 : credit20, 8, "%s", vs[n].backend);
+					else
+						snprintf(deb ? debit80 : credit80, 8, "%s", vs[n].backend);
+					due[n].k = n;
+					due[n].status = hung && !strcmp(vs[n].backend, "pa") ? rows[r].status : 200;
+					due[n].lat = due[n].status == 200 ? 100 : rows[r].lat_ms;
+					due[n].at = t + (uint64_t)due[n].lat * MS;
+					n++;
+				}
+			}
+			/* the answers due by now, in answer order */
+			for (;;) {
+				int best = -1, j;
+
+				for (j = head; j < n; j++)
+					if (due[j].k >= 0 && due[j].at <= t && (best < 0 || due[j].at < due[best].at))
+						best = j;
+				if (best < 0)
+					break;
+				{
+					struct pay_outcome o = pol_test_answer(&vs[due[best].k], due[best].status, due[best].lat);
+
+					pol_observe(e, 0, &o, due[best].at);
+					pol_quiesce(e, 0);
+				}
+				due[best].k = -1;
+				while (head < n && due[head].k < 0)
+					head++;
+			}
+			pol_tick(e, t);
+		}
+		ASSERT_STREQ(pol_test_breaker(e, 0, t), "closed");
+		if (strcmp(debit20, rows[r].debit) || strcmp(credit20, "pa") || strcmp(debit80, "pa") || strcmp(credit80, "pa"))
+			TEST_FAIL_("row %zu: at 20 s debit on %s (want %s), credit on %s (want pa); at 80 s debit on %s, "
+			           "credit on %s (want pa)", r, debit20, rows[r].debit, credit20, debit80, credit80);
+		pol_engine_free(e);
+	}
+}
+
 int main(void)
 {
 	RUN(hung_backend_opens_after_grace);
@@ -727,5 +822,6 @@ int main(void)
 	RUN(latency_creep_never_opens);
 	RUN(hung_slow_backend_opens_within_grace);
 	RUN(loader_unanswered);
+	RUN(segment_timeouts_move_the_segment);
 	return test_summary();
 }

@@ -175,17 +175,6 @@ void anom_clear(struct anom *a, uint64_t now_us)
 	}
 }
 
-double anom_factor(const struct anom *a, const struct anom_cfg *c)
-{
-	double f = 1;
-
-	if (a->alarms & ANOM_ERR)
-		f *= c->factor;
-	if (a->alarms & ANOM_LAT)
-		f *= c->factor;
-	return f;
-}
-
 double anom_score_factor(const struct anom *a, const struct anom_cfg *c, double lat_ms)
 {
 	double f = 1;

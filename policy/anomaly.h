@@ -50,15 +50,14 @@ double anom_clip_latency(const struct anom *a, const struct anom_cfg *c, double 
  * restart in control, at their baselines, and the requests pooled so far are dropped. */
 void anom_clear(struct anom *a, uint64_t now_us);
 
-/* Score factor for the engine: 1 when normal, c->factor per chart in alarm (so
- * factor^2 when both are). */
-double anom_factor(const struct anom *a, const struct anom_cfg *c);
-
-/* The factor scoring applies (engine-learn.c): anom_factor(), except that a latency alarm
- * counts only while lat_ms, the latency scoring prices (the backend's learned latency),
- * is at least c->lat_confirm x the chart's normal mean (c->lat_confirm 0: always). Scoring
- * already charges latency_cost for every ms of lat_ms; the factor stands for what the
- * price does not see (a backend on its way to hanging: timeouts, lost answers). A chart
+/* The factor scoring applies (engine-learn.c): 1 when normal; per chart in alarm, for
+ * the error chart the share of calls answered relative to the normal share,
+ * (1 - rate) / (1 - normal rate) in [0, 1] (c->err_priced; else c->factor), times, for
+ * the latency chart, c->factor (so factor^2 with both and neither priced nor confirmed)
+ * - but a latency alarm counts only while lat_ms, the latency scoring prices (the
+ * backend's learned latency), is at least c->lat_confirm x the chart's normal mean
+ * (c->lat_confirm 0: always). Scoring already charges latency_cost for every ms of
+ * lat_ms; the factor stands for what the price does not see (a backend on its way to hanging: timeouts, lost answers). A chart
  * whose clipped ~10-answer point crossed mean + 0.5 mean on a backend with spread-out
  * healthy latency (lognormal sigma ~1.2: such points cross it now and then) while its
  * ~40-answer learned latency stays near the normal is not that, and halving its P(auth)

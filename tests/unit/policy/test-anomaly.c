@@ -73,14 +73,15 @@ TEST(anomaly_error_spike)
 
 	anom_cfg_default(&c);
 	ASSERT(anom_cfg_check(&c) == NULL);
+	c.err_priced = false; /* the flat factor per chart in alarm (priced: anomaly_penalty_priced) */
 	t = warm(&a, &c);
-	ASSERT_NEAR(anom_factor(&a, &c), 1, 0);
+	ASSERT_NEAR(anom_score_factor(&a, &c, 0), 1, 0);
 	t = RUN_ROWS(&a, &c, t, rows);
-	ASSERT_NEAR(anom_factor(&a, &c), 0.5, 1e-12);
+	ASSERT_NEAR(anom_score_factor(&a, &c, 0), 0.5, 1e-12);
 	for (i = 0; i < 6 && a.state == D; i++)
 		base_tick(&a, &c, t++);
 	ASSERT_EQ(a.state, N);
-	ASSERT_NEAR(anom_factor(&a, &c), 1, 0);
+	ASSERT_NEAR(anom_score_factor(&a, &c, 0), 1, 0);
 }
 
 /* Blips the charts must shrug off: one tick at 15 %, fewer errors than usual, a single
@@ -122,9 +123,11 @@ TEST(anomaly_latency_and_both)
 	uint32_t t;
 
 	anom_cfg_default(&c);
+	c.err_priced = false; /* flat factors per chart; every latency alarm counts */
+	c.lat_confirm = 0;
 	t = warm(&a, &c);
 	RUN_ROWS(&a, &c, t, rows);
-	ASSERT_NEAR(anom_factor(&a, &c), 0.25, 1e-12);
+	ASSERT_NEAR(anom_score_factor(&a, &c, 0), 0.25, 1e-12);
 }
 
 /* Warm up, then 300 ticks of wavering error rate; returns the state changes. */

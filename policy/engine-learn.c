@@ -29,14 +29,15 @@
 #define POL_ANOM_IDLE_US (10 * 1000000ULL) /* a degraded backend with no sample this long is
                                             * given another chance */
 
-/* Customer declines in the posteriors (learning.customer_declines): their share of issuer
- * answers over the last ~POL_CUST_FAST_S against the last ~POL_CUST_SLOW_S; a share that
- * rose on every backend at once (a decline storm) is the customers', not a backend's */
-#define POL_CUST_FAST_S 5.0
-#define POL_CUST_SLOW_S 600.0
-#define POL_CUST_MIN_FAST 50.0  /* answers in the fast sum before it is believed */
-#define POL_CUST_MIN_SLOW 500.0 /* ... in the slow one */
-#define POL_STORM_Z 1.0         /* a storm's declines: beyond this many Poisson sds of noise */
+/* Decline shares on two time scales (struct pol_share2): over the last ~POL_SHARE_FAST_S
+ * against the last ~POL_SHARE_SLOW_S. A share that rose on every backend at once (a
+ * decline storm) is the customers' or the issuers', not a backend's (pol_cust_update,
+ * pol_storm_update). */
+#define POL_SHARE_FAST_S 5.0
+#define POL_SHARE_SLOW_S 600.0
+#define POL_SHARE_MIN_FAST 50.0  /* answers in the fast sum before it is believed */
+#define POL_SHARE_MIN_SLOW 500.0 /* ... in the slow one */
+#define POL_STORM_Z 1.0          /* a storm's declines: beyond this many Poisson sds of noise */
 
 #define POL_UNANS_WITNESS_US (10 * 1000000ULL) /* missing answers teach only while some
                                                 * answer came back this recently */
@@ -46,6 +47,14 @@
 struct pol_agg {
 	uint64_t n, err;
 	double lat_ms;
+};
+
+/* One kind of decline as a share of the answers it is counted among, on two time scales:
+ * decayed sums of both over ~POL_SHARE_FAST_S and ~POL_SHARE_SLOW_S, and this tick's
+ * counts (pol_share2_roll folds them in at the tick). */
+struct pol_share2 {
+	double dec_fast, ans_fast, dec_slow, ans_slow;
+	uint32_t dec_tick, ans_tick;
 };
 
 /* A backend's current run of judged ticks whose missing share reached min_share. */
@@ -103,18 +112,15 @@ struct pol_learn {
 	uint32_t fed_left[POL_MAX_BACKENDS][POL_UNANS_FED_SLOTS]; /* failures fed, not yet claimed */
 	uint64_t unans_missing, unans_fed, unans_late; /* cumulative */
 	uint64_t unans_forgiven;                /* late answers that took a fed failure back */
-	/* customer declines (pol_cust_update): decayed sums of customer declines and issuer
-	 * answers, fast and slow; this tick's counts; the weight in force (< 0: not set yet) */
-	double cust_fast, ans_fast, cust_slow, ans_slow, cust_w;
-	uint32_t cust_tick, ans_tick;
-	uint64_t cust_at_us;
-	/* declines in a storm on several backends at once (pol_storm_update): per backend,
-	 * decayed sums of declines and issuer answers, fast and slow, this tick's counts; the
-	 * weight of every issuer answer in the posteriors while such a storm lasts (1: none) */
-	double sdec_fast[POL_MAX_BACKENDS], sans_fast[POL_MAX_BACKENDS];
-	double sdec_slow[POL_MAX_BACKENDS], sans_slow[POL_MAX_BACKENDS];
-	uint32_t sdec_tick[POL_MAX_BACKENDS], sans_tick[POL_MAX_BACKENDS];
-	uint64_t storm_at_us;
+	/* decline shares (struct pol_share2), rolled at share_at_us: customer declines among
+	 * issuer answers on the whole engine and the weight they count at (pol_cust_update;
+	 * < 0: not set yet); per backend, soft declines and PSP errors among what the
+	 * posteriors count in full, and the weight of every issuer answer while a storm on
+	 * several backends lasts (pol_storm_update; 1: none) */
+	uint64_t share_at_us;
+	struct pol_share2 cust;
+	double cust_w;
+	struct pol_share2 storm[POL_MAX_BACKENDS];
 	double storm_w;
 	uint64_t storms; /* storms started (storm_w left 1): the decline_storms counter */
 	/* learning shared with a fleet (engine-share.h) */
@@ -867,12 +873,12 @@ static void pol_learn_event(struct pol_view *cur, const struct pol_view *src, co
 
 		double cw = L->cust_w >= 0 ? L->cust_w : p->learn.customer_weight;
 
-		L->ans_tick += oc.kind == OC_SUCCESS || oc.kind == OC_DECLINE_SOFT || oc.kind == OC_DECLINE_CUSTOMER;
-		L->cust_tick += oc.kind == OC_DECLINE_CUSTOMER;
+		L->cust.ans_tick += oc.kind == OC_SUCCESS || oc.kind == OC_DECLINE_SOFT || oc.kind == OC_DECLINE_CUSTOMER;
+		L->cust.dec_tick += oc.kind == OC_DECLINE_CUSTOMER;
 		/* the storm guard watches what the posteriors count in full: successes against
 		 * soft declines (and PSP errors when they count); customer declines have their own */
-		L->sdec_tick[b] += oc.kind == OC_DECLINE_SOFT || oc.kind == OC_PSP_ERROR;
-		L->sans_tick[b] += oc.kind == OC_SUCCESS || oc.kind == OC_DECLINE_SOFT || oc.kind == OC_PSP_ERROR;
+		L->storm[b].dec_tick += oc.kind == OC_DECLINE_SOFT || oc.kind == OC_PSP_ERROR;
+		L->storm[b].ans_tick += oc.kind == OC_SUCCESS || oc.kind == OC_DECLINE_SOFT || oc.kind == OC_PSP_ERROR;
 		/* a customer-fault decline counts at customer_declines, less while such declines
 		 * rise everywhere at once (pol_cust_update; policy/learning.md); the fleet's
 		 * counts are whole, so it is shared as a failure while its weight is >= 0.5 */
@@ -953,6 +959,37 @@ void pol_learn_drain(struct pol_engine *e, uint64_t now_us)
 
 /* ---- the tick ------------------------------------------------------------------------- */
 
+/* Folds this tick's counts into the decayed sums, df and ds the decay since the last roll. */
+static void pol_share2_roll(struct pol_share2 *s, double df, double ds)
+{
+	s->dec_fast = s->dec_fast * df + s->dec_tick;
+	s->ans_fast = s->ans_fast * df + s->ans_tick;
+	s->dec_slow = s->dec_slow * ds + s->dec_tick;
+	s->ans_slow = s->ans_slow * ds + s->ans_tick;
+	s->dec_tick = s->ans_tick = 0;
+}
+
+/* Enough answers in both sums, and some declines in the slow one, for their ratio to mean
+ * something. */
+static bool pol_share2_ready(const struct pol_share2 *s)
+{
+	return s->ans_fast >= POL_SHARE_MIN_FAST && s->ans_slow >= POL_SHARE_MIN_SLOW && s->dec_slow > 0;
+}
+
+/* Rolls every decline share (struct pol_share2) to now_us, on one clock. */
+static void pol_shares_roll(struct pol_learn *L, uint64_t now_us)
+{
+	double dt = L->share_at_us && now_us > L->share_at_us ? (double)(now_us - L->share_at_us) / 1e6 : 0;
+	double df = exp(-dt / POL_SHARE_FAST_S), ds = exp(-dt / POL_SHARE_SLOW_S);
+	int b;
+
+	if (!L->share_at_us || now_us > L->share_at_us)
+		L->share_at_us = now_us;
+	pol_share2_roll(&L->cust, df, ds);
+	for (b = 0; b < L->nb; b++)
+		pol_share2_roll(&L->storm[b], df, ds);
+}
+
 /* The weight of the next customer declines: learning.customer_declines, scaled down while
  * the share of issuer answers that are customer declines is above its long-run level on
  * the whole engine: from 1.25x that level to 2x, the weight goes from full to 0. A backend
@@ -960,20 +997,13 @@ void pol_learn_drain(struct pol_engine *e, uint64_t now_us)
  * storm of customers' declines on every backend counted against the backend in use only
  * (its capped window moves in seconds, the others' do not) and flipped traffic to a worse
  * one. */
-static void pol_cust_update(struct pol_learn *L, const struct policy *p, uint64_t now_us)
+static void pol_cust_update(struct pol_learn *L, const struct policy *p)
 {
-	double dt = L->cust_at_us && now_us > L->cust_at_us ? (double)(now_us - L->cust_at_us) / 1e6 : 0;
-	double df = exp(-dt / POL_CUST_FAST_S), ds = exp(-dt / POL_CUST_SLOW_S), w = p->learn.customer_weight;
+	const struct pol_share2 *s = &L->cust;
+	double w = p->learn.customer_weight;
 
-	if (!L->cust_at_us || now_us > L->cust_at_us)
-		L->cust_at_us = now_us;
-	L->cust_fast = L->cust_fast * df + L->cust_tick;
-	L->ans_fast = L->ans_fast * df + L->ans_tick;
-	L->cust_slow = L->cust_slow * ds + L->cust_tick;
-	L->ans_slow = L->ans_slow * ds + L->ans_tick;
-	L->cust_tick = L->ans_tick = 0;
-	if (L->ans_fast >= POL_CUST_MIN_FAST && L->ans_slow >= POL_CUST_MIN_SLOW && L->cust_slow > 0) {
-		double r = (L->cust_fast / L->ans_fast) / (L->cust_slow / L->ans_slow);
+	if (pol_share2_ready(s)) {
+		double r = (s->dec_fast / s->ans_fast) / (s->dec_slow / s->ans_slow);
 
 		w *= r <= 1.25 ? 1 : r >= 2 ? 0 : (2 - r) / 0.75;
 	}
@@ -992,30 +1022,22 @@ static void pol_cust_update(struct pol_learn *L, const struct policy *p, uint64_
  * over at least two such backends is the storm's level (one backend's own drift raises
  * only its r); from 1.5 to 2.5 the weight of every answer in the posteriors falls from 1
  * to 0, successes too, so the standings before the storm hold. policy/learning.md. */
-static void pol_storm_update(struct pol_learn *L, uint64_t now_us)
+static void pol_storm_update(struct pol_learn *L)
 {
-	double dt = L->storm_at_us && now_us > L->storm_at_us ? (double)(now_us - L->storm_at_us) / 1e6 : 0;
-	double df = exp(-dt / POL_CUST_FAST_S), ds = exp(-dt / POL_CUST_SLOW_S), rmin = 0;
-	double w;
+	double w, rmin = 0;
 	int b, n = 0;
 
-	if (!L->storm_at_us || now_us > L->storm_at_us)
-		L->storm_at_us = now_us;
 	for (b = 0; b < L->nb; b++) {
+		const struct pol_share2 *s = &L->storm[b];
 		double r, e;
 
-		L->sdec_fast[b] = L->sdec_fast[b] * df + L->sdec_tick[b];
-		L->sans_fast[b] = L->sans_fast[b] * df + L->sans_tick[b];
-		L->sdec_slow[b] = L->sdec_slow[b] * ds + L->sdec_tick[b];
-		L->sans_slow[b] = L->sans_slow[b] * ds + L->sans_tick[b];
-		L->sdec_tick[b] = L->sans_tick[b] = 0;
-		if (L->sans_fast[b] < POL_CUST_MIN_FAST || L->sans_slow[b] < POL_CUST_MIN_SLOW || !(L->sdec_slow[b] > 0))
+		if (!pol_share2_ready(s))
 			continue;
 		/* the fast sum's declines beyond POL_STORM_Z Poisson sds of what the slow share expects of
 		 * them: at ~50 answers and a 5 % share, noise alone doubles r now and then, on two
 		 * backends at once within minutes (a world without incidents lost 0.3 pt) */
-		e = L->sans_fast[b] * L->sdec_slow[b] / L->sans_slow[b];
-		r = fmax(L->sdec_fast[b] - POL_STORM_Z * sqrt(e), 0) / e;
+		e = s->ans_fast * s->dec_slow / s->ans_slow;
+		r = fmax(s->dec_fast - POL_STORM_Z * sqrt(e), 0) / e;
 		if (!n++ || r < rmin)
 			rmin = r;
 	}
@@ -1037,8 +1059,9 @@ void pol_learn_tick(struct pol_engine *e, uint64_t min_seen, uint64_t now_us)
 	if (now_us < L->tmax)
 		now_us = L->tmax;
 	L->tmax = now_us;
-	pol_cust_update(L, p, now_us);
-	pol_storm_update(L, now_us);
+	pol_shares_roll(L, now_us);
+	pol_cust_update(L, p);
+	pol_storm_update(L);
 	pol_unans_judge(e, v, now_us);
 	for (b = 0; b < L->nb; b++) {
 		struct anom *a = &L->anom[b];
@@ -1155,12 +1178,8 @@ void pol_learn_carry(struct pol_view *nv, const struct pol_view *ov)
 	N->unans_witness_us = O->unans_witness_us;
 	/* the customer declines' share (pol_cust_update), so a storm under way stays one;
 	 * the weight is the new policy's from the next tick */
-	N->cust_fast = O->cust_fast;
-	N->ans_fast = O->ans_fast;
-	N->cust_slow = O->cust_slow;
-	N->ans_slow = O->ans_slow;
-	N->cust_at_us = O->cust_at_us;
-	N->storm_at_us = O->storm_at_us;
+	N->share_at_us = O->share_at_us;
+	N->cust = O->cust;
 	N->storm_w = O->storm_w;
 	N->storms = O->storms;
 	for (i = 0; i < N->nb; i++) {
@@ -1172,10 +1191,7 @@ void pol_learn_carry(struct pol_view *nv, const struct pol_view *ov)
 		N->lat_seen_us[i] = O->lat_seen_us[j];
 		N->shown[i] = O->shown[j];
 		N->closes_seen[i] = O->closes_seen[j];
-		N->sdec_fast[i] = O->sdec_fast[j];
-		N->sans_fast[i] = O->sans_fast[j];
-		N->sdec_slow[i] = O->sdec_slow[j];
-		N->sans_slow[i] = O->sans_slow[j];
+		N->storm[i] = O->storm[j];
 		N->probe_batch_us[i] = O->probe_batch_us[j];
 	}
 	/* Posterior keys hash backend names and currency codes, not indices: the table

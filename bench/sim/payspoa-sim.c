@@ -421,6 +421,7 @@ struct sim_req {
 	uint8_t answer;       /* enum sim_answer of the attempt in flight */
 	bool retryer;         /* this client retries failed and shed requests */
 	bool local;           /* answered by HAProxy itself (no server up), not upstream */
+	bool queue_out;       /* local: waited past `timeout queue` in its server's queue */
 	bool reserved;        /* queued by the oracle on a token it reserved */
 	int16_t prio;         /* HAProxy set-priority-class of the attempt (lower first) */
 	int32_t offset_ms;    /* HAProxy set-priority-offset of the attempt */
@@ -798,7 +799,7 @@ static void sim_send(struct sim_run *r, uint32_t slot, int b)
 	int out, ep = sim_endpoint(r, be->acct, q->cls);
 
 	q->backend = (uint8_t)b;
-	q->local = false;
+	q->local = q->queue_out = false;
 	if (q->reserved) {
 		r->reserved[be->acct] -= 1;
 		q->reserved = false;
@@ -926,6 +927,7 @@ static void sim_srvq_serve(struct sim_run *r, int b)
 			q->answer = SIM_A_NOSERVER;
 			q->latency_ms = (int32_t)((r->now - q->enq_us) / 1000);
 			q->local = true;
+			q->queue_out = true;
 			sim_push(r, r->now, SIM_EV_DONE, slot);
 			continue;
 		}
@@ -1181,6 +1183,14 @@ static void sim_observe_payspoa(struct sim_run *r, const struct sim_req *q)
 	o.backend = SIM_STR(bname);
 	o.status = q->status;
 	o.latency_ms = q->latency_ms;
+	if (q->queue_out) {
+		/* HAProxy's own 503 after `timeout queue`: only its log line reports it, with
+		 * termination state sQ and no server answer (haproxy/haproxy.cfg's default
+		 * outcome channel) */
+		o.channel = PAY_CH_LOG;
+		o.term = SIM_STR("sQ");
+		o.latency_ms = -1;
+	}
 	if (q->status == 429)
 		o.rl_reason = q->answer == SIM_A_RATE_EP ? SIM_STR("endpoint-rate") : SIM_STR("global-rate");
 	if (q->status == 402)
@@ -1348,6 +1358,7 @@ static int sim_attempt(struct sim_run *r, uint32_t slot)
 		q->answer = SIM_A_NOSERVER;
 		q->latency_ms = 0;
 		q->local = true;
+		q->queue_out = false;
 		sim_push(r, r->now, SIM_EV_DONE, slot);
 		return 0;
 	}
@@ -1389,6 +1400,8 @@ static void sim_done(struct sim_run *r, uint32_t slot)
 			sim_observe_payspoa(r, q);
 		else if (r->strat == SIM_S_HAP)
 			sim_observe_hap(r, q);
+	} else if (q->queue_out && r->strat <= SIM_S_PAYSPOA_NOFC) {
+		sim_observe_payspoa(r, q);
 	}
 	if (q->status == 200) {
 		res->succeeded[q->cls]++;

@@ -2022,6 +2022,10 @@ struct sim_world_sum {
 	/* Where checkout success went, per strategy: points of checkout requests that ended
 	 * declined, shed (a local rejection on the last attempt) or failed (429, 5xx, timeout). */
 	double ck_declined[SIM_S_COUNT], ck_shed[SIM_S_COUNT], ck_err[SIM_S_COUNT], bps[SIM_S_COUNT];
+	/* Net revenue per strategy, USD: the volume of the charges that succeeded less their
+	 * fees (what the merchant keeps; the value the engine and the oracle weigh, without the
+	 * latency term). Every strategy sees the same arrivals, so the figures compare. */
+	double net[SIM_S_COUNT];
 	/* World features: the widest latency sigma, entities, a fee crossover (one backend
 	 * cheaper on small amounts, another on large ones). */
 	double sigma_max;
@@ -2110,6 +2114,7 @@ static int sim_world_one(uint64_t wseed, const char *dir, struct sim_scenario *s
 		w->auth[s] = sim_auth_rate(&res[s]);
 		w->wall_s += res[s].wall_s;
 		w->bps[s] = sim_bps(&res[s]);
+		w->net[s] = res[s].volume_usd - res[s].fees_usd;
 		if (sc->checkout >= 0) {
 			uint64_t nl = res[s].logical[sc->checkout];
 
@@ -2157,8 +2162,9 @@ static struct sim_stat sim_stat(double *v, int n)
 	return st;
 }
 
-/* The best non-oracle baseline of world w on the headline (higher is better). */
-static enum sim_strategy sim_world_best_base(const struct sim_world_sum *w)
+/* The best non-oracle baseline of a world by one figure v[strategy] (higher is better):
+ * its headline, or its net revenue. */
+static enum sim_strategy sim_world_best_base(const double *v)
 {
 	enum sim_strategy best = SIM_S_RR;
 	size_t k;
@@ -2166,7 +2172,7 @@ static enum sim_strategy sim_world_best_base(const struct sim_world_sum *w)
 	for (k = 0; k < SIM_WORLD_NSTRATS; k++) {
 		enum sim_strategy s = sim_world_strats[k];
 
-		if (s != SIM_S_PAYSPOA && s != SIM_S_ORACLE && w->headline[s] > w->headline[best])
+		if (s != SIM_S_PAYSPOA && s != SIM_S_ORACLE && v[s] > v[best])
 			best = s;
 	}
 	return best;
@@ -2183,10 +2189,10 @@ static int sim_random(unsigned n, uint64_t seed, int jobs, const char *json)
 {
 	struct sim_world_sum *ws = mmap(NULL, sizeof(*ws) * n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	char dir[] = "/tmp/payspoa-sim-worlds.XXXXXX";
-	double *gap = NULL, *gapb = NULL, *gapq = NULL, *gapa = NULL;
-	struct sim_stat so, sb, sq, sa;
+	double *gap = NULL, *gapb = NULL, *gapq = NULL, *gapa = NULL, *gapn = NULL;
+	struct sim_stat so, sb, sq, sa, sn;
 	int j, rc = 1, nok = 0, nq = 0, lost = 0, below05 = 0, quiet_over = 0, oracle_beaten = 0, brk_worlds = 0;
-	int shed_worlds = 0, nunlim = 0, oracle_below = 0, lost_oracle_not = 0;
+	int shed_worlds = 0, nunlim = 0, oracle_below = 0, lost_oracle_not = 0, net_lost = 0, net_oracle_below = 0;
 	uint64_t brk = 0, away = 0, shed = 0, shed_all = 0;
 	unsigned k;
 	FILE *f = NULL;
@@ -2221,17 +2227,18 @@ static int sim_random(unsigned n, uint64_t seed, int jobs, const char *json)
 	gapb = calloc(n, sizeof(*gapb));
 	gapq = calloc(n, sizeof(*gapq));
 	gapa = calloc(n, sizeof(*gapa));
-	if (!gap || !gapb || !gapq || !gapa)
+	gapn = calloc(n, sizeof(*gapn));
+	if (!gap || !gapb || !gapq || !gapa || !gapn)
 		goto out;
 	for (k = 0; k < n; k++) {
 		const struct sim_world_sum *w = &ws[k];
 		double hp = w->headline[SIM_S_PAYSPOA];
-		enum sim_strategy bb;
+		enum sim_strategy bb, bn;
 		size_t i;
 
 		if (!w->ok)
 			continue;
-		bb = sim_world_best_base(w);
+		bb = sim_world_best_base(w->headline);
 		gap[nok] = w->headline[SIM_S_ORACLE] - hp;
 		gapb[nok] = w->headline[bb] - hp;
 		lost += gapb[nok] > 0;
@@ -2240,6 +2247,11 @@ static int sim_random(unsigned n, uint64_t seed, int jobs, const char *json)
 		 * it is itself below a baseline, so is an engine that does as it does. */
 		oracle_below += w->headline[bb] > w->headline[SIM_S_ORACLE];
 		lost_oracle_not += gapb[nok] > 0 && w->headline[bb] <= w->headline[SIM_S_ORACLE];
+		/* The same on net revenue, in % of the best baseline's (positive = payspoa below). */
+		bn = sim_world_best_base(w->net);
+		gapn[nok] = w->net[bn] > 0 ? 100 * (w->net[bn] - w->net[SIM_S_PAYSPOA]) / w->net[bn] : 0;
+		net_lost += w->net[bn] > w->net[SIM_S_PAYSPOA];
+		net_oracle_below += w->net[bn] > w->net[SIM_S_ORACLE];
 		for (i = 0; i < SIM_WORLD_NSTRATS; i++)
 			if (w->headline[sim_world_strats[i]] > w->headline[SIM_S_ORACLE]) {
 				oracle_beaten++;
@@ -2266,6 +2278,7 @@ static int sim_random(unsigned n, uint64_t seed, int jobs, const char *json)
 	sb = sim_stat(gapb, nok);
 	sq = sim_stat(gapq, nq);
 	sa = sim_stat(gapa, nq);
+	sn = sim_stat(gapn, nok);
 	printf("\n== %u random worlds, seed %llu (world seeds %llu..%llu), %d ran; headline checkout_success "
 	       "(points, positive = payspoa below)\n",
 	       n, (unsigned long long)seed, (unsigned long long)world_seed(seed, 0),
@@ -2284,6 +2297,9 @@ static int sim_random(unsigned n, uint64_t seed, int jobs, const char *json)
 	printf("checkout sheds without a rate limit (%d worlds): %llu in %d worlds; sheds of every class there: %llu\n",
 	       nunlim, (unsigned long long)shed, shed_worlds, (unsigned long long)shed_all);
 	printf("worlds where a strategy beat the oracle: %d\n", oracle_beaten);
+	printf("net revenue (charges authorised less fees), gap to the best baseline in %% of its own: mean %.3f "
+	       "worst %.3f 10%% of worlds above %.3f; payspoa below it in %d worlds, the oracle in %d\n",
+	       sn.mean, sn.worst, sn.p90, net_lost, net_oracle_below);
 	printf("worlds where the oracle itself is below the best baseline: %d; payspoa lost to a baseline in %d "
 	       "of the other %d\n",
 	       oracle_below, lost_oracle_not, nok - oracle_below);
@@ -2291,7 +2307,7 @@ static int sim_random(unsigned n, uint64_t seed, int jobs, const char *json)
 		printf("lost worlds (world seed: payspoa vs best baseline, incidents):\n");
 	for (k = 0; k < n; k++) {
 		const struct sim_world_sum *w = &ws[k];
-		enum sim_strategy bb = sim_world_best_base(w);
+		enum sim_strategy bb = sim_world_best_base(w->headline);
 
 		if (w->ok && w->headline[bb] > w->headline[SIM_S_PAYSPOA])
 			printf("  %llu: %.2f vs %s %.2f (-%.2f pt), oracle %.2f; %d backends; %s\n",
@@ -2316,6 +2332,9 @@ static int sim_random(unsigned n, uint64_t seed, int jobs, const char *json)
 		sim_json_stat(f, "quiet_gap_oracle", sq, nq);
 		fputc(',', f);
 		sim_json_stat(f, "quiet_auth_gap_oracle", sa, nq);
+		fputc(',', f);
+		sim_json_stat(f, "net_gap_best_baseline_pct", sn, nok);
+		fprintf(f, ",\"net_lost\":%d,\"net_oracle_below_best\":%d", net_lost, net_oracle_below);
 		fprintf(f, ",\"lost\":%d,\"lost_over_0_5\":%d,\"quiet_2_4_over_0_3\":%d,\"breaker_false\":%llu,"
 		           "\"breaker_false_worlds\":%d,\"away_false\":%llu,\"unlimited_worlds\":%d,"
 		           "\"checkout_shed_unlimited\":%llu,\"checkout_shed_unlimited_worlds\":%d,\"shed_unlimited\":%llu,"
@@ -2349,6 +2368,10 @@ static int sim_random(unsigned n, uint64_t seed, int jobs, const char *json)
 			for (i = 0; i < SIM_WORLD_NSTRATS; i++)
 				fprintf(f, "%s\"%s\":%.2f", i ? "," : "", sim_strategy_names[sim_world_strats[i]],
 				        w->bps[sim_world_strats[i]]);
+			fprintf(f, "},\"net_usd\":{");
+			for (i = 0; i < SIM_WORLD_NSTRATS; i++)
+				fprintf(f, "%s\"%s\":%.2f", i ? "," : "", sim_strategy_names[sim_world_strats[i]],
+				        w->net[sim_world_strats[i]]);
 			fprintf(f, "},\"checkout_lost\":{");
 			for (i = 0; i < SIM_WORLD_NSTRATS; i++) {
 				enum sim_strategy s = sim_world_strats[i];
@@ -2375,6 +2398,7 @@ out:
 	free(gapb);
 	free(gapq);
 	free(gapa);
+	free(gapn);
 	munmap(ws, sizeof(*ws) * n);
 	return rc;
 }

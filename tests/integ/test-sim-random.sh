@@ -89,6 +89,18 @@ for s in round-robin primary-backup static-cost; do
 	check "random-payspoa-beats-$s" "$p > $v" "mean checkout success over $N worlds, payspoa vs $s"
 done
 check "random-oracle-beats-payspoa" "$o > $p" "mean checkout success over $N worlds, oracle vs payspoa"
+# Net revenue (charges authorised less fees, what the engine and the oracle weigh): both keep
+# more than round robin on average, and the summary's count of worlds where payspoa is
+# below the best baseline by net revenue is the one the world list gives.
+netm() {
+	jq -r --arg s "$2" '.random.world_list | map(.net_usd[$s]) | add / length' "$1"
+}
+nr=$(netm "$T/r1.json" round-robin)
+check "random-net-oracle-beats-round-robin" "$(netm "$T/r1.json" oracle) > $nr" "mean net revenue, oracle vs round-robin"
+check "random-net-payspoa-beats-round-robin" "$(netm "$T/r1.json" payspoa) > $nr" "mean net revenue, payspoa vs round-robin"
+nl=$(jq '[.random.world_list[] | .net_usd | select(([.["round-robin"], .["primary-backup"], .["static-cost"]] | max) > .payspoa)] | length' "$T/r1.json")
+check "random-net-lost-count" "$nl == $(jq .random.summary.net_lost "$T/r1.json") && $nr > 0" \
+	"worlds below the best baseline by net revenue: list $nl, summary $(jq .random.summary.net_lost "$T/r1.json")"
 
 # ---- scenario features ---------------------------------------------------------------------
 # world INCIDENTS [EXTRA]: a two-entity scenario at 100 req/s for 120 s (it lives beside

@@ -113,6 +113,8 @@ uint64_t brk_open_time(const struct brk *b, const struct brk_cfg *c, uint32_t k)
 
 static bool brk_tripping(const struct brk *b, const struct brk_cfg *c)
 {
+	if (b->scoped)
+		return false;
 	if (c->consecutive && b->consecutive >= c->consecutive)
 		return true;
 	if (b->calls == 0 || b->calls < c->min_calls)
@@ -397,7 +399,7 @@ bool brk_may_open(const struct brk *const *all, size_t n, uint32_t max_permille,
 	if (allowed < 1)
 		allowed = 1;
 	for (i = 0; i < n; i++)
-		if (brk_state_at(all[i], now_us) >= BRK_HALF_OPEN)
+		if (brk_state_at(all[i], now_us) >= BRK_HALF_OPEN || all[i]->scoped)
 			ejected++;
 	return ejected < allowed;
 }
@@ -431,8 +433,9 @@ int brk_verify(const struct brk *b, char *err, size_t errlen)
 {
 	uint32_t calls = 0, failures = 0, slow = 0, i;
 
-	if (b->state > BRK_OPEN || b->override > BRK_OVR_CLOSED)
-		return pol_verify_fail(err, errlen, "breaker: state %u, override %u", b->state, b->override);
+	if (b->state > BRK_OPEN || b->override > BRK_OVR_CLOSED || b->scoped > 1)
+		return pol_verify_fail(err, errlen, "breaker: state %u, override %u, scoped %u", b->state, b->override,
+		                       b->scoped);
 	if (b->nbuckets < 1 || b->nbuckets > BRK_MAX_BUCKETS)
 		return pol_verify_fail(err, errlen, "breaker: %u buckets", b->nbuckets);
 	for (i = 0; i < BRK_MAX_BUCKETS; i++) {

@@ -318,11 +318,43 @@ static void pol_sega_add(struct pol_view *v, int b, uint32_t curcode, const stru
 		pol_sega_publish(v, c, at, t);
 }
 
-/* Every cell that holds timeouts decays toward answered (once per tick). */
+/* Backend b's failures are its scored-away segments' own (brk.scoped): some segment's
+ * published answered share is at or below breaker.scope_factor (its timeouts moved it
+ * already), and another answered at least answer_min_timeouts calls (decayed to now)
+ * without a timeout. A backend failing across its segments has no such segment: a hang
+ * of everything answers nothing, a latency incident or a wide tail times out on every
+ * segment alike (the share is relative to the backend's, so none collapses), fast 5xx
+ * are not timeouts. Calls queued behind a segment's hung calls (HAProxy's maxconn) stop
+ * the other segments' answers too, and then the breaker judges as before. */
+static bool pol_sega_scoped(const struct pol_view *v, int b, uint64_t now_us)
+{
+	const struct policy *p = v->p;
+	const struct pol_sega *row = &v->L->sega[(size_t)b * POL_SEGA_CELLS];
+	uint32_t lim = (uint32_t)(p->breaker.scope_factor * 1e6) + 1;
+	bool away = false, normal = false;
+	unsigned i;
+
+	for (i = 0; i < POL_SEGA_CELLS && !(away && normal); i++) {
+		uint32_t f = atomic_load_explicit(&v->sega[(size_t)b * POL_SEGA_CELLS + i], memory_order_relaxed);
+		const struct pol_sega *c = &row[i];
+
+		if (f && f <= lim)
+			away = true;
+		else if (!normal && c->to <= 0 && c->n >= p->learn.answer_min_timeouts && c->t_us &&
+		         c->n * exp2(-(double)(now_us > c->t_us ? now_us - c->t_us : 0) /
+		                     (p->learn.answer_half_life_s * 1e6)) >= p->learn.answer_min_timeouts)
+			normal = true;
+	}
+	return away && normal;
+}
+
+/* Every cell that holds timeouts decays toward answered (once per tick); then each
+ * backend's breaker learns whether its failures are scoped (pol_sega_scoped). */
 static void pol_sega_tick(struct pol_view *v, uint64_t now_us)
 {
 	struct pol_learn *L = v->L;
 	size_t i, n;
+	int b;
 
 	if (!L->sega)
 		return;
@@ -330,6 +362,9 @@ static void pol_sega_tick(struct pol_view *v, uint64_t now_us)
 	for (i = 0; i < n; i++)
 		if (L->sega[i].to > 0)
 			pol_sega_publish(v, &L->sega[i], i, now_us);
+	for (b = 0; b < L->nb; b++)
+		L->brk[b].scoped = v->p->breaker.scope_factor > 0 &&
+		                   atomic_load_explicit(&v->sega_live, memory_order_relaxed) && pol_sega_scoped(v, b, now_us);
 }
 
 /* Health of every backend from its breaker and anomaly chart. */

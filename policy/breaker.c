@@ -223,7 +223,8 @@ enum brk_state brk_update(struct brk *b, const struct brk_cfg *c, bool may_open,
 		b->consecutive = 0;
 	switch ((enum brk_state)b->state) {
 	case BRK_OPEN:
-		if (now_us >= b->open_until_us)
+		/* scoped: the segments that failed are scored away, so probes need not wait */
+		if (now_us >= b->open_until_us || b->scoped)
 			brk_half_open(b, now_us);
 		break;
 	case BRK_HALF_OPEN:
@@ -306,6 +307,11 @@ bool brk_record_sent(struct brk *b, const struct brk_cfg *c, enum brk_event ev, 
 {
 	if (sent_us > now_us)
 		sent_us = now_us;
+	/* half-open, a call sent before the probes began is no probe (a hung call's late
+	 * error, after the scope cut the open time short) */
+	if (brk_update(b, c, may_open, now_us) == BRK_HALF_OPEN && b->override == BRK_OVR_AUTO &&
+	    sent_us < b->since_us)
+		ev = BRK_EV_NONE;
 	if (ev == BRK_EV_FAILURE && c->reorder_us && sent_us < b->ok_sent_us && now_us >= b->ok_at_us &&
 	    now_us - b->ok_at_us >= c->reorder_us)
 		ev = BRK_EV_FAILURE_APART;

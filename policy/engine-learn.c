@@ -291,8 +291,9 @@ static void pol_sega_publish(struct pol_view *v, struct pol_sega *c, size_t at, 
 
 /* An answer for a segment on backend b: answered, or timed out (a PSP error that came
  * after its decision was judged missing, or without any status: the backend never
- * answered it in time). Missing answers have no segment; their late 504s do. */
-static void pol_sega_add(struct pol_view *v, int b, uint32_t curcode, const struct pol_event *ev,
+ * answered it in time). Missing answers have no segment; their late 504s do. Returns
+ * whether it timed out. */
+static bool pol_sega_add(struct pol_view *v, int b, uint32_t curcode, const struct pol_event *ev,
                          const struct oc_class *oc, uint64_t t)
 {
 	struct pol_learn *L = v->L;
@@ -316,6 +317,7 @@ static void pol_sega_add(struct pol_view *v, int b, uint32_t curcode, const stru
 	c->to += to;
 	if (to)
 		pol_sega_publish(v, c, at, t);
+	return to;
 }
 
 /* Backend b's failures are its scored-away segments' own (brk.scoped): some segment's
@@ -345,11 +347,18 @@ static bool pol_sega_scoped(const struct pol_view *v, int b, uint64_t now_us)
 		                     (p->learn.answer_half_life_s * 1e6)) >= p->learn.answer_min_timeouts)
 			normal = true;
 	}
-	return away && normal;
+	return away && (normal || v->L->brk[b].state == BRK_OPEN);
+}
+
+/* Backend b's breaker learns whether its failures are scoped (pol_sega_scoped). */
+static void pol_scope_update(struct pol_view *v, int b, uint64_t now_us)
+{
+	v->L->brk[b].scoped = v->p->breaker.scope_factor > 0 &&
+	                      atomic_load_explicit(&v->sega_live, memory_order_relaxed) && pol_sega_scoped(v, b, now_us);
 }
 
 /* Every cell that holds timeouts decays toward answered (once per tick); then each
- * backend's breaker learns whether its failures are scoped (pol_sega_scoped). */
+ * backend's breaker learns whether its failures are scoped. */
 static void pol_sega_tick(struct pol_view *v, uint64_t now_us)
 {
 	struct pol_learn *L = v->L;
@@ -363,8 +372,7 @@ static void pol_sega_tick(struct pol_view *v, uint64_t now_us)
 		if (L->sega[i].to > 0)
 			pol_sega_publish(v, &L->sega[i], i, now_us);
 	for (b = 0; b < L->nb; b++)
-		L->brk[b].scoped = v->p->breaker.scope_factor > 0 &&
-		                   atomic_load_explicit(&v->sega_live, memory_order_relaxed) && pol_sega_scoped(v, b, now_us);
+		pol_scope_update(v, b, now_us);
 }
 
 /* Health of every backend from its breaker and anomaly chart. */
@@ -881,6 +889,13 @@ static void pol_learn_event(struct pol_view *cur, const struct pol_view *src, co
 	if (ev->latency_ms >= 0 && (oc.kind == OC_SUCCESS || oc.kind == OC_DECLINE_CUSTOMER || oc.kind == OC_DECLINE_SOFT))
 		L->lat_ms[b] = L->lat_ms[b] > 0 ? L->lat_ms[b] + p->learn.latency_alpha * (ev->latency_ms - L->lat_ms[b])
 		                                : ev->latency_ms;
+	/* the segment's answered share: every answer that says something of the backend; a
+	 * timeout may make the breaker's failures this segment's own (pol_sega_scoped), which
+	 * the breaker must know before it counts it */
+	if (L->sega && ev->seg && oc.kind != OC_RATE_LIMITED && oc.kind != OC_LOCK_CONFLICT &&
+	    oc.kind != OC_CLIENT_ERROR &&
+	    pol_sega_add(cur, b, ev->cur < sp->ncurrencies ? sp->currencies[ev->cur] : 0, ev, &oc, t))
+		pol_scope_update(cur, b, t);
 	bev = brk_event_of(&oc);
 	/* a late success whose decision was fed as missing takes its failure back, then
 	 * counts as what it was (brk_forgive; nothing when the failure left the window or
@@ -895,11 +910,6 @@ static void pol_learn_event(struct pol_view *cur, const struct pol_view *src, co
 		brk_record_sent(&L->brk[b], &p->breaker.cfg, bev,
 		                ev->latency_ms > 0 && (uint64_t)ev->latency_ms * 1000 < t ? t - (uint64_t)ev->latency_ms * 1000 : t,
 		                bev != BRK_EV_SUCCESS && pol_may_open(L, p, t), t);
-
-	/* the segment's answered share: every answer that says something of the backend */
-	if (L->sega && ev->seg && oc.kind != OC_RATE_LIMITED && oc.kind != OC_LOCK_CONFLICT &&
-	    oc.kind != OC_CLIENT_ERROR)
-		pol_sega_add(cur, b, ev->cur < sp->ncurrencies ? sp->currencies[ev->cur] : 0, ev, &oc, t);
 
 	/* posteriors: PSP errors are the breaker's signal, not the issuer's, unless asked */
 	if (ev->seg && (oc.kind != OC_PSP_ERROR || p->learn.errors_count)) {

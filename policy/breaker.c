@@ -307,10 +307,12 @@ bool brk_record_sent(struct brk *b, const struct brk_cfg *c, enum brk_event ev, 
 {
 	if (sent_us > now_us)
 		sent_us = now_us;
-	/* half-open, a call sent before the probes began is no probe (a hung call's late
-	 * error, after the scope cut the open time short) */
-	if (brk_update(b, c, may_open, now_us) == BRK_HALF_OPEN && b->override == BRK_OVR_AUTO &&
-	    sent_us < b->since_us)
+	/* half-open, a failure sent well before the probes could begin is no probe's (a hung
+	 * call's late error, after the scope cut the open time short); within reorder_us of
+	 * it, the usual error of a reported latency */
+	if ((ev == BRK_EV_FAILURE || ev == BRK_EV_FAILURE_APART) &&
+	    brk_update(b, c, may_open, now_us) == BRK_HALF_OPEN && b->override == BRK_OVR_AUTO &&
+	    sent_us + c->reorder_us < (b->open_until_us < b->since_us ? b->open_until_us : b->since_us))
 		ev = BRK_EV_NONE;
 	if (ev == BRK_EV_FAILURE && c->reorder_us && sent_us < b->ok_sent_us && now_us >= b->ok_at_us &&
 	    now_us - b->ok_at_us >= c->reorder_us)

@@ -1583,6 +1583,7 @@ int pol_learn_restore_rec(struct pol_view *v, const struct pol_rec *r, int64_t s
 		if (r->len != sizeof(b) || (a = POL_FIND_BACKEND(p, r->name)) < 0)
 			return 1;
 		memcpy(&b, r->val, sizeof(b));
+		b.brk.scoped = 0; /* the engine's verdict of the moment (a snapshot before it: padding) */
 		if (brk_verify(&b.brk, NULL, 0) || anom_verify(&b.anom, NULL, 0) || !pol_finite_nonneg(b.lat_ms) ||
 		    b.shown > BRK_OPEN)
 			return 1;

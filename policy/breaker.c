@@ -307,10 +307,10 @@ bool brk_record_sent(struct brk *b, const struct brk_cfg *c, enum brk_event ev, 
 {
 	if (sent_us > now_us)
 		sent_us = now_us;
-	/* half-open, a failure sent well before the probes could begin is no probe's (a hung
-	 * call's late error, after the scope cut the open time short); within reorder_us of
-	 * it, the usual error of a reported latency */
-	if ((ev == BRK_EV_FAILURE || ev == BRK_EV_FAILURE_APART) &&
+	/* half-open and scoped, a failure sent well before the probes could begin is no
+	 * probe's (a hung segment's late errors, after the scope cut the open time short);
+	 * within reorder_us of it, the usual error of a reported latency */
+	if (b->scoped && (ev == BRK_EV_FAILURE || ev == BRK_EV_FAILURE_APART) &&
 	    brk_update(b, c, may_open, now_us) == BRK_HALF_OPEN && b->override == BRK_OVR_AUTO &&
 	    sent_us + c->reorder_us < (b->open_until_us < b->since_us ? b->open_until_us : b->since_us))
 		ev = BRK_EV_NONE;

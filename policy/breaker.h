@@ -45,8 +45,9 @@ bool brk_record(struct brk *b, const struct brk_cfg *c, enum brk_event ev, bool 
  * when it came back; a FAILURE sent before that call and answered reorder_us or more
  * after it counts as BRK_EV_FAILURE_APART: in the rates, not in a row (in send order the
  * backend answered after it failed; a timeout comes back seconds after calls sent
- * later). Half-open, a failure sent more than reorder_us before the probes could begin
- * (the open time's end, or the half-open start if earlier) is no probe's: ignored. An
+ * later). Half-open and b->scoped, a failure sent more than reorder_us before the probes
+ * could begin (the open time's end, or the half-open start if earlier) is no probe's:
+ * ignored. An
  * open breaker that is b->scoped turns half-open at the next update. */
 bool brk_record_sent(struct brk *b, const struct brk_cfg *c, enum brk_event ev, uint64_t sent_us,
                      bool may_open, uint64_t now_us);

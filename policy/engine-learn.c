@@ -322,8 +322,8 @@ static bool pol_sega_add(struct pol_view *v, int b, uint32_t curcode, const stru
 
 /* Backend b's failures are its scored-away segments' own (brk.scoped): some segment's
  * published answered share is at or below breaker.scope_factor (its timeouts moved it
- * already), and another answered at least answer_min_timeouts calls (decayed to now)
- * without a timeout. A backend failing across its segments has no such segment: a hang
+ * already), and another answered at least answer_min_timeouts calls (decayed to now; an
+ * open breaker's, to when it opened) without a timeout. A backend failing across its segments has no such segment: a hang
  * of everything answers nothing, a latency incident or a wide tail times out on every
  * segment alike (the share is relative to the backend's, so none collapses), fast 5xx
  * are not timeouts. Calls queued behind a segment's hung calls (HAProxy's maxconn) stop
@@ -332,9 +332,13 @@ static bool pol_sega_scoped(const struct pol_view *v, int b, uint64_t now_us)
 {
 	const struct policy *p = v->p;
 	const struct pol_sega *row = &v->L->sega[(size_t)b * POL_SEGA_CELLS];
+	const struct brk *k = &v->L->brk[b];
 	uint32_t lim = (uint32_t)(p->breaker.scope_factor * 1e6) + 1;
 	bool away = false, normal = false;
 	unsigned i;
+
+	if (k->state == BRK_OPEN && k->since_us < now_us)
+		now_us = k->since_us; /* open: how the segments answered up to the trip */
 
 	for (i = 0; i < POL_SEGA_CELLS && !(away && normal); i++) {
 		uint32_t f = atomic_load_explicit(&v->sega[(size_t)b * POL_SEGA_CELLS + i], memory_order_relaxed);
@@ -347,7 +351,7 @@ static bool pol_sega_scoped(const struct pol_view *v, int b, uint64_t now_us)
 		                     (p->learn.answer_half_life_s * 1e6)) >= p->learn.answer_min_timeouts)
 			normal = true;
 	}
-	return away && (normal || v->L->brk[b].state == BRK_OPEN);
+	return away && normal;
 }
 
 /* Backend b's breaker learns whether its failures are scoped (pol_sega_scoped). */

@@ -323,10 +323,10 @@ static bool pol_sega_add(struct pol_view *v, int b, uint32_t curcode, const stru
 /* Backend b's failures are its scored-away segments' own (brk.scoped): some segment's
  * published answered share is at or below breaker.scope_factor (its timeouts moved it
  * already), and another answered at least answer_min_timeouts calls (decayed to now; an
- * open breaker's, to when it opened) without a timeout. A backend failing across its segments has no such segment: a hang
- * of everything answers nothing, a latency incident or a wide tail times out on every
- * segment alike (the share is relative to the backend's, so none collapses), fast 5xx
- * are not timeouts. Calls queued behind a segment's hung calls (HAProxy's maxconn) stop
+ * open breaker's, to when it opened) without a timeout. A backend failing across its
+ * segments has no such segment: a hang of everything answers nothing, a latency incident
+ * or a wide tail times out on every segment alike (the share is relative to the
+ * backend's, so none collapses), fast 5xx are not timeouts. Calls queued behind a segment's hung calls (HAProxy's maxconn) stop
  * the other segments' answers too, and then the breaker judges as before. */
 static bool pol_sega_scoped(const struct pol_view *v, int b, uint64_t now_us)
 {

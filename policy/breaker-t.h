@@ -68,6 +68,9 @@ struct brk {
 	uint8_t state;         /* enum brk_state, automatic (before the override) */
 	uint8_t override;      /* enum brk_override */
 	uint8_t nbuckets;      /* the window's shape when last used (cfg may change) */
+	uint8_t scoped;        /* set by the owner: the failures are some segments' own (the
+	                        * engine moves those segments), others answer normally: a
+	                        * closed or degraded breaker does not trip (0 or 1; in padding) */
 	uint32_t consecutive;  /* failures in a row */
 	uint32_t trips;        /* times opened since the last forget */
 	uint32_t probes_sent;  /* half-open: admitted probes in the current batch */

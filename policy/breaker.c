@@ -113,6 +113,8 @@ uint64_t brk_open_time(const struct brk *b, const struct brk_cfg *c, uint32_t k)
 
 static bool brk_tripping(const struct brk *b, const struct brk_cfg *c)
 {
+	if (b->scoped)
+		return false;
 	if (c->consecutive && b->consecutive >= c->consecutive)
 		return true;
 	if (b->calls == 0 || b->calls < c->min_calls)
@@ -221,7 +223,8 @@ enum brk_state brk_update(struct brk *b, const struct brk_cfg *c, bool may_open,
 		b->consecutive = 0;
 	switch ((enum brk_state)b->state) {
 	case BRK_OPEN:
-		if (now_us >= b->open_until_us)
+		/* scoped: the segments that failed are scored away, so probes need not wait */
+		if (now_us >= b->open_until_us || b->scoped)
 			brk_half_open(b, now_us);
 		break;
 	case BRK_HALF_OPEN:
@@ -304,6 +307,13 @@ bool brk_record_sent(struct brk *b, const struct brk_cfg *c, enum brk_event ev, 
 {
 	if (sent_us > now_us)
 		sent_us = now_us;
+	/* half-open and scoped, a failure sent well before the probes could begin is no
+	 * probe's (a hung segment's late errors, after the scope cut the open time short);
+	 * within reorder_us of it, the usual error of a reported latency */
+	if (b->scoped && (ev == BRK_EV_FAILURE || ev == BRK_EV_FAILURE_APART) &&
+	    brk_update(b, c, may_open, now_us) == BRK_HALF_OPEN && b->override == BRK_OVR_AUTO &&
+	    sent_us + c->reorder_us < (b->open_until_us < b->since_us ? b->open_until_us : b->since_us))
+		ev = BRK_EV_NONE;
 	if (ev == BRK_EV_FAILURE && c->reorder_us && sent_us < b->ok_sent_us && now_us >= b->ok_at_us &&
 	    now_us - b->ok_at_us >= c->reorder_us)
 		ev = BRK_EV_FAILURE_APART;
@@ -397,7 +407,7 @@ bool brk_may_open(const struct brk *const *all, size_t n, uint32_t max_permille,
 	if (allowed < 1)
 		allowed = 1;
 	for (i = 0; i < n; i++)
-		if (brk_state_at(all[i], now_us) >= BRK_HALF_OPEN)
+		if (brk_state_at(all[i], now_us) >= BRK_HALF_OPEN || all[i]->scoped)
 			ejected++;
 	return ejected < allowed;
 }
@@ -431,8 +441,9 @@ int brk_verify(const struct brk *b, char *err, size_t errlen)
 {
 	uint32_t calls = 0, failures = 0, slow = 0, i;
 
-	if (b->state > BRK_OPEN || b->override > BRK_OVR_CLOSED)
-		return pol_verify_fail(err, errlen, "breaker: state %u, override %u", b->state, b->override);
+	if (b->state > BRK_OPEN || b->override > BRK_OVR_CLOSED || b->scoped > 1)
+		return pol_verify_fail(err, errlen, "breaker: state %u, override %u, scoped %u", b->state, b->override,
+		                       b->scoped);
 	if (b->nbuckets < 1 || b->nbuckets > BRK_MAX_BUCKETS)
 		return pol_verify_fail(err, errlen, "breaker: %u buckets", b->nbuckets);
 	for (i = 0; i < BRK_MAX_BUCKETS; i++) {

@@ -26,8 +26,9 @@ void brk_init(struct brk *b, const struct brk_cfg *c, uint64_t seed, uint64_t no
 enum brk_state brk_update(struct brk *b, const struct brk_cfg *c, bool may_open,
                           uint64_t now_us);
 
-/* Learn from one call that ended at now_us. Trips when, in closed or degraded state,
- * `consecutive` failures came in a row (a run ends once its last failure is older than
+/* Learn from one call that ended at now_us. Trips when, in closed or degraded state and
+ * not b->scoped (the owner's verdict that the failures are some segments' own: then a
+ * degraded breaker closes at the next update), `consecutive` failures came in a row (a run ends once its last failure is older than
  * the window), or the window holds >= min_calls calls with a
  * failure or slow-call share at its threshold. A trip opens the breaker if may_open,
  * else leaves it degraded. In half-open, the batch of `probes` is judged by the same
@@ -44,7 +45,10 @@ bool brk_record(struct brk *b, const struct brk_cfg *c, enum brk_event ev, bool 
  * when it came back; a FAILURE sent before that call and answered reorder_us or more
  * after it counts as BRK_EV_FAILURE_APART: in the rates, not in a row (in send order the
  * backend answered after it failed; a timeout comes back seconds after calls sent
- * later). */
+ * later). Half-open and b->scoped, a failure sent more than reorder_us before the probes
+ * could begin (the open time's end, or the half-open start if earlier) is no probe's:
+ * ignored. An
+ * open breaker that is b->scoped turns half-open at the next update. */
 bool brk_record_sent(struct brk *b, const struct brk_cfg *c, enum brk_event ev, uint64_t sent_us,
                      bool may_open, uint64_t now_us);
 
@@ -88,7 +92,8 @@ void brk_set_override(struct brk *b, const struct brk_cfg *c, enum brk_override 
 uint64_t brk_open_time(const struct brk *b, const struct brk_cfg *c, uint32_t k);
 
 /* The ejection cap (Envoy's max_ejection_percent): may one more of the n breakers in
- * all[] open, given that open, half-open and forced-open ones count as ejected? At most
+ * all[] open, given that open, half-open and forced-open ones count as ejected, and so
+ * does a scoped one (its failing segments are out already)? At most
  * max(1, n * max_permille / 1000) may be ejected at once (none if max_permille is 0),
  * so with 2 to 9 backends and 10 % one may go, as in Envoy. */
 bool brk_may_open(const struct brk *const *all, size_t n, uint32_t max_permille,

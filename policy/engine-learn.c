@@ -291,8 +291,9 @@ static void pol_sega_publish(struct pol_view *v, struct pol_sega *c, size_t at, 
 
 /* An answer for a segment on backend b: answered, or timed out (a PSP error that came
  * after its decision was judged missing, or without any status: the backend never
- * answered it in time). Missing answers have no segment; their late 504s do. */
-static void pol_sega_add(struct pol_view *v, int b, uint32_t curcode, const struct pol_event *ev,
+ * answered it in time). Missing answers have no segment; their late 504s do. Returns
+ * whether it timed out. */
+static bool pol_sega_add(struct pol_view *v, int b, uint32_t curcode, const struct pol_event *ev,
                          const struct oc_class *oc, uint64_t t)
 {
 	struct pol_learn *L = v->L;
@@ -316,13 +317,57 @@ static void pol_sega_add(struct pol_view *v, int b, uint32_t curcode, const stru
 	c->to += to;
 	if (to)
 		pol_sega_publish(v, c, at, t);
+	return to;
 }
 
-/* Every cell that holds timeouts decays toward answered (once per tick). */
+/* Backend b's failures are its scored-away segments' own (brk.scoped): some segment's
+ * published answered share is at or below breaker.scope_factor (its timeouts moved it
+ * already), and another answered at least answer_min_timeouts calls (decayed to now; an
+ * open breaker's, to when it opened) without a timeout. A backend failing across its
+ * segments has no such segment: a hang of everything answers nothing, a latency incident
+ * or a wide tail times out on every segment alike (the share is relative to the
+ * backend's, so none collapses), fast 5xx are not timeouts. Calls queued behind a segment's hung calls (HAProxy's maxconn) stop
+ * the other segments' answers too, and then the breaker judges as before. */
+static bool pol_sega_scoped(const struct pol_view *v, int b, uint64_t now_us)
+{
+	const struct policy *p = v->p;
+	const struct pol_sega *row = &v->L->sega[(size_t)b * POL_SEGA_CELLS];
+	const struct brk *k = &v->L->brk[b];
+	uint32_t lim = (uint32_t)(p->breaker.scope_factor * 1e6) + 1;
+	bool away = false, normal = false;
+	unsigned i;
+
+	if (k->state == BRK_OPEN && k->since_us < now_us)
+		now_us = k->since_us; /* open: how the segments answered up to the trip */
+
+	for (i = 0; i < POL_SEGA_CELLS && !(away && normal); i++) {
+		uint32_t f = atomic_load_explicit(&v->sega[(size_t)b * POL_SEGA_CELLS + i], memory_order_relaxed);
+		const struct pol_sega *c = &row[i];
+
+		if (f && f <= lim)
+			away = true;
+		else if (!normal && c->to <= 0 && c->n >= p->learn.answer_min_timeouts && c->t_us &&
+		         c->n * exp2(-(double)(now_us > c->t_us ? now_us - c->t_us : 0) /
+		                     (p->learn.answer_half_life_s * 1e6)) >= p->learn.answer_min_timeouts)
+			normal = true;
+	}
+	return away && normal;
+}
+
+/* Backend b's breaker learns whether its failures are scoped (pol_sega_scoped). */
+static void pol_scope_update(struct pol_view *v, int b, uint64_t now_us)
+{
+	v->L->brk[b].scoped = v->p->breaker.scope_factor > 0 &&
+	                      atomic_load_explicit(&v->sega_live, memory_order_relaxed) && pol_sega_scoped(v, b, now_us);
+}
+
+/* Every cell that holds timeouts decays toward answered (once per tick); then each
+ * backend's breaker learns whether its failures are scoped. */
 static void pol_sega_tick(struct pol_view *v, uint64_t now_us)
 {
 	struct pol_learn *L = v->L;
 	size_t i, n;
+	int b;
 
 	if (!L->sega)
 		return;
@@ -330,6 +375,8 @@ static void pol_sega_tick(struct pol_view *v, uint64_t now_us)
 	for (i = 0; i < n; i++)
 		if (L->sega[i].to > 0)
 			pol_sega_publish(v, &L->sega[i], i, now_us);
+	for (b = 0; b < L->nb; b++)
+		pol_scope_update(v, b, now_us);
 }
 
 /* Health of every backend from its breaker and anomaly chart. */
@@ -846,6 +893,13 @@ static void pol_learn_event(struct pol_view *cur, const struct pol_view *src, co
 	if (ev->latency_ms >= 0 && (oc.kind == OC_SUCCESS || oc.kind == OC_DECLINE_CUSTOMER || oc.kind == OC_DECLINE_SOFT))
 		L->lat_ms[b] = L->lat_ms[b] > 0 ? L->lat_ms[b] + p->learn.latency_alpha * (ev->latency_ms - L->lat_ms[b])
 		                                : ev->latency_ms;
+	/* the segment's answered share: every answer that says something of the backend; a
+	 * timeout may make the breaker's failures this segment's own (pol_sega_scoped), which
+	 * the breaker must know before it counts it */
+	if (L->sega && ev->seg && oc.kind != OC_RATE_LIMITED && oc.kind != OC_LOCK_CONFLICT &&
+	    oc.kind != OC_CLIENT_ERROR &&
+	    pol_sega_add(cur, b, ev->cur < sp->ncurrencies ? sp->currencies[ev->cur] : 0, ev, &oc, t))
+		pol_scope_update(cur, b, t);
 	bev = brk_event_of(&oc);
 	/* a late success whose decision was fed as missing takes its failure back, then
 	 * counts as what it was (brk_forgive; nothing when the failure left the window or
@@ -860,11 +914,6 @@ static void pol_learn_event(struct pol_view *cur, const struct pol_view *src, co
 		brk_record_sent(&L->brk[b], &p->breaker.cfg, bev,
 		                ev->latency_ms > 0 && (uint64_t)ev->latency_ms * 1000 < t ? t - (uint64_t)ev->latency_ms * 1000 : t,
 		                bev != BRK_EV_SUCCESS && pol_may_open(L, p, t), t);
-
-	/* the segment's answered share: every answer that says something of the backend */
-	if (L->sega && ev->seg && oc.kind != OC_RATE_LIMITED && oc.kind != OC_LOCK_CONFLICT &&
-	    oc.kind != OC_CLIENT_ERROR)
-		pol_sega_add(cur, b, ev->cur < sp->ncurrencies ? sp->currencies[ev->cur] : 0, ev, &oc, t);
 
 	/* posteriors: PSP errors are the breaker's signal, not the issuer's, unless asked */
 	if (ev->seg && (oc.kind != OC_PSP_ERROR || p->learn.errors_count)) {
@@ -1538,6 +1587,7 @@ int pol_learn_restore_rec(struct pol_view *v, const struct pol_rec *r, int64_t s
 		if (r->len != sizeof(b) || (a = POL_FIND_BACKEND(p, r->name)) < 0)
 			return 1;
 		memcpy(&b, r->val, sizeof(b));
+		b.brk.scoped = 0; /* the engine's verdict of the moment (a snapshot before it: padding) */
 		if (brk_verify(&b.brk, NULL, 0) || anom_verify(&b.anom, NULL, 0) || !pol_finite_nonneg(b.lat_ms) ||
 		    b.shown > BRK_OPEN)
 			return 1;

@@ -1304,6 +1304,29 @@ static void pol_held_spare(struct pol_ctx *x)
 		}
 }
 
+/* The half-open backends a probe of this request may go to: not one where its segment's
+ * answered share is at or below breaker.scope_factor (its hang would fail the batch that
+ * should judge the rest of the backend: engine-learn.c, pol_sega_scoped). */
+static uint64_t pol_probe_fit(const struct pol_ctx *x)
+{
+	const struct pol_view *v = x->v;
+	uint64_t fit = x->probing, left;
+	uint32_t lim = (uint32_t)(x->p->breaker.scope_factor * 1e6) + 1;
+	unsigned cell;
+
+	if (!v->sega || !atomic_load_explicit(&v->sega_live, memory_order_relaxed) || !(x->p->breaker.scope_factor > 0))
+		return fit;
+	cell = pol_sega_cell(x->r.curcode, x->r.country, x->r.brand, x->r.funding);
+	for (left = fit; left; left &= left - 1) {
+		int i = __builtin_ctzll(left);
+		uint32_t f = atomic_load_explicit(&v->sega[(size_t)i * POL_SEGA_CELLS + cell], memory_order_relaxed);
+
+		if (f && f <= lim)
+			fit &= ~(1ULL << i);
+	}
+	return fit;
+}
+
 /* 5. throttle: a half-open backend's probe first, then the best candidate within budget
  * whose account does not shed the class. Leaves b < 0 when none is (6. degrade). */
 static void pol_step_throttle(struct pol_ctx *x)
@@ -1317,7 +1340,7 @@ static void pol_step_throttle(struct pol_ctx *x)
 	x->b = x->first = x->probe = x->spare = -1;
 	x->wait = 0;
 	x->which = NULL;
-	if (x->probing && (x->probe = pol_probe(v, x->probing)) >= 0) {
+	if (x->probing && (x->probe = pol_probe(v, pol_probe_fit(x))) >= 0) {
 		if (!pol_shed(v, x->w, x->probe, x->r.cls, &x->u) &&
 		    pol_take(v, &x->r, x->probe, x->now_ns, x->share, 0, &x->which) == 0) {
 			x->b = x->probe;

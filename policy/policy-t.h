@@ -218,6 +218,10 @@ struct policy {
 		uint32_t max_ejected_permille; /* ejection cap (share of backends), 0..1000 */
 		int64_t slow_ms;               /* a call slower than this counts as slow; 0 = never */
 		double degraded_factor;        /* score factor of a breaker kept open by the cap */
+		double scope_factor;           /* a segment answered at most this share (relative,
+		                                * learning.answer_*) is scored away: its failures
+		                                * do not open the breaker while another segment
+		                                * answers normally; 0 = off */
 	} breaker;
 	struct {
 		struct srt_cfg cfg;            /* prior_a/prior_b unused: the backend's prior is used */

@@ -438,6 +438,52 @@ TEST(breaker_ejection_cap)
 	ASSERT(!brk_may_open(all + 3, 3, 100, now));
 }
 
+/* b->scoped (set by the engine: the failures are some segments' own, scored away there,
+ * while others answer normally). Table over one breaker: a closed one does not trip on a
+ * failure rate or a run it would trip on unscoped, a degraded one closes, an open one goes
+ * half-open at the next update (not 30 s later); a scoped breaker counts as ejected for the
+ * cap; half-open, a failure sent well before the probes began is no probe's, a later one
+ * is. Cleared, the same window trips again. */
+TEST(breaker_scoped)
+{
+	struct brk_cfg c;
+	struct brk b, o;
+	const struct brk *all[2] = { &b, &o };
+	int i;
+
+	cfg_test(&c);
+	brk_init(&b, &c, 1, 0);
+	brk_init(&o, &c, 2, 0);
+	b.scoped = 1;
+	for (i = 0; i < 10; i++) /* 10 in a row, 10 of 10 failed */
+		brk_record(&b, &c, F, true, SEC + (uint64_t)i * MS);
+	ASSERT_EQ(brk_state_at(&b, SEC + 10 * MS), BRK_CLOSED);
+	ASSERT(!brk_may_open(all, 2, 500, SEC + 10 * MS)); /* the scoped one takes the cap's one */
+	b.scoped = 0;
+	ASSERT(brk_may_open(all, 2, 500, SEC + 10 * MS));
+	brk_record(&b, &c, F, false, SEC + 11 * MS); /* the cap refuses: degraded */
+	ASSERT_EQ(brk_state_at(&b, SEC + 11 * MS), BRK_DEGRADED);
+	b.scoped = 1;
+	ASSERT_EQ(brk_update(&b, &c, true, SEC + 20 * MS), BRK_CLOSED);
+	b.scoped = 0;
+	brk_record(&b, &c, F, true, SEC + 30 * MS);
+	ASSERT_EQ(brk_state_at(&b, SEC + 30 * MS), BRK_OPEN);
+	ASSERT_EQ(brk_update(&b, &c, true, 2 * SEC), BRK_OPEN);
+	b.scoped = 1;
+	ASSERT_EQ(brk_update(&b, &c, true, 2 * SEC), BRK_HALF_OPEN);
+	ASSERT(brk_allow(&b, &c, 2 * SEC));
+	/* a hung call sent at 0.5 s, its 504 at 9 s: not a probe's (1 s of reorder_us before the
+	 * half-open start at 2 s); one sent at 2.1 s is */
+	brk_record_sent(&b, &c, F, 500 * MS, true, 9 * SEC);
+	ASSERT_EQ(brk_state_at(&b, 9 * SEC), BRK_HALF_OPEN);
+	ASSERT_EQ(b.probes_done, 0);
+	brk_record_sent(&b, &c, S, 2 * SEC, true, 9 * SEC); /* a success counts, whenever sent */
+	ASSERT_EQ(b.probes_done, 1);
+	brk_record_sent(&b, &c, F, 2 * SEC + 100 * MS, true, 9 * SEC);
+	brk_record_sent(&b, &c, F, 2 * SEC + 200 * MS, true, 9 * SEC);
+	ASSERT_EQ(brk_state_at(&b, 9 * SEC), BRK_OPEN); /* 2 of 3 probes failed */
+}
+
 /* A run of failures in a row ends when its last failure leaves the window. A breaker
  * tripped while the ejection cap was full stays degraded; scored down, it may get no
  * traffic at all, and its run of 5 used to open it whenever the cap let it, long after
@@ -764,5 +810,6 @@ int main(void)
 	RUN(breaker_event_of);
 	RUN(breaker_forgive);
 	RUN(breaker_remote_open);
+	RUN(breaker_scoped);
 	return test_summary();
 }

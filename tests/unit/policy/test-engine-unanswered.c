@@ -806,6 +806,112 @@ TEST(segment_timeouts_move_the_segment)
 	}
 }
 
+/* A segment's hang is the segment's, not the backend's (breaker.scope_factor,
+ * policy/learning.md "a segment's hang does not eject its backend"). pa, the cheaper,
+ * gets one credit and two debit payments every 100 ms; from 10 s to 30 s the ones it
+ * hangs (debit only, or everything) never answer and come back as 504s after `timeout
+ * server` (8 s). Debit only: once the 504s collapsed debit's answered share on pa while
+ * credit answers normally, the breaker does not trip; if the missing answers tripped it
+ * first (they fill the window as the 504s come), it goes half-open at once and credit's
+ * probes close it: open under a second, debit on pb, credit on pa. Without the rule
+ * (scope_factor 0) the breaker opens and credit moves to pb too, for 20 s. Everything
+ * hung: it opens at the same moment with the rule as without. Anomaly charts off: the
+ * breaker and the answered share alone. */
+TEST(segment_hang_keeps_breaker_closed)
+{
+	static const struct {
+		bool all;            /* everything hangs, not only debit */
+		double scope;        /* breaker.scope_factor */
+		const char *credit;  /* credit's backend at 29 s */
+		const char *debit;   /* debit's backend at 29 s */
+		int open_min, open_max; /* ms open or half-open while the hang lasts */
+	} rows[] = {
+		{ false, 0.5, "pa", "pb", 0, 1000 },
+		{ false, 0.0, "pb", "pb", 10000, 20000 },
+		{ true, 0.0, "pb", "pb", 10000, 20000 },
+		{ true, 0.5, "pb", "pb", 10000, 20000 }, /* and opens when row 2 did */
+	};
+	static struct pay_verdict vs[1300];
+	static struct { uint64_t at; int k, status, lat; } due[1300];
+	int prev_first = -2;
+	size_t r;
+
+	for (r = 0; r < sizeof(rows) / sizeof(rows[0]); r++) {
+		char text[4096], debit29[8] = "", credit29[8] = "";
+		struct pol_engine *e;
+		uint64_t t0 = 10 * SEC, t;
+		struct pay_request debit = pol_test_usd_charge(), credit = pol_test_usd_charge();
+		int n = 0, i, head = 0, first = -1, open_ms = 0;
+
+		debit.card_funding = S("debit");
+		snprintf(text, sizeof(text),
+		         "fee_schedules = ( { name = \"a\"; percent = 2.9; fixed = 30; }, { name = \"b\"; percent = 8.0; fixed = 30; } );\n"
+		         "backends = (\n"
+		         " { name = \"pa\"; account = \"acct_a\"; entity = \"x\"; region = \"other\"; currencies = [ \"usd\" ]; fee_schedule = \"a\"; },\n"
+		         " { name = \"pb\"; account = \"acct_b\"; entity = \"x\"; region = \"other\"; currencies = [ \"usd\" ]; fee_schedule = \"b\"; }\n"
+		         ");\n"
+		         "classes = ( { name = \"checkout\"; priority = -100; shed_order = 1; explore = 0.0; } );\n"
+		         "classify = { default = \"checkout\"; };\n"
+		         "breaker = { scope_factor = %g; };\n"
+		         "anomaly = { enabled = false; };\n",
+		         rows[r].scope);
+		e = pol_test_engine(text, 1);
+		ASSERT(e != NULL);
+		for (t = t0; t < t0 + 40 * SEC; t += 50 * MS) {
+			if ((t - t0) % (100 * MS) == 0 && n + 3 <= (int)(sizeof(vs) / sizeof(vs[0]))) {
+				for (i = 0; i < 3; i++) {
+					bool deb = i > 0, hang = (rows[r].all || deb) && t >= t0 + 10 * SEC && t < t0 + 30 * SEC;
+
+					pol_decide(e, 0, deb ? &debit : &credit, t, &vs[n]);
+					pol_quiesce(e, 0);
+					if (t == t0 + 29 * SEC)
+						snprintf(deb ? debit29 : credit29, 8, "%s", vs[n].backend);
+					due[n].k = n;
+					due[n].status = hang && !strcmp(vs[n].backend, "pa") ? 504 : 200;
+					due[n].lat = due[n].status == 200 ? 100 : 8000;
+					due[n].at = t + (uint64_t)due[n].lat * MS;
+					n++;
+				}
+			}
+			for (;;) { /* the answers due by now, in answer order */
+				int best = -1, j;
+
+				for (j = head; j < n; j++)
+					if (due[j].k >= 0 && due[j].at <= t && (best < 0 || due[j].at < due[best].at))
+						best = j;
+				if (best < 0)
+					break;
+				{
+					struct pay_outcome o = pol_test_answer(&vs[due[best].k], due[best].status, due[best].lat);
+
+					pol_observe(e, 0, &o, due[best].at);
+					pol_quiesce(e, 0);
+				}
+				due[best].k = -1;
+				while (head < n && due[head].k < 0)
+					head++;
+			}
+			pol_tick(e, t);
+			if (t >= t0 + 10 * SEC && t < t0 + 30 * SEC && strcmp(pol_test_breaker(e, 0, t), "closed")) {
+				open_ms += 50;
+				if (first < 0)
+					first = (int)((t - t0 - 10 * SEC) / MS);
+			}
+		}
+		if (strcmp(credit29, rows[r].credit) || strcmp(debit29, rows[r].debit))
+			TEST_FAIL_("row %zu: at 29 s credit on %s (want %s), debit on %s (want %s)", r, credit29,
+			           rows[r].credit, debit29, rows[r].debit);
+		if (open_ms < rows[r].open_min || open_ms > rows[r].open_max)
+			TEST_FAIL_("row %zu: open %d ms of the hang (want %d..%d)", r, open_ms, rows[r].open_min,
+			           rows[r].open_max);
+		if (rows[r].all && rows[r].scope > 0 && first != prev_first)
+			TEST_FAIL_("row %zu: everything hung opens %d ms after the hang began, %d ms without the rule", r,
+			           first, prev_first);
+		prev_first = first;
+		pol_engine_free(e);
+	}
+}
+
 int main(void)
 {
 	RUN(hung_backend_opens_after_grace);
@@ -823,5 +929,6 @@ int main(void)
 	RUN(hung_slow_backend_opens_within_grace);
 	RUN(loader_unanswered);
 	RUN(segment_timeouts_move_the_segment);
+	RUN(segment_hang_keeps_breaker_closed);
 	return test_summary();
 }

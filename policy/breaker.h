@@ -28,15 +28,15 @@ enum brk_state brk_update(struct brk *b, const struct brk_cfg *c, bool may_open,
 
 /* Learn from one call that ended at now_us. Trips when, in closed or degraded state and
  * not b->scoped (the owner's verdict that the failures are some segments' own: then a
- * degraded breaker closes at the next update), `consecutive` failures came in a row (a run ends once its last failure is older than
- * the window), or the window holds >= min_calls calls with a
- * failure or slow-call share at its threshold. A trip opens the breaker if may_open,
- * else leaves it degraded. In half-open, the batch of `probes` is judged by the same
- * rates over the whole batch: it reopens (with a longer open time) as soon as its
- * failures or slow calls reach them (with failure_permille 0, at the first failure), and
- * closes once all `probes` answered without that. Events while open are ignored (late
- * answers to requests sent before the trip). Returns true if the automatic state
- * changed (by time or by this event). */
+ * degraded breaker closes at the next update), `consecutive` failures came in a row (a
+ * run ends once its last failure is older than the window), or the window holds >=
+ * min_calls calls with a failure or slow-call share at its threshold. A trip opens the
+ * breaker if may_open, else leaves it degraded. In half-open, the batch of `probes` is
+ * judged by the same rates over the whole batch: it reopens (with a longer open time) as
+ * soon as its failures or slow calls reach them (with failure_permille 0, at the first
+ * failure), and closes once all `probes` answered without that. Events while open are
+ * ignored (late answers to requests sent before the trip). Returns true if the automatic
+ * state changed (by time or by this event). */
 bool brk_record(struct brk *b, const struct brk_cfg *c, enum brk_event ev, bool may_open,
                 uint64_t now_us);
 
@@ -47,8 +47,7 @@ bool brk_record(struct brk *b, const struct brk_cfg *c, enum brk_event ev, bool 
  * backend answered after it failed; a timeout comes back seconds after calls sent
  * later). Half-open and b->scoped, a failure sent more than reorder_us before the probes
  * could begin (the open time's end, or the half-open start if earlier) is no probe's:
- * ignored. An
- * open breaker that is b->scoped turns half-open at the next update. */
+ * ignored. An open breaker that is b->scoped turns half-open at the next update. */
 bool brk_record_sent(struct brk *b, const struct brk_cfg *c, enum brk_event ev, uint64_t sent_us,
                      bool may_open, uint64_t now_us);
 

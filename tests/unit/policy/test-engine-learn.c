@@ -432,6 +432,69 @@ TEST(soft_decline_storm_everywhere_keeps_standings)
 	}
 }
 
+/* The storm guard when traffic is concentrated (issue 11: worlds 2000126, 3000057): pa
+ * takes the US Visa credit checkouts, 25/s; pb only US Mastercard debit, one slot in 16
+ * (~1.6/s; pa declines it 30 %), never the 50 answers in 5 s that made a backend count
+ * for the storm guard. pa declines Visa credit 5 %, pb 15 % (soft declines). Rows:
+ * seconds of a storm with `pa_pct` soft declines on pa and `pb_pct` on pb, then 40 s calm
+ * again; the backend of Visa credit after, the most and the fewest Visa credit decisions
+ * to pb from the storm's start (of ~3,000 in row 1), whether it counts in decline_storms.
+ * Before the pooled test of the thin backend a storm everywhere was pa's own drift: in
+ * row 1 Visa credit flipped to pb (1,346 decisions) and stayed there, pa left with its
+ * storm-time estimate; in row 2 (the storm harder on pb) 23 went to pb. Now pa keeps the
+ * segment but for a few hundred decisions at the storm's start (the guard waits for the
+ * busy backend's rise to last, about 2 s; pa's capped window moves in less). pa's own
+ * drift (row 3: pb calm) still moves the segment to pb as fast as before (1,793
+ * decisions without the guard). */
+TEST(soft_decline_storm_concentrated_keeps_standings)
+{
+	static const struct {
+		int storm_s, pa_pct, pb_pct;
+		const char *want;
+		int max_to_pb, min_to_pb;
+		bool storm;
+	} rows[] = {
+		{ 90, 40, 40, "pa", 400, 0, true },
+		{ 60, 30, 45, "pa", 0, 0, true },
+		{ 40, 40, 15, "pb", 1000000, 1700, false },
+	};
+	size_t k;
+
+	for (k = 0; k < sizeof(rows) / sizeof(rows[0]); k++) {
+		struct pol_engine *e = engine("learning = { publish_ms = 100; min_n = 20; };\n");
+		struct pay_verdict v;
+		struct pol_stats st;
+		uint64_t t = 10 * SEC;
+		int i, calm = 150 * 25, storm = rows[k].storm_s * 25, n = calm + storm + 40 * 25, to_pb = 0;
+
+		for (i = 0; i < n; i++, t += 40 * MS) {
+			struct pay_request rq = pol_test_usd_charge();
+			bool in = i >= calm && i < calm + storm, debit = i % 16 == 1;
+			int pct;
+
+			if (debit) {
+				rq.card_brand = S("mastercard");
+				rq.card_funding = S("debit");
+			}
+			pol_decide(e, 0, &rq, t, &v);
+			to_pb += !debit && i >= calm && !strcmp(v.backend, "pb");
+			pct = !strcmp(v.backend, "pa") ? (in ? rows[k].pa_pct : debit ? 30 : 5) : in ? rows[k].pb_pct : 15;
+			/* spread over every 100 within each stream */
+			answer_card(e, &v, t, ((debit ? i / 16 : i) * 37 + 50) % 100 < pct ? "do_not_honor" : NULL);
+			if (i % 2 == 0)
+				pol_tick(e, t);
+		}
+		v = settle_and_pay(e, t);
+		pol_engine_stats(e, t, &st);
+		if (strcmp(v.backend, rows[k].want) || to_pb > rows[k].max_to_pb || to_pb < rows[k].min_to_pb ||
+		    (rows[k].storm && !st.decline_storms))
+			TEST_FAIL_("row %zu (%d s storm, %d %% on pa, %d %% on pb): %s, want %s; %d Visa credit decisions "
+			           "to pb from the storm on; %llu storms counted", k, rows[k].storm_s, rows[k].pa_pct,
+			           rows[k].pb_pct, v.backend, rows[k].want, to_pb, (unsigned long long)st.decline_storms);
+		pol_engine_free(e);
+	}
+}
+
 /* 60 ticks of 50 ms, 12 answers of pa each: from the 30th, one in four is a 500 (never
  * 5 in a row, under the breaker's 50 %). Returns the time after the last tick. */
 static uint64_t drift_errors(struct pol_engine *e, uint64_t t)
@@ -1025,6 +1088,7 @@ int main(void)
 	RUN(customer_declines_weigh_in_p_auth);
 	RUN(customer_decline_storm_counts_less);
 	RUN(soft_decline_storm_everywhere_keeps_standings);
+	RUN(soft_decline_storm_concentrated_keeps_standings);
 	RUN(anomaly_degrades_before_breaker);
 	RUN(anomaly_penalty_priced);
 	RUN(probe_close_between_ticks_clears_the_alarm);

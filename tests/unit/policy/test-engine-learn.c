@@ -370,6 +370,59 @@ TEST(customer_decline_storm_counts_less)
 	}
 }
 
+/* The shape of a storm table's traffic on pa and pb: calm_s of calm, the storm, after_s
+ * calm again, one slot every slot_ms from t = 10 s. Slot i with i % cycle == 1 is a US
+ * Mastercard debit (pa declines it 30 %), with i % cycle == 0 (or any other when visa_all)
+ * a US Visa credit (pa 5 %), the rest are skipped; pb declines 15 %; soft declines
+ * (do_not_honor) spread over every 100 by i, or by each stream's own index (per_stream).
+ * A tick every tick_every slots. */
+struct storm_shape {
+	int calm_s, after_s, slot_ms, cycle, tick_every;
+	bool visa_all, per_stream;
+};
+
+/* One row of a storm table: `pa_pct` and `pb_pct` soft declines while the storm lasts.
+ * Returns the backend of the next Visa credit after it all; *to_pb the Visa credit
+ * decisions that went to pb from the storm's start, *storms the decline_storms counter. */
+static const char *storm_run(const struct storm_shape *sh, int storm_s, int pa_pct, int pb_pct, int *to_pb,
+                             uint64_t *storms)
+{
+	struct pol_engine *e = engine("learning = { publish_ms = 100; min_n = 20; };\n");
+	int per_s = 1000 / sh->slot_ms, calm = sh->calm_s * per_s, storm = storm_s * per_s;
+	int i, n = calm + storm + sh->after_s * per_s;
+	uint64_t t = 10 * SEC;
+	struct pay_verdict v;
+	struct pol_stats st;
+	const char *b;
+
+	*to_pb = 0;
+	for (i = 0; i < n; i++, t += (uint64_t)sh->slot_ms * MS) {
+		struct pay_request rq = pol_test_usd_charge();
+		bool in = i >= calm && i < calm + storm, debit = i % sh->cycle == 1;
+		int pct;
+
+		if (!debit && i % sh->cycle && !sh->visa_all)
+			continue;
+		if (debit) {
+			rq.card_brand = S("mastercard");
+			rq.card_funding = S("debit");
+		}
+		pol_decide(e, 0, &rq, t, &v);
+		*to_pb += !debit && i >= calm && !strcmp(v.backend, "pb");
+		pct = !strcmp(v.backend, "pa") ? (in ? pa_pct : debit ? 30 : 5) : in ? pb_pct : 15;
+		answer_card(e, &v, t, (((debit && sh->per_stream) ? i / sh->cycle : i) * 37 + 50) % 100 < pct ?
+		                      "do_not_honor" : NULL);
+		if (i % sh->tick_every == 0)
+			pol_tick(e, t);
+	}
+	v = settle_and_pay(e, t);
+	pol_engine_stats(e, t, &st);
+	*storms = st.decline_storms;
+	b = !strcmp(v.backend, "pa") ? "pa" : !strcmp(v.backend, "pb") ? "pb" : "?";
+	pol_engine_free(e);
+	return b;
+}
+
 /* A storm of soft declines on every backend at once (issue 11: world 2000039 of the random
  * worlds) must not leave the best backend scored on the storm once it is over. pa (cheaper)
  * takes the US Visa credit checkouts, 25/s; US Mastercard debit, 12.5/s, is declined 30 % on
@@ -384,6 +437,7 @@ TEST(customer_decline_storm_counts_less)
  * and is not counted in decline_storms. */
 TEST(soft_decline_storm_everywhere_keeps_standings)
 {
+	static const struct storm_shape sh = { 120, 30, 20, 4, 4, false, false }; /* 12.5/s each */
 	static const struct {
 		int storm_s, pa_pct, pb_pct;
 		const char *want;
@@ -397,38 +451,15 @@ TEST(soft_decline_storm_everywhere_keeps_standings)
 	size_t k;
 
 	for (k = 0; k < sizeof(rows) / sizeof(rows[0]); k++) {
-		struct pol_engine *e = engine("learning = { publish_ms = 100; min_n = 20; };\n");
-		struct pay_verdict v;
-		struct pol_stats st;
-		uint64_t t = 10 * SEC;
-		int i, calm = 120 * 50, storm = rows[k].storm_s * 50, n = calm + storm + 30 * 50, to_pb = 0;
+		uint64_t storms;
+		int to_pb;
+		const char *b = storm_run(&sh, rows[k].storm_s, rows[k].pa_pct, rows[k].pb_pct, &to_pb, &storms);
 
-		for (i = 0; i < n; i++, t += 20 * MS) { /* 50 slots/s: 25 Visa credit, 12.5 debit */
-			struct pay_request rq = pol_test_usd_charge();
-			bool in = i >= calm && i < calm + storm, debit = i % 4 == 1;
-			int pct;
-
-			if (i % 4 >= 2 && !debit)
-				continue;
-			if (debit) {
-				rq.card_brand = S("mastercard");
-				rq.card_funding = S("debit");
-			}
-			pol_decide(e, 0, &rq, t, &v);
-			to_pb += !debit && i >= calm && !strcmp(v.backend, "pb");
-			pct = !strcmp(v.backend, "pa") ? (in ? rows[k].pa_pct : debit ? 30 : 5) : in ? rows[k].pb_pct : 15;
-			answer_card(e, &v, t, (i * 37 + 50) % 100 < pct ? "do_not_honor" : NULL);
-			if (i % 4 == 0)
-				pol_tick(e, t);
-		}
-		v = settle_and_pay(e, t);
-		pol_engine_stats(e, t, &st);
-		if (strcmp(v.backend, rows[k].want) || (rows[k].max_to_pb >= 0 && to_pb > rows[k].max_to_pb) ||
-		    (st.decline_storms > 0) != rows[k].storm)
+		if (strcmp(b, rows[k].want) || (rows[k].max_to_pb >= 0 && to_pb > rows[k].max_to_pb) ||
+		    (storms > 0) != rows[k].storm)
 			TEST_FAIL_("row %zu (%d s storm, %d %% on pa, %d %% on pb): %s, want %s; %d decisions to pb; "
-			           "%llu storms counted", k, rows[k].storm_s, rows[k].pa_pct, rows[k].pb_pct, v.backend,
-			           rows[k].want, to_pb, (unsigned long long)st.decline_storms);
-		pol_engine_free(e);
+			           "%llu storms counted", k, rows[k].storm_s, rows[k].pa_pct, rows[k].pb_pct, b,
+			           rows[k].want, to_pb, (unsigned long long)storms);
 	}
 }
 
@@ -448,6 +479,7 @@ TEST(soft_decline_storm_everywhere_keeps_standings)
  * decisions without the guard). */
 TEST(soft_decline_storm_concentrated_keeps_standings)
 {
+	static const struct storm_shape sh = { 150, 40, 40, 16, 2, true, true };
 	static const struct {
 		int storm_s, pa_pct, pb_pct;
 		const char *want;
@@ -461,37 +493,15 @@ TEST(soft_decline_storm_concentrated_keeps_standings)
 	size_t k;
 
 	for (k = 0; k < sizeof(rows) / sizeof(rows[0]); k++) {
-		struct pol_engine *e = engine("learning = { publish_ms = 100; min_n = 20; };\n");
-		struct pay_verdict v;
-		struct pol_stats st;
-		uint64_t t = 10 * SEC;
-		int i, calm = 150 * 25, storm = rows[k].storm_s * 25, n = calm + storm + 40 * 25, to_pb = 0;
+		uint64_t storms;
+		int to_pb;
+		const char *b = storm_run(&sh, rows[k].storm_s, rows[k].pa_pct, rows[k].pb_pct, &to_pb, &storms);
 
-		for (i = 0; i < n; i++, t += 40 * MS) {
-			struct pay_request rq = pol_test_usd_charge();
-			bool in = i >= calm && i < calm + storm, debit = i % 16 == 1;
-			int pct;
-
-			if (debit) {
-				rq.card_brand = S("mastercard");
-				rq.card_funding = S("debit");
-			}
-			pol_decide(e, 0, &rq, t, &v);
-			to_pb += !debit && i >= calm && !strcmp(v.backend, "pb");
-			pct = !strcmp(v.backend, "pa") ? (in ? rows[k].pa_pct : debit ? 30 : 5) : in ? rows[k].pb_pct : 15;
-			/* spread over every 100 within each stream */
-			answer_card(e, &v, t, ((debit ? i / 16 : i) * 37 + 50) % 100 < pct ? "do_not_honor" : NULL);
-			if (i % 2 == 0)
-				pol_tick(e, t);
-		}
-		v = settle_and_pay(e, t);
-		pol_engine_stats(e, t, &st);
-		if (strcmp(v.backend, rows[k].want) || to_pb > rows[k].max_to_pb || to_pb < rows[k].min_to_pb ||
-		    (rows[k].storm && !st.decline_storms))
+		if (strcmp(b, rows[k].want) || to_pb > rows[k].max_to_pb || to_pb < rows[k].min_to_pb ||
+		    (rows[k].storm && !storms))
 			TEST_FAIL_("row %zu (%d s storm, %d %% on pa, %d %% on pb): %s, want %s; %d Visa credit decisions "
 			           "to pb from the storm on; %llu storms counted", k, rows[k].storm_s, rows[k].pa_pct,
-			           rows[k].pb_pct, v.backend, rows[k].want, to_pb, (unsigned long long)st.decline_storms);
-		pol_engine_free(e);
+			           rows[k].pb_pct, b, rows[k].want, to_pb, (unsigned long long)storms);
 	}
 }
 

@@ -432,9 +432,10 @@ static const char *storm_run(const struct storm_shape *sh, int storm_s, int pa_p
  * storm fills pa's capped window (200 outcomes, 8 s at 25/s) before pb's (16 s at 12.5/s),
  * the segment flips to pb, and pa, now without any traffic, keeps its storm-time estimate
  * (rows 1 and 2 end on pb). A storm on every backend counts less while it lasts: pa keeps
- * the segment (row 1), and through a 90 s storm but for a few decisions near its end, as
- * the ~10-minute share takes the storm in (row 2); one on pa alone still moves it (row 3)
- * and is not counted in decline_storms. */
+ * the segment (row 1), and through a 90 s storm but for a few decisions at most (row 2:
+ * before the slow sums were held during a storm, the ~10-minute share took the storm in
+ * and a few went near its end); one on pa alone still moves it (row 3) and is not
+ * counted in decline_storms. */
 TEST(soft_decline_storm_everywhere_keeps_standings)
 {
 	static const struct storm_shape sh = { 120, 30, 20, 4, 4, false, false }; /* 12.5/s each */

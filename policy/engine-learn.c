@@ -1089,8 +1089,8 @@ static void pol_cust_update(struct pol_learn *L, const struct policy *p)
  * "calm": llr = D ln R - (R - 1) E. The busy backend's level counts for two when the pool
  * cannot tell them apart and the busy backend's rise has lasted (R >= 1.5, llr >=
  * -POL_STORM_LLR: a storm left standing costs traffic for the rest of the run, a drift
- * held back costs the seconds the pool needs to reject it, E (R - 1 - ln R) nats a
- * second), or when the pool says storm (llr >= POL_STORM_LLR); the busy backend's r is
+ * held back costs the seconds the pool needs to reject it, R - 1 - ln R nats per decline
+ * the pool expects), or when the pool says storm (llr >= POL_STORM_LLR); the busy backend's r is
  * then taken beyond POL_STORM_Z_ONE sds (its answers are many: at 1 sd, noise held a
  * world without incidents). policy/learning.md. */
 static double pol_storm_ratio(double dec, double e, double z)

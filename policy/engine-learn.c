@@ -38,6 +38,11 @@
 #define POL_SHARE_MIN_FAST 50.0  /* answers in the fast sum before it is believed */
 #define POL_SHARE_MIN_SLOW 500.0 /* ... in the slow one */
 #define POL_STORM_Z 1.0          /* a storm's declines: beyond this many Poisson sds of noise */
+#define POL_SHARE_MID_S 20.0     /* ~: the storm guard's third sum (thin backends, pol_storm_level) */
+#define POL_STORM_Z_ONE 2.0      /* ... with one busy backend only (its many answers: more tests) */
+#define POL_STORM_THIN_SLOW 100.0 /* answers in a thin backend's slow sum before it is pooled */
+#define POL_STORM_LLR 1.0        /* the thin backends' evidence against the storm, in nats */
+#define POL_STORM_HOLD_S 300.0   /* a storm's level is kept out of the slow sums this long at most */
 
 #define POL_UNANS_WITNESS_US (10 * 1000000ULL) /* missing answers teach only while some
                                                 * answer came back this recently */
@@ -51,10 +56,19 @@ struct pol_agg {
 
 /* One kind of decline as a share of the answers it is counted among, on two time scales:
  * decayed sums of both over ~POL_SHARE_FAST_S and ~POL_SHARE_SLOW_S, and this tick's
- * counts (pol_share2_roll folds them in at the tick). */
+ * counts (pol_share2_roll folds them in at the tick); the storm guard also reads a third,
+ * over ~POL_SHARE_MID_S. */
 struct pol_share2 {
 	double dec_fast, ans_fast, dec_slow, ans_slow;
+	double dec_mid, ans_mid;
 	uint32_t dec_tick, ans_tick;
+};
+
+/* A storm guard's state (pol_storm_update): the weight of the answers it watches, and
+ * since when it is below 1 (0: it is 1). */
+struct pol_storm {
+	double w;
+	uint64_t since_us;
 };
 
 /* A backend's current run of judged ticks whose missing share reached min_share. */
@@ -116,13 +130,17 @@ struct pol_learn {
 	 * issuer answers on the whole engine and the weight they count at (pol_cust_update;
 	 * < 0: not set yet); per backend, soft declines and PSP errors among what the
 	 * posteriors count in full, and the weight of every issuer answer while a storm on
-	 * several backends lasts (pol_storm_update; 1: none) */
+	 * several backends lasts (pol_storm_update; 1: none); the same per backend and
+	 * currency of the policy, and the weight of that currency's answers */
 	uint64_t share_at_us;
 	struct pol_share2 cust;
 	double cust_w;
 	struct pol_share2 storm[POL_MAX_BACKENDS];
-	double storm_w;
-	uint64_t storms; /* storms started (storm_w left 1): the decline_storms counter */
+	struct pol_storm storm_all;
+	int ncur;
+	struct pol_share2 *storm_cur;           /* [currency][backend] */
+	struct pol_storm *storm_c;              /* [currency] */
+	uint64_t storms; /* storms started (a guard left 1 while none was below): decline_storms */
 	/* learning shared with a fleet (engine-share.h) */
 	uint8_t remote_open[POL_MAX_BACKENDS];  /* opened by another node's breaker: not published */
 	uint64_t opened_new;                    /* bit b: b's breaker opened here since the last tick */
@@ -145,6 +163,8 @@ void pol_learn_free(struct pol_learn *L)
 	free(L->demand_seen);
 	free(L->shed_share);
 	free(L->sega);
+	free(L->storm_cur);
+	free(L->storm_c);
 	free(L);
 }
 
@@ -165,8 +185,9 @@ struct pol_learn *pol_learn_new(const struct pol_view *v)
 	if (!L)
 		return NULL;
 	L->cust_w = -1; /* learning.customer_declines until the first tick */
-	L->storm_w = 1;
+	L->storm_all.w = 1;
 	L->nb = p->nbackends;
+	L->ncur = p->ncurrencies;
 	L->na = p->naccounts;
 	L->nc = p->nclasses;
 	L->ne = p->thr.nendpoints;
@@ -182,8 +203,13 @@ struct pol_learn *pol_learn_new(const struct pol_view *v)
 	L->fc = calloc(nac, sizeof(*L->fc));
 	L->demand_seen = calloc(nac, sizeof(*L->demand_seen));
 	L->shed_share = calloc(nac, sizeof(*L->shed_share));
-	if (!L->aimd || !L->acfg || !L->interval_ns || !L->fc || !L->demand_seen || !L->shed_share)
+	L->storm_cur = calloc((size_t)(L->ncur ? L->ncur : 1) * (size_t)L->nb, sizeof(*L->storm_cur));
+	L->storm_c = calloc(L->ncur ? (size_t)L->ncur : 1, sizeof(*L->storm_c));
+	if (!L->aimd || !L->acfg || !L->interval_ns || !L->fc || !L->demand_seen || !L->shed_share ||
+	    !L->storm_cur || !L->storm_c)
 		goto fail;
+	for (i = 0; i < L->ncur; i++)
+		L->storm_c[i].w = 1;
 	if (p->learn.answer_half_life_s > 0 && !(L->sega = calloc((size_t)L->nb * POL_SEGA_CELLS, sizeof(*L->sega))))
 		goto fail;
 	for (i = 0; i < L->nb; i++) {
@@ -921,29 +947,39 @@ static void pol_learn_event(struct pol_view *cur, const struct pol_view *src, co
 		                       ev->country, ev->brand, ev->funding };
 
 		double cw = L->cust_w >= 0 ? L->cust_w : p->learn.customer_weight;
+		/* the storm guards' weight: the engine's, and its currency's (an event decided
+		 * under the policy before a reload is not counted per currency) */
+		int c = src == cur && ev->cur < L->ncur ? ev->cur : -1;
+		double sw = c >= 0 ? fmin(L->storm_all.w, L->storm_c[c].w) : L->storm_all.w;
+		bool soft = oc.kind == OC_DECLINE_SOFT || oc.kind == OC_PSP_ERROR;
 
 		L->cust.ans_tick += oc.kind == OC_SUCCESS || oc.kind == OC_DECLINE_SOFT || oc.kind == OC_DECLINE_CUSTOMER;
 		L->cust.dec_tick += oc.kind == OC_DECLINE_CUSTOMER;
 		/* the storm guard watches what the posteriors count in full: successes against
 		 * soft declines (and PSP errors when they count); customer declines have their own */
-		L->storm[b].dec_tick += oc.kind == OC_DECLINE_SOFT || oc.kind == OC_PSP_ERROR;
-		L->storm[b].ans_tick += oc.kind == OC_SUCCESS || oc.kind == OC_DECLINE_SOFT || oc.kind == OC_PSP_ERROR;
+		L->storm[b].dec_tick += soft;
+		L->storm[b].ans_tick += oc.kind == OC_SUCCESS || soft;
+		if (c >= 0) {
+			L->storm_cur[c * L->nb + b].dec_tick += soft;
+			L->storm_cur[c * L->nb + b].ans_tick += oc.kind == OC_SUCCESS || soft;
+		}
 		/* a customer-fault decline counts at customer_declines, less while such declines
 		 * rise everywhere at once (pol_cust_update; policy/learning.md); the fleet's
 		 * counts are whole, so it is shared as a failure while its weight is >= 0.5 */
-		if (oc.kind == OC_DECLINE_CUSTOMER && cw * L->storm_w > 0) {
-			srt_add(&L->srt, &seg, 0, cw * L->storm_w, t);
+		if (oc.kind == OC_DECLINE_CUSTOMER && cw * sw > 0) {
+			srt_add(&L->srt, &seg, 0, cw * sw, t);
 			L->srt_dirty++;
-			if (share && cw * L->storm_w >= 0.5)
+			if (share && cw * sw >= 0.5)
 				pol_share_add(share, p->backends[b].name, &seg, false);
-		} else if (L->storm_w < 1 && (oc.kind == OC_SUCCESS || oc.kind == OC_DECLINE_SOFT || oc.kind == OC_PSP_ERROR)) {
-			/* a storm on several backends: every answer counts less, successes too, so
-			 * that the standings before it hold (pol_storm_update) */
-			if (L->storm_w > 0) {
-				srt_add(&L->srt, &seg, oc.kind == OC_SUCCESS ? L->storm_w : 0,
-				        oc.kind == OC_SUCCESS ? 0 : L->storm_w, t);
+		} else if (sw < 1 && (oc.kind == OC_SUCCESS || soft)) {
+			/* a storm on several backends (on the engine or the answer's currency):
+			 * every answer counts less, successes too, so that the standings before it
+			 * hold (pol_storm_update) */
+			if (sw > 0) {
+				srt_add(&L->srt, &seg, oc.kind == OC_SUCCESS ? sw : 0,
+				        oc.kind == OC_SUCCESS ? 0 : sw, t);
 				L->srt_dirty++;
-				if (share && L->storm_w >= 0.5)
+				if (share && sw >= 0.5)
 					pol_share_add(share, p->backends[b].name, &seg, oc.kind == OC_SUCCESS);
 			}
 		} else if (srt_add_outcome(&L->srt, &seg, oc.kind, t)) {
@@ -1008,13 +1044,16 @@ void pol_learn_drain(struct pol_engine *e, uint64_t now_us)
 
 /* ---- the tick ------------------------------------------------------------------------- */
 
-/* Folds this tick's counts into the decayed sums, df and ds the decay since the last roll. */
-static void pol_share2_roll(struct pol_share2 *s, double df, double ds)
+/* Folds this tick's counts into the decayed sums, df, dm and ds the decay since the last
+ * roll; into the slow ones at weight ws. */
+static void pol_share2_roll(struct pol_share2 *s, double df, double dm, double ds, double ws)
 {
 	s->dec_fast = s->dec_fast * df + s->dec_tick;
 	s->ans_fast = s->ans_fast * df + s->ans_tick;
-	s->dec_slow = s->dec_slow * ds + s->dec_tick;
-	s->ans_slow = s->ans_slow * ds + s->ans_tick;
+	s->dec_mid = s->dec_mid * dm + s->dec_tick;
+	s->ans_mid = s->ans_mid * dm + s->ans_tick;
+	s->dec_slow = s->dec_slow * ds + s->dec_tick * ws;
+	s->ans_slow = s->ans_slow * ds + s->ans_tick * ws;
 	s->dec_tick = s->ans_tick = 0;
 }
 
@@ -1025,18 +1064,36 @@ static bool pol_share2_ready(const struct pol_share2 *s)
 	return s->ans_fast >= POL_SHARE_MIN_FAST && s->ans_slow >= POL_SHARE_MIN_SLOW && s->dec_slow > 0;
 }
 
+/* The weight at which a storm guard's answers enter the slow sums: the weight they count
+ * at in the posteriors, so that the long-run share a storm is measured against does not
+ * take the storm in (a 10 min share took in a third of a 100 s storm's rise and the
+ * guard let go halfway through; a thin backend's young slow share took in all of it at
+ * once); but in full after POL_STORM_HOLD_S, so that a lasting change on every backend
+ * becomes the new long-run share and the posteriors learn again. */
+static double pol_storm_fold(const struct pol_storm *g, uint64_t now_us)
+{
+	return g->w < 1 && now_us - g->since_us < (uint64_t)(POL_STORM_HOLD_S * 1e6) ? g->w : 1;
+}
+
 /* Rolls every decline share (struct pol_share2) to now_us, on one clock. */
 static void pol_shares_roll(struct pol_learn *L, uint64_t now_us)
 {
 	double dt = L->share_at_us && now_us > L->share_at_us ? (double)(now_us - L->share_at_us) / 1e6 : 0;
-	double df = exp(-dt / POL_SHARE_FAST_S), ds = exp(-dt / POL_SHARE_SLOW_S);
-	int b;
+	double df = exp(-dt / POL_SHARE_FAST_S), dm = exp(-dt / POL_SHARE_MID_S), ds = exp(-dt / POL_SHARE_SLOW_S);
+	double wall = pol_storm_fold(&L->storm_all, now_us);
+	int b, c;
 
 	if (!L->share_at_us || now_us > L->share_at_us)
 		L->share_at_us = now_us;
-	pol_share2_roll(&L->cust, df, ds);
+	pol_share2_roll(&L->cust, df, dm, ds, 1);
 	for (b = 0; b < L->nb; b++)
-		pol_share2_roll(&L->storm[b], df, ds);
+		pol_share2_roll(&L->storm[b], df, dm, ds, wall);
+	for (c = 0; c < L->ncur; c++) {
+		double wc = fmin(wall, pol_storm_fold(&L->storm_c[c], now_us));
+
+		for (b = 0; b < L->nb; b++)
+			pol_share2_roll(&L->storm_cur[c * L->nb + b], df, dm, ds, wc);
+	}
 }
 
 /* The weight of the next customer declines: learning.customer_declines, scaled down while
@@ -1067,34 +1124,95 @@ static void pol_cust_update(struct pol_learn *L, const struct policy *p)
  * none after; checkout 89.7 % against the oracle's 93.4 %). Per backend with enough
  * answers in both sums (successes, soft declines and counted PSP errors: what the
  * posteriors count in full), r = its declines over ~5 s beyond noise (below) / what its
- * decline share over ~10 min expects of them; the lowest r
- * over at least two such backends is the storm's level (one backend's own drift raises
- * only its r); from 1.5 to 2.5 the weight of every answer in the posteriors falls from 1
- * to 0, successes too, so the standings before the storm hold. policy/learning.md. */
-static void pol_storm_update(struct pol_learn *L)
+ * decline share over ~10 min expects of them; the lowest r over at least two such
+ * backends is the storm's level (one backend's own drift raises only its r); from 1.5 to
+ * 2.5 the weight of every answer in the posteriors falls from 1 to 0, successes too, so
+ * the standings before the storm hold.
+ *
+ * The special problem of concentrated traffic: with ~95 % on one backend the others see a
+ * few exploration answers a second, never 50 in 5 s, and a storm everywhere read as the
+ * busy backend's own drift (issue 11, worlds 2000126, 3000057). With one busy backend, the
+ * thin ones (>= POL_STORM_THIN_SLOW answers in their slow sum) are pooled over ~20 s: D
+ * their declines, E what their slow shares expect; the busy backend's own ratio over the
+ * same ~20 s is R. Poisson log-likelihood of "a storm at R on the thin ones too" against
+ * "calm": llr = D ln R - (R - 1) E. The busy backend's level counts for two when the pool
+ * cannot tell them apart and the busy backend's rise has lasted (R >= 1.5, llr >=
+ * -POL_STORM_LLR: a storm left standing costs traffic for the rest of the run, a drift
+ * held back costs the seconds the pool needs to reject it, R - 1 - ln R nats per decline
+ * the pool expects), or when the pool says storm (llr >= POL_STORM_LLR); the busy backend's r is
+ * then taken beyond POL_STORM_Z_ONE sds (its answers are many: at 1 sd, noise held a
+ * world without incidents). policy/learning.md. */
+static double pol_storm_ratio(double dec, double e, double z)
 {
-	double w, rmin = 0;
-	int b, n = 0;
+	return fmax(dec - z * sqrt(e), 0) / e;
+}
 
-	for (b = 0; b < L->nb; b++) {
-		const struct pol_share2 *s = &L->storm[b];
-		double r, e;
+static double pol_storm_level(const struct pol_share2 *sh, int nb)
+{
+	double w, rmin = 0, rone = 0, rmid = 0, dthin = 0, ethin = 0;
+	int b, n = 0, nthin = 0;
 
-		if (!pol_share2_ready(s))
+	for (b = 0; b < nb; b++) {
+		const struct pol_share2 *s = &sh[b];
+		double e, share;
+
+		if (!pol_share2_ready(s)) {
+			if (s->ans_slow >= POL_STORM_THIN_SLOW && s->dec_slow > 0) {
+				dthin += s->dec_mid;
+				ethin += s->ans_mid * s->dec_slow / s->ans_slow;
+				nthin++;
+			}
 			continue;
+		}
 		/* the fast sum's declines beyond POL_STORM_Z Poisson sds of what the slow share expects of
 		 * them: at ~50 answers and a 5 % share, noise alone doubles r now and then, on two
 		 * backends at once within minutes (a world without incidents lost 0.3 pt) */
-		e = s->ans_fast * s->dec_slow / s->ans_slow;
-		r = fmax(s->dec_fast - POL_STORM_Z * sqrt(e), 0) / e;
-		if (!n++ || r < rmin)
-			rmin = r;
+		share = s->dec_slow / s->ans_slow;
+		e = s->ans_fast * share;
+		w = pol_storm_ratio(s->dec_fast, e, POL_STORM_Z);
+		if (!n++ || w < rmin) {
+			rmin = w;
+			rone = pol_storm_ratio(s->dec_fast, e, POL_STORM_Z_ONE);
+			rmid = s->dec_mid / (s->ans_mid * share);
+		}
+	}
+	if (n == 1 && nthin > 0 && rone > 1.5 && rmid > 1) {
+		double llr = dthin * log(rmid) - (rmid - 1) * ethin;
+
+		if ((rmid >= 1.5 && llr >= -POL_STORM_LLR) || llr >= POL_STORM_LLR) {
+			rmin = rone;
+			n++;
+		}
 	}
 	if (n < 2)
 		rmin = 0;
-	w = rmin <= 1.5 ? 1 : rmin >= 2.5 ? 0 : 2.5 - rmin;
-	L->storms += w < 1 && L->storm_w >= 1;
-	L->storm_w = w;
+	return rmin <= 1.5 ? 1 : rmin >= 2.5 ? 0 : 2.5 - rmin;
+}
+
+static void pol_storm_set(struct pol_storm *g, double w, uint64_t now_us)
+{
+	if (w < 1 && g->w >= 1)
+		g->since_us = now_us;
+	g->w = w;
+}
+
+/* The engine's storm guard over every answer, and one per currency over that currency's
+ * answers (a storm of one currency's cards on every backend, world 1000024: the busy
+ * backend's share rose with it, a backend that took other currencies' traffic rose less
+ * and held the engine's level under 1.5). */
+static void pol_storm_update(struct pol_learn *L, uint64_t now_us)
+{
+	bool was = L->storm_all.w < 1, is;
+	int c;
+
+	pol_storm_set(&L->storm_all, pol_storm_level(L->storm, L->nb), now_us);
+	is = L->storm_all.w < 1;
+	for (c = 0; c < L->ncur; c++) {
+		was |= L->storm_c[c].w < 1;
+		pol_storm_set(&L->storm_c[c], pol_storm_level(&L->storm_cur[c * L->nb], L->nb), now_us);
+		is |= L->storm_c[c].w < 1;
+	}
+	L->storms += is && !was;
 }
 
 void pol_learn_tick(struct pol_engine *e, uint64_t min_seen, uint64_t now_us)
@@ -1110,7 +1228,7 @@ void pol_learn_tick(struct pol_engine *e, uint64_t min_seen, uint64_t now_us)
 	L->tmax = now_us;
 	pol_shares_roll(L, now_us);
 	pol_cust_update(L, p);
-	pol_storm_update(L);
+	pol_storm_update(L, now_us);
 	pol_unans_judge(e, v, now_us);
 	for (b = 0; b < L->nb; b++) {
 		struct anom *a = &L->anom[b];
@@ -1229,8 +1347,18 @@ void pol_learn_carry(struct pol_view *nv, const struct pol_view *ov)
 	 * the weight is the new policy's from the next tick */
 	N->share_at_us = O->share_at_us;
 	N->cust = O->cust;
-	N->storm_w = O->storm_w;
+	N->storm_all = O->storm_all;
 	N->storms = O->storms;
+	for (c = 0; c < N->ncur; c++) {
+		for (k = 0; k < O->ncur && op->currencies[k] != np->currencies[c]; k++)
+			;
+		if (k == O->ncur)
+			continue;
+		N->storm_c[c] = O->storm_c[k];
+		for (i = 0; i < N->nb; i++)
+			if ((j = POL_FIND_BACKEND(op, np->backends[i].name)) >= 0)
+				N->storm_cur[c * N->nb + i] = O->storm_cur[k * O->nb + j];
+	}
 	for (i = 0; i < N->nb; i++) {
 		if ((j = POL_FIND_BACKEND(op, np->backends[i].name)) < 0)
 			continue;

@@ -1149,7 +1149,7 @@ static double pol_storm_ratio(double dec, double e, double z)
 
 static double pol_storm_level(const struct pol_share2 *sh, int nb)
 {
-	double w, rmin = 0, rone = 0, rmid = 0, dthin = 0, ethin = 0;
+	double r, rmin = 0, rone = 0, rmid = 0, dthin = 0, ethin = 0;
 	int b, n = 0, nthin = 0;
 
 	for (b = 0; b < nb; b++) {
@@ -1169,9 +1169,9 @@ static double pol_storm_level(const struct pol_share2 *sh, int nb)
 		 * backends at once within minutes (a world without incidents lost 0.3 pt) */
 		share = s->dec_slow / s->ans_slow;
 		e = s->ans_fast * share;
-		w = pol_storm_ratio(s->dec_fast, e, POL_STORM_Z);
-		if (!n++ || w < rmin) {
-			rmin = w;
+		r = pol_storm_ratio(s->dec_fast, e, POL_STORM_Z);
+		if (!n++ || r < rmin) {
+			rmin = r;
 			rone = pol_storm_ratio(s->dec_fast, e, POL_STORM_Z_ONE);
 			rmid = s->dec_mid / (s->ans_mid * share);
 		}

@@ -65,11 +65,15 @@ struct pol_unans_run {
 };
 
 /* A segment's calls on a backend (pol_sega_cell): discounted calls with an answer
- * the agent saw and those that timed out, as of t_us. */
+ * the agent saw and those that failed there (timed out, or a fast PSP error), as of t_us;
+ * n and to are capped at answer_max_n, bn and bto are the same calls as the backend's
+ * sums (sega_be) hold them, uncapped, so that the backend's other segments are its sums
+ * less these. */
 struct pol_sega {
 	double n, to;
+	double bn, bto;
 	uint64_t t_us;
-	bool on;       /* held answer_min_timeouts since its timeouts last decayed away */
+	bool on;       /* held answer_min_timeouts since its failures last decayed away */
 };
 
 struct pol_learn {
@@ -261,10 +265,24 @@ static void pol_sega_decay(const struct policy *p, struct pol_sega *c, uint64_t 
 
 		c->n *= d;
 		c->to *= d;
+		c->bn *= d;
+		c->bto *= d;
 		c->t_us = now_us;
 	}
 	if (c->to < 0.01)
 		c->to = 0;
+}
+
+/* Segment c's answered share relative to its backend's other segments (be's sums less
+ * c's), when `share` of c's calls failed: failures on every segment alike are the
+ * backend's (breaker, anomaly chart), a segment's own are its (relative to the backend's
+ * sums with this segment in them, a segment carrying most of the traffic was judged
+ * against its own failures). */
+static double pol_sega_rel(const struct policy *p, const struct pol_sega *c, const struct pol_sega *be, double share)
+{
+	double others = fmax(be->to - c->bto, 0) / (fmax(be->n - c->bn, 0) + p->learn.answer_prior);
+
+	return (1 - share) / (1 - fmin(others, 0.99));
 }
 
 static void pol_sega_publish(struct pol_view *v, struct pol_sega *c, size_t at, uint64_t now_us)
@@ -278,9 +296,7 @@ static void pol_sega_publish(struct pol_view *v, struct pol_sega *c, size_t at, 
 	pol_sega_decay(p, be, now_us);
 	c->on = c->to > 0 && (c->on || c->to >= p->learn.answer_min_timeouts);
 	share = c->on ? c->to / (c->n + p->learn.answer_prior) : 0;
-	/* relative to the backend's: timeouts on every segment alike are the backend's
-	 * (breaker, anomaly chart), a segment's own are its */
-	f = (1 - share) / (1 - fmin(be->to / (be->n + p->learn.answer_prior), 0.99));
+	f = pol_sega_rel(p, c, be, share);
 	was = atomic_load_explicit(&v->sega[at], memory_order_relaxed);
 	now = f < 0.99 ? (uint32_t)(f * 1e6) + 1 : 0;
 	if (!was != !now) /* control thread only: a plain read-modify-write */
@@ -289,23 +305,27 @@ static void pol_sega_publish(struct pol_view *v, struct pol_sega *c, size_t at, 
 	pol_store_u32(&v->sega[at], now);
 }
 
-/* An answer for a segment on backend b: answered, or timed out (a PSP error that came
- * after its decision was judged missing, or without any status: the backend never
- * answered it in time). Missing answers have no segment; their late 504s do. Returns
- * whether it timed out. */
+/* An answer for a segment on backend b: answered, or failed: timed out (a PSP error that
+ * came after its decision was judged missing, or without any status: the backend never
+ * answered it in time) or a fast PSP error (a 500 or 503 of a brownout or an outage: the
+ * payment does not go through there either). Missing answers have no segment; their late
+ * 504s do. Returns whether it failed. */
 static bool pol_sega_add(struct pol_view *v, int b, uint32_t curcode, const struct pol_event *ev,
                          const struct oc_class *oc, uint64_t t)
 {
 	struct pol_learn *L = v->L;
 	size_t at = (size_t)b * POL_SEGA_CELLS + pol_sega_cell(curcode, ev->country, ev->brand, ev->funding);
 	struct pol_sega *c = &L->sega[at];
-	bool to = oc->kind == OC_PSP_ERROR && (ev->late || (oc->flags & OC_F_TIMEOUT));
+	bool to = oc->kind == OC_PSP_ERROR;
 
 	if (!c->t_us)
 		c->t_us = t;
 	pol_sega_decay(v->p, &L->sega_be[b], t);
 	L->sega_be[b].n += 1;
 	L->sega_be[b].to += to;
+	pol_sega_decay(v->p, c, t);
+	c->bn += 1;
+	c->bto += to;
 	pol_sega_publish(v, c, at, t);
 	if (c->n + 1 > v->p->learn.answer_max_n) {
 		double d = fmax(v->p->learn.answer_max_n - 1, 0) / c->n;
@@ -344,9 +364,13 @@ static bool pol_sega_scoped(const struct pol_view *v, int b, uint64_t now_us)
 		uint32_t f = atomic_load_explicit(&v->sega[(size_t)b * POL_SEGA_CELLS + i], memory_order_relaxed);
 		const struct pol_sega *c = &row[i];
 
-		if (f && f <= lim)
+		/* or about to be: half its failures, fast 5xx come quicker than the error chart's
+		 * alarm would otherwise take the backend's other segments away */
+		if ((f && f <= lim) ||
+		    (!c->on && c->to >= p->learn.answer_min_timeouts / 2 &&
+		     pol_sega_rel(p, c, &v->L->sega_be[b], c->to / (c->n + p->learn.answer_prior)) <= p->breaker.scope_factor))
 			away = true;
-		else if (!normal && c->to <= 0 && c->n >= p->learn.answer_min_timeouts && c->t_us &&
+		else if (!normal && !c->on && c->n >= p->learn.answer_min_timeouts && c->t_us &&
 		         c->n * exp2(-(double)(now_us > c->t_us ? now_us - c->t_us : 0) /
 		                     (p->learn.answer_half_life_s * 1e6)) >= p->learn.answer_min_timeouts)
 			normal = true;
@@ -357,8 +381,7 @@ static bool pol_sega_scoped(const struct pol_view *v, int b, uint64_t now_us)
 /* Backend b's breaker learns whether its failures are scoped (pol_sega_scoped). */
 static void pol_scope_update(struct pol_view *v, int b, uint64_t now_us)
 {
-	v->L->brk[b].scoped = v->p->breaker.scope_factor > 0 &&
-	                      atomic_load_explicit(&v->sega_live, memory_order_relaxed) && pol_sega_scoped(v, b, now_us);
+	v->L->brk[b].scoped = v->p->breaker.scope_factor > 0 && v->L->sega_be[b].to > 0 && pol_sega_scoped(v, b, now_us);
 }
 
 /* Every cell that holds timeouts decays toward answered (once per tick); then each
@@ -417,8 +440,14 @@ static void pol_publish_backends(struct pol_view *v, uint64_t now_us)
 			why |= SCORE_WHY_EJECT_CAP;
 		}
 		if (p->anomaly.enabled && L->anom[b].state == ANOM_DEGRADED) {
-			double af = anom_score_factor(&L->anom[b], &p->anomaly.cfg,
-			                              L->lat_ms[b] > 0 ? L->lat_ms[b] : p->backends[b].latency_ms);
+			/* scoped, the errors are some segments' own and priced there (pol_p_answered):
+			 * the error alarm does not score the backend's other segments down */
+			struct anom a = L->anom[b];
+			double af;
+
+			if (L->brk[b].scoped)
+				a.alarms &= (uint8_t)~ANOM_ERR;
+			af = anom_score_factor(&a, &p->anomaly.cfg, L->lat_ms[b] > 0 ? L->lat_ms[b] : p->backends[b].latency_ms);
 
 			f *= af;
 			why |= af < 1 ? SCORE_WHY_ANOMALY : 0;

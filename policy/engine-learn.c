@@ -65,13 +65,9 @@ struct pol_unans_run {
 };
 
 /* A segment's calls on a backend (pol_sega_cell): discounted calls with an answer
- * the agent saw and those that failed there (timed out, or a fast PSP error), as of t_us;
- * n and to are capped at answer_max_n, bn and bto are the same calls as the backend's
- * sums (sega_be) hold them, uncapped, so that the backend's other segments are its sums
- * less these. */
+ * the agent saw and those that failed there (timed out, or a fast PSP error), as of t_us. */
 struct pol_sega {
 	double n, to;
-	double bn, bto;
 	uint64_t t_us;
 	bool on;       /* held answer_min_timeouts since its failures last decayed away */
 };
@@ -83,6 +79,7 @@ struct pol_learn {
 	struct brk brk[POL_MAX_BACKENDS];
 	struct pol_sega *sega;                  /* [backend][POL_SEGA_CELLS], NULL: off */
 	struct pol_sega sega_be[POL_MAX_BACKENDS]; /* the same over all of a backend's segments */
+	uint8_t sega_local[POL_MAX_BACKENDS];    /* its errors are some segments' own (pol_sega_scope) */
 	struct anom anom[POL_MAX_BACKENDS];
 	struct pol_agg agg[POL_MAX_BACKENDS];   /* this tick's answers, for the anomaly charts */
 	double lat_ms[POL_MAX_BACKENDS];        /* EWMA of answered calls, 0 = none yet */
@@ -265,24 +262,10 @@ static void pol_sega_decay(const struct policy *p, struct pol_sega *c, uint64_t 
 
 		c->n *= d;
 		c->to *= d;
-		c->bn *= d;
-		c->bto *= d;
 		c->t_us = now_us;
 	}
 	if (c->to < 0.01)
 		c->to = 0;
-}
-
-/* Segment c's answered share relative to its backend's other segments (be's sums less
- * c's), when `share` of c's calls failed: failures on every segment alike are the
- * backend's (breaker, anomaly chart), a segment's own are its (relative to the backend's
- * sums with this segment in them, a segment carrying most of the traffic was judged
- * against its own failures). */
-static double pol_sega_rel(const struct policy *p, const struct pol_sega *c, const struct pol_sega *be, double share)
-{
-	double others = fmax(be->to - c->bto, 0) / (fmax(be->n - c->bn, 0) + p->learn.answer_prior);
-
-	return (1 - share) / (1 - fmin(others, 0.99));
 }
 
 static void pol_sega_publish(struct pol_view *v, struct pol_sega *c, size_t at, uint64_t now_us)
@@ -296,7 +279,9 @@ static void pol_sega_publish(struct pol_view *v, struct pol_sega *c, size_t at, 
 	pol_sega_decay(p, be, now_us);
 	c->on = c->to > 0 && (c->on || c->to >= p->learn.answer_min_timeouts);
 	share = c->on ? c->to / (c->n + p->learn.answer_prior) : 0;
-	f = pol_sega_rel(p, c, be, share);
+	/* relative to the backend's: failures on every segment alike are the backend's
+	 * (breaker, anomaly chart), a segment's own are its */
+	f = (1 - share) / (1 - fmin(be->to / (be->n + p->learn.answer_prior), 0.99));
 	was = atomic_load_explicit(&v->sega[at], memory_order_relaxed);
 	now = f < 0.99 ? (uint32_t)(f * 1e6) + 1 : 0;
 	if (!was != !now) /* control thread only: a plain read-modify-write */
@@ -323,9 +308,6 @@ static bool pol_sega_add(struct pol_view *v, int b, uint32_t curcode, const stru
 	pol_sega_decay(v->p, &L->sega_be[b], t);
 	L->sega_be[b].n += 1;
 	L->sega_be[b].to += to;
-	pol_sega_decay(v->p, c, t);
-	c->bn += 1;
-	c->bto += to;
 	pol_sega_publish(v, c, at, t);
 	if (c->n + 1 > v->p->learn.answer_max_n) {
 		double d = fmax(v->p->learn.answer_max_n - 1, 0) / c->n;
@@ -341,47 +323,62 @@ static bool pol_sega_add(struct pol_view *v, int b, uint32_t curcode, const stru
 }
 
 /* Backend b's failures are its scored-away segments' own (brk.scoped): some segment's
- * published answered share is at or below breaker.scope_factor (its timeouts moved it
+ * published answered share is at or below breaker.scope_factor (its failures moved it
  * already), and another answered at least answer_min_timeouts calls (decayed to now; an
- * open breaker's, to when it opened) without a timeout. A backend failing across its
- * segments has no such segment: a hang of everything answers nothing, a latency incident
- * or a wide tail times out on every segment alike (the share is relative to the
- * backend's, so none collapses), fast 5xx are not timeouts. Calls queued behind a segment's hung calls (HAProxy's maxconn) stop
- * the other segments' answers too, and then the breaker judges as before. */
-static bool pol_sega_scoped(const struct pol_view *v, int b, uint64_t now_us)
+ * open breaker's, to when it opened) without a failure. A backend failing across its
+ * segments has no such segment: a hang or an outage of everything answers nothing, a
+ * latency incident or a wide tail times out on every segment alike, a brownout of
+ * everything fails every segment alike (the share is relative to the backend's, so none
+ * collapses). Calls queued behind a segment's hung calls (HAProxy's maxconn) stop the
+ * other segments' answers too, and then the breaker judges as before.
+ * Its errors are local (sega_local: the error chart's alarm does not score the backend
+ * down) on weaker evidence, as they come: some segment failed POL_SEGA_LOCAL_MIN times,
+ * at least twice the backend's failure share (so the failing segments carry at most half
+ * its calls), and such a segment without a failure answered. */
+#define POL_SEGA_LOCAL_MIN 3.0
+
+static void pol_sega_scope(struct pol_view *v, int b, uint64_t now_us)
 {
 	const struct policy *p = v->p;
-	const struct pol_sega *row = &v->L->sega[(size_t)b * POL_SEGA_CELLS];
-	const struct brk *k = &v->L->brk[b];
+	struct pol_learn *L = v->L;
+	const struct pol_sega *row = &L->sega[(size_t)b * POL_SEGA_CELLS];
+	const struct pol_sega *be = &L->sega_be[b];
+	const struct brk *k = &L->brk[b];
 	uint32_t lim = (uint32_t)(p->breaker.scope_factor * 1e6) + 1;
-	bool away = false, normal = false;
+	double be_share = be->to / (be->n + p->learn.answer_prior);
+	bool away = false, local = false, normal = false;
 	unsigned i;
 
 	if (k->state == BRK_OPEN && k->since_us < now_us)
 		now_us = k->since_us; /* open: how the segments answered up to the trip */
 
-	for (i = 0; i < POL_SEGA_CELLS && !(away && normal); i++) {
+	for (i = 0; i < POL_SEGA_CELLS && !(away && local && normal); i++) {
 		uint32_t f = atomic_load_explicit(&v->sega[(size_t)b * POL_SEGA_CELLS + i], memory_order_relaxed);
 		const struct pol_sega *c = &row[i];
 
-		/* or about to be: half its failures, fast 5xx come quicker than the error chart's
-		 * alarm would otherwise take the backend's other segments away */
-		if ((f && f <= lim) ||
-		    (!c->on && c->to >= p->learn.answer_min_timeouts / 2 &&
-		     pol_sega_rel(p, c, &v->L->sega_be[b], c->to / (c->n + p->learn.answer_prior)) <= p->breaker.scope_factor))
+		if (f && f <= lim)
 			away = true;
-		else if (!normal && !c->on && c->n >= p->learn.answer_min_timeouts && c->t_us &&
+		if (c->to >= POL_SEGA_LOCAL_MIN && c->to / (c->n + p->learn.answer_prior) >= 2 * be_share)
+			local = true;
+		else if (!normal && c->to <= 0 && c->n >= p->learn.answer_min_timeouts && c->t_us &&
 		         c->n * exp2(-(double)(now_us > c->t_us ? now_us - c->t_us : 0) /
 		                     (p->learn.answer_half_life_s * 1e6)) >= p->learn.answer_min_timeouts)
 			normal = true;
 	}
-	return away && normal;
+	L->brk[b].scoped = away && normal;
+	L->sega_local[b] = local && normal;
 }
 
-/* Backend b's breaker learns whether its failures are scoped (pol_sega_scoped). */
+/* Backend b's breaker learns whether its failures are scoped, the error chart whether its
+ * errors are local (pol_sega_scope). */
 static void pol_scope_update(struct pol_view *v, int b, uint64_t now_us)
 {
-	v->L->brk[b].scoped = v->p->breaker.scope_factor > 0 && v->L->sega_be[b].to > 0 && pol_sega_scoped(v, b, now_us);
+	if (v->p->breaker.scope_factor > 0 && v->L->sega_be[b].to > 0) {
+		pol_sega_scope(v, b, now_us);
+	} else {
+		v->L->brk[b].scoped = 0;
+		v->L->sega_local[b] = 0;
+	}
 }
 
 /* Every cell that holds timeouts decays toward answered (once per tick); then each
@@ -440,12 +437,12 @@ static void pol_publish_backends(struct pol_view *v, uint64_t now_us)
 			why |= SCORE_WHY_EJECT_CAP;
 		}
 		if (p->anomaly.enabled && L->anom[b].state == ANOM_DEGRADED) {
-			/* scoped, the errors are some segments' own and priced there (pol_p_answered):
-			 * the error alarm does not score the backend's other segments down */
+			/* scoped or local, the errors are some segments' own and priced there
+			 * (pol_p_answered): the error alarm does not score the other segments down */
 			struct anom a = L->anom[b];
 			double af;
 
-			if (L->brk[b].scoped)
+			if (L->brk[b].scoped || L->sega_local[b])
 				a.alarms &= (uint8_t)~ANOM_ERR;
 			af = anom_score_factor(&a, &p->anomaly.cfg, L->lat_ms[b] > 0 ? L->lat_ms[b] : p->backends[b].latency_ms);
 
@@ -923,7 +920,7 @@ static void pol_learn_event(struct pol_view *cur, const struct pol_view *src, co
 		L->lat_ms[b] = L->lat_ms[b] > 0 ? L->lat_ms[b] + p->learn.latency_alpha * (ev->latency_ms - L->lat_ms[b])
 		                                : ev->latency_ms;
 	/* the segment's answered share: every answer that says something of the backend; a
-	 * timeout may make the breaker's failures this segment's own (pol_sega_scoped), which
+	 * timeout may make the breaker's failures this segment's own (pol_sega_scope), which
 	 * the breaker must know before it counts it */
 	if (L->sega && ev->seg && oc.kind != OC_RATE_LIMITED && oc.kind != OC_LOCK_CONFLICT &&
 	    oc.kind != OC_CLIENT_ERROR &&

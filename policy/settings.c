@@ -610,12 +610,12 @@ static const struct pol_setting ps_breaker[] = {
 	SHARE("max_ejected", breaker.max_ejected_permille, 0.5,
 	      "at most max(1, n × this) backends open at once; a breaker refused by the cap is *degraded* (scored down)"),
 	NUM("degraded_factor", breaker.degraded_factor, 0, 1, 0.5, "score factor of such a degraded backend"),
-	NUM("scope_factor", breaker.scope_factor, 0, 1, 0.7,
+	NUM("scope_factor", breaker.scope_factor, 0, 1, 0.5,
 	    "failures (timeouts, fast 5xx) confined to segments whose answered share (`learning.answer_*`, relative to "
-	    "the backend's other segments) is at or below this, while another segment answered `answer_min_timeouts` "
-	    "calls with fewer failures, do not trip the breaker nor let the error chart score the backend down (the "
-	    "segments move alone); such a backend counts toward `max_ejected`, and open, it probes at once with the "
-	    "other segments' requests; 0 = off"),
+	    "the backend's) is at or below this, while another segment answered `answer_min_timeouts` calls without a "
+	    "failure, do not trip the breaker (the segments move alone); such a backend counts toward `max_ejected`, "
+	    "and open, it probes at once with the other segments' requests; 0 = off (and the error chart's penalty "
+	    "is not held for a segment's errors either)"),
 };
 
 static void ps_breaker_init(void *base)

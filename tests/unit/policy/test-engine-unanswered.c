@@ -908,8 +908,8 @@ TEST(segment_hang_keeps_breaker_closed)
 }
 
 /* A segment's fast 5xx are the segment's, not the backend's (policy/learning.md "a
- * segment's brownout does not move its backend"). pa, the cheaper, gets two EUR payments
- * and one USD payment every 100 ms; from 10 s to 30 s half of what it answers (EUR only,
+ * segment's brownout does not move its backend"). pa, the cheaper, gets one EUR payment
+ * and two USD payments every 100 ms; from 10 s to 30 s half of what it answers (EUR only,
  * or everything) are fast 500s. EUR only: EUR moves to pb, USD stays on pa throughout and
  * the breaker stays closed (neither the breaker nor the error chart's penalty takes USD
  * away). Everything: the breaker opens and USD moves too. Default breaker and anomaly
@@ -955,7 +955,7 @@ TEST(segment_brownout_moves_the_segment)
 
 			if ((t - t0) % (100 * MS) == 0 && n + 3 <= (int)(sizeof(vs) / sizeof(vs[0]))) {
 				for (i = 0; i < 3; i++) {
-					bool is_eur = i > 0, fail = (rows[r].all || is_eur) && during &&
+					bool is_eur = i == 0, fail = (rows[r].all || is_eur) && during &&
 					                            ((uint32_t)n * 2654435761u >> 16 & 1);
 
 					pol_decide(e, 0, is_eur ? &eur : &usd, t, &vs[n]);

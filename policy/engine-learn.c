@@ -70,10 +70,19 @@ struct pol_unans_run {
 struct pol_sega {
 	double n, to, er;
 	uint64_t t_us;
-	uint64_t first_us; /* its first fast error since its errors last decayed away */
+	uint64_t first_us; /* when the fast error that took er to POL_SEGA_LOCAL_MIN was sent */
+	uint64_t sent_us;  /* when its last call was sent */
 	bool on;       /* held answer_min_timeouts timeouts since they last decayed away */
 	bool on_er;    /* the same for its fast errors */
 };
+
+/* a segment's share answered relative to its backend's, for fast errors, counts at or
+ * below this: a brownout of everything (500s on every segment alike) moves no segment
+ * by the noise of a few errors more here or there */
+#define POL_SEGA_ER_DEADBAND 0.9
+
+/* fast errors that make a segment's errors local (pol_sega_scope) */
+#define POL_SEGA_LOCAL_MIN 3.0
 
 struct pol_learn {
 	int nb, na, nc, ne, ncells;
@@ -297,8 +306,11 @@ static void pol_sega_publish(struct pol_view *v, struct pol_sega *c, size_t at, 
 	c->on = c->to > 0 && (c->on || c->to >= p->learn.answer_min_timeouts);
 	c->on_er = c->er > 0 && (c->on_er || c->er >= p->learn.answer_min_timeouts);
 	f = pol_sega_rel(p, c->on ? c->to : 0, c->n, be->to, be->n);
-	if (c->on_er)
-		f *= pol_sega_rel(p, c->er, c->n, be->er, be->n);
+	if (c->on_er) {
+		double fe = pol_sega_rel(p, c->er, c->n, be->er, be->n);
+
+		f *= fe <= POL_SEGA_ER_DEADBAND ? fe : 1;
+	}
 	was = atomic_load_explicit(&v->sega[at], memory_order_relaxed);
 	now = f < 0.99 ? (uint32_t)(f * 1e6) + 1 : 0;
 	if (!was != !now) /* control thread only: a plain read-modify-write */
@@ -309,23 +321,24 @@ static void pol_sega_publish(struct pol_view *v, struct pol_sega *c, size_t at, 
 
 /* An answer for a segment on backend b: answered, timed out (a PSP error that came
  * after its decision was judged missing, or without any status: the backend never
- * answered it in time) or failed fast (a PSP error in time: a brownout's 500, an
- * outage's 503; the payment does not go through there either). Missing answers have no
+ * answered it in time) or failed fast (a PSP error in time and not a 504: a brownout's
+ * 500, an outage's 503; the payment does not go through there either. A 504 in time is
+ * a slow backend's, counted as before: not at all). Missing answers have no
  * segment; their late 504s do. A probe's fast error (sent while the breaker was open or
  * half-open) is not counted: a few probes of a backend still down, set against its calls
  * from before the trip, made their segments look failing alone (a 503 outage of
  * everything looked scoped, and its breaker held). Returns whether it failed. */
 static bool pol_sega_add(struct pol_view *v, int b, uint32_t curcode, const struct pol_event *ev,
-                         const struct oc_class *oc, bool probe, uint64_t t)
+                         const struct oc_class *oc, uint64_t sent, uint64_t t)
 {
 	struct pol_learn *L = v->L;
 	size_t at = (size_t)b * POL_SEGA_CELLS + pol_sega_cell(curcode, ev->country, ev->brand, ev->funding);
 	struct pol_sega *c = &L->sega[at];
 	bool to = oc->kind == OC_PSP_ERROR && (ev->late || (oc->flags & OC_F_TIMEOUT));
-	bool er = oc->kind == OC_PSP_ERROR && !to;
+	bool er = oc->kind == OC_PSP_ERROR && !to && !(oc->flags & OC_F_GW_TIMEOUT);
 
-	if (er && probe)
-		return false;
+	if (er && L->brk[b].state >= BRK_HALF_OPEN && sent >= L->brk[b].since_us)
+		return false; /* a probe's */
 	if (!c->t_us)
 		c->t_us = t;
 	pol_sega_decay(v->p, &L->sega_be[b], t);
@@ -340,8 +353,10 @@ static bool pol_sega_add(struct pol_view *v, int b, uint32_t curcode, const stru
 		c->to *= d;
 		c->er *= d;
 	}
-	if (er && c->er <= 0)
-		c->first_us = t;
+	if (er && c->er < POL_SEGA_LOCAL_MIN && c->er + 1 >= POL_SEGA_LOCAL_MIN)
+		c->first_us = sent;
+	if (sent > c->sent_us)
+		c->sent_us = sent;
 	c->n += 1;
 	c->to += to;
 	c->er += er;
@@ -363,10 +378,10 @@ static bool pol_sega_add(struct pol_view *v, int b, uint32_t curcode, const stru
  * down) on weaker evidence, as they come: some segment failed fast POL_SEGA_LOCAL_MIN
  * times, at least twice the backend's share of fast errors (so the failing segments
  * carry at most half its calls), and such a segment without a failure answered since
- * that segment's errors began (at an outage's first errors, every other segment looks
- * clean: the backend's share, over older calls than a segment's capped count, lags). */
-#define POL_SEGA_LOCAL_MIN 3.0
-
+ * that segment's errors reached POL_SEGA_LOCAL_MIN (at an outage's first errors, every
+ * other segment looks clean: the backend's share, over older calls than a segment's
+ * capped count, lags; by send time: calls sent before an outage answer well after its
+ * first fast 503s; and not since its first error: a background 500 seconds before). */
 static void pol_sega_scope(struct pol_view *v, int b, uint64_t now_us)
 {
 	const struct policy *p = v->p;
@@ -377,7 +392,7 @@ static void pol_sega_scope(struct pol_view *v, int b, uint64_t now_us)
 	uint32_t lim = (uint32_t)(p->breaker.scope_factor * 1e6) + 1;
 	double be_share = be->er / (be->n + p->learn.answer_prior);
 	bool away = false, normal = false;
-	uint64_t local_us = UINT64_MAX, clean_us = 0; /* first failure of a local one, last clean answer */
+	uint64_t local_us = UINT64_MAX, clean_us = 0; /* sent: a local one's first error, the last clean call */
 	unsigned i;
 
 	if (k->state == BRK_OPEN && k->since_us < now_us)
@@ -396,8 +411,8 @@ static void pol_sega_scope(struct pol_view *v, int b, uint64_t now_us)
 		           c->n * exp2(-(double)(now_us > c->t_us ? now_us - c->t_us : 0) /
 		                       (p->learn.answer_half_life_s * 1e6)) >= p->learn.answer_min_timeouts) {
 			normal = true;
-			if (c->er <= 0 && c->t_us > clean_us)
-				clean_us = c->t_us; /* a clean cell's t_us is its last call's (ticks skip it) */
+			if (c->er <= 0 && c->sent_us > clean_us)
+				clean_us = c->sent_us;
 		}
 	}
 	L->brk[b].scoped = away && normal;
@@ -472,12 +487,14 @@ static void pol_publish_backends(struct pol_view *v, uint64_t now_us)
 			why |= SCORE_WHY_EJECT_CAP;
 		}
 		if (p->anomaly.enabled && L->anom[b].state == ANOM_DEGRADED) {
-			/* scoped or local, the errors are some segments' own and priced there
-			 * (pol_p_answered): the error alarm does not score the other segments down */
+			/* local, the errors are some segments' own and priced there (pol_p_answered):
+			 * the error alarm does not score the other segments down. (Not merely
+			 * scoped by a segment's timeouts: the chart's errors are then the missing
+			 * answers and 504s, and holding its penalty lost hangs of some segments.) */
 			struct anom a = L->anom[b];
 			double af;
 
-			if (L->brk[b].scoped || L->sega_local[b])
+			if (L->sega_local[b])
 				a.alarms &= (uint8_t)~ANOM_ERR;
 			af = anom_score_factor(&a, &p->anomaly.cfg, L->lat_ms[b] > 0 ? L->lat_ms[b] : p->backends[b].latency_ms);
 
@@ -957,12 +974,11 @@ static void pol_learn_event(struct pol_view *cur, const struct pol_view *src, co
 		                                : ev->latency_ms;
 	/* the segment's answered share: every answer that says something of the backend; a
 	 * failure may make the breaker's failures this segment's own (pol_sega_scope), which
-	 * the breaker must know before it counts it (a probe: sent since the breaker opened) */
+	 * the breaker must know before it counts it */
 	sent = ev->latency_ms > 0 && (uint64_t)ev->latency_ms * 1000 < t ? t - (uint64_t)ev->latency_ms * 1000 : t;
 	if (L->sega && ev->seg && oc.kind != OC_RATE_LIMITED && oc.kind != OC_LOCK_CONFLICT &&
 	    oc.kind != OC_CLIENT_ERROR &&
-	    pol_sega_add(cur, b, ev->cur < sp->ncurrencies ? sp->currencies[ev->cur] : 0, ev, &oc,
-	                 L->brk[b].state >= BRK_HALF_OPEN && sent >= L->brk[b].since_us, t))
+	    pol_sega_add(cur, b, ev->cur < sp->ncurrencies ? sp->currencies[ev->cur] : 0, ev, &oc, sent, t))
 		pol_scope_update(cur, b, t);
 	bev = brk_event_of(&oc);
 	/* a late success whose decision was fed as missing takes its failure back, then

@@ -79,12 +79,24 @@ struct pol_unans_run {
 };
 
 /* A segment's calls on a backend (pol_sega_cell): discounted calls with an answer
- * the agent saw and those that timed out, as of t_us. */
+ * the agent saw, those that timed out and those that failed fast (a PSP error with a
+ * status in time: a brownout's 500s, an outage's 503s), as of t_us. */
 struct pol_sega {
-	double n, to;
+	double n, to, er;
 	uint64_t t_us;
-	bool on;       /* held answer_min_timeouts since its timeouts last decayed away */
+	uint64_t first_us; /* when the fast error that took er to POL_SEGA_LOCAL_MIN was sent */
+	uint64_t sent_us;  /* when its last call was sent */
+	bool on;       /* held answer_min_timeouts timeouts since they last decayed away */
+	bool on_er;    /* the same for its fast errors */
 };
+
+/* a segment's share answered relative to its backend's, for fast errors, counts at or
+ * below this: a brownout of everything (500s on every segment alike) moves no segment
+ * by the noise of a few errors more here or there */
+#define POL_SEGA_ER_DEADBAND 0.9
+
+/* fast errors that make a segment's errors local (pol_sega_scope) */
+#define POL_SEGA_LOCAL_MIN 3.0
 
 struct pol_learn {
 	int nb, na, nc, ne, ncells;
@@ -93,6 +105,7 @@ struct pol_learn {
 	struct brk brk[POL_MAX_BACKENDS];
 	struct pol_sega *sega;                  /* [backend][POL_SEGA_CELLS], NULL: off */
 	struct pol_sega sega_be[POL_MAX_BACKENDS]; /* the same over all of a backend's segments */
+	uint8_t sega_local[POL_MAX_BACKENDS];    /* its errors are some segments' own (pol_sega_scope) */
 	struct anom anom[POL_MAX_BACKENDS];
 	struct pol_agg agg[POL_MAX_BACKENDS];   /* this tick's answers, for the anomaly charts */
 	double lat_ms[POL_MAX_BACKENDS];        /* EWMA of answered calls, 0 = none yet */
@@ -279,7 +292,9 @@ static uint32_t pol_backend_ppm(const struct pol_view *v, int b, uint64_t now_us
 
 /* Cell c (backend b's row) decayed to now, then published as the share of its calls
  * answered, to / (n + answer_prior) timed out (0 = all answered: under 1 % timed out),
- * once it held answer_min_timeouts and until its timeouts decayed away. */
+ * once it held answer_min_timeouts and until its timeouts decayed away; its fast errors
+ * likewise, on their own count (a backend's background 500s leave its timed-out share as
+ * it was), and the two shares multiplied. */
 static void pol_sega_decay(const struct policy *p, struct pol_sega *c, uint64_t now_us)
 {
 	if (now_us > c->t_us) {
@@ -287,26 +302,41 @@ static void pol_sega_decay(const struct policy *p, struct pol_sega *c, uint64_t 
 
 		c->n *= d;
 		c->to *= d;
+		c->er *= d;
 		c->t_us = now_us;
 	}
 	if (c->to < 0.01)
 		c->to = 0;
+	if (c->er < 0.01)
+		c->er = 0;
+}
+
+/* share of a segment's calls answered (1 - failed / (n + answer_prior)) relative to its
+ * backend's: failures on every segment alike are the backend's (breaker, anomaly
+ * chart), a segment's own are its */
+static double pol_sega_rel(const struct policy *p, double failed, double n, double be_failed, double be_n)
+{
+	return (1 - failed / (n + p->learn.answer_prior)) /
+	       (1 - fmin(be_failed / (be_n + p->learn.answer_prior), 0.99));
 }
 
 static void pol_sega_publish(struct pol_view *v, struct pol_sega *c, size_t at, uint64_t now_us)
 {
 	const struct policy *p = v->p;
 	struct pol_sega *be = &v->L->sega_be[at / POL_SEGA_CELLS];
-	double share, f;
+	double f;
 	uint32_t was, now;
 
 	pol_sega_decay(p, c, now_us);
 	pol_sega_decay(p, be, now_us);
 	c->on = c->to > 0 && (c->on || c->to >= p->learn.answer_min_timeouts);
-	share = c->on ? c->to / (c->n + p->learn.answer_prior) : 0;
-	/* relative to the backend's: timeouts on every segment alike are the backend's
-	 * (breaker, anomaly chart), a segment's own are its */
-	f = (1 - share) / (1 - fmin(be->to / (be->n + p->learn.answer_prior), 0.99));
+	c->on_er = c->er > 0 && (c->on_er || c->er >= p->learn.answer_min_timeouts);
+	f = pol_sega_rel(p, c->on ? c->to : 0, c->n, be->to, be->n);
+	if (c->on_er) {
+		double fe = pol_sega_rel(p, c->er, c->n, be->er, be->n);
+
+		f *= fe <= POL_SEGA_ER_DEADBAND ? fe : 1;
+	}
 	was = atomic_load_explicit(&v->sega[at], memory_order_relaxed);
 	now = f < 0.99 ? (uint32_t)(f * 1e6) + 1 : 0;
 	if (!was != !now) /* control thread only: a plain read-modify-write */
@@ -315,76 +345,116 @@ static void pol_sega_publish(struct pol_view *v, struct pol_sega *c, size_t at, 
 	pol_store_u32(&v->sega[at], now);
 }
 
-/* An answer for a segment on backend b: answered, or timed out (a PSP error that came
+/* An answer for a segment on backend b: answered, timed out (a PSP error that came
  * after its decision was judged missing, or without any status: the backend never
- * answered it in time). Missing answers have no segment; their late 504s do. Returns
- * whether it timed out. */
+ * answered it in time) or failed fast (a PSP error in time and not a 504: a brownout's
+ * 500, an outage's 503; the payment does not go through there either. A 504 in time is
+ * a slow backend's, counted as before: not at all). Missing answers have no
+ * segment; their late 504s do. A probe's fast error (sent while the breaker was open or
+ * half-open) is not counted: a few probes of a backend still down, set against its calls
+ * from before the trip, made their segments look failing alone (a 503 outage of
+ * everything looked scoped, and its breaker held). Returns whether it failed. */
 static bool pol_sega_add(struct pol_view *v, int b, uint32_t curcode, const struct pol_event *ev,
-                         const struct oc_class *oc, uint64_t t)
+                         const struct oc_class *oc, uint64_t sent, uint64_t t)
 {
 	struct pol_learn *L = v->L;
 	size_t at = (size_t)b * POL_SEGA_CELLS + pol_sega_cell(curcode, ev->country, ev->brand, ev->funding);
 	struct pol_sega *c = &L->sega[at];
 	bool to = oc->kind == OC_PSP_ERROR && (ev->late || (oc->flags & OC_F_TIMEOUT));
+	bool er = oc->kind == OC_PSP_ERROR && !to && !(oc->flags & OC_F_GW_TIMEOUT);
 
+	if (er && L->brk[b].state >= BRK_HALF_OPEN && sent >= L->brk[b].since_us)
+		return false; /* a probe's */
 	if (!c->t_us)
 		c->t_us = t;
 	pol_sega_decay(v->p, &L->sega_be[b], t);
 	L->sega_be[b].n += 1;
 	L->sega_be[b].to += to;
+	L->sega_be[b].er += er;
 	pol_sega_publish(v, c, at, t);
 	if (c->n + 1 > v->p->learn.answer_max_n) {
 		double d = fmax(v->p->learn.answer_max_n - 1, 0) / c->n;
 
 		c->n *= d;
 		c->to *= d;
+		c->er *= d;
 	}
+	if (er && c->er < POL_SEGA_LOCAL_MIN && c->er + 1 >= POL_SEGA_LOCAL_MIN)
+		c->first_us = sent;
+	if (sent > c->sent_us)
+		c->sent_us = sent;
 	c->n += 1;
 	c->to += to;
-	if (to)
+	c->er += er;
+	if (to || er)
 		pol_sega_publish(v, c, at, t);
-	return to;
+	return to || er;
 }
 
 /* Backend b's failures are its scored-away segments' own (brk.scoped): some segment's
- * published answered share is at or below breaker.scope_factor (its timeouts moved it
+ * published answered share is at or below breaker.scope_factor (its failures moved it
  * already), and another answered at least answer_min_timeouts calls (decayed to now; an
- * open breaker's, to when it opened) without a timeout. A backend failing across its
- * segments has no such segment: a hang of everything answers nothing, a latency incident
- * or a wide tail times out on every segment alike (the share is relative to the
- * backend's, so none collapses), fast 5xx are not timeouts. Calls queued behind a segment's hung calls (HAProxy's maxconn) stop
- * the other segments' answers too, and then the breaker judges as before. */
-static bool pol_sega_scoped(const struct pol_view *v, int b, uint64_t now_us)
+ * open breaker's, to when it opened) without a failure. A backend failing across its
+ * segments has no such segment: a hang or an outage of everything answers nothing, a
+ * latency incident or a wide tail times out on every segment alike, a brownout of
+ * everything fails every segment alike (the share is relative to the backend's, so none
+ * collapses). Calls queued behind a segment's hung calls (HAProxy's maxconn) stop the
+ * other segments' answers too, and then the breaker judges as before.
+ * Its errors are local (sega_local: the error chart's alarm does not score the backend
+ * down) on weaker evidence, as they come: some segment failed fast POL_SEGA_LOCAL_MIN
+ * times, at least twice the backend's share of fast errors (so the failing segments
+ * carry at most half its calls), and such a segment without a failure answered since
+ * that segment's errors reached POL_SEGA_LOCAL_MIN (at an outage's first errors, every
+ * other segment looks clean: the backend's share, over older calls than a segment's
+ * capped count, lags; by send time: calls sent before an outage answer well after its
+ * first fast 503s; and not since its first error: a background 500 seconds before). */
+static void pol_sega_scope(struct pol_view *v, int b, uint64_t now_us)
 {
 	const struct policy *p = v->p;
-	const struct pol_sega *row = &v->L->sega[(size_t)b * POL_SEGA_CELLS];
-	const struct brk *k = &v->L->brk[b];
+	struct pol_learn *L = v->L;
+	const struct pol_sega *row = &L->sega[(size_t)b * POL_SEGA_CELLS];
+	const struct pol_sega *be = &L->sega_be[b];
+	const struct brk *k = &L->brk[b];
 	uint32_t lim = (uint32_t)(p->breaker.scope_factor * 1e6) + 1;
+	double be_share = be->er / (be->n + p->learn.answer_prior);
 	bool away = false, normal = false;
+	uint64_t local_us = UINT64_MAX, clean_us = 0; /* sent: a local one's first error, the last clean call */
 	unsigned i;
 
 	if (k->state == BRK_OPEN && k->since_us < now_us)
 		now_us = k->since_us; /* open: how the segments answered up to the trip */
 
-	for (i = 0; i < POL_SEGA_CELLS && !(away && normal); i++) {
+	for (i = 0; i < POL_SEGA_CELLS && !(away && normal && clean_us > local_us); i++) {
 		uint32_t f = atomic_load_explicit(&v->sega[(size_t)b * POL_SEGA_CELLS + i], memory_order_relaxed);
 		const struct pol_sega *c = &row[i];
 
 		if (f && f <= lim)
 			away = true;
-		else if (!normal && c->to <= 0 && c->n >= p->learn.answer_min_timeouts && c->t_us &&
-		         c->n * exp2(-(double)(now_us > c->t_us ? now_us - c->t_us : 0) /
-		                     (p->learn.answer_half_life_s * 1e6)) >= p->learn.answer_min_timeouts)
+		if (c->er >= POL_SEGA_LOCAL_MIN && c->er / (c->n + p->learn.answer_prior) >= 2 * be_share) {
+			if (c->first_us < local_us)
+				local_us = c->first_us;
+		} else if (c->to <= 0 && !c->on_er && c->n >= p->learn.answer_min_timeouts && c->t_us &&
+		           c->n * exp2(-(double)(now_us > c->t_us ? now_us - c->t_us : 0) /
+		                       (p->learn.answer_half_life_s * 1e6)) >= p->learn.answer_min_timeouts) {
 			normal = true;
+			if (c->er <= 0 && c->sent_us > clean_us)
+				clean_us = c->sent_us;
+		}
 	}
-	return away && normal;
+	L->brk[b].scoped = away && normal;
+	L->sega_local[b] = clean_us > local_us;
 }
 
-/* Backend b's breaker learns whether its failures are scoped (pol_sega_scoped). */
+/* Backend b's breaker learns whether its failures are scoped, the error chart whether its
+ * errors are local (pol_sega_scope). */
 static void pol_scope_update(struct pol_view *v, int b, uint64_t now_us)
 {
-	v->L->brk[b].scoped = v->p->breaker.scope_factor > 0 &&
-	                      atomic_load_explicit(&v->sega_live, memory_order_relaxed) && pol_sega_scoped(v, b, now_us);
+	if (v->p->breaker.scope_factor > 0 && (v->L->sega_be[b].to > 0 || v->L->sega_be[b].er > 0)) {
+		pol_sega_scope(v, b, now_us);
+	} else {
+		v->L->brk[b].scoped = 0;
+		v->L->sega_local[b] = 0;
+	}
 }
 
 /* Every cell that holds timeouts decays toward answered (once per tick); then each
@@ -399,7 +469,7 @@ static void pol_sega_tick(struct pol_view *v, uint64_t now_us)
 		return;
 	n = (size_t)L->nb * POL_SEGA_CELLS;
 	for (i = 0; i < n; i++)
-		if (L->sega[i].to > 0)
+		if (L->sega[i].to > 0 || L->sega[i].er > 0)
 			pol_sega_publish(v, &L->sega[i], i, now_us);
 	for (b = 0; b < L->nb; b++)
 		pol_scope_update(v, b, now_us);
@@ -443,8 +513,16 @@ static void pol_publish_backends(struct pol_view *v, uint64_t now_us)
 			why |= SCORE_WHY_EJECT_CAP;
 		}
 		if (p->anomaly.enabled && L->anom[b].state == ANOM_DEGRADED) {
-			double af = anom_score_factor(&L->anom[b], &p->anomaly.cfg,
-			                              L->lat_ms[b] > 0 ? L->lat_ms[b] : p->backends[b].latency_ms);
+			/* local, the errors are some segments' own and priced there (pol_p_answered):
+			 * the error alarm does not score the other segments down. (Not merely
+			 * scoped by a segment's timeouts: the chart's errors are then the missing
+			 * answers and 504s, and holding its penalty lost hangs of some segments.) */
+			struct anom a = L->anom[b];
+			double af;
+
+			if (L->sega_local[b])
+				a.alarms &= (uint8_t)~ANOM_ERR;
+			af = anom_score_factor(&a, &p->anomaly.cfg, L->lat_ms[b] > 0 ? L->lat_ms[b] : p->backends[b].latency_ms);
 
 			f *= af;
 			why |= af < 1 ? SCORE_WHY_ANOMALY : 0;
@@ -885,6 +963,7 @@ static void pol_learn_event(struct pol_view *cur, const struct pol_view *src, co
 	struct oc_class oc = { (enum oc_kind)ev->kind, (enum oc_rl)ev->rl, ev->flags };
 	enum brk_event bev;
 	uint64_t t = ev->t_us > L->tmax ? (L->tmax = ev->t_us) : L->tmax;
+	uint64_t sent;
 	int b = ev->backend, ep = ev->endpoint == 0xff ? -1 : ev->endpoint;
 	bool health, claimed;
 	double lat;
@@ -920,11 +999,12 @@ static void pol_learn_event(struct pol_view *cur, const struct pol_view *src, co
 		L->lat_ms[b] = L->lat_ms[b] > 0 ? L->lat_ms[b] + p->learn.latency_alpha * (ev->latency_ms - L->lat_ms[b])
 		                                : ev->latency_ms;
 	/* the segment's answered share: every answer that says something of the backend; a
-	 * timeout may make the breaker's failures this segment's own (pol_sega_scoped), which
+	 * failure may make the breaker's failures this segment's own (pol_sega_scope), which
 	 * the breaker must know before it counts it */
+	sent = ev->latency_ms > 0 && (uint64_t)ev->latency_ms * 1000 < t ? t - (uint64_t)ev->latency_ms * 1000 : t;
 	if (L->sega && ev->seg && oc.kind != OC_RATE_LIMITED && oc.kind != OC_LOCK_CONFLICT &&
 	    oc.kind != OC_CLIENT_ERROR &&
-	    pol_sega_add(cur, b, ev->cur < sp->ncurrencies ? sp->currencies[ev->cur] : 0, ev, &oc, t))
+	    pol_sega_add(cur, b, ev->cur < sp->ncurrencies ? sp->currencies[ev->cur] : 0, ev, &oc, sent, t))
 		pol_scope_update(cur, b, t);
 	bev = brk_event_of(&oc);
 	/* a late success whose decision was fed as missing takes its failure back, then
@@ -937,9 +1017,7 @@ static void pol_learn_event(struct pol_view *cur, const struct pol_view *src, co
 	/* in a row by send order, not answer order (brk_record_sent): the call left about
 	 * its latency before its answer */
 	if (health && bev != BRK_EV_NONE)
-		brk_record_sent(&L->brk[b], &p->breaker.cfg, bev,
-		                ev->latency_ms > 0 && (uint64_t)ev->latency_ms * 1000 < t ? t - (uint64_t)ev->latency_ms * 1000 : t,
-		                bev != BRK_EV_SUCCESS && pol_may_open(L, p, t), t);
+		brk_record_sent(&L->brk[b], &p->breaker.cfg, bev, sent, bev != BRK_EV_SUCCESS && pol_may_open(L, p, t), t);
 
 	/* posteriors: PSP errors are the breaker's signal, not the issuer's, unless asked */
 	if (ev->seg && (oc.kind != OC_PSP_ERROR || p->learn.errors_count)) {

@@ -1306,7 +1306,7 @@ static void pol_held_spare(struct pol_ctx *x)
 
 /* The half-open backends a probe of this request may go to: not one where its segment's
  * answered share is at or below breaker.scope_factor (its hang would fail the batch that
- * should judge the rest of the backend: engine-learn.c, pol_sega_scoped). */
+ * should judge the rest of the backend: engine-learn.c, pol_sega_scope). */
 static uint64_t pol_probe_fit(const struct pol_ctx *x)
 {
 	const struct pol_view *v = x->v;

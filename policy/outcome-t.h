@@ -35,6 +35,7 @@ enum oc_rl {
 #define OC_F_TIMEOUT   0x02u /* no status at all (HAProxy saw no answer) */
 #define OC_F_RETRY_YES 0x04u /* Stripe-Should-Retry: true */
 #define OC_F_RETRY_NO  0x08u /* Stripe-Should-Retry: false */
+#define OC_F_GW_TIMEOUT 0x10u /* a 504: a timeout on the way (HAProxy's `timeout server`) */
 
 struct oc_class {
 	enum oc_kind kind;

@@ -219,6 +219,8 @@ struct oc_class oc_classify(const struct oc_table *t, const struct pay_outcome *
 
 	if (st <= 0) {
 		c.flags |= OC_F_TIMEOUT;
+	} else if (st == 504) {
+		c.flags |= OC_F_GW_TIMEOUT;
 	} else if (st >= 200 && st <= 299) {
 		c.kind = OC_SUCCESS;
 	} else if (st == 429) {

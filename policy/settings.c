@@ -611,10 +611,11 @@ static const struct pol_setting ps_breaker[] = {
 	      "at most max(1, n × this) backends open at once; a breaker refused by the cap is *degraded* (scored down)"),
 	NUM("degraded_factor", breaker.degraded_factor, 0, 1, 0.5, "score factor of such a degraded backend"),
 	NUM("scope_factor", breaker.scope_factor, 0, 1, 0.5,
-	    "failures confined to segments whose answered share (`learning.answer_*`, relative to the backend's) is at "
-	    "or below this, while another segment answered `answer_min_timeouts` calls without a timeout, do not trip "
-	    "the breaker (the segments move alone); such a backend counts toward `max_ejected`, and open, it probes "
-	    "at once with the other segments' requests; 0 = off"),
+	    "failures (timeouts, fast 5xx) confined to segments whose answered share (`learning.answer_*`, relative to "
+	    "the backend's) is at or below this, while another segment answered `answer_min_timeouts` calls without a "
+	    "failure, do not trip the breaker (the segments move alone); such a backend counts toward `max_ejected`, "
+	    "and open, it probes at once with the other segments' requests; 0 = off (and the error chart's penalty "
+	    "is not held for a segment's errors either)"),
 };
 
 static void ps_breaker_init(void *base)
@@ -676,11 +677,11 @@ static const struct pol_setting ps_learning[] = {
 	     "PSP errors count as failed authorisations too (off: they are the breaker's and the anomaly detector's "
 	     "signal, and an outage would linger in P(auth) for hours)"),
 	NUM("answer_half_life_s", learn.answer_half_life_s, 0, 3600, 5,
-	    "a segment's calls on a backend that timed out (a PSP error after its decision was judged missing: "
-	    "HAProxy's 504) are counted per segment with this half-life, and its P(auth) there is multiplied by its "
-	    "share answered relative to the backend's (timeouts on every segment alike are the breaker's and the "
-	    "anomaly chart's): a hang of some card kinds only moves them alone; 0 = off (`policy/learning.md`, "
-	    "issue 11, a segment's outage)"),
+	    "a segment's calls on a backend that failed (a PSP error: a timeout, HAProxy's 504, or a fast 500/503) "
+	    "are counted per segment with this half-life, and its P(auth) there is multiplied by its "
+	    "share answered relative to the backend's (failures on every segment alike are the breaker's and the "
+	    "anomaly chart's): a hang, outage or brownout of some card kinds only moves them alone; 0 = off "
+	    "(`policy/learning.md`, issue 11, a segment's outage, a segment's brownout)"),
 	NUM("answer_prior", learn.answer_prior, 0.1, 1000, 2,
 	    "… the answered calls each segment's share starts from (a few timeouts of a quiet segment cost little, "
 	    "and the share comes back as its count decays)"),
@@ -688,8 +689,8 @@ static const struct pol_setting ps_learning[] = {
 	    "… at this discounted count each new call displaces as much old weight: a few answers of a repaired "
 	    "backend (its segment re-tested by exploration) outweigh the timeouts before them"),
 	NUM("answer_min_timeouts", learn.answer_min_timeouts, 0, 1e6, 8,
-	    "… a segment's share counts once it holds this many (discounted) timeouts: a wide latency tail's odd "
-	    "timeout does not move a segment back and forth; it then counts until its timeouts decay away"),
+	    "… a segment's share counts once it holds this many (discounted) failures: a wide latency tail's odd "
+	    "timeout does not move a segment back and forth; it then counts until its failures decay away"),
 	NUM("customer_declines", learn.customer_weight, 0, 1, 0,
 	    "weight of a customer-fault decline (`insufficient_funds`, ...) as a failed authorisation in the "
 	    "posteriors; 0 = they teach nothing, as the issuer declines them on every account (why: `policy/learning.md`)"),

@@ -711,6 +711,36 @@ TEST(loader_unanswered)
 	}
 }
 
+/* An answer on its way: decision k (of vs[]; -1 once delivered), its status and latency,
+ * due at `at`. */
+struct due {
+	uint64_t at;
+	int k, status, lat;
+};
+
+/* The answers of due[head..n) due by t, delivered in answer order; returns the new head
+ * (the first not delivered). */
+static int deliver_due(struct pol_engine *e, const struct pay_verdict *vs, struct due *due, int head, int n,
+                       uint64_t t)
+{
+	for (;;) {
+		int best = -1, j;
+		struct pay_outcome o;
+
+		for (j = head; j < n; j++)
+			if (due[j].k >= 0 && due[j].at <= t && (best < 0 || due[j].at < due[best].at))
+				best = j;
+		if (best < 0)
+			return head;
+		o = pol_test_answer(&vs[due[best].k], due[best].status, due[best].lat);
+		pol_observe(e, 0, &o, due[best].at);
+		pol_quiesce(e, 0);
+		due[best].k = -1;
+		while (head < n && due[head].k < 0)
+			head++;
+	}
+}
+
 /* A hang of one segment only (random world 1000089: debit cards time out on psp0, its
  * credit cards are answered): each 100 ms pa gets two Visa credit payments, answered in
  * 100 ms, and one Visa debit payment, answered `status` after `lat_ms` for 20 s (a 504
@@ -721,7 +751,7 @@ TEST(loader_unanswered)
  * credit one went (pa: it stays), and where the last ones before 80 s went (pa: the
  * segment came back, by its count's decay alone: exploration is off here). Timeouts counted per segment (the default): debit moves
  * to pb and back; off (answer_half_life_s 0): debit stays on pa throughout; fast 503s
- * (a brownout's: the breaker's signal) move nothing. */
+ * (an outage's) fail the payment there too and move debit alike. */
 TEST(segment_timeouts_move_the_segment)
 {
 	static const struct {
@@ -731,10 +761,10 @@ TEST(segment_timeouts_move_the_segment)
 	} rows[] = {
 		{ "", 504, 8000, "pb" },
 		{ "answer_half_life_s = 0;", 504, 8000, "pa" },
-		{ "", 503, 20, "pa" },
+		{ "", 503, 20, "pb" },
 	};
 	static struct pay_verdict vs[2400];
-	static struct { uint64_t at; int k, status, lat; } due[2400];
+	static struct due due[2400];
 	size_t r;
 
 	for (r = 0; r < sizeof(rows) / sizeof(rows[0]); r++) {
@@ -777,25 +807,7 @@ TEST(segment_timeouts_move_the_segment)
 					n++;
 				}
 			}
-			/* the answers due by now, in answer order */
-			for (;;) {
-				int best = -1, j;
-
-				for (j = head; j < n; j++)
-					if (due[j].k >= 0 && due[j].at <= t && (best < 0 || due[j].at < due[best].at))
-						best = j;
-				if (best < 0)
-					break;
-				{
-					struct pay_outcome o = pol_test_answer(&vs[due[best].k], due[best].status, due[best].lat);
-
-					pol_observe(e, 0, &o, due[best].at);
-					pol_quiesce(e, 0);
-				}
-				due[best].k = -1;
-				while (head < n && due[head].k < 0)
-					head++;
-			}
+			head = deliver_due(e, vs, due, head, n, t);
 			pol_tick(e, t);
 		}
 		ASSERT_STREQ(pol_test_breaker(e, 0, t), "closed");
@@ -832,7 +844,7 @@ TEST(segment_hang_keeps_breaker_closed)
 		{ true, 0.5, "pb", "pb", 10000, 20000 }, /* and opens when row 2 did */
 	};
 	static struct pay_verdict vs[1300];
-	static struct { uint64_t at; int k, status, lat; } due[1300];
+	static struct due due[1300];
 	int prev_first = -2;
 	size_t r;
 
@@ -873,24 +885,7 @@ TEST(segment_hang_keeps_breaker_closed)
 					n++;
 				}
 			}
-			for (;;) { /* the answers due by now, in answer order */
-				int best = -1, j;
-
-				for (j = head; j < n; j++)
-					if (due[j].k >= 0 && due[j].at <= t && (best < 0 || due[j].at < due[best].at))
-						best = j;
-				if (best < 0)
-					break;
-				{
-					struct pay_outcome o = pol_test_answer(&vs[due[best].k], due[best].status, due[best].lat);
-
-					pol_observe(e, 0, &o, due[best].at);
-					pol_quiesce(e, 0);
-				}
-				due[best].k = -1;
-				while (head < n && due[head].k < 0)
-					head++;
-			}
+			head = deliver_due(e, vs, due, head, n, t);
 			pol_tick(e, t);
 			if (t >= t0 + 10 * SEC && t < t0 + 30 * SEC && strcmp(pol_test_breaker(e, 0, t), "closed")) {
 				open_ms += 50;
@@ -908,6 +903,83 @@ TEST(segment_hang_keeps_breaker_closed)
 			TEST_FAIL_("row %zu: everything hung opens %d ms after the hang began, %d ms without the rule", r,
 			           first, prev_first);
 		prev_first = first;
+		pol_engine_free(e);
+	}
+}
+
+/* A segment's fast 5xx are the segment's, not the backend's (policy/learning.md "a
+ * segment's brownout does not move its backend"). pa, the cheaper, gets one EUR payment
+ * and two USD payments every 100 ms; from 10 s to 30 s half of what it answers (EUR only,
+ * or everything) are fast 500s. EUR only: EUR moves to pb, USD stays on pa throughout and
+ * the breaker stays closed (neither the breaker nor the error chart's penalty takes USD
+ * away). Everything: the breaker opens and USD moves too. Default breaker and anomaly
+ * settings; the 500s by a fixed hash of the decision's number. */
+TEST(segment_brownout_moves_the_segment)
+{
+	static const struct {
+		bool all;            /* everything browns out, not only EUR */
+		const char *eur;     /* EUR's backend at 29 s */
+		int usd_away_max;    /* USD payments sent to pb while it lasts, at most */
+		bool opens;          /* pa's breaker opens while it lasts */
+	} rows[] = {
+		{ false, "pb", 0, false },
+		{ true, "pb", 1000, true },
+	};
+	static struct pay_verdict vs[1300];
+	static struct due due[1300];
+	size_t r;
+
+	for (r = 0; r < sizeof(rows) / sizeof(rows[0]); r++) {
+		char eur29[8] = "";
+		struct pol_engine *e;
+		uint64_t t0 = 10 * SEC, t;
+		struct pay_request eur = pol_test_usd_charge(), usd = pol_test_usd_charge();
+		int n = 0, i, head = 0, usd_away = 0;
+		bool opened = false;
+
+		eur.currency = S("eur");
+		eur.card_country = S("DE");
+		e = pol_test_engine(
+		    "fee_schedules = ( { name = \"a\"; percent = 2.9; fixed = 30; }, { name = \"b\"; percent = 8.0; fixed = 30; } );\n"
+		    "backends = (\n"
+		    " { name = \"pa\"; account = \"acct_a\"; entity = \"x\"; region = \"other\"; currencies = [ \"usd\", \"eur\" ]; fee_schedule = \"a\"; },\n"
+		    " { name = \"pb\"; account = \"acct_b\"; entity = \"x\"; region = \"other\"; currencies = [ \"usd\", \"eur\" ]; fee_schedule = \"b\"; }\n"
+		    ");\n"
+		    "classes = ( { name = \"checkout\"; priority = -100; shed_order = 1; } );\n"
+		    "classify = { default = \"checkout\"; };\n"
+		    "",
+		    1);
+		ASSERT(e != NULL);
+		for (t = t0; t < t0 + 40 * SEC; t += 50 * MS) {
+			bool during = t >= t0 + 10 * SEC && t < t0 + 30 * SEC;
+
+			if ((t - t0) % (100 * MS) == 0 && n + 3 <= (int)(sizeof(vs) / sizeof(vs[0]))) {
+				for (i = 0; i < 3; i++) {
+					bool is_eur = i == 0, fail = (rows[r].all || is_eur) && during &&
+					                            ((uint32_t)n * 2654435761u >> 16 & 1);
+
+					pol_decide(e, 0, is_eur ? &eur : &usd, t, &vs[n]);
+					pol_quiesce(e, 0);
+					if (t == t0 + 29 * SEC && is_eur)
+						snprintf(eur29, 8, "%s", vs[n].backend);
+					if (during && !is_eur && strcmp(vs[n].backend, "pa"))
+						usd_away++;
+					due[n].k = n;
+					due[n].status = fail && !strcmp(vs[n].backend, "pa") ? 500 : 200;
+					due[n].lat = due[n].status == 200 ? 100 : 30;
+					due[n].at = t + (uint64_t)due[n].lat * MS;
+					n++;
+				}
+			}
+			head = deliver_due(e, vs, due, head, n, t);
+			pol_tick(e, t);
+			if (during && strcmp(pol_test_breaker(e, 0, t), "closed"))
+				opened = true;
+		}
+		if (strcmp(eur29, rows[r].eur) || usd_away > rows[r].usd_away_max || opened != rows[r].opens)
+			TEST_FAIL_("row %zu: at 29 s EUR on %s (want %s); %d USD payments on pb (want at most %d); "
+			           "breaker %s (want %s)", r, eur29, rows[r].eur, usd_away, rows[r].usd_away_max,
+			           opened ? "opened" : "stayed closed", rows[r].opens ? "opened" : "stayed closed");
 		pol_engine_free(e);
 	}
 }
@@ -930,5 +1002,6 @@ int main(void)
 	RUN(loader_unanswered);
 	RUN(segment_timeouts_move_the_segment);
 	RUN(segment_hang_keeps_breaker_closed);
+	RUN(segment_brownout_moves_the_segment);
 	return test_summary();
 }

@@ -36,7 +36,7 @@ static const struct oc_case oc_cases[] = {
 	  OC_DECLINE_SOFT, OC_RL_NONE, 0 },
 	{ __LINE__, 500, 30, NONE, S("api_error"), NONE, NONE, S("true"), OC_PSP_ERROR, OC_RL_NONE, OC_F_RETRY_YES },
 	{ __LINE__, 503, 5, NONE, NONE, NONE, NONE, NONE, OC_PSP_ERROR, OC_RL_NONE, 0 },
-	{ __LINE__, 504, 30000, NONE, NONE, NONE, NONE, NONE, OC_PSP_ERROR, OC_RL_NONE, OC_F_SLOW },
+	{ __LINE__, 504, 30000, NONE, NONE, NONE, NONE, NONE, OC_PSP_ERROR, OC_RL_NONE, OC_F_SLOW | OC_F_GW_TIMEOUT },
 	{ __LINE__, 0, -1, NONE, NONE, NONE, NONE, NONE, OC_PSP_ERROR, OC_RL_NONE, OC_F_TIMEOUT },
 	{ __LINE__, 302, 10, NONE, NONE, NONE, NONE, NONE, OC_PSP_ERROR, OC_RL_NONE, 0 },
 	{ __LINE__, 429, 10, S("global-rate"), S("invalid_request_error"), S("rate_limit"), NONE, NONE,

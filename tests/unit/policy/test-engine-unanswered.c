@@ -718,6 +718,15 @@ struct due {
 	int k, status, lat;
 };
 
+/* Call k, sent at t, answers `status` after 100 ms, or after fail_ms if it failed. */
+static void due_answer(struct due *d, int k, uint64_t t, int status, int fail_ms)
+{
+	d->k = k;
+	d->status = status;
+	d->lat = status == 200 ? 100 : fail_ms;
+	d->at = t + (uint64_t)d->lat * MS;
+}
+
 /* The answers of due[head..n) due by t, delivered in answer order; returns the new head
  * (the first not delivered). */
 static int deliver_due(struct pol_engine *e, const struct pay_verdict *vs, struct due *due, int head, int n,
@@ -739,6 +748,26 @@ static int deliver_due(struct pol_engine *e, const struct pay_verdict *vs, struc
 		while (head < n && due[head].k < 0)
 			head++;
 	}
+}
+
+/* The segment tests' engine: pa (cheaper) and pb on two accounts of one entity, serving
+ * `currencies` (a libconfig list's items), one checkout class with `explore`, then
+ * `tail` (more settings). */
+static struct pol_engine *seg_engine(const char *currencies, const char *explore, const char *tail)
+{
+	char text[4096];
+
+	snprintf(text, sizeof(text),
+	         "fee_schedules = ( { name = \"a\"; percent = 2.9; fixed = 30; }, { name = \"b\"; percent = 8.0; fixed = 30; } );\n"
+	         "backends = (\n"
+	         " { name = \"pa\"; account = \"acct_a\"; entity = \"x\"; region = \"other\"; currencies = [ %s ]; fee_schedule = \"a\"; },\n"
+	         " { name = \"pb\"; account = \"acct_b\"; entity = \"x\"; region = \"other\"; currencies = [ %s ]; fee_schedule = \"b\"; }\n"
+	         ");\n"
+	         "classes = ( { name = \"checkout\"; priority = -100; shed_order = 1; %s } );\n"
+	         "classify = { default = \"checkout\"; };\n"
+	         "%s",
+	         currencies, currencies, explore, tail);
+	return pol_test_engine(text, 1);
 }
 
 /* A hang of one segment only (random world 1000089: debit cards time out on psp0, its
@@ -768,26 +797,19 @@ TEST(segment_timeouts_move_the_segment)
 	size_t r;
 
 	for (r = 0; r < sizeof(rows) / sizeof(rows[0]); r++) {
-		char text[4096], debit20[8] = "", credit20[8] = "", debit80[8] = "", credit80[8] = "";
+		char tail[256], debit20[8] = "", credit20[8] = "", debit80[8] = "", credit80[8] = "";
 		struct pol_engine *e;
 		uint64_t t0 = 10 * SEC, t;
 		struct pay_request debit = pol_test_usd_charge(), credit = pol_test_usd_charge();
 		int n = 0, i, head = 0;
 
 		debit.card_funding = S("debit");
-		snprintf(text, sizeof(text),
-		         "fee_schedules = ( { name = \"a\"; percent = 2.9; fixed = 30; }, { name = \"b\"; percent = 8.0; fixed = 30; } );\n"
-		         "backends = (\n"
-		         " { name = \"pa\"; account = \"acct_a\"; entity = \"x\"; region = \"other\"; currencies = [ \"usd\" ]; fee_schedule = \"a\"; },\n"
-		         " { name = \"pb\"; account = \"acct_b\"; entity = \"x\"; region = \"other\"; currencies = [ \"usd\" ]; fee_schedule = \"b\"; }\n"
-		         ");\n"
-		         "classes = ( { name = \"checkout\"; priority = -100; shed_order = 1; explore = 0.0; } );\n"
-		         "classify = { default = \"checkout\"; };\n"
+		snprintf(tail, sizeof(tail),
 		         "breaker = { consecutive = 1000; failure_rate = 0.0; };\n"
 		         "anomaly = { enabled = false; };\n"
 		         "learning = { %s };\n",
 		         rows[r].learn);
-		e = pol_test_engine(text, 1);
+		e = seg_engine("\"usd\"", "explore = 0.0;", tail);
 		ASSERT(e != NULL);
 		for (t = t0; t < t0 + 80 * SEC; t += 50 * MS) {
 			if ((t - t0) % (100 * MS) == 0 && n + 3 <= (int)(sizeof(vs) / sizeof(vs[0]))) {
@@ -800,10 +822,7 @@ TEST(segment_timeouts_move_the_segment)
 						snprintf(deb ? debit20 : credit20, 8, "%s", vs[n].backend);
 					else
 						snprintf(deb ? debit80 : credit80, 8, "%s", vs[n].backend);
-					due[n].k = n;
-					due[n].status = hung && !strcmp(vs[n].backend, "pa") ? rows[r].status : 200;
-					due[n].lat = due[n].status == 200 ? 100 : rows[r].lat_ms;
-					due[n].at = t + (uint64_t)due[n].lat * MS;
+					due_answer(&due[n], n, t, hung && !strcmp(vs[n].backend, "pa") ? rows[r].status : 200, rows[r].lat_ms);
 					n++;
 				}
 			}
@@ -849,25 +868,15 @@ TEST(segment_hang_keeps_breaker_closed)
 	size_t r;
 
 	for (r = 0; r < sizeof(rows) / sizeof(rows[0]); r++) {
-		char text[4096], debit29[8] = "", credit29[8] = "";
+		char tail[256], debit29[8] = "", credit29[8] = "";
 		struct pol_engine *e;
 		uint64_t t0 = 10 * SEC, t;
 		struct pay_request debit = pol_test_usd_charge(), credit = pol_test_usd_charge();
 		int n = 0, i, head = 0, first = -1, open_ms = 0;
 
 		debit.card_funding = S("debit");
-		snprintf(text, sizeof(text),
-		         "fee_schedules = ( { name = \"a\"; percent = 2.9; fixed = 30; }, { name = \"b\"; percent = 8.0; fixed = 30; } );\n"
-		         "backends = (\n"
-		         " { name = \"pa\"; account = \"acct_a\"; entity = \"x\"; region = \"other\"; currencies = [ \"usd\" ]; fee_schedule = \"a\"; },\n"
-		         " { name = \"pb\"; account = \"acct_b\"; entity = \"x\"; region = \"other\"; currencies = [ \"usd\" ]; fee_schedule = \"b\"; }\n"
-		         ");\n"
-		         "classes = ( { name = \"checkout\"; priority = -100; shed_order = 1; explore = 0.0; } );\n"
-		         "classify = { default = \"checkout\"; };\n"
-		         "breaker = { scope_factor = %g; };\n"
-		         "anomaly = { enabled = false; };\n",
-		         rows[r].scope);
-		e = pol_test_engine(text, 1);
+		snprintf(tail, sizeof(tail), "breaker = { scope_factor = %g; };\nanomaly = { enabled = false; };\n", rows[r].scope);
+		e = seg_engine("\"usd\"", "explore = 0.0;", tail);
 		ASSERT(e != NULL);
 		for (t = t0; t < t0 + 40 * SEC; t += 50 * MS) {
 			if ((t - t0) % (100 * MS) == 0 && n + 3 <= (int)(sizeof(vs) / sizeof(vs[0]))) {
@@ -878,10 +887,7 @@ TEST(segment_hang_keeps_breaker_closed)
 					pol_quiesce(e, 0);
 					if (t == t0 + 29 * SEC)
 						snprintf(deb ? debit29 : credit29, 8, "%s", vs[n].backend);
-					due[n].k = n;
-					due[n].status = hang && !strcmp(vs[n].backend, "pa") ? 504 : 200;
-					due[n].lat = due[n].status == 200 ? 100 : 8000;
-					due[n].at = t + (uint64_t)due[n].lat * MS;
+					due_answer(&due[n], n, t, hang && !strcmp(vs[n].backend, "pa") ? 504 : 200, 8000);
 					n++;
 				}
 			}
@@ -939,16 +945,7 @@ TEST(segment_brownout_moves_the_segment)
 
 		eur.currency = S("eur");
 		eur.card_country = S("DE");
-		e = pol_test_engine(
-		    "fee_schedules = ( { name = \"a\"; percent = 2.9; fixed = 30; }, { name = \"b\"; percent = 8.0; fixed = 30; } );\n"
-		    "backends = (\n"
-		    " { name = \"pa\"; account = \"acct_a\"; entity = \"x\"; region = \"other\"; currencies = [ \"usd\", \"eur\" ]; fee_schedule = \"a\"; },\n"
-		    " { name = \"pb\"; account = \"acct_b\"; entity = \"x\"; region = \"other\"; currencies = [ \"usd\", \"eur\" ]; fee_schedule = \"b\"; }\n"
-		    ");\n"
-		    "classes = ( { name = \"checkout\"; priority = -100; shed_order = 1; } );\n"
-		    "classify = { default = \"checkout\"; };\n"
-		    "",
-		    1);
+		e = seg_engine("\"usd\", \"eur\"", "", "");
 		ASSERT(e != NULL);
 		for (t = t0; t < t0 + 40 * SEC; t += 50 * MS) {
 			bool during = t >= t0 + 10 * SEC && t < t0 + 30 * SEC;
@@ -964,10 +961,7 @@ TEST(segment_brownout_moves_the_segment)
 						snprintf(eur29, 8, "%s", vs[n].backend);
 					if (during && !is_eur && strcmp(vs[n].backend, "pa"))
 						usd_away++;
-					due[n].k = n;
-					due[n].status = fail && !strcmp(vs[n].backend, "pa") ? 500 : 200;
-					due[n].lat = due[n].status == 200 ? 100 : 30;
-					due[n].at = t + (uint64_t)due[n].lat * MS;
+					due_answer(&due[n], n, t, fail && !strcmp(vs[n].backend, "pa") ? 500 : 200, 30);
 					n++;
 				}
 			}

@@ -71,7 +71,7 @@
 	X(breaker_opens,    counter, "breaker openings") \
 	X(budget_cuts,      counter, "adaptive budget cuts (AIMD) after upstream 429s") \
 	X(sheds,            counter, "forecast shedding episodes started") \
-	X(decline_storms,   counter, "soft-decline storms seen on several backends at once (every answer weighs less in the estimates while one lasts)") \
+	X(decline_storms,   counter, "times the soft-decline storm guard engaged (declines rose on several backends at once, or on the busy one before the thinly used ones could tell; every answer weighs less in the estimates while it lasts)") \
 	X(unanswered,       counter, "decisions judged unanswered by pay-response") \
 	X(unanswered_fed,   counter, "unanswered decisions fed to the breakers as failures") \
 	X(unanswered_late,  counter, "answers that came after their tick was judged") \

@@ -345,14 +345,14 @@ static void pol_sega_publish(struct pol_view *v, struct pol_sega *c, size_t at, 
 	pol_store_u32(&v->sega[at], now);
 }
 
-/* An answer for a segment on backend b: answered, timed out (a PSP error that came
- * after its decision was judged missing, or without any status: the backend never
- * answered it in time) or failed fast (a PSP error in time and not a 504: a brownout's
- * 500, an outage's 503; the payment does not go through there either. A 504 in time is
- * a slow backend's, counted as before: not at all). Missing answers have no
- * segment; their late 504s do. A probe's fast error (sent while the breaker was open or
- * half-open) is not counted: a few probes of a backend still down, set against its calls
- * from before the trip, made their segments look failing alone (a 503 outage of
+/* An answer for a segment on backend b: answered, timed out (a PSP error that came after
+ * its decision was judged missing, or without any status: the backend never answered it
+ * in time) or failed fast (a PSP error in time and not a 504: a brownout's 500, an
+ * outage's 503; the payment does not go through there either. A 504 in time is a slow
+ * backend's, counted as before: an answered call, not a failure). Missing answers have
+ * no segment; their late 504s do. A probe's fast error (sent while the breaker was open
+ * or half-open) is not counted: a few probes of a backend still down, set against its
+ * calls from before the trip, made their segments look failing alone (a 503 outage of
  * everything looked scoped, and its breaker held). Returns whether it failed. */
 static bool pol_sega_add(struct pol_view *v, int b, uint32_t curcode, const struct pol_event *ev,
                          const struct oc_class *oc, uint64_t sent, uint64_t t)
@@ -415,7 +415,6 @@ static void pol_sega_scope(struct pol_view *v, int b, uint64_t now_us)
 	const struct pol_sega *row = &L->sega[(size_t)b * POL_SEGA_CELLS];
 	const struct pol_sega *be = &L->sega_be[b];
 	const struct brk *k = &L->brk[b];
-	uint32_t lim = (uint32_t)(p->breaker.scope_factor * 1e6) + 1;
 	double be_share = be->er / (be->n + p->learn.answer_prior);
 	bool away = false, normal = false;
 	uint64_t local_us = UINT64_MAX, clean_us = 0; /* sent: a local one's first error, the last clean call */
@@ -428,7 +427,7 @@ static void pol_sega_scope(struct pol_view *v, int b, uint64_t now_us)
 		uint32_t f = atomic_load_explicit(&v->sega[(size_t)b * POL_SEGA_CELLS + i], memory_order_relaxed);
 		const struct pol_sega *c = &row[i];
 
-		if (f && f <= lim)
+		if (pol_sega_away(f, p->breaker.scope_factor))
 			away = true;
 		if (c->er >= POL_SEGA_LOCAL_MIN && c->er / (c->n + p->learn.answer_prior) >= 2 * be_share) {
 			if (c->first_us < local_us)
@@ -465,8 +464,13 @@ static void pol_sega_tick(struct pol_view *v, uint64_t now_us)
 	size_t i, n;
 	int b;
 
-	if (!L->sega)
+	if (!L->sega) { /* no cells, no scope (a reload may have switched them off) */
+		for (b = 0; b < L->nb; b++) {
+			L->brk[b].scoped = 0;
+			L->sega_local[b] = 0;
+		}
 		return;
+	}
 	n = (size_t)L->nb * POL_SEGA_CELLS;
 	for (i = 0; i < n; i++)
 		if (L->sega[i].to > 0 || L->sega[i].er > 0)
@@ -1150,7 +1154,8 @@ static bool pol_share2_ready(const struct pol_share2 *s)
  * becomes the new long-run share and the posteriors learn again. */
 static double pol_storm_fold(const struct pol_storm *g, uint64_t now_us)
 {
-	return g->w < 1 && now_us - g->since_us < (uint64_t)(POL_STORM_HOLD_S * 1e6) ? g->w : 1;
+	return g->w < 1 && now_us >= g->since_us && now_us - g->since_us < (uint64_t)(POL_STORM_HOLD_S * 1e6) ? g->w
+	                                                                                               : 1;
 }
 
 /* Rolls every decline share (struct pol_share2) to now_us, on one clock. */
@@ -1441,6 +1446,7 @@ void pol_learn_carry(struct pol_view *nv, const struct pol_view *ov)
 		if ((j = POL_FIND_BACKEND(op, np->backends[i].name)) < 0)
 			continue;
 		N->brk[i] = O->brk[j]; /* a new window shape is taken by brk_update */
+		N->brk[i].scoped = 0;  /* judged again from the new view's cells (pol_sega_tick) */
 		N->anom[i] = O->anom[j];
 		N->lat_ms[i] = O->lat_ms[j];
 		N->lat_seen_us[i] = O->lat_seen_us[j];

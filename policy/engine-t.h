@@ -81,9 +81,6 @@ struct pol_unans_cell {
 	_Atomic uint32_t tag, decided, answered, pad;
 };
 
-/* One immutable policy plus the live state sized for it. Workers reach it through
- * pol_engine.view; it is freed only once every worker has passed a quiescent point
- * after it was retired. */
 /* A segment's answered share on a backend (learning.answer_half_life_s): cells per
  * backend, a segment's cell a hash of its fields (currency code, country, brand, funding;
  * two segments that share a cell share their share: rare with a few hundred segments). */
@@ -97,6 +94,17 @@ static inline unsigned pol_sega_cell(uint32_t curcode, unsigned country, unsigne
 	return (unsigned)(h >> 54) & (POL_SEGA_CELLS - 1);
 }
 
+/* A segment's published cell f (pol_view.sega: 0 = answered as its backend, else its
+ * relative answered share × 1e6 + 1) is scored away when at or below
+ * breaker.scope_factor: its failures are its own, it is moved, not its backend. */
+static inline bool pol_sega_away(uint32_t f, double scope_factor)
+{
+	return f && f <= (uint32_t)(scope_factor * 1e6) + 1;
+}
+
+/* One immutable policy plus the live state sized for it. Workers reach it through
+ * pol_engine.view; it is freed only once every worker has passed a quiescent point
+ * after it was retired. */
 struct pol_view {
 	struct policy *p;
 	uint16_t gen;                        /* echoed in decision ids */

@@ -1311,7 +1311,6 @@ static uint64_t pol_probe_fit(const struct pol_ctx *x)
 {
 	const struct pol_view *v = x->v;
 	uint64_t fit = x->probing, left;
-	uint32_t lim = (uint32_t)(x->p->breaker.scope_factor * 1e6) + 1;
 	unsigned cell;
 
 	if (!v->sega || !atomic_load_explicit(&v->sega_live, memory_order_relaxed) || !(x->p->breaker.scope_factor > 0))
@@ -1321,7 +1320,7 @@ static uint64_t pol_probe_fit(const struct pol_ctx *x)
 		int i = __builtin_ctzll(left);
 		uint32_t f = atomic_load_explicit(&v->sega[(size_t)i * POL_SEGA_CELLS + cell], memory_order_relaxed);
 
-		if (f && f <= lim)
+		if (pol_sega_away(f, x->p->breaker.scope_factor))
 			fit &= ~(1ULL << i);
 	}
 	return fit;

@@ -2114,7 +2114,7 @@ static int sim_world_one(uint64_t wseed, const char *dir, struct sim_scenario *s
 		w->auth[s] = sim_auth_rate(&res[s]);
 		w->wall_s += res[s].wall_s;
 		w->bps[s] = sim_bps(&res[s]);
-		w->net[s] = res[s].volume_usd - res[s].fees_usd;
+		w->net[s] = (res[s].volume_usd - res[s].fees_usd) / 100; /* minor units: cents */
 		if (sc->checkout >= 0) {
 			uint64_t nl = res[s].logical[sc->checkout];
 

@@ -750,12 +750,12 @@ static int deliver_due(struct pol_engine *e, const struct pay_verdict *vs, struc
 	}
 }
 
-/* The segment tests' engine: pa (cheaper) and pb on two accounts of one entity, serving
+/* The segment tests' policy: pa (cheaper) and pb on two accounts of one entity, serving
  * `currencies` (a libconfig list's items), one checkout class with `explore`, then
  * `tail` (more settings). */
-static struct pol_engine *seg_engine(const char *currencies, const char *explore, const char *tail)
+static const char *seg_text(const char *currencies, const char *explore, const char *tail)
 {
-	char text[4096];
+	static char text[4096];
 
 	snprintf(text, sizeof(text),
 	         "fee_schedules = ( { name = \"a\"; percent = 2.9; fixed = 30; }, { name = \"b\"; percent = 8.0; fixed = 30; } );\n"
@@ -767,7 +767,12 @@ static struct pol_engine *seg_engine(const char *currencies, const char *explore
 	         "classify = { default = \"checkout\"; };\n"
 	         "%s",
 	         currencies, currencies, explore, tail);
-	return pol_test_engine(text, 1);
+	return text;
+}
+
+static struct pol_engine *seg_engine(const char *currencies, const char *explore, const char *tail)
+{
+	return pol_test_engine(seg_text(currencies, explore, tail), 1);
 }
 
 /* A hang of one segment only (random world 1000089: debit cards time out on psp0, its
@@ -978,6 +983,64 @@ TEST(segment_brownout_moves_the_segment)
 	}
 }
 
+/* A breaker scoped by a segment's hang (brk.scoped) is judged again from the new view
+ * after a reload (review finding): a reload that switched the segment cells off
+ * (answer_half_life_s = 0) kept the byte set for good, so a later outage of all of pa
+ * (fast 500s on every payment) never opened its breaker and 450 payments went to it.
+ * Debit hangs on pa from 10 s to 25 s (scoped), the policy is swapped at 24 s, then
+ * everything on pa fails from 25 s to 40 s: the breaker must be out most of that time. */
+TEST(scoped_breaker_cleared_by_reload)
+{
+	static const char *const tails[] = {
+		"breaker = { scope_factor = 0.5; };\nanomaly = { enabled = false; };\n",
+		"breaker = { scope_factor = 0.5; };\nanomaly = { enabled = false; };\nlearning = { answer_half_life_s = 0; };\n",
+	};
+	static struct pay_verdict vs[1300];
+	static struct due due[1300];
+	size_t r;
+
+	for (r = 0; r < sizeof(tails) / sizeof(tails[0]); r++) {
+		struct pol_engine *e = seg_engine("\"usd\"", "explore = 0.0;", tails[0]);
+		uint64_t t0 = 10 * SEC, t;
+		struct pay_request debit = pol_test_usd_charge(), credit = pol_test_usd_charge();
+		int n = 0, i, head = 0, open_ms = 0;
+		bool swapped = false;
+
+		ASSERT(e != NULL);
+		debit.card_funding = S("debit");
+		for (t = t0; t < t0 + 40 * SEC; t += 50 * MS) {
+			if (!swapped && t >= t0 + 24 * SEC) {
+				struct policy *p = pol_load_string(seg_text("\"usd\"", "explore = 0.0;", tails[r]), "test", err,
+				                                   sizeof(err));
+
+				ASSERT(p != NULL);
+				ASSERT_EQ(pol_engine_swap(e, p, err, sizeof(err)), 0);
+				swapped = true;
+			}
+			if ((t - t0) % (100 * MS) == 0 && n + 3 <= (int)(sizeof(vs) / sizeof(vs[0]))) {
+				for (i = 0; i < 3; i++) {
+					bool deb = i > 0, on_pa, hang = deb && t >= t0 + 10 * SEC && t < t0 + 25 * SEC;
+
+					pol_decide(e, 0, deb ? &debit : &credit, t, &vs[n]);
+					pol_quiesce(e, 0);
+					on_pa = !strcmp(vs[n].backend, "pa");
+					vs[n].backend = on_pa ? "pa" : "pb"; /* the view's names go with the reload */
+					due_answer(&due[n], n, t, !on_pa ? 200 : hang ? 504 : t >= t0 + 25 * SEC ? 500 : 200,
+					           hang ? 8000 : 30);
+					n++;
+				}
+			}
+			head = deliver_due(e, vs, due, head, n, t);
+			pol_tick(e, t);
+			if (t >= t0 + 25 * SEC && strcmp(pol_test_breaker(e, 0, t), "closed"))
+				open_ms += 50;
+		}
+		if (open_ms < 10000)
+			TEST_FAIL_("row %zu: pa's breaker out only %d ms of its 15 s outage after the reload", r, open_ms);
+		pol_engine_free(e);
+	}
+}
+
 int main(void)
 {
 	RUN(hung_backend_opens_after_grace);
@@ -997,5 +1060,6 @@ int main(void)
 	RUN(segment_timeouts_move_the_segment);
 	RUN(segment_hang_keeps_breaker_closed);
 	RUN(segment_brownout_moves_the_segment);
+	RUN(scoped_breaker_cleared_by_reload);
 	return test_summary();
 }

@@ -58,6 +58,19 @@ else
 	fail "random-print-world" "$(head -3 "$T/w.err")"
 fi
 
+# HAProxy's own queue-timeout 503s reach the engine as the log channel reports them (term
+# sQ), answered without judging the backend: world 2000109's surge queues payspoa's
+# decisions in HAProxy behind a backend slowed by its own load; unreported, they were
+# judged missing and opened its breaker three times on a calm backend.
+if "$SIM" --print-world 2000109 --out "$T/w" >/dev/null &&
+	"$SIM" --strategy payspoa --json "$T/q.json" "$T/w/world-2000109.conf" >/dev/null 2>"$T/q.err"; then
+	q=$(jq -r '.scenarios[0].strategies.payspoa | "\(.server_queued) \(.breaker_false)"' "$T/q.json")
+	check "random-queue-timeouts-answered" "${q% *} > 1000 && ${q#* } == 0" \
+		"world 2000109: requests queued in HAProxy, false breaker opens: $q"
+else
+	fail "random-queue-timeouts-answered" "$(head -3 "$T/q.err")"
+fi
+
 # Random worlds draw true per-endpoint limits (Stripe's payment_intents create, capture,
 # retrieve; one rate on every account) and give the operator's policy the same budgets;
 # half their auth drifts carry a decline code, never the customer's. 20 printed worlds

@@ -1,6 +1,7 @@
 /* test-hapcfg.c: unit tests of spoa/hapcfg.c, the HAProxy block generated from a policy:
  * haproxy/haproxy.cfg and haproxy/snippet.cfg hold exactly what the generator prints for
- * conf/payspoa.conf (their one writer), backend ids depend on the name alone, the
+ * conf/payspoa.conf (their one writer), the frame's default addresses are the default
+ * policy's sockets, backend ids depend on the name alone, the
  * per-currency fallback keeps the compliance rules, and payspoa -c --haproxy finds
  * backends missing on either side. Run from the top of the tree (tests/run does). */
 #include <stdio.h>
@@ -86,6 +87,27 @@ TEST(haproxy_cfg_is_generated)
 	check_block("haproxy/haproxy.cfg", want);
 	check_block("haproxy/snippet.cfg", want);
 	free(want);
+	pol_free(p);
+}
+
+/* The hand-written frame's defaults reach the default policy's sockets: HAProxy's
+ * PAY_AGENT_ADDR is unix@ + the path payspoa listens on (POL_LISTEN_DEFAULT, which
+ * conf/payspoa.conf names too: test-load), PAY_OUTCOME_SOCK its outcome socket. */
+TEST(frame_defaults_reach_the_default_policy)
+{
+	struct policy *p = load(NULL);
+	const struct pol_agent *a = pol_agent(p);
+	char *text = slurp("haproxy/haproxy.cfg"), want[300];
+
+	ASSERT_EQ(strncmp(POL_LISTEN_DEFAULT, "unix:", 5), 0);
+	snprintf(want, sizeof(want), "\n\tpresetenv PAY_AGENT_ADDR   unix@%s\n", POL_LISTEN_DEFAULT + 5);
+	if (!strstr(text, want))
+		TEST_FAIL_("haproxy/haproxy.cfg has no line \"%.*s\"", (int)strlen(want) - 2, want + 1);
+	ASSERT(a->outcome_socket);
+	snprintf(want, sizeof(want), "\n\tpresetenv PAY_OUTCOME_SOCK %s\n", a->outcome_socket);
+	if (!strstr(text, want))
+		TEST_FAIL_("haproxy/haproxy.cfg has no line \"%.*s\"", (int)strlen(want) - 2, want + 1);
+	free(text);
 	pol_free(p);
 }
 
@@ -261,6 +283,7 @@ TEST(check_claim_timeout_below_processing)
 int main(void)
 {
 	RUN(haproxy_cfg_is_generated);
+	RUN(frame_defaults_reach_the_default_policy);
 	RUN(backend_id_stable);
 	RUN(per_currency_fallback);
 	RUN(currency_without_backend_refused);

@@ -90,9 +90,10 @@ TEST(haproxy_cfg_is_generated)
 	pol_free(p);
 }
 
-/* The hand-written frame's defaults reach the default policy's sockets: HAProxy's
+/* The hand-written frames' defaults reach the default policy's sockets: haproxy.cfg's
  * PAY_AGENT_ADDR is unix@ + the path payspoa listens on (POL_LISTEN_DEFAULT, which
- * conf/payspoa.conf names too: test-load), PAY_OUTCOME_SOCK its outcome socket. */
+ * conf/payspoa.conf names too: test-load), PAY_OUTCOME_SOCK its outcome socket, and
+ * snippet.cfg's agent server the same unix@ path. */
 TEST(frame_defaults_reach_the_default_policy)
 {
 	struct policy *p = load(NULL);
@@ -108,6 +109,11 @@ TEST(frame_defaults_reach_the_default_policy)
 	snprintf(want, sizeof(want), "\n\tpresetenv PAY_OUTCOME_SOCK %s\n", a->outcome_socket);
 	if (!strstr(text, want))
 		TEST_FAIL_("haproxy/haproxy.cfg has no line \"%.*s\"", (int)strlen(want) - 2, want + 1);
+	free(text);
+	text = slurp("haproxy/snippet.cfg");
+	snprintf(want, sizeof(want), "\n\tserver payspoa1 unix@%s ", path);
+	if (!strstr(text, want))
+		TEST_FAIL_("haproxy/snippet.cfg has no line \"%.*s...\"", (int)strlen(want) - 2, want + 1);
 	free(text);
 	pol_free(p);
 }

@@ -95,11 +95,10 @@ struct pay_verdict {
 };
 
 #define POL_MAX_LISTENERS 8
-/* agent.listen when the policy names none; haproxy/haproxy.cfg's PAY_AGENT_ADDR default
- * (unix@ + the same path). A unix stream socket: 0.88-0.94x the agent's CPU per request
- * of loopback TCP (no TCP/IP stack on either side), and only the socket file's owner
- * and group can connect (haproxy/README.md, "The agent's socket"). */
-#define POL_LISTEN_DEFAULT "unix:/tmp/payspoa-agent.sock"
+/* agent.listen when the policy names none: the loopback port it always was, so that an
+ * upgrade never moves an agent whose policy relied on it. conf/payspoa.conf names the
+ * unix socket that haproxy/haproxy.cfg expects (haproxy/README.md, "The agent's socket"). */
+#define POL_LISTEN_BUILTIN "127.0.0.1:12345"
 
 /* The policy's `agent` section: settings the daemon needs before it can serve (filled
  * by the loader, read through pol_agent()). */

@@ -193,7 +193,7 @@ static int ps_listen(struct cfg_ctx *c, const struct cfg_node *g, const struct p
 	const struct cfg_node *lst;
 	int i, rc;
 
-	snprintf(p->listen_buf[0], sizeof(p->listen_buf[0]), "%s", POL_LISTEN_DEFAULT);
+	snprintf(p->listen_buf[0], sizeof(p->listen_buf[0]), "%s", POL_LISTEN_BUILTIN);
 	a->listen[0] = p->listen_buf[0];
 	a->nlisten = 1;
 	if ((rc = cfg_strlist(c, g, s->name, false, POL_MAX_LISTENERS, &lst)))
@@ -471,7 +471,7 @@ static int ps_hook_urls(struct cfg_ctx *c, const struct cfg_node *g, const struc
 
 static const struct pol_setting ps_agent[] = {
 	CUSTOM("listen", 0, "array of strings", "1..8 of `\"host:port\"`, `\"[v6]:port\"`, `\"unix:/path\"`",
-	       "where HAProxy connects (its `PAY_AGENT_ADDR`, haproxy/README.md)", ps_listen, ps_show_listen, 0),
+	       "where HAProxy connects (its `PAY_AGENT_ADDR`); conf/payspoa.conf names the unix socket haproxy/haproxy.cfg expects (haproxy/README.md)", ps_listen, ps_show_listen, 0),
 	INT("workers", agent.workers, 0, 64, 0, "0 = one per 4 online CPUs, at least one (HAProxy shares the machine; spoa/README.md, Workers)"),
 	INT("max_connections", agent.max_connections, 1, 65536, 512, "whole process"),
 	INT("max_frame_size", agent.max_frame_size, 256, 65532, 16380, "bytes; payspoa answers min(this, HAProxy's)"),

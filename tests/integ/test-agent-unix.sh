@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test-agent-unix.sh: the default transport between HAProxy and payspoa, a unix stream
-# socket (agent.listen's default, haproxy.cfg's PAY_AGENT_ADDR default: unix@ + the same
-# path; the other integration tests use loopback TCP), through real HAProxy: payspoa makes
+# socket (conf/payspoa.conf's listener, haproxy.cfg's PAY_AGENT_ADDR default: unix@ + the
+# same path; the other integration tests use loopback TCP), through real HAProxy: payspoa makes
 # the socket file 0660, HAProxy's spop-check marks the agent UP over it, payspoa's advice
 # routes payments, outcomes come back by the log channel, and a stopped agent's socket is
 # refused and HAProxy fails open. The path is this test's own (the default lives in /tmp,

@@ -49,7 +49,7 @@ TEST(load_default_conf)
 		TEST_FAIL_("%s", err);
 	a = pol_agent(p);
 	ASSERT_EQ(a->nlisten, 1);
-	ASSERT_STREQ(a->listen[0], POL_LISTEN_DEFAULT);
+	ASSERT_STREQ(a->listen[0], "unix:/tmp/payspoa-agent.sock"); /* haproxy.cfg's PAY_AGENT_ADDR: test-hapcfg */
 	ASSERT_EQ(a->max_frame_size, 16380);
 	ASSERT_STREQ(p->backends[p->default_backend].name, "stripe_us");
 	ASSERT(p->nbackends >= 2);
@@ -83,7 +83,7 @@ TEST(agent_defaults)
 		TEST_FAIL_("%s", err);
 	a = pol_agent(p);
 	ASSERT_EQ(a->nlisten, 1);
-	ASSERT_STREQ(a->listen[0], POL_LISTEN_DEFAULT);
+	ASSERT_STREQ(a->listen[0], POL_LISTEN_BUILTIN); /* "127.0.0.1:12345", as it always was */
 	ASSERT_EQ(a->workers, 0);
 	ASSERT_EQ(a->max_connections, 512);
 	ASSERT_EQ(a->max_frame_size, 16380);

@@ -91,17 +91,17 @@ TEST(haproxy_cfg_is_generated)
 }
 
 /* The hand-written frames' defaults reach the default policy's sockets: haproxy.cfg's
- * PAY_AGENT_ADDR is unix@ + the path payspoa listens on (POL_LISTEN_DEFAULT, which
- * conf/payspoa.conf names too: test-load), PAY_OUTCOME_SOCK its outcome socket, and
- * snippet.cfg's agent server the same unix@ path. */
+ * PAY_AGENT_ADDR is unix@ + the path conf/payspoa.conf listens on, PAY_OUTCOME_SOCK its
+ * outcome socket, and snippet.cfg's agent server the same unix@ path. */
 TEST(frame_defaults_reach_the_default_policy)
 {
 	struct policy *p = load(NULL);
 	const struct pol_agent *a = pol_agent(p);
 	char *text = slurp("haproxy/haproxy.cfg"), want[300];
-	const char *path = strchr(POL_LISTEN_DEFAULT, ':') + 1;
+	const char *path = a->listen[0] + 5;
 
-	ASSERT_EQ(strncmp(POL_LISTEN_DEFAULT, "unix:", 5), 0);
+	ASSERT_EQ(a->nlisten, 1);
+	ASSERT_EQ(strncmp(a->listen[0], "unix:", 5), 0);
 	snprintf(want, sizeof(want), "\n\tpresetenv PAY_AGENT_ADDR   unix@%s\n", path);
 	if (!strstr(text, want))
 		TEST_FAIL_("haproxy/haproxy.cfg has no line \"%.*s\"", (int)strlen(want) - 2, want + 1);

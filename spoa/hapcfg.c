@@ -1,5 +1,5 @@
 /* hapcfg.c: writes the HAProxy lines that a policy implies (payspoa haproxy-snippet) and
- * checks an HAProxy file's backends against a policy. Reads a loaded policy only; never
+ * checks an HAProxy file's backends and agent address against a policy. Reads a loaded policy only; never
  * runs in the daemon.
  *
  * What the generated block does, and why, is explained once in haproxy/README.md
@@ -16,6 +16,7 @@
 #include "cost.h"
 #include "hapcfg.h"
 #include "logline.h"
+#include "policy.h"
 
 /* HAProxy's stick-table expiry is a 32-bit count of milliseconds: at most 24.8 days. */
 #define HAPCFG_EXPIRE_MAX_S  (24u * 86400u)
@@ -551,6 +552,147 @@ static double hapcfg_spoe_processing(const char *cfg)
 	return ms;
 }
 
+/* An HAProxy `setenv` or `presetenv` line of the file. */
+struct hapcfg_env {
+	char kind;            /* 's' setenv, 'p' presetenv */
+	char name[64], value[256];
+};
+
+/* The value of an HAProxy server address as HAProxy would see it: "${VAR}" (quoted or
+ * not) from the file's `setenv`, else the environment, else the file's `presetenv`
+ * (HAProxy's order); any other text as written. Returns false when a variable is set
+ * nowhere. */
+static bool hapcfg_resolve(const char *addr, const struct hapcfg_env *env, int nenv, char *buf, size_t cap)
+{
+	char name[64];
+	const char *v = NULL;
+	size_t n = strlen(addr);
+	int i;
+
+	if (n >= 2 && addr[0] == '"' && addr[n - 1] == '"')
+		addr++, n -= 2;
+	if (n < 4 || addr[0] != '$' || addr[1] != '{' || addr[n - 1] != '}') {
+		snprintf(buf, cap, "%.*s", (int)n, addr);
+		return true;
+	}
+	snprintf(name, sizeof(name), "%.*s", (int)(n - 3), addr + 2);
+	for (i = 0; i < nenv && !v; i++)
+		if (env[i].kind == 's' && strcmp(env[i].name, name) == 0)
+			v = env[i].value;
+	if (!v)
+		v = getenv(name);
+	for (i = 0; i < nenv && !v; i++)
+		if (env[i].kind == 'p' && strcmp(env[i].name, name) == 0)
+			v = env[i].value;
+	if (!v)
+		return false;
+	snprintf(buf, cap, "%s", v);
+	return true;
+}
+
+/* Whether HAProxy's server address `a` (unix@/path, /path, [ipv4@|ipv6@]host:port) reaches
+ * one of the policy's listeners (unix:/path, host:port, [v6]:port): a socket by its path,
+ * TCP by its port and host, a listener on a wildcard host taking any. *port_only: a TCP
+ * listener on that port exists under another host name (which may or may not be the
+ * same address: not judged). */
+static bool hapcfg_reaches(const char *a, const struct pol_agent *ag, bool *port_only)
+{
+	const char *hp, *colon;
+	int i;
+
+	*port_only = false;
+	if (strncmp(a, "unix@", 5) == 0 || a[0] == '/') {
+		const char *path = a[0] == '/' ? a : a + 5;
+
+		for (i = 0; i < ag->nlisten; i++)
+			if (strncmp(ag->listen[i], "unix:", 5) == 0 && strcmp(ag->listen[i] + 5, path) == 0)
+				return true;
+		return false;
+	}
+	hp = strncmp(a, "ipv4@", 5) == 0 || strncmp(a, "ipv6@", 5) == 0 ? a + 5 : a;
+	if (!(colon = strrchr(hp, ':')))
+		return false;
+	for (i = 0; i < ag->nlisten; i++) {
+		const char *l = ag->listen[i], *lc = strrchr(l, ':');
+		size_t hl = (size_t)(colon - hp), ll;
+
+		if (strncmp(l, "unix:", 5) == 0 || !lc || strcmp(lc, colon) != 0)
+			continue;
+		ll = (size_t)(lc - l);
+		if ((ll == hl && strncmp(l, hp, hl) == 0) || (ll == 7 && strncmp(l, "0.0.0.0", 7) == 0) ||
+		    (ll == 4 && strncmp(l, "[::]", 4) == 0) ||
+		    (ll == hl + 2 && l[0] == '[' && strncmp(l + 1, hp, hl) == 0)) /* [v6]:port and ipv6@v6:port */
+			return true;
+		*port_only = true;
+	}
+	return false;
+}
+
+/* The agent's backend (HAPCFG_SPOE_BACKEND) of the file: each `server` line's address,
+ * resolved as HAProxy would, must reach one of the policy's listeners, or HAProxy routes
+ * every request without advice (fail open) while both sides look healthy on their own.
+ * Returns the number of servers that cannot; a server whose address cannot be resolved
+ * or judged gets a warning line and is not counted. */
+static int hapcfg_check_agent(FILE *out, const struct policy *p, const char *path)
+{
+	static struct hapcfg_env env[64];
+	static char servers[8][300], names[8][64];
+	const struct pol_agent *ag = pol_agent(p);
+	char line[4096];
+	int nenv = 0, ns = 0, bad = 0, i, j;
+	bool in_agent = false;
+	FILE *in = fopen(path, "r");
+
+	if (!in)
+		return 0;
+	while (fgets(line, sizeof(line), in)) {
+		char kw[16], a1[300], a2[300];
+		int k = sscanf(line, "%15s %299s %299s", kw, a1, a2);
+
+		if (k < 1 || kw[0] == '#')
+			continue;
+		if (line[0] != ' ' && line[0] != '\t') {
+			in_agent = k >= 2 && (strcmp(kw, "backend") == 0 || strcmp(kw, "listen") == 0) &&
+			           strcmp(a1, HAPCFG_SPOE_BACKEND) == 0;
+			continue;
+		}
+		if (k == 3 && (strcmp(kw, "setenv") == 0 || strcmp(kw, "presetenv") == 0) && nenv < 64 &&
+		    strlen(a1) < sizeof(env[0].name) && strlen(a2) < sizeof(env[0].value)) {
+			env[nenv].kind = kw[0] == 's' ? 's' : 'p';
+			snprintf(env[nenv].name, sizeof(env[0].name), "%s", a1);
+			snprintf(env[nenv].value, sizeof(env[0].value), "%s", a2);
+			nenv++;
+		} else if (in_agent && k == 3 && strcmp(kw, "server") == 0 && ns < 8 && strlen(a1) < sizeof(names[0])) {
+			snprintf(names[ns], sizeof(names[0]), "%s", a1);
+			snprintf(servers[ns], sizeof(servers[0]), "%s", a2);
+			ns++;
+		}
+	}
+	fclose(in);
+	for (i = 0; i < ns; i++) {
+		char addr[300];
+		bool port_only;
+
+		if (!hapcfg_resolve(servers[i], env, nenv, addr, sizeof(addr))) {
+			fprintf(out, "%s: warning: %s's server %s is %s, set nowhere: cannot tell whether it reaches "
+			        "payspoa\n", path, HAPCFG_SPOE_BACKEND, names[i], servers[i]);
+		} else if (hapcfg_reaches(addr, ag, &port_only)) {
+			continue;
+		} else if (port_only) {
+			fprintf(out, "%s: warning: %s's server %s connects to %s, a port payspoa listens on under "
+			        "another host name (%s)\n", path, HAPCFG_SPOE_BACKEND, names[i], addr, p->file);
+		} else {
+			fprintf(out, "%s: %s's server %s connects to %s, where payspoa does not listen (agent.listen of %s:",
+			        path, HAPCFG_SPOE_BACKEND, names[i], addr, p->file);
+			for (j = 0; j < ag->nlisten; j++)
+				fprintf(out, " %s", ag->listen[j]);
+			fprintf(out, "): HAProxy would route every request without advice\n");
+			bad++;
+		}
+	}
+	return bad;
+}
+
 int hapcfg_check(FILE *out, const struct policy *p, const char *path)
 {
 	static char names[HAPCFG_MAX_FILE_BACKENDS][POL_NAME_MAX + 2];
@@ -607,5 +749,5 @@ int hapcfg_check(FILE *out, const struct policy *p, const char *path)
 			bad++;
 		}
 	}
-	return bad;
+	return bad + hapcfg_check_agent(out, p, path);
 }

@@ -27,9 +27,11 @@ uint32_t hapcfg_backend_id(const struct policy *p, int b);
 
 /* Compares the backends of the HAProxy configuration file `path` with p's: writes one
  * line to out per policy backend that the file lacks and per file backend the policy does
- * not know (the agent's SPOE backend, named by payspoa.spoe.conf, is not counted).
- * Returns the number of mismatches, or -1 (message written to out) if the file cannot
- * be read. */
+ * not know (the agent's SPOE backend, named by payspoa.spoe.conf, is not counted), and
+ * one per server of that agent backend whose address (`${VAR}` resolved as HAProxy does:
+ * the file's setenv, the environment, the file's presetenv) reaches none of p's
+ * listeners. Returns the number of mismatches, or -1 (message written to out) if the
+ * file cannot be read. */
 int hapcfg_check(FILE *out, const struct policy *p, const char *path);
 
 #endif /* HAPCFG_H */

@@ -24,8 +24,9 @@ static void usage(FILE *f)
 	"       payspoa --settings\n"
 	"  -f FILE  policy file (libconfig), e.g. conf/payspoa.conf\n"
 	"  -c       check the policy file and exit (0 valid, 1 with file:line errors)\n"
-	"  --haproxy HAPROXY_CFG  with -c: also report the policy backends HAPROXY_CFG lacks\n"
-	"           and its backends the policy does not know (exit 1 if any)\n"
+	"  --haproxy HAPROXY_CFG  with -c: also report the policy backends HAPROXY_CFG lacks,\n"
+	"           its backends the policy does not know, and an agent server that reaches\n"
+	"           none of the policy's listeners (exit 1 if any)\n"
 	"  haproxy-snippet  print the HAProxy lines generated from the policy (pin tables,\n"
 	"           per-currency defaults, routing, backends; haproxy/README.md)\n"
 	"  -l ADDR  listen on ADDR instead of the policy's listeners (repeatable):\n"
@@ -124,7 +125,7 @@ int main(int argc, char **argv)
 		rc = haproxy_cfg ? hapcfg_check(stdout, p, haproxy_cfg) : 0;
 		pol_free(p);
 		if (haproxy_cfg && rc == 0)
-			printf("%s: every backend matches the policy\n", haproxy_cfg);
+			printf("%s: every backend matches the policy, and the agent's address\n", haproxy_cfg);
 		return rc != 0;
 	}
 	if (o.debug)

@@ -111,7 +111,7 @@ wait_until 10 unix_up "$S" && alive third && pass stale_socket_replaced ||
 
 # --- payspoa -c --haproxy: the shipped haproxy.cfg matches the default policy; a copy with
 # stripe_eu renamed to stripe_apac fails both ways (a policy backend it lacks, a backend
-# the policy does not know), exit 1.
+# the policy does not know), exit 1; so does an agent address the policy does not listen on.
 timeout -k 5 20 "$PAYSPOA_BIN" -c -f conf/payspoa.conf --haproxy haproxy/haproxy.cfg >"$T/hc.out" 2>&1
 rc=$?
 [ "$rc" = 0 ] && grep -q "every backend matches the policy" "$T/hc.out" && pass check_haproxy_matches ||
@@ -124,6 +124,15 @@ if [ "$rc" = 1 ] && grep -q "backend 'stripe_eu' of the policy" "$T/hc.out" &&
 	pass check_haproxy_mismatch_both_ways
 else
 	fail check_haproxy_mismatch_both_ways "exit $rc:" "$(cat "$T/hc.out")"
+fi
+# HAProxy's agent server pointed where the policy does not listen (the environment
+# overrides haproxy.cfg's presetenv, as in HAProxy): exit 1, naming both sides.
+PAY_AGENT_ADDR=127.0.0.1:1 timeout -k 5 20 "$PAYSPOA_BIN" -c -f conf/payspoa.conf --haproxy haproxy/haproxy.cfg >"$T/hc.out" 2>&1
+rc=$?
+if [ "$rc" = 1 ] && grep -q "server payspoa1 connects to 127.0.0.1:1, where payspoa does not listen" "$T/hc.out"; then
+	pass check_haproxy_agent_address
+else
+	fail check_haproxy_agent_address "exit $rc:" "$(cat "$T/hc.out")"
 fi
 
 # --- the identifier key: a key file that cannot be read stops the start with a clear

@@ -3,7 +3,7 @@
  * conf/payspoa.conf (their one writer), the frame's default addresses are the default
  * policy's sockets, backend ids depend on the name alone, the
  * per-currency fallback keeps the compliance rules, and payspoa -c --haproxy finds
- * backends missing on either side. Run from the top of the tree (tests/run does). */
+ * backends missing on either side and an agent server that reaches no listener. Run from the top of the tree (tests/run does). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -240,6 +240,85 @@ TEST(check_haproxy_file)
 	pol_free(p);
 }
 
+/* check_agent HAPROXY_TEXT: hapcfg_check of p against a file holding text (the
+ * policy's four backends added), its output in *out (malloc'ed). */
+static int check_agent(const struct policy *p, const char *text, char **out)
+{
+	char path[] = "/tmp/test-hapcfg.XXXXXX";
+	size_t len = 0;
+	int fd = mkstemp(path), rc, i;
+	FILE *f, *o;
+
+	ASSERT(fd >= 0);
+	f = fdopen(fd, "w");
+	fputs(text, f);
+	for (i = 0; i < p->nbackends; i++)
+		fprintf(f, "backend %s\n\tserver s 127.0.0.1:1\n", p->backends[i].name);
+	fclose(f);
+	o = open_memstream(out, &len);
+	rc = hapcfg_check(o, p, path);
+	fclose(o);
+	unlink(path);
+	return rc;
+}
+
+/* The agent's server must reach one of the policy's listeners, its ${VAR} resolved as
+ * HAProxy does (the file's setenv, the environment, the file's presetenv): otherwise
+ * HAProxy routes every request without advice while both sides look healthy. */
+TEST(check_agent_address)
+{
+	struct policy *p = load(NULL), *t;
+	char text[4096], *out;
+
+	unsetenv("PAYSPOA_TEST_AGENT");
+	/* the default policy listens on unix:/tmp/payspoa-agent.sock */
+	ASSERT_EQ(check_agent(p, "backend spoe-payspoa\n\tserver a unix@/tmp/payspoa-agent.sock check\n", &out), 0);
+	free(out);
+	ASSERT_EQ(check_agent(p, "backend spoe-payspoa\n\tserver a /tmp/payspoa-agent.sock\n", &out), 0);
+	free(out);
+	ASSERT_EQ(check_agent(p, "backend spoe-payspoa\n\tserver a 127.0.0.1:12345 check\n", &out), 1);
+	ASSERT(strstr(out, "spoe-payspoa's server a connects to 127.0.0.1:12345, where payspoa does not listen"));
+	ASSERT(strstr(out, "unix:/tmp/payspoa-agent.sock): HAProxy would route every request without advice"));
+	free(out);
+	/* presetenv gives way to the environment, which gives way to setenv */
+	snprintf(text, sizeof(text), "global\n\tpresetenv PAYSPOA_TEST_AGENT unix@/tmp/payspoa-agent.sock\n"
+	         "backend spoe-payspoa\n\tserver a \"${PAYSPOA_TEST_AGENT}\" check\n");
+	ASSERT_EQ(check_agent(p, text, &out), 0);
+	free(out);
+	setenv("PAYSPOA_TEST_AGENT", "unix@/run/elsewhere.sock", 1);
+	ASSERT_EQ(check_agent(p, text, &out), 1);
+	ASSERT(strstr(out, "connects to unix@/run/elsewhere.sock"));
+	free(out);
+	snprintf(text, sizeof(text), "global\n\tsetenv PAYSPOA_TEST_AGENT unix@/tmp/payspoa-agent.sock\n"
+	         "backend spoe-payspoa\n\tserver a ${PAYSPOA_TEST_AGENT} check\n");
+	ASSERT_EQ(check_agent(p, text, &out), 0);
+	free(out);
+	unsetenv("PAYSPOA_TEST_AGENT");
+	/* set nowhere: a warning, not a mismatch */
+	ASSERT_EQ(check_agent(p, "backend spoe-payspoa\n\tserver a ${PAYSPOA_TEST_AGENT}\n", &out), 0);
+	ASSERT(strstr(out, "warning: spoe-payspoa's server a is ${PAYSPOA_TEST_AGENT}, set nowhere"));
+	free(out);
+	/* TCP listeners: host and port, a wildcard host takes any, another name only warns */
+	snprintf(text, sizeof(text), "%sagent = { listen = [ \"127.0.0.1:9000\", \"0.0.0.0:9001\", \"[::1]:9003\" ]; };\n%s", base,
+	         "backends = ( { name = \"one\"; account = \"a1\"; entity = \"e\"; region = \"us\"; currencies = [ \"usd\" ]; fee_schedule = \"f\"; } );\n");
+	t = load(text);
+	ASSERT_EQ(check_agent(t, "backend spoe-payspoa\n\tserver a 127.0.0.1:9000\n\tserver b ipv4@10.1.2.3:9001\n"
+	                      "\tserver c ipv6@::1:9003\n\tserver d [::1]:9003\n", &out), 0);
+	ASSERT(!strstr(out, "spoe-payspoa"));
+	free(out);
+	ASSERT_EQ(check_agent(t, "backend spoe-payspoa\n\tserver a localhost:9000\n", &out), 0);
+	ASSERT(strstr(out, "warning: spoe-payspoa's server a connects to localhost:9000, a port payspoa listens on"));
+	free(out);
+	ASSERT_EQ(check_agent(t, "backend spoe-payspoa\n\tserver a 127.0.0.1:9002\n\tserver b unix@/tmp/x.sock\n", &out), 2);
+	free(out);
+	/* a server line of another backend is not the agent's */
+	ASSERT_EQ(check_agent(t, "backend other\n\tserver a 127.0.0.1:9002\nbackend spoe-payspoa\n\tserver b 127.0.0.1:9000\n", &out), 1);
+	ASSERT(strstr(out, "backend 'other' is not in the policy"));
+	free(out);
+	pol_free(t);
+	pol_free(p);
+}
+
 /* fleet.claim: the held ACK's deadline must be below the SPOE agent's timeout
  * processing (haproxy/payspoa.spoe.conf, 100 ms, named by haproxy/haproxy.cfg). */
 static struct policy *load_fleet(int claim_timeout_ms)
@@ -296,6 +375,7 @@ int main(void)
 	RUN(currency_without_backend_refused);
 	RUN(local_answers_tell_sdks_whether_to_retry);
 	RUN(check_haproxy_file);
+	RUN(check_agent_address);
 	RUN(check_claim_timeout_below_processing);
 	return test_summary();
 }

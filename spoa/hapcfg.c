@@ -628,6 +628,21 @@ static bool hapcfg_reaches(const char *a, const struct pol_agent *ag, bool *port
 	return false;
 }
 
+/* Whether kw starts a section of an HAProxy file, whatever the line's indentation (which
+ * HAProxy does not require); any other line, `.if` included, belongs to the section it
+ * is in. */
+static bool hapcfg_section(const char *kw)
+{
+	static const char *const sections[] = { "global", "defaults", "frontend", "backend", "listen", "peers",
+	                                        "resolvers", "userlist", "program", "ring", "log-forward",
+	                                        "http-errors", "cache", "mailers", "crt-store", "traces" };
+
+	for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++)
+		if (strcmp(kw, sections[i]) == 0)
+			return true;
+	return false;
+}
+
 /* The agent's backend (HAPCFG_SPOE_BACKEND) of the file: each `server` line's address,
  * resolved as HAProxy would, must reach one of the policy's listeners, or HAProxy routes
  * every request without advice (fail open) while both sides look healthy on their own.
@@ -651,7 +666,7 @@ static int hapcfg_check_agent(FILE *out, const struct policy *p, const char *pat
 
 		if (k < 1 || kw[0] == '#')
 			continue;
-		if (line[0] != ' ' && line[0] != '\t') {
+		if (hapcfg_section(kw)) {
 			in_agent = k >= 2 && (strcmp(kw, "backend") == 0 || strcmp(kw, "listen") == 0) &&
 			           strcmp(a1, HAPCFG_SPOE_BACKEND) == 0;
 			continue;

@@ -311,6 +311,12 @@ TEST(check_agent_address)
 	free(out);
 	ASSERT_EQ(check_agent(t, "backend spoe-payspoa\n\tserver a 127.0.0.1:9002\n\tserver b unix@/tmp/x.sock\n", &out), 2);
 	free(out);
+	/* a conditional block inside the agent's backend does not end it; indentation is
+	 * optional in HAProxy's files */
+	ASSERT_EQ(check_agent(t, "backend spoe-payspoa\n.if defined(X)\n\tmode tcp\n.endif\n\tserver a 127.0.0.1:9002\n", &out), 1);
+	free(out);
+	ASSERT_EQ(check_agent(t, "backend spoe-payspoa\nserver a 127.0.0.1:9002\n", &out), 1);
+	free(out);
 	/* a server line of another backend is not the agent's */
 	ASSERT_EQ(check_agent(t, "backend other\n\tserver a 127.0.0.1:9002\nbackend spoe-payspoa\n\tserver b 127.0.0.1:9000\n", &out), 1);
 	ASSERT(strstr(out, "backend 'other' is not in the policy"));

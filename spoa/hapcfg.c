@@ -1,6 +1,6 @@
 /* hapcfg.c: writes the HAProxy lines that a policy implies (payspoa haproxy-snippet) and
- * checks an HAProxy file's backends and agent address against a policy. Reads a loaded policy only; never
- * runs in the daemon.
+ * checks an HAProxy file's backends and agent address against a policy. Reads a loaded
+ * policy only; never runs in the daemon.
  *
  * What the generated block does, and why, is explained once in haproxy/README.md
  * ("Generated from the policy", "Pins in HAProxy"); the comments it prints are the short
@@ -673,6 +673,10 @@ static int hapcfg_check_agent(FILE *out, const struct policy *p, const char *pat
 		}
 		if (k == 3 && (strcmp(kw, "setenv") == 0 || strcmp(kw, "presetenv") == 0) && nenv < 64 &&
 		    strlen(a1) < sizeof(env[0].name) && strlen(a2) < sizeof(env[0].value)) {
+			size_t vl = strlen(a2);
+
+			if (vl >= 2 && a2[0] == '"' && a2[vl - 1] == '"') /* HAProxy drops the quotes */
+				a2[vl - 1] = 0, memmove(a2, a2 + 1, vl - 1);
 			env[nenv].kind = kw[0] == 's' ? 's' : 'p';
 			snprintf(env[nenv].name, sizeof(env[0].name), "%s", a1);
 			snprintf(env[nenv].value, sizeof(env[0].value), "%s", a2);

@@ -289,7 +289,7 @@ TEST(check_agent_address)
 	ASSERT_EQ(check_agent(p, text, &out), 1);
 	ASSERT(strstr(out, "connects to unix@/run/elsewhere.sock"));
 	free(out);
-	snprintf(text, sizeof(text), "global\n\tsetenv PAYSPOA_TEST_AGENT unix@/tmp/payspoa-agent.sock\n"
+	snprintf(text, sizeof(text), "global\n\tsetenv PAYSPOA_TEST_AGENT \"unix@/tmp/payspoa-agent.sock\"\n"
 	         "backend spoe-payspoa\n\tserver a ${PAYSPOA_TEST_AGENT} check\n");
 	ASSERT_EQ(check_agent(p, text, &out), 0);
 	free(out);

@@ -1,9 +1,10 @@
 /* test-hapcfg.c: unit tests of spoa/hapcfg.c, the HAProxy block generated from a policy:
  * haproxy/haproxy.cfg and haproxy/snippet.cfg hold exactly what the generator prints for
- * conf/payspoa.conf (their one writer), the frame's default addresses are the default
- * policy's sockets, backend ids depend on the name alone, the
- * per-currency fallback keeps the compliance rules, and payspoa -c --haproxy finds
- * backends missing on either side and an agent server that reaches no listener. Run from the top of the tree (tests/run does). */
+ * conf/payspoa.conf (their one writer), the frames' default addresses are the default
+ * policy's sockets, backend ids depend on the name alone, the per-currency fallback
+ * keeps the compliance rules, and payspoa -c --haproxy finds backends missing on either
+ * side and an agent server that reaches no listener. Run from the top of the tree
+ * (tests/run does). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -299,7 +300,8 @@ TEST(check_agent_address)
 	ASSERT(strstr(out, "warning: spoe-payspoa's server a is ${PAYSPOA_TEST_AGENT}, set nowhere"));
 	free(out);
 	/* TCP listeners: host and port, a wildcard host takes any, another name only warns */
-	snprintf(text, sizeof(text), "%sagent = { listen = [ \"127.0.0.1:9000\", \"0.0.0.0:9001\", \"[::1]:9003\" ]; };\n%s", base,
+	snprintf(text, sizeof(text), "%sagent = { listen = [ \"127.0.0.1:9000\", \"0.0.0.0:9001\", \"[::1]:9003\" ]; };\n%s",
+	         base,
 	         "backends = ( { name = \"one\"; account = \"a1\"; entity = \"e\"; region = \"us\"; currencies = [ \"usd\" ]; fee_schedule = \"f\"; } );\n");
 	t = load(text);
 	ASSERT_EQ(check_agent(t, "backend spoe-payspoa\n\tserver a 127.0.0.1:9000\n\tserver b ipv4@10.1.2.3:9001\n"

@@ -671,19 +671,22 @@ static int hapcfg_check_agent(FILE *out, const struct policy *p, const char *pat
 			           strcmp(a1, HAPCFG_SPOE_BACKEND) == 0;
 			continue;
 		}
-		if (k == 3 && (strcmp(kw, "setenv") == 0 || strcmp(kw, "presetenv") == 0) && nenv < 64 &&
-		    strlen(a1) < sizeof(env[0].name) && strlen(a2) < sizeof(env[0].value)) {
-			size_t vl = strlen(a2);
+		size_t l1 = k >= 2 ? strlen(a1) : 0, l2 = k == 3 ? strlen(a2) : 0;
 
-			if (vl >= 2 && a2[0] == '"' && a2[vl - 1] == '"') /* HAProxy drops the quotes */
-				a2[vl - 1] = 0, memmove(a2, a2 + 1, vl - 1);
+		if (k == 3 && (strcmp(kw, "setenv") == 0 || strcmp(kw, "presetenv") == 0) && nenv < 64 &&
+		    l1 < sizeof(env[0].name) && l2 < sizeof(env[0].value)) {
+			const char *v = a2;
+
+			if (l2 >= 2 && a2[0] == '"' && a2[l2 - 1] == '"') /* HAProxy drops the quotes */
+				v++, l2 -= 2;
 			env[nenv].kind = kw[0] == 's' ? 's' : 'p';
-			snprintf(env[nenv].name, sizeof(env[0].name), "%s", a1);
-			snprintf(env[nenv].value, sizeof(env[0].value), "%s", a2);
+			memcpy(env[nenv].name, a1, l1 + 1);
+			memcpy(env[nenv].value, v, l2);
+			env[nenv].value[l2] = 0;
 			nenv++;
-		} else if (in_agent && k == 3 && strcmp(kw, "server") == 0 && ns < 8 && strlen(a1) < sizeof(names[0])) {
-			snprintf(names[ns], sizeof(names[0]), "%s", a1);
-			snprintf(servers[ns], sizeof(servers[0]), "%s", a2);
+		} else if (in_agent && k == 3 && strcmp(kw, "server") == 0 && ns < 8 && l1 < sizeof(names[0])) {
+			memcpy(names[ns], a1, l1 + 1);
+			memcpy(servers[ns], a2, l2 + 1); /* l2 < 300: sscanf's bound */
 			ns++;
 		}
 	}

@@ -560,8 +560,8 @@ struct hapcfg_env {
 
 /* The value of an HAProxy server address as HAProxy would see it: "${VAR}" (quoted or
  * not) from the file's `setenv`, else the environment, else the file's `presetenv`
- * (HAProxy's order); any other text as written. Returns false when a variable is set
- * nowhere. */
+ * (HAProxy's order); any other text as written. Returns false when the variable is set
+ * nowhere, or when a variable sits inside a longer address (not resolved here). */
 static bool hapcfg_resolve(const char *addr, const struct hapcfg_env *env, int nenv, char *buf, size_t cap)
 {
 	char name[64];
@@ -573,7 +573,7 @@ static bool hapcfg_resolve(const char *addr, const struct hapcfg_env *env, int n
 		addr++, n -= 2;
 	if (n < 4 || addr[0] != '$' || addr[1] != '{' || addr[n - 1] != '}') {
 		snprintf(buf, cap, "%.*s", (int)n, addr);
-		return true;
+		return !strstr(buf, "${"); /* a variable inside a longer address: not judged */
 	}
 	snprintf(name, sizeof(name), "%.*s", (int)(n - 3), addr + 2);
 	for (i = 0; i < nenv && !v; i++)
@@ -696,8 +696,9 @@ static int hapcfg_check_agent(FILE *out, const struct policy *p, const char *pat
 		bool port_only;
 
 		if (!hapcfg_resolve(servers[i], env, nenv, addr, sizeof(addr))) {
-			fprintf(out, "%s: warning: %s's server %s is %s, set nowhere: cannot tell whether it reaches "
-			        "payspoa\n", path, HAPCFG_SPOE_BACKEND, names[i], servers[i]);
+			fprintf(out, "%s: warning: %s's server %s is %s: cannot tell whether it reaches payspoa "
+			        "(a variable set nowhere, or inside the address)\n", path, HAPCFG_SPOE_BACKEND, names[i],
+			        servers[i]);
 		} else if (hapcfg_reaches(addr, ag, &port_only)) {
 			continue;
 		} else if (port_only) {

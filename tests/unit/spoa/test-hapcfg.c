@@ -295,9 +295,12 @@ TEST(check_agent_address)
 	ASSERT_EQ(check_agent(p, text, &out), 0);
 	free(out);
 	unsetenv("PAYSPOA_TEST_AGENT");
-	/* set nowhere: a warning, not a mismatch */
+	/* set nowhere, or inside a longer address: a warning, not a mismatch */
 	ASSERT_EQ(check_agent(p, "backend spoe-payspoa\n\tserver a ${PAYSPOA_TEST_AGENT}\n", &out), 0);
-	ASSERT(strstr(out, "warning: spoe-payspoa's server a is ${PAYSPOA_TEST_AGENT}, set nowhere"));
+	ASSERT(strstr(out, "warning: spoe-payspoa's server a is ${PAYSPOA_TEST_AGENT}: cannot tell whether it reaches"));
+	free(out);
+	ASSERT_EQ(check_agent(p, "backend spoe-payspoa\n\tserver a 127.0.0.1:${PAYSPOA_TEST_AGENT}\n", &out), 0);
+	ASSERT(strstr(out, "warning: spoe-payspoa's server a is 127.0.0.1:${PAYSPOA_TEST_AGENT}: cannot tell"));
 	free(out);
 	/* TCP listeners: host and port, a wildcard host takes any, another name only warns */
 	snprintf(text, sizeof(text), "%sagent = { listen = [ \"127.0.0.1:9000\", \"0.0.0.0:9001\", \"[::1]:9003\" ]; };\n%s",

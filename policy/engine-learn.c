@@ -43,6 +43,8 @@
 #define POL_STORM_THIN_SLOW 100.0 /* answers in a thin backend's slow sum before it is pooled */
 #define POL_STORM_LLR 1.0        /* the thin backends' evidence against the storm, in nats */
 #define POL_STORM_HOLD_S 300.0   /* a storm's level is kept out of the slow sums this long at most */
+#define POL_CUST_EXCESS_MIN 1.25 /* a backend's customer declines over its own long-run share by
+                                  * less than this are the mix of segments it serves moving */
 
 #define POL_UNANS_WITNESS_US (10 * 1000000ULL) /* missing answers teach only while some
                                                 * answer came back this recently */
@@ -148,6 +150,13 @@ struct pol_learn {
 	uint64_t share_at_us;
 	struct pol_share2 cust;
 	double cust_w;
+	/* per backend, customer declines among its issuer answers, the share of them beyond
+	 * its own long-run share counted as failures while its peers' share stays calm, and
+	 * the hold of its slow sums while that lasts (pol_cust_excess_update) */
+	struct pol_share2 cust_b[POL_MAX_BACKENDS];
+	double cust_x[POL_MAX_BACKENDS];
+	struct pol_storm cust_hold[POL_MAX_BACKENDS];
+	struct pol_storm cust_all; /* a storm of them on several backends (pol_storm_level) */
 	struct pol_share2 storm[POL_MAX_BACKENDS];
 	struct pol_storm storm_all;
 	int ncur;
@@ -223,6 +232,9 @@ struct pol_learn *pol_learn_new(const struct pol_view *v)
 		goto fail;
 	for (i = 0; i < L->ncur; i++)
 		L->storm_c[i].w = 1;
+	for (i = 0; i < L->nb; i++)
+		L->cust_hold[i].w = 1;
+	L->cust_all.w = 1;
 	if (p->learn.answer_half_life_s > 0 && !(L->sega = calloc((size_t)L->nb * POL_SEGA_CELLS, sizeof(*L->sega))))
 		goto fail;
 	for (i = 0; i < L->nb; i++) {
@@ -1029,6 +1041,8 @@ static void pol_learn_event(struct pol_view *cur, const struct pol_view *src, co
 		                       ev->country, ev->brand, ev->funding };
 
 		double cw = L->cust_w >= 0 ? L->cust_w : p->learn.customer_weight;
+		/* ... or the backend's own excess of them (pol_cust_excess_update) */
+		double cx = L->cust_x[b];
 		/* the storm guards' weight: the engine's, and its currency's (an event decided
 		 * under the policy before a reload is not counted per currency) */
 		int c = src == cur && ev->cur < L->ncur ? ev->cur : -1;
@@ -1037,6 +1051,9 @@ static void pol_learn_event(struct pol_view *cur, const struct pol_view *src, co
 
 		L->cust.ans_tick += oc.kind == OC_SUCCESS || oc.kind == OC_DECLINE_SOFT || oc.kind == OC_DECLINE_CUSTOMER;
 		L->cust.dec_tick += oc.kind == OC_DECLINE_CUSTOMER;
+		L->cust_b[b].ans_tick += oc.kind == OC_SUCCESS || oc.kind == OC_DECLINE_SOFT || oc.kind == OC_DECLINE_CUSTOMER;
+		L->cust_b[b].dec_tick += oc.kind == OC_DECLINE_CUSTOMER;
+		cw = cw + (1 - cw) * cx;
 		/* the storm guard watches what the posteriors count in full: successes against
 		 * soft declines (and PSP errors when they count); customer declines have their own */
 		L->storm[b].dec_tick += soft;
@@ -1170,6 +1187,9 @@ static void pol_shares_roll(struct pol_learn *L, uint64_t now_us)
 		L->share_at_us = now_us;
 	pol_share2_roll(&L->cust, df, dm, ds, 1);
 	for (b = 0; b < L->nb; b++)
+		pol_share2_roll(&L->cust_b[b], df, dm, ds,
+		                fmin(pol_storm_fold(&L->cust_all, now_us), pol_storm_fold(&L->cust_hold[b], now_us)));
+	for (b = 0; b < L->nb; b++)
 		pol_share2_roll(&L->storm[b], df, dm, ds, wall);
 	for (c = 0; c < L->ncur; c++) {
 		double wc = fmin(wall, pol_storm_fold(&L->storm_c[c], now_us));
@@ -1185,7 +1205,7 @@ static void pol_shares_roll(struct pol_learn *L, uint64_t now_us)
  * that declines more than the others keeps its weight (its share is the long-run one); a
  * storm of customers' declines on every backend counted against the backend in use only
  * (its capped window moves in seconds, the others' do not) and flipped traffic to a worse
- * one. */
+ * one. A rise on one backend alone is that backend's: pol_cust_excess_update. */
 static void pol_cust_update(struct pol_learn *L, const struct policy *p)
 {
 	const struct pol_share2 *s = &L->cust;
@@ -1279,6 +1299,64 @@ static void pol_storm_set(struct pol_storm *g, double w, uint64_t now_us)
 	g->w = w;
 }
 
+/* Customer declines that rise on one backend only are that backend's: an acquirer whose
+ * "insufficient funds" answers double while its peers', for the same customers, do not is
+ * declining cards the others authorise (world 1000105: a storm of them on the busiest
+ * backend, 50 % declined for two minutes; counted at learning.customer_declines = 0, the
+ * segments stayed on it and checkout fell 20 pt below the oracle's). Per backend b with
+ * enough answers in both sums, r = its customer declines over ~5 s beyond POL_STORM_Z_ONE
+ * Poisson sds of what its own ~10 min share expects, and POL_STORM_Z_ONE^2 more (a thin
+ * backend expects one or two: four by chance is no storm), over that expectation; when r
+ * > POL_CUST_EXCESS_MIN and a peer reads calm, the share 1 - POL_CUST_EXCESS_MIN / r of
+ * its customer declines counts as failures: about what it declines beyond its long-run
+ * share, not the share every backend declines. A
+ * peer reads calm when it has enough answers itself and its r (at POL_STORM_Z) is under
+ * 1.5, or, when none has, the thin peers' pooled ~20 s sums reject a rise like b's
+ * (llr <= -POL_STORM_LLR, pol_storm_level). No peer to compare with: nothing counts, as
+ * before (the customers' cards, for all anyone can tell). A storm of customer declines on
+ * several backends (pol_storm_level over these shares, as for soft declines) counts
+ * nothing, and their slow sums take it in at that guard's weight; with
+ * learning.customer_declines > 0 it is also discounted on the whole engine
+ * (pol_cust_update). While b's excess counts, its answers enter its slow sums at 1 -
+ * excess, for up to POL_STORM_HOLD_S as the soft guard's, so the long-run share does
+ * not take the excess in. */
+static void pol_cust_excess_update(struct pol_learn *L, uint64_t now_us)
+{
+	int b, c;
+
+	pol_storm_set(&L->cust_all, pol_storm_level(L->cust_b, L->nb), now_us);
+	for (b = 0; b < L->nb; b++) {
+		const struct pol_share2 *s = &L->cust_b[b];
+		double r = 0, rmid, dthin = 0, ethin = 0, x = 0;
+		bool calm = false;
+
+		if (pol_share2_ready(s)) {
+			double e = s->ans_fast * s->dec_slow / s->ans_slow;
+
+			r = fmax(s->dec_fast - POL_STORM_Z_ONE * sqrt(e) - POL_STORM_Z_ONE * POL_STORM_Z_ONE, 0) / e;
+		}
+		for (c = 0; r > POL_CUST_EXCESS_MIN && c < L->nb && !calm; c++) {
+			const struct pol_share2 *o = &L->cust_b[c];
+
+			if (c == b)
+				continue;
+			if (pol_share2_ready(o))
+				calm = pol_storm_ratio(o->dec_fast, o->ans_fast * o->dec_slow / o->ans_slow, POL_STORM_Z) < 1.5;
+			else if (o->ans_slow >= POL_STORM_THIN_SLOW && o->dec_slow > 0) {
+				dthin += o->dec_mid;
+				ethin += o->ans_mid * o->dec_slow / o->ans_slow;
+			}
+		}
+		rmid = r > POL_CUST_EXCESS_MIN && s->ans_mid > 0 ? s->dec_mid / (s->ans_mid * s->dec_slow / s->ans_slow) : 0;
+		if (!calm && ethin > 0 && rmid > 1)
+			calm = dthin * log(rmid) - (rmid - 1) * ethin <= -POL_STORM_LLR;
+		if (r > POL_CUST_EXCESS_MIN && calm && L->cust_all.w >= 1)
+			x = 1 - POL_CUST_EXCESS_MIN / r;
+		L->cust_x[b] = x;
+		pol_storm_set(&L->cust_hold[b], 1 - x, now_us);
+	}
+}
+
 /* The engine's storm guard over every answer, and one per currency over that currency's
  * answers (a storm of one currency's cards on every backend, world 1000024: the busy
  * backend's share rose with it, a backend that took other currencies' traffic rose less
@@ -1311,6 +1389,7 @@ void pol_learn_tick(struct pol_engine *e, uint64_t min_seen, uint64_t now_us)
 	L->tmax = now_us;
 	pol_shares_roll(L, now_us);
 	pol_cust_update(L, p);
+	pol_cust_excess_update(L, now_us);
 	pol_storm_update(L, now_us);
 	pol_unans_judge(e, v, now_us);
 	for (b = 0; b < L->nb; b++) {
@@ -1430,6 +1509,7 @@ void pol_learn_carry(struct pol_view *nv, const struct pol_view *ov)
 	 * the weight is the new policy's from the next tick */
 	N->share_at_us = O->share_at_us;
 	N->cust = O->cust;
+	N->cust_all = O->cust_all;
 	N->storm_all = O->storm_all;
 	N->storms = O->storms;
 	for (c = 0; c < N->ncur; c++) {
@@ -1453,6 +1533,9 @@ void pol_learn_carry(struct pol_view *nv, const struct pol_view *ov)
 		N->shown[i] = O->shown[j];
 		N->closes_seen[i] = O->closes_seen[j];
 		N->storm[i] = O->storm[j];
+		N->cust_b[i] = O->cust_b[j];
+		N->cust_x[i] = O->cust_x[j];
+		N->cust_hold[i] = O->cust_hold[j];
 		N->probe_batch_us[i] = O->probe_batch_us[j];
 	}
 	/* Posterior keys hash backend names and currency codes, not indices: the table

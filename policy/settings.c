@@ -693,7 +693,8 @@ static const struct pol_setting ps_learning[] = {
 	    "timeout does not move a segment back and forth; it then counts until its failures decay away"),
 	NUM("customer_declines", learn.customer_weight, 0, 1, 0,
 	    "weight of a customer-fault decline (`insufficient_funds`, ...) as a failed authorisation in the "
-	    "posteriors; 0 = they teach nothing, as the issuer declines them on every account (why: `policy/learning.md`)"),
+	    "posteriors; 0 = they teach nothing, as the issuer declines them on every account, but for a rise of them on "
+	    "one backend that its peers do not share (why: `policy/learning.md`)"),
 	NUM("latency_alpha", learn.latency_alpha, 0.0001, 1, 0.05, "weight of one answer in a backend's learned latency"),
 	{ "unanswered", PS_GROUP, P(learn.unans), 0, 0, DEF_INIT, "decisions never answered by `pay-response`",
 	  NULL, NULL, false, &ps_sec_unanswered, NULL, NULL, 0 },

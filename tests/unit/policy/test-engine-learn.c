@@ -508,6 +508,67 @@ TEST(soft_decline_storm_concentrated_keeps_standings)
 	}
 }
 
+/* Customer declines that rise on one backend only are that backend's (issue 11, world
+ * 1000105): pa takes the US Visa credit checkouts at 12.5/s and declines 5 % of them with
+ * insufficient_funds and 5 % soft; US Mastercard debit (12.5/s when `pb_busy`, else none)
+ * goes to pb, since pa declines it 30 % soft; pb declines 5 % insufficient_funds and 10 %
+ * soft. After 120 s, `storm_s` seconds in which pa declines `pa_pct` % and pb `pb_pct` %
+ * of what they answer with insufficient_funds, then 30 s calm; the default policy
+ * (learning.customer_declines 0). Rows: Visa credit decisions to pb from the storm's start
+ * at least and at most. A storm on pa alone moves the segment (row 1: 122 of the storm's
+ * 500, once pa's capped window holds enough of it; before, customer declines taught
+ * nothing and pa kept every one at 45 % declined);
+ * on both at once it is the customers' and nothing moves (row 2); with no peer to compare
+ * pa with, nothing moves either (row 3); a small rise on pa alone moves nothing (row 4: pa
+ * at 8 % declines within its noise margin). */
+TEST(customer_decline_storm_on_one_backend_counts)
+{
+	static const struct {
+		int storm_s, pa_pct, pb_pct;
+		bool pb_busy;
+		int min_to_pb, max_to_pb;
+	} rows[] = {
+		{ 40, 40, 5, true, 100, 1000000 },
+		{ 40, 40, 40, true, 0, 0 },
+		{ 40, 40, 5, false, 0, 0 },
+		{ 40, 8, 5, true, 0, 20 },
+	};
+	size_t k;
+
+	for (k = 0; k < sizeof(rows) / sizeof(rows[0]); k++) {
+		struct pol_engine *e = engine("learning = { publish_ms = 100; min_n = 20; };\n");
+		int calm = 120 * 50, storm = rows[k].storm_s * 50, n = calm + storm + 30 * 50, to_pb = 0, i;
+		uint64_t t = 10 * SEC;
+		struct pay_verdict v;
+
+		for (i = 0; i < n; i++, t += 20 * MS) { /* a slot every 20 ms: one in 4 of each */
+			struct pay_request rq = pol_test_usd_charge();
+			bool in = i >= calm && i < calm + storm, debit = i % 4 == 1, pa;
+			int h = (i * 37 + 50) % 100, cust, soft;
+
+			if (i % 4 > 1 || (debit && !rows[k].pb_busy))
+				continue;
+			if (debit) {
+				rq.card_brand = S("mastercard");
+				rq.card_funding = S("debit");
+			}
+			pol_decide(e, 0, &rq, t, &v);
+			pa = !strcmp(v.backend, "pa");
+			to_pb += !debit && in && !pa;
+			cust = in ? (pa ? rows[k].pa_pct : rows[k].pb_pct) : 5;
+			soft = pa ? (debit ? 30 : 5) : 10;
+			answer_card(e, &v, t, h < cust ? "insufficient_funds" : h < cust + soft ? "do_not_honor" : NULL);
+			if (i % 4 == 0)
+				pol_tick(e, t);
+		}
+		if (to_pb < rows[k].min_to_pb || to_pb > rows[k].max_to_pb)
+			TEST_FAIL_("row %zu (%d s, %d %% on pa, %d %% on pb, pb %s): %d Visa credit decisions to pb in the "
+			           "storm, want %d..%d", k, rows[k].storm_s, rows[k].pa_pct, rows[k].pb_pct,
+			           rows[k].pb_busy ? "busy" : "idle", to_pb, rows[k].min_to_pb, rows[k].max_to_pb);
+		pol_engine_free(e);
+	}
+}
+
 /* 60 ticks of 50 ms, 12 answers of pa each: from the 30th, one in four is a 500 (never
  * 5 in a row, under the breaker's 50 %). Returns the time after the last tick. */
 static uint64_t drift_errors(struct pol_engine *e, uint64_t t)
@@ -1100,6 +1161,7 @@ int main(void)
 	RUN(auth_rate_learning_moves_segment);
 	RUN(customer_declines_weigh_in_p_auth);
 	RUN(customer_decline_storm_counts_less);
+	RUN(customer_decline_storm_on_one_backend_counts);
 	RUN(soft_decline_storm_everywhere_keeps_standings);
 	RUN(soft_decline_storm_concentrated_keeps_standings);
 	RUN(anomaly_degrades_before_breaker);

@@ -6,6 +6,9 @@
 #               oracle bounds the baselines, its detection measure sees a failover;
 #   <scenario>-* what the engine must achieve against the baselines on the same traffic.
 # Output: "PASS name" / "FAIL name" per case (tests/integ/lib.sh).
+# A hang guard, not a speed limit: the runs below are ~130 s of CPU on a quiet 2-core
+# machine (more with the other integration lane beside them), over lib.sh's 120 s default.
+INTEG_TIMEOUT=${INTEG_TIMEOUT:-900}
 . "$(dirname "$0")/lib.sh"
 
 need jq

@@ -100,20 +100,31 @@ else fail a_without_claim_double_charges "no key charged on two accounts without
 # ---- (b) with claims: none ---------------------------------------------------------------
 fleet_agents true on
 fleet_nodes_up || fail b_agents_up "a node's HAProxy does not see its restarted payspoa UP"
-race b
-# every claim of the race settled (won, lost or sent unconfirmed) in the nodes' logged counters
+# every claim of the races settled (won, lost or sent unconfirmed) in the nodes' logged
+# counters, and both nodes claimed: a node whose HAProxy had not yet reconnected to its
+# restarted payspoa routes the race's first requests without advice, so without claims
+# (seen once on 3.2: node 1 sent none, node 2 won all 200): up to three races with fresh
+# keys, as in (a), before the test says the nodes did not race.
 settled() {
 	local i
 	for i in 1 2; do
-		[ "$(fstat "$i" claims_sent)" -gt 0 ] && [ "$(fstat "$i" claims_sent)" -eq \
+		[ "$(fstat "$i" claims_sent)" -eq \
 			"$(($(fstat "$i" claims_won) + $(fstat "$i" claims_lost) + $(fstat "$i" claims_unconfirmed)))" ] || return 1
 	done
 }
-wait_until 20 settled || fail b_claims_settled "claims sent but not settled in the nodes' fleet_stats lines"
-# The guarantee: no key on two accounts, except through a claim Redis did not answer within
-# claim_timeout_ms (its ACK left unconfirmed: spoa/README.md, window 1), which only a
-# loaded machine sees here.
-n_on=$(twice claim-b-)
+claimed() { fstat_ge 1 claims_sent 1 && fstat_ge 2 claims_sent 1; }
+n_on=0
+for b in b b2 b3; do
+	race "$b"
+	wait_until 20 eval 'claimed && settled'
+	# The guarantee: no key on two accounts, except through a claim Redis did not answer
+	# within claim_timeout_ms (its ACK left unconfirmed: spoa/README.md, window 1), which
+	# only a loaded machine sees here.
+	n_on=$((n_on + $(twice "claim-$b-")))
+	claimed && break
+	echo "  race $b: a node sent no claim (its HAProxy routed without its payspoa): again with fresh keys"
+done
+{ claimed && settled; } || fail b_claims_settled "claims not sent by both nodes, or not settled, in the nodes' fleet_stats lines"
 unconf=$(($(fstat 1 claims_unconfirmed) + $(fstat 2 claims_unconfirmed)))
 echo "  fleet.claim = true: $n_on of $N keys charged on two accounts, $unconf claims unconfirmed"
 if [ "$n_on" -eq 0 ] || [ "$n_on" -le "$unconf" ]; then pass b_with_claim_no_double_charge_but_unconfirmed

@@ -45,6 +45,12 @@
 #define POL_STORM_HOLD_S 300.0   /* a storm's level is kept out of the slow sums this long at most */
 #define POL_CUST_EXCESS_MIN 1.25 /* a backend's customer declines over its own long-run share by
                                   * less than this are the mix of segments it serves moving */
+#define POL_FORK_R 2.0           /* a backend's own soft declines at this r (2 sds) fork its posteriors */
+#define POL_FORK_CALM 1.25       /* ... and at most this r (1 sd), with answers again, end the fork */
+#define POL_FORK_ONSET_S 2.0     /* ... once that has held this long, every tick (a storm on every
+                                  * backend rises on the others meanwhile) */
+#define POL_FORK_RETEST_S 15.0   /* a fork is re-tested (a fresh one) this long after it began, */
+#define POL_FORK_RETEST_MAX_S 120.0 /* then after twice as long each time, up to this */
 
 #define POL_UNANS_WITNESS_US (10 * 1000000ULL) /* missing answers teach only while some
                                                 * answer came back this recently */
@@ -71,6 +77,17 @@ struct pol_share2 {
 struct pol_storm {
 	double w;
 	uint64_t since_us;
+};
+
+/* A fork of a backend's posteriors (pol_fork_update): 0, or the srt code its answers are
+ * learned under while a rise of its own soft declines lasts; which fork that is (gen), and
+ * when the episode and this fork of it began. */
+struct pol_fork {
+	uint32_t code, gen;
+	uint64_t since_us, at_us;
+	uint64_t rise_us; /* unforked: since when its rise has held (0: it does not) */
+	uint64_t calm_us; /* no fork before this (a storm on several backends ended the last) */
+	double retest_s;
 };
 
 /* A backend's current run of judged ticks whose missing share reached min_share. */
@@ -157,12 +174,14 @@ struct pol_learn {
 	double cust_x[POL_MAX_BACKENDS];
 	struct pol_storm cust_hold[POL_MAX_BACKENDS];
 	struct pol_storm cust_all; /* a storm of them on several backends (pol_storm_level) */
+	struct pol_fork fork[POL_MAX_BACKENDS];
 	struct pol_share2 storm[POL_MAX_BACKENDS];
 	struct pol_storm storm_all;
 	int ncur;
 	struct pol_share2 *storm_cur;           /* [currency][backend] */
 	struct pol_storm *storm_c;              /* [currency] */
 	uint64_t storms; /* storms started (a guard left 1 while none was below): decline_storms */
+	uint64_t storm_seen_us;                 /* a guard was last below 1 then (0: never) */
 	/* learning shared with a fleet (engine-share.h) */
 	uint8_t remote_open[POL_MAX_BACKENDS];  /* opened by another node's breaker: not published */
 	uint64_t opened_new;                    /* bit b: b's breaker opened here since the last tick */
@@ -1037,8 +1056,9 @@ static void pol_learn_event(struct pol_view *cur, const struct pol_view *src, co
 
 	/* posteriors: PSP errors are the breaker's signal, not the issuer's, unless asked */
 	if (ev->seg && (oc.kind != OC_PSP_ERROR || p->learn.errors_count)) {
-		struct srt_seg seg = { cur->bcode[b], ev->cur < sp->ncurrencies ? sp->currencies[ev->cur] : 0,
-		                       ev->country, ev->brand, ev->funding };
+		struct srt_seg seg = { L->fork[b].code ? L->fork[b].code : cur->bcode[b],
+		                       ev->cur < sp->ncurrencies ? sp->currencies[ev->cur] : 0, ev->country, ev->brand,
+		                       ev->funding };
 
 		double cw = L->cust_w >= 0 ? L->cust_w : p->learn.customer_weight;
 		/* ... or the backend's own excess of them (pol_cust_excess_update) */
@@ -1048,6 +1068,8 @@ static void pol_learn_event(struct pol_view *cur, const struct pol_view *src, co
 		int c = src == cur && ev->cur < L->ncur ? ev->cur : -1;
 		double sw = c >= 0 ? fmin(L->storm_all.w, L->storm_c[c].w) : L->storm_all.w;
 		bool soft = oc.kind == OC_DECLINE_SOFT || oc.kind == OC_PSP_ERROR;
+		/* a fork's answers are this node's episode, not what the fleet's posteriors hold */
+		bool shared = share && !L->fork[b].code;
 
 		L->cust.ans_tick += oc.kind == OC_SUCCESS || oc.kind == OC_DECLINE_SOFT || oc.kind == OC_DECLINE_CUSTOMER;
 		L->cust.dec_tick += oc.kind == OC_DECLINE_CUSTOMER;
@@ -1068,7 +1090,7 @@ static void pol_learn_event(struct pol_view *cur, const struct pol_view *src, co
 		if (oc.kind == OC_DECLINE_CUSTOMER && cw * sw > 0) {
 			srt_add(&L->srt, &seg, 0, cw * sw, t);
 			L->srt_dirty++;
-			if (share && cw * sw >= 0.5)
+			if (shared && cw * sw >= 0.5)
 				pol_share_add(share, p->backends[b].name, &seg, false);
 		} else if (sw < 1 && (oc.kind == OC_SUCCESS || soft)) {
 			/* a storm on several backends (on the engine or the answer's currency):
@@ -1078,12 +1100,12 @@ static void pol_learn_event(struct pol_view *cur, const struct pol_view *src, co
 				srt_add(&L->srt, &seg, oc.kind == OC_SUCCESS ? sw : 0,
 				        oc.kind == OC_SUCCESS ? 0 : sw, t);
 				L->srt_dirty++;
-				if (share && sw >= 0.5)
+				if (shared && sw >= 0.5)
 					pol_share_add(share, p->backends[b].name, &seg, oc.kind == OC_SUCCESS);
 			}
 		} else if (srt_add_outcome(&L->srt, &seg, oc.kind, t)) {
 			L->srt_dirty++;
-			if (share) /* the same count, for the fleet (srt_add_outcome's rule) */
+			if (shared) /* the same count, for the fleet (srt_add_outcome's rule) */
 				pol_share_add(share, p->backends[b].name, &seg, oc.kind == OC_SUCCESS);
 		}
 	}
@@ -1194,8 +1216,8 @@ static void pol_shares_roll(struct pol_learn *L, uint64_t now_us)
 	for (c = 0; c < L->ncur; c++) {
 		double wc = fmin(wall, pol_storm_fold(&L->storm_c[c], now_us));
 
-		for (b = 0; b < L->nb; b++)
-			pol_share2_roll(&L->storm_cur[c * L->nb + b], df, dm, ds, wc);
+		for (b = 0; b < L->nb; b++) /* a fork's episode stays out of its backend's long-run share */
+			pol_share2_roll(&L->storm_cur[c * L->nb + b], df, dm, ds, L->fork[b].code ? 0 : wc);
 	}
 }
 
@@ -1299,6 +1321,36 @@ static void pol_storm_set(struct pol_storm *g, double w, uint64_t now_us)
 	g->w = w;
 }
 
+/* Whether a peer of backend b reads calm on its decline share sh[] (one per backend): a
+ * peer with enough answers in both sums whose fast share is under 1.5x its long-run one
+ * beyond POL_STORM_Z sds, or, when none has enough, the thin peers' pooled ~20 s sums
+ * rejecting a rise like b's own over them (llr <= -POL_STORM_LLR, as in pol_storm_level).
+ * No peer to compare with: not calm. */
+static bool pol_peer_calm(const struct pol_share2 *sh, int nb, int b)
+{
+	const struct pol_share2 *s = &sh[b];
+	double dthin = 0, ethin = 0, rmid;
+	int c;
+
+	for (c = 0; c < nb; c++) {
+		const struct pol_share2 *o = &sh[c];
+
+		if (c == b)
+			continue;
+		if (pol_share2_ready(o)) {
+			if (pol_storm_ratio(o->dec_fast, o->ans_fast * o->dec_slow / o->ans_slow, POL_STORM_Z) < 1.5)
+				return true;
+		} else if (o->ans_slow >= POL_STORM_THIN_SLOW && o->dec_slow > 0) {
+			dthin += o->dec_mid;
+			ethin += o->ans_mid * o->dec_slow / o->ans_slow;
+		}
+	}
+	if (!(ethin > 0) || !(s->ans_mid > 0) || !(s->dec_slow > 0))
+		return false;
+	rmid = s->dec_mid / (s->ans_mid * s->dec_slow / s->ans_slow);
+	return rmid > 1 && dthin * log(rmid) - (rmid - 1) * ethin <= -POL_STORM_LLR;
+}
+
 /* Customer declines that rise on one backend only are that backend's: an acquirer whose
  * "insufficient funds" answers double while its peers', for the same customers, do not is
  * declining cards the others authorise (world 1000105: a storm of them on the busiest
@@ -1322,38 +1374,123 @@ static void pol_storm_set(struct pol_storm *g, double w, uint64_t now_us)
  * not take the excess in. */
 static void pol_cust_excess_update(struct pol_learn *L, uint64_t now_us)
 {
-	int b, c;
+	int b;
 
 	pol_storm_set(&L->cust_all, pol_storm_level(L->cust_b, L->nb), now_us);
 	for (b = 0; b < L->nb; b++) {
 		const struct pol_share2 *s = &L->cust_b[b];
-		double r = 0, rmid, dthin = 0, ethin = 0, x = 0;
-		bool calm = false;
+		double r = 0, x = 0;
 
 		if (pol_share2_ready(s)) {
 			double e = s->ans_fast * s->dec_slow / s->ans_slow;
 
 			r = fmax(s->dec_fast - POL_STORM_Z_ONE * sqrt(e) - POL_STORM_Z_ONE * POL_STORM_Z_ONE, 0) / e;
 		}
-		for (c = 0; r > POL_CUST_EXCESS_MIN && c < L->nb && !calm; c++) {
-			const struct pol_share2 *o = &L->cust_b[c];
-
-			if (c == b)
-				continue;
-			if (pol_share2_ready(o))
-				calm = pol_storm_ratio(o->dec_fast, o->ans_fast * o->dec_slow / o->ans_slow, POL_STORM_Z) < 1.5;
-			else if (o->ans_slow >= POL_STORM_THIN_SLOW && o->dec_slow > 0) {
-				dthin += o->dec_mid;
-				ethin += o->ans_mid * o->dec_slow / o->ans_slow;
-			}
-		}
-		rmid = r > POL_CUST_EXCESS_MIN && s->ans_mid > 0 ? s->dec_mid / (s->ans_mid * s->dec_slow / s->ans_slow) : 0;
-		if (!calm && ethin > 0 && rmid > 1)
-			calm = dthin * log(rmid) - (rmid - 1) * ethin <= -POL_STORM_LLR;
-		if (r > POL_CUST_EXCESS_MIN && calm && L->cust_all.w >= 1)
+		if (r > POL_CUST_EXCESS_MIN && L->cust_all.w >= 1 && pol_peer_calm(L->cust_b, L->nb, b))
 			x = 1 - POL_CUST_EXCESS_MIN / r;
 		L->cust_x[b] = x;
 		pol_storm_set(&L->cust_hold[b], 1 - x, now_us);
+	}
+}
+
+/* Soft declines that rise on one backend alone fork its posteriors (issue 11: a backend
+ * left during a storm of its own never came back). Counted in its own posteriors, such a
+ * storm moves traffic away as it should, but then the backend gets only exploration's few
+ * answers, and its segments keep the storm's estimates long after it ended: world 3000003,
+ * psp0 storming at 45 % of its rate for 107 s, none of its traffic back in the 120 s
+ * after (the oracle's back at once), checkout 1.7 pt below the oracle's. A fork learns the
+ * episode apart: while it lasts, the backend's answers go to its posteriors under another
+ * srt code (pol_view.fork_code) and decide reads a segment there once that key holds
+ * `min_n` outcomes at a level as specific as the backend's own key it would read; the
+ * backend's own keys keep the standings before the episode. A re-test is a fresh fork
+ * (another code, empty): decide reads the backend's own keys again, traffic returns, and
+ * the new fork's keys learn what the backend does now, after POL_FORK_RETEST_S, then twice
+ * as long each time up to POL_FORK_RETEST_MAX_S. A storm that goes on costs each
+ * segment `min_n` answers per re-test; one that ended brings its traffic back at the next.
+ *
+ * Begins: the backend's soft declines over ~5 s beyond POL_STORM_Z_ONE Poisson sds of what
+ * its ~10 min share expects (the storm guard's sums, struct pol_share2) reach POL_FORK_R
+ * times that expectation, some peer reads calm (pol_peer_calm), and no storm on several
+ * backends holds the posteriors (pol_storm_update). Ends: with enough answers again, that
+ * ratio at POL_STORM_Z is under POL_FORK_CALM; or after POL_STORM_HOLD_S, when a lasting
+ * change (an auth drift) is the backend's own and its keys learn it. While forked its long-run
+ * share is held (pol_shares_roll) and its answers are not shared with a fleet. */
+static bool pol_is_bcode(const struct pol_view *v, uint32_t code)
+{
+	int b;
+
+	for (b = 0; b < v->L->nb; b++)
+		if (v->bcode[b] == code)
+			return true;
+	return false;
+}
+
+static void pol_fork_update(struct pol_view *v, uint64_t now_us)
+{
+	struct pol_learn *L = v->L;
+	struct pol_share2 pay[POL_MAX_BACKENDS];
+	int b, c;
+
+	/* payments' answers only (those of the policy's currencies): operations on existing
+	 * objects (captures, reads) follow their pins to a backend whatever it declines, and
+	 * their successes read as the storm's end */
+	memset(pay, 0, sizeof(pay[0]) * (size_t)L->nb);
+	for (c = 0; c < L->ncur; c++)
+		for (b = 0; b < L->nb; b++) {
+			const struct pol_share2 *o = &L->storm_cur[c * L->nb + b];
+
+			pay[b].dec_fast += o->dec_fast;
+			pay[b].ans_fast += o->ans_fast;
+			pay[b].dec_mid += o->dec_mid;
+			pay[b].ans_mid += o->ans_mid;
+			pay[b].dec_slow += o->dec_slow;
+			pay[b].ans_slow += o->ans_slow;
+		}
+	for (b = 0; b < L->nb; b++) {
+		struct pol_fork *f = &L->fork[b];
+		const struct pol_share2 *s = &pay[b];
+		bool ready = pol_share2_ready(s), fresh = false;
+		double e = ready ? s->ans_fast * s->dec_slow / s->ans_slow : 0;
+
+		if (!f->code) {
+			bool rise = ready && pol_storm_ratio(s->dec_fast, e, POL_STORM_Z_ONE) >= POL_FORK_R &&
+			            L->storm_all.w >= 1 && pol_peer_calm(pay, L->nb, b);
+
+			if (!rise)
+				f->rise_us = 0;
+			else if (!f->rise_us)
+				f->rise_us = now_us;
+			if (rise && now_us - f->rise_us >= (uint64_t)(POL_FORK_ONSET_S * 1e6) && now_us >= f->calm_us) {
+				f->rise_us = 0;
+				f->since_us = now_us;
+				f->retest_s = POL_FORK_RETEST_S;
+				fresh = true;
+			}
+		} else if (L->storm_all.w < 1 && !pol_peer_calm(pay, L->nb, b)) {
+			/* the storm guard holds every backend's answers: not this one's own after
+			 * all, and the guard's level may flicker about its threshold a while */
+			f->code = 0;
+			f->calm_us = now_us + (uint64_t)(POL_SHARE_MID_S * 1e6);
+		} else if (now_us - f->since_us >= (uint64_t)(POL_STORM_HOLD_S * 1e6) ||
+		           (ready && now_us - f->at_us >= (uint64_t)(POL_SHARE_FAST_S * 1e6) &&
+		            pol_storm_ratio(s->dec_fast, e, POL_STORM_Z) < POL_FORK_CALM)) {
+			f->code = 0;
+		} else if (now_us - f->at_us >= (uint64_t)(f->retest_s * 1e6)) {
+			f->retest_s = fmin(2 * f->retest_s, POL_FORK_RETEST_MAX_S);
+			fresh = true;
+		}
+		if (fresh) {
+			const char *name = v->p->backends[b].name;
+			char key[POL_NAME_MAX + 16];
+			int n;
+
+			do { /* never 0, never a backend's own code */
+				n = snprintf(key, sizeof(key), "%s\x1f%u", name, ++f->gen);
+				f->code = srt_code(key, n > 0 ? (size_t)n : 0);
+			} while (!f->code || pol_is_bcode(v, f->code));
+			f->at_us = now_us;
+		}
+		atomic_store_explicit(&v->fork_code[b], f->code, memory_order_relaxed);
 	}
 }
 
@@ -1374,6 +1511,8 @@ static void pol_storm_update(struct pol_learn *L, uint64_t now_us)
 		is |= L->storm_c[c].w < 1;
 	}
 	L->storms += is && !was;
+	if (is)
+		L->storm_seen_us = now_us;
 }
 
 void pol_learn_tick(struct pol_engine *e, uint64_t min_seen, uint64_t now_us)
@@ -1391,6 +1530,7 @@ void pol_learn_tick(struct pol_engine *e, uint64_t min_seen, uint64_t now_us)
 	pol_cust_update(L, p);
 	pol_cust_excess_update(L, now_us);
 	pol_storm_update(L, now_us);
+	pol_fork_update(v, now_us);
 	pol_unans_judge(e, v, now_us);
 	for (b = 0; b < L->nb; b++) {
 		struct anom *a = &L->anom[b];
@@ -1512,6 +1652,7 @@ void pol_learn_carry(struct pol_view *nv, const struct pol_view *ov)
 	N->cust_all = O->cust_all;
 	N->storm_all = O->storm_all;
 	N->storms = O->storms;
+	N->storm_seen_us = O->storm_seen_us;
 	for (c = 0; c < N->ncur; c++) {
 		for (k = 0; k < O->ncur && op->currencies[k] != np->currencies[c]; k++)
 			;
@@ -1536,6 +1677,8 @@ void pol_learn_carry(struct pol_view *nv, const struct pol_view *ov)
 		N->cust_b[i] = O->cust_b[j];
 		N->cust_x[i] = O->cust_x[j];
 		N->cust_hold[i] = O->cust_hold[j];
+		N->fork[i] = O->fork[j];
+		atomic_store_explicit(&nv->fork_code[i], N->fork[i].code, memory_order_relaxed);
 		N->probe_batch_us[i] = O->probe_batch_us[j];
 	}
 	/* Posterior keys hash backend names and currency codes, not indices: the table

@@ -1059,9 +1059,24 @@ static bool pol_p_auth(struct pol_view *v, struct pol_worker *w, const struct po
 		p0 = p0 < 0.001 ? 0.001 : p0 > 0.999 ? 0.999 : p0;
 		if (t) {
 			struct srt_seg seg = { v->bcode[i], r->curcode, r->country, r->brand, r->funding };
+			uint32_t fork = atomic_load_explicit(&v->fork_code[i], memory_order_relaxed);
 			struct srt_post sp;
 
 			srt_lookup(t, &seg, now_us, &sp);
+			if (fork && sp.level >= 0) {
+				/* a fork (engine-learn.c pol_fork_update): its outcomes at the level read,
+				 * on top of the standings before it worth at most min_n */
+				struct srt_post fp;
+				double n0 = sp.a + sp.b - t->cfg.prior_a - t->cfg.prior_b;
+				double k0 = n0 > t->cfg.min_n ? t->cfg.min_n / n0 : 1;
+
+				seg.backend = fork;
+				srt_level_post(t, &seg, (enum srt_level)sp.level, now_us, &fp);
+				if (fp.n > 0) {
+					sp.a = t->cfg.prior_a + (sp.a - t->cfg.prior_a) * k0 + (fp.a - t->cfg.prior_a);
+					sp.b = t->cfg.prior_b + (sp.b - t->cfg.prior_b) * k0 + (fp.b - t->cfg.prior_b);
+				}
+			}
 			sc = sp.a - t->cfg.prior_a;
 			fc = sp.b - t->cfg.prior_b;
 			sc = sc > 0 ? sc : 0;

@@ -181,7 +181,6 @@ struct pol_learn {
 	struct pol_share2 *storm_cur;           /* [currency][backend] */
 	struct pol_storm *storm_c;              /* [currency] */
 	uint64_t storms; /* storms started (a guard left 1 while none was below): decline_storms */
-	uint64_t storm_seen_us;                 /* a guard was last below 1 then (0: never) */
 	/* learning shared with a fleet (engine-share.h) */
 	uint8_t remote_open[POL_MAX_BACKENDS];  /* opened by another node's breaker: not published */
 	uint64_t opened_new;                    /* bit b: b's breaker opened here since the last tick */
@@ -1393,28 +1392,6 @@ static void pol_cust_excess_update(struct pol_learn *L, uint64_t now_us)
 	}
 }
 
-/* Soft declines that rise on one backend alone fork its posteriors (issue 11: a backend
- * left during a storm of its own never came back). Counted in its own posteriors, such a
- * storm moves traffic away as it should, but then the backend gets only exploration's few
- * answers, and its segments keep the storm's estimates long after it ended: world 3000003,
- * psp0 storming at 45 % of its rate for 107 s, none of its traffic back in the 120 s
- * after (the oracle's back at once), checkout 1.7 pt below the oracle's. A fork learns the
- * episode apart: while it lasts, the backend's answers go to its posteriors under another
- * srt code (pol_view.fork_code) and decide reads a segment there once that key holds
- * `min_n` outcomes at a level as specific as the backend's own key it would read; the
- * backend's own keys keep the standings before the episode. A re-test is a fresh fork
- * (another code, empty): decide reads the backend's own keys again, traffic returns, and
- * the new fork's keys learn what the backend does now, after POL_FORK_RETEST_S, then twice
- * as long each time up to POL_FORK_RETEST_MAX_S. A storm that goes on costs each
- * segment `min_n` answers per re-test; one that ended brings its traffic back at the next.
- *
- * Begins: the backend's soft declines over ~5 s beyond POL_STORM_Z_ONE Poisson sds of what
- * its ~10 min share expects (the storm guard's sums, struct pol_share2) reach POL_FORK_R
- * times that expectation, some peer reads calm (pol_peer_calm), and no storm on several
- * backends holds the posteriors (pol_storm_update). Ends: with enough answers again, that
- * ratio at POL_STORM_Z is under POL_FORK_CALM; or after POL_STORM_HOLD_S, when a lasting
- * change (an auth drift) is the backend's own and its keys learn it. While forked its long-run
- * share is held (pol_shares_roll) and its answers are not shared with a fleet. */
 static bool pol_is_bcode(const struct pol_view *v, uint32_t code)
 {
 	int b;
@@ -1425,6 +1402,32 @@ static bool pol_is_bcode(const struct pol_view *v, uint32_t code)
 	return false;
 }
 
+/* Soft declines that rise on one backend alone fork its posteriors (issue 11: a backend
+ * left during a storm of its own never came back). Counted in its own posteriors, such a
+ * storm moves traffic away as it should, but then the backend gets only exploration's few
+ * answers, and its segments keep the storm's estimates long after it ended: world 3000003,
+ * psp0 storming at 45 % of its rate for 107 s, none of its traffic back in the 120 s
+ * after (the oracle's back at once), checkout 1.7 pt below the oracle's. A fork learns the
+ * episode apart: while it lasts, the backend's answers go to its posteriors under another
+ * srt code (pol_view.fork_code), and decide reads a segment's fork key at the level of the
+ * backend's own lookup, laid on top of the standings before the episode worth at most
+ * `min_n` (pol_p_auth): a dozen storm answers move a segment away. A re-test is a fresh
+ * fork (another code, no outcomes yet): decide reads the standings before the episode
+ * again, traffic returns, and the new fork learns what the backend does now, after
+ * POL_FORK_RETEST_S, then twice as long each time up to POL_FORK_RETEST_MAX_S.
+ *
+ * Counted over payments' answers only (those of the policy's currencies): operations on
+ * existing objects follow their pins to a storming backend and answer 200, and read as
+ * the storm's end. Begins: the backend's soft declines over ~5 s beyond POL_STORM_Z_ONE
+ * Poisson sds of what its ~10 min share expects reach POL_FORK_R times that expectation,
+ * some peer reads calm (pol_peer_calm) and the storm guard does not hold, for
+ * POL_FORK_ONSET_S in a row (a storm on every backend rises on the others meanwhile).
+ * Ends: with enough answers again, that ratio at POL_STORM_Z is under POL_FORK_CALM; after
+ * POL_STORM_HOLD_S (a lasting change, an auth drift, is then the backend's own and its
+ * keys learn it); or when the storm guard holds and no peer reads calm (a storm on several
+ * backends after all: no new fork on this backend for POL_SHARE_MID_S, while the guard's
+ * level may flicker). While forked its per-currency long-run shares are held
+ * (pol_shares_roll) and its answers are not shared with a fleet. policy/learning.md. */
 static void pol_fork_update(struct pol_view *v, uint64_t now_us)
 {
 	struct pol_learn *L = v->L;
@@ -1511,8 +1514,6 @@ static void pol_storm_update(struct pol_learn *L, uint64_t now_us)
 		is |= L->storm_c[c].w < 1;
 	}
 	L->storms += is && !was;
-	if (is)
-		L->storm_seen_us = now_us;
 }
 
 void pol_learn_tick(struct pol_engine *e, uint64_t min_seen, uint64_t now_us)
@@ -1652,7 +1653,6 @@ void pol_learn_carry(struct pol_view *nv, const struct pol_view *ov)
 	N->cust_all = O->cust_all;
 	N->storm_all = O->storm_all;
 	N->storms = O->storms;
-	N->storm_seen_us = O->storm_seen_us;
 	for (c = 0; c < N->ncur; c++) {
 		for (k = 0; k < O->ncur && op->currencies[k] != np->currencies[c]; k++)
 			;

@@ -139,8 +139,8 @@ struct pol_view {
 	uint32_t bcode[POL_MAX_BACKENDS];    /* srt_code of each backend's name */
 	/* per backend, control thread writes, workers read relaxed: 0, or the srt code its
 	 * answers are learned under while a rise of its own soft declines lasts (a fork of
-	 * its posteriors, engine-learn.c pol_fork_update): decide reads a segment there once
-	 * that key holds as much as the backend's own key it would read */
+	 * its posteriors, engine-learn.c pol_fork_update): decide lays a segment's outcomes
+	 * there on top of the backend's own (pol_p_auth) */
 	_Atomic uint32_t fork_code[POL_MAX_BACKENDS];
 	struct pol_unans_cell *unans;        /* [worker][backend][slot], NULL when disabled */
 	unsigned unans_slots;                /* a power of two, > (largest grace + 3 ticks) / tick */

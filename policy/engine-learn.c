@@ -1411,10 +1411,11 @@ static bool pol_is_bcode(const struct pol_view *v, uint32_t code)
  * episode apart: while it lasts, the backend's answers go to its posteriors under another
  * srt code (pol_view.fork_code), and decide reads a segment's fork key at the level of the
  * backend's own lookup, laid on top of the standings before the episode worth at most
- * `min_n` (pol_p_auth): a dozen storm answers move a segment away. A re-test is a fresh
- * fork (another code, no outcomes yet): decide reads the standings before the episode
- * again, traffic returns, and the new fork learns what the backend does now, after
- * POL_FORK_RETEST_S, then twice as long each time up to POL_FORK_RETEST_MAX_S.
+ * `min_n` (pol_p_auth): a few storm answers weigh against at most min_n old ones. A
+ * re-test is a fresh fork (another code, no outcomes yet): decide reads the standings
+ * before the episode again, traffic returns, and the new fork learns what the backend
+ * does now, after POL_FORK_RETEST_S, then twice as long each time up to
+ * POL_FORK_RETEST_MAX_S.
  *
  * Counted over payments' answers only (those of the policy's currencies): operations on
  * existing objects follow their pins to a storming backend and answer 200, and read as

@@ -1070,9 +1070,12 @@ static void pol_learn_event(struct pol_view *cur, const struct pol_view *src, co
 		/* a fork's answers are this node's episode, not what the fleet's posteriors hold */
 		bool shared = share && !L->fork[b].code;
 
-		L->cust.ans_tick += oc.kind == OC_SUCCESS || oc.kind == OC_DECLINE_SOFT || oc.kind == OC_DECLINE_CUSTOMER;
+		/* an issuer's answer: the customer-decline guards' denominator */
+		bool issuer = oc.kind == OC_SUCCESS || oc.kind == OC_DECLINE_SOFT || oc.kind == OC_DECLINE_CUSTOMER;
+
+		L->cust.ans_tick += issuer;
 		L->cust.dec_tick += oc.kind == OC_DECLINE_CUSTOMER;
-		L->cust_b[b].ans_tick += oc.kind == OC_SUCCESS || oc.kind == OC_DECLINE_SOFT || oc.kind == OC_DECLINE_CUSTOMER;
+		L->cust_b[b].ans_tick += issuer;
 		L->cust_b[b].dec_tick += oc.kind == OC_DECLINE_CUSTOMER;
 		cw = cw + (1 - cw) * cx;
 		/* the storm guard watches what the posteriors count in full: successes against
@@ -1271,23 +1274,38 @@ static double pol_storm_ratio(double dec, double e, double z)
 	return fmax(dec - z * sqrt(e), 0) / e;
 }
 
+/* The thin backends' pooled ~20 s sums, backend skip (-1: none) left out: a backend
+ * without enough answers for its own ratio (!pol_share2_ready) but with
+ * POL_STORM_THIN_SLOW in its slow sum and some declines adds its ~20 s declines to *d and
+ * what its slow share expects of them to *e. Returns how many were pooled. */
+static int pol_thin_pool(const struct pol_share2 *sh, int nb, int skip, double *d, double *e)
+{
+	int b, n = 0;
+
+	*d = *e = 0;
+	for (b = 0; b < nb; b++) {
+		const struct pol_share2 *s = &sh[b];
+
+		if (b == skip || pol_share2_ready(s) || !(s->ans_slow >= POL_STORM_THIN_SLOW && s->dec_slow > 0))
+			continue;
+		*d += s->dec_mid;
+		*e += s->ans_mid * s->dec_slow / s->ans_slow;
+		n++;
+	}
+	return n;
+}
+
 static double pol_storm_level(const struct pol_share2 *sh, int nb)
 {
-	double r, rmin = 0, rone = 0, rmid = 0, dthin = 0, ethin = 0;
-	int b, n = 0, nthin = 0;
+	double r, rmin = 0, rone = 0, rmid = 0, dthin, ethin;
+	int b, n = 0, nthin = pol_thin_pool(sh, nb, -1, &dthin, &ethin);
 
 	for (b = 0; b < nb; b++) {
 		const struct pol_share2 *s = &sh[b];
 		double e, share;
 
-		if (!pol_share2_ready(s)) {
-			if (s->ans_slow >= POL_STORM_THIN_SLOW && s->dec_slow > 0) {
-				dthin += s->dec_mid;
-				ethin += s->ans_mid * s->dec_slow / s->ans_slow;
-				nthin++;
-			}
+		if (!pol_share2_ready(s))
 			continue;
-		}
 		/* the fast sum's declines beyond POL_STORM_Z Poisson sds of what the slow share expects of
 		 * them: at ~50 answers and a 5 % share, noise alone doubles r now and then, on two
 		 * backends at once within minutes (a world without incidents lost 0.3 pt) */
@@ -1328,22 +1346,17 @@ static void pol_storm_set(struct pol_storm *g, double w, uint64_t now_us)
 static bool pol_peer_calm(const struct pol_share2 *sh, int nb, int b)
 {
 	const struct pol_share2 *s = &sh[b];
-	double dthin = 0, ethin = 0, rmid;
+	double dthin, ethin, rmid;
 	int c;
 
 	for (c = 0; c < nb; c++) {
 		const struct pol_share2 *o = &sh[c];
 
-		if (c == b)
-			continue;
-		if (pol_share2_ready(o)) {
-			if (pol_storm_ratio(o->dec_fast, o->ans_fast * o->dec_slow / o->ans_slow, POL_STORM_Z) < 1.5)
-				return true;
-		} else if (o->ans_slow >= POL_STORM_THIN_SLOW && o->dec_slow > 0) {
-			dthin += o->dec_mid;
-			ethin += o->ans_mid * o->dec_slow / o->ans_slow;
-		}
+		if (c != b && pol_share2_ready(o) &&
+		    pol_storm_ratio(o->dec_fast, o->ans_fast * o->dec_slow / o->ans_slow, POL_STORM_Z) < 1.5)
+			return true;
 	}
+	pol_thin_pool(sh, nb, b, &dthin, &ethin);
 	if (!(ethin > 0) || !(s->ans_mid > 0) || !(s->dec_slow > 0))
 		return false;
 	rmid = s->dec_mid / (s->ans_mid * s->dec_slow / s->ans_slow);

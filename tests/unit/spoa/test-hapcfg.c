@@ -265,67 +265,76 @@ static int check_agent(const struct policy *p, const char *text, char **out)
 
 /* The agent's server must reach one of the policy's listeners, its ${VAR} resolved as
  * HAProxy does (the file's setenv, the environment, the file's presetenv): otherwise
- * HAProxy routes every request without advice while both sides look healthy. */
+ * HAProxy routes every request without advice while both sides look healthy. Each row:
+ * PAYSPOA_TEST_AGENT's value in the environment (NULL: unset), whether the policy is the
+ * default (unix:/tmp/payspoa-agent.sock) or the TCP one below, the HAProxy text before the
+ * policy's backends, hapcfg_check's exit code, what its output must and must not hold. */
 TEST(check_agent_address)
 {
+	static const char presetenv[] = "global\n\tpresetenv PAYSPOA_TEST_AGENT unix@/tmp/payspoa-agent.sock\n"
+	                                "backend spoe-payspoa\n\tserver a \"${PAYSPOA_TEST_AGENT}\" check\n";
+	static const struct {
+		const char *env;
+		bool tcp;
+		const char *haproxy;
+		int rc;
+		const char *want[2], *unwanted;
+	} rows[] = {
+		{ NULL, false, "backend spoe-payspoa\n\tserver a unix@/tmp/payspoa-agent.sock check\n", 0, { NULL }, NULL },
+		{ NULL, false, "backend spoe-payspoa\n\tserver a /tmp/payspoa-agent.sock\n", 0, { NULL }, NULL },
+		{ NULL, false, "backend spoe-payspoa\n\tserver a 127.0.0.1:12345 check\n", 1,
+		  { "spoe-payspoa's server a connects to 127.0.0.1:12345, where payspoa does not listen",
+		    "unix:/tmp/payspoa-agent.sock): HAProxy would route every request without advice" }, NULL },
+		/* presetenv gives way to the environment, which gives way to setenv */
+		{ NULL, false, presetenv, 0, { NULL }, NULL },
+		{ "unix@/run/elsewhere.sock", false, presetenv, 1, { "connects to unix@/run/elsewhere.sock" }, NULL },
+		{ "unix@/run/elsewhere.sock", false,
+		  "global\n\tsetenv PAYSPOA_TEST_AGENT \"unix@/tmp/payspoa-agent.sock\"\n"
+		  "backend spoe-payspoa\n\tserver a ${PAYSPOA_TEST_AGENT} check\n", 0, { NULL }, NULL },
+		/* set nowhere, or inside a longer address: a warning, not a mismatch */
+		{ NULL, false, "backend spoe-payspoa\n\tserver a ${PAYSPOA_TEST_AGENT}\n", 0,
+		  { "warning: spoe-payspoa's server a is ${PAYSPOA_TEST_AGENT}: cannot tell whether it reaches" }, NULL },
+		{ NULL, false, "backend spoe-payspoa\n\tserver a 127.0.0.1:${PAYSPOA_TEST_AGENT}\n", 0,
+		  { "warning: spoe-payspoa's server a is 127.0.0.1:${PAYSPOA_TEST_AGENT}: cannot tell" }, NULL },
+		/* TCP listeners: host and port, a wildcard host takes any, another name only warns */
+		{ NULL, true, "backend spoe-payspoa\n\tserver a 127.0.0.1:9000\n\tserver b ipv4@10.1.2.3:9001\n"
+		              "\tserver c ipv6@::1:9003\n\tserver d [::1]:9003\n", 0, { NULL }, "spoe-payspoa" },
+		{ NULL, true, "backend spoe-payspoa\n\tserver a localhost:9000\n", 0,
+		  { "warning: spoe-payspoa's server a connects to localhost:9000, a port payspoa listens on" }, NULL },
+		{ NULL, true, "backend spoe-payspoa\n\tserver a 127.0.0.1:9002\n\tserver b unix@/tmp/x.sock\n", 2, { NULL }, NULL },
+		/* a conditional block inside the agent's backend does not end it; indentation is
+		 * optional in HAProxy's files */
+		{ NULL, true, "backend spoe-payspoa\n.if defined(X)\n\tmode tcp\n.endif\n\tserver a 127.0.0.1:9002\n", 1, { NULL }, NULL },
+		{ NULL, true, "backend spoe-payspoa\nserver a 127.0.0.1:9002\n", 1, { NULL }, NULL },
+		/* a server line of another backend is not the agent's */
+		{ NULL, true, "backend other\n\tserver a 127.0.0.1:9002\nbackend spoe-payspoa\n\tserver b 127.0.0.1:9000\n", 1,
+		  { "backend 'other' is not in the policy" }, NULL },
+	};
 	struct policy *p = load(NULL), *t;
 	char text[4096], *out;
+	size_t i, j;
+	int rc;
 
-	unsetenv("PAYSPOA_TEST_AGENT");
-	/* the default policy listens on unix:/tmp/payspoa-agent.sock */
-	ASSERT_EQ(check_agent(p, "backend spoe-payspoa\n\tserver a unix@/tmp/payspoa-agent.sock check\n", &out), 0);
-	free(out);
-	ASSERT_EQ(check_agent(p, "backend spoe-payspoa\n\tserver a /tmp/payspoa-agent.sock\n", &out), 0);
-	free(out);
-	ASSERT_EQ(check_agent(p, "backend spoe-payspoa\n\tserver a 127.0.0.1:12345 check\n", &out), 1);
-	ASSERT(strstr(out, "spoe-payspoa's server a connects to 127.0.0.1:12345, where payspoa does not listen"));
-	ASSERT(strstr(out, "unix:/tmp/payspoa-agent.sock): HAProxy would route every request without advice"));
-	free(out);
-	/* presetenv gives way to the environment, which gives way to setenv */
-	snprintf(text, sizeof(text), "global\n\tpresetenv PAYSPOA_TEST_AGENT unix@/tmp/payspoa-agent.sock\n"
-	         "backend spoe-payspoa\n\tserver a \"${PAYSPOA_TEST_AGENT}\" check\n");
-	ASSERT_EQ(check_agent(p, text, &out), 0);
-	free(out);
-	setenv("PAYSPOA_TEST_AGENT", "unix@/run/elsewhere.sock", 1);
-	ASSERT_EQ(check_agent(p, text, &out), 1);
-	ASSERT(strstr(out, "connects to unix@/run/elsewhere.sock"));
-	free(out);
-	snprintf(text, sizeof(text), "global\n\tsetenv PAYSPOA_TEST_AGENT \"unix@/tmp/payspoa-agent.sock\"\n"
-	         "backend spoe-payspoa\n\tserver a ${PAYSPOA_TEST_AGENT} check\n");
-	ASSERT_EQ(check_agent(p, text, &out), 0);
-	free(out);
-	unsetenv("PAYSPOA_TEST_AGENT");
-	/* set nowhere, or inside a longer address: a warning, not a mismatch */
-	ASSERT_EQ(check_agent(p, "backend spoe-payspoa\n\tserver a ${PAYSPOA_TEST_AGENT}\n", &out), 0);
-	ASSERT(strstr(out, "warning: spoe-payspoa's server a is ${PAYSPOA_TEST_AGENT}: cannot tell whether it reaches"));
-	free(out);
-	ASSERT_EQ(check_agent(p, "backend spoe-payspoa\n\tserver a 127.0.0.1:${PAYSPOA_TEST_AGENT}\n", &out), 0);
-	ASSERT(strstr(out, "warning: spoe-payspoa's server a is 127.0.0.1:${PAYSPOA_TEST_AGENT}: cannot tell"));
-	free(out);
-	/* TCP listeners: host and port, a wildcard host takes any, another name only warns */
 	snprintf(text, sizeof(text), "%sagent = { listen = [ \"127.0.0.1:9000\", \"0.0.0.0:9001\", \"[::1]:9003\" ]; };\n%s",
 	         base,
 	         "backends = ( { name = \"one\"; account = \"a1\"; entity = \"e\"; region = \"us\"; currencies = [ \"usd\" ]; fee_schedule = \"f\"; } );\n");
 	t = load(text);
-	ASSERT_EQ(check_agent(t, "backend spoe-payspoa\n\tserver a 127.0.0.1:9000\n\tserver b ipv4@10.1.2.3:9001\n"
-	                      "\tserver c ipv6@::1:9003\n\tserver d [::1]:9003\n", &out), 0);
-	ASSERT(!strstr(out, "spoe-payspoa"));
-	free(out);
-	ASSERT_EQ(check_agent(t, "backend spoe-payspoa\n\tserver a localhost:9000\n", &out), 0);
-	ASSERT(strstr(out, "warning: spoe-payspoa's server a connects to localhost:9000, a port payspoa listens on"));
-	free(out);
-	ASSERT_EQ(check_agent(t, "backend spoe-payspoa\n\tserver a 127.0.0.1:9002\n\tserver b unix@/tmp/x.sock\n", &out), 2);
-	free(out);
-	/* a conditional block inside the agent's backend does not end it; indentation is
-	 * optional in HAProxy's files */
-	ASSERT_EQ(check_agent(t, "backend spoe-payspoa\n.if defined(X)\n\tmode tcp\n.endif\n\tserver a 127.0.0.1:9002\n", &out), 1);
-	free(out);
-	ASSERT_EQ(check_agent(t, "backend spoe-payspoa\nserver a 127.0.0.1:9002\n", &out), 1);
-	free(out);
-	/* a server line of another backend is not the agent's */
-	ASSERT_EQ(check_agent(t, "backend other\n\tserver a 127.0.0.1:9002\nbackend spoe-payspoa\n\tserver b 127.0.0.1:9000\n", &out), 1);
-	ASSERT(strstr(out, "backend 'other' is not in the policy"));
-	free(out);
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		if (rows[i].env)
+			setenv("PAYSPOA_TEST_AGENT", rows[i].env, 1);
+		else
+			unsetenv("PAYSPOA_TEST_AGENT");
+		rc = check_agent(rows[i].tcp ? t : p, rows[i].haproxy, &out);
+		if (rc != rows[i].rc)
+			TEST_FAIL_("row %zu: exit %d, want %d; output:\n%s", i, rc, rows[i].rc, out);
+		for (j = 0; j < 2 && rows[i].want[j]; j++)
+			if (!strstr(out, rows[i].want[j]))
+				TEST_FAIL_("row %zu: no \"%s\" in the output:\n%s", i, rows[i].want[j], out);
+		if (rows[i].unwanted && strstr(out, rows[i].unwanted))
+			TEST_FAIL_("row %zu: \"%s\" in the output:\n%s", i, rows[i].unwanted, out);
+		free(out);
+	}
+	unsetenv("PAYSPOA_TEST_AGENT");
 	pol_free(t);
 	pol_free(p);
 }

@@ -159,9 +159,11 @@ test: deps
 test-matrix: deps all
 	tests/run matrix $(BUILD)
 
-# Long runs: the same programs with larger counts (tests/run long).
-test-long: all proto-bin
-	tests/run long $(BUILD)
+# Long runs: the same programs with larger counts (tests/run long), then every fuzz
+# target for FUZZ_LONG_SECONDS (make test gives each 5 s).
+FUZZ_LONG_SECONDS ?= 30
+test-long: all proto-bin $(FUZZ_BIN)
+	tests/run long $(BUILD); rc=$$?; tests/run fuzz build/fuzz $(FUZZ_LONG_SECONDS) && exit $$rc
 
 unit-bin: $(UNIT_BIN)
 proto-bin: $(BUILD)/payspoa $(PROTO_BIN)

@@ -142,11 +142,20 @@ port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 read -r INTEG_EPH_LOW _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || INTEG_EPH_LOW=32768
 [ "${INTEG_EPH_LOW:-0}" -gt 12000 ] 2>/dev/null || INTEG_EPH_LOW=32768
 
+# INTEG_PORT_SLICE=I/N (tests/run all: the layer against two HAProxy versions side by
+# side): this run picks its ports in the I-th of N equal slices of that range only, so two
+# runs never pick the same port between one's check and its listen.
+INTEG_PORT_LOW=10000 INTEG_PORT_SPAN=$((INTEG_EPH_LOW - 10000))
+if [[ "${INTEG_PORT_SLICE:-}" =~ ^([0-9]+)/([1-9][0-9]*)$ ]] && [ "${BASH_REMATCH[1]}" -lt "${BASH_REMATCH[2]}" ]; then
+	INTEG_PORT_SPAN=$((INTEG_PORT_SPAN / BASH_REMATCH[2]))
+	INTEG_PORT_LOW=$((INTEG_PORT_LOW + BASH_REMATCH[1] * INTEG_PORT_SPAN))
+fi
+
 # alloc_port VAR: a free loopback port not handed out before, stored in VAR.
 alloc_port() {
 	local p i
 	for i in $(seq 200); do
-		p=$((10000 + (RANDOM * 32768 + RANDOM) % (INTEG_EPH_LOW - 10000)))
+		p=$((INTEG_PORT_LOW + (RANDOM * 32768 + RANDOM) % INTEG_PORT_SPAN))
 		[ -n "${USED_PORT[$p]:-}" ] && continue
 		port_busy "$p" && continue
 		if command -v ss >/dev/null 2>&1 && [ -n "$(ss -Htan "sport = :$p" 2>/dev/null)" ]; then

@@ -100,3 +100,12 @@ sdk_cases() {
 		fail sdk_retries_land_on_first_account "dropped in all: $total, want 28" "${bad[@]}"
 	fi
 }
+
+# sdk_install_lock / sdk_install_unlock: around the check and install of $SDK_DIR, kept
+# in the build folder, which the layer's two runs side by side (tests/run all) share.
+sdk_install_lock() {
+	exec 9>"$SDK_DIR.lock"
+	flock -w "$(scaled 600)" 9 || { fail sdk-install "$SDK_DIR.lock held for $(scaled 600) s"; exit 1; }
+}
+sdk_install_unlock() { exec 9>&-; }
+

@@ -16,6 +16,7 @@ SDK_DIR=$ROOT/$BUILD/sdk-node
 need node
 need npm
 
+sdk_install_lock
 installed=$(node -e 'try { console.log(require(process.argv[1] + "/node_modules/stripe/package.json").version) } catch (e) {}' "$SDK_DIR")
 if [ "$installed" != "$STRIPE_NODE_VERSION" ]; then
 	mkdir -p "$SDK_DIR" &&
@@ -23,6 +24,7 @@ if [ "$installed" != "$STRIPE_NODE_VERSION" ]; then
 			"stripe@$STRIPE_NODE_VERSION" >"$T/npm.log" 2>&1 ||
 		{ fail sdk-install "npm install stripe@$STRIPE_NODE_VERSION failed:" "$(tail -5 "$T/npm.log")"; exit 1; }
 fi
+sdk_install_unlock
 pass "sdk_installed_stripe_node_$STRIPE_NODE_VERSION"
 
 start_stack

@@ -14,6 +14,7 @@ SDK_DIR=$ROOT/$BUILD/sdk-python
 
 need python3
 
+sdk_install_lock
 installed=$("$SDK_DIR/bin/python" -c 'import stripe; print(stripe.VERSION)' 2>/dev/null)
 if [ "$installed" != "$STRIPE_PYTHON_VERSION" ]; then
 	{ python3 -m venv "$SDK_DIR" &&
@@ -21,6 +22,7 @@ if [ "$installed" != "$STRIPE_PYTHON_VERSION" ]; then
 		>"$T/pip.log" 2>&1 ||
 		{ fail sdk-install "pip install stripe==$STRIPE_PYTHON_VERSION failed:" "$(tail -5 "$T/pip.log")"; exit 1; }
 fi
+sdk_install_unlock
 pass "sdk_installed_stripe_python_$STRIPE_PYTHON_VERSION"
 
 start_stack

@@ -30,7 +30,7 @@ int test_scale_ms(int ms)
 	return v > 2e9 ? 2000000000 : (int)v;
 }
 
-void test_run_(const char *name, void (*fn)(void), unsigned timeout_s)
+static void test_run_case_(const char *name, void (*fn)(void), unsigned timeout_s)
 {
 	int st = 0;
 	pid_t pid;
@@ -58,6 +58,24 @@ void test_run_(const char *name, void (*fn)(void), unsigned timeout_s)
 		printf("PASS %s\n", name);
 	}
 	fflush(stdout);
+}
+
+static int test_threaded_only(void)
+{
+	const char *e = getenv("TEST_THREADED_ONLY");
+
+	return e && !strcmp(e, "1");
+}
+
+void test_run_threaded_(const char *name, void (*fn)(void), unsigned timeout_s)
+{
+	test_run_case_(name, fn, timeout_s);
+}
+
+void test_run_(const char *name, void (*fn)(void), unsigned timeout_s)
+{
+	if (!test_threaded_only())
+		test_run_case_(name, fn, timeout_s);
 }
 
 int test_summary(void)

@@ -57,6 +57,13 @@ void test_run_(const char *name, void (*fn)(void), unsigned timeout_s);
  * including test.h to change it). */
 #define RUN(name) test_run_(#name, name, TEST_TIMEOUT_S)
 
+/* A case that starts threads of its own (or the product's): with TEST_THREADED_ONLY=1 in
+ * the environment (tests/run tsan, for the unit programs) only these run, silently
+ * leaving the others out, since ThreadSanitizer finds nothing in one thread and slows a
+ * case ~5-10x. */
+#define RUN_THREADED(name) test_run_threaded_(#name, name, TEST_TIMEOUT_S)
+void test_run_threaded_(const char *name, void (*fn)(void), unsigned timeout_s);
+
 /* TEST_TIME_SCALE (environment; tests/run sets 5 for sanitizer builds, default 1): every
  * wait deadline of the test library is multiplied by it, and so is each case's time
  * limit. Scenario durations (send for 3 s) are never scaled: only how long a test waits

@@ -252,6 +252,6 @@ int main(void)
 	RUN(correction_is_forced);
 	RUN(full_journal_is_counted);
 	RUN(apply_other_nodes_pins);
-	RUN(drain_while_workers_decide);
+	RUN_THREADED(drain_while_workers_decide);
 	return test_summary();
 }

@@ -1183,6 +1183,6 @@ int main(void)
 	RUN(loader_learning_sections);
 	RUN(decline_override_changes_learning);
 	RUN(tick_allocates_nothing);
-	RUN(workers_observe_while_control_ticks);
+	RUN_THREADED(workers_observe_while_control_ticks);
 	return test_summary();
 }

@@ -427,7 +427,7 @@ TEST(observe_batch_learns_as_one_by_one)
 
 int main(void)
 {
-	RUN(race_same_key_one_account);
+	RUN_THREADED(race_same_key_one_account);
 	RUN(claim_follows_the_winner);
 	RUN(reload_remaps_or_refuses);
 	RUN(reload_refused_when_ids_run_out);

@@ -228,6 +228,6 @@ int main(void)
 	RUN(carry_over_pins_budgets_disable);
 	RUN(pin_follows_account_when_backend_renamed);
 	RUN(retired_view_waits_for_quiescence);
-	RUN(swap_under_concurrent_decide);
+	RUN_THREADED(swap_under_concurrent_decide);
 	return test_summary();
 }

@@ -642,7 +642,7 @@ int main(void)
 	RUN(vanished_backends_dropped_or_kept_on_their_account);
 	RUN(fingerprint_mismatch_keeps_pins_drops_learned_state);
 	RUN(bad_files_are_refused_whole);
-	RUN(write_while_deciding_and_reloading);
+	RUN_THREADED(write_while_deciding_and_reloading);
 	RUN(restore_near_clock_zero_keeps_breaker_windows);
 	return test_summary();
 }

@@ -72,6 +72,8 @@
 	X(budget_cuts,      counter, "adaptive budget cuts (AIMD) after upstream 429s") \
 	X(sheds,            counter, "forecast shedding episodes started") \
 	X(decline_storms,   counter, "times the soft-decline storm guard engaged (declines rose on several backends at once, or on the busy one before the thinly used ones could tell; every answer weighs less in the estimates while it lasts)") \
+	X(decline_forks,    counter, "episodes of one backend's own rise of soft declines (a peer calm): its answers learned apart, re-tested, until calm") \
+	X(customer_storms,  counter, "episodes of one backend's own rise of customer declines (a peer calm): its excess counted as its failures") \
 	X(unanswered,       counter, "decisions judged unanswered by pay-response") \
 	X(unanswered_fed,   counter, "unanswered decisions fed to the breakers as failures") \
 	X(unanswered_late,  counter, "answers that came after their tick was judged") \

@@ -181,6 +181,8 @@ struct pol_learn {
 	struct pol_share2 *storm_cur;           /* [currency][backend] */
 	struct pol_storm *storm_c;              /* [currency] */
 	uint64_t storms; /* storms started (a guard left 1 while none was below): decline_storms */
+	uint64_t forks;       /* forks started (not their re-tests): decline_forks */
+	uint64_t cust_storms; /* a backend's customer excess started counting: customer_storms */
 	/* learning shared with a fleet (engine-share.h) */
 	uint8_t remote_open[POL_MAX_BACKENDS];  /* opened by another node's breaker: not published */
 	uint64_t opened_new;                    /* bit b: b's breaker opened here since the last tick */
@@ -1400,6 +1402,7 @@ static void pol_cust_excess_update(struct pol_learn *L, uint64_t now_us)
 		}
 		if (r > POL_CUST_EXCESS_MIN && L->cust_all.w >= 1 && pol_peer_calm(L->cust_b, L->nb, b))
 			x = 1 - POL_CUST_EXCESS_MIN / r;
+		L->cust_storms += x > 0 && !(L->cust_x[b] > 0);
 		L->cust_x[b] = x;
 		pol_storm_set(&L->cust_hold[b], 1 - x, now_us);
 	}
@@ -1482,6 +1485,7 @@ static void pol_fork_update(struct pol_view *v, uint64_t now_us)
 				f->since_us = now_us;
 				f->retest_s = POL_FORK_RETEST_S;
 				fresh = true;
+				L->forks++;
 			}
 		} else if (L->storm_all.w < 1 && !pol_peer_calm(pay, L->nb, b)) {
 			/* the storm guard holds every backend's answers: not this one's own after
@@ -1667,6 +1671,8 @@ void pol_learn_carry(struct pol_view *nv, const struct pol_view *ov)
 	N->cust_all = O->cust_all;
 	N->storm_all = O->storm_all;
 	N->storms = O->storms;
+	N->forks = O->forks;
+	N->cust_storms = O->cust_storms;
 	for (c = 0; c < N->ncur; c++) {
 		for (k = 0; k < O->ncur && op->currencies[k] != np->currencies[c]; k++)
 			;
@@ -1797,21 +1803,20 @@ void pol_learn_forecast(const struct pol_view *v, int a, int c, uint64_t now_us,
 	out->shed = out->shed_share > 0;
 }
 
-void pol_learn_counts(const struct pol_view *v, uint64_t *opens, uint64_t *cuts, uint64_t *sheds, uint64_t *storms)
+void pol_learn_counts(const struct pol_view *v, struct pol_stats *out)
 {
-	*storms = v->L->storms;
-	*opens = v->L->opens;
-	*cuts = v->L->cuts;
-	*sheds = v->L->sheds;
-}
+	const struct pol_learn *L = v->L;
 
-void pol_learn_unans_counts(const struct pol_view *v, uint64_t *missing, uint64_t *fed, uint64_t *late,
-                            uint64_t *forgiven)
-{
-	*forgiven = v->L->unans_forgiven;
-	*missing = v->L->unans_missing;
-	*fed = v->L->unans_fed;
-	*late = v->L->unans_late;
+	out->breaker_opens = L->opens;
+	out->budget_cuts = L->cuts;
+	out->sheds = L->sheds;
+	out->decline_storms = L->storms;
+	out->decline_forks = L->forks;
+	out->customer_storms = L->cust_storms;
+	out->unanswered = L->unans_missing;
+	out->unanswered_fed = L->unans_fed;
+	out->unanswered_late = L->unans_late;
+	out->unanswered_forgiven = L->unans_forgiven;
 }
 
 /* ---- invariants ------------------------------------------------------------------------ */

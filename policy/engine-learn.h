@@ -68,14 +68,11 @@ void pol_learn_forecast(const struct pol_view *v, int account, int cls, uint64_t
 /* pol_engine_learn_segs on v's master posteriors. */
 int pol_learn_segs(const struct pol_view *v, int b, uint64_t now_us, struct pol_seg_info *out, unsigned max);
 
-/* Cumulative figures: breaker openings, budget cuts, sheds, decline storms (carried over
- * reloads; snapshots keep all but the storms). */
-void pol_learn_counts(const struct pol_view *v, uint64_t *opens, uint64_t *cuts, uint64_t *sheds, uint64_t *storms);
-
-/* Unanswered decisions (engine-t.h): judged missing, fed to the breakers as failures,
- * answers that came after their tick was judged (cumulative, carried over reloads). */
-void pol_learn_unans_counts(const struct pol_view *v, uint64_t *missing, uint64_t *fed, uint64_t *late,
-                            uint64_t *forgiven);
+/* The control thread's cumulative figures into out (POL_ENGINE_COUNTERS but reloads):
+ * breaker openings, budget cuts, sheds, decline storms, forks and customer storms, and
+ * the unanswered decisions (engine-t.h). Carried over reloads; snapshots keep the
+ * openings, cuts and sheds. */
+void pol_learn_counts(const struct pol_view *v, struct pol_stats *out);
 
 /* The account's or endpoint's adaptive rate now (cell index as in thr_state). */
 double pol_learn_rate(const struct pol_view *v, int cell, uint64_t now_us);

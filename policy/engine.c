@@ -2013,9 +2013,7 @@ void pol_engine_stats(struct pol_engine *e, uint64_t now_us, struct pol_stats *o
 		POL_COUNTER_VECS(X)
 #undef X
 	}
-	pol_learn_counts(v, &out->breaker_opens, &out->budget_cuts, &out->sheds, &out->decline_storms);
-	pol_learn_unans_counts(v, &out->unanswered, &out->unanswered_fed, &out->unanswered_late,
-	                       &out->unanswered_forgiven);
+	pol_learn_counts(v, out);
 	for (i = 0; i < 3; i++) {
 		out->pin_live[i] = pin_live(t[i], out->pin_claims[i]);
 		out->pin_stored[i] = out->pin_claims[i];

@@ -383,16 +383,15 @@ struct storm_shape {
 
 /* One row of a storm table: `pa_pct` and `pb_pct` soft declines while the storm lasts.
  * Returns the backend of the next Visa credit after it all; *to_pb the Visa credit
- * decisions that went to pb from the storm's start, *storms the decline_storms counter. */
+ * decisions that went to pb from the storm's start, *st the engine's counters after it. */
 static const char *storm_run(const struct storm_shape *sh, int storm_s, int pa_pct, int pb_pct, int *to_pb,
-                             uint64_t *storms)
+                             struct pol_stats *st)
 {
 	struct pol_engine *e = engine("learning = { publish_ms = 100; min_n = 20; };\n");
 	int per_s = 1000 / sh->slot_ms, calm = sh->calm_s * per_s, storm = storm_s * per_s;
 	int i, n = calm + storm + sh->after_s * per_s;
 	uint64_t t = 10 * SEC;
 	struct pay_verdict v;
-	struct pol_stats st;
 	const char *b;
 
 	*to_pb = 0;
@@ -416,8 +415,7 @@ static const char *storm_run(const struct storm_shape *sh, int storm_s, int pa_p
 			pol_tick(e, t);
 	}
 	v = settle_and_pay(e, t);
-	pol_engine_stats(e, t, &st);
-	*storms = st.decline_storms;
+	pol_engine_stats(e, t, st);
 	b = !strcmp(v.backend, "pa") ? "pa" : !strcmp(v.backend, "pb") ? "pb" : "?";
 	pol_engine_free(e);
 	return b;
@@ -438,7 +436,9 @@ static const char *storm_run(const struct storm_shape *sh, int storm_s, int pa_p
  * decision while it lasts, and is not counted in decline_storms (row 3). Once it is over
  * pa has the segment back: a fork of pa's posteriors learned the storm apart and was
  * re-tested (pol_fork_update; before, pa kept its storm-time estimate and pb the segment
- * to the end). */
+ * to the end), one episode in decline_forks (its re-tests are not counted); a storm
+ * everywhere forks nothing (row 1), or once, late in the longer storm harder on pb
+ * (row 2). */
 TEST(soft_decline_storm_everywhere_keeps_standings)
 {
 	static const struct storm_shape sh = { 120, 30, 20, 4, 4, false, false }; /* 12.5/s each */
@@ -447,23 +447,26 @@ TEST(soft_decline_storm_everywhere_keeps_standings)
 		const char *want;
 		int max_to_pb, min_to_pb;
 		bool storm; /* counted in decline_storms */
+		unsigned min_forks, max_forks; /* decline_forks (re-tests are not counted) */
 	} rows[] = {
-		{ 40, 40, 40, "pa", 0, 0, true },
-		{ 90, 40, 45, "pa", 50, 0, true },
-		{ 40, 40, 15, "pa", -1, 400, false }, /* of ~500 in the storm */
+		{ 40, 40, 40, "pa", 0, 0, true, 0, 0 },
+		{ 90, 40, 45, "pa", 50, 0, true, 0, 1 },
+		{ 40, 40, 15, "pa", -1, 400, false, 1, 1 }, /* of ~500 in the storm */
 	};
 	size_t k;
 
 	for (k = 0; k < sizeof(rows) / sizeof(rows[0]); k++) {
-		uint64_t storms;
+		struct pol_stats st;
 		int to_pb;
-		const char *b = storm_run(&sh, rows[k].storm_s, rows[k].pa_pct, rows[k].pb_pct, &to_pb, &storms);
+		const char *b = storm_run(&sh, rows[k].storm_s, rows[k].pa_pct, rows[k].pb_pct, &to_pb, &st);
+		uint64_t storms = st.decline_storms, forks = st.decline_forks;
 
 		if (strcmp(b, rows[k].want) || (rows[k].max_to_pb >= 0 && to_pb > rows[k].max_to_pb) ||
-		    to_pb < rows[k].min_to_pb || (storms > 0) != rows[k].storm)
+		    to_pb < rows[k].min_to_pb || (storms > 0) != rows[k].storm || forks < rows[k].min_forks ||
+		    forks > rows[k].max_forks)
 			TEST_FAIL_("row %zu (%d s storm, %d %% on pa, %d %% on pb): %s, want %s; %d decisions to pb; "
-			           "%llu storms counted", k, rows[k].storm_s, rows[k].pa_pct, rows[k].pb_pct, b,
-			           rows[k].want, to_pb, (unsigned long long)storms);
+			           "%llu storms, %llu forks counted", k, rows[k].storm_s, rows[k].pa_pct, rows[k].pb_pct, b,
+			           rows[k].want, to_pb, (unsigned long long)storms, (unsigned long long)forks);
 	}
 }
 
@@ -493,23 +496,26 @@ TEST(soft_decline_storm_concentrated_keeps_standings)
 		const char *want;
 		int max_to_pb, min_to_pb;
 		bool storm;
+		unsigned forks;
 	} rows[] = {
-		{ 90, 40, 40, "pa", 600, 0, true },
-		{ 60, 30, 45, "pa", 0, 0, true },
-		{ 40, 40, 15, "pb", 1000000, 1700, true }, /* counted: the onset hold (below) */
+		{ 90, 40, 40, "pa", 600, 0, true, 1 },
+		{ 60, 30, 45, "pa", 0, 0, true, 0 },
+		{ 40, 40, 15, "pb", 1000000, 1700, true, 1 }, /* counted: the onset hold (below) */
 	};
 	size_t k;
 
 	for (k = 0; k < sizeof(rows) / sizeof(rows[0]); k++) {
-		uint64_t storms;
+		struct pol_stats st;
 		int to_pb;
-		const char *b = storm_run(&sh, rows[k].storm_s, rows[k].pa_pct, rows[k].pb_pct, &to_pb, &storms);
+		const char *b = storm_run(&sh, rows[k].storm_s, rows[k].pa_pct, rows[k].pb_pct, &to_pb, &st);
+		uint64_t storms = st.decline_storms, forks = st.decline_forks;
 
 		if (strcmp(b, rows[k].want) || to_pb > rows[k].max_to_pb || to_pb < rows[k].min_to_pb ||
-		    (storms > 0) != rows[k].storm)
+		    (storms > 0) != rows[k].storm || forks != rows[k].forks)
 			TEST_FAIL_("row %zu (%d s storm, %d %% on pa, %d %% on pb): %s, want %s; %d Visa credit decisions "
-			           "to pb from the storm on; %llu storms counted", k, rows[k].storm_s, rows[k].pa_pct,
-			           rows[k].pb_pct, b, rows[k].want, to_pb, (unsigned long long)storms);
+			           "to pb from the storm on; %llu storms, %llu forks counted", k, rows[k].storm_s, rows[k].pa_pct,
+			           rows[k].pb_pct, b, rows[k].want, to_pb, (unsigned long long)storms,
+			           (unsigned long long)forks);
 	}
 }
 
@@ -525,18 +531,19 @@ TEST(soft_decline_storm_concentrated_keeps_standings)
  * nothing and pa kept every one at 45 % declined);
  * on both at once it is the customers' and nothing moves (row 2); with no peer to compare
  * pa with, nothing moves either (row 3); a small rise on pa alone moves nothing (row 4: pa
- * at 8 % declines within its noise margin). */
+ * at 8 % declines within its noise margin). Only row 1 counts in customer_storms. */
 TEST(customer_decline_storm_on_one_backend_counts)
 {
 	static const struct {
 		int storm_s, pa_pct, pb_pct;
 		bool pb_busy;
 		int min_to_pb, max_to_pb;
+		bool counted; /* in customer_storms */
 	} rows[] = {
-		{ 40, 40, 5, true, 100, 1000000 },
-		{ 40, 40, 40, true, 0, 0 },
-		{ 40, 40, 5, false, 0, 0 },
-		{ 40, 8, 5, true, 0, 20 },
+		{ 40, 40, 5, true, 100, 1000000, true },
+		{ 40, 40, 40, true, 0, 0, false },
+		{ 40, 40, 5, false, 0, 0, false },
+		{ 40, 8, 5, true, 0, 20, false },
 	};
 	size_t k;
 
@@ -545,6 +552,7 @@ TEST(customer_decline_storm_on_one_backend_counts)
 		int calm = 120 * 50, storm = rows[k].storm_s * 50, n = calm + storm + 30 * 50, to_pb = 0, i;
 		uint64_t t = 10 * SEC;
 		struct pay_verdict v;
+		struct pol_stats st;
 
 		for (i = 0; i < n; i++, t += 20 * MS) { /* a slot every 20 ms: one in 4 of each */
 			struct pay_request rq = pol_test_usd_charge();
@@ -566,10 +574,12 @@ TEST(customer_decline_storm_on_one_backend_counts)
 			if (i % 4 == 0)
 				pol_tick(e, t);
 		}
-		if (to_pb < rows[k].min_to_pb || to_pb > rows[k].max_to_pb)
+		pol_engine_stats(e, t, &st);
+		if (to_pb < rows[k].min_to_pb || to_pb > rows[k].max_to_pb || (st.customer_storms > 0) != rows[k].counted)
 			TEST_FAIL_("row %zu (%d s, %d %% on pa, %d %% on pb, pb %s): %d Visa credit decisions to pb in the "
-			           "storm, want %d..%d", k, rows[k].storm_s, rows[k].pa_pct, rows[k].pb_pct,
-			           rows[k].pb_busy ? "busy" : "idle", to_pb, rows[k].min_to_pb, rows[k].max_to_pb);
+			           "storm, want %d..%d; %llu customer storms counted", k, rows[k].storm_s, rows[k].pa_pct,
+			           rows[k].pb_pct, rows[k].pb_busy ? "busy" : "idle", to_pb, rows[k].min_to_pb,
+			           rows[k].max_to_pb, (unsigned long long)st.customer_storms);
 		pol_engine_free(e);
 	}
 }

@@ -82,6 +82,8 @@ struct brk {
 	                        * also one that came and went between two looks */
 	uint32_t batches_failed; /* probe batches failed in a row since it last closed: the
 	                          * open time doubles with these, not with trips */
+	uint32_t trip_permille;  /* open: the failure share it opened on (the window's, or
+	                          * the failed probe batch's), permille: brk_exchange */
 	uint64_t since_us;     /* when the current automatic state began */
 	uint64_t open_until_us;/* with BRK_OPEN: when it turns half-open */
 	uint64_t probe_batch_us; /* half-open: when the current probe batch began */

@@ -140,6 +140,12 @@ static void brk_enter(struct brk *b, enum brk_state s, uint64_t now_us)
  * repair: policy/learning.md.) */
 static void brk_open(struct brk *b, const struct brk_cfg *c, uint64_t now_us)
 {
+	/* the share it opens on, for brk_exchange: the window's when it holds min_calls (a
+	 * failed probe batch, a few calls, keeps the share of the opening before it; a
+	 * window too thin to judge reads as failing in full) */
+	if (b->state != BRK_HALF_OPEN)
+		b->trip_permille = b->calls && b->calls >= c->min_calls ?
+		                   (uint32_t)((uint64_t)b->failures * 1000 / b->calls) : 1000;
 	b->trips++;
 	b->open_until_us = now_us + brk_open_time(b, c, b->batches_failed + 1);
 	b->consecutive = 0;
@@ -412,6 +418,39 @@ bool brk_may_open(const struct brk *const *all, size_t n, uint32_t max_permille,
 	return ejected < allowed;
 }
 
+int brk_exchange(struct brk *const *all, size_t n, const struct brk_cfg *c, uint32_t max_permille,
+                 uint64_t now_us)
+{
+	size_t i, j;
+
+	if (brk_may_open((const struct brk *const *)all, n, max_permille, now_us))
+		return -1; /* room under the cap: the degraded ones open by themselves */
+	for (i = 0; i < n; i++) {
+		const struct brk *d = all[i];
+		int best = -1;
+
+		if (d->state != BRK_DEGRADED || d->override != BRK_OVR_AUTO || d->calls < c->min_calls ||
+		    d->calls == 0 || (uint64_t)d->failures * 1000 < (uint64_t)BRK_EXCHANGE_DARK * d->calls)
+			continue;
+		for (j = 0; j < n; j++) {
+			const struct brk *o = all[j];
+
+			if (o->override != BRK_OVR_AUTO || o->scoped ||
+			    (o->state != BRK_OPEN && o->state != BRK_HALF_OPEN) ||
+			    (uint64_t)o->trip_permille * d->calls + (uint64_t)BRK_EXCHANGE_MARGIN * d->calls >
+			            (uint64_t)d->failures * 1000)
+				continue;
+			if (best < 0 || o->trip_permille < all[best]->trip_permille)
+				best = (int)j;
+		}
+		if (best >= 0) {
+			brk_close(all[best], c, now_us);
+			return best;
+		}
+	}
+	return -1;
+}
+
 enum brk_event brk_event_of(const struct oc_class *oc)
 {
 	switch (oc->kind) {
@@ -444,6 +483,8 @@ int brk_verify(const struct brk *b, char *err, size_t errlen)
 	if (b->state > BRK_OPEN || b->override > BRK_OVR_CLOSED || b->scoped > 1)
 		return pol_verify_fail(err, errlen, "breaker: state %u, override %u, scoped %u", b->state, b->override,
 		                       b->scoped);
+	if (b->trip_permille > 1000)
+		return pol_verify_fail(err, errlen, "breaker: opened on %u permille of failures", b->trip_permille);
 	if (b->nbuckets < 1 || b->nbuckets > BRK_MAX_BUCKETS)
 		return pol_verify_fail(err, errlen, "breaker: %u buckets", b->nbuckets);
 	for (i = 0; i < BRK_MAX_BUCKETS; i++) {

@@ -98,6 +98,23 @@ uint64_t brk_open_time(const struct brk *b, const struct brk_cfg *c, uint32_t k)
 bool brk_may_open(const struct brk *const *all, size_t n, uint32_t max_permille,
                   uint64_t now_us);
 
+/* The ejection cap's exchange, when the cap is full: a degraded breaker (it tripped but
+ * the cap refused) gone dark, its window of at least min_calls calls failing at least
+ * BRK_EXCHANGE_DARK permille, takes the place of an automatically ejected one (open or
+ * half-open, not forced, not scoped) that opened on a failure share BRK_EXCHANGE_MARGIN
+ * lower: the ejected one closes (window empty, its trips kept) and the dark one opens at
+ * its next brk_update. Without it, a backend that went dark stayed in use while one
+ * ejected for a partial failure (a brownout) sat out its open time: with two backends,
+ * every checkout timed out for two minutes (issue 11, random world 5000188,
+ * policy/learning.md). At most one exchange per episode: the one that closed, dark too,
+ * opens again on a full window's share, which no other can then exceed by the margin.
+ * One exchange per call, the best placed ejected breaker (the lowest share at its
+ * opening). Returns the index in all[] of the breaker that closed, or -1. */
+#define BRK_EXCHANGE_DARK 900
+#define BRK_EXCHANGE_MARGIN 200
+int brk_exchange(struct brk *const *all, size_t n, const struct brk_cfg *c, uint32_t max_permille,
+                 uint64_t now_us);
+
 /* What an outcome teaches a breaker: PSP errors fail; successes and declines succeed
  * (slow if OC_F_SLOW); 429s and client errors teach nothing. */
 enum brk_event brk_event_of(const struct oc_class *oc);

@@ -69,6 +69,7 @@
 #define POL_ENGINE_COUNTERS(X) \
 	X(reloads,          counter, "policy reloads applied") \
 	X(breaker_opens,    counter, "breaker openings") \
+	X(breaker_exchanges, counter, "ejected backends closed to make room under breaker.max_ejected for one failing well beyond them") \
 	X(budget_cuts,      counter, "adaptive budget cuts (AIMD) after upstream 429s") \
 	X(sheds,            counter, "forecast shedding episodes started") \
 	X(decline_storms,   counter, "times the soft-decline storm guard engaged (declines rose on several backends at once, or on the busy one before the thinly used ones could tell; every answer weighs less in the estimates while it lasts)") \

@@ -182,6 +182,7 @@ struct pol_learn {
 	struct pol_storm *storm_c;              /* [currency] */
 	uint64_t storms; /* storms started (a guard left 1 while none was below): decline_storms */
 	uint64_t forks;       /* forks started (not their re-tests): decline_forks */
+	uint64_t exchanges;   /* ejected breakers closed for a worse backend: breaker_exchanges */
 	uint64_t cust_storms; /* a backend's customer excess started counting: customer_storms */
 	/* learning shared with a fleet (engine-share.h) */
 	uint8_t remote_open[POL_MAX_BACKENDS];  /* opened by another node's breaker: not published */
@@ -831,6 +832,18 @@ static bool pol_may_open(const struct pol_learn *L, const struct policy *p, uint
 	for (i = 0; i < L->nb; i++)
 		all[i] = &L->brk[i];
 	return brk_may_open(all, (size_t)L->nb, p->breaker.max_ejected_permille, now_us);
+}
+
+/* The ejection cap full, a backend failing well beyond one that is ejected takes its
+ * place (brk_exchange): counted in breaker_exchanges. */
+static void pol_brk_exchange(struct pol_learn *L, const struct policy *p, uint64_t now_us)
+{
+	struct brk *all[POL_MAX_BACKENDS];
+	int i;
+
+	for (i = 0; i < L->nb; i++)
+		all[i] = &L->brk[i];
+	L->exchanges += brk_exchange(all, (size_t)L->nb, &p->breaker.cfg, p->breaker.max_ejected_permille, now_us) >= 0;
 }
 
 /* ---- unanswered decisions ------------------------------------------------------------ */
@@ -1551,6 +1564,7 @@ void pol_learn_tick(struct pol_engine *e, uint64_t min_seen, uint64_t now_us)
 	pol_storm_update(L, now_us);
 	pol_fork_update(v, now_us);
 	pol_unans_judge(e, v, now_us);
+	pol_brk_exchange(L, p, now_us);
 	for (b = 0; b < L->nb; b++) {
 		struct anom *a = &L->anom[b];
 		bool closed_by_probes;
@@ -1672,6 +1686,7 @@ void pol_learn_carry(struct pol_view *nv, const struct pol_view *ov)
 	N->storm_all = O->storm_all;
 	N->storms = O->storms;
 	N->forks = O->forks;
+	N->exchanges = O->exchanges;
 	N->cust_storms = O->cust_storms;
 	for (c = 0; c < N->ncur; c++) {
 		for (k = 0; k < O->ncur && op->currencies[k] != np->currencies[c]; k++)
@@ -1812,6 +1827,7 @@ void pol_learn_counts(const struct pol_view *v, struct pol_stats *out)
 	out->sheds = L->sheds;
 	out->decline_storms = L->storms;
 	out->decline_forks = L->forks;
+	out->breaker_exchanges = L->exchanges;
 	out->customer_storms = L->cust_storms;
 	out->unanswered = L->unans_missing;
 	out->unanswered_fed = L->unans_fed;
@@ -2045,6 +2061,8 @@ int pol_learn_restore_rec(struct pol_view *v, const struct pol_rec *r, int64_t s
 			return 1;
 		memcpy(&b, r->val, sizeof(b));
 		b.brk.scoped = 0; /* the engine's verdict of the moment (a snapshot before it: padding) */
+		if (b.brk.trip_permille > 1000) /* likewise padding before it: read as failing in full */
+			b.brk.trip_permille = 1000;
 		if (brk_verify(&b.brk, NULL, 0) || anom_verify(&b.anom, NULL, 0) || !pol_finite_nonneg(b.lat_ms) ||
 		    b.shown > BRK_OPEN)
 			return 1;

@@ -69,7 +69,8 @@ void pol_learn_forecast(const struct pol_view *v, int account, int cls, uint64_t
 int pol_learn_segs(const struct pol_view *v, int b, uint64_t now_us, struct pol_seg_info *out, unsigned max);
 
 /* The control thread's cumulative figures into out (POL_ENGINE_COUNTERS but reloads):
- * breaker openings, budget cuts, sheds, decline storms, forks and customer storms, and
+ * breaker openings and exchanges, budget cuts, sheds, decline storms, forks and customer
+ * storms, and
  * the unanswered decisions (engine-t.h). Carried over reloads; snapshots keep the
  * openings, cuts and sheds. */
 void pol_learn_counts(const struct pol_view *v, struct pol_stats *out);

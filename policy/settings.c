@@ -608,7 +608,7 @@ static const struct pol_setting ps_breaker[] = {
 	    "a PSP error answered this long after a call sent after it came back well counts in `failure_rate`, "
 	    "not in `consecutive` (a timeout comes back after calls sent later); 0 = off"),
 	SHARE("max_ejected", breaker.max_ejected_permille, 0.5,
-	      "at most max(1, n × this) backends open at once; a breaker refused by the cap is *degraded* (scored down)"),
+	      "at most max(1, n × this) backends open at once; a breaker refused by the cap is *degraded* (scored down), and one gone dark (90 % of its window failing) takes the place of an open one that opened on 20 points fewer failures"),
 	NUM("degraded_factor", breaker.degraded_factor, 0, 1, 0.5, "score factor of such a degraded backend"),
 	NUM("scope_factor", breaker.scope_factor, 0, 1, 0.5,
 	    "failures (timeouts, fast 5xx) confined to segments whose answered share (`learning.answer_*`, relative to "

@@ -438,6 +438,80 @@ TEST(breaker_ejection_cap)
 	ASSERT(!brk_may_open(all + 3, 3, 100, now));
 }
 
+/* `calls` answers at 10 ms apart from t: `fail_pct` % of them failures, spread (a failure
+ * whenever the running share is below it), the cap asked of all[] each time. Returns the
+ * time after the last. */
+static uint64_t feed(struct brk *b, const struct brk_cfg *c, struct brk *const *all, int calls, int fail_pct,
+                     uint64_t t)
+{
+	int i, failed = 0;
+
+	for (i = 0; i < calls; i++, t += 10 * MS) {
+		bool f = failed * 100 < fail_pct * (i + 1);
+
+		failed += f;
+		brk_record(b, c, f ? F : S, brk_may_open((const struct brk *const *)all, 2, 500, t), t);
+	}
+	return t;
+}
+
+/* The cap's exchange (brk_exchange): two backends, one may be out (max_ejected 0.5). pa
+ * opens first on `a_pct` % failures over 20 calls; then pb fails `b_pct` % of `b_calls`
+ * and, the cap full, is degraded. Whether pa closes to make room and pb opens: a backend
+ * gone dark takes the place of one out for a partial failure (row 1); not a backend
+ * failing less than 90 % (row 2), not when pa was forced open (row 3) or failed nearly
+ * as badly (row 4: no ping-pong between two dead backends), not on a window thinner than
+ * min_calls (row 5: five in a row); after an exchange, pa failing as badly again stays
+ * in (row 6: pa's new opening share is 100 %, pb's 100 % is not 20 points above it). */
+TEST(breaker_exchange)
+{
+	static const struct {
+		int a_pct, b_pct, b_calls;
+		bool a_forced, want;
+	} rows[] = {
+		{ 60, 100, 20, false, true },
+		{ 60, 70, 20, false, false },
+		{ 60, 100, 20, true, false },
+		{ 100, 100, 20, false, false },
+		{ 60, 100, 5, false, false },
+		{ 75, 95, 20, false, true },
+	};
+	size_t k;
+
+	for (k = 0; k < sizeof(rows) / sizeof(rows[0]); k++) {
+		struct brk_cfg c;
+		struct brk b[2], *all[2] = { &b[0], &b[1] };
+		uint64_t t = 10 * SEC;
+		int got;
+
+		cfg_test(&c);
+		brk_init(&b[0], &c, 1, t);
+		brk_init(&b[1], &c, 2, t);
+		t = feed(&b[0], &c, all, 20, rows[k].a_pct, t);
+		ASSERT_EQ(brk_state_at(&b[0], t), BRK_OPEN);
+		if (rows[k].a_forced)
+			brk_set_override(&b[0], &c, BRK_OVR_OPEN, t);
+		t = feed(&b[1], &c, all, rows[k].b_calls, rows[k].b_pct, t + SEC);
+		if (rows[k].b_pct >= 50 || (uint32_t)rows[k].b_calls < c.min_calls)
+			ASSERT_EQ(brk_state_at(&b[1], t), BRK_DEGRADED);
+		got = brk_exchange(all, 2, &c, 500, t);
+		brk_update(&b[1], &c, brk_may_open((const struct brk *const *)all, 2, 500, t), t);
+		if ((got == 0) != rows[k].want || (brk_state_at(&b[1], t) == BRK_OPEN) != rows[k].want ||
+		    (rows[k].want && brk_state_at(&b[0], t) != BRK_CLOSED))
+			TEST_FAIL_("row %zu (pa %d %%, pb %d %% of %d%s): exchange %d, pa %s, pb %s; want %s", k,
+			           rows[k].a_pct, rows[k].b_pct, rows[k].b_calls, rows[k].a_forced ? ", pa forced" : "",
+			           got, brk_state_name(brk_state_at(&b[0], t)), brk_state_name(brk_state_at(&b[1], t)),
+			           rows[k].want ? "pa closed, pb open" : "no exchange");
+		if (rows[k].want) {
+			/* pa dark too now: it trips, the cap full, and is not exchanged back */
+			t = feed(&b[0], &c, all, 20, 100, t + SEC);
+			if (brk_state_at(&b[0], t) != BRK_DEGRADED || brk_exchange(all, 2, &c, 500, t) != -1)
+				TEST_FAIL_("row %zu: pa failing in full after the exchange: %s, or exchanged back", k,
+				           brk_state_name(brk_state_at(&b[0], t)));
+		}
+	}
+}
+
 /* b->scoped (set by the engine: the failures are some segments' own, scored away there,
  * while others answer normally). Table over one breaker: a closed one does not trip on a
  * failure rate or a run it would trip on unscoped, a degraded one closes, an open one goes
@@ -801,6 +875,7 @@ int main(void)
 	RUN(breaker_retrip_after_passed_probes_not_doubled);
 	RUN(breaker_jitter);
 	RUN(breaker_ejection_cap);
+	RUN(breaker_exchange);
 	RUN(breaker_stale_run_not_opened_later);
 	RUN(breaker_in_a_row_by_send_order);
 	RUN(breaker_override);

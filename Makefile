@@ -61,7 +61,7 @@ FOLDER_BIN   := $(foreach p,$(FOLDER_PROGS),$(BUILD)/$(subst :,/,$(p)))
 # its counters, not by every program that calls malloc.
 TEST_LIBS  := $(BUILD)/libpayspoa.a -lc $(BUILD)/libtest.a $(BUILD)/libpayspoa.a
 
-.PHONY: haproxy-config all run test test-long test-matrix deps deps-bench deps-hap3 unit proto integ asan tsan fuzz bench bench-bin clean check-config unit-bin proto-bin
+.PHONY: haproxy-config all run test test-long test-matrix deps deps-bench deps-hap3 unit proto integ asan tsan fuzz bench bench-bin clean check-config unit-bin threaded-unit-bin proto-bin
 all: payspoa bench-bin
 
 payspoa: $(BUILD)/payspoa
@@ -166,6 +166,9 @@ test-long: all proto-bin $(FUZZ_BIN)
 	tests/run long $(BUILD); rc=$$?; tests/run fuzz build/fuzz $(FUZZ_LONG_SECONDS) && exit $$rc
 
 unit-bin: $(UNIT_BIN)
+# the unit programs with cases that start threads (RUN_THREADED, tests/lib/test.h): all
+# that the TSan layer runs of the unit tests
+threaded-unit-bin: $(patsubst %.c,$(BUILD)/%,$(shell grep -l RUN_THREADED $(UNIT_SRC)))
 proto-bin: $(BUILD)/payspoa $(PROTO_BIN)
 unit: unit-bin
 	tests/run unit $(BUILD)
@@ -179,7 +182,7 @@ asan:
 	tests/run unit build/asan; rc=$$?; tests/run proto build/asan && exit $$rc
 
 tsan:
-	$(MAKE) CC=clang VARIANT=tsan SAN=thread OPT="-O1 -g" unit-bin proto-bin
+	$(MAKE) CC=clang VARIANT=tsan SAN=thread OPT="-O1 -g" threaded-unit-bin proto-bin
 	tests/run tsan build/tsan
 
 FUZZ_SECONDS ?= 20

@@ -27,7 +27,7 @@ fi
 sdk_install_unlock
 pass "sdk_installed_stripe_node_$STRIPE_NODE_VERSION"
 
-start_stack
+sdk_start_stack
 SDK_RUN=(node tests/integ/sdk-node/flows.js "$SDK_DIR" "$P_HTTP")
 sdk_cases
 

@@ -25,7 +25,7 @@ fi
 sdk_install_unlock
 pass "sdk_installed_stripe_python_$STRIPE_PYTHON_VERSION"
 
-start_stack
+sdk_start_stack
 SDK_RUN=("$SDK_DIR/bin/python" tests/integ/sdk-python/flows.py "$P_HTTP")
 sdk_cases
 

@@ -777,6 +777,22 @@ static void pol_forecasts(struct pol_engine *e, struct pol_view *v, uint64_t now
 	}
 }
 
+/* v->tested: the backends whose own evidence has reached min_n (see engine-t.h). */
+static void pol_latch_tested(struct pol_view *v, uint64_t now_us)
+{
+	uint64_t tested = atomic_load_explicit(&v->tested, memory_order_relaxed), was = tested;
+	int i;
+
+	for (i = 0; i < v->p->nbackends; i++) {
+		struct srt_seg seg = { v->bcode[i], 0, 0, 0, 0 };
+
+		if (!(tested & 1ULL << i) && srt_count(&v->L->srt, &seg, SRT_L_BACKEND, now_us) >= v->L->srt.cfg.min_n)
+			tested |= 1ULL << i;
+	}
+	if (tested != was)
+		atomic_store_explicit(&v->tested, tested, memory_order_relaxed);
+}
+
 static void pol_publish_srt(struct pol_engine *e, struct pol_view *v, uint64_t min_seen, uint64_t now_us)
 {
 	struct pol_learn *L = v->L;
@@ -786,6 +802,7 @@ static void pol_publish_srt(struct pol_engine *e, struct pol_view *v, uint64_t m
 	    min_seen < L->pub_free_epoch)
 		return;
 	srt_copy(&L->pub[k], &L->srt);
+	pol_latch_tested(v, now_us);
 	atomic_store(&v->srt_pub, &L->pub[k]);
 	L->pub_free_epoch = atomic_fetch_add(&e->epoch, 1) + 1;
 	L->pub_cur = k;
@@ -798,6 +815,7 @@ void pol_learn_attach(struct pol_view *v)
 	struct pol_learn *L = v->L;
 
 	L->pub_cur = 0;
+	pol_latch_tested(v, L->tmax);
 	atomic_store(&v->srt_pub, &L->pub[0]);
 	pol_publish_backends(v, L->tmax);
 	pol_publish_budgets(v, L->tmax);

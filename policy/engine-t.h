@@ -142,6 +142,10 @@ struct pol_view {
 	 * its posteriors, engine-learn.c pol_fork_update): decide lays a segment's outcomes
 	 * there on top of the backend's own (pol_p_auth) */
 	_Atomic uint32_t fork_code[POL_MAX_BACKENDS];
+	/* control thread sets, workers read relaxed: bit i once backend i's own evidence (its
+	 * backend-level discounted count) has reached min_n in this view: its day-one prior
+	 * has been tested, and `explore_thin` no longer applies (pol_p_auth) */
+	_Atomic uint64_t tested;
 	struct pol_unans_cell *unans;        /* [worker][backend][slot], NULL when disabled */
 	unsigned unans_slots;                /* a power of two, > (largest grace + 3 ticks) / tick */
 	uint64_t unans_grace_us;             /* the policy's grace_ms, the least grace */

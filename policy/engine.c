@@ -1036,8 +1036,10 @@ static bool pol_p_answered(const struct pol_view *v, const struct pol_rq *r, str
  * request's segment (most specific level with enough data) on top of a Beta prior that is
  * the policy's auth_rate for the card region, worth prior_weight observations. With
  * probability `eps` (the class's exploration share) and some data to explore on, Thompson
- * draws instead, with the floor that keeps re-testing a recovered backend (srt_scores).
- * Returns whether it explored. */
+ * draws instead, with the floor that keeps re-testing a recovered backend (srt_scores);
+ * while a candidate's day-one prior is untested (its own evidence has not yet reached
+ * min_n: v->tested), up to `explore_thin` of the decisions draw that candidate's P(auth)
+ * (srt_scores_thin). Returns whether it explored. */
 static bool pol_p_auth(struct pol_view *v, struct pol_worker *w, const struct pol_rq *r, uint64_t cand,
                        uint64_t now_us, double eps, double *P)
 {
@@ -1047,6 +1049,7 @@ static bool pol_p_auth(struct pol_view *v, struct pol_worker *w, const struct po
 	struct srt_post post[POL_MAX_BACKENDS];
 	double draw[POL_MAX_BACKENDS], m = p->learn.prior_weight;
 	int idx[POL_MAX_BACKENDS], n = 0, k;
+	uint64_t tested = atomic_load_explicit(&v->tested, memory_order_relaxed), thin = 0;
 	bool data = false;
 
 	if (t && !t->used)
@@ -1084,12 +1087,19 @@ static bool pol_p_auth(struct pol_view *v, struct pol_worker *w, const struct po
 			data |= sc + fc > 0;
 		}
 		post[n] = (struct srt_post){ p0 * m + sc, (1 - p0) * m + fc, sc + fc, 0 };
+		thin |= (uint64_t)!(tested >> i & 1) << n;
 		P[i] = post[n].a / (post[n].a + post[n].b);
 		idx[n++] = i;
 	}
 	if (v->sega && atomic_load_explicit(&v->sega_live, memory_order_relaxed))
 		data |= pol_p_answered(v, r, post, idx, n, P);
-	if (!data || n < 2 || !(eps > 0) || !srt_scores(post, (size_t)n, eps, p->learn.floor_k, &w->rng, draw))
+	if (!data || n < 2 || !(eps > 0))
+		return false;
+	/* the thin candidates' extra draws: explore_thin of the decisions in all, the
+	 * established candidates at their means (so they do not flip among themselves) */
+	if (!srt_scores(post, (size_t)n, eps, p->learn.floor_k, &w->rng, draw) &&
+	    !(thin && eps < p->learn.explore_thin &&
+	      srt_scores_thin(post, (size_t)n, thin, (p->learn.explore_thin - eps) / (1 - eps), &w->rng, draw)))
 		return false;
 	for (k = 0; k < n; k++)
 		P[idx[k]] = draw[k];

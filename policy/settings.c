@@ -669,6 +669,10 @@ static const struct pol_setting ps_learning[] = {
 	    "this many outcomes, instead of the coarser level alone; 0 = the plain back-off (off by default: "
 	    "`policy/learning.md`, thin segments)"),
 	NUM("explore", learn.explore, 0, 0.5, 0.05, "default `explore` of the classes"),
+	NUM("explore_thin", learn.explore_thin, 0, 0.5, 0,
+	    "a class that explores at all explores up to this share of its decisions toward a backend whose own "
+	    "evidence has not yet reached `min_n` (its `auth_rate` untested), drawing that backend's P(auth) only; "
+	    "0 = off (off by default: `policy/learning.md`, untested priors)"),
 	NUM("floor_k", learn.floor_k, -1, 100, 3,
 	    "in an exploring decision, a backend below best − k·σ is drawn as if at that floor, so a recovered one is "
 	    "re-tested; < 0 = off"),

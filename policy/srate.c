@@ -488,6 +488,18 @@ bool srt_scores(const struct srt_post *post, size_t n, double eps, double floor_
 	return true;
 }
 
+bool srt_scores_thin(const struct srt_post *post, size_t n, uint64_t thin, double share, uint64_t *rng,
+                     double *p)
+{
+	size_t i;
+
+	if (!(srt_uniform(rng) < share))
+		return false;
+	for (i = 0; i < n; i++)
+		p[i] = thin >> i & 1 ? srt_beta(rng, post[i].a, post[i].b) : srt_mean(&post[i]);
+	return true;
+}
+
 int srt_verify(const struct srt_table *t, char *err, size_t errlen)
 {
 	uint32_t mask = t->cap - 1, i, b, used = 0;

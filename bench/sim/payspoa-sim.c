@@ -6,8 +6,9 @@
  *   payspoa-sim [--json FILE] [--seed N] [--scale X] [--strategy NAME]... [--restart-at S]
  *               [--restart-cold] [--warm-start SNAP] [--save-state SNAP] [--series FILE.csv|.json]
  *               [--series-format csv|json] [--plot DIR] [--series-bin S] [--rng-salt N] scenario.conf...
- *   payspoa-sim --random N [--seed S] [--jobs J] [--json FILE] [--rng-salt N]   (random worlds: world.c)
- *   payspoa-sim --print-world WORLD_SEED [--out DIR]
+ *   payspoa-sim --random N [--seed S] [--jobs J] [--json FILE] [--rng-salt N] [--world-learning SETTINGS]
+ *                                                          (random worlds: world.c)
+ *   payspoa-sim --print-world WORLD_SEED [--out DIR] [--world-learning SETTINGS]
  *
  * --restart-at S: the payspoa strategies restart their engine S seconds into the run (of
  * the scaled scenario): the state is saved to a snapshot file (spoa/snap.c, as the
@@ -1491,6 +1492,7 @@ static int sim_arrival(struct sim_run *r)
 static double sim_restart_at_s = -1; /* --restart-at, < 0: none */
 static bool sim_restart_cold;        /* --restart-cold: the restart loses the state */
 static uint64_t sim_rng_salt;        /* --rng-salt: the engines' random streams reseeded */
+static const char *sim_world_learning; /* --world-learning: the random worlds' policies' learning group */
 static const char *sim_warm_path;    /* --warm-start: snapshot loaded into payspoa's engine at t = 0 */
 static const char *sim_save_path;    /* --save-state: payspoa's state written there at the end */
 static bool sim_series_on;           /* --series or --plot: keep each run's time series */
@@ -2060,7 +2062,8 @@ static int sim_world_one(uint64_t wseed, const char *dir, struct sim_scenario *s
 
 	memset(w, 0, sizeof(*w));
 	w->wseed = wseed;
-	if (world_write(wseed, dir, path, sizeof(path), err, sizeof(err)) || sc_load(path, sc, err, sizeof(err))) {
+	if (world_write(wseed, sim_world_learning, dir, path, sizeof(path), err, sizeof(err)) ||
+	    sc_load(path, sc, err, sizeof(err))) {
 		fprintf(stderr, "payspoa-sim: world %llu: %s\n", (unsigned long long)wseed, err);
 		return -1;
 	}
@@ -2412,7 +2415,8 @@ static void sim_usage(FILE *f)
 	           "                   [--series FILE.csv|FILE.json] [--series-format csv|json] [--plot DIR]\n"
 	           "                   [--series-bin SECONDS] [--rng-salt N]\n"
 	           "       payspoa-sim --random N [--seed S] [--jobs J] [--json FILE] [--rng-salt N]\n"
-	           "       payspoa-sim --print-world WORLD_SEED [--out DIR]\n"
+	           "                   [--world-learning SETTINGS]\n"
+	           "       payspoa-sim --print-world WORLD_SEED [--out DIR] [--world-learning SETTINGS]\n"
 	           "  strategies: payspoa payspoa-noforecast round-robin primary-backup static-cost oracle\n"
 	           "  (payspoa-noforecast runs only for scenarios that name policy_noforecast)\n");
 }
@@ -2472,6 +2476,8 @@ int main(int argc, char **argv)
 			sim_rng_salt = strtoull(v, &end, 0);
 			if (errno || *end)
 				goto usage;
+		} else if (!strcmp(a, "--world-learning")) {
+			sim_world_learning = v;
 		} else if (!strcmp(a, "--jobs")) {
 			jobs = strtol(v, &end, 0);
 			if (*end || jobs < 1 || jobs > 256)
@@ -2518,7 +2524,7 @@ int main(int argc, char **argv)
 
 		if (i != argc)
 			goto usage;
-		if (world_write(print_world, out_dir, path, sizeof(path), err, sizeof(err))) {
+		if (world_write(print_world, sim_world_learning, out_dir, path, sizeof(path), err, sizeof(err))) {
 			fprintf(stderr, "payspoa-sim: %s\n", err);
 			goto out;
 		}

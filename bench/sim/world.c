@@ -211,7 +211,7 @@ static void world_draw_endpoints(struct world *w, struct world_rng *g2)
 		w->ep_rate[0] = lo * world_u(g2, 0.25, 1);
 }
 
-static void world_put_policy(FILE *f, const struct world *w, uint64_t wseed)
+static void world_put_policy(FILE *f, const struct world *w, uint64_t wseed, const char *learning)
 {
 	int i, n;
 
@@ -239,6 +239,8 @@ static void world_put_policy(FILE *f, const struct world *w, uint64_t wseed)
 	           "pinning = { idem_ttl_s = 86400; idem_slots = 262144; object_ttl_s = 86400; object_slots = 262144;\n"
 	           "            object_prefixes = [ \"pi_\" ]; };\n\n"
 	           "scoring = { nominal_amount = 5000; latency_cost = 0.05; load_cost = 20.0; };\n\n");
+	if (learning)
+		fprintf(f, "learning = { %s };\n\n", learning);
 	fprintf(f, "fee_schedules = (\n");
 	for (i = 0; i < w->nb; i++)
 		fprintf(f, "\t{ name = \"fees%d\"; percent = %.4f; fixed = %.2f; cross_border = %.4f; fx = %.4f; }%s\n", i,
@@ -431,7 +433,7 @@ static int world_close(FILE *f, const char *path, char *err, size_t errlen)
 	return 0;
 }
 
-int world_write(uint64_t wseed, const char *dir, char *path, size_t n, char *err, size_t errlen)
+int world_write(uint64_t wseed, const char *learning, const char *dir, char *path, size_t n, char *err, size_t errlen)
 {
 	struct world_rng g = { wseed ^ 0x5eed0f3077a11ULL };
 	struct world_rng g2 = { wseed ^ 0x5eed0f3077a12ULL }; /* features added later: endpoint limits, drift codes */
@@ -444,7 +446,7 @@ int world_write(uint64_t wseed, const char *dir, char *path, size_t n, char *err
 	snprintf(name, sizeof(name), "world-%llu-policy.conf", (unsigned long long)wseed);
 	if (world_file(dir, name, ppath, sizeof(ppath), &f, err, errlen))
 		return -1;
-	world_put_policy(f, &w, wseed);
+	world_put_policy(f, &w, wseed, learning);
 	if (world_close(f, ppath, err, errlen))
 		return -1;
 	snprintf(name, sizeof(name), "world-%llu.conf", (unsigned long long)wseed);

@@ -13,7 +13,10 @@ uint64_t world_seed(uint64_t seed, unsigned k);
  * distributions) and writes it as two files in `dir`: world-<wseed>.conf (the scenario)
  * and world-<wseed>-policy.conf (the policy it names, relatively). The scenario path goes
  * to path[n]. Returns 0, or -1 with the reason in err. The same wseed always writes the
- * same bytes; a scenario file is what the world is, so loading it back runs the world. */
-int world_write(uint64_t wseed, const char *dir, char *path, size_t n, char *err, size_t errlen);
+ * same bytes; a scenario file is what the world is, so loading it back runs the world.
+ * learning: NULL, or settings the policy's `learning` group gets (`--world-learning`, to
+ * judge a learning setting on the worlds; libconfig text, checked when the world loads). */
+int world_write(uint64_t wseed, const char *learning, const char *dir, char *path, size_t n, char *err,
+                size_t errlen);
 
 #endif /* SIM_WORLD_H */

@@ -92,6 +92,64 @@ static void report(struct pol_engine *e, const char *backend, uint64_t now, int 
 	pol_observe(e, 0, &o, now);
 }
 
+/* A thin backend is explored until it has evidence (`learning.explore_thin`, issue 11):
+ * pa has 200 payments' outcomes (90 % authorised), pb only its prior (0.9, the default), and pb is
+ * dearer by 0.6 % of the amount, so the means choose pa and only an exploring decision's
+ * draw can choose pb, which authorises 80 %. Rows: the class's `explore`, `explore_thin`,
+ * then pb's share of 2,000 decisions while pb has no outcomes of its own, and of 2,000
+ * more once the outcomes it was given then are published. The share the
+ * thin backend gets follows explore_thin, then falls back to the class's own; a class
+ * that never explores is not made to. Decisions run at 50/s, inside pa's budget, and the
+ * engine's random stream is fixed, so the counts are exact per build. */
+TEST(thin_backend_explored_until_it_has_evidence)
+{
+	static const struct {
+		const char *explore, *thin;
+		int thin_min, thin_max, then_max; /* pb per 2,000 decisions */
+	} rows[] = {
+		{ "0.05", "0.0", 0, 100, 100 },
+		{ "0.05", "0.3", 200, 600, 100 },
+		{ "0.0", "0.3", 0, 0, 0 },
+	};
+	size_t k;
+
+	for (k = 0; k < sizeof(rows) / sizeof(rows[0]); k++) {
+		char text[4096];
+		struct pol_engine *e;
+		uint64_t t = 10 * SEC;
+		int i, phase, pb[2] = { 0, 0 };
+
+		snprintf(text, sizeof(text),
+		         "%s classes = ( { name = \"checkout\"; priority = -100; explore = %s; } );\n"
+		         "learning = { publish_ms = 100; min_n = 20; explore_thin = %s; };\n",
+		         POL_TEST_TWO_USD_ACCOUNTS, rows[k].explore, rows[k].thin);
+		e = pol_test_engine(text, 1);
+		for (i = 0; i < 200; i++, t += 20 * MS) /* nothing learned yet: all to pa */
+			pay_and_report(e, pol_test_usd_charge(), t, i % 10 ? 200 : 402, i % 10 ? NULL : "do_not_honor",
+			               NULL, 300);
+		for (phase = 0; phase < 2; phase++) {
+			pol_tick(e, t);
+			pol_tick(e, t + 200 * MS);
+			t += 210 * MS;
+			for (i = 0; i < 2000; i++, t += 20 * MS) {
+				struct pay_request rq = pol_test_usd_charge();
+				struct pay_verdict v;
+				bool on_pb;
+
+				pol_decide(e, 0, &rq, t, &v);
+				on_pb = !strcmp(v.backend, "pb");
+				pb[phase] += on_pb;
+				answer_card(e, &v, t, i % (on_pb ? 5 : 10) ? NULL : "do_not_honor");
+			}
+		}
+		if (pb[0] < rows[k].thin_min || pb[0] > rows[k].thin_max || pb[1] > rows[k].then_max)
+			TEST_FAIL_("row %zu (explore %s, explore_thin %s): pb %d then %d of 2000, want %d..%d then <= %d", k,
+			           rows[k].explore, rows[k].thin, pb[0], pb[1], rows[k].thin_min, rows[k].thin_max,
+			           rows[k].then_max);
+		pol_engine_free(e);
+	}
+}
+
 /* An outage of the first choice: a few failures, one tick, and traffic moves, saying why;
  * after the open time, probes go there; their successes close the breaker; traffic comes
  * back. Time table, 1 tick = 50 ms. */
@@ -1175,6 +1233,7 @@ int main(void)
 	RUN(decline_storm_opens_nothing);
 	RUN(auth_rate_learning_moves_segment);
 	RUN(customer_declines_weigh_in_p_auth);
+	RUN(thin_backend_explored_until_it_has_evidence);
 	RUN(customer_decline_storm_counts_less);
 	RUN(customer_decline_storm_on_one_backend_counts);
 	RUN(soft_decline_storm_everywhere_keeps_standings);

@@ -113,6 +113,10 @@ settled() {
 	done
 }
 claimed() { fstat_ge 1 claims_sent 1 && fstat_ge 2 claims_sent 1; }
+# A claim is lost only where the two nodes chose different accounts for one key at the
+# same moment: race (a) shows that for a few keys in 200, and a slow race may show none
+# (seen once on 3.2: 216 claims, all won). Such a race is run again too.
+lost() { [ "$(($(fstat 1 claims_lost) + $(fstat 2 claims_lost)))" -gt 0 ]; }
 n_on=0
 for b in b b2 b3; do
 	race "$b"
@@ -121,8 +125,12 @@ for b in b b2 b3; do
 	# within claim_timeout_ms (its ACK left unconfirmed: spoa/README.md, window 1), which
 	# only a loaded machine sees here.
 	n_on=$((n_on + $(twice "claim-$b-")))
-	claimed && break
-	echo "  race $b: a node sent no claim (its HAProxy routed without its payspoa): again with fresh keys"
+	claimed && lost && break
+	if claimed; then
+		echo "  race $b: both nodes claimed, none lost (no two choices for one key met): again with fresh keys"
+	else
+		echo "  race $b: a node sent no claim (its HAProxy routed without its payspoa): again with fresh keys"
+	fi
 done
 { claimed && settled; } || fail b_claims_settled "claims not sent by both nodes, or not settled, in the nodes' fleet_stats lines"
 unconf=$(($(fstat 1 claims_unconfirmed) + $(fstat 2 claims_unconfirmed)))
@@ -134,8 +142,8 @@ for i in 1 2; do
 		"unconfirmed $(fstat "$i" claims_unconfirmed), skipped $(fstat "$i" claims_skipped);" \
 		"claim wait p50 $(fstat "$i" claim_wait_p50_us) µs, p99 $(fstat "$i" claim_wait_p99_us) µs"
 done
-if [ "$(($(fstat 1 claims_lost) + $(fstat 2 claims_lost)))" -gt 0 ]; then pass b_claims_rerouted
-else fail b_claims_rerouted "no claim lost on either node: the nodes did not race"; fi
+if lost; then pass b_claims_rerouted
+else fail b_claims_rerouted "no claim lost on either node in three races: the nodes did not race"; fi
 
 # ---- (c) Redis killed mid-run: nothing held, nothing lost ---------------------------------
 usd_list "$T/c.list" "claim-c-"

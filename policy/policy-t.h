@@ -227,8 +227,9 @@ struct policy {
 		struct srt_cfg cfg;            /* prior_a/prior_b unused: the backend's prior is used */
 		double prior_weight;           /* pseudo-observations behind the policy's auth_rate */
 		double explore;                /* default per-class exploration share */
-		double explore_thin;           /* ... raised to this while a candidate's evidence is
-		                                * below min_n (pol_p_auth); 0 = never raised */
+		double explore_thin;           /* ... raised to this while a candidate is untested
+		                                * (its own evidence has not yet reached min_n once:
+		                                * pol_view.tested, pol_p_auth); 0 = never raised */
 		double floor_k;                /* Juspay's p_max - k sigma floor; < 0 = off */
 		uint32_t publish_ms;           /* how often workers get a fresh posterior snapshot */
 		bool errors_count;             /* PSP errors count as failed authorisations */

@@ -815,7 +815,6 @@ void pol_learn_attach(struct pol_view *v)
 	struct pol_learn *L = v->L;
 
 	L->pub_cur = 0;
-	pol_latch_tested(v, L->tmax);
 	atomic_store(&v->srt_pub, &L->pub[0]);
 	pol_publish_backends(v, L->tmax);
 	pol_publish_budgets(v, L->tmax);
@@ -1744,6 +1743,8 @@ void pol_learn_carry(struct pol_view *nv, const struct pol_view *ov)
 		N->srt.cfg = cfg;
 		N->srt.limit = limit;
 		srt_copy(&N->pub[0], &N->srt);
+		/* what was tested still is: no round of exploring toward it after a reload */
+		pol_latch_tested(nv, N->tmax);
 	}
 	for (i = 0; i < N->na; i++) {
 		if ((j = POL_FIND_ACCOUNT(op, np->accounts[i].id)) < 0)

@@ -143,8 +143,9 @@ struct pol_view {
 	 * there on top of the backend's own (pol_p_auth) */
 	_Atomic uint32_t fork_code[POL_MAX_BACKENDS];
 	/* control thread sets, workers read relaxed: bit i once backend i's own evidence (its
-	 * backend-level discounted count) has reached min_n in this view: its day-one prior
-	 * has been tested, and `explore_thin` no longer applies (pol_p_auth) */
+	 * backend-level discounted count) has reached min_n: its day-one prior has been
+	 * tested, and `explore_untested` no longer applies (pol_p_auth). Set at each publish
+	 * of the posteriors, and by a reload for what the carried posteriors hold. */
 	_Atomic uint64_t tested;
 	struct pol_unans_cell *unans;        /* [worker][backend][slot], NULL when disabled */
 	unsigned unans_slots;                /* a power of two, > (largest grace + 3 ticks) / tick */

@@ -1038,8 +1038,8 @@ static bool pol_p_answered(const struct pol_view *v, const struct pol_rq *r, str
  * probability `eps` (the class's exploration share) and some data to explore on, Thompson
  * draws instead, with the floor that keeps re-testing a recovered backend (srt_scores);
  * while a candidate's day-one prior is untested (its own evidence has not yet reached
- * min_n: v->tested), up to `explore_thin` of the decisions draw that candidate's P(auth)
- * (srt_scores_thin). Returns whether it explored. */
+ * min_n: v->tested), up to `explore_untested` of the decisions draw that candidate's P(auth)
+ * (srt_scores_untested). Returns whether it explored. */
 static bool pol_p_auth(struct pol_view *v, struct pol_worker *w, const struct pol_rq *r, uint64_t cand,
                        uint64_t now_us, double eps, double *P)
 {
@@ -1049,7 +1049,7 @@ static bool pol_p_auth(struct pol_view *v, struct pol_worker *w, const struct po
 	struct srt_post post[POL_MAX_BACKENDS];
 	double draw[POL_MAX_BACKENDS], m = p->learn.prior_weight;
 	int idx[POL_MAX_BACKENDS], n = 0, k;
-	uint64_t tested = atomic_load_explicit(&v->tested, memory_order_relaxed), thin = 0;
+	uint64_t tested = atomic_load_explicit(&v->tested, memory_order_relaxed), untested = 0;
 	bool data = false;
 
 	if (t && !t->used)
@@ -1087,7 +1087,7 @@ static bool pol_p_auth(struct pol_view *v, struct pol_worker *w, const struct po
 			data |= sc + fc > 0;
 		}
 		post[n] = (struct srt_post){ p0 * m + sc, (1 - p0) * m + fc, sc + fc, 0 };
-		thin |= (uint64_t)!(tested >> i & 1) << n;
+		untested |= (uint64_t)!(tested >> i & 1) << n;
 		P[i] = post[n].a / (post[n].a + post[n].b);
 		idx[n++] = i;
 	}
@@ -1095,11 +1095,12 @@ static bool pol_p_auth(struct pol_view *v, struct pol_worker *w, const struct po
 		data |= pol_p_answered(v, r, post, idx, n, P);
 	if (!data || n < 2 || !(eps > 0))
 		return false;
-	/* the thin candidates' extra draws: explore_thin of the decisions in all, the
+	/* the untested candidates' extra draws: explore_untested of the decisions in all, the
 	 * established candidates at their means (so they do not flip among themselves) */
 	if (!srt_scores(post, (size_t)n, eps, p->learn.floor_k, &w->rng, draw) &&
-	    !(thin && eps < p->learn.explore_thin &&
-	      srt_scores_thin(post, (size_t)n, thin, (p->learn.explore_thin - eps) / (1 - eps), &w->rng, draw)))
+	    !(untested && eps < p->learn.explore_untested &&
+	      srt_scores_untested(post, (size_t)n, untested, (p->learn.explore_untested - eps) / (1 - eps),
+	                          &w->rng, draw)))
 		return false;
 	for (k = 0; k < n; k++)
 		P[idx[k]] = draw[k];
@@ -1919,6 +1920,7 @@ int pol_engine_backend_info(struct pol_engine *e, unsigned i, uint64_t now_us, s
 	out->p_auth = score_p_auth(b, &v->health[i], POL_REGION_UNKNOWN);
 	out->latency_ms = score_latency(b, &v->health[i]);
 	out->budget_load = pol_budget_load(v, b->account_idx, now_us * 1000);
+	out->prior_tested = (atomic_load_explicit(&v->tested, memory_order_relaxed) >> i) & 1;
 	return 0;
 }
 

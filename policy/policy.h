@@ -84,6 +84,8 @@ struct pol_backend_info {
 	double p_auth;          /* the P(auth) scoring uses for an unknown card region */
 	double latency_ms;      /* likewise */
 	double budget_load;     /* share of the account budget in use, 0..1 */
+	bool prior_tested;      /* its own outcomes have reached learning.min_n (the latch of
+	                         * learning.explore_untested): false, its auth_rate still decides */
 };
 
 /* Backend i (policy order). Returns 0, or -1 when i is past the last one. */

@@ -669,7 +669,7 @@ static const struct pol_setting ps_learning[] = {
 	    "this many outcomes, instead of the coarser level alone; 0 = the plain back-off (off by default: "
 	    "`policy/learning.md`, thin segments)"),
 	NUM("explore", learn.explore, 0, 0.5, 0.05, "default `explore` of the classes"),
-	NUM("explore_thin", learn.explore_thin, 0, 0.5, 0,
+	NUM("explore_untested", learn.explore_untested, 0, 0.5, 0,
 	    "a class that explores at all explores up to this share of its decisions toward a backend whose own "
 	    "evidence has not yet reached `min_n` (its `auth_rate` untested), drawing that backend's P(auth) only; "
 	    "0 = off (off by default: `policy/learning.md`, untested priors)"),

@@ -488,15 +488,15 @@ bool srt_scores(const struct srt_post *post, size_t n, double eps, double floor_
 	return true;
 }
 
-bool srt_scores_thin(const struct srt_post *post, size_t n, uint64_t thin, double share, uint64_t *rng,
-                     double *p)
+bool srt_scores_untested(const struct srt_post *post, size_t n, uint64_t untested, double share,
+                         uint64_t *rng, double *p)
 {
 	size_t i;
 
 	if (!(srt_uniform(rng) < share))
 		return false;
 	for (i = 0; i < n; i++)
-		p[i] = thin >> i & 1 ? srt_beta(rng, post[i].a, post[i].b) : srt_mean(&post[i]);
+		p[i] = untested >> i & 1 ? srt_beta(rng, post[i].a, post[i].b) : srt_mean(&post[i]);
 	return true;
 }
 

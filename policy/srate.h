@@ -89,13 +89,13 @@ double srt_beta(uint64_t *state, double a, double b);
 bool srt_scores(const struct srt_post *post, size_t n, double eps, double floor_k,
                 uint64_t *rng, double *p);
 
-/* Exploration of thin arms: with probability `share`, p[i] is a Thompson draw for each
- * arm i whose bit is set in `thin` and the posterior mean for every other arm, so the
- * decision can only deviate from the means toward a thin arm whose draw beats them.
+/* Exploration of untested arms: with probability `share`, p[i] is a Thompson draw for
+ * each arm i whose bit is set in `untested` and the posterior mean for every other arm, so
+ * the decision can only deviate from the means toward an untested arm whose draw beats them.
  * Returns true if it drew (p[] then filled). Consumes one uniform, plus the draws when
  * it explores. */
-bool srt_scores_thin(const struct srt_post *post, size_t n, uint64_t thin, double share, uint64_t *rng,
-                     double *p);
+bool srt_scores_untested(const struct srt_post *post, size_t n, uint64_t untested, double share,
+                         uint64_t *rng, double *p);
 
 /* Index of the largest of p[0..n-1] (first one on ties); n >= 1. */
 size_t srt_argmax(const double *p, size_t n);

@@ -119,14 +119,14 @@ static void cmd_show_backends(struct admin_cmd *c)
 	static const char *const st[] = { "up", "probing", "down" };
 	uint64_t n[64], total = backend_decisions(e, n);
 
-	ctl_printf(c->cli, "# name account state admin breaker anomaly share p_auth latency_ms budget_load\n");
+	ctl_printf(c->cli, "# name account state admin breaker anomaly share p_auth latency_ms budget_load prior\n");
 	for (unsigned i = 0; pol_engine_backend_info(e, i, c->now_us, &b) == 0; i++) {
 		pol_engine_learn_info(e, i, c->now_us, &l);
-		ctl_printf(c->cli, "%s %s %s %s %s %s %.3f %.4f %.1f %.3f\n", b.name, b.account,
+		ctl_printf(c->cli, "%s %s %s %s %s %s %.3f %.4f %.1f %.3f %s\n", b.name, b.account,
 		           b.state >= 0 && b.state <= 2 ? st[b.state] : "?",
 		           !b.enabled ? "off-in-file" : b.admin_disabled ? "disabled" : b.admin_drained ? "drain" : "enabled",
 		           l.breaker, l.anomaly, total ? (double)n[i & 63] / (double)total : 0.0, b.p_auth, b.latency_ms,
-		           b.budget_load);
+		           b.budget_load, b.prior_tested ? "tested" : "untested");
 	}
 }
 

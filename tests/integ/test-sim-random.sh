@@ -60,24 +60,24 @@ fi
 
 # --world-learning: the world's policy gets the learning group. World 5000038 holds a
 # pessimistic day-one auth_rate on the backend that is right for its US cards; with
-# `explore_thin` that guess is tested and checkout success rises (policy/learning.md,
+# `explore_untested` that guess is tested and checkout success rises (policy/learning.md,
 # "untested priors"); a setting out of range is refused with the policy's file:line.
 mkdir -p "$T/wl"
 if "$SIM" --print-world 5000038 --out "$T/w" >/dev/null &&
-	"$SIM" --print-world 5000038 --out "$T/wl" --world-learning "explore_thin = 0.25;" >/dev/null &&
-	grep -q '^learning = { explore_thin = 0.25; };' "$T/wl/world-5000038-policy.conf" &&
+	"$SIM" --print-world 5000038 --out "$T/wl" --world-learning "explore_untested = 0.25;" >/dev/null &&
+	grep -q '^learning = { explore_untested = 0.25; };' "$T/wl/world-5000038-policy.conf" &&
 	"$SIM" --strategy payspoa --json "$T/wl0.json" "$T/w/world-5000038.conf" >/dev/null 2>"$T/wl.err" &&
 	"$SIM" --strategy payspoa --json "$T/wl1.json" "$T/wl/world-5000038.conf" >/dev/null 2>>"$T/wl.err"; then
 	a=$(jq -r '.scenarios[0].strategies.payspoa.checkout_success' "$T/wl0.json")
 	b=$(jq -r '.scenarios[0].strategies.payspoa.checkout_success' "$T/wl1.json")
-	check "random-world-learning" "$b > $a" "world 5000038 checkout: $a without explore_thin, $b with"
+	check "random-world-learning" "$b > $a" "world 5000038 checkout: $a without explore_untested, $b with"
 else
 	fail "random-world-learning" "$(head -3 "$T/wl.err")"
 fi
 mkdir -p "$T/wlbad"
-if "$SIM" --print-world 5000038 --out "$T/wlbad" --world-learning "explore_thin = 2.0;" >/dev/null &&
+if "$SIM" --print-world 5000038 --out "$T/wlbad" --world-learning "explore_untested = 2.0;" >/dev/null &&
 	! "$SIM" --strategy payspoa "$T/wlbad/world-5000038.conf" >/dev/null 2>"$T/wlbad.err" &&
-	grep -q "world-5000038-policy.conf:[0-9]*.*explore_thin" "$T/wlbad.err"; then
+	grep -q "world-5000038-policy.conf:[0-9]*.*explore_untested" "$T/wlbad.err"; then
 	pass "random-world-learning-refused"
 else
 	fail "random-world-learning-refused" "$(head -3 "$T/wlbad.err")"

@@ -152,6 +152,10 @@ TEST(every_command_answers)
 	ASSERT(strstr(out, "set backend <backend> enable|disable|drain"));
 	ASSERT(strstr(out, "decisions: 20\n"));
 	ASSERT(strstr(out, "stripe_us acct_us_payspoa up enabled closed normal 1.000"));
+	/* no outcome reported: every backend's auth_rate is still the operator's guess */
+	ASSERT(strstr(out, " budget_load prior\n"));
+	p = strstr(out, "stripe_us acct_us_payspoa up enabled closed normal 1.000");
+	ASSERT(p && strchr(p, '\n') && !strncmp(strchr(p, '\n') - 9, " untested", 9));
 	ASSERT(strstr(out, "\ncheckout -100 "));
 	ASSERT(strstr(out, "\nstripe_eu closed normal 0 "));
 	ASSERT(strstr(out, "\nacct_us_payspoa payment_intents.create "));

@@ -92,20 +92,21 @@ static void report(struct pol_engine *e, const char *backend, uint64_t now, int 
 	pol_observe(e, 0, &o, now);
 }
 
-/* A thin backend is explored until it has evidence (`learning.explore_thin`, issue 11):
- * pa has 200 payments' outcomes (90 % authorised), pb only its prior (0.9, the default), and pb is
- * dearer by 0.6 % of the amount, so the means choose pa and only an exploring decision's
- * draw can choose pb, which authorises 80 %. Rows: the class's `explore`, `explore_thin`,
- * then pb's share of 2,000 decisions while pb has no outcomes of its own, and of 2,000
- * more once the outcomes it was given then are published. The share the
- * thin backend gets follows explore_thin, then falls back to the class's own; a class
- * that never explores is not made to. Decisions run at 50/s, inside pa's budget, and the
- * engine's random stream is fixed, so the counts are exact per build. */
-TEST(thin_backend_explored_until_it_has_evidence)
+/* An untested backend is explored until it has evidence (`learning.explore_untested`,
+ * issue 11): pa has 200 payments' outcomes (90 % authorised), pb only its prior (0.9, the
+ * default), and pb is dearer by 0.6 % of the amount, so the means choose pa and only an
+ * exploring decision's draw can choose pb, which authorises 80 %. Rows: the class's
+ * `explore`, `explore_untested`, then pb's share of 2,000 decisions while pb has no
+ * outcomes of its own, and of 2,000 more once the outcomes it was given then are
+ * published. The share the untested backend gets follows explore_untested, then falls back
+ * to the class's own; a class that never explores is not made to. Decisions run at 50/s,
+ * inside pa's budget, and the engine's random stream is fixed, so the counts are exact per
+ * build. */
+TEST(untested_backend_explored_until_it_has_evidence)
 {
 	static const struct {
-		const char *explore, *thin;
-		int thin_min, thin_max, then_max; /* pb per 2,000 decisions */
+		const char *explore, *untested;
+		int untested_min, untested_max, then_max; /* pb per 2,000 decisions */
 	} rows[] = {
 		{ "0.05", "0.0", 0, 100, 100 },
 		{ "0.05", "0.3", 200, 600, 100 },
@@ -121,8 +122,8 @@ TEST(thin_backend_explored_until_it_has_evidence)
 
 		snprintf(text, sizeof(text),
 		         "%s classes = ( { name = \"checkout\"; priority = -100; explore = %s; } );\n"
-		         "learning = { publish_ms = 100; min_n = 20; explore_thin = %s; };\n",
-		         POL_TEST_TWO_USD_ACCOUNTS, rows[k].explore, rows[k].thin);
+		         "learning = { publish_ms = 100; min_n = 20; explore_untested = %s; };\n",
+		         POL_TEST_TWO_USD_ACCOUNTS, rows[k].explore, rows[k].untested);
 		e = pol_test_engine(text, 1);
 		for (i = 0; i < 200; i++, t += 20 * MS) /* nothing learned yet: all to pa */
 			pay_and_report(e, pol_test_usd_charge(), t, i % 10 ? 200 : 402, i % 10 ? NULL : "do_not_honor",
@@ -142,10 +143,62 @@ TEST(thin_backend_explored_until_it_has_evidence)
 				answer_card(e, &v, t, i % (on_pb ? 5 : 10) ? NULL : "do_not_honor");
 			}
 		}
-		if (pb[0] < rows[k].thin_min || pb[0] > rows[k].thin_max || pb[1] > rows[k].then_max)
-			TEST_FAIL_("row %zu (explore %s, explore_thin %s): pb %d then %d of 2000, want %d..%d then <= %d", k,
-			           rows[k].explore, rows[k].thin, pb[0], pb[1], rows[k].thin_min, rows[k].thin_max,
-			           rows[k].then_max);
+		if (pb[0] < rows[k].untested_min || pb[0] > rows[k].untested_max || pb[1] > rows[k].then_max)
+			TEST_FAIL_("row %zu (explore %s, explore_untested %s): pb %d then %d of 2000, want %d..%d then <= %d",
+			           k, rows[k].explore, rows[k].untested, pb[0], pb[1], rows[k].untested_min,
+			           rows[k].untested_max, rows[k].then_max);
+		pol_engine_free(e);
+	}
+}
+
+static bool prior_tested(struct pol_engine *e, unsigned b)
+{
+	struct pol_backend_info bi;
+
+	ASSERT_EQ(pol_engine_backend_info(e, b, 0, &bi), 0);
+	return bi.prior_tested;
+}
+
+/* The latch of `explore_untested` (engine-learn.c pol_latch_tested): a backend is tested
+ * once its own outcomes reach min_n at a publish, and a reload's new view latches at once
+ * every backend that still holds them (pol_learn_attach), so a reload does not send
+ * traffic exploring toward backends whose guesses were long since checked. Rows: pb's
+ * authorised payments (pa has 100), then whether pb is tested before the publish, after
+ * it, and right after a reload (no tick between). */
+TEST(prior_latch_survives_reload)
+{
+	static const struct {
+		int pb_n;
+		bool published, reloaded;
+	} rows[] = {
+		{ 30, true, true },  /* min_n 20 */
+		{ 5, false, false }, /* too few: untested throughout */
+	};
+
+	for (size_t k = 0; k < sizeof(rows) / sizeof(rows[0]); k++) {
+		char text[4096];
+		struct pol_engine *e;
+		uint64_t t = 10 * SEC;
+		int i;
+
+		snprintf(text, sizeof(text), "%slearning = { publish_ms = 100; min_n = 20; };\n", BASE_POLICY);
+		e = pol_test_engine(text, 1);
+		for (i = 0; i < 100; i++, t += 20 * MS)
+			ASSERT_STREQ(pay_and_report(e, pol_test_usd_charge(), t, 200, NULL, NULL, 300).backend, "pa");
+		ASSERT_EQ(pol_engine_set_enabled(e, "pa", false), 0);
+		for (i = 0; i < rows[k].pb_n; i++, t += 20 * MS)
+			ASSERT_STREQ(pay_and_report(e, pol_test_usd_charge(), t, 200, NULL, NULL, 300).backend, "pb");
+		ASSERT_EQ(pol_engine_set_enabled(e, "pa", true), 0);
+		ASSERT(!prior_tested(e, 0) && !prior_tested(e, 1)); /* nothing published yet */
+		pol_tick(e, t);
+		pol_tick(e, t + 200 * MS);
+		if (!prior_tested(e, 0) || prior_tested(e, 1) != rows[k].published)
+			TEST_FAIL_("row %zu: after the publish pa %d pb %d, want 1 %d", k, prior_tested(e, 0),
+			           prior_tested(e, 1), rows[k].published);
+		ASSERT_EQ(pol_engine_swap(e, pol_load_string(text, "test", err, sizeof(err)), err, sizeof(err)), 0);
+		if (!prior_tested(e, 0) || prior_tested(e, 1) != rows[k].reloaded)
+			TEST_FAIL_("row %zu: after the reload pa %d pb %d, want 1 %d", k, prior_tested(e, 0),
+			           prior_tested(e, 1), rows[k].reloaded);
 		pol_engine_free(e);
 	}
 }
@@ -1233,7 +1286,8 @@ int main(void)
 	RUN(decline_storm_opens_nothing);
 	RUN(auth_rate_learning_moves_segment);
 	RUN(customer_declines_weigh_in_p_auth);
-	RUN(thin_backend_explored_until_it_has_evidence);
+	RUN(untested_backend_explored_until_it_has_evidence);
+	RUN(prior_latch_survives_reload);
 	RUN(customer_decline_storm_counts_less);
 	RUN(customer_decline_storm_on_one_backend_counts);
 	RUN(soft_decline_storm_everywhere_keeps_standings);

@@ -376,32 +376,32 @@ TEST(srate_exploration_bounded)
 		ASSERT(!srt_scores(post, 3, 0, 3, &rng, p));
 }
 
-/* Thin arms' draws (srt_scores_thin): arms 0 and 1 hold 100 observations, arm 2 only
- * its prior, the one thin arm. With share 0.2, ~20 % of decisions draw; in those only arm 2
- * is drawn and the others keep their means exactly, so the established arms never trade
- * places (arm 1 never wins) and arm 2 wins whenever its draw beats 91/102. */
-TEST(srate_thin_arm_draws_alone)
+/* Untested arms' draws (srt_scores_untested): arms 0 and 1 hold 100 observations, arm 2
+ * only its prior, the one untested arm. With share 0.2, ~20 % of decisions draw; in those
+ * only arm 2 is drawn and the others keep their means exactly, so the established arms
+ * never trade places (arm 1 never wins) and arm 2 wins whenever its draw beats 91/102. */
+TEST(srate_untested_arm_draws_alone)
 {
 	struct srt_post post[3] = { { 91, 11, 100, 0 }, { 81, 21, 100, 0 }, { 18, 2, 0, -1 } };
 	uint64_t rng = 31337;
 	double p[3];
-	int i, drew = 0, thin_won = 0;
+	int i, drew = 0, untested_won = 0;
 
 	for (i = 0; i < 20000; i++) {
-		if (!srt_scores_thin(post, 3, 1u << 2, 0.2, &rng, p))
+		if (!srt_scores_untested(post, 3, 1u << 2, 0.2, &rng, p))
 			continue;
 		drew++;
 		ASSERT_NEAR(p[0], 91.0 / 102, 1e-12);
 		ASSERT_NEAR(p[1], 81.0 / 102, 1e-12);
 		ASSERT(srt_argmax(p, 3) != 1);
-		thin_won += srt_argmax(p, 3) == 2;
+		untested_won += srt_argmax(p, 3) == 2;
 	}
 	ASSERT_GE(drew, 3700); /* 4000 expected, sd ~57 */
 	ASSERT_LE(drew, 4300);
-	ASSERT_GE(thin_won, drew / 4); /* P(Beta(18, 2) > 0.892) ~ 0.55 */
-	ASSERT_LE(thin_won, drew * 3 / 4);
+	ASSERT_GE(untested_won, drew / 4); /* P(Beta(18, 2) > 0.892) ~ 0.55 */
+	ASSERT_LE(untested_won, drew * 3 / 4);
 	for (i = 0; i < 1000; i++) /* share 0: never */
-		ASSERT(!srt_scores_thin(post, 3, 1u << 2, 0, &rng, p));
+		ASSERT(!srt_scores_untested(post, 3, 1u << 2, 0, &rng, p));
 }
 
 /* Floor: a laggard at 0.11 against a leader at 0.90 with 1000 observations. Without
@@ -503,7 +503,7 @@ int main(void)
 	RUN(srate_copy_incremental);
 	RUN(srate_thompson_prefers_better);
 	RUN(srate_exploration_bounded);
-	RUN(srate_thin_arm_draws_alone);
+	RUN(srate_untested_arm_draws_alone);
 	RUN(srate_floor_retests_laggard);
 	RUN(srate_beta_moments);
 	RUN(srate_codes_and_cfg);

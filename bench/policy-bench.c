@@ -78,14 +78,14 @@ static void key_of(char *k, uint64_t n)
 
 enum { KR_FRESH, KR_NONE, KR_RETRY, KR_KINDS };
 
+static unsigned long verdicts[3]; /* every keyed-mode decision's, by verdict */
+
 /* One keyed-mode round of n decisions of kind `kind` from key number *next (fresh) or
  * first (retry), the clock at *now_us stepping step_us per new key (2 µs per other
  * decision: 500,000/s, inside the budgets, so that every round decides `allow` and the
- * keys come at the rate the table is sized for); the engine ticks
- * every 4,096 decisions outside the timed stretches (pin rotations are the control
- * thread's). Returns the time spent deciding, in seconds; adds heap calls to *allocs. */
-static unsigned long verdicts[3];
-
+ * keys come at the rate the table is sized for); the engine ticks every 4,096 decisions
+ * outside the timed stretches (pin rotations are the control thread's). Returns the
+ * time spent deciding, in seconds; adds heap calls to *allocs. */
 static double keyed_round(struct pol_engine *e, long n, int kind, uint64_t first, uint64_t *next,
                           double *now_us, double step_us, unsigned long *allocs)
 {

@@ -227,7 +227,7 @@ struct policy {
 		struct srt_cfg cfg;            /* prior_a/prior_b unused: the backend's prior is used */
 		double prior_weight;           /* pseudo-observations behind the policy's auth_rate */
 		double explore;                /* default per-class exploration share */
-		double explore_untested;           /* ... raised to this while a candidate is untested
+		double explore_untested;       /* ... raised to this while a candidate is untested
 		                                * (its own evidence has not yet reached min_n once:
 		                                * pol_view.tested, pol_p_auth); 0 = never raised */
 		double floor_k;                /* Juspay's p_max - k sigma floor; < 0 = off */

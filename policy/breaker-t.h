@@ -95,6 +95,11 @@ struct brk {
 	                        * last failure left the window is over */
 	uint32_t calls, failures, slow; /* sums over the window's buckets */
 	struct brk_bucket bucket[BRK_MAX_BUCKETS];
+	uint32_t open_ok;      /* open: calls sent since it opened (pinned there) that came back
+	                        * well, in a row. Last, in what was the tail padding: the layout
+	                        * and size are unchanged, so an older snapshot still loads (its
+	                        * value here is whatever its padding held: at worst one early
+	                        * half-open, whose probes then decide) */
 };
 
 #endif /* BREAKER_T_H */

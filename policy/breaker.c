@@ -126,6 +126,16 @@ static bool brk_tripping(const struct brk *b, const struct brk_cfg *c)
 	       (uint64_t)b->slow * 1000 >= (uint64_t)c->slow_permille * b->calls;
 }
 
+/* Pinned calls answered well in a row that turn an open breaker half-open early: as many
+ * as the window needs to judge a rate (and at least a batch). Three were too few: in a
+ * latency incident (latency-spike, median 4 s against a 5 s slow_ms) two calls in three
+ * are neither slow nor failed, the runs came often, each batch that failed doubled the
+ * open time, and traffic returned later, not sooner (policy/learning.md). */
+static uint32_t brk_open_ok_needed(const struct brk_cfg *c)
+{
+	return c->min_calls > c->probes ? c->min_calls : c->probes;
+}
+
 static void brk_enter(struct brk *b, enum brk_state s, uint64_t now_us)
 {
 	b->state = (uint8_t)s;
@@ -148,6 +158,7 @@ static void brk_open(struct brk *b, const struct brk_cfg *c, uint64_t now_us)
 		                   (uint32_t)((uint64_t)b->failures * 1000 / b->calls) : 1000;
 	b->trips++;
 	b->open_until_us = now_us + brk_open_time(b, c, b->batches_failed + 1);
+	b->open_ok = 0;
 	b->consecutive = 0;
 	brk_window_clear(b, c, now_us);
 	brk_enter(b, BRK_OPEN, now_us);
@@ -229,8 +240,13 @@ enum brk_state brk_update(struct brk *b, const struct brk_cfg *c, bool may_open,
 		b->consecutive = 0;
 	switch ((enum brk_state)b->state) {
 	case BRK_OPEN:
-		/* scoped: the segments that failed are scored away, so probes need not wait */
-		if (now_us >= b->open_until_us || b->scoped)
+		/* scoped: the segments that failed are scored away, so probes need not wait.
+		 * Pinned calls that came back well (brk_record_sent) cut an open time longer
+		 * than the first one short: the doubling is there to spare probes while the
+		 * backend is still down, and those calls say it is up */
+		if (now_us >= b->open_until_us || b->scoped ||
+		    (b->open_ok >= brk_open_ok_needed(c) && now_us >= b->since_us &&
+		     now_us - b->since_us >= c->open_base_us))
 			brk_half_open(b, now_us);
 		break;
 	case BRK_HALF_OPEN:
@@ -311,8 +327,18 @@ bool brk_record(struct brk *b, const struct brk_cfg *c, enum brk_event ev, bool 
 bool brk_record_sent(struct brk *b, const struct brk_cfg *c, enum brk_event ev, uint64_t sent_us,
                      bool may_open, uint64_t now_us)
 {
+	uint8_t before = b->state;
+
 	if (sent_us > now_us)
 		sent_us = now_us;
+	/* open: a call sent since it opened went there because it had to (pinned: its
+	 * account holds the object or the first attempt) and is a probe nobody risked */
+	brk_update(b, c, may_open, now_us);
+	if (b->state == BRK_OPEN && sent_us >= b->since_us && ev != BRK_EV_NONE) {
+		b->open_ok = ev == BRK_EV_SUCCESS ? b->open_ok + 1 : 0;
+		brk_update(b, c, may_open, now_us);
+		return b->state != before;
+	}
 	/* half-open and scoped, a failure sent well before the probes could begin is no
 	 * probe's (a hung segment's late errors, after the scope cut the open time short);
 	 * within reorder_us of it, the usual error of a reported latency */

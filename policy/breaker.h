@@ -19,7 +19,8 @@ const char *brk_cfg_check(const struct brk_cfg *c);
  * hash of its name); it alone decides the jitter, so replays are reproducible. */
 void brk_init(struct brk *b, const struct brk_cfg *c, uint64_t seed, uint64_t now_us);
 
-/* Let time act: roll the window, open -> half-open when the open time is over, degraded
+/* Let time act: roll the window, open -> half-open when the open time is over (or, past
+ * the first open time, once min_calls pinned calls came back well: brk_record_sent), degraded
  * -> open (if may_open) or -> closed (once the window no longer trips), forget old
  * trips. may_open: whether the ejection cap lets this breaker open (brk_may_open).
  * Returns the effective state (override applied). Call every tick. */
@@ -35,7 +36,8 @@ enum brk_state brk_update(struct brk *b, const struct brk_cfg *c, bool may_open,
  * judged by the same rates over the whole batch: it reopens (with a longer open time) as
  * soon as its failures or slow calls reach them (with failure_permille 0, at the first
  * failure), and closes once all `probes` answered without that. Events while open are
- * ignored (late answers to requests sent before the trip). Returns true if the automatic
+ * ignored here (late answers to requests sent before the trip; brk_record_sent knows
+ * when a call was sent and learns from those sent since). Returns true if the automatic
  * state changed (by time or by this event). */
 bool brk_record(struct brk *b, const struct brk_cfg *c, enum brk_event ev, bool may_open,
                 uint64_t now_us);
@@ -47,7 +49,14 @@ bool brk_record(struct brk *b, const struct brk_cfg *c, enum brk_event ev, bool 
  * backend answered after it failed; a timeout comes back seconds after calls sent
  * later). Half-open and b->scoped, a failure sent more than reorder_us before the probes
  * could begin (the open time's end, or the half-open start if earlier) is no probe's:
- * ignored. An open breaker that is b->scoped turns half-open at the next update. */
+ * ignored. An open breaker that is b->scoped turns half-open at the next update.
+ * Open, a call sent since it opened (it went there because it had to: pinned to the
+ * account that holds its object or its first attempt) is a probe nobody had to risk:
+ * max(min_calls, probes) of them answered well in a row (a failure or a slow call starts
+ * the run over)
+ * turn it half-open once open_base has passed, however long its open time (the first
+ * open time stands: a brownout's hysteresis; the doubling spares probes while the backend
+ * is down, and these calls say it is up). The probes then decide as usual. */
 bool brk_record_sent(struct brk *b, const struct brk_cfg *c, enum brk_event ev, uint64_t sent_us,
                      bool may_open, uint64_t now_us);
 

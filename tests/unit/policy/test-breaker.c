@@ -351,6 +351,62 @@ TEST(breaker_retrip_after_passed_probes_not_doubled)
 	ASSERT_EQ(b.trips, 6);
 }
 
+/* Calls sent to an open backend since it opened (pinned there: the account holds the
+ * object or the first attempt) and answered well, max(min_calls, probes) of them in a
+ * row, cut an open time longer than the first one short: half-open at once, the probes
+ * then decide. The first open time stands (it is the brownout's hysteresis); a failure or
+ * a slow call starts the run over; an answer to a call sent before the opening teaches
+ * nothing. open_base 30 s, min_calls 4; trip at 1 s (open until 31 s), the batch fails at
+ * 31 s (open 60 s, until 91 s). Rows: sent, answered, event, the state after. */
+TEST(breaker_pinned_calls_cut_a_doubled_open)
+{
+	static const struct { uint64_t sent_ms, at_ms; enum brk_event ev; enum brk_state want; } table[] = {
+		{ 2000, 2100, S, BRK_OPEN }, { 3000, 3100, S, BRK_OPEN }, { 4000, 4100, S, BRK_OPEN },
+		{ 4500, 4600, S, BRK_OPEN },
+		{ 5000, 30900, S, BRK_OPEN },  /* 5 in a row within the first open time: it stands */
+		/* 31 s: half-open, the batch fails: open since 31.002 s */
+		{ 30000, 40000, S, BRK_OPEN }, /* sent before it opened: nothing */
+		{ 40000, 40200, S, BRK_OPEN }, { 41000, 41200, S, BRK_OPEN }, { 42000, 42200, S, BRK_OPEN },
+		{ 43000, 43200, S, BRK_OPEN }, /* 4 in a row, but only 12 s in */
+		{ 50000, 58000, F, BRK_OPEN }, /* a timeout: the run is over */
+		{ 59000, 59300, S, BRK_OPEN }, { 60000, 60300, W, BRK_OPEN }, /* slow: over */
+		{ 61000, 61100, S, BRK_OPEN }, { 61200, 61300, S, BRK_OPEN }, { 61500, 61600, S, BRK_OPEN },
+		{ 62000, 62100, S, BRK_HALF_OPEN }, /* 4 in a row, 31 s in: half-open, not at 91 s */
+	};
+	struct brk_cfg c;
+	struct brk b;
+	char err[160];
+	size_t i;
+	int k;
+
+	cfg_test(&c);
+	ASSERT_EQ(c.probes, 3);
+	c.min_calls = 4;
+	brk_init(&b, &c, 7, 0);
+	for (k = 0; k < 5; k++)
+		brk_record_sent(&b, &c, F, SEC, true, SEC);
+	ASSERT_EQ(brk_retry_in_us(&b, SEC), 30 * SEC);
+	for (i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+		if (i == 5) {
+			ASSERT_EQ(brk_update(&b, &c, true, 31 * SEC), BRK_HALF_OPEN);
+			for (k = 0; k < 2; k++)
+				brk_record_sent(&b, &c, F, 31 * SEC, true, 31 * SEC + (uint64_t)(k + 1) * MS);
+			ASSERT_EQ(brk_retry_in_us(&b, 31 * SEC + 2 * MS), 60 * SEC);
+		}
+		brk_record_sent(&b, &c, table[i].ev, table[i].sent_ms * MS, true, table[i].at_ms * MS);
+		if (brk_state_at(&b, table[i].at_ms * MS) != table[i].want)
+			TEST_FAIL_("row %zu: %s, want %s", i, brk_state_name(brk_state_at(&b, table[i].at_ms * MS)),
+			           brk_state_name(table[i].want));
+		ASSERT_EQ(brk_verify(&b, err, sizeof(err)), 0);
+	}
+	/* the probes decide: they pass, it closes, and the next trip opens for the base time */
+	for (k = 0; k < 3; k++) {
+		ASSERT(brk_allow(&b, &c, 62200 * MS));
+		brk_record_sent(&b, &c, S, 62200 * MS, true, 62500 * MS);
+	}
+	ASSERT_EQ(brk_state_at(&b, 62500 * MS), BRK_CLOSED);
+}
+
 /* Jitter: only lengthens, by less than jitter_permille, reproducible per seed, differs
  * across seeds, never beyond the cap. */
 TEST(breaker_jitter)
@@ -873,6 +929,7 @@ int main(void)
 	RUN(breaker_decline_storm);
 	RUN(breaker_backoff_doubles_to_cap);
 	RUN(breaker_retrip_after_passed_probes_not_doubled);
+	RUN(breaker_pinned_calls_cut_a_doubled_open);
 	RUN(breaker_jitter);
 	RUN(breaker_ejection_cap);
 	RUN(breaker_exchange);

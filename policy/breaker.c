@@ -331,14 +331,6 @@ bool brk_record_sent(struct brk *b, const struct brk_cfg *c, enum brk_event ev, 
 
 	if (sent_us > now_us)
 		sent_us = now_us;
-	/* open: a call sent since it opened went there because it had to (pinned: its
-	 * account holds the object or the first attempt) and is a probe nobody risked */
-	brk_update(b, c, may_open, now_us);
-	if (b->state == BRK_OPEN && sent_us >= b->since_us && ev != BRK_EV_NONE) {
-		b->open_ok = ev == BRK_EV_SUCCESS ? b->open_ok + 1 : 0;
-		brk_update(b, c, may_open, now_us);
-		return b->state != before;
-	}
 	/* half-open and scoped, a failure sent well before the probes could begin is no
 	 * probe's (a hung segment's late errors, after the scope cut the open time short);
 	 * within reorder_us of it, the usual error of a reported latency */
@@ -353,7 +345,16 @@ bool brk_record_sent(struct brk *b, const struct brk_cfg *c, enum brk_event ev, 
 		b->ok_sent_us = sent_us;
 		b->ok_at_us = now_us;
 	}
-	return brk_record(b, c, ev, may_open, now_us);
+	/* open: a call sent since it opened went there because it had to (pinned: its
+	 * account holds the object or the first attempt) and is a probe nobody risked */
+	brk_update(b, c, may_open, now_us);
+	if (b->state == BRK_OPEN && sent_us >= b->since_us && ev != BRK_EV_NONE) {
+		b->open_ok = ev == BRK_EV_SUCCESS ? b->open_ok + 1 : 0;
+		brk_update(b, c, may_open, now_us);
+	} else {
+		brk_record(b, c, ev, may_open, now_us);
+	}
+	return b->state != before;
 }
 
 bool brk_forgive(struct brk *b, const struct brk_cfg *c, uint64_t now_us)

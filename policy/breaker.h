@@ -53,10 +53,10 @@ bool brk_record(struct brk *b, const struct brk_cfg *c, enum brk_event ev, bool 
  * Open, a call sent since it opened (it went there because it had to: pinned to the
  * account that holds its object or its first attempt) is a probe nobody had to risk:
  * max(min_calls, probes) of them answered well in a row (a failure or a slow call starts
- * the run over)
- * turn it half-open once open_base has passed, however long its open time (the first
- * open time stands: a brownout's hysteresis; the doubling spares probes while the backend
- * is down, and these calls say it is up). The probes then decide as usual. */
+ * the run over) turn it half-open once open_base has passed, however long its open time
+ * (the first open time stands: a brownout's hysteresis; the doubling spares probes while
+ * the backend is down, and these calls say it is up). The probes then decide as usual.
+ * Returns true if the automatic state changed (by time or by this event). */
 bool brk_record_sent(struct brk *b, const struct brk_cfg *c, enum brk_event ev, uint64_t sent_us,
                      bool may_open, uint64_t now_us);
 

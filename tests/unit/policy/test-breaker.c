@@ -399,7 +399,10 @@ TEST(breaker_pinned_calls_cut_a_doubled_open)
 			           brk_state_name(table[i].want));
 		ASSERT_EQ(brk_verify(&b, err, sizeof(err)), 0);
 	}
-	/* the probes decide: they pass, it closes, and the next trip opens for the base time */
+	/* the pinned calls that came back well are the latest such sends too: a failure sent
+	 * before them and answered later is not in a row (brk_record_sent, reorder_us) */
+	ASSERT_EQ(b.ok_sent_us, 62000 * MS);
+	/* the probes decide: they pass, it closes */
 	for (k = 0; k < 3; k++) {
 		ASSERT(brk_allow(&b, &c, 62200 * MS));
 		brk_record_sent(&b, &c, S, 62200 * MS, true, 62500 * MS);
